@@ -1,0 +1,14 @@
+"""example-long-task 1.0.0: five one-second steps with progress, the original portal's demo job."""
+
+import asyncio
+
+STEPS = 5
+
+
+async def run(inputs, progress_callback=None):
+    label = inputs.get("label") or None
+    for i in range(1, STEPS + 1):
+        await asyncio.sleep(1)
+        if progress_callback is not None:
+            await progress_callback(i * 100 // STEPS, f"Step {i} of {STEPS}")
+    return {"steps": STEPS, "label": label}

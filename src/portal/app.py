@@ -1,0 +1,170 @@
+"""FastAPI app factory: routers, the one JSON error shape, middleware, static UI, and the embedded lifecycle."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
+from fastapi.staticfiles import StaticFiles
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from portal import __version__, bootstrap
+from portal.auth.deps import Admin
+from portal.auth.router import router as auth_router
+from portal.catalog.router import router as catalog_router
+from portal.dev.router import router as dev_router
+from portal.errors import PortalError
+from portal.health.router import router as health_router
+from portal.jobs.router import router as jobs_router
+from portal.middleware import RequestContextMiddleware
+from portal.realtime.router import router as realtime_router
+from portal.settings import Settings, get_settings
+
+log = logging.getLogger(__name__)
+WEB_DIR = Path(__file__).parent / "web"
+_HTTP_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    429: "rate_limited",
+}
+
+
+def _error(status: int, code: str, message: str, details: Any, request: Request) -> JSONResponse:
+    request_id = getattr(request.state, "request_id", None)
+    body = {"error": {"code": code, "message": message, "details": details, "request_id": request_id}}
+    return JSONResponse(body, status_code=status)
+
+
+def _field(loc: tuple[Any, ...] | list[Any]) -> str:
+    parts = [str(p) for p in loc if p not in ("body", "query", "path", "header")]
+    out = ""
+    for part in parts:
+        out += f"[{part}]" if part.isdigit() else (f".{part}" if out else part)
+    return out or "(body)"
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(PortalError)
+    async def portal_error(request: Request, exc: PortalError) -> JSONResponse:
+        return _error(exc.status_code, exc.code, exc.message, exc.details, request)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = exc.errors()
+        if any(e.get("type") == "json_invalid" for e in errors):
+            return _error(
+                400,
+                "malformed_json",
+                "the request body is not valid JSON",
+                [{"field": "(body)", "message": str(e.get("msg"))} for e in errors],
+                request,
+            )
+        details = [{"field": _field(e.get("loc", ())), "message": str(e.get("msg"))} for e in errors]
+        return _error(422, "validation_failed", "the request is not valid", details, request)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = _HTTP_CODES.get(exc.status_code, "error")
+        return _error(exc.status_code, code, str(exc.detail), None, request)
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        return _error(
+            500,
+            "internal_error",
+            "an unexpected error occurred; the request id identifies it in the logs",
+            None,
+            request,
+        )
+
+
+def _mount_ui(app: FastAPI) -> None:
+    index = WEB_DIR / "index.html"
+    assets = WEB_DIR / "assets"
+    if assets.is_dir():
+        app.mount("/assets", StaticFiles(directory=assets), name="assets")
+
+    @app.get("/{path:path}", include_in_schema=False)
+    def spa(path: str) -> Response:
+        if path.startswith(("api/", "ws/")):
+            raise StarletteHTTPException(404, "not found")
+        candidate = (WEB_DIR / path).resolve()
+        if path and candidate.is_file() and candidate.is_relative_to(WEB_DIR.resolve()):
+            return FileResponse(candidate)
+        if index.is_file():
+            return FileResponse(index, headers={"cache-control": "no-cache"})
+        return HTMLResponse(
+            "<!doctype html><title>Portal</title><h1>Self-Service Portal</h1>"
+            "<p>The API is running at <a href='/api/catalog'>/api</a>; the web UI is not built in this install.</p>"
+        )
+
+
+def _mount_api_docs(app: FastAPI) -> None:
+    """The OpenAPI document and Swagger UI, for admins only (`portal openapi` prints the document offline)."""
+
+    @app.get("/api/openapi.json", include_in_schema=False)
+    def openapi_document(_: Admin) -> JSONResponse:
+        return JSONResponse(app.openapi())
+
+    @app.get("/api/docs", include_in_schema=False)
+    def swagger(_: Admin) -> HTMLResponse:
+        return get_swagger_ui_html(openapi_url="/api/openapi.json", title="Self-Service Portal API")
+
+
+def create_app(settings: Settings | None = None, *, run_executor: bool = True) -> FastAPI:
+    """Build the portal application; its lifespan prepares the database and runs the embedded executor."""
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        state = await run_in_threadpool(bootstrap.start, settings, run_executor)
+        app.state.portal = state
+        try:
+            yield
+        finally:
+            await run_in_threadpool(bootstrap.stop, state)
+
+    app = FastAPI(
+        title="Self-Service Portal",
+        version=__version__,
+        lifespan=lifespan,
+        openapi_url=None,
+        docs_url=None,
+        redoc_url=None,
+    )
+    _mount_api_docs(app)
+    install_error_handlers(app)
+    app.add_middleware(RequestContextMiddleware, max_body_bytes=settings.max_body_bytes)
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_credentials=True,
+            allow_methods=["*"],
+            allow_headers=["*"],
+        )
+    app.include_router(health_router)
+    app.include_router(auth_router)
+    app.include_router(catalog_router)
+    app.include_router(jobs_router)
+    app.include_router(realtime_router)
+    if settings.dev:
+        app.include_router(dev_router)
+    _mount_ui(app)
+    return app

@@ -1,0 +1,1 @@
+"""Users, sessions, API tokens, roles and the request dependencies that enforce them."""

@@ -1,0 +1,87 @@
+"""Request dependencies: who is calling (`CurrentUser`) and what role a route needs (`require`)."""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Callable
+from typing import Annotated
+
+from fastapi import Depends, Request, WebSocket
+
+from portal.auth import service
+from portal.auth.principal import Principal
+from portal.auth.roles import Role
+from portal.errors import Forbidden, Unauthorized
+from portal.settings import get_settings
+
+SESSION_COOKIE = "portal_session"
+CSRF_COOKIE = "portal_csrf"
+CSRF_HEADER = "x-csrf-token"
+_SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
+
+
+def _bearer(authorization: str | None) -> str | None:
+    if not authorization:
+        return None
+    scheme, _, value = authorization.partition(" ")
+    return value.strip() if scheme.lower() == "bearer" and value.strip() else None
+
+
+def _resolve(authorization: str | None, session_cookie: str | None) -> Principal | None:
+    token = _bearer(authorization)
+    if token is not None:
+        return service.principal_from_token(token, get_settings().token_touch_seconds)
+    if session_cookie:
+        return service.principal_from_session(session_cookie)
+    return None
+
+
+def current_principal(request: Request) -> Principal:
+    """The authenticated caller; 401 otherwise. Cookie sessions must echo the CSRF token on unsafe methods."""
+    authorization = request.headers.get("authorization")
+    principal = _resolve(authorization, request.cookies.get(SESSION_COOKIE))
+    if principal is None:
+        if authorization:
+            raise Unauthorized("invalid, expired or revoked token")
+        raise Unauthorized("authentication required")
+    if principal.via == "session" and request.method not in _SAFE_METHODS:
+        sent = request.headers.get(CSRF_HEADER, "")
+        if not principal.csrf_token or not hmac.compare_digest(sent, principal.csrf_token):
+            raise Forbidden(
+                "missing or wrong CSRF token (send the portal_csrf cookie's value as X-CSRF-Token)", code="csrf_failed"
+            )
+    request.state.principal = principal
+    return principal
+
+
+CurrentUser = Annotated[Principal, Depends(current_principal)]
+
+
+def require(role: Role) -> Callable[[Principal], Principal]:
+    """A dependency that admits callers with at least `role`."""
+
+    def dependency(principal: CurrentUser) -> Principal:
+        if not principal.has(role):
+            raise Forbidden(f"this needs the {role.name} role")
+        return principal
+
+    dependency.__name__ = f"require_{role.name}"
+    return dependency
+
+
+def websocket_principal(websocket: WebSocket) -> Principal | None:
+    """Authenticate a WebSocket handshake like any request; browsers' cookie sessions must come from our origin."""
+    authorization = websocket.headers.get("authorization")
+    if _bearer(authorization) is None:
+        origin = websocket.headers.get("origin")
+        host = websocket.headers.get("host")
+        if origin and host and origin.split("://", 1)[-1] != host:
+            return None
+    return _resolve(authorization, websocket.cookies.get(SESSION_COOKIE))
+
+
+Requester = Annotated[Principal, Depends(require(Role.requester))]
+Operator = Annotated[Principal, Depends(require(Role.operator))]
+Publisher = Annotated[Principal, Depends(require(Role.publisher))]
+Admin = Annotated[Principal, Depends(require(Role.admin))]
+Viewer = Annotated[Principal, Depends(require(Role.viewer))]

@@ -1,0 +1,64 @@
+"""Request and response bodies of the auth API."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class LoginRequest(BaseModel):
+    username: str = Field(min_length=1, max_length=64)
+    password: str = Field(min_length=1, max_length=1024)
+
+
+class MeOut(BaseModel):
+    username: str
+    role: str
+    via: str
+    csrf_token: str | None = None
+
+
+class UserOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    id: int
+    username: str
+    display_name: str
+    role: str
+    disabled: bool
+    created_at: datetime
+    last_login_at: datetime | None
+
+
+class UserCreate(BaseModel):
+    username: str
+    role: str
+    password: str | None = Field(default=None, description="omit to generate one (returned once)")
+    display_name: str = ""
+
+
+class UserCreated(BaseModel):
+    user: UserOut
+    generated_password: str | None
+
+
+class TokenOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    id: int
+    name: str
+    prefix: str
+    username: str
+    created_at: datetime
+    last_used_at: datetime | None
+    expires_at: datetime | None
+    revoked_at: datetime | None
+
+
+class TokenCreate(BaseModel):
+    name: str = Field(min_length=1, max_length=100)
+    expires_days: float | None = Field(default=None, gt=0, le=3650)
+
+
+class TokenCreated(BaseModel):
+    token: TokenOut
+    secret: str = Field(description="shown once; send it as `Authorization: Bearer <secret>`")

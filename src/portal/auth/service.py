@@ -1,0 +1,299 @@
+"""Users, passwords, browser sessions and API tokens."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+import re
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.orm import Session
+
+from portal.audit import service as audit
+from portal.auth.models import ApiToken, AuthSession, User
+from portal.auth.principal import Principal
+from portal.auth.roles import Role
+from portal.db import session as db
+from portal.db.base import utcnow
+from portal.errors import Conflict, NotFound, Unauthorized, ValidationFailed
+
+_hasher = PasswordHasher()
+# Verified against when the user does not exist, so a wrong username costs the same time as a wrong password.
+_DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
+USERNAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{1,63}$")
+TOKEN_PREFIX = "ptk_"  # noqa: S105 (a prefix, not a secret)
+INITIAL_PASSWORD_FILE = "initial-admin-password"  # noqa: S105 (a file name)
+MIN_PASSWORD_LENGTH = 8
+BAD_CREDENTIALS = "invalid username or password"
+
+
+@dataclass(frozen=True)
+class UserView:
+    id: int
+    username: str
+    display_name: str
+    role: str
+    disabled: bool
+    created_at: datetime
+    last_login_at: datetime | None
+
+
+@dataclass(frozen=True)
+class TokenView:
+    id: int
+    name: str
+    prefix: str
+    username: str
+    created_at: datetime
+    last_used_at: datetime | None
+    expires_at: datetime | None
+    revoked_at: datetime | None
+
+
+@dataclass(frozen=True)
+class LoginResult:
+    session_secret: str
+    csrf_token: str
+    expires_at: datetime
+    principal: Principal
+
+
+def _sha256(value: str) -> str:
+    return hashlib.sha256(value.encode()).hexdigest()
+
+
+def _user_view(user: User) -> UserView:
+    return UserView(
+        user.id, user.username, user.display_name, user.role, user.disabled, user.created_at, user.last_login_at
+    )
+
+
+def generate_password() -> str:
+    return secrets.token_urlsafe(18)
+
+
+def create_user(
+    actor: Principal, username: str, role: str, password: str | None = None, display_name: str = ""
+) -> tuple[UserView, str | None]:
+    """Create a user; returns the view and the generated password when none was given."""
+    problems = []
+    if not USERNAME_RE.match(username):
+        problems.append({"field": "username", "message": "2-64 characters: lowercase letters, digits, . _ -"})
+    try:
+        Role.parse(role)
+    except ValueError as exc:
+        problems.append({"field": "role", "message": str(exc)})
+    generated = None
+    if password is None:
+        password = generated = generate_password()
+    elif len(password) < MIN_PASSWORD_LENGTH:
+        problems.append({"field": "password", "message": f"at least {MIN_PASSWORD_LENGTH} characters"})
+    if problems:
+        raise ValidationFailed("invalid user", details=problems)
+    with db.write() as s:
+        if s.scalar(select(User.id).where(User.username == username)) is not None:
+            raise Conflict(f"user {username!r} already exists", details={"field": "username"})
+        user = User(username=username, role=role, password_hash=_hasher.hash(password), display_name=display_name)
+        s.add(user)
+        s.flush()
+        audit.record(s, actor, "user.create", target_type="user", target_id=username, details={"role": role})
+        view = _user_view(user)
+    return view, generated
+
+
+def list_users() -> list[UserView]:
+    with db.read() as s:
+        return [_user_view(u) for u in s.scalars(select(User).order_by(User.username))]
+
+
+def count_users() -> int:
+    with db.read() as s:
+        return int(s.scalar(select(func.count(User.id))) or 0)
+
+
+def ensure_initial_admin(data_dir: Path) -> str | None:
+    """With no users at all, create `admin` with a random password, write it to the data dir and return it."""
+    if count_users() > 0:
+        return None
+    password = generate_password()
+    system = Principal(id=None, username="system", role=Role.admin, via="system")
+    try:
+        create_user(system, "admin", Role.admin.name, password, display_name="Administrator")
+    except Conflict:
+        return None  # another process created it first
+    path = data_dir / INITIAL_PASSWORD_FILE
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(password + "\n")
+    return password
+
+
+def _verify(password_hash: str, password: str) -> bool:
+    try:
+        return _hasher.verify(password_hash, password)
+    except (VerifyMismatchError, VerificationError, InvalidHashError):
+        return False
+
+
+def login(username: str, password: str, *, session_hours: float, user_agent: str | None) -> LoginResult:
+    """Check the credentials and open a browser session. One error for every wrong part: no hint which."""
+    with db.read() as s:
+        user = s.scalar(select(User).where(User.username == username))
+    if user is None:
+        _verify(_DUMMY_HASH, password)
+    ok = user is not None and _verify(user.password_hash, password) and not user.disabled
+    if not ok or user is None:
+        with db.write() as s:
+            audit.record(
+                s,
+                None,
+                "auth.login_failed",
+                target_type="user",
+                target_id=username[:64],
+                actor_name=username[:64] or "anonymous",
+            )
+        raise Unauthorized(BAD_CREDENTIALS)
+    secret = secrets.token_urlsafe(32)
+    csrf = secrets.token_urlsafe(24)
+    expires = utcnow() + timedelta(hours=session_hours)
+    principal = Principal(id=user.id, username=user.username, role=Role.parse(user.role), csrf_token=csrf)
+    with db.write() as s:
+        s.add(
+            AuthSession(
+                id_hash=_sha256(secret),
+                user_id=user.id,
+                csrf_token=csrf,
+                expires_at=expires,
+                user_agent=(user_agent or "")[:300],
+            )
+        )
+        s.execute(update(User).where(User.id == user.id).values(last_login_at=utcnow()))
+        if _hasher.check_needs_rehash(user.password_hash):
+            s.execute(update(User).where(User.id == user.id).values(password_hash=_hasher.hash(password)))
+        audit.record(s, principal, "auth.login", target_type="user", target_id=user.username)
+    return LoginResult(secret, csrf, expires, principal)
+
+
+def logout(principal: Principal, session_secret: str) -> None:
+    with db.write() as s:
+        s.execute(delete(AuthSession).where(AuthSession.id_hash == _sha256(session_secret)))
+        audit.record(s, principal, "auth.logout", target_type="user", target_id=principal.username)
+
+
+def principal_from_session(secret: str) -> Principal | None:
+    with db.read() as s:
+        row = s.execute(
+            select(User.id, User.username, User.role, User.disabled, AuthSession.csrf_token, AuthSession.expires_at)
+            .join(AuthSession, AuthSession.user_id == User.id)
+            .where(AuthSession.id_hash == _sha256(secret))
+        ).first()
+    if row is None or row.disabled or row.expires_at <= utcnow():
+        return None
+    return Principal(
+        id=row.id, username=row.username, role=Role.parse(row.role), via="session", csrf_token=row.csrf_token
+    )
+
+
+def create_token(
+    actor: Principal, username: str, name: str, expires_days: float | None = None
+) -> tuple[TokenView, str]:
+    """Create an API token for `username`; the secret is returned once and only its sha256 is stored.
+
+    A token is 256 random bits, so a fast hash is enough (argon2 guards guessable passwords, not random keys)
+    and keeps every API request cheap.
+    """
+    if not name.strip() or len(name) > 100:
+        raise ValidationFailed("invalid token", details=[{"field": "name", "message": "1-100 characters"}])
+    if username != actor.username and not actor.has(Role.admin):
+        raise NotFound(f"user {username!r} not found")
+    secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    expires = utcnow() + timedelta(days=expires_days) if expires_days else None
+    with db.write() as s:
+        user = s.scalar(select(User).where(User.username == username))
+        if user is None:
+            raise NotFound(f"user {username!r} not found")
+        token = ApiToken(
+            user_id=user.id,
+            name=name.strip(),
+            prefix=secret[: len(TOKEN_PREFIX) + 6],
+            token_hash=_sha256(secret),
+            expires_at=expires,
+        )
+        s.add(token)
+        s.flush()
+        audit.record(
+            s,
+            actor,
+            "token.create",
+            target_type="token",
+            target_id=token.id,
+            details={"user": username, "name": token.name},
+        )
+        view = TokenView(token.id, token.name, token.prefix, username, token.created_at, None, expires, None)
+    return view, secret
+
+
+def list_tokens(principal: Principal, *, all_users: bool = False) -> list[TokenView]:
+    with db.read() as s:
+        query = select(ApiToken, User.username).join(User, User.id == ApiToken.user_id).order_by(ApiToken.id)
+        if not all_users:
+            query = query.where(ApiToken.user_id == principal.id)
+        return [
+            TokenView(t.id, t.name, t.prefix, username, t.created_at, t.last_used_at, t.expires_at, t.revoked_at)
+            for t, username in s.execute(query)
+        ]
+
+
+def revoke_token(actor: Principal, token_id: int) -> None:
+    with db.write() as s:
+        token = s.get(ApiToken, token_id)
+        if token is None or (token.user_id != actor.id and not actor.has(Role.admin)):
+            raise NotFound(f"token {token_id} not found")
+        if token.revoked_at is not None:
+            raise Conflict(f"token {token_id} is already revoked")
+        token.revoked_at = utcnow()
+        audit.record(s, actor, "token.revoke", target_type="token", target_id=token_id, details={"name": token.name})
+
+
+def principal_from_token(secret: str, touch_seconds: float) -> Principal | None:
+    """The owner of a valid bearer token; records last use at most once per `touch_seconds`."""
+    if not secret.startswith(TOKEN_PREFIX):
+        return None
+    digest = _sha256(secret)
+    with db.read() as s:
+        row = s.execute(
+            select(
+                ApiToken.id,
+                ApiToken.token_hash,
+                ApiToken.expires_at,
+                ApiToken.revoked_at,
+                ApiToken.last_used_at,
+                User.id.label("user_id"),
+                User.username,
+                User.role,
+                User.disabled,
+            )
+            .join(User, User.id == ApiToken.user_id)
+            .where(ApiToken.token_hash == digest)
+        ).first()
+    if row is None or not hmac.compare_digest(row.token_hash, digest):
+        return None
+    now = utcnow()
+    if row.revoked_at is not None or row.disabled or (row.expires_at is not None and row.expires_at <= now):
+        return None
+    if row.last_used_at is None or (now - row.last_used_at).total_seconds() >= touch_seconds:
+        with db.write() as s:
+            s.execute(update(ApiToken).where(ApiToken.id == row.id).values(last_used_at=now))
+    return Principal(id=row.user_id, username=row.username, role=Role.parse(row.role), via="token")
+
+
+def user_ids_matching(s: Session, q: str) -> list[int]:
+    """Ids of users whose username contains `q` (used by job search)."""
+    return list(s.scalars(select(User.id).where(User.username.like(f"%{q.lower()}%"))))

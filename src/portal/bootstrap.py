@@ -1,0 +1,64 @@
+"""Start and stop a portal process: database, migrations, first admin, example catalog, event bus, executor."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from portal.auth import service as auth_service
+from portal.auth.principal import SYSTEM
+from portal.catalog import service as catalog_service
+from portal.db import migrate
+from portal.db import session as db
+from portal.errors import PortalError
+from portal.execution import executor as executors
+from portal.execution.local import LocalExecutor
+from portal.realtime import bus
+from portal.realtime.hub import hub
+from portal.settings import EXAMPLES_DIR, Settings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class PortalState:
+    settings: Settings
+    executor: executors.Executor
+    initial_password: str | None
+
+
+def prepare(settings: Settings) -> str | None:
+    """Database, migrations, the first admin and the example catalog; returns the new admin's password, if any."""
+    db.configure(settings)
+    migrate.upgrade()
+    password = auth_service.ensure_initial_admin(settings.data_dir)
+    if password:
+        print(
+            f"Created the first user: admin / {password}\n"
+            f"(the password is also in {settings.data_dir / auth_service.INITIAL_PASSWORD_FILE})",
+            flush=True,
+        )
+    if settings.catalog_load_examples and (EXAMPLES_DIR / "items").is_dir():
+        try:
+            catalog_service.import_local(SYSTEM, str(EXAMPLES_DIR), enforce_roots=False)
+        except PortalError as exc:
+            log.warning("the example catalog was not loaded: %s %s", exc.message, exc.details)
+    return password
+
+
+def start(settings: Settings, run_executor: bool = True) -> PortalState:
+    password = prepare(settings)
+    event_bus = bus.LocalEventBus()
+    bus.set_bus(event_bus)
+    hub.attach(event_bus)
+    executor: executors.Executor = LocalExecutor(settings) if run_executor else executors.NullExecutor()
+    executor.start()
+    executors.set_current(executor)
+    return PortalState(settings=settings, executor=executor, initial_password=password)
+
+
+def stop(state: PortalState) -> None:
+    state.executor.shutdown()
+    executors.set_current(executors.NullExecutor())
+    hub.detach()
+    db.dispose()

@@ -1,0 +1,1 @@
+"""The catalog: items, versions, validation, bundles and importers."""

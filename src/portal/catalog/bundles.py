@@ -1,0 +1,229 @@
+"""Deterministic, content-addressed bundles: pack a folder, store it by sha256, extract it safely and cache it.
+
+The same folder always packs to the same bytes (sorted members, fixed mtimes, owners and modes), so the sha256 of a
+bundle identifies its content and identical versions are stored once.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gzip
+import hashlib
+import io
+import os
+import shutil
+import stat
+import tarfile
+import tempfile
+import threading
+from pathlib import Path
+from typing import Protocol
+
+from portal.errors import ValidationFailed
+
+_FIXED_MTIME = 315532800  # 1980-01-01, the zip epoch: any constant works, this one is conventional
+_SKIP_NAMES = {"__pycache__", ".git", ".DS_Store"}
+_SKIP_SUFFIXES = (".pyc", ".pyo")
+
+
+class BundleLimits:
+    def __init__(self, max_members: int = 2000, max_unpacked_bytes: int = 64 * 1024 * 1024) -> None:
+        self.max_members = max_members
+        self.max_unpacked_bytes = max_unpacked_bytes
+
+
+def _members(root: Path) -> list[Path]:
+    found: list[Path] = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = sorted(d for d in dirnames if d not in _SKIP_NAMES)
+        base = Path(dirpath)
+        for name in sorted(filenames):
+            if name in _SKIP_NAMES or name.endswith(_SKIP_SUFFIXES):
+                continue
+            path = base / name
+            if path.is_symlink() or not path.is_file():
+                raise ValidationFailed(
+                    "item folders may contain only regular files",
+                    details=[
+                        {
+                            "file": str(path.relative_to(root)),
+                            "line": None,
+                            "message": "symbolic links and special files are not allowed",
+                        }
+                    ],
+                )
+            found.append(path)
+    return sorted(found, key=lambda p: p.relative_to(root).as_posix())
+
+
+def pack_folder(root: Path) -> bytes:
+    """Pack a folder into deterministic tar.gz bytes."""
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        for path in _members(root):
+            info = tarfile.TarInfo(path.relative_to(root).as_posix())
+            data = path.read_bytes()
+            info.size = len(data)
+            info.mtime = _FIXED_MTIME
+            info.mode = 0o755 if os.access(path, os.X_OK) else 0o644
+            info.uid = info.gid = 0
+            info.uname = info.gname = ""
+            tar.addfile(info, io.BytesIO(data))
+    out = io.BytesIO()
+    with gzip.GzipFile(fileobj=out, mode="wb", mtime=0, compresslevel=9, filename="") as gz:
+        gz.write(raw.getvalue())
+    return out.getvalue()
+
+
+def sha256_bytes(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def safe_extract(archive: Path, dest: Path, limits: BundleLimits) -> None:
+    """Extract a tar.gz refusing absolute paths, `..`, links, devices and FIFOs, and too many or too large members.
+
+    Sizes are counted while reading, so a decompression bomb stops at the limit instead of filling the disk.
+    """
+    total = 0
+    count = 0
+    dest.mkdir(parents=True, exist_ok=True)
+    try:
+        with tarfile.open(archive, mode="r:gz") as tar:
+            for member in tar:
+                count += 1
+                if count > limits.max_members:
+                    raise _refuse(f"more than {limits.max_members} members")
+                name = member.name
+                if name.startswith("/") or name.startswith("\\") or ".." in Path(name).parts or "\x00" in name:
+                    raise _refuse(f"unsafe member path {name!r}")
+                if member.issym() or member.islnk():
+                    raise _refuse(f"links are not allowed ({name!r})")
+                if member.ischr() or member.isblk() or member.isfifo() or member.isdev():
+                    raise _refuse(f"devices and FIFOs are not allowed ({name!r})")
+                target = (dest / name).resolve()
+                if not target.is_relative_to(dest.resolve()):
+                    raise _refuse(f"member {name!r} leaves the bundle")
+                if member.isdir():
+                    target.mkdir(parents=True, exist_ok=True)
+                    continue
+                if not member.isfile():
+                    raise _refuse(f"unsupported member type ({name!r})")
+                target.parent.mkdir(parents=True, exist_ok=True)
+                source = tar.extractfile(member)
+                if source is None:
+                    raise _refuse(f"cannot read member {name!r}")
+                with source, open(target, "wb") as out:
+                    while chunk := source.read(65536):
+                        total += len(chunk)
+                        if total > limits.max_unpacked_bytes:
+                            raise _refuse(f"unpacks to more than {limits.max_unpacked_bytes} bytes")
+                        out.write(chunk)
+                os.chmod(target, 0o755 if member.mode & stat.S_IXUSR else 0o644)
+    except (tarfile.TarError, EOFError, OSError, gzip.BadGzipFile) as exc:
+        raise _refuse(f"not a readable tar.gz archive: {exc}") from exc
+
+
+def _refuse(message: str) -> ValidationFailed:
+    return ValidationFailed(
+        f"bundle refused: {message}", details=[{"file": "bundle", "line": None, "message": message}]
+    )
+
+
+def _make_read_only(root: Path) -> None:
+    for dirpath, dirnames, filenames in os.walk(root):
+        for name in filenames:
+            path = Path(dirpath) / name
+            os.chmod(path, (path.stat().st_mode & 0o555) | 0o444)
+        for name in dirnames:
+            os.chmod(Path(dirpath) / name, 0o555)  # noqa: S103 (read-only on purpose)
+    os.chmod(root, 0o555)  # noqa: S103
+
+
+class BundleStore(Protocol):
+    """Where bundles live; the distributed mode adds a shared implementation."""
+
+    def put(self, data: bytes) -> str: ...
+
+    def exists(self, sha256: str) -> bool: ...
+
+    def path(self, sha256: str) -> Path: ...
+
+
+class FilesystemBundleStore:
+    """Bundles as `<root>/<aa>/<sha256>.tar.gz` files, written atomically."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def path(self, sha256: str) -> Path:
+        return self.root / sha256[:2] / f"{sha256}.tar.gz"
+
+    def exists(self, sha256: str) -> bool:
+        return self.path(sha256).is_file()
+
+    def put(self, data: bytes) -> str:
+        digest = sha256_bytes(data)
+        target = self.path(digest)
+        if target.is_file():
+            return digest
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-")
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(data)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, target)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+            raise
+        return digest
+
+
+class BundleCache:
+    """Extracted bundles keyed by sha256, read-only, extracted once per node and reused by every job."""
+
+    def __init__(self, store: BundleStore, root: Path, limits: BundleLimits | None = None) -> None:
+        self.store = store
+        self.root = root
+        self.limits = limits or BundleLimits()
+        self._lock = threading.Lock()
+        self._ready: set[str] = set()
+
+    def directory(self, sha256: str) -> Path:
+        """The extracted, read-only folder of a bundle, extracting it on first use."""
+        target = self.root / sha256
+        if sha256 in self._ready:
+            return target
+        with self._lock:
+            if sha256 in self._ready:
+                return target
+            if not target.is_dir():
+                self.root.mkdir(parents=True, exist_ok=True)
+                archive = self.store.path(sha256)
+                if sha256_bytes(archive.read_bytes()) != sha256:
+                    raise ValueError(f"bundle {sha256} does not match its checksum")
+                tmp = Path(tempfile.mkdtemp(dir=self.root, prefix=".tmp-"))
+                try:
+                    safe_extract(archive, tmp / "b", self.limits)
+                    os.replace(tmp / "b", target)
+                    _make_read_only(target)
+                finally:
+                    force_remove(tmp)
+            self._ready.add(sha256)
+        return target
+
+
+def force_remove(path: Path) -> None:
+    """Remove a tree even where a task or the cache made parts of it read-only."""
+
+    def _onerror(func: object, p: str, _exc: object) -> None:
+        with contextlib.suppress(OSError):
+            os.chmod(p, 0o700)
+            os.chmod(os.path.dirname(p), 0o700)
+        with contextlib.suppress(OSError):
+            (shutil.rmtree if os.path.isdir(p) else os.unlink)(p)
+
+    if path.exists():
+        shutil.rmtree(path, onerror=_onerror)

@@ -1,0 +1,1 @@
+"""Where item versions come from: local folders (and, later, Git and uploads)."""

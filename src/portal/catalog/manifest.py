@@ -1,0 +1,123 @@
+"""Parse and check `manifest.yaml`: required fields, types, unknown keys (with their line), id pattern, semver."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+import semver
+import yaml
+
+ID_RE = re.compile(r"^[a-z0-9][a-z0-9-]{1,62}$")
+ENTRYPOINT_RE = re.compile(r"^([A-Za-z0-9_./-]+\.py(:[A-Za-z_]\w*)?|[A-Za-z_][\w.]*:[A-Za-z_]\w*)$")
+REQUIRED = ("id", "name", "version", "entrypoint")
+_STR = (str,)
+FIELD_TYPES: dict[str, tuple[type, ...]] = {
+    "id": _STR,
+    "name": _STR,
+    "version": _STR,
+    "entrypoint": _STR,
+    "displayName": _STR,
+    "description": _STR,
+    "category": _STR,
+    "tags": (list,),
+    "owner": _STR,
+    "author": _STR,
+    "timeout": (int,),
+    "approval": (dict,),
+    "secrets": (list,),
+    "dependencies": (list, dict),
+    "resources": (dict,),
+}
+RESOURCE_KEYS = {"memory_mb", "cpu_seconds"}
+MAX_TIMEOUT = 7 * 24 * 3600
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with an item: the file, the line where known, and what."""
+
+    file: str
+    message: str
+    line: int | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"file": self.file, "line": self.line, "message": self.message}
+
+
+def parse_version(text: str) -> semver.Version | None:
+    try:
+        return semver.Version.parse(text)
+    except (ValueError, TypeError):
+        return None
+
+
+def _key_lines(text: str) -> dict[str, int]:
+    """Line (1-based) of each top-level key, for error messages."""
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError:
+        return {}
+    if not isinstance(node, yaml.MappingNode):
+        return {}
+    return {k.value: k.start_mark.line + 1 for k, _ in node.value if isinstance(k, yaml.ScalarNode)}
+
+
+def parse_manifest(text: str, file: str = "manifest.yaml") -> tuple[dict[str, Any], list[Problem]]:
+    """Return the manifest and every problem found in it."""
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        return {}, [
+            Problem(file, f"invalid YAML: {getattr(exc, 'problem', exc)}", mark.line + 1 if mark is not None else None)
+        ]
+    if not isinstance(data, dict):
+        return {}, [Problem(file, "the manifest must be a mapping of keys to values", 1)]
+    lines = _key_lines(text)
+    problems: list[Problem] = []
+    for key in data:
+        if key not in FIELD_TYPES:
+            problems.append(Problem(file, f"unknown key {key!r}", lines.get(str(key))))
+    for key in REQUIRED:
+        if key not in data or data[key] in (None, ""):
+            problems.append(Problem(file, f"missing required key {key!r}"))
+    for key, types in FIELD_TYPES.items():
+        value = data.get(key)
+        if value is None or key not in data:
+            continue
+        if isinstance(value, bool) or not isinstance(value, types):
+            names = " or ".join("list" if t is list else "mapping" if t is dict else t.__name__ for t in types)
+            problems.append(Problem(file, f"{key!r} must be a {names}", lines.get(key)))
+    if isinstance(data.get("id"), str) and not ID_RE.match(data["id"]):
+        problems.append(
+            Problem(
+                file,
+                "'id' must be 2-63 lowercase letters, digits or '-', starting with a letter or digit",
+                lines.get("id"),
+            )
+        )
+    if isinstance(data.get("version"), str) and parse_version(data["version"]) is None:
+        problems.append(
+            Problem(file, f"'version' {data['version']!r} is not a semantic version (1.2.3)", lines.get("version"))
+        )
+    if isinstance(data.get("entrypoint"), str) and not ENTRYPOINT_RE.match(data["entrypoint"]):
+        problems.append(
+            Problem(
+                file, "'entrypoint' must be 'task.py', 'task.py:function' or 'module:function'", lines.get("entrypoint")
+            )
+        )
+    if isinstance(data.get("tags"), list) and not all(isinstance(t, str) for t in data["tags"]):
+        problems.append(Problem(file, "'tags' must be a list of strings", lines.get("tags")))
+    timeout = data.get("timeout")
+    if isinstance(timeout, int) and not isinstance(timeout, bool) and not 1 <= timeout <= MAX_TIMEOUT:
+        problems.append(Problem(file, f"'timeout' must be between 1 and {MAX_TIMEOUT} seconds", lines.get("timeout")))
+    resources = data.get("resources")
+    if isinstance(resources, dict):
+        for key, value in resources.items():
+            if key not in RESOURCE_KEYS:
+                problems.append(Problem(file, f"unknown key 'resources.{key}'", lines.get("resources")))
+            elif isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+                problems.append(Problem(file, f"'resources.{key}' must be a positive integer", lines.get("resources")))
+    return data, problems

@@ -1,0 +1,53 @@
+"""Tables of catalog items, their versions and the stored bundles."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ForeignKey, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from portal.db.base import Base, utcnow
+
+
+class CatalogItem(Base):
+    __tablename__ = "catalog_items"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str] = mapped_column(Text, default="")
+    category: Mapped[str | None] = mapped_column(String(100), default=None)
+    tags: Mapped[list[Any]] = mapped_column(default=list)
+    owner: Mapped[str | None] = mapped_column(String(200), default=None)
+    latest_version: Mapped[str | None] = mapped_column(String(64), default=None)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class CatalogVersion(Base):
+    __tablename__ = "catalog_versions"
+    __table_args__ = (UniqueConstraint("item_id", "version"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    item_id: Mapped[str] = mapped_column(ForeignKey("catalog_items.id", ondelete="CASCADE"), index=True)
+    version: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(20), default="active")
+    manifest: Mapped[dict[str, Any]] = mapped_column()
+    input_schema: Mapped[dict[str, Any]] = mapped_column()
+    ui_schema: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    readme: Mapped[str] = mapped_column(Text, default="")
+    bundle_sha256: Mapped[str] = mapped_column(ForeignKey("bundles.sha256"))
+    source: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    imported_by: Mapped[str] = mapped_column(String(64))
+    imported_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Bundle(Base):
+    """An immutable tar.gz of one item version, addressed by the sha256 of its bytes."""
+
+    __tablename__ = "bundles"
+
+    sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    size: Mapped[int]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

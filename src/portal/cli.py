@@ -1,0 +1,164 @@
+"""The `portal` command: serve, migrate, users, tokens, catalog, openapi."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import click
+
+from portal.auth.principal import SYSTEM
+from portal.auth.roles import ROLE_NAMES
+from portal.errors import PortalError
+from portal.settings import get_settings
+
+
+def _prepare_db() -> None:
+    from portal.db import migrate
+    from portal.db import session as db
+
+    db.configure(get_settings())
+    migrate.upgrade()
+
+
+def _fail(exc: PortalError) -> None:
+    click.echo(f"error: {exc.message}", err=True)
+    if exc.details:
+        click.echo(json.dumps(exc.details, indent=2, default=str), err=True)
+    sys.exit(1)
+
+
+@click.group()
+def main() -> None:
+    """Self-service portal. Settings come from PORTAL_* environment variables."""
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=int)
+@click.option("--log-level", default="info", show_default=True)
+def serve(host: str, port: int, log_level: str) -> None:
+    """Run the API, the web UI and the embedded worker pool in one process."""
+    import uvicorn
+
+    from portal.app import create_app
+
+    settings = get_settings()
+    click.echo(f"Portal starting on http://{host}:{port} (data in {settings.data_dir.resolve()})")
+    uvicorn.run(
+        create_app(settings), host=host, port=port, log_level=log_level, ws="websockets", timeout_graceful_shutdown=10
+    )
+
+
+@main.command()
+def migrate() -> None:
+    """Bring the database schema to the newest revision."""
+    _prepare_db()
+    click.echo("database is up to date")
+
+
+@main.group()
+def users() -> None:
+    """Manage users."""
+
+
+@users.command("create")
+@click.argument("username")
+@click.option("--role", type=click.Choice(ROLE_NAMES), default="requester", show_default=True)
+@click.option("--password-stdin", is_flag=True, help="read the password from standard input")
+def users_create(username: str, role: str, password_stdin: bool) -> None:
+    """Create a user; the password comes from stdin, or is generated and printed once."""
+    from portal.auth import service
+
+    _prepare_db()
+    password = None
+    if password_stdin or not sys.stdin.isatty():
+        password = sys.stdin.readline().rstrip("\n") or None
+    try:
+        view, generated = service.create_user(SYSTEM, username, role, password)
+    except PortalError as exc:
+        _fail(exc)
+        return
+    click.echo(f"created {view.username} ({view.role})")
+    if generated:
+        click.echo(f"password: {generated}")
+
+
+@users.command("list")
+def users_list() -> None:
+    """List users."""
+    from portal.auth import service
+
+    _prepare_db()
+    for user in service.list_users():
+        click.echo(f"{user.username}\t{user.role}\t{'disabled' if user.disabled else 'active'}")
+
+
+@main.group()
+def tokens() -> None:
+    """Manage API tokens."""
+
+
+@tokens.command("create")
+@click.argument("username")
+@click.option("--name", "label", required=True, help="what the token is for")
+@click.option("--expires-days", type=float, default=None)
+def tokens_create(username: str, label: str, expires_days: float | None) -> None:
+    """Create an API token for USERNAME and print it (shown only this once)."""
+    from portal.auth import service
+
+    _prepare_db()
+    try:
+        _view, secret = service.create_token(SYSTEM, username, label, expires_days)
+    except PortalError as exc:
+        _fail(exc)
+        return
+    click.echo(secret)
+
+
+@tokens.command("revoke")
+@click.argument("token_id", type=int)
+def tokens_revoke(token_id: int) -> None:
+    """Revoke an API token by id."""
+    from portal.auth import service
+
+    _prepare_db()
+    try:
+        service.revoke_token(SYSTEM, token_id)
+    except PortalError as exc:
+        _fail(exc)
+        return
+    click.echo(f"revoked token {token_id}")
+
+
+@main.group()
+def catalog() -> None:
+    """Manage the catalog."""
+
+
+@catalog.command("import-local")
+@click.argument("path", type=click.Path(exists=True, file_okay=False))
+def catalog_import_local(path: str) -> None:
+    """Validate and register the item versions under PATH (items/<id>/<version>/)."""
+    from portal.catalog import service
+
+    _prepare_db()
+    try:
+        report = service.import_local(SYSTEM, path, enforce_roots=False)
+    except PortalError as exc:
+        _fail(exc)
+        return
+    for version in report.imported:
+        click.echo(f"{version.outcome:10} {version.item_id} {version.version} {version.bundle_sha256[:12]}")
+
+
+@main.command()
+def openapi() -> None:
+    """Print the OpenAPI document (the frontend's client is generated from it)."""
+    from portal.app import create_app
+
+    click.echo(json.dumps(create_app(get_settings()).openapi(), indent=2, sort_keys=True))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,36 @@
+"""Run Alembic migrations shipped inside the package (no alembic.ini needed)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+
+from portal.db import session as db
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def alembic_config() -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    return config
+
+
+def upgrade() -> None:
+    """Bring the configured database to the newest revision."""
+    config = alembic_config()
+    with db.get_engine().begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, "head")
+
+
+def revisions() -> tuple[str | None, str | None]:
+    """(current revision of the database, newest revision shipped)."""
+    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
+    with db.get_engine().connect() as connection:
+        current = MigrationContext.configure(connection).get_current_revision()
+    return current, head

@@ -1,0 +1,117 @@
+"""Engine and transactions.
+
+Services open their own transactions with `read()` or `write()`. On SQLite a write transaction starts with
+`BEGIN IMMEDIATE`, so two writers queue on the busy timeout instead of failing on a lock upgrade; readers never
+block (WAL).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.orm import Session, sessionmaker
+
+from portal.settings import Settings
+
+_lock = threading.Lock()
+_engine: Engine | None = None
+_factory: sessionmaker[Session] | None = None
+
+_WRITE = "portal_write"
+
+
+def make_engine(url: str) -> Engine:
+    """Create an engine with the pragmas and pool settings the portal relies on."""
+    if url.startswith("sqlite"):
+        engine = create_engine(
+            url,
+            connect_args={"check_same_thread": False, "timeout": 30, "isolation_level": None},
+            pool_size=16,
+            max_overflow=32,
+        )
+
+        @event.listens_for(engine, "connect")
+        def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+            cursor = dbapi_conn.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.execute("PRAGMA busy_timeout=30000")
+            cursor.execute("PRAGMA temp_store=MEMORY")
+            cursor.execute("PRAGMA cache_size=-65536")
+            cursor.close()
+
+        @event.listens_for(engine, "begin")
+        def _on_begin(conn: Any) -> None:
+            # pysqlite's own transaction handling is off (isolation_level=None); we emit BEGIN ourselves.
+            if conn.get_execution_options().get(_WRITE):
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
+            else:
+                conn.exec_driver_sql("BEGIN")
+
+        return engine
+    return create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
+
+
+def configure(settings: Settings) -> Engine:
+    """Create the process-wide engine for these settings (replacing any previous one)."""
+    global _engine, _factory
+    with _lock:
+        if _engine is not None:
+            _engine.dispose()
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        _engine = make_engine(settings.resolved_database_url)
+        _factory = sessionmaker(bind=_engine, expire_on_commit=False)
+        return _engine
+
+
+def get_engine() -> Engine:
+    if _engine is None:
+        raise RuntimeError("database not configured: call portal.db.session.configure() first")
+    return _engine
+
+
+def dispose() -> None:
+    global _engine, _factory
+    with _lock:
+        if _engine is not None:
+            _engine.dispose()
+        _engine = None
+        _factory = None
+
+
+def _session(write: bool) -> Session:
+    if _factory is None:
+        raise RuntimeError("database not configured")
+    session = _factory()
+    if write:
+        session.connection(execution_options={_WRITE: True})
+    return session
+
+
+@contextmanager
+def read() -> Iterator[Session]:
+    """A read-only unit of work."""
+    session = _session(write=False)
+    try:
+        yield session
+    finally:
+        session.close()  # ends the transaction; loaded objects stay readable, detached
+
+
+@contextmanager
+def write() -> Iterator[Session]:
+    """A unit of work that commits on success and rolls back on any exception."""
+    session = _session(write=True)
+    try:
+        yield session
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()

@@ -1,0 +1,1 @@
+"""Development helpers, mounted only with PORTAL_DEV=1."""

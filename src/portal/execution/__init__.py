@@ -1,0 +1,1 @@
+"""Running jobs: the executor interface, the embedded executor, and the sandboxed runner."""

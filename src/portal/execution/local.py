@@ -1,0 +1,198 @@
+"""The embedded executor: N slot threads claim jobs from the jobs table and run them through the sandboxed runner."""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from portal.catalog import service as catalog_service
+from portal.catalog.bundles import force_remove
+from portal.execution import workers
+from portal.execution.runner import Limits, Runner, RunRequest
+from portal.jobs import service as jobs_service
+from portal.settings import Settings
+
+log = logging.getLogger(__name__)
+
+KIND = "embedded"
+_FINISH_ATTEMPTS = 5
+
+
+class LocalExecutor:
+    """Runs queued jobs in this process's slot threads; wakes at once on submit and checks the table every second."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.slots = settings.worker_slots
+        self.worker_id = workers.new_worker_id(KIND)
+        self.runner = Runner(
+            log_max_lines=settings.job_log_max_lines,
+            log_max_line_chars=settings.job_log_max_line_chars,
+            progress_per_second=settings.job_progress_per_second,
+            result_max_bytes=settings.job_result_max_bytes,
+        )
+        self._wake = threading.Condition()
+        self._generation = 0
+        self._stopping = threading.Event()
+        self._running: dict[int, threading.Event] = {}
+        self._threads: list[threading.Thread] = []
+        self.started = False
+
+    # -- Executor interface ------------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        workers.register(self.worker_id, KIND, self.slots)
+        previous = workers.previous_of_kind(KIND, exclude=self.worker_id)
+        if previous:
+            failed = jobs_service.fail_running(
+                "interrupted: the portal stopped while the job ran", "Interrupted", workers=previous
+            )
+            if failed:
+                log.warning("failed %d job(s) interrupted by the previous stop: %s", len(failed), failed)
+        self.settings.scratch_dir.mkdir(parents=True, exist_ok=True)
+        for index in range(self.slots):
+            thread = threading.Thread(target=self._slot, name=f"slot-{index}", daemon=True)
+            thread.start()
+            self._threads.append(thread)
+        monitor = threading.Thread(target=self._monitor, name="executor-monitor", daemon=True)
+        monitor.start()
+        self._threads.append(monitor)
+        self.started = True
+
+    def submit(self, job_id: int) -> None:
+        self._poke()
+
+    def cancel(self, job_id: int) -> None:
+        event = self._running.get(job_id)
+        if event is not None:
+            event.set()
+
+    def shutdown(self) -> None:
+        self._stopping.set()
+        for event in list(self._running.values()):
+            event.set()
+        self._poke(all_slots=True)
+        for thread in self._threads:
+            thread.join(timeout=10)
+        self.runner.stop()
+        workers.mark_stopped(self.worker_id)
+        self.started = False
+
+    @property
+    def running_jobs(self) -> list[int]:
+        return list(self._running)
+
+    # -- internals ---------------------------------------------------------------------------------------------
+
+    def _poke(self, all_slots: bool = False) -> None:
+        with self._wake:
+            self._generation += 1
+            if all_slots:
+                self._wake.notify_all()
+            else:
+                self._wake.notify()
+
+    def _slot(self) -> None:
+        while not self._stopping.is_set():
+            generation = self._generation
+            try:
+                job = jobs_service.claim_next(self.worker_id)
+            except Exception:
+                log.exception("claiming a job failed")
+                job = None
+                self._stopping.wait(1.0)
+            if job is None:
+                with self._wake:
+                    if self._generation == generation and not self._stopping.is_set():
+                        self._wake.wait(timeout=1.0)
+                continue
+            self._run(job)
+
+    def _limits(self, job: jobs_service.ClaimedJob) -> Limits:
+        s = self.settings
+        resources: dict[str, Any] = job.resources or {}
+        return Limits(
+            memory_mb=min(int(resources.get("memory_mb") or s.job_memory_mb), s.job_memory_mb),
+            cpu_seconds=min(int(resources.get("cpu_seconds") or s.job_cpu_seconds), s.job_cpu_seconds),
+            file_size_mb=s.job_file_size_mb,
+            open_files=s.job_open_files,
+            timeout_seconds=float(job.timeout_seconds),
+        )
+
+    def _run(self, job: jobs_service.ClaimedJob) -> None:
+        cancel = threading.Event()
+        self._running[job.id] = cancel
+        workdir = Path(tempfile.mkdtemp(dir=self.settings.scratch_dir, prefix=f"job-{job.id}-"))
+        result: jobs_service.RunResult
+        try:
+            bundle_dir = catalog_service.bundle_directory(job.bundle_sha256)
+
+            def on_event(event: dict[str, Any]) -> None:
+                if event["type"] == "progress":
+                    jobs_service.report_progress(job.id, event["percent"], event["message"])
+                elif event["type"] == "logs":
+                    jobs_service.append_logs(job.id, job.created_by, event["lines"])
+
+            outcome = self.runner.run(
+                RunRequest(
+                    job_id=job.id,
+                    bundle_dir=str(bundle_dir),
+                    entrypoint=job.entrypoint,
+                    inputs=job.inputs,
+                    workdir=str(workdir),
+                    limits=self._limits(job),
+                ),
+                on_event,
+                cancel,
+            )
+            result = jobs_service.RunResult(
+                succeeded=outcome.succeeded, result=outcome.result, error=outcome.error, cancelled=outcome.cancelled
+            )
+        except Exception as exc:
+            log.exception("job %s: the runner failed", job.id)
+            result = jobs_service.RunResult(succeeded=False, error={"type": "RunnerError", "message": str(exc)})
+        finally:
+            force_remove(workdir)
+        if self._stopping.is_set() and result.cancelled and not cancel_was_user(job.id):
+            result = jobs_service.RunResult(
+                succeeded=False,
+                error={"type": "Interrupted", "message": "interrupted: the portal stopped while the job ran"},
+            )
+        self._finish(job.id, result)
+        self._running.pop(job.id, None)
+
+    def _finish(self, job_id: int, result: jobs_service.RunResult) -> None:
+        for attempt in range(_FINISH_ATTEMPTS):
+            try:
+                jobs_service.finish(job_id, result)
+                return
+            except Exception:
+                log.exception("job %s: recording the outcome failed (attempt %d)", job_id, attempt + 1)
+                time.sleep(0.5 * (attempt + 1))
+
+    def _monitor(self) -> None:
+        """Heartbeat, reaper of lost workers, cancel flags set by other processes, and jobs queued elsewhere."""
+        last_beat = 0.0
+        while not self._stopping.wait(1.0):
+            try:
+                now = time.monotonic()
+                if now - last_beat >= self.settings.worker_heartbeat_seconds:
+                    workers.heartbeat(self.worker_id, len(self._running))
+                    lost = [w for w in workers.lost(self.settings.worker_lost_after_seconds) if w != self.worker_id]
+                    if lost:
+                        jobs_service.fail_running("worker lost: its heartbeat stopped", "WorkerLost", workers=lost)
+                    last_beat = now
+                for job_id in jobs_service.cancel_requested_among(list(self._running)):
+                    self.cancel(job_id)
+                if len(self._running) < self.slots and jobs_service.queued_ids(1):
+                    self._poke(all_slots=True)
+            except Exception:
+                log.exception("executor monitor failed")
+
+
+def cancel_was_user(job_id: int) -> bool:
+    return bool(jobs_service.cancel_requested_among([job_id]))

@@ -1,0 +1,1 @@
+"""Jobs: the state machine, the service that alone changes job state, and the API."""

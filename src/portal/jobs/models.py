@@ -1,0 +1,91 @@
+"""Tables of jobs, their timeline events and their log lines."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ForeignKey, Index, String, Text, text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from portal.db.base import Base, utcnow
+
+
+class Job(Base):
+    __tablename__ = "jobs"
+    __table_args__ = (
+        Index("ix_jobs_state_id", "state", "id"),
+        Index("ix_jobs_item_id_id", "item_id", "id"),
+        Index("ix_jobs_created_by_id", "created_by", "id"),
+        Index("ix_jobs_created_by_state_id", "created_by", "state", "id"),
+        Index("ix_jobs_retry_of", "retry_of"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32), default="catalog_execution")
+    item_id: Mapped[str] = mapped_column(String(64))
+    item_version: Mapped[str] = mapped_column(String(64))
+    bundle_sha256: Mapped[str] = mapped_column(String(64))
+    entrypoint: Mapped[str] = mapped_column(String(200))
+    inputs: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    state: Mapped[str] = mapped_column(String(20))
+    priority: Mapped[int] = mapped_column(default=0)
+    queue: Mapped[str] = mapped_column(String(64), default="default")
+    created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"), default=None)
+    created_by_name: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    queued_at: Mapped[datetime | None] = mapped_column(default=None)
+    started_at: Mapped[datetime | None] = mapped_column(default=None)
+    finished_at: Mapped[datetime | None] = mapped_column(default=None)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    progress: Mapped[int] = mapped_column(default=0)
+    message: Mapped[str] = mapped_column(Text, default="")
+    result: Mapped[Any | None] = mapped_column(type_=Base.type_annotation_map[dict[str, Any]], default=None)
+    error: Mapped[dict[str, Any] | None] = mapped_column(default=None)
+    attempt: Mapped[int] = mapped_column(default=1)
+    retry_of: Mapped[int | None] = mapped_column(ForeignKey("jobs.id"), default=None)
+    worker: Mapped[str | None] = mapped_column(String(200), default=None)
+    timeout_seconds: Mapped[int] = mapped_column()
+    resources: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    cancel_requested: Mapped[bool] = mapped_column(default=False)
+    rev: Mapped[int] = mapped_column(default=1)
+
+
+class JobEvent(Base):
+    """One step of a job's timeline: a state transition or a progress report."""
+
+    __tablename__ = "job_events"
+    __table_args__ = (Index("ix_job_events_job_id_id", "job_id", "id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    job_id: Mapped[int] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"))
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    kind: Mapped[str] = mapped_column(String(16))
+    from_state: Mapped[str | None] = mapped_column(String(20), default=None)
+    to_state: Mapped[str | None] = mapped_column(String(20), default=None)
+    progress: Mapped[int | None] = mapped_column(default=None)
+    message: Mapped[str] = mapped_column(Text, default="")
+    actor: Mapped[str | None] = mapped_column(String(64), default=None)
+
+
+class JobLog(Base):
+    """One line a task printed (stdout/stderr) or logged."""
+
+    __tablename__ = "job_logs"
+    __table_args__ = (Index("ix_job_logs_job_id_id", "job_id", "id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    job_id: Mapped[int] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"))
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    stream: Mapped[str] = mapped_column(String(8))
+    line: Mapped[str] = mapped_column(Text)
+
+
+# The executor claims the highest priority, then oldest, queued job: a partial index keeps that lookup small.
+Index(
+    "ix_jobs_claim",
+    Job.__table__.c.priority.desc(),
+    Job.__table__.c.id,
+    sqlite_where=text("state = 'QUEUED'"),
+    postgresql_where=text("state = 'QUEUED'"),
+)

@@ -1,0 +1,100 @@
+"""Jobs API: launch, list, read, retry and cancel."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Body, Query
+
+from portal.auth.deps import CurrentUser, Requester
+from portal.errors import ValidationFailed
+from portal.jobs import service
+from portal.jobs.schemas import JobCreate, JobCreated, JobDetail, JobOut, JobPage, LogPage
+from portal.jobs.states import JobState
+
+router = APIRouter(prefix="/api/jobs", tags=["jobs"])
+
+_EXAMPLE = {
+    "item_id": "backup-config",
+    "version": "2.0.0",
+    "inputs": {
+        "devices": ["router-1", "switch-2"],
+        "bucket": "my-backup-bucket",
+        "encryption": True,
+        "schedule": "daily",
+    },
+}
+
+
+@router.post("", operation_id="jobs-create", response_model=JobCreated, status_code=201)
+def create_job(
+    principal: Requester,
+    body: Annotated[
+        JobCreate,
+        Body(
+            openapi_examples={
+                "new": {"value": _EXAMPLE},
+                "original": {"value": {"report_type": "catalog", "parameters": _EXAMPLE}},
+            }
+        ),
+    ],
+) -> JobCreated:
+    """Validate the inputs against the item's schema and queue a job (201), or 422 with every field's error."""
+    job = service.create_job(principal, body.item_id, body.version, body.inputs)
+    return JobCreated(**job.model_dump(), job_id=job.id)
+
+
+def _states(state: str | None) -> list[JobState] | None:
+    if not state:
+        return None
+    try:
+        return [JobState(part.strip().upper()) for part in state.split(",") if part.strip()]
+    except ValueError:
+        raise ValidationFailed(
+            "unknown state",
+            details=[{"field": "state", "message": "one or more of " + ", ".join(s.value for s in JobState)}],
+        ) from None
+
+
+@router.get("", operation_id="jobs-list", response_model=JobPage)
+def list_jobs(
+    principal: CurrentUser,
+    state: str | None = Query(default=None, description="one state or several, comma-separated"),
+    item_id: str | None = Query(default=None, max_length=64),
+    q: str | None = Query(default=None, max_length=200, description="search job id, item and user"),
+    page: int = Query(default=1, ge=1, le=100_000),
+    page_size: int = Query(default=50, ge=1, le=service.MAX_PAGE_SIZE),
+    sort: str = Query(default="-id", pattern=r"^-?(id|created_at|updated_at|state|item_id|progress)$"),
+) -> JobPage:
+    """Jobs the caller may see (requesters: their own), filtered and searched before paging."""
+    return service.list_jobs(
+        principal, states=_states(state), item_id=item_id, q=q, page=page, page_size=page_size, sort=sort
+    )
+
+
+@router.get("/{job_id}", operation_id="jobs-get", response_model=JobDetail)
+def get_job(job_id: int, principal: CurrentUser) -> JobDetail:
+    return service.get_job(principal, job_id)
+
+
+@router.get("/{job_id}/logs", operation_id="jobs-logs", response_model=LogPage)
+def get_logs(
+    job_id: int,
+    principal: CurrentUser,
+    after: int = Query(default=0, ge=0),
+    limit: int = Query(default=500, ge=1, le=5000),
+) -> LogPage:
+    return service.get_logs(principal, job_id, after, limit)
+
+
+@router.post("/{job_id}/retry", operation_id="jobs-retry", response_model=JobCreated, status_code=201)
+def retry_job(job_id: int, principal: Requester) -> JobCreated:
+    """A new job for the same item version and inputs, linked by `retry_of` (409 unless failed or cancelled)."""
+    job = service.retry_job(principal, job_id)
+    return JobCreated(**job.model_dump(), job_id=job.id)
+
+
+@router.post("/{job_id}/cancel", operation_id="jobs-cancel", response_model=JobOut)
+def cancel_job(job_id: int, principal: Requester) -> JobOut:
+    """Queued: cancelled at once. Running: the child's process group is killed (the state follows within 2 s)."""
+    return service.cancel_job(principal, job_id)

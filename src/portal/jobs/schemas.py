@@ -1,0 +1,110 @@
+"""Request and response bodies of the jobs API."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from portal.jobs.states import JobState
+
+
+class JobCreate(BaseModel):
+    """`{item_id, version?, inputs}`, or the original portal's `{"report_type": "catalog", "parameters": {...}}`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    item_id: str = Field(min_length=1, max_length=64)
+    version: str | None = Field(default=None, max_length=64, description="omit or 'latest' for the latest")
+    inputs: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _legacy_shape(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "report_type" in data:
+            if data.get("report_type") != "catalog":
+                raise ValueError("report_type must be 'catalog' (the only kind of job this portal runs)")
+            params = data.get("parameters")
+            if not isinstance(params, dict):
+                raise ValueError("parameters must be an object with item_id, version and inputs")
+            extra = set(data) - {"report_type", "parameters", "user_id"}
+            if extra:
+                raise ValueError(f"unexpected fields: {', '.join(sorted(extra))}")
+            return {k: params[k] for k in ("item_id", "version", "inputs") if k in params}
+        return data
+
+
+class JobOut(BaseModel):
+    """A job as listed and as streamed in `job.updated` events."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    kind: str
+    item_id: str
+    item_version: str
+    state: JobState
+    progress: int
+    message: str
+    created_by: int | None
+    created_by_name: str
+    created_at: datetime
+    queued_at: datetime | None
+    started_at: datetime | None
+    finished_at: datetime | None
+    updated_at: datetime
+    attempt: int
+    retry_of: int | None
+    cancel_requested: bool
+    worker: str | None
+    error_type: str | None = None
+    rev: int
+
+
+class JobCreated(JobOut):
+    job_id: int = Field(description="the same as id, for clients of the original portal")
+
+
+class JobEventOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    at: datetime
+    kind: str
+    from_state: str | None
+    to_state: str | None
+    progress: int | None
+    message: str
+    actor: str | None
+
+
+class JobDetail(JobOut):
+    bundle_sha256: str
+    inputs: dict[str, Any]
+    result: Any | None
+    error: dict[str, Any] | None
+    timeout_seconds: int
+    events: list[JobEventOut]
+    retries: list[int] = Field(description="ids of the jobs that retried this one")
+
+
+class JobPage(BaseModel):
+    items: list[JobOut]
+    total: int
+    page: int
+    page_size: int
+
+
+class LogLine(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    at: datetime
+    stream: str
+    line: str
+
+
+class LogPage(BaseModel):
+    items: list[LogLine]
+    next_after: int | None

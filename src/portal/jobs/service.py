@@ -1,0 +1,510 @@
+"""The job service: the only place that changes job state.
+
+Every change is a conditional update from the expected state (never a blind overwrite), writes a timeline event and,
+for user actions, an audit entry in the same transaction; the update is published after the commit.
+A job is committed before it is handed to the executor, so a fast worker can never be overwritten by a late write.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Row, func, insert, or_, select, update
+from sqlalchemy.orm import Session
+
+from portal.audit import service as audit
+from portal.auth import service as auth_service
+from portal.auth.principal import Principal
+from portal.auth.roles import Role
+from portal.catalog import service as catalog_service
+from portal.catalog.validate import input_errors
+from portal.db import session as db
+from portal.db.base import utcnow
+from portal.errors import Conflict, NotFound, ValidationFailed
+from portal.execution import executor as executors
+from portal.jobs.models import Job, JobEvent, JobLog
+from portal.jobs.schemas import JobDetail, JobEventOut, JobOut, JobPage, LogLine, LogPage
+from portal.jobs.states import CANCELLABLE, RETRYABLE, JobState
+from portal.realtime import bus
+
+KIND_CATALOG = "catalog_execution"
+MAX_PAGE_SIZE = 200
+SORTABLE = {
+    "id": Job.id,
+    "created_at": Job.id,
+    "updated_at": Job.updated_at,
+    "state": Job.state,
+    "item_id": Job.item_id,
+    "progress": Job.progress,
+}
+
+SUMMARY_COLUMNS = (
+    Job.id,
+    Job.kind,
+    Job.item_id,
+    Job.item_version,
+    Job.state,
+    Job.progress,
+    Job.message,
+    Job.created_by,
+    Job.created_by_name,
+    Job.created_at,
+    Job.queued_at,
+    Job.started_at,
+    Job.finished_at,
+    Job.updated_at,
+    Job.attempt,
+    Job.retry_of,
+    Job.cancel_requested,
+    Job.worker,
+    Job.error,
+    Job.rev,
+)
+
+
+@dataclass(frozen=True)
+class ClaimedJob:
+    """What the executor needs to run a job it claimed."""
+
+    id: int
+    item_id: str
+    item_version: str
+    bundle_sha256: str
+    entrypoint: str
+    inputs: dict[str, Any]
+    timeout_seconds: int
+    resources: dict[str, Any]
+    created_by: int | None
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """How a run ended, as the executor reports it."""
+
+    succeeded: bool
+    result: Any = None
+    error: dict[str, Any] | None = None
+    cancelled: bool = False
+
+
+def _summary(row: Row[Any] | Job) -> dict[str, Any]:
+    data = {c.key: getattr(row, c.key) for c in SUMMARY_COLUMNS}
+    error = data.pop("error")
+    data["error_type"] = error.get("type") if isinstance(error, dict) else None
+    return data
+
+
+def _publish(row: Row[Any]) -> None:
+    job = JobOut.model_validate(_summary(row)).model_dump(mode="json")
+    bus.publish({"type": "job.updated", "job": job, "rev": job["rev"]})
+
+
+def _sees_all(principal: Principal) -> bool:
+    return principal.has(Role.operator)
+
+
+def _visible(s: Session, principal: Principal, job_id: int) -> Job:
+    job = s.get(Job, job_id)
+    if job is None or (not _sees_all(principal) and job.created_by != principal.id):
+        raise NotFound(f"job {job_id} not found")
+    return job
+
+
+def _transition(
+    s: Session,
+    job_id: int,
+    expected: JobState,
+    target: JobState,
+    values: dict[str, Any],
+    *,
+    message: str = "",
+    actor: str | None = None,
+) -> Row[Any] | None:
+    """Move one job from `expected` to `target`; None when it was not in `expected` (someone else moved it)."""
+    now = utcnow()
+    row = s.execute(
+        update(Job)
+        .where(Job.id == job_id, Job.state == expected.value)
+        .values(state=target.value, rev=Job.rev + 1, updated_at=now, **values)
+        .returning(*SUMMARY_COLUMNS)
+    ).first()
+    if row is not None:
+        s.execute(
+            insert(JobEvent).values(
+                job_id=job_id,
+                at=now,
+                kind="state",
+                from_state=expected.value,
+                to_state=target.value,
+                message=message,
+                actor=actor,
+                progress=values.get("progress"),
+            )
+        )
+    return row
+
+
+def _validate_inputs(runnable: catalog_service.RunnableVersion, inputs: dict[str, Any]) -> None:
+    errors = input_errors(runnable.validator, inputs)
+    if errors:
+        raise ValidationFailed(
+            f"the inputs do not match the schema of {runnable.item_id} {runnable.version}", details=errors
+        )
+
+
+def _insert_job(
+    s: Session,
+    actor: Principal,
+    runnable: catalog_service.RunnableVersion,
+    inputs: dict[str, Any],
+    *,
+    retry_of: int | None = None,
+    attempt: int = 1,
+) -> Row[Any]:
+    now = utcnow()
+    job_id = s.execute(
+        insert(Job)
+        .values(
+            kind=KIND_CATALOG,
+            item_id=runnable.item_id,
+            item_version=runnable.version,
+            bundle_sha256=runnable.bundle_sha256,
+            entrypoint=runnable.entrypoint,
+            inputs=inputs,
+            state=JobState.QUEUED.value,
+            created_by=actor.id,
+            created_by_name=actor.username,
+            created_at=now,
+            queued_at=now,
+            updated_at=now,
+            timeout_seconds=runnable.timeout_seconds,
+            resources=runnable.resources,
+            retry_of=retry_of,
+            attempt=attempt,
+            progress=0,
+            message="",
+            rev=1,
+            cancel_requested=False,
+            priority=0,
+            queue="default",
+        )
+        .returning(Job.id)
+    ).scalar_one()
+    s.execute(
+        insert(JobEvent).values(
+            job_id=job_id,
+            at=now,
+            kind="state",
+            from_state=None,
+            to_state=JobState.QUEUED.value,
+            actor=actor.username,
+            message=f"retry of job {retry_of}" if retry_of else "created",
+        )
+    )
+    return s.execute(select(*SUMMARY_COLUMNS).where(Job.id == job_id)).one()
+
+
+def _hand_over(row: Row[Any]) -> JobOut:
+    """After the commit: tell the browsers and the executor."""
+    _publish(row)
+    executors.current().submit(row.id)
+    return JobOut.model_validate(_summary(row))
+
+
+def create_job(actor: Principal, item_id: str, version: str | None, inputs: dict[str, Any]) -> JobOut:
+    """Validate the inputs against the version's schema and queue a job for it."""
+    runnable = catalog_service.resolve_runnable(item_id, version)
+    _validate_inputs(runnable, inputs)
+    with db.write() as s:
+        row = _insert_job(s, actor, runnable, inputs)
+        audit.record(
+            s,
+            actor,
+            "job.create",
+            target_type="job",
+            target_id=row.id,
+            details={"item_id": runnable.item_id, "version": runnable.version},
+        )
+    return _hand_over(row)
+
+
+def retry_job(actor: Principal, job_id: int) -> JobOut:
+    """A new job for the same item version and inputs, linked to the old one (which stays as it was)."""
+    with db.read() as s:
+        old = _visible(s, actor, job_id)
+        state, item_id, version, inputs, attempt = old.state, old.item_id, old.item_version, old.inputs, old.attempt
+    if JobState(state) not in RETRYABLE:
+        raise Conflict(
+            f"job {job_id} is {state}; only failed or cancelled jobs can be retried", details={"state": state}
+        )
+    runnable = catalog_service.resolve_runnable(item_id, version)
+    _validate_inputs(runnable, inputs)
+    with db.write() as s:
+        row = _insert_job(s, actor, runnable, inputs, retry_of=job_id, attempt=attempt + 1)
+        audit.record(s, actor, "job.retry", target_type="job", target_id=job_id, details={"new_job_id": row.id})
+    return _hand_over(row)
+
+
+def cancel_job(actor: Principal, job_id: int) -> JobOut:
+    """Cancel at once when waiting; when running, flag it and have the executor kill the child's process group."""
+    running = False
+    row: Row[Any] | None
+    with db.write() as s:
+        job = _visible(s, actor, job_id)
+        state = JobState(job.state)
+        if state not in CANCELLABLE:
+            raise Conflict(f"job {job_id} is {state.value} and cannot be cancelled", details={"state": state.value})
+        if state is JobState.RUNNING:
+            running = True
+            now = utcnow()
+            row = s.execute(
+                update(Job)
+                .where(Job.id == job_id, Job.state == JobState.RUNNING.value)
+                .values(cancel_requested=True, rev=Job.rev + 1, updated_at=now, message="cancelling")
+                .returning(*SUMMARY_COLUMNS)
+            ).one()
+            s.execute(
+                insert(JobEvent).values(
+                    job_id=job_id,
+                    at=now,
+                    kind="cancel",
+                    actor=actor.username,
+                    message=f"cancel requested by {actor.username}",
+                )
+            )
+        else:
+            row = _transition(
+                s,
+                job_id,
+                state,
+                JobState.CANCELLED,
+                {"finished_at": utcnow(), "message": f"cancelled by {actor.username}"},
+                message=f"cancelled by {actor.username}",
+                actor=actor.username,
+            )
+            if row is None:  # pragma: no cover - the write lock makes this impossible on SQLite
+                raise Conflict(f"job {job_id} changed state, try again")
+        audit.record(s, actor, "job.cancel", target_type="job", target_id=job_id, details={"state": state.value})
+    _publish(row)
+    if running:
+        executors.current().cancel(job_id)
+    return JobOut.model_validate(_summary(row))
+
+
+def get_job(actor: Principal, job_id: int) -> JobDetail:
+    with db.read() as s:
+        job = _visible(s, actor, job_id)
+        events = list(s.scalars(select(JobEvent).where(JobEvent.job_id == job_id).order_by(JobEvent.id)))
+        retries = list(s.scalars(select(Job.id).where(Job.retry_of == job_id).order_by(Job.id)))
+    return JobDetail.model_validate(
+        {
+            **_summary(job),
+            "bundle_sha256": job.bundle_sha256,
+            "inputs": job.inputs,
+            "result": job.result,
+            "error": job.error,
+            "timeout_seconds": job.timeout_seconds,
+            "events": [JobEventOut.model_validate(e) for e in events],
+            "retries": retries,
+        }
+    )
+
+
+def get_logs(actor: Principal, job_id: int, after: int = 0, limit: int = 500) -> LogPage:
+    with db.read() as s:
+        _visible(s, actor, job_id)
+        rows = list(
+            s.scalars(select(JobLog).where(JobLog.job_id == job_id, JobLog.id > after).order_by(JobLog.id).limit(limit))
+        )
+    return LogPage(
+        items=[LogLine.model_validate(r) for r in rows], next_after=rows[-1].id if len(rows) == limit else None
+    )
+
+
+def visible_owner(actor: Principal, job_id: int) -> int | None:
+    """The owner of a job the actor may see (raises NotFound otherwise)."""
+    with db.read() as s:
+        return _visible(s, actor, job_id).created_by
+
+
+def list_jobs(
+    actor: Principal,
+    *,
+    states: list[JobState] | None = None,
+    item_id: str | None = None,
+    q: str | None = None,
+    page: int = 1,
+    page_size: int = 50,
+    sort: str = "-id",
+) -> JobPage:
+    """Filter and search first, then count and page: `total` is the true number of matches."""
+    conditions: list[Any] = []
+    if not _sees_all(actor):
+        conditions.append(Job.created_by == actor.id)
+    if states:
+        conditions.append(Job.state.in_([s.value for s in states]))
+    if item_id:
+        conditions.append(Job.item_id == item_id)
+    descending = sort.startswith("-")
+    column = SORTABLE[sort.lstrip("-")]
+    with db.read() as s:
+        if q:
+            term = q.strip()
+            matches: list[Any] = []
+            if term.isdigit():
+                matches.append(Job.id == int(term))
+            item_ids = catalog_service.item_ids_matching(s, term)
+            if item_ids:
+                matches.append(Job.item_id.in_(item_ids))
+            user_ids = auth_service.user_ids_matching(s, term)
+            if user_ids:
+                matches.append(Job.created_by.in_(user_ids))
+            if not matches:
+                return JobPage(items=[], total=0, page=page, page_size=page_size)
+            conditions.append(or_(*matches))
+        total = s.scalar(select(func.count()).select_from(Job).where(*conditions)) or 0
+        order: list[Any] = [column.desc() if descending else column.asc()]
+        if column is not Job.id:
+            order.append(Job.id.desc() if descending else Job.id.asc())
+        rows = s.execute(
+            select(*SUMMARY_COLUMNS).where(*conditions).order_by(*order).offset((page - 1) * page_size).limit(page_size)
+        ).all()
+    return JobPage(
+        items=[JobOut.model_validate(_summary(r)) for r in rows], total=total, page=page, page_size=page_size
+    )
+
+
+# --- the executor's side -------------------------------------------------------------------------------------
+
+
+def claim_next(worker_id: str) -> ClaimedJob | None:
+    """Atomically take the oldest highest-priority queued job for this worker (QUEUED -> RUNNING)."""
+    with db.write() as s:
+        job_id = s.scalar(
+            select(Job.id)
+            .where(Job.state == JobState.QUEUED.value)
+            .order_by(Job.priority.desc(), Job.id)
+            .limit(1)
+            .with_for_update(skip_locked=True)
+        )
+        if job_id is None:
+            return None
+        row = _transition(
+            s,
+            job_id,
+            JobState.QUEUED,
+            JobState.RUNNING,
+            {"started_at": utcnow(), "worker": worker_id, "message": "running"},
+            message=f"started on {worker_id}",
+        )
+        if row is None:
+            return None
+        job = s.execute(
+            select(Job.bundle_sha256, Job.entrypoint, Job.inputs, Job.timeout_seconds, Job.resources).where(
+                Job.id == job_id
+            )
+        ).one()
+    _publish(row)
+    return ClaimedJob(
+        id=row.id,
+        item_id=row.item_id,
+        item_version=row.item_version,
+        bundle_sha256=job.bundle_sha256,
+        entrypoint=job.entrypoint,
+        inputs=job.inputs,
+        timeout_seconds=job.timeout_seconds,
+        resources=job.resources,
+        created_by=row.created_by,
+    )
+
+
+def report_progress(job_id: int, percent: int, message: str) -> None:
+    now = utcnow()
+    with db.write() as s:
+        row = s.execute(
+            update(Job)
+            .where(Job.id == job_id, Job.state == JobState.RUNNING.value)
+            .values(progress=percent, message=message, rev=Job.rev + 1, updated_at=now)
+            .returning(*SUMMARY_COLUMNS)
+        ).first()
+        if row is None:
+            return
+        s.execute(insert(JobEvent).values(job_id=job_id, at=now, kind="progress", progress=percent, message=message))
+    _publish(row)
+
+
+def append_logs(job_id: int, owner: int | None, lines: list[dict[str, str]]) -> None:
+    """Store a batch of log lines and stream them to the job's watchers."""
+    now = utcnow()
+    with db.write() as s:
+        s.execute(
+            insert(JobLog),
+            [{"job_id": job_id, "at": now, "stream": line["stream"], "line": line["line"]} for line in lines],
+        )
+    bus.publish({"type": "job.log", "job_id": job_id, "created_by": owner, "lines": lines, "at": now.isoformat()})
+
+
+def finish(job_id: int, outcome: RunResult) -> JobOut | None:
+    """Record how a run ended (RUNNING -> SUCCEEDED | FAILED | CANCELLED)."""
+    now = utcnow()
+    with db.write() as s:
+        cancel_requested = s.scalar(select(Job.cancel_requested).where(Job.id == job_id))
+        if outcome.succeeded:
+            target, values, message = (
+                JobState.SUCCEEDED,
+                {"result": outcome.result, "progress": 100, "message": "succeeded"},
+                "succeeded",
+            )
+        elif outcome.cancelled or cancel_requested:
+            target, values, message = JobState.CANCELLED, {"message": "cancelled"}, "cancelled; the task was stopped"
+        else:
+            error = outcome.error or {"type": "Error", "message": "unknown failure"}
+            target = JobState.FAILED
+            message = f"{error.get('type')}: {error.get('message')}"[:1000]
+            values = {"error": error, "message": message}
+        row = _transition(s, job_id, JobState.RUNNING, target, {**values, "finished_at": now}, message=message)
+    if row is None:
+        return None
+    _publish(row)
+    return JobOut.model_validate(_summary(row))
+
+
+def fail_running(
+    message: str, error_type: str, *, workers: list[str] | None = None, exclude: set[int] | None = None
+) -> list[int]:
+    """Fail RUNNING jobs (of the given workers, or all) whose runner is gone; returns their ids."""
+    with db.read() as s:
+        query = select(Job.id).where(Job.state == JobState.RUNNING.value)
+        if workers is not None:
+            query = query.where(Job.worker.in_(workers))
+        ids = [i for i in s.scalars(query) if not exclude or i not in exclude]
+    failed = []
+    for job_id in ids:
+        with db.write() as s:
+            row = _transition(
+                s,
+                job_id,
+                JobState.RUNNING,
+                JobState.FAILED,
+                {"finished_at": utcnow(), "message": message, "error": {"type": error_type, "message": message}},
+                message=message,
+                actor="reaper",
+            )
+        if row is not None:
+            _publish(row)
+            failed.append(job_id)
+    return failed
+
+
+def cancel_requested_among(job_ids: list[int]) -> list[int]:
+    """Which of these running jobs were asked to stop (the database flag is the source of truth)."""
+    if not job_ids:
+        return []
+    with db.read() as s:
+        return list(s.scalars(select(Job.id).where(Job.id.in_(job_ids), Job.cancel_requested.is_(True))))
+
+
+def queued_ids(limit: int = 1) -> list[int]:
+    with db.read() as s:
+        return list(s.scalars(select(Job.id).where(Job.state == JobState.QUEUED.value).limit(limit)))

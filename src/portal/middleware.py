@@ -1,0 +1,99 @@
+"""ASGI middleware: request ids and client ips in context, a body size limit, and security headers."""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from typing import Any
+
+from starlette.exceptions import HTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from portal.context import client_ip_var, request_id_var
+from portal.errors import PayloadTooLarge
+
+REQUEST_ID_HEADER = b"x-request-id"
+_REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+SECURITY_HEADERS = [
+    (b"x-content-type-options", b"nosniff"),
+    (b"x-frame-options", b"DENY"),
+    (b"referrer-policy", b"same-origin"),
+]
+
+
+class _TooLarge(HTTPException):
+    """Raised while the body streams in; an HTTPException so FastAPI's body parsing lets it through."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(status_code=413, detail=f"the request body is larger than {limit} bytes")
+
+
+class RequestContextMiddleware:
+    """Give each request an id (kept from `X-Request-ID` when sane), echo it, and enforce a body size limit."""
+
+    def __init__(self, app: ASGIApp, max_body_bytes: int) -> None:
+        self.app = app
+        self.max_body_bytes = max_body_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] not in ("http", "websocket"):
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope.get("headers") or [])
+        sent_id = headers.get(REQUEST_ID_HEADER, b"").decode("latin-1")
+        request_id = sent_id if _REQUEST_ID_RE.match(sent_id) else uuid.uuid4().hex
+        client = scope.get("client")
+        request_id_var.set(request_id)
+        client_ip_var.set(client[0] if client else None)
+        scope.setdefault("state", {})["request_id"] = request_id
+        if scope["type"] == "websocket":
+            await self.app(scope, receive, send)
+            return
+
+        limit = self.max_body_bytes
+        declared = headers.get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            await _reject(send, request_id, limit)
+            return
+        received = 0
+        response_started = False
+
+        async def limited_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    raise _TooLarge(limit)
+            return message
+
+        async def send_with_headers(message: Message) -> None:
+            nonlocal response_started
+            if message["type"] == "http.response.start":
+                response_started = True
+                message["headers"] = [
+                    *message.get("headers", []),
+                    (b"x-request-id", request_id.encode()),
+                    *SECURITY_HEADERS,
+                ]
+            await send(message)
+
+        try:
+            await self.app(scope, limited_receive, send_with_headers)
+        except _TooLarge:
+            if not response_started:
+                await _reject(send, request_id, limit)
+
+
+async def _reject(send: Send, request_id: str, limit: int) -> None:
+    error = PayloadTooLarge(f"the request body is larger than {limit} bytes", details={"limit": limit})
+    body = json.dumps(error.to_body(request_id)).encode()
+    headers: list[Any] = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(body)).encode()),
+        (b"x-request-id", request_id.encode()),
+        *SECURITY_HEADERS,
+    ]
+    await send({"type": "http.response.start", "status": 413, "headers": headers})
+    await send({"type": "http.response.body", "body": body})

@@ -1,0 +1,99 @@
+"""WebSocket endpoints: `/ws/jobs` (every job the caller may see) and `/ws/jobs/{id}` (one job and its logs)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import Any
+
+from fastapi import APIRouter, WebSocket, WebSocketDisconnect
+from starlette.concurrency import run_in_threadpool
+
+from portal.auth.deps import websocket_principal
+from portal.auth.principal import Principal
+from portal.auth.roles import Role
+from portal.errors import NotFound
+from portal.jobs import service as jobs_service
+from portal.realtime.hub import Client, hub
+
+router = APIRouter()
+PING_SECONDS = 25.0
+POLICY_VIOLATION = 1008
+
+
+def _may_see(principal: Principal, owner: Any) -> bool:
+    return principal.has(Role.operator) or owner == principal.id
+
+
+def _owner(message: dict[str, Any]) -> Any:
+    if message.get("type") == "job.updated":
+        return message["job"].get("created_by")
+    return message.get("created_by")
+
+
+async def _serve(websocket: WebSocket, client: Client) -> None:
+    hub.add(client)
+    receiver = asyncio.create_task(_drain_incoming(websocket))
+    try:
+        while True:
+            try:
+                text = await asyncio.wait_for(client.queue.get(), timeout=PING_SECONDS)
+            except TimeoutError:
+                text = '{"type":"ping"}'
+            if text is None or receiver.done():
+                break
+            await websocket.send_text(text)
+    except (WebSocketDisconnect, RuntimeError, OSError):
+        pass
+    finally:
+        hub.remove(client)
+        receiver.cancel()
+        with contextlib.suppress(Exception):
+            await websocket.close()
+
+
+async def _drain_incoming(websocket: WebSocket) -> None:
+    """Read (and ignore) what the client sends, so a disconnect is noticed at once."""
+    with contextlib.suppress(WebSocketDisconnect, RuntimeError):
+        while True:
+            await websocket.receive_text()
+
+
+async def _authenticate(websocket: WebSocket) -> Principal | None:
+    principal = await run_in_threadpool(websocket_principal, websocket)
+    if principal is None:
+        await websocket.close(code=POLICY_VIOLATION, reason="authentication required")
+    return principal
+
+
+@router.websocket("/ws/jobs")
+async def jobs_stream(websocket: WebSocket) -> None:
+    principal = await _authenticate(websocket)
+    if principal is None:
+        return
+    await websocket.accept()
+
+    def accepts(message: dict[str, Any]) -> bool:
+        return message.get("type") == "job.updated" and _may_see(principal, _owner(message))
+
+    await _serve(websocket, Client(loop=asyncio.get_running_loop(), accepts=accepts))
+
+
+@router.websocket("/ws/jobs/{job_id}")
+async def job_stream(websocket: WebSocket, job_id: int) -> None:
+    principal = await _authenticate(websocket)
+    if principal is None:
+        return
+    try:
+        await run_in_threadpool(jobs_service.visible_owner, principal, job_id)
+    except NotFound:
+        await websocket.close(code=POLICY_VIOLATION, reason="job not found")
+        return
+    await websocket.accept()
+
+    def accepts(message: dict[str, Any]) -> bool:
+        if message.get("type") == "job.updated":
+            return bool(message["job"].get("id") == job_id)
+        return message.get("type") == "job.log" and message.get("job_id") == job_id
+
+    await _serve(websocket, Client(loop=asyncio.get_running_loop(), accepts=accepts))

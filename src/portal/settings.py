@@ -1,0 +1,93 @@
+"""Settings from `PORTAL_` environment variables (pydantic-settings)."""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+EXAMPLES_DIR = Path(__file__).resolve().parents[2] / "examples" / "catalog"
+
+
+class Settings(BaseSettings):
+    """Every knob of the portal. Groups are marked by their name prefix (job_, catalog_, auth_, ...)."""
+
+    model_config = SettingsConfigDict(env_prefix="PORTAL_", env_file=None, extra="ignore")
+
+    # Storage
+    data_dir: Path = Path("./data")
+    database_url: str = ""
+
+    # Server
+    secret_key: str = ""
+    dev: bool = False
+    max_body_bytes: int = 1_048_576
+    cors_origins: Annotated[list[str], NoDecode] = []
+    log_level: str = "INFO"
+
+    # Execution
+    executor: Literal["local"] = "local"
+    worker_slots: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=0)
+    worker_heartbeat_seconds: float = 5.0
+    worker_lost_after_seconds: float = 30.0
+    job_timeout_seconds: int = 3600
+    job_memory_mb: int = 1024
+    job_cpu_seconds: int = 3600
+    job_file_size_mb: int = 256
+    job_open_files: int = 256
+    job_log_max_lines: int = 2000
+    job_log_max_line_chars: int = 4000
+    job_progress_per_second: float = 10.0
+    job_result_max_bytes: int = 1_048_576
+
+    # Catalog
+    catalog_local_roots: Annotated[list[Path], NoDecode] = Field(default_factory=lambda: [EXAMPLES_DIR])
+    catalog_load_examples: bool = True
+
+    # Auth
+    session_hours: float = 12.0
+    session_cookie_secure: bool = False
+    token_touch_seconds: float = 60.0
+
+    @field_validator("catalog_local_roots", mode="before")
+    @classmethod
+    def _split_roots(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [Path(part.strip()) for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @property
+    def resolved_database_url(self) -> str:
+        """The configured database URL, or the SQLite file in the data directory."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'portal.db').resolve()}"
+
+    @property
+    def bundles_dir(self) -> Path:
+        return self.data_dir / "bundles"
+
+    @property
+    def bundle_cache_dir(self) -> Path:
+        return self.data_dir / "cache" / "bundles"
+
+    @property
+    def scratch_dir(self) -> Path:
+        return self.data_dir / "scratch"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read once from the environment."""
+    return Settings()
