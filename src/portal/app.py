@@ -18,6 +18,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from portal import __version__, bootstrap
+from portal.audit.router import router as audit_router
 from portal.auth.deps import Admin
 from portal.auth.router import router as auth_router
 from portal.catalog.router import router as catalog_router
@@ -163,6 +164,7 @@ def create_app(settings: Settings | None = None, *, run_executor: bool = True) -
     app.include_router(auth_router)
     app.include_router(catalog_router)
     app.include_router(jobs_router)
+    app.include_router(audit_router)
     app.include_router(realtime_router)
     if settings.dev:
         app.include_router(dev_router)

@@ -59,7 +59,7 @@ def _sandbox(spec: dict[str, Any], fds: list[int]) -> None:
         ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
     except (OSError, AttributeError):
         pass  # not Linux: the zygote still kills its children when it stops
-    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGCHLD, signal.SIGPIPE):
+    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGCHLD, signal.SIGPIPE, signal.SIGXCPU):
         signal.signal(sig, signal.SIG_DFL)
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write over the limit raises OSError instead of killing
     for target, fd in enumerate(fds):
@@ -69,17 +69,18 @@ def _sandbox(spec: dict[str, Any], fds: list[int]) -> None:
     limits = spec["limits"]
     mem = int(limits["memory_mb"]) * 1024 * 1024
     cpu = int(limits["cpu_seconds"])
-    for which, value in (
-        (resource.RLIMIT_AS, mem),
-        (resource.RLIMIT_CPU, cpu),
-        (resource.RLIMIT_FSIZE, int(limits["file_size_mb"]) * 1024 * 1024),
-        (resource.RLIMIT_NOFILE, int(limits["open_files"])),
-        (resource.RLIMIT_CORE, 0),
+    # CPU: SIGXCPU at the soft limit (reported as such), SIGKILL a second later if the task ignores it.
+    for which, soft, hard in (
+        (resource.RLIMIT_AS, mem, mem),
+        (resource.RLIMIT_CPU, cpu, cpu + 1),
+        (resource.RLIMIT_FSIZE, int(limits["file_size_mb"]) * 1024 * 1024, int(limits["file_size_mb"]) * 1024 * 1024),
+        (resource.RLIMIT_NOFILE, int(limits["open_files"]), int(limits["open_files"])),
+        (resource.RLIMIT_CORE, 0, 0),
     ):
         try:
-            resource.setrlimit(which, (value, value))
+            resource.setrlimit(which, (soft, hard))
         except (ValueError, OSError):
-            resource.setrlimit(which, (value, resource.getrlimit(which)[1]))
+            resource.setrlimit(which, (soft, resource.getrlimit(which)[1]))
 
     os.umask(0o077)
     os.chdir(spec["workdir"])

@@ -1,0 +1,250 @@
+"""Shared helpers for the scenarios: the server subprocess, the floors, statistics and the results file."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import httpx
+
+HOST = "127.0.0.1"
+BENCH_DIR = Path(__file__).resolve().parent
+RESULTS_DIR = BENCH_DIR / "results"
+PORTAL_BIN = Path(sys.executable).parent / "portal"
+# The interpreter binary itself, not the venv's shim: the floor every child start is compared with.
+REAL_PYTHON = os.path.realpath(sys.executable)
+FLOOR_COMMAND = [REAL_PYTHON, "-I", "-S", "-c", "pass"]
+# Access logs are off (uvicorn at warning): the scenarios measure the portal, not the terminal it logs to.
+SERVER_LOG_LEVEL = "warning"
+NOOP_JOB: dict[str, Any] = {"item_id": "noop", "version": "1.0.0", "inputs": {}}
+
+
+class CorrectnessError(Exception):
+    """A correctness rule was violated (lost, stuck or duplicated jobs): the scenario exits non-zero."""
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 nobody listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((HOST, 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def auth(token: str) -> dict[str, str]:
+    """The bearer header for a token."""
+    return {"Authorization": f"Bearer {token}"}
+
+
+@contextmanager
+def data_dir(scenario: str) -> Iterator[Path]:
+    """A fresh data directory, removed afterwards unless the scenario failed (then its path is printed)."""
+    path = Path(tempfile.mkdtemp(prefix=f"portal-bench-{scenario}-"))
+    try:
+        yield path
+    except BaseException:
+        print(f"  (data directory and server log kept in {path})", file=sys.stderr)
+        raise
+    shutil.rmtree(path, ignore_errors=True)
+
+
+class Server:
+    """`portal serve` on a free port of 127.0.0.1 with its own data directory, as a subprocess."""
+
+    def __init__(self, data: Path, worker_slots: int | None = None) -> None:
+        self.data = data
+        self.worker_slots = worker_slots
+        self.port = 0
+        self.process: subprocess.Popen[bytes] | None = None
+        self.log_path = data / "server.log"
+
+    @property
+    def env(self) -> dict[str, str]:
+        """The environment of the server and of the CLI: inherited, minus any stray `PORTAL_` setting."""
+        env = {k: v for k, v in os.environ.items() if not k.startswith("PORTAL_")}
+        env["PORTAL_DATA_DIR"] = str(self.data)
+        if self.worker_slots is not None:
+            env["PORTAL_WORKER_SLOTS"] = str(self.worker_slots)
+        return env
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{HOST}:{self.port}"
+
+    @property
+    def ws_url(self) -> str:
+        return f"ws://{HOST}:{self.port}"
+
+    def start(self, timeout: float = 90.0) -> Server:
+        """Start the server and wait until `/readyz` answers 200."""
+        self.port = free_port()
+        with self.log_path.open("ab") as log:
+            self.process = subprocess.Popen(
+                [str(PORTAL_BIN), "serve", "--host", HOST, "--port", str(self.port), "--log-level", SERVER_LOG_LEVEL],
+                env=self.env,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        deadline = time.monotonic() + timeout
+        with httpx.Client(base_url=self.base_url, timeout=2.0) as client:
+            while time.monotonic() < deadline:
+                if self.process.poll() is not None:
+                    raise RuntimeError(f"the server exited with {self.process.returncode}:\n{self.log_tail()}")
+                try:
+                    if client.get("/readyz").status_code == 200:
+                        return self
+                except httpx.TransportError:
+                    pass
+                time.sleep(0.1)
+        self.stop()
+        raise RuntimeError(f"the server was not ready within {timeout:.0f} s:\n{self.log_tail()}")
+
+    def stop(self, timeout: float = 20.0) -> None:
+        """Terminate the server (SIGTERM), and kill it if it has not exited within `timeout`."""
+        process, self.process = self.process, None
+        if process is None or process.poll() is not None:
+            return
+        process.terminate()
+        try:
+            process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            print(f"  warning: the server did not stop within {timeout:.0f} s of SIGTERM; killed", file=sys.stderr)
+            process.kill()
+            process.wait(timeout=10)
+
+    def create_token(self) -> str:
+        """An API token for `admin`, made with the CLI on the same data directory."""
+        done = subprocess.run(
+            [str(PORTAL_BIN), "tokens", "create", "admin", "--name", "bench"],
+            env=self.env,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+        )
+        return done.stdout.strip().splitlines()[-1]
+
+    def log_tail(self, lines: int = 40) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return "(no log)"
+
+    def __enter__(self) -> Server:
+        return self.start()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+
+# --- floors --------------------------------------------------------------------------------------------------
+
+
+def run_floor_command() -> float:
+    """Seconds of one `python -I -S -c pass` run."""
+    start = time.perf_counter()
+    subprocess.run(FLOOR_COMMAND, check=True, stdin=subprocess.DEVNULL, timeout=30)
+    return time.perf_counter() - start
+
+
+def interpreter_floor(runs: int = 50, warmup: int = 3) -> list[float]:
+    """Wall times of `runs` sequential interpreter starts (after `warmup` uncounted ones)."""
+    for _ in range(warmup):
+        run_floor_command()
+    return [run_floor_command() for _ in range(runs)]
+
+
+def interpreter_throughput(threads: int = 2, seconds: float = 10.0) -> float:
+    """Interpreter starts per second with `threads` threads each starting them back to back for `seconds`."""
+    counts = [0] * threads
+    deadline = time.perf_counter() + seconds
+    start = time.perf_counter()
+
+    def loop(index: int) -> None:
+        while time.perf_counter() < deadline:
+            run_floor_command()
+            counts[index] += 1
+
+    workers = [threading.Thread(target=loop, args=(i,), daemon=True) for i in range(threads)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(timeout=seconds + 60)
+    return sum(counts) / (time.perf_counter() - start)
+
+
+# --- statistics and output -----------------------------------------------------------------------------------
+
+
+def percentile(values: Sequence[float], pct: float) -> float:
+    """The `pct` percentile (0-100) with linear interpolation between the closest ranks."""
+    if not values:
+        raise ValueError("no values")
+    ordered = sorted(values)
+    rank = (len(ordered) - 1) * pct / 100.0
+    low = int(rank)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
+
+
+def ms(seconds: float) -> float:
+    """Seconds to milliseconds, rounded to 0.01 ms."""
+    return round(seconds * 1000.0, 2)
+
+
+def latency_summary(values: Sequence[float]) -> dict[str, float]:
+    """Median, p95, mean, min and max in milliseconds."""
+    return {
+        "median_ms": ms(percentile(values, 50)),
+        "p95_ms": ms(percentile(values, 95)),
+        "mean_ms": ms(sum(values) / len(values)),
+        "min_ms": ms(min(values)),
+        "max_ms": ms(max(values)),
+    }
+
+
+def machine() -> dict[str, Any]:
+    """What the figures were measured on."""
+    return {
+        "cpus": os.cpu_count(),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "interpreter": REAL_PYTHON,
+    }
+
+
+def write_results(scenario: str, figures: dict[str, Any]) -> Path:
+    """Write `bench/results/<scenario>.json` and return its path."""
+    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+    path = RESULTS_DIR / f"{scenario}.json"
+    document = {
+        "scenario": scenario,
+        "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": machine(),
+        **figures,
+    }
+    path.write_text(json.dumps(document, indent=2, sort_keys=False) + "\n")
+    return path
+
+
+def show(line: str) -> None:
+    """Print one line of a scenario's report, at once."""
+    print(line, flush=True)

@@ -1,0 +1,190 @@
+"""List: `GET /api/jobs` filtered, searched and paged with 100,000 jobs stored."""
+
+from __future__ import annotations
+
+import random
+import time
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+from sqlalchemy import insert
+
+from bench.common import CorrectnessError, Server, auth, data_dir, latency_summary, show, write_results
+
+NAME = "list"
+JOBS = 100_000
+BATCH = 5_000
+REQUESTS = 200
+WARMUP = 5
+TARGET_P95_MS = 30.0
+ITEMS = ("noop", "backup-config", "system-health-check", "user-registration", "example-long-task")
+STATES = ("SUCCEEDED", "FAILED", "CANCELLED", "QUEUED")
+STATE_WEIGHTS = (70, 15, 10, 5)
+SEARCH_ID = 12345
+QUERIES: list[tuple[str, dict[str, str | int]]] = [
+    ("first page", {}),
+    ("state=FAILED", {"state": "FAILED"}),
+    ("item_id=backup-config", {"item_id": "backup-config"}),
+    ("q=backup", {"q": "backup"}),
+    ("q=admin", {"q": "admin"}),
+    ("state=SUCCEEDED&item_id=noop&page=50", {"state": "SUCCEEDED", "item_id": "noop", "page": 50}),
+    (f"q={SEARCH_ID}", {"q": str(SEARCH_ID)}),
+]
+
+
+def _rows(rng: random.Random, first: int, count: int, now: datetime) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = []
+    for n in range(first, first + count):
+        state = rng.choices(STATES, STATE_WEIGHTS)[0]
+        created = now - timedelta(seconds=(JOBS - n) * 30)
+        started = created + timedelta(seconds=1) if state in ("SUCCEEDED", "FAILED") else None
+        finished = created + timedelta(seconds=3) if state != "QUEUED" else None
+        rows.append(
+            {
+                "kind": "catalog_execution",
+                "item_id": rng.choice(ITEMS),
+                "item_version": "1.0.0",
+                "bundle_sha256": "0" * 64,
+                "entrypoint": "task.py",
+                "inputs": {},
+                "state": state,
+                "priority": 0,
+                "queue": "default",
+                "created_by": 1,
+                "created_by_name": "admin",
+                "created_at": created,
+                "queued_at": created,
+                "started_at": started,
+                "finished_at": finished,
+                "updated_at": finished or created,
+                "progress": 100 if state == "SUCCEEDED" else 0,
+                "message": state.lower(),
+                "result": {"ok": True} if state == "SUCCEEDED" else None,
+                "error": {"type": "RuntimeError", "message": "bench"} if state == "FAILED" else None,
+                "attempt": 1,
+                "timeout_seconds": 60,
+                "resources": {},
+                "cancel_requested": False,
+                "rev": 1,
+            }
+        )
+    return rows
+
+
+def _populate(data: Path) -> tuple[Counter[str], Counter[str], Counter[tuple[str, str]]]:
+    """Insert the jobs straight into SQLite; return the counts by state, by item and by (state, item)."""
+    from portal.db import session as db
+    from portal.jobs.models import Job
+    from portal.settings import Settings
+
+    rng = random.Random(20_240_601)
+    now = datetime.now(UTC)
+    by_state: Counter[str] = Counter()
+    by_item: Counter[str] = Counter()
+    by_both: Counter[tuple[str, str]] = Counter()
+    db.configure(Settings(data_dir=data, database_url=""))
+    try:
+        engine = db.get_engine()
+        for first in range(0, JOBS, BATCH):
+            rows = _rows(rng, first, min(BATCH, JOBS - first), now)
+            with engine.begin() as conn:
+                conn.execute(insert(Job), rows)
+            for row in rows:
+                by_state[row["state"]] += 1
+                by_item[row["item_id"]] += 1
+                by_both[(row["state"], row["item_id"])] += 1
+    finally:
+        db.dispose()
+    return by_state, by_item, by_both
+
+
+def _measure(client: httpx.Client, path: str, params: dict[str, str | int]) -> tuple[list[float], dict[str, Any]]:
+    for _ in range(WARMUP):
+        client.get(path, params=params).raise_for_status()
+    times: list[float] = []
+    body: dict[str, Any] = {}
+    for _ in range(REQUESTS):
+        start = time.perf_counter()
+        response = client.get(path, params=params)
+        times.append(time.perf_counter() - start)
+        if response.status_code != 200:
+            raise CorrectnessError(f"GET {path} {params} answered {response.status_code}: {response.text[:300]}")
+        body = response.json()
+    return times, body
+
+
+def _expected(
+    label: str, by_state: Counter[str], by_item: Counter[str], by_both: Counter[tuple[str, str]]
+) -> int | None:
+    """The true `total` of a query, where the inserted data decides it."""
+    return {
+        "first page": JOBS,
+        "state=FAILED": by_state["FAILED"],
+        "item_id=backup-config": by_item["backup-config"],
+        "q=backup": by_item["backup-config"],
+        "q=admin": JOBS,
+        "state=SUCCEEDED&item_id=noop&page=50": by_both[("SUCCEEDED", "noop")],
+        f"q={SEARCH_ID}": 1,
+    }.get(label)
+
+
+def run() -> dict[str, Any]:
+    """Run the scenario, print its figures and return them."""
+    with data_dir(NAME) as data:
+        first = Server(data, worker_slots=0)
+        with first:
+            token = first.create_token()
+        show(f"[{NAME}] inserting {JOBS} jobs into SQLite in batches of {BATCH}")
+        start = time.perf_counter()
+        by_state, by_item, by_both = _populate(data)
+        show(f"[{NAME}]   inserted in {time.perf_counter() - start:.1f} s: {dict(sorted(by_state.items()))}")
+        with (
+            Server(data, worker_slots=0) as server,
+            httpx.Client(base_url=server.base_url, headers=auth(token), timeout=30.0) as client,
+        ):
+            show(f"[{NAME}] {REQUESTS} sequential requests per query (after {WARMUP} warm-up), p95 vs GET /healthz")
+            floor_times, _ = _measure(client, "/healthz", {})
+            results: dict[str, dict[str, Any]] = {}
+            mismatches: list[str] = []
+            for label, params in QUERIES:
+                times, body = _measure(client, "/api/jobs", params)
+                expected = _expected(label, by_state, by_item, by_both)
+                if expected is not None and body["total"] != expected:
+                    mismatches.append(f"{label}: total {body['total']}, expected {expected}")
+                if label == f"q={SEARCH_ID}" and [j["id"] for j in body["items"]] != [SEARCH_ID]:
+                    mismatches.append(f"{label}: items {[j['id'] for j in body['items']][:5]}")
+                if label.endswith("page=50") and len(body["items"]) != 50:
+                    mismatches.append(f"{label}: {len(body['items'])} items on page 50")
+                results[label] = {"params": params, "total": body["total"], **latency_summary(times)}
+    floor = latency_summary(floor_times)
+    floor_p95 = floor["p95_ms"]
+    show(f"[{NAME}] floor GET /healthz p95 {floor_p95:.2f} ms (median {floor['median_ms']:.2f} ms)")
+    worst = 0.0
+    for label, figures in results.items():
+        figures["ratio_p95_to_floor"] = round(figures["p95_ms"] / floor_p95, 2)
+        worst = max(worst, figures["p95_ms"])
+        show(
+            f"[{NAME}]   {label:<40} p95 {figures['p95_ms']:7.2f} ms  median {figures['median_ms']:7.2f} ms  "
+            f"ratio {figures['ratio_p95_to_floor']:6.2f}  total {figures['total']}"
+        )
+    verdict = "met" if worst < TARGET_P95_MS else "missed"
+    show(f"[{NAME}] worst p95 {worst:.2f} ms (target p95 < {TARGET_P95_MS:.0f} ms: {verdict})")
+    output: dict[str, Any] = {
+        "jobs": JOBS,
+        "requests_per_query": REQUESTS,
+        "states": dict(by_state),
+        "items": dict(by_item),
+        "floor": {"request": "GET /healthz", **floor},
+        "queries": results,
+        "worst_p95_ms": worst,
+        "target_p95_ms": TARGET_P95_MS,
+        "mismatches": mismatches,
+    }
+    show(f"[{NAME}] results in {write_results(NAME, output)}")
+    if mismatches:
+        raise CorrectnessError("wrong list answers: " + "; ".join(mismatches))
+    show(f"[{NAME}] checks: every total matches the inserted data")
+    return output

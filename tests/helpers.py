@@ -1,0 +1,134 @@
+"""Test helpers: a real `portal serve` subprocess, API clients with tokens, and waiting for job states."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[1]
+PORTAL = str(Path(sys.executable).parent / "portal")
+FIXTURE_CATALOG = ROOT / "tests" / "fixtures" / "catalog"
+EXAMPLES = ROOT / "examples" / "catalog"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class PortalServer:
+    """A `portal serve` process on its own port and data directory."""
+
+    def __init__(self, data_dir: Path, env: dict[str, str] | None = None) -> None:
+        self.data_dir = data_dir
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.ws_url = f"ws://127.0.0.1:{self.port}"
+        self.env = {
+            **os.environ,
+            "PORTAL_DATA_DIR": str(data_dir),
+            "PORTAL_WORKER_SLOTS": "2",
+            "PORTAL_CATALOG_LOCAL_ROOTS": f"{EXAMPLES},{FIXTURE_CATALOG}",
+            "PORTAL_DEV": "1",
+            **(env or {}),
+        }
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.log_path = data_dir / "server.log"
+
+    def start(self, timeout: float = 30.0) -> PortalServer:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        log = open(self.log_path, "ab")  # noqa: SIM115 (the process owns it until it stops)
+        self.proc = subprocess.Popen(
+            [PORTAL, "serve", "--host", "127.0.0.1", "--port", str(self.port), "--log-level", "warning"],
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        log.close()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"portal serve exited early:\n{self.log()}")
+            try:
+                if httpx.get(f"{self.url}/readyz", timeout=1).status_code == 200:
+                    return self
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
+        raise RuntimeError(f"portal serve did not become ready:\n{self.log()}")
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def stop(self, sig: int = signal.SIGTERM) -> None:
+        if self.proc is None:
+            return
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc = None
+
+    def cli(self, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([PORTAL, *args], env=self.env, input=stdin, capture_output=True, text=True, timeout=60)
+
+    @property
+    def admin_password(self) -> str:
+        return (self.data_dir / "initial-admin-password").read_text().strip()
+
+    def token_for(self, username: str) -> str:
+        result = self.cli("tokens", "create", username, "--name", "tests")
+        assert result.returncode == 0, result.stderr
+        return result.stdout.strip()
+
+    def client(self, token: str | None = None) -> httpx.Client:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        return httpx.Client(base_url=self.url, headers=headers, timeout=30)
+
+
+def wait_for_job(client: httpx.Client, job_id: int, states: Iterable[str], timeout: float = 30.0) -> dict[str, Any]:
+    """Poll a job until it reaches one of `states` (tests only; the product pushes updates over WebSocket)."""
+    wanted = set(states)
+    deadline = time.monotonic() + timeout
+    job: dict[str, Any] = {}
+    while time.monotonic() < deadline:
+        response = client.get(f"/api/jobs/{job_id}")
+        assert response.status_code == 200, response.text
+        job = response.json()
+        if job["state"] in wanted:
+            return job
+        time.sleep(0.05)
+    raise AssertionError(f"job {job_id} did not reach {wanted}; last seen: {json.dumps(job)[:2000]}")
+
+
+def process_alive(pid: int) -> bool:
+    """True while a process exists and is not a zombie."""
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            state = fh.read().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+    return state not in ("Z", "X")
+
+
+def wait_until(predicate: Any, timeout: float = 10.0, interval: float = 0.05) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(interval)
+    return bool(predicate())

@@ -1,0 +1,117 @@
+"""Manifest and item folder checks: every problem at once, with file and line."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from jsonschema import Draft7Validator
+
+from portal.catalog.manifest import parse_manifest
+from portal.catalog.validate import check_folder, input_errors
+from tests.helpers import EXAMPLES
+
+
+def make_item(
+    tmp_path: Path,
+    manifest: str,
+    schema: object = None,
+    task: str = "def run(inputs):\n    return 1\n",
+    ui: str | None = None,
+) -> Path:
+    folder = tmp_path / "item"
+    folder.mkdir()
+    (folder / "manifest.yaml").write_text(manifest)
+    (folder / "schema.json").write_text(json.dumps({"type": "object"} if schema is None else schema))
+    (folder / "task.py").write_text(task)
+    if ui is not None:
+        (folder / "ui.json").write_text(ui)
+    return folder
+
+
+GOOD = "id: demo\nname: Demo\nversion: 1.2.3\nentrypoint: task.py\n"
+
+
+def test_good_manifest_has_no_problems() -> None:
+    data, problems = parse_manifest(GOOD + "tags: [a, b]\ntimeout: 30\nresources:\n  memory_mb: 128\n")
+    assert problems == []
+    assert data["version"] == "1.2.3"
+
+
+def test_unknown_key_is_reported_with_its_line() -> None:
+    _, problems = parse_manifest(GOOD + "colour: blue\n")
+    assert [(p.message, p.line) for p in problems] == [("unknown key 'colour'", 5)]
+
+
+def test_missing_fields_bad_types_bad_id_and_version_all_at_once() -> None:
+    _, problems = parse_manifest("id: Bad_ID\nversion: one\ntimeout: soon\ntags: x\n")
+    messages = {p.message for p in problems}
+    assert "missing required key 'name'" in messages
+    assert "missing required key 'entrypoint'" in messages
+    assert "'timeout' must be a int" in messages
+    assert "'tags' must be a list" in messages
+    assert any(m.startswith("'id' must be") for m in messages)
+    assert "'version' 'one' is not a semantic version (1.2.3)" in messages
+
+
+def test_invalid_yaml_has_a_line() -> None:
+    _, problems = parse_manifest("id: demo\nname: [unclosed\n")
+    assert problems[0].message.startswith("invalid YAML") and problems[0].line is not None
+
+
+def test_folder_checks_schema_ui_and_task(tmp_path: Path) -> None:
+    folder = make_item(
+        tmp_path,
+        GOOD,
+        schema={"type": "object", "properties": {"a": {"type": "nope"}}},
+        task="def run(inputs):\n    return (\n",
+        ui="[1]",
+    )
+    problems = {(p.file, p.message.split(":")[0]) for p in check_folder(folder).problems}
+    assert ("schema.json", "not a valid draft 7 schema at properties/a/type") in problems
+    assert ("ui.json", "ui.json must be a JSON object") in problems
+    assert ("task.py", "syntax error") in problems
+
+
+def test_remote_ref_is_refused(tmp_path: Path) -> None:
+    folder = make_item(
+        tmp_path,
+        GOOD,
+        schema={
+            "type": "object",
+            "properties": {"a": {"$ref": "https://example.com/schema.json"}, "b": {"$ref": "#/definitions/x"}},
+        },
+    )
+    messages = [p.message for p in check_folder(folder).problems]
+    assert messages == ["remote $ref is not allowed (/properties/a: https://example.com/schema.json)"]
+
+
+def test_folder_version_must_match_manifest(tmp_path: Path) -> None:
+    folder = make_item(tmp_path, GOOD)
+    problems = check_folder(folder, expected_version="2.0.0").problems
+    assert [p.message for p in problems] == ["'version' '1.2.3' differs from the folder name '2.0.0'"]
+
+
+def test_missing_entrypoint_file(tmp_path: Path) -> None:
+    folder = make_item(tmp_path, GOOD.replace("task.py", "main.py"))
+    assert [p.message for p in check_folder(folder).problems] == ["the entrypoint file main.py does not exist"]
+
+
+def test_examples_are_valid() -> None:
+    folders = sorted((EXAMPLES / "items").glob("*/*"))
+    assert len(folders) >= 7
+    for folder in folders:
+        assert check_folder(folder, folder.name, folder.parent.name).problems == [], folder
+
+
+def test_input_errors_name_every_field() -> None:
+    schema = {
+        "type": "object",
+        "required": ["bucket"],
+        "properties": {
+            "devices": {"type": "array", "items": {"type": "string", "minLength": 2}},
+            "nested": {"type": "object", "required": ["x"]},
+        },
+    }
+    errors = input_errors(Draft7Validator(schema), {"devices": ["ok", "x"], "nested": {}})
+    assert {e["field"] for e in errors} == {"bucket", "devices[1]", "nested.x"}

@@ -1,0 +1,17 @@
+"""The job state machine matches the contract of DESIGN.md."""
+
+from __future__ import annotations
+
+from portal.jobs.states import FINISHED, TRANSITIONS, JobState, sources_of
+
+
+def test_transitions() -> None:
+    assert TRANSITIONS[JobState.PENDING_APPROVAL] == {JobState.QUEUED, JobState.CANCELLED}
+    assert TRANSITIONS[JobState.QUEUED] == {JobState.RUNNING, JobState.CANCELLED}
+    assert TRANSITIONS[JobState.RUNNING] == {JobState.SUCCEEDED, JobState.FAILED, JobState.CANCELLED}
+    for state in FINISHED:
+        assert TRANSITIONS[state] == frozenset()
+
+
+def test_sources_of_cancelled() -> None:
+    assert sources_of(JobState.CANCELLED) == {JobState.PENDING_APPROVAL, JobState.QUEUED, JobState.RUNNING}
