@@ -217,3 +217,12 @@ def test_runner_survives_its_zygote_dying(runner: Runner, tmp_path: Path) -> Non
     while not outcome.succeeded and time.monotonic() < deadline:  # the first call may see the old zygote go
         outcome, _ = run(runner, tmp_path, bundle)
     assert outcome.succeeded and outcome.result == 1
+
+
+def test_background_process_left_behind_does_not_hold_the_job(runner: Runner, tmp_path: Path) -> None:
+    pid_file = tmp_path / "pids"
+    outcome, _ = run(runner, tmp_path, ITEMS / "sleeper" / "1.0.0", {"pid_file": str(pid_file), "seconds": 0.2})
+    # Success, not a Timeout after LIMITS' 20 s: the grandchild's 300 s did not keep the pipes open.
+    assert outcome.succeeded and outcome.result == {"slept": True}
+    _, grandchild = (int(p) for p in pid_file.read_text().split())
+    assert wait_until(lambda: not process_alive(grandchild))

@@ -27,6 +27,7 @@ log = logging.getLogger(__name__)
 
 _READ_CHUNK = 65536
 _LOG_FLUSH_SECONDS = 0.2
+_DRAIN_SECONDS = 1.0
 
 
 @dataclass(frozen=True)
@@ -277,9 +278,18 @@ class Runner:
                 line = raw.decode("utf-8", "replace").rstrip("\r")[: self._log_max_line_chars]
             pending_logs.append({"stream": stream, "line": line})
 
+        exited_at: float | None = None
         try:
             while selector.get_map():
                 now = time.monotonic()
+                if exit_future.done():
+                    # The task's process is gone: stop whatever it left behind in its group (which would hold
+                    # the pipes open), and read what is still buffered for a moment.
+                    if exited_at is None:
+                        exited_at = now
+                        kill()
+                    elif now - exited_at > _DRAIN_SECONDS:
+                        break
                 if pending_logs and now - last_logs >= _LOG_FLUSH_SECONDS:
                     on_event({"type": "logs", "lines": pending_logs})
                     pending_logs, last_logs = [], now

@@ -32,15 +32,21 @@ def _owner(message: dict[str, Any]) -> Any:
 
 
 async def _serve(websocket: WebSocket, client: Client) -> None:
+    """Send the client's queued messages until it disconnects, overflows, or the server stops."""
     hub.add(client)
     receiver = asyncio.create_task(_drain_incoming(websocket))
     try:
         while True:
-            try:
-                text = await asyncio.wait_for(client.queue.get(), timeout=PING_SECONDS)
-            except TimeoutError:
-                text = '{"type":"ping"}'
-            if text is None or receiver.done():
+            getter = asyncio.create_task(client.queue.get())
+            done, _ = await asyncio.wait({getter, receiver}, timeout=PING_SECONDS, return_when=asyncio.FIRST_COMPLETED)
+            if getter not in done:
+                getter.cancel()
+                if receiver in done:
+                    break
+                await websocket.send_text('{"type":"ping"}')
+                continue
+            text = getter.result()
+            if text is None:
                 break
             await websocket.send_text(text)
     except (WebSocketDisconnect, RuntimeError, OSError):
