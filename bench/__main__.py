@@ -10,7 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 from bench import drain, listing, roundtrip, submit
-from bench.common import CorrectnessError
+from bench.common import CorrectnessError, load_average
 
 SCENARIOS: dict[str, Callable[[], dict[str, Any]]] = {
     "roundtrip": roundtrip.run,
@@ -29,6 +29,7 @@ def main(argv: list[str] | None = None) -> int:
     failed: list[str] = []
     for name in names:
         start = time.monotonic()
+        print(f"[{name}] starting (1-minute load average {load_average():.2f})", flush=True)
         try:
             SCENARIOS[name]()
         except CorrectnessError as exc:

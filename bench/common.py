@@ -221,10 +221,19 @@ def latency_summary(values: Sequence[float]) -> dict[str, float]:
     }
 
 
+def load_average() -> float:
+    """The 1-minute load average (other work on the machine skews every figure, floors included)."""
+    try:
+        return round(os.getloadavg()[0], 2)
+    except OSError:
+        return float("nan")
+
+
 def machine() -> dict[str, Any]:
     """What the figures were measured on."""
     return {
         "cpus": os.cpu_count(),
+        "load_average_1m": load_average(),
         "python": platform.python_version(),
         "platform": platform.platform(),
         "interpreter": REAL_PYTHON,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -12,11 +13,11 @@ from tests.helpers import FIXTURE_CATALOG, PortalServer
 
 
 @pytest.fixture
-def scratch_catalog(tmp_path: Path) -> Path:
+def scratch_catalog(tmp_path: Path) -> Iterator[Path]:
     """A writable catalog folder under the allowed fixture root (removed afterwards)."""
     folder = FIXTURE_CATALOG / "scratch" / tmp_path.name
     folder.mkdir(parents=True)
-    yield folder  # type: ignore[misc]
+    yield folder
     shutil.rmtree(FIXTURE_CATALOG / "scratch")
 
 
