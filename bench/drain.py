@@ -21,6 +21,9 @@ from bench.common import (
     show,
     write_results,
 )
+from portal.db import session as db
+from portal.jobs.models import Job, JobEvent
+from portal.settings import Settings
 
 NAME = "drain"
 JOBS = 2000
@@ -86,10 +89,6 @@ def _wait_drained(client: httpx.Client) -> tuple[float, int]:
 
 def _check_database(data: Path, ids: list[int]) -> dict[str, Any]:
     """After the server stopped: states, QUEUED->RUNNING events per job, and the drain span from the timestamps."""
-    from portal.db import session as db
-    from portal.jobs.models import Job, JobEvent
-    from portal.settings import Settings
-
     db.configure(Settings(data_dir=data, database_url=""))
     try:
         with db.get_engine().connect() as conn:

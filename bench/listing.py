@@ -13,6 +13,9 @@ import httpx
 from sqlalchemy import insert
 
 from bench.common import CorrectnessError, Server, auth, data_dir, latency_summary, show, write_results
+from portal.db import session as db
+from portal.jobs.models import Job
+from portal.settings import Settings
 
 NAME = "list"
 JOBS = 100_000
@@ -76,10 +79,6 @@ def _rows(rng: random.Random, first: int, count: int, now: datetime) -> list[dic
 
 def _populate(data: Path) -> tuple[Counter[str], Counter[str], Counter[tuple[str, str]]]:
     """Insert the jobs straight into SQLite; return the counts by state, by item and by (state, item)."""
-    from portal.db import session as db
-    from portal.jobs.models import Job
-    from portal.settings import Settings
-
     rng = random.Random(20_240_601)
     now = datetime.now(UTC)
     by_state: Counter[str] = Counter()

@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+import anyio.to_thread
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
@@ -28,7 +29,7 @@ from portal.health.router import router as health_router
 from portal.jobs.router import router as jobs_router
 from portal.middleware import RequestContextMiddleware
 from portal.realtime.router import router as realtime_router
-from portal.settings import Settings, get_settings
+from portal.settings import Settings, get_settings, use_settings
 
 log = logging.getLogger(__name__)
 WEB_DIR = Path(__file__).parent / "web"
@@ -131,9 +132,13 @@ def _mount_api_docs(app: FastAPI) -> None:
 def create_app(settings: Settings | None = None, *, run_executor: bool = True) -> FastAPI:
     """Build the portal application; its lifespan prepares the database and runs the embedded executor."""
     settings = settings or get_settings()
+    use_settings(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # Few request threads: more only fight over the GIL (sqlite3 releases it on every step), which
+        # multiplies the CPU each request costs without adding throughput.
+        anyio.to_thread.current_default_thread_limiter().total_tokens = settings.server_threads
         state = await run_in_threadpool(bootstrap.start, settings, run_executor)
         app.state.portal = state
         try:

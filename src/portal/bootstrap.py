@@ -15,7 +15,7 @@ from portal.execution import executor as executors
 from portal.execution.local import LocalExecutor
 from portal.realtime import bus
 from portal.realtime.hub import hub
-from portal.settings import EXAMPLES_DIR, Settings
+from portal.settings import EXAMPLES_DIR, Settings, use_settings
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +29,7 @@ class PortalState:
 
 def prepare(settings: Settings) -> str | None:
     """Database, migrations, the first admin and the example catalog; returns the new admin's password, if any."""
+    use_settings(settings)
     db.configure(settings)
     migrate.upgrade()
     password = auth_service.ensure_initial_admin(settings.data_dir)

@@ -46,7 +46,12 @@ def serve(host: str, port: int, log_level: str) -> None:
     settings = get_settings()
     click.echo(f"Portal starting on http://{host}:{port} (data in {settings.data_dir.resolve()})")
     uvicorn.run(
-        create_app(settings), host=host, port=port, log_level=log_level, ws="websockets", timeout_graceful_shutdown=10
+        create_app(settings),
+        host=host,
+        port=port,
+        log_level=log_level,
+        ws="websockets-sansio",
+        timeout_graceful_shutdown=10,
     )
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -26,6 +25,7 @@ class Settings(BaseSettings):
     secret_key: str = ""
     dev: bool = False
     max_body_bytes: int = 1_048_576
+    server_threads: int = Field(default=8, ge=1, le=256)
     cors_origins: Annotated[list[str], NoDecode] = []
     log_level: str = "INFO"
 
@@ -52,6 +52,12 @@ class Settings(BaseSettings):
     session_hours: float = 12.0
     session_cookie_secure: bool = False
     token_touch_seconds: float = 60.0
+
+    @field_validator("data_dir")
+    @classmethod
+    def _absolute_data_dir(cls, value: Path) -> Path:
+        # Children run in their own scratch directory: every path handed to them must be absolute.
+        return value.expanduser().resolve()
 
     @field_validator("catalog_local_roots", mode="before")
     @classmethod
@@ -87,7 +93,18 @@ class Settings(BaseSettings):
         return self.data_dir / "scratch"
 
 
-@lru_cache(maxsize=1)
+_current: Settings | None = None
+
+
 def get_settings() -> Settings:
-    """The process-wide settings, read once from the environment."""
-    return Settings()
+    """The process-wide settings: those installed by `use_settings`, else read once from the environment."""
+    global _current
+    if _current is None:
+        _current = Settings()
+    return _current
+
+
+def use_settings(settings: Settings) -> None:
+    """Make `settings` the process-wide settings (the app factory and tests start a portal with their own)."""
+    global _current
+    _current = settings

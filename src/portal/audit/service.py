@@ -14,6 +14,8 @@ from portal.context import client_ip_var, request_id_var
 from portal.db import session as db
 from portal.db.base import utcnow
 
+_INSERT = insert(AuditEntry.__table__)  # type: ignore[arg-type]
+
 
 def record(
     session: Session,
@@ -26,18 +28,19 @@ def record(
     actor_name: str | None = None,
 ) -> None:
     """Add one audit entry (`action` is `noun.verb`) to the session's transaction."""
-    session.execute(
-        insert(AuditEntry).values(
-            at=utcnow(),
-            actor_id=actor.id if actor else None,
-            actor_name=actor_name or (actor.username if actor else "anonymous"),
-            action=action,
-            target_type=target_type,
-            target_id=None if target_id is None else str(target_id),
-            details=details or {},
-            ip=client_ip_var.get(),
-            request_id=request_id_var.get(),
-        )
+    session.connection().execute(
+        _INSERT,
+        {
+            "at": utcnow(),
+            "actor_id": actor.id if actor else None,
+            "actor_name": actor_name or (actor.username if actor else "anonymous"),
+            "action": action,
+            "target_type": target_type,
+            "target_id": None if target_id is None else str(target_id),
+            "details": details or {},
+            "ip": client_ip_var.get(),
+            "request_id": request_id_var.get(),
+        },
     )
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import bindparam, delete, func, select, update
 from sqlalchemy.orm import Session
 
 from portal.audit import service as audit
@@ -32,6 +32,28 @@ TOKEN_PREFIX = "ptk_"  # noqa: S105 (a prefix, not a secret)
 INITIAL_PASSWORD_FILE = "initial-admin-password"  # noqa: S105 (a file name)
 MIN_PASSWORD_LENGTH = 8
 BAD_CREDENTIALS = "invalid username or password"
+
+# Every request authenticates: these lookups are built once.
+_SESSION_LOOKUP = (
+    select(User.id, User.username, User.role, User.disabled, AuthSession.csrf_token, AuthSession.expires_at)
+    .join(AuthSession, AuthSession.user_id == User.id)
+    .where(AuthSession.id_hash == bindparam("id_hash"))
+)
+_TOKEN_LOOKUP = (
+    select(
+        ApiToken.id,
+        ApiToken.token_hash,
+        ApiToken.expires_at,
+        ApiToken.revoked_at,
+        ApiToken.last_used_at,
+        User.id.label("user_id"),
+        User.username,
+        User.role,
+        User.disabled,
+    )
+    .join(User, User.id == ApiToken.user_id)
+    .where(ApiToken.token_hash == bindparam("token_hash"))
+)
 
 
 @dataclass(frozen=True)
@@ -189,11 +211,7 @@ def logout(principal: Principal, session_secret: str) -> None:
 
 def principal_from_session(secret: str) -> Principal | None:
     with db.read() as s:
-        row = s.execute(
-            select(User.id, User.username, User.role, User.disabled, AuthSession.csrf_token, AuthSession.expires_at)
-            .join(AuthSession, AuthSession.user_id == User.id)
-            .where(AuthSession.id_hash == _sha256(secret))
-        ).first()
+        row = s.execute(_SESSION_LOOKUP, {"id_hash": _sha256(secret)}).first()
     if row is None or row.disabled or row.expires_at <= utcnow():
         return None
     return Principal(
@@ -268,21 +286,7 @@ def principal_from_token(secret: str, touch_seconds: float) -> Principal | None:
         return None
     digest = _sha256(secret)
     with db.read() as s:
-        row = s.execute(
-            select(
-                ApiToken.id,
-                ApiToken.token_hash,
-                ApiToken.expires_at,
-                ApiToken.revoked_at,
-                ApiToken.last_used_at,
-                User.id.label("user_id"),
-                User.username,
-                User.role,
-                User.disabled,
-            )
-            .join(User, User.id == ApiToken.user_id)
-            .where(ApiToken.token_hash == digest)
-        ).first()
+        row = s.execute(_TOKEN_LOOKUP, {"token_hash": digest}).first()
     if row is None or not hmac.compare_digest(row.token_hash, digest):
         return None
     now = utcnow()

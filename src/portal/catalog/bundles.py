@@ -225,5 +225,11 @@ def force_remove(path: Path) -> None:
         with contextlib.suppress(OSError):
             (shutil.rmtree if os.path.isdir(p) else os.unlink)(p)
 
-    if path.exists():
-        shutil.rmtree(path, onerror=_onerror)
+    try:
+        os.rmdir(path)  # the common case: a task that left its scratch directory empty
+        return
+    except FileNotFoundError:
+        return
+    except OSError:
+        pass
+    shutil.rmtree(path, onerror=_onerror)

@@ -9,7 +9,7 @@ from typing import Any
 
 import semver
 from jsonschema import Draft7Validator
-from sqlalchemy import or_, select
+from sqlalchemy import bindparam, or_, select
 from sqlalchemy.orm import Session
 
 from portal.audit import service as audit
@@ -44,7 +44,6 @@ class RunnableVersion:
 
 _stores_lock = threading.Lock()
 _stores: dict[Path, tuple[FilesystemBundleStore, BundleCache]] = {}
-_validators: dict[str, Draft7Validator] = {}
 
 
 def _storage(settings: Settings) -> tuple[FilesystemBundleStore, BundleCache]:
@@ -266,25 +265,65 @@ def get_descriptor(item_id: str, version: str) -> Descriptor:
     )
 
 
+@dataclass(frozen=True)
+class _BundleFacts:
+    entrypoint: str
+    timeout_seconds: int
+    resources: dict[str, Any]
+    validator: Draft7Validator
+
+
+_facts: dict[str, _BundleFacts] = {}
+_VERSION_FACTS = (CatalogVersion.version, CatalogVersion.status, CatalogVersion.bundle_sha256)
+_LATEST_VERSION = (
+    select(*_VERSION_FACTS)
+    .join(CatalogItem, CatalogItem.latest_version == CatalogVersion.version)
+    .where(CatalogItem.id == bindparam("item_id"), CatalogVersion.item_id == bindparam("item_id"))
+)
+_EXACT_VERSION = select(*_VERSION_FACTS).where(
+    CatalogVersion.item_id == bindparam("item_id"), CatalogVersion.version == bindparam("version")
+)
+
+
 def resolve_runnable(item_id: str, version: str | None) -> RunnableVersion:
-    """The version a new job will run ('latest' or none means the highest active release)."""
+    """The version a new job will run ('latest' or none means the highest active release).
+
+    Only the version's status and bundle are read per call; what follows from the bundle's content (entrypoint,
+    limits, the compiled input validator) is computed once per sha256, since a bundle never changes.
+    """
+    wanted = None if not version or version == LATEST else version
     with db.read() as s:
-        row = _find_version(s, item_id, version)
-    if row.status != ACTIVE:
-        raise Conflict(f"{item_id} {row.version} is {row.status} and cannot run", details={"field": "version"})
-    validator = _validators.get(row.bundle_sha256)
-    if validator is None:
-        validator = Draft7Validator(row.input_schema, format_checker=Draft7Validator.FORMAT_CHECKER)
-        _validators[row.bundle_sha256] = validator
-    manifest = row.manifest
+        if wanted is None:
+            row = s.execute(_LATEST_VERSION, {"item_id": item_id}).first()
+        else:
+            row = s.execute(_EXACT_VERSION, {"item_id": item_id, "version": wanted}).first()
+        if row is None:
+            _find_version(s, item_id, version)  # raises the precise NotFound
+            raise NotFound(f"catalog item {item_id!r} not found", details={"field": "item_id"})
+        if row.status != ACTIVE:
+            raise Conflict(f"{item_id} {row.version} is {row.status} and cannot run", details={"field": "version"})
+        facts = _facts.get(row.bundle_sha256)
+        if facts is None:
+            manifest, schema = s.execute(
+                select(CatalogVersion.manifest, CatalogVersion.input_schema).where(
+                    CatalogVersion.item_id == item_id, CatalogVersion.version == row.version
+                )
+            ).one()
+            facts = _BundleFacts(
+                entrypoint=manifest["entrypoint"],
+                timeout_seconds=int(manifest.get("timeout") or get_settings().job_timeout_seconds),
+                resources=dict(manifest.get("resources") or {}),
+                validator=Draft7Validator(schema, format_checker=Draft7Validator.FORMAT_CHECKER),
+            )
+            _facts[row.bundle_sha256] = facts
     return RunnableVersion(
-        item_id=row.item_id,
+        item_id=item_id,
         version=row.version,
         bundle_sha256=row.bundle_sha256,
-        entrypoint=manifest["entrypoint"],
-        timeout_seconds=int(manifest.get("timeout") or get_settings().job_timeout_seconds),
-        resources=dict(manifest.get("resources") or {}),
-        validator=validator,
+        entrypoint=facts.entrypoint,
+        timeout_seconds=facts.timeout_seconds,
+        resources=facts.resources,
+        validator=facts.validator,
     )
 
 

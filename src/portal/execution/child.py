@@ -27,6 +27,10 @@ EVENT_FD = 3
 _PR_SET_PDEATHSIG = 1
 _MAX_TRACEBACK_FRAMES = 20
 _BASE_SYS_PATH = [p for p in sys.path if "site-packages" not in p and "dist-packages" not in p]
+try:
+    _LIBC: Any = ctypes.CDLL(None, use_errno=True)  # loaded once in the zygote, not in every child
+except OSError:
+    _LIBC = None
 
 
 class _Events:
@@ -56,8 +60,8 @@ def _sandbox(spec: dict[str, Any], fds: list[int]) -> None:
     """Own session, parent-death signal, the pipes on fds 0-3, limits, scratch dir, scrubbed environment."""
     os.setsid()
     try:
-        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
-    except (OSError, AttributeError):
+        _LIBC.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    except AttributeError:
         pass  # not Linux: the zygote still kills its children when it stops
     for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGCHLD, signal.SIGPIPE, signal.SIGXCPU):
         signal.signal(sig, signal.SIG_DFL)

@@ -28,6 +28,7 @@ log = logging.getLogger(__name__)
 _READ_CHUNK = 65536
 _LOG_FLUSH_SECONDS = 0.2
 _DRAIN_SECONDS = 1.0
+_PIPE_BUFFER = 60_000  # Linux pipes hold 64 KiB by default
 
 
 @dataclass(frozen=True)
@@ -247,8 +248,12 @@ class Runner:
         payload = json.dumps(
             {"bundle_dir": request.bundle_dir, "entrypoint": request.entrypoint, "inputs": request.inputs}
         ).encode()
-        writer = threading.Thread(target=_write_all, args=(stdin_w, payload), daemon=True)
-        writer.start()
+        writer: threading.Thread | None = None
+        if len(payload) < _PIPE_BUFFER:
+            _write_all(stdin_w, payload)  # fits in the pipe buffer: never blocks
+        else:
+            writer = threading.Thread(target=_write_all, args=(stdin_w, payload), daemon=True)
+            writer.start()
 
         selector = selectors.DefaultSelector()
         buffers: dict[int, bytearray] = {stdout_r: bytearray(), stderr_r: bytearray(), events_r: bytearray()}
@@ -379,7 +384,8 @@ class Runner:
             outcome.error = {"type": "RunnerLost", "message": f"the runner lost the task process: {exc}"}
             return outcome
         outcome.exit_status = status
-        writer.join(timeout=1)
+        if writer is not None:
+            writer.join(timeout=1)
         return _conclude(outcome, status, kill_reason)
 
 

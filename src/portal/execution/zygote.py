@@ -13,6 +13,7 @@ When the control socket closes or the zygote is told to stop, it kills every chi
 from __future__ import annotations
 
 import ctypes
+import gc
 import json
 import os
 import selectors
@@ -97,6 +98,9 @@ def _spawn(
 
 def main() -> None:
     control = socket.socket(fileno=int(sys.argv[1]))
+    # Everything imported so far lives as long as the zygote: keep the collector from walking (and so
+    # copy-on-write touching) those objects in every child.
+    gc.freeze()
     try:
         # Die (and so kill our children) when the worker that started us dies, even by SIGKILL.
         ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Row, func, insert, or_, select, update
+from sqlalchemy import Connection, Row, Table, Update, bindparam, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from portal.audit import service as audit
@@ -61,6 +61,79 @@ SUMMARY_COLUMNS = (
     Job.error,
     Job.rev,
 )
+
+
+# The hot paths (create, claim, progress, finish) run statements built once here and executed with parameters:
+# building a statement per call cost more than running it.
+jobs_t: Table = Job.__table__  # type: ignore[assignment]
+events_t: Table = JobEvent.__table__  # type: ignore[assignment]
+logs_t: Table = JobLog.__table__  # type: ignore[assignment]
+SUMMARY = tuple(jobs_t.c[column.key] for column in SUMMARY_COLUMNS)
+RUN_COLUMNS = (
+    jobs_t.c.bundle_sha256,
+    jobs_t.c.entrypoint,
+    jobs_t.c.inputs,
+    jobs_t.c.timeout_seconds,
+    jobs_t.c.resources,
+)
+_INSERT_JOB = insert(jobs_t).returning(*SUMMARY)
+_INSERT_EVENT = insert(events_t)
+_INSERT_LOG = insert(logs_t)
+_CLAIM = (
+    update(jobs_t)
+    .where(
+        jobs_t.c.id
+        == select(jobs_t.c.id)
+        .where(jobs_t.c.state == JobState.QUEUED.value)
+        .order_by(jobs_t.c.priority.desc(), jobs_t.c.id)
+        .limit(1)
+        .with_for_update(skip_locked=True)
+        .scalar_subquery(),
+        jobs_t.c.state == JobState.QUEUED.value,
+    )
+    .values(
+        state=JobState.RUNNING.value,
+        rev=jobs_t.c.rev + 1,
+        updated_at=bindparam("now"),
+        started_at=bindparam("now"),
+        worker=bindparam("worker"),
+        message="running",
+    )
+    .returning(*SUMMARY, *RUN_COLUMNS)
+)
+_PROGRESS = (
+    update(jobs_t)
+    .where(jobs_t.c.id == bindparam("job_id"), jobs_t.c.state == JobState.RUNNING.value)
+    .values(
+        progress=bindparam("progress"), message=bindparam("message"), rev=jobs_t.c.rev + 1, updated_at=bindparam("now")
+    )
+    .returning(*SUMMARY)
+)
+_transitions: dict[tuple[str, ...], Update] = {}
+_EVENT_DEFAULTS = {"from_state": None, "to_state": None, "progress": None, "message": "", "actor": None}
+
+
+def _transition_statement(keys: tuple[str, ...]) -> Update:
+    """`UPDATE jobs SET state, rev+1, updated_at, <keys> WHERE id = ? AND state = ? RETURNING ...`, built once."""
+    statement = _transitions.get(keys)
+    if statement is None:
+        statement = (
+            update(jobs_t)
+            .where(jobs_t.c.id == bindparam("w_id"), jobs_t.c.state == bindparam("w_state"))
+            .values(
+                state=bindparam("v_state"),
+                rev=jobs_t.c.rev + 1,
+                updated_at=bindparam("v_updated_at"),
+                **{key: bindparam(f"v_{key}") for key in keys},
+            )
+            .returning(*SUMMARY)
+        )
+        _transitions[keys] = statement
+    return statement
+
+
+def _event(conn: Connection, job_id: int, at: Any, kind: str, **fields: Any) -> None:
+    conn.execute(_INSERT_EVENT, {**_EVENT_DEFAULTS, **fields, "job_id": job_id, "at": at, "kind": kind})
 
 
 @dataclass(frozen=True)
@@ -123,24 +196,24 @@ def _transition(
 ) -> Row[Any] | None:
     """Move one job from `expected` to `target`; None when it was not in `expected` (someone else moved it)."""
     now = utcnow()
-    row = s.execute(
-        update(Job)
-        .where(Job.id == job_id, Job.state == expected.value)
-        .values(state=target.value, rev=Job.rev + 1, updated_at=now, **values)
-        .returning(*SUMMARY_COLUMNS)
+    conn = s.connection()
+    keys = tuple(sorted(values))
+    params = {f"v_{key}": values[key] for key in keys}
+    row = conn.execute(
+        _transition_statement(keys),
+        {**params, "w_id": job_id, "w_state": expected.value, "v_state": target.value, "v_updated_at": now},
     ).first()
     if row is not None:
-        s.execute(
-            insert(JobEvent).values(
-                job_id=job_id,
-                at=now,
-                kind="state",
-                from_state=expected.value,
-                to_state=target.value,
-                message=message,
-                actor=actor,
-                progress=values.get("progress"),
-            )
+        _event(
+            conn,
+            job_id,
+            now,
+            "state",
+            from_state=expected.value,
+            to_state=target.value,
+            message=message,
+            actor=actor,
+            progress=values.get("progress"),
         )
     return row
 
@@ -163,46 +236,44 @@ def _insert_job(
     attempt: int = 1,
 ) -> Row[Any]:
     now = utcnow()
-    job_id = s.execute(
-        insert(Job)
-        .values(
-            kind=KIND_CATALOG,
-            item_id=runnable.item_id,
-            item_version=runnable.version,
-            bundle_sha256=runnable.bundle_sha256,
-            entrypoint=runnable.entrypoint,
-            inputs=inputs,
-            state=JobState.QUEUED.value,
-            created_by=actor.id,
-            created_by_name=actor.username,
-            created_at=now,
-            queued_at=now,
-            updated_at=now,
-            timeout_seconds=runnable.timeout_seconds,
-            resources=runnable.resources,
-            retry_of=retry_of,
-            attempt=attempt,
-            progress=0,
-            message="",
-            rev=1,
-            cancel_requested=False,
-            priority=0,
-            queue="default",
-        )
-        .returning(Job.id)
-    ).scalar_one()
-    s.execute(
-        insert(JobEvent).values(
-            job_id=job_id,
-            at=now,
-            kind="state",
-            from_state=None,
-            to_state=JobState.QUEUED.value,
-            actor=actor.username,
-            message=f"retry of job {retry_of}" if retry_of else "created",
-        )
+    conn = s.connection()
+    row = conn.execute(
+        _INSERT_JOB,
+        {
+            "kind": KIND_CATALOG,
+            "item_id": runnable.item_id,
+            "item_version": runnable.version,
+            "bundle_sha256": runnable.bundle_sha256,
+            "entrypoint": runnable.entrypoint,
+            "inputs": inputs,
+            "state": JobState.QUEUED.value,
+            "created_by": actor.id,
+            "created_by_name": actor.username,
+            "created_at": now,
+            "queued_at": now,
+            "updated_at": now,
+            "timeout_seconds": runnable.timeout_seconds,
+            "resources": runnable.resources,
+            "retry_of": retry_of,
+            "attempt": attempt,
+            "progress": 0,
+            "message": "",
+            "rev": 1,
+            "cancel_requested": False,
+            "priority": 0,
+            "queue": "default",
+        },
+    ).one()
+    _event(
+        conn,
+        row.id,
+        now,
+        "state",
+        to_state=JobState.QUEUED.value,
+        actor=actor.username,
+        message=f"retry of job {retry_of}" if retry_of else "created",
     )
-    return s.execute(select(*SUMMARY_COLUMNS).where(Job.id == job_id)).one()
+    return row
 
 
 def _hand_over(row: Row[Any]) -> JobOut:
@@ -380,41 +451,31 @@ def list_jobs(
 
 def claim_next(worker_id: str) -> ClaimedJob | None:
     """Atomically take the oldest highest-priority queued job for this worker (QUEUED -> RUNNING)."""
+    now = utcnow()
     with db.write() as s:
-        job_id = s.scalar(
-            select(Job.id)
-            .where(Job.state == JobState.QUEUED.value)
-            .order_by(Job.priority.desc(), Job.id)
-            .limit(1)
-            .with_for_update(skip_locked=True)
-        )
-        if job_id is None:
-            return None
-        row = _transition(
-            s,
-            job_id,
-            JobState.QUEUED,
-            JobState.RUNNING,
-            {"started_at": utcnow(), "worker": worker_id, "message": "running"},
-            message=f"started on {worker_id}",
-        )
+        conn = s.connection()
+        row = conn.execute(_CLAIM, {"now": now, "worker": worker_id}).first()
         if row is None:
             return None
-        job = s.execute(
-            select(Job.bundle_sha256, Job.entrypoint, Job.inputs, Job.timeout_seconds, Job.resources).where(
-                Job.id == job_id
-            )
-        ).one()
+        _event(
+            conn,
+            row.id,
+            now,
+            "state",
+            from_state=JobState.QUEUED.value,
+            to_state=JobState.RUNNING.value,
+            message=f"started on {worker_id}",
+        )
     _publish(row)
     return ClaimedJob(
         id=row.id,
         item_id=row.item_id,
         item_version=row.item_version,
-        bundle_sha256=job.bundle_sha256,
-        entrypoint=job.entrypoint,
-        inputs=job.inputs,
-        timeout_seconds=job.timeout_seconds,
-        resources=job.resources,
+        bundle_sha256=row.bundle_sha256,
+        entrypoint=row.entrypoint,
+        inputs=row.inputs,
+        timeout_seconds=row.timeout_seconds,
+        resources=row.resources,
         created_by=row.created_by,
     )
 
@@ -422,15 +483,11 @@ def claim_next(worker_id: str) -> ClaimedJob | None:
 def report_progress(job_id: int, percent: int, message: str) -> None:
     now = utcnow()
     with db.write() as s:
-        row = s.execute(
-            update(Job)
-            .where(Job.id == job_id, Job.state == JobState.RUNNING.value)
-            .values(progress=percent, message=message, rev=Job.rev + 1, updated_at=now)
-            .returning(*SUMMARY_COLUMNS)
-        ).first()
+        conn = s.connection()
+        row = conn.execute(_PROGRESS, {"job_id": job_id, "progress": percent, "message": message, "now": now}).first()
         if row is None:
             return
-        s.execute(insert(JobEvent).values(job_id=job_id, at=now, kind="progress", progress=percent, message=message))
+        _event(conn, job_id, now, "progress", progress=percent, message=message)
     _publish(row)
 
 
@@ -438,8 +495,8 @@ def append_logs(job_id: int, owner: int | None, lines: list[dict[str, str]]) -> 
     """Store a batch of log lines and stream them to the job's watchers."""
     now = utcnow()
     with db.write() as s:
-        s.execute(
-            insert(JobLog),
+        s.connection().execute(
+            _INSERT_LOG,
             [{"job_id": job_id, "at": now, "stream": line["stream"], "line": line["line"]} for line in lines],
         )
     bus.publish({"type": "job.log", "job_id": job_id, "created_by": owner, "lines": lines, "at": now.isoformat()})
