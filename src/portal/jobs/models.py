@@ -16,6 +16,7 @@ class Job(Base):
     __table_args__ = (
         Index("ix_jobs_state_id", "state", "id"),
         Index("ix_jobs_item_id_id", "item_id", "id"),
+        Index("ix_jobs_state_item_id_id", "state", "item_id", "id"),
         Index("ix_jobs_created_by_id", "created_by", "id"),
         Index("ix_jobs_created_by_state_id", "created_by", "state", "id"),
         Index("ix_jobs_retry_of", "retry_of"),
