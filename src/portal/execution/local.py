@@ -105,12 +105,12 @@ class LocalExecutor:
                 log.exception("claiming a job failed")
                 job = None
                 self._stopping.wait(1.0)
-            if job is None:
-                with self._wake:
-                    if self._generation == generation and not self._stopping.is_set():
-                        self._wake.wait(timeout=1.0)
-                continue
-            self._run(job)
+            while job is not None:
+                result = self._run(job)
+                job = self._finish(job.id, result)
+            with self._wake:
+                if self._generation == generation and not self._stopping.is_set():
+                    self._wake.wait(timeout=1.0)
 
     def _limits(self, job: jobs_service.ClaimedJob) -> Limits:
         s = self.settings
@@ -123,7 +123,7 @@ class LocalExecutor:
             timeout_seconds=float(job.timeout_seconds),
         )
 
-    def _run(self, job: jobs_service.ClaimedJob) -> None:
+    def _run(self, job: jobs_service.ClaimedJob) -> jobs_service.RunResult:
         cancel = threading.Event()
         self._running[job.id] = cancel
         workdir = Path(tempfile.mkdtemp(dir=self.settings.scratch_dir, prefix=f"job-{job.id}-"))
@@ -157,22 +157,26 @@ class LocalExecutor:
             result = jobs_service.RunResult(succeeded=False, error={"type": "RunnerError", "message": str(exc)})
         finally:
             force_remove(workdir)
-        if self._stopping.is_set() and result.cancelled and not cancel_was_user(job.id):
+        if self._stopping.is_set() and result.cancelled and not jobs_service.cancel_requested_among([job.id]):
             result = jobs_service.RunResult(
                 succeeded=False,
                 error={"type": "Interrupted", "message": "interrupted: the portal stopped while the job ran"},
             )
-        self._finish(job.id, result)
-        self._running.pop(job.id, None)
+        return result
 
-    def _finish(self, job_id: int, result: jobs_service.RunResult) -> None:
-        for attempt in range(_FINISH_ATTEMPTS):
-            try:
-                jobs_service.finish(job_id, result)
-                return
-            except Exception:
-                log.exception("job %s: recording the outcome failed (attempt %d)", job_id, attempt + 1)
-                time.sleep(0.5 * (attempt + 1))
+    def _finish(self, job_id: int, result: jobs_service.RunResult) -> jobs_service.ClaimedJob | None:
+        """Record the outcome and, unless stopping, claim this slot's next job in the same transaction."""
+        try:
+            for attempt in range(_FINISH_ATTEMPTS):
+                try:
+                    claim_for = None if self._stopping.is_set() else self.worker_id
+                    return jobs_service.finish(job_id, result, claim_next_for=claim_for)
+                except Exception:
+                    log.exception("job %s: recording the outcome failed (attempt %d)", job_id, attempt + 1)
+                    time.sleep(0.5 * (attempt + 1))
+            return None
+        finally:
+            self._running.pop(job_id, None)
 
     def _monitor(self) -> None:
         """Heartbeat, reaper of lost workers, cancel flags set by other processes, and jobs queued elsewhere."""
@@ -192,7 +196,3 @@ class LocalExecutor:
                     self._poke(all_slots=True)
             except Exception:
                 log.exception("executor monitor failed")
-
-
-def cancel_was_user(job_id: int) -> bool:
-    return bool(jobs_service.cancel_requested_among([job_id]))

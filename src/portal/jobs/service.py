@@ -450,25 +450,21 @@ def list_jobs(
 # --- the executor's side -------------------------------------------------------------------------------------
 
 
-def claim_next(worker_id: str) -> ClaimedJob | None:
-    """Atomically take the oldest highest-priority queued job for this worker (QUEUED -> RUNNING)."""
-    now = utcnow()
-    with db.write() as s:
-        conn = s.connection()
-        row = conn.execute(_CLAIM, {"now": now, "worker": worker_id}).first()
-        if row is None:
-            return None
-        _event(
-            conn,
-            row.id,
-            now,
-            "state",
-            from_state=JobState.QUEUED.value,
-            to_state=JobState.RUNNING.value,
-            message=f"started on {worker_id}",
-        )
-    _publish(row)
-    return ClaimedJob(
+def _claim(s: Session, worker_id: str, now: Any) -> tuple[Row[Any], ClaimedJob] | None:
+    conn = s.connection()
+    row = conn.execute(_CLAIM, {"now": now, "worker": worker_id}).first()
+    if row is None:
+        return None
+    _event(
+        conn,
+        row.id,
+        now,
+        "state",
+        from_state=JobState.QUEUED.value,
+        to_state=JobState.RUNNING.value,
+        message=f"started on {worker_id}",
+    )
+    return row, ClaimedJob(
         id=row.id,
         item_id=row.item_id,
         item_version=row.item_version,
@@ -479,6 +475,16 @@ def claim_next(worker_id: str) -> ClaimedJob | None:
         resources=row.resources,
         created_by=row.created_by,
     )
+
+
+def claim_next(worker_id: str) -> ClaimedJob | None:
+    """Atomically take the oldest highest-priority queued job for this worker (QUEUED -> RUNNING)."""
+    with db.write() as s:
+        claimed = _claim(s, worker_id, utcnow())
+    if claimed is None:
+        return None
+    _publish(claimed[0])
+    return claimed[1]
 
 
 def report_progress(job_id: int, percent: int, message: str) -> None:
@@ -503,9 +509,15 @@ def append_logs(job_id: int, owner: int | None, lines: list[dict[str, str]]) -> 
     bus.publish({"type": "job.log", "job_id": job_id, "created_by": owner, "lines": lines, "at": now.isoformat()})
 
 
-def finish(job_id: int, outcome: RunResult) -> JobOut | None:
-    """Record how a run ended (RUNNING -> SUCCEEDED | FAILED | CANCELLED)."""
+def finish(job_id: int, outcome: RunResult, *, claim_next_for: str | None = None) -> ClaimedJob | None:
+    """Record how a run ended (RUNNING -> SUCCEEDED | FAILED | CANCELLED).
+
+    With `claim_next_for`, the same transaction also claims that worker's next job, which it returns: a busy
+    worker pays one write transaction per job instead of two.
+    """
     now = utcnow()
+    changed: list[Row[Any]] = []
+    claimed = None
     with db.write() as s:
         cancel_requested = s.scalar(select(Job.cancel_requested).where(Job.id == job_id))
         if outcome.succeeded:
@@ -522,10 +534,16 @@ def finish(job_id: int, outcome: RunResult) -> JobOut | None:
             message = f"{error.get('type')}: {error.get('message')}"[:1000]
             values = {"error": error, "message": message}
         row = _transition(s, job_id, JobState.RUNNING, target, {**values, "finished_at": now}, message=message)
-    if row is None:
-        return None
-    _publish(row)
-    return JobOut.model_validate(_summary(row))
+        if row is not None:
+            changed.append(row)
+        if claim_next_for is not None:
+            next_job = _claim(s, claim_next_for, now)
+            if next_job is not None:
+                changed.append(next_job[0])
+                claimed = next_job[1]
+    for changed_row in changed:
+        _publish(changed_row)
+    return claimed
 
 
 def fail_running(
