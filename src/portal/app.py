@@ -22,6 +22,7 @@ from portal import __version__, bootstrap
 from portal.audit.router import router as audit_router
 from portal.auth.deps import Admin
 from portal.auth.router import router as auth_router
+from portal.catalog.router import UPLOAD_PATHS
 from portal.catalog.router import router as catalog_router
 from portal.dev.router import router as dev_router
 from portal.errors import PortalError
@@ -156,7 +157,11 @@ def create_app(settings: Settings | None = None, *, run_executor: bool = True) -
     )
     _mount_api_docs(app)
     install_error_handlers(app)
-    app.add_middleware(RequestContextMiddleware, max_body_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        RequestContextMiddleware,
+        max_body_bytes=settings.max_body_bytes,
+        large_bodies=dict.fromkeys(UPLOAD_PATHS, settings.catalog_upload_max_bytes),
+    )
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,

@@ -32,9 +32,10 @@ class _TooLarge(HTTPException):
 class RequestContextMiddleware:
     """Give each request an id (kept from `X-Request-ID` when sane), echo it, and enforce a body size limit."""
 
-    def __init__(self, app: ASGIApp, max_body_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, max_body_bytes: int, large_bodies: dict[str, int] | None = None) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
+        self.large_bodies = large_bodies or {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] not in ("http", "websocket"):
@@ -51,7 +52,7 @@ class RequestContextMiddleware:
             await self.app(scope, receive, send)
             return
 
-        limit = self.max_body_bytes
+        limit = self.large_bodies.get(scope.get("path", ""), self.max_body_bytes)
         declared = headers.get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > limit:
             await _reject(send, request_id, limit)

@@ -47,6 +47,15 @@ class Settings(BaseSettings):
     # Catalog
     catalog_local_roots: Annotated[list[Path], NoDecode] = Field(default_factory=lambda: [EXAMPLES_DIR])
     catalog_load_examples: bool = True
+    catalog_upload_max_bytes: int = 50 * 1024 * 1024
+    catalog_max_members: int = 2000
+    catalog_max_unpacked_bytes: int = 64 * 1024 * 1024
+
+    # Git sources
+    git_allow_file: bool = False
+    git_timeout_seconds: int = Field(default=120, ge=5, le=3600)
+    git_webhook_secret: str = ""
+    git_webhook_repos: Annotated[list[str], NoDecode] = []
 
     # Auth
     session_hours: float = 12.0
@@ -66,9 +75,9 @@ class Settings(BaseSettings):
             return [Path(part.strip()) for part in value.split(",") if part.strip()]
         return value
 
-    @field_validator("cors_origins", mode="before")
+    @field_validator("cors_origins", "git_webhook_repos", mode="before")
     @classmethod
-    def _split_origins(cls, value: object) -> object:
+    def _split_list(cls, value: object) -> object:
         if isinstance(value, str):
             return [part.strip() for part in value.split(",") if part.strip()]
         return value

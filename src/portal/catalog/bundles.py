@@ -17,7 +17,7 @@ import tarfile
 import tempfile
 import threading
 from pathlib import Path
-from typing import Protocol
+from typing import Any, BinaryIO, Protocol
 
 from portal.errors import ValidationFailed
 
@@ -75,11 +75,23 @@ def pack_folder(root: Path) -> bytes:
     return out.getvalue()
 
 
+def tree_digest(root: Path) -> str:
+    """sha256 over the folder's file names, modes and contents: equal for equal trees, cheap to compute."""
+    digest = hashlib.sha256()
+    for path in _members(root):
+        data = path.read_bytes()
+        name = path.relative_to(root).as_posix().encode()
+        executable = b"x" if os.access(path, os.X_OK) else b"-"
+        digest.update(len(name).to_bytes(4, "big") + name + executable + len(data).to_bytes(8, "big"))
+        digest.update(data)
+    return digest.hexdigest()
+
+
 def sha256_bytes(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def safe_extract(archive: Path, dest: Path, limits: BundleLimits) -> None:
+def safe_extract(archive: Path | BinaryIO, dest: Path, limits: BundleLimits) -> None:
     """Extract a tar.gz refusing absolute paths, `..`, links, devices and FIFOs, and too many or too large members.
 
     Sizes are counted while reading, so a decompression bomb stops at the limit instead of filling the disk.
@@ -88,7 +100,8 @@ def safe_extract(archive: Path, dest: Path, limits: BundleLimits) -> None:
     count = 0
     dest.mkdir(parents=True, exist_ok=True)
     try:
-        with tarfile.open(archive, mode="r:gz") as tar:
+        open_args: dict[str, Any] = {"name": archive} if isinstance(archive, Path) else {"fileobj": archive}
+        with tarfile.open(mode="r:gz", **open_args) as tar:
             for member in tar:
                 count += 1
                 if count > limits.max_members:

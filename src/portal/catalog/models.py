@@ -21,6 +21,7 @@ class CatalogItem(Base):
     tags: Mapped[list[Any]] = mapped_column(default=list)
     owner: Mapped[str | None] = mapped_column(String(200), default=None)
     latest_version: Mapped[str | None] = mapped_column(String(64), default=None)
+    versions: Mapped[list[Any]] = mapped_column(default=list)  # active versions, highest first (denormalized)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
@@ -38,6 +39,11 @@ class CatalogVersion(Base):
     ui_schema: Mapped[dict[str, Any]] = mapped_column(default=dict)
     readme: Mapped[str] = mapped_column(Text, default="")
     bundle_sha256: Mapped[str] = mapped_column(ForeignKey("bundles.sha256"))
+    # sha256 of the files themselves (names and contents, uncompressed): an unchanged re-import is found
+    # without validating or packing again.
+    tree_digest: Mapped[str | None] = mapped_column(String(64), default=None, index=True)
+    # Development versions run straight from this folder, so an edited task.py takes effect on the next run.
+    dev_path: Mapped[str | None] = mapped_column(Text, default=None)
     source: Mapped[dict[str, Any]] = mapped_column(default=dict)
     imported_by: Mapped[str] = mapped_column(String(64))
     imported_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -1,24 +1,43 @@
-"""Catalog API: browse items, describe versions, import from local folders."""
+"""Catalog API: browse items, describe versions, download bundles, and import from folders, Git and uploads."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Query
+from typing import Annotated
+
+from fastapi import APIRouter, File, Form, Query, Request, UploadFile
+from fastapi.responses import FileResponse
+from starlette.concurrency import run_in_threadpool
 
 from portal.auth.deps import Publisher, Viewer
 from portal.catalog import service
-from portal.catalog.schemas import Descriptor, ImportReport, ItemPage, LocalImportRequest, VersionOut
+from portal.catalog.importers import git
+from portal.catalog.schemas import (
+    Descriptor,
+    GitImportRequest,
+    ImportReport,
+    ItemPage,
+    LocalImportRequest,
+    ValidationReport,
+    VersionOut,
+    WebhookOut,
+)
+from portal.jobs.schemas import JobOut
 
 router = APIRouter(prefix="/api/catalog", tags=["catalog"])
+
+UPLOAD_PATHS = ("/api/catalog/bundle/upload", "/api/catalog/validate")
 
 
 @router.get("", operation_id="catalog-list", response_model=ItemPage)
 def list_items(
     _: Viewer,
-    q: str | None = Query(default=None, max_length=200),
+    q: str | None = Query(default=None, max_length=200, description="search id, name and description"),
     category: str | None = Query(default=None, max_length=100),
     tag: str | None = Query(default=None, max_length=100),
+    page: int = Query(default=1, ge=1, le=10_000),
+    page_size: int = Query(default=200, ge=1, le=1000),
 ) -> ItemPage:
-    return service.list_items(q, category, tag)
+    return service.list_items(q, category, tag, page, page_size)
 
 
 @router.get("/{item_id}/versions", operation_id="catalog-list-versions", response_model=list[VersionOut])
@@ -37,7 +56,58 @@ def get_descriptor(item_id: str, version: str, _: Viewer) -> Descriptor:
     return service.get_descriptor(item_id, version)
 
 
+@router.get("/{item_id}/{version}/bundle", operation_id="catalog-download-bundle", response_class=FileResponse)
+def download_bundle(item_id: str, version: str, _: Publisher) -> FileResponse:
+    """The version's immutable `.tar.gz` bundle (publisher+)."""
+    path, name = service.bundle_file(item_id, version)
+    return FileResponse(path, media_type="application/gzip", filename=name)
+
+
 @router.post("/local/import", operation_id="catalog-import-local", response_model=ImportReport)
 def import_local(body: LocalImportRequest, principal: Publisher) -> ImportReport:
     """Register the item versions of a folder under an allowed root; all of them or, on any problem, none."""
-    return service.import_local(principal, body.path)
+    return service.import_local(principal, body.path, replace=body.replace, development=body.development)
+
+
+@router.post("/git/import", operation_id="catalog-import-git", response_model=JobOut, status_code=202)
+def import_git(body: GitImportRequest, principal: Publisher) -> JobOut:
+    """Queue an import of tag `item_id@version` (or a ref) as a `catalog_import` job; follow it like any job."""
+    return git.start_import(
+        principal,
+        git.GitImportRequest(
+            repo_url=body.repo_url.strip(),
+            item_id=body.item_id,
+            version=body.version,
+            ref=body.ref,
+            replace=body.replace,
+        ),
+    )
+
+
+@router.post("/git/webhook", operation_id="catalog-git-webhook", response_model=WebhookOut, status_code=202)
+async def git_webhook(request: Request) -> WebhookOut:
+    """GitHub (`X-Hub-Signature-256`) or GitLab (`X-Gitlab-Token`) push events: one import per `id@semver` tag."""
+    body = await request.body()
+    result = await run_in_threadpool(git.handle_webhook, request.headers, body)
+    return WebhookOut(
+        provider=result.provider, repository=result.repository, accepted=result.accepted, ignored=result.ignored
+    )
+
+
+@router.post("/bundle/upload", operation_id="catalog-upload-bundle", response_model=ImportReport)
+def upload_bundle(
+    principal: Publisher,
+    file: Annotated[UploadFile, File(description="a .tar.gz holding one or more item versions")],
+    replace: Annotated[bool, Form()] = False,
+) -> ImportReport:
+    """Validate and register an uploaded bundle (size-limited while it streams in)."""
+    return service.import_upload(principal, file.filename or "upload.tar.gz", file.file, replace=replace)
+
+
+@router.post("/validate", operation_id="catalog-validate-bundle", response_model=ValidationReport)
+def validate_bundle(
+    _: Publisher,
+    file: Annotated[UploadFile, File(description="a .tar.gz to check without registering it")],
+) -> ValidationReport:
+    """Every problem of an upload, with file and line, without registering anything (the import preview)."""
+    return service.validate_upload(file.filename or "upload.tar.gz", file.file)

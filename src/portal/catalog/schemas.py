@@ -49,13 +49,54 @@ class Descriptor(BaseModel):
 
 
 class LocalImportRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     path: str = Field(min_length=1, max_length=4096, description="a folder under one of PORTAL_CATALOG_LOCAL_ROOTS")
+    replace: bool = Field(default=False, description="replace versions registered with different content (audited)")
+    development: bool = Field(
+        default=False, description="run these versions straight from the folder (edits apply on the next run)"
+    )
+
+
+class GitImportRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    repo_url: str = Field(min_length=1, max_length=2000, examples=["https://git.example.com/ops/catalog.git"])
+    item_id: str = Field(min_length=1, max_length=64)
+    version: str | None = Field(default=None, max_length=64, description="imports the tag item_id@version")
+    ref: str | None = Field(default=None, max_length=200, description="or a branch, tag or commit")
+    replace: bool = False
+
+
+class ProblemOut(BaseModel):
+    file: str
+    line: int | None
+    message: str
+
+
+class VersionCheck(BaseModel):
+    item_id: str | None
+    version: str | None
+    problems: list[ProblemOut]
+
+
+class ValidationReport(BaseModel):
+    valid: bool
+    versions: list[VersionCheck]
+    problems: list[ProblemOut] = Field(description="problems of the archive itself")
+
+
+class WebhookOut(BaseModel):
+    provider: str
+    repository: str | None
+    accepted: list[int] = Field(description="ids of the import jobs queued")
+    ignored: list[str]
 
 
 class ImportedVersion(BaseModel):
     item_id: str
     version: str
-    outcome: str = Field(description="imported or unchanged")
+    outcome: str = Field(description="imported, unchanged or replaced")
     bundle_sha256: str
 
 

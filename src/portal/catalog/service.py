@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import tempfile
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import semver
 from jsonschema import Draft7Validator
@@ -14,12 +16,30 @@ from sqlalchemy.orm import Session
 
 from portal.audit import service as audit
 from portal.auth.principal import Principal
-from portal.catalog.bundles import BundleCache, FilesystemBundleStore, pack_folder, sha256_bytes
-from portal.catalog.importers.local import discover
+from portal.catalog.bundles import (
+    BundleCache,
+    BundleLimits,
+    FilesystemBundleStore,
+    pack_folder,
+    sha256_bytes,
+    tree_digest,
+)
+from portal.catalog.importers.local import Candidate, discover
+from portal.catalog.importers.upload import extracted, sha256_of
 from portal.catalog.manifest import parse_version
 from portal.catalog.models import Bundle, CatalogItem, CatalogVersion
-from portal.catalog.schemas import Descriptor, ImportedVersion, ImportReport, ItemOut, ItemPage, VersionOut
-from portal.catalog.validate import check_folder
+from portal.catalog.schemas import (
+    Descriptor,
+    ImportedVersion,
+    ImportReport,
+    ItemOut,
+    ItemPage,
+    ProblemOut,
+    ValidationReport,
+    VersionCheck,
+    VersionOut,
+)
+from portal.catalog.validate import ItemFolder, check_folder
 from portal.db import session as db
 from portal.db.base import utcnow
 from portal.errors import Conflict, Forbidden, NotFound, ValidationFailed
@@ -40,6 +60,7 @@ class RunnableVersion:
     timeout_seconds: int
     resources: dict[str, Any]
     validator: Draft7Validator
+    dev_path: str | None = None
 
 
 _stores_lock = threading.Lock()
@@ -87,7 +108,143 @@ def _check_allowed(path: Path, roots: list[Path]) -> Path:
     )
 
 
-def import_local(actor: Principal, path: str, *, enforce_roots: bool = True) -> ImportReport:
+def check_candidates(root: Path, candidates: list[Candidate], label: str | None = None) -> list[ItemFolder]:
+    """Check every candidate folder; raise 422 with every problem (file paths relative to `root`) if any."""
+    if not candidates:
+        raise ValidationFailed(
+            "no item versions found (expected items/<id>/<version>/manifest.yaml or a manifest.yaml at the top)",
+            details=[{"file": label or str(root), "line": None, "message": "no manifest.yaml found"}],
+        )
+    problems: list[dict[str, Any]] = []
+    checked = []
+    for candidate in candidates:
+        item = check_folder(candidate.path, candidate.expected_version, candidate.expected_id)
+        rel = candidate.path.relative_to(root) if candidate.path != root else Path(".")
+        for problem in item.problems:
+            problems.append({**problem.as_dict(), "file": (rel / problem.file).as_posix()})
+        checked.append(item)
+    if problems:
+        raise ValidationFailed(f"{len(problems)} problem(s) in {label or root}", details=problems)
+    return checked
+
+
+def _unchanged(candidates: list[Candidate]) -> tuple[list[Candidate], list[ImportedVersion]]:
+    """Split off the candidates already registered with exactly these files (found by tree digest)."""
+    digests = {c.path: tree_digest(c.path) for c in candidates}
+    with db.read() as s:
+        known = {
+            row.tree_digest: row
+            for row in s.execute(
+                select(
+                    CatalogVersion.tree_digest,
+                    CatalogVersion.item_id,
+                    CatalogVersion.version,
+                    CatalogVersion.bundle_sha256,
+                    CatalogVersion.dev_path,
+                ).where(CatalogVersion.tree_digest.in_(set(digests.values())))
+            )
+        }
+    remaining, unchanged = [], []
+    for candidate in candidates:
+        row = known.get(digests[candidate.path])
+        same_place = row is not None and (
+            (candidate.expected_id in (None, row.item_id)) and (candidate.expected_version in (None, row.version))
+        )
+        if row is not None and same_place and row.dev_path is None:
+            unchanged.append(
+                ImportedVersion(
+                    item_id=row.item_id, version=row.version, outcome="unchanged", bundle_sha256=row.bundle_sha256
+                )
+            )
+        else:
+            remaining.append(candidate)
+    return remaining, unchanged
+
+
+def register(
+    actor: Principal,
+    folders: list[ItemFolder],
+    source: Callable[[ItemFolder], dict[str, Any]],
+    *,
+    replace: bool = False,
+    development: bool = False,
+) -> list[ImportedVersion]:
+    """Pack and register checked item versions, all of them or none.
+
+    A version already registered with the same bundle is unchanged; with another bundle it is a conflict (409)
+    unless `replace` is set, which is audited with the old and new bundle. Development versions run from their
+    folder and may be re-imported with new content at any time.
+    """
+    packed = [(item, pack_folder(item.path), tree_digest(item.path)) for item in folders]
+    store = bundle_store()
+    results: list[ImportedVersion] = []
+    touched: set[str] = set()
+    with db.write() as s:
+        for item, data, digest_of_tree in packed:
+            digest = sha256_bytes(data)
+            item_id, version = item.manifest["id"], item.manifest["version"]
+            existing = s.scalar(
+                select(CatalogVersion).where(CatalogVersion.item_id == item_id, CatalogVersion.version == version)
+            )
+            if existing is not None and existing.bundle_sha256 == digest and bool(existing.dev_path) == development:
+                results.append(
+                    ImportedVersion(item_id=item_id, version=version, outcome="unchanged", bundle_sha256=digest)
+                )
+                continue
+            if existing is not None and not (replace or development or existing.dev_path):
+                raise Conflict(
+                    f"{item_id} {version} is already registered with different content; bump the version or "
+                    "import again with replace",
+                    details={"item_id": item_id, "version": version, "bundle_sha256": existing.bundle_sha256},
+                )
+            store.put(data)
+            if s.get(Bundle, digest) is None:
+                s.add(Bundle(sha256=digest, size=len(data)))
+            _ensure_item(s, item.manifest)
+            values = {
+                "manifest": item.manifest,
+                "input_schema": item.schema,
+                "ui_schema": item.ui,
+                "readme": item.readme,
+                "bundle_sha256": digest,
+                "tree_digest": digest_of_tree,
+                "dev_path": str(item.path.resolve()) if development else None,
+                "source": source(item),
+                "imported_by": actor.username,
+                "imported_at": utcnow(),
+            }
+            if existing is None:
+                s.add(CatalogVersion(item_id=item_id, version=version, status=ACTIVE, **values))
+                outcome, action = "imported", "catalog.import"
+                details: dict[str, Any] = {"source": values["source"], "bundle_sha256": digest}
+            else:
+                details = {
+                    "source": values["source"],
+                    "before": {"bundle_sha256": existing.bundle_sha256},
+                    "after": {"bundle_sha256": digest},
+                }
+                for key, value in values.items():
+                    setattr(existing, key, value)
+                outcome, action = "replaced", "catalog.replace"
+            s.flush()
+            touched.add(item_id)
+            audit.record(
+                s, actor, action, target_type="item_version", target_id=f"{item_id}@{version}", details=details
+            )
+            results.append(ImportedVersion(item_id=item_id, version=version, outcome=outcome, bundle_sha256=digest))
+        for item_id in touched:
+            _refresh_item(s, item_id)
+    return results
+
+
+def import_local(
+    actor: Principal,
+    path: str,
+    *,
+    enforce_roots: bool = True,
+    replace: bool = False,
+    development: bool = False,
+) -> ImportReport:
     """Validate every item version under `path`, then register them all, or none when anything is wrong."""
     settings = get_settings()
     folder = Path(path)
@@ -96,72 +253,90 @@ def import_local(actor: Principal, path: str, *, enforce_roots: bool = True) -> 
     if not folder.is_dir():
         raise NotFound(f"folder {path!r} does not exist", details={"field": "path"})
     candidates = discover(folder)
-    if not candidates:
-        raise ValidationFailed(
-            "no item versions found (expected items/<id>/<version>/manifest.yaml)",
-            details=[{"file": str(folder), "line": None, "message": "no manifest.yaml found"}],
-        )
-    problems: list[dict[str, Any]] = []
-    checked = []
-    for candidate in candidates:
-        item = check_folder(candidate.path, candidate.expected_version, candidate.expected_id)
-        rel = candidate.path.relative_to(folder) if candidate.path != folder else Path(".")
-        for problem in item.problems:
-            problems.append({**problem.as_dict(), "file": (rel / problem.file).as_posix()})
-        checked.append(item)
-    if problems:
-        raise ValidationFailed(f"{len(problems)} problem(s) in {path}", details=problems)
+    unchanged: list[ImportedVersion] = []
+    if not (replace or development):
+        candidates, unchanged = _unchanged(candidates)
+        if not candidates and unchanged:
+            return ImportReport(imported=unchanged)
+    checked = check_candidates(folder, candidates)
+    results = register(
+        actor,
+        checked,
+        lambda item: {"type": "local", "path": str(item.path.resolve())},
+        replace=replace,
+        development=development,
+    )
+    return ImportReport(imported=unchanged + results)
 
-    packed = [(item, pack_folder(item.path)) for item in checked]
-    store = bundle_store()
-    results: list[ImportedVersion] = []
-    with db.write() as s:
-        for item, data in packed:
-            digest = sha256_bytes(data)
-            item_id, version = item.manifest["id"], item.manifest["version"]
-            existing = s.scalar(
-                select(CatalogVersion).where(CatalogVersion.item_id == item_id, CatalogVersion.version == version)
-            )
-            if existing is not None:
-                if existing.bundle_sha256 != digest:
-                    raise Conflict(
-                        f"{item_id} {version} is already registered with different content",
-                        details={"item_id": item_id, "version": version, "bundle_sha256": existing.bundle_sha256},
-                    )
-                results.append(
-                    ImportedVersion(item_id=item_id, version=version, outcome="unchanged", bundle_sha256=digest)
-                )
-                continue
-            store.put(data)
-            if s.get(Bundle, digest) is None:
-                s.add(Bundle(sha256=digest, size=len(data)))
-            _ensure_item(s, item.manifest)
-            s.add(
-                CatalogVersion(
-                    item_id=item_id,
-                    version=version,
-                    status=ACTIVE,
-                    manifest=item.manifest,
-                    input_schema=item.schema,
-                    ui_schema=item.ui,
-                    readme=item.readme,
-                    bundle_sha256=digest,
-                    source={"type": "local", "path": str(item.path)},
-                    imported_by=actor.username,
-                )
-            )
-            s.flush()
-            _refresh_item(s, item_id)
-            audit.record(
-                s,
-                actor,
-                "catalog.import",
-                target_type="item_version",
-                target_id=f"{item_id}@{version}",
-                details={"source": "local", "path": str(item.path), "bundle_sha256": digest},
-            )
-            results.append(ImportedVersion(item_id=item_id, version=version, outcome="imported", bundle_sha256=digest))
+
+def _limits() -> BundleLimits:
+    settings = get_settings()
+    return BundleLimits(settings.catalog_max_members, settings.catalog_max_unpacked_bytes)
+
+
+def _upload_workdir() -> tempfile.TemporaryDirectory[str]:
+    tmp = get_settings().data_dir / "tmp"
+    tmp.mkdir(parents=True, exist_ok=True)
+    return tempfile.TemporaryDirectory(dir=tmp, prefix="upload-")
+
+
+def import_upload(actor: Principal, filename: str, fileobj: BinaryIO, *, replace: bool = False) -> ImportReport:
+    """Register the item versions of an uploaded `.tar.gz`, all of them or none."""
+    upload_sha = sha256_of(fileobj)
+    with _upload_workdir() as tmp, extracted(fileobj, Path(tmp), _limits()) as (root, candidates):
+        checked = check_candidates(root, candidates, label=filename)
+
+        def source(item: ItemFolder) -> dict[str, Any]:
+            return {
+                "type": "upload",
+                "filename": filename,
+                "upload_sha256": upload_sha,
+                "path": item.path.relative_to(root).as_posix(),
+            }
+
+        results = register(actor, checked, source, replace=replace)
     return ImportReport(imported=results)
+
+
+def validate_upload(filename: str, fileobj: BinaryIO) -> ValidationReport:
+    """Every problem of an uploaded bundle, without registering anything (the import wizard's preview)."""
+    try:
+        with _upload_workdir() as tmp, extracted(fileobj, Path(tmp), _limits()) as (root, candidates):
+            versions = []
+            for candidate in candidates:
+                item = check_folder(candidate.path, candidate.expected_version, candidate.expected_id)
+                rel = candidate.path.relative_to(root) if candidate.path != root else Path(".")
+                versions.append(
+                    VersionCheck(
+                        item_id=item.manifest.get("id") or candidate.expected_id,
+                        version=item.manifest.get("version") or candidate.expected_version,
+                        problems=[
+                            ProblemOut(**{**p.as_dict(), "file": (rel / p.file).as_posix()}) for p in item.problems
+                        ],
+                    )
+                )
+    except ValidationFailed as exc:
+        problems = [ProblemOut(**d) for d in exc.details] if isinstance(exc.details, list) else []
+        return ValidationReport(
+            valid=False, versions=[], problems=problems or [ProblemOut(file=filename, line=None, message=exc.message)]
+        )
+    if not versions:
+        return ValidationReport(
+            valid=False,
+            versions=[],
+            problems=[ProblemOut(file=filename, line=None, message="no manifest.yaml found in the archive")],
+        )
+    return ValidationReport(valid=all(not v.problems for v in versions), versions=versions, problems=[])
+
+
+def bundle_file(item_id: str, version: str) -> tuple[Path, str]:
+    """The stored bundle of a version and a download name for it."""
+    with db.read() as s:
+        row = _find_version(s, item_id, version)
+    path = bundle_store().path(row.bundle_sha256)
+    if not path.is_file():
+        raise NotFound(f"the bundle of {item_id} {row.version} is missing from the store")
+    return path, f"{row.item_id}@{row.version}.tar.gz"
 
 
 def _ensure_item(s: Session, manifest: dict[str, Any]) -> None:
@@ -171,7 +346,7 @@ def _ensure_item(s: Session, manifest: dict[str, Any]) -> None:
 
 
 def _refresh_item(s: Session, item_id: str) -> None:
-    """Recompute `latest_version` and take the item's presentation from its latest version."""
+    """Recompute the active versions and `latest_version`, and take the item's presentation from the latest."""
     item = s.get(CatalogItem, item_id)
     if item is None:
         return
@@ -181,6 +356,7 @@ def _refresh_item(s: Session, item_id: str) -> None:
         )
     ).all()
     item.latest_version = _latest([(r.version, r.status) for r in rows])
+    item.versions = sorted((r.version for r in rows if r.status == ACTIVE), key=_sort_key, reverse=True)
     latest = next((r.manifest for r in rows if r.version == item.latest_version), None)
     if latest is not None:
         item.name = latest.get("displayName") or latest["name"]
@@ -191,38 +367,41 @@ def _refresh_item(s: Session, item_id: str) -> None:
     item.updated_at = utcnow()
 
 
-def list_items(q: str | None = None, category: str | None = None, tag: str | None = None) -> ItemPage:
-    with db.read() as s:
-        query = select(CatalogItem).order_by(CatalogItem.name, CatalogItem.id)
-        if q:
-            like = f"%{q.lower()}%"
-            query = query.where(
-                or_(CatalogItem.id.like(like), CatalogItem.name.ilike(like), CatalogItem.description.ilike(like))
-            )
-        if category:
-            query = query.where(CatalogItem.category == category)
-        items = list(s.scalars(query))
-        versions: dict[str, list[str]] = {}
-        for item_id, version in s.execute(
-            select(CatalogVersion.item_id, CatalogVersion.version).where(CatalogVersion.status == ACTIVE)
-        ):
-            versions.setdefault(item_id, []).append(version)
-    out = [
-        ItemOut(
-            id=i.id,
-            name=i.name,
-            description=i.description,
-            category=i.category,
-            tags=list(i.tags or []),
-            owner=i.owner,
-            latest_version=i.latest_version,
-            versions=sorted(versions.get(i.id, []), key=_sort_key, reverse=True),
-            updated_at=i.updated_at,
+def list_items(
+    q: str | None = None,
+    category: str | None = None,
+    tag: str | None = None,
+    page: int = 1,
+    page_size: int = 200,
+) -> ItemPage:
+    """Items with at least one active version; search and filters apply before paging."""
+    conditions: list[Any] = [CatalogItem.latest_version.is_not(None)]
+    if q:
+        like = f"%{q.lower()}%"
+        conditions.append(
+            or_(CatalogItem.id.like(like), CatalogItem.name.ilike(like), CatalogItem.description.ilike(like))
         )
-        for i in items
-        if (not tag or tag in (i.tags or [])) and versions.get(i.id)
-    ]
-    return ItemPage(items=out, total=len(out))
+    if category:
+        conditions.append(CatalogItem.category == category)
+    with db.read() as s:
+        rows = s.execute(select(*_ITEM_COLUMNS).where(*conditions).order_by(CatalogItem.name, CatalogItem.id)).all()
+    if tag:
+        rows = [r for r in rows if tag in (r.tags or [])]
+    window = rows[(page - 1) * page_size : page * page_size]
+    return ItemPage(items=[ItemOut.model_validate(r, from_attributes=True) for r in window], total=len(rows))
+
+
+_ITEM_COLUMNS = (
+    CatalogItem.id,
+    CatalogItem.name,
+    CatalogItem.description,
+    CatalogItem.category,
+    CatalogItem.tags,
+    CatalogItem.owner,
+    CatalogItem.latest_version,
+    CatalogItem.versions,
+    CatalogItem.updated_at,
+)
 
 
 def list_versions(item_id: str) -> list[VersionOut]:
@@ -274,7 +453,12 @@ class _BundleFacts:
 
 
 _facts: dict[str, _BundleFacts] = {}
-_VERSION_FACTS = (CatalogVersion.version, CatalogVersion.status, CatalogVersion.bundle_sha256)
+_VERSION_FACTS = (
+    CatalogVersion.version,
+    CatalogVersion.status,
+    CatalogVersion.bundle_sha256,
+    CatalogVersion.dev_path,
+)
 _LATEST_VERSION = (
     select(*_VERSION_FACTS)
     .join(CatalogItem, CatalogItem.latest_version == CatalogVersion.version)
@@ -324,6 +508,7 @@ def resolve_runnable(item_id: str, version: str | None) -> RunnableVersion:
         timeout_seconds=facts.timeout_seconds,
         resources=facts.resources,
         validator=facts.validator,
+        dev_path=row.dev_path,
     )
 
 

@@ -91,6 +91,7 @@ def _sandbox(spec: dict[str, Any], fds: list[int]) -> None:
     os.environ.clear()
     os.environ.update(spec["env"])
     sys.path[:] = [spec["bundle_dir"], *_BASE_SYS_PATH]
+    sys.dont_write_bytecode = True  # never leave __pycache__ in a development item's folder
     sys.argv[:] = ["task"]
 
 

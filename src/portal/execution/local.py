@@ -9,8 +9,12 @@ import time
 from pathlib import Path
 from typing import Any
 
+from portal.auth.principal import Principal
+from portal.auth.roles import Role
 from portal.catalog import service as catalog_service
 from portal.catalog.bundles import force_remove
+from portal.catalog.importers import git as git_importer
+from portal.errors import PortalError
 from portal.execution import workers
 from portal.execution.runner import Limits, Runner, RunRequest
 from portal.jobs import service as jobs_service
@@ -126,10 +130,12 @@ class LocalExecutor:
     def _run(self, job: jobs_service.ClaimedJob) -> jobs_service.RunResult:
         cancel = threading.Event()
         self._running[job.id] = cancel
+        if job.kind == jobs_service.KIND_IMPORT:
+            return self._run_import(job, cancel)
         workdir = Path(tempfile.mkdtemp(dir=self.settings.scratch_dir, prefix=f"job-{job.id}-"))
         result: jobs_service.RunResult
         try:
-            bundle_dir = catalog_service.bundle_directory(job.bundle_sha256)
+            bundle_dir = job.source_path or catalog_service.bundle_directory(job.bundle_sha256)
 
             def on_event(event: dict[str, Any]) -> None:
                 if event["type"] == "progress":
@@ -163,6 +169,27 @@ class LocalExecutor:
                 error={"type": "Interrupted", "message": "interrupted: the portal stopped while the job ran"},
             )
         return result
+
+    def _run_import(self, job: jobs_service.ClaimedJob, cancel: threading.Event) -> jobs_service.RunResult:
+        """A catalog import runs here, in the worker (it executes no item code: git, parsing, packing)."""
+        actor = Principal(id=job.created_by, username=job.created_by_name, role=Role.publisher, via="job")
+        try:
+            result = git_importer.run_import_job(
+                job.inputs,
+                actor,
+                lambda percent, message: jobs_service.report_progress(job.id, percent, message),
+                cancel,
+            )
+            return jobs_service.RunResult(succeeded=True, result=result)
+        except PortalError as exc:
+            if exc.code == "cancelled":
+                return jobs_service.RunResult(succeeded=False, cancelled=True)
+            return jobs_service.RunResult(
+                succeeded=False, error={"type": exc.code, "message": exc.message, "details": exc.details}
+            )
+        except Exception as exc:
+            log.exception("job %s: the import failed", job.id)
+            return jobs_service.RunResult(succeeded=False, error={"type": type(exc).__name__, "message": str(exc)})
 
     def _finish(self, job_id: int, result: jobs_service.RunResult) -> jobs_service.ClaimedJob | None:
         """Record the outcome and, unless stopping, claim this slot's next job in the same transaction."""

@@ -28,6 +28,8 @@ class Job(Base):
     item_version: Mapped[str] = mapped_column(String(64))
     bundle_sha256: Mapped[str] = mapped_column(String(64))
     entrypoint: Mapped[str] = mapped_column(String(200))
+    # Set for runs of development versions: the folder the task ran from instead of its bundle.
+    source_path: Mapped[str | None] = mapped_column(Text, default=None)
     inputs: Mapped[dict[str, Any]] = mapped_column(default=dict)
     state: Mapped[str] = mapped_column(String(20))
     priority: Mapped[int] = mapped_column(default=0)

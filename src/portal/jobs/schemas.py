@@ -44,6 +44,9 @@ class JobOut(BaseModel):
     kind: str
     item_id: str
     item_version: str
+    source_path: str | None = Field(
+        default=None, description="set when a development version ran straight from this folder"
+    )
     state: JobState
     progress: int
     message: str

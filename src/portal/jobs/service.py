@@ -21,7 +21,7 @@ from portal.catalog import service as catalog_service
 from portal.catalog.validate import input_errors
 from portal.db import session as db
 from portal.db.base import utcnow
-from portal.errors import Conflict, NotFound, ValidationFailed
+from portal.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from portal.execution import executor as executors
 from portal.jobs.models import Job, JobEvent, JobLog
 from portal.jobs.schemas import JobDetail, JobEventOut, JobOut, JobPage, LogLine, LogPage
@@ -29,6 +29,7 @@ from portal.jobs.states import CANCELLABLE, RETRYABLE, JobState
 from portal.realtime import bus
 
 KIND_CATALOG = "catalog_execution"
+KIND_IMPORT = "catalog_import"
 MAX_PAGE_SIZE = 200
 SORTABLE = {
     "id": Job.id,
@@ -44,6 +45,7 @@ SUMMARY_COLUMNS = (
     Job.kind,
     Job.item_id,
     Job.item_version,
+    Job.source_path,
     Job.state,
     Job.progress,
     Job.message,
@@ -141,14 +143,17 @@ class ClaimedJob:
     """What the executor needs to run a job it claimed."""
 
     id: int
+    kind: str
     item_id: str
     item_version: str
     bundle_sha256: str
+    source_path: str | None
     entrypoint: str
     inputs: dict[str, Any]
     timeout_seconds: int
     resources: dict[str, Any]
     created_by: int | None
+    created_by_name: str
 
 
 @dataclass(frozen=True)
@@ -228,32 +233,42 @@ def _validate_inputs(runnable: catalog_service.RunnableVersion, inputs: dict[str
 
 def _insert_job(
     s: Session,
-    actor: Principal,
-    runnable: catalog_service.RunnableVersion,
-    inputs: dict[str, Any],
+    actor: Principal | None,
     *,
+    kind: str,
+    item_id: str,
+    item_version: str,
+    inputs: dict[str, Any],
+    timeout_seconds: int,
+    bundle_sha256: str = "",
+    entrypoint: str = "",
+    source_path: str | None = None,
+    resources: dict[str, Any] | None = None,
     retry_of: int | None = None,
     attempt: int = 1,
+    actor_name: str | None = None,
 ) -> Row[Any]:
     now = utcnow()
     conn = s.connection()
+    name = actor_name or (actor.username if actor else "system")
     row = conn.execute(
         _INSERT_JOB,
         {
-            "kind": KIND_CATALOG,
-            "item_id": runnable.item_id,
-            "item_version": runnable.version,
-            "bundle_sha256": runnable.bundle_sha256,
-            "entrypoint": runnable.entrypoint,
+            "kind": kind,
+            "item_id": item_id,
+            "item_version": item_version,
+            "bundle_sha256": bundle_sha256,
+            "entrypoint": entrypoint,
+            "source_path": source_path,
             "inputs": inputs,
             "state": JobState.QUEUED.value,
-            "created_by": actor.id,
-            "created_by_name": actor.username,
+            "created_by": actor.id if actor else None,
+            "created_by_name": name,
             "created_at": now,
             "queued_at": now,
             "updated_at": now,
-            "timeout_seconds": runnable.timeout_seconds,
-            "resources": runnable.resources,
+            "timeout_seconds": timeout_seconds,
+            "resources": resources or {},
             "retry_of": retry_of,
             "attempt": attempt,
             "progress": 0,
@@ -270,10 +285,36 @@ def _insert_job(
         now,
         "state",
         to_state=JobState.QUEUED.value,
-        actor=actor.username,
+        actor=name,
         message=f"retry of job {retry_of}" if retry_of else "created",
     )
     return row
+
+
+def _insert_run(
+    s: Session,
+    actor: Principal,
+    runnable: catalog_service.RunnableVersion,
+    inputs: dict[str, Any],
+    *,
+    retry_of: int | None = None,
+    attempt: int = 1,
+) -> Row[Any]:
+    return _insert_job(
+        s,
+        actor,
+        kind=KIND_CATALOG,
+        item_id=runnable.item_id,
+        item_version=runnable.version,
+        bundle_sha256=runnable.bundle_sha256,
+        entrypoint=runnable.entrypoint,
+        source_path=runnable.dev_path,
+        inputs=inputs,
+        timeout_seconds=runnable.timeout_seconds,
+        resources=runnable.resources,
+        retry_of=retry_of,
+        attempt=attempt,
+    )
 
 
 def _hand_over(row: Row[Any]) -> JobOut:
@@ -288,7 +329,7 @@ def create_job(actor: Principal, item_id: str, version: str | None, inputs: dict
     runnable = catalog_service.resolve_runnable(item_id, version)
     _validate_inputs(runnable, inputs)
     with db.write() as s:
-        row = _insert_job(s, actor, runnable, inputs)
+        row = _insert_run(s, actor, runnable, inputs)
         audit.record(
             s,
             actor,
@@ -300,19 +341,71 @@ def create_job(actor: Principal, item_id: str, version: str | None, inputs: dict
     return _hand_over(row)
 
 
+def create_import_job(
+    actor: Principal | None,
+    *,
+    item_id: str,
+    ref: str,
+    inputs: dict[str, Any],
+    timeout_seconds: int,
+    actor_name: str | None = None,
+    audit_details: dict[str, Any] | None = None,
+) -> JobOut:
+    """Queue a catalog import (kind `catalog_import`): it shows in the jobs list with its progress steps."""
+    with db.write() as s:
+        row = _insert_job(
+            s,
+            actor,
+            kind=KIND_IMPORT,
+            item_id=item_id,
+            item_version=ref,
+            inputs=inputs,
+            timeout_seconds=timeout_seconds,
+            actor_name=actor_name,
+        )
+        audit.record(
+            s,
+            actor,
+            "catalog.import_requested",
+            target_type="job",
+            target_id=row.id,
+            details={**inputs, **(audit_details or {})},
+            actor_name=actor_name,
+        )
+    return _hand_over(row)
+
+
 def retry_job(actor: Principal, job_id: int) -> JobOut:
     """A new job for the same item version and inputs, linked to the old one (which stays as it was)."""
     with db.read() as s:
         old = _visible(s, actor, job_id)
         state, item_id, version, inputs, attempt = old.state, old.item_id, old.item_version, old.inputs, old.attempt
+        kind, timeout_seconds = old.kind, old.timeout_seconds
     if JobState(state) not in RETRYABLE:
         raise Conflict(
             f"job {job_id} is {state}; only failed or cancelled jobs can be retried", details={"state": state}
         )
+    if kind == KIND_IMPORT:
+        if not actor.has(Role.publisher):
+            raise Forbidden("retrying an import needs the publisher role")
+        with db.write() as s:
+            row = _insert_job(
+                s,
+                actor,
+                kind=KIND_IMPORT,
+                item_id=item_id,
+                item_version=version,
+                inputs=inputs,
+                timeout_seconds=timeout_seconds,
+                retry_of=job_id,
+                attempt=attempt + 1,
+            )
+            audit.record(s, actor, "job.retry", target_type="job", target_id=job_id, details={"new_job_id": row.id})
+        return _hand_over(row)
     runnable = catalog_service.resolve_runnable(item_id, version)
     _validate_inputs(runnable, inputs)
     with db.write() as s:
-        row = _insert_job(s, actor, runnable, inputs, retry_of=job_id, attempt=attempt + 1)
+        row = _insert_run(s, actor, runnable, inputs, retry_of=job_id, attempt=attempt + 1)
         audit.record(s, actor, "job.retry", target_type="job", target_id=job_id, details={"new_job_id": row.id})
     return _hand_over(row)
 
@@ -466,14 +559,17 @@ def _claim(s: Session, worker_id: str, now: Any) -> tuple[Row[Any], ClaimedJob] 
     )
     return row, ClaimedJob(
         id=row.id,
+        kind=row.kind,
         item_id=row.item_id,
         item_version=row.item_version,
         bundle_sha256=row.bundle_sha256,
+        source_path=row.source_path,
         entrypoint=row.entrypoint,
         inputs=row.inputs,
         timeout_seconds=row.timeout_seconds,
         resources=row.resources,
         created_by=row.created_by,
+        created_by_name=row.created_by_name,
     )
 
 

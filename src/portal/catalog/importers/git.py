@@ -1,0 +1,368 @@
+"""Import item versions from Git with the git CLI: a shallow fetch of one tag, branch or commit.
+
+Every fetch runs with a timeout, no hooks, no prompts, no credential helpers and no system or user config;
+`file://` repositories are refused unless PORTAL_GIT_ALLOW_FILE is set. Imports run as jobs of kind
+`catalog_import` (see `run_import_job`), so they show in the jobs list with their progress steps.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import os
+import re
+import signal
+import subprocess
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from portal.auth.principal import Principal
+from portal.catalog import service as catalog_service
+from portal.catalog.importers.local import Candidate, discover
+from portal.catalog.manifest import ID_RE, parse_version
+from portal.catalog.validate import MANIFEST
+from portal.errors import BadRequest, Forbidden, PortalError, Unauthorized, ValidationFailed
+from portal.jobs import service as jobs_service
+from portal.jobs.schemas import JobOut
+from portal.settings import get_settings
+
+TAG_RE = re.compile(r"^(?P<item_id>[a-z0-9][a-z0-9-]{1,62})@(?P<version>[0-9A-Za-z.+-]+)$")
+REF_RE = re.compile(r"^(?!-)(?!.*\.\.)[A-Za-z0-9._/@+-]{1,200}$")
+_SCP_RE = re.compile(r"^[A-Za-z0-9._-]+@[A-Za-z0-9.-]+:(?!-)[A-Za-z0-9._/~-]+$")
+_REMOTE_SCHEMES = ("https://", "http://", "ssh://", "git://")
+ProgressCallback = Callable[[int, str], None]
+
+
+class GitError(PortalError):
+    status_code = 422
+    code = "git_failed"
+
+
+@dataclass(frozen=True)
+class GitImportRequest:
+    repo_url: str
+    item_id: str
+    version: str | None = None
+    ref: str | None = None
+    replace: bool = False
+
+    @property
+    def refspec(self) -> str:
+        return f"refs/tags/{self.item_id}@{self.version}" if self.version else str(self.ref)
+
+    def as_inputs(self) -> dict[str, Any]:
+        return {
+            "repo_url": self.repo_url,
+            "item_id": self.item_id,
+            "version": self.version,
+            "ref": self.ref,
+            "replace": self.replace,
+        }
+
+
+def check_request(request: GitImportRequest, allow_file: bool) -> None:
+    """Refuse what git must never be handed: unknown transports, option-like refs, bad ids and versions."""
+    problems = []
+    url = request.repo_url.strip()
+    if url.startswith("file://"):
+        if not allow_file:
+            problems.append({"field": "repo_url", "message": "file:// repositories need PORTAL_GIT_ALLOW_FILE=true"})
+    elif not (url.startswith(_REMOTE_SCHEMES) or _SCP_RE.match(url)) or any(c.isspace() for c in url):
+        problems.append({"field": "repo_url", "message": "use an https://, ssh://, git:// or user@host:path URL"})
+    if not ID_RE.match(request.item_id):
+        problems.append({"field": "item_id", "message": "not a valid item id"})
+    if bool(request.version) == bool(request.ref):
+        problems.append({"field": "version", "message": "give either a version (tag item_id@version) or a ref"})
+    if request.version and parse_version(request.version) is None:
+        problems.append({"field": "version", "message": f"{request.version!r} is not a semantic version"})
+    if request.ref and not REF_RE.match(request.ref):
+        problems.append({"field": "ref", "message": "not a valid branch, tag or commit name"})
+    if problems:
+        raise ValidationFailed("invalid Git import", details=problems)
+
+
+def start_import(
+    actor: Principal | None,
+    request: GitImportRequest,
+    *,
+    actor_name: str | None = None,
+    audit_details: dict[str, Any] | None = None,
+) -> JobOut:
+    """Validate the request and queue it as a `catalog_import` job."""
+    settings = get_settings()
+    check_request(request, settings.git_allow_file)
+    return jobs_service.create_import_job(
+        actor,
+        item_id=request.item_id,
+        ref=request.version or str(request.ref),
+        inputs=request.as_inputs(),
+        timeout_seconds=settings.git_timeout_seconds + 60,
+        actor_name=actor_name,
+        audit_details=audit_details,
+    )
+
+
+# --- fetching -------------------------------------------------------------------------------------------------
+
+
+def _git_env(home: Path) -> dict[str, str]:
+    return {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "HOME": str(home),
+        "LANG": "C.UTF-8",
+        "GIT_TERMINAL_PROMPT": "0",
+        "GIT_CONFIG_NOSYSTEM": "1",
+        "GIT_CONFIG_GLOBAL": "/dev/null",
+        "GIT_ASKPASS": "/bin/false",
+        "SSH_ASKPASS": "/bin/false",
+        "GIT_SSH_COMMAND": "ssh -o BatchMode=yes -o StrictHostKeyChecking=accept-new",
+        "GIT_LFS_SKIP_SMUDGE": "1",
+    }
+
+
+def _git_config(allow_file: bool) -> list[str]:
+    options = {
+        "core.hooksPath": "/dev/null",
+        "credential.helper": "",
+        "protocol.allow": "never",
+        "protocol.https.allow": "always",
+        "protocol.http.allow": "always",
+        "protocol.ssh.allow": "always",
+        "protocol.git.allow": "always",
+        "protocol.file.allow": "always" if allow_file else "never",
+        "advice.detachedHead": "false",
+        "core.symlinks": "false",
+    }
+    return [arg for key, value in options.items() for arg in ("-c", f"{key}={value}")]
+
+
+def _run_git(args: list[str], cwd: Path, env: dict[str, str], deadline: float, cancel: threading.Event | None) -> str:
+    """Run one git command in its own process group; kill it on timeout or cancel."""
+    proc = subprocess.Popen(
+        ["git", *args],
+        cwd=cwd,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
+    while True:
+        try:
+            out, err = proc.communicate(timeout=0.1)
+            break
+        except subprocess.TimeoutExpired:
+            if time.monotonic() > deadline or (cancel is not None and cancel.is_set()):
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.communicate()
+                if cancel is not None and cancel.is_set():
+                    raise GitError("the import was cancelled", code="cancelled") from None
+                raise GitError("git took longer than PORTAL_GIT_TIMEOUT_SECONDS", code="git_timeout") from None
+    if proc.returncode != 0:
+        message = err.decode("utf-8", "replace").strip().splitlines()
+        raise GitError(
+            f"git {args[0]} failed: {message[-1] if message else 'exit ' + str(proc.returncode)}",
+            details={"stderr": err.decode("utf-8", "replace")[-2000:]},
+        )
+    return out.decode("utf-8", "replace").strip()
+
+
+def fetch(request: GitImportRequest, workdir: Path, cancel: threading.Event | None = None) -> str:
+    """Shallow-fetch the request's tag/ref into `workdir/repo`, check it out, and return the commit."""
+    settings = get_settings()
+    deadline = time.monotonic() + settings.git_timeout_seconds
+    env = _git_env(workdir)
+    repo = workdir / "repo"
+    repo.mkdir()
+    config = _git_config(settings.git_allow_file)
+    _run_git([*config, "init", "-q"], repo, env, deadline, cancel)
+    _run_git(
+        [*config, "fetch", "-q", "--depth=1", "--no-tags", "--", request.repo_url, request.refspec],
+        repo,
+        env,
+        deadline,
+        cancel,
+    )
+    _run_git([*config, "checkout", "-q", "--detach", "FETCH_HEAD"], repo, env, deadline, cancel)
+    return _run_git([*config, "rev-parse", "HEAD"], repo, env, deadline, cancel)
+
+
+def locate(repo: Path, request: GitImportRequest) -> list[Candidate]:
+    """The item's version folders: under `items/<item_id>/`, or the repository root when it is the item."""
+    item_dir = repo / "items" / request.item_id
+    if item_dir.is_dir():
+        candidates = [c for c in discover(item_dir) if c.expected_id in (None, request.item_id)]
+        candidates = [Candidate(c.path, request.item_id, c.expected_version) for c in candidates]
+    elif (repo / MANIFEST).is_file():
+        candidates = [Candidate(repo, request.item_id, None)]
+    else:
+        raise ValidationFailed(
+            f"the repository has no items/{request.item_id}/ folder and no manifest.yaml at its root",
+            details=[{"file": f"items/{request.item_id}", "line": None, "message": "not found"}],
+        )
+    if request.version:
+        exact = [c for c in candidates if c.expected_version == request.version]
+        return exact or [c for c in candidates if c.expected_version is None]
+    return candidates
+
+
+def run_import_job(
+    inputs: dict[str, Any], actor: Principal, progress: ProgressCallback, cancel: threading.Event | None = None
+) -> dict[str, Any]:
+    """The body of a `catalog_import` job: fetch, validate, pack and register, reporting each step."""
+    request = GitImportRequest(
+        repo_url=str(inputs["repo_url"]),
+        item_id=str(inputs["item_id"]),
+        version=inputs.get("version"),
+        ref=inputs.get("ref"),
+        replace=bool(inputs.get("replace")),
+    )
+    check_request(request, get_settings().git_allow_file)
+    with tempfile.TemporaryDirectory(prefix="portal-git-") as tmp:
+        progress(10, f"cloning {request.repo_url} at {request.refspec}")
+        commit = fetch(request, Path(tmp), cancel)
+        repo = Path(tmp) / "repo"
+        progress(40, f"validating {request.item_id} at {commit[:12]}")
+        checked = catalog_service.check_candidates(repo, locate(repo, request), label=request.refspec)
+        if request.version:
+            for item in checked:
+                if item.manifest.get("version") != request.version:
+                    raise ValidationFailed(
+                        f"the tag says {request.version} but the manifest says {item.manifest.get('version')}",
+                        details=[{"file": "manifest.yaml", "line": None, "message": "version differs from the tag"}],
+                    )
+        progress(70, "packing and registering")
+
+        def source(item: Any) -> dict[str, Any]:
+            return {
+                "type": "git",
+                "repo_url": request.repo_url,
+                "ref": request.refspec,
+                "commit": commit,
+                "path": item.path.relative_to(repo).as_posix(),
+            }
+
+        imported = catalog_service.register(actor, checked, source, replace=request.replace)
+    progress(100, "imported")
+    return {
+        "repo_url": request.repo_url,
+        "ref": request.refspec,
+        "commit": commit,
+        "imported": [v.model_dump() for v in imported],
+    }
+
+
+# --- webhooks -------------------------------------------------------------------------------------------------
+
+
+def normalize_repo_url(url: str) -> str:
+    """Compare clone URLs loosely: no scheme credentials, no trailing `.git` or `/`, lower-case host."""
+    url = url.strip().rstrip("/")
+    url = url.removesuffix(".git")
+    if "://" in url:
+        rest = url.split("://", 1)[1]
+        host, _, path = rest.partition("/")
+        host = host.rsplit("@", 1)[-1].lower()
+        return f"{host}/{path}"
+    if _SCP_RE.match(url + ".git") or _SCP_RE.match(url):
+        host, _, path = url.split("@", 1)[-1].partition(":")
+        return f"{host.lower()}/{path}"
+    return url
+
+
+@dataclass
+class WebhookResult:
+    provider: str
+    repository: str | None = None
+    accepted: list[int] = field(default_factory=list)
+    ignored: list[str] = field(default_factory=list)
+
+
+def _payload_urls(payload: dict[str, Any]) -> list[str]:
+    urls = []
+    for section in ("repository", "project"):
+        block = payload.get(section)
+        if isinstance(block, dict):
+            for key in (
+                "clone_url",
+                "ssh_url",
+                "git_url",
+                "html_url",
+                "url",
+                "git_http_url",
+                "git_ssh_url",
+                "http_url",
+                "ssh_url",
+                "homepage",
+                "web_url",
+            ):
+                value = block.get(key)
+                if isinstance(value, str):
+                    urls.append(value)
+    return urls
+
+
+def handle_webhook(headers: Mapping[str, str], body: bytes) -> WebhookResult:
+    """Verify a GitHub or GitLab push and queue one import per pushed `item-id@semver` tag."""
+    settings = get_settings()
+    secret = settings.git_webhook_secret
+    if not secret:
+        raise Forbidden("Git webhooks are not configured (set PORTAL_GIT_WEBHOOK_SECRET)")
+    if "x-hub-signature-256" in headers:
+        expected = "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+        if not hmac.compare_digest(expected, headers["x-hub-signature-256"]):
+            raise Unauthorized("the webhook signature does not match")
+        result = WebhookResult(provider="github")
+        event = headers.get("x-github-event", "")
+        if event == "ping":
+            return result
+        if event != "push":
+            result.ignored.append(f"event {event!r} is not a push")
+            return result
+    elif "x-gitlab-token" in headers:
+        if not hmac.compare_digest(secret.encode(), headers["x-gitlab-token"].encode()):
+            raise Unauthorized("the webhook token does not match")
+        result = WebhookResult(provider="gitlab")
+        if headers.get("x-gitlab-event") not in ("Tag Push Hook", "Push Hook"):
+            result.ignored.append(f"event {headers.get('x-gitlab-event')!r} is not a push")
+            return result
+    else:
+        raise Unauthorized("the webhook is not signed (X-Hub-Signature-256 or X-Gitlab-Token)")
+    try:
+        payload = json.loads(body)
+    except ValueError:
+        raise BadRequest("the webhook body is not JSON") from None
+    if not isinstance(payload, dict):
+        raise BadRequest("the webhook body is not a JSON object")
+
+    configured = {normalize_repo_url(url): url for url in settings.git_webhook_repos}
+    clone_url = next((configured[n] for n in map(normalize_repo_url, _payload_urls(payload)) if n in configured), None)
+    if clone_url is None:
+        raise Forbidden("this repository is not configured for webhooks (PORTAL_GIT_WEBHOOK_REPOS)")
+    result.repository = clone_url
+    ref = str(payload.get("ref", ""))
+    deleted = payload.get("deleted") is True or payload.get("after") == "0" * 40
+    if not ref.startswith("refs/tags/"):
+        result.ignored.append(f"{ref or 'the push'} is not a tag")
+        return result
+    tag = ref.removeprefix("refs/tags/")
+    match = TAG_RE.match(tag)
+    if deleted:
+        result.ignored.append(f"tag {tag} was deleted")
+    elif match is None or parse_version(match["version"]) is None:
+        result.ignored.append(f"tag {tag} is not of the form item-id@semver")
+    else:
+        job = start_import(
+            None,
+            GitImportRequest(repo_url=clone_url, item_id=match["item_id"], version=match["version"]),
+            actor_name=f"webhook:{result.provider}",
+            audit_details={"webhook": result.provider, "tag": tag},
+        )
+        result.accepted.append(job.id)
+    return result
