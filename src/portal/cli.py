@@ -143,18 +143,67 @@ def catalog() -> None:
 
 @catalog.command("import-local")
 @click.argument("path", type=click.Path(exists=True, file_okay=False))
-def catalog_import_local(path: str) -> None:
+@click.option("--replace", is_flag=True, help="replace versions registered with different content (audited)")
+@click.option("--development", is_flag=True, help="run these versions straight from PATH (edits apply at once)")
+def catalog_import_local(path: str, replace: bool, development: bool) -> None:
     """Validate and register the item versions under PATH (items/<id>/<version>/)."""
     from portal.catalog import service
 
     _prepare_db()
     try:
-        report = service.import_local(SYSTEM, path, enforce_roots=False)
+        report = service.import_local(SYSTEM, path, enforce_roots=False, replace=replace, development=development)
     except PortalError as exc:
         _fail(exc)
         return
     for version in report.imported:
         click.echo(f"{version.outcome:10} {version.item_id} {version.version} {version.bundle_sha256[:12]}")
+
+
+@catalog.command("migrate-json")
+@click.argument("registry", type=click.Path(exists=True, dir_okay=False))
+@click.argument("bundle_dir", type=click.Path(exists=True, file_okay=False))
+def catalog_migrate_json(registry: str, bundle_dir: str) -> None:
+    """Import the original portal's catalog_registry.json and its bundles (safe to run again)."""
+    from pathlib import Path
+
+    from portal.catalog.importers import registry_json
+
+    _prepare_db()
+    try:
+        report = registry_json.migrate(SYSTEM, Path(registry), Path(bundle_dir))
+    except PortalError as exc:
+        _fail(exc)
+        return
+    for key in report.imported:
+        click.echo(f"imported   {key}")
+    for key in report.unchanged:
+        click.echo(f"unchanged  {key}")
+    for key, reason in report.failed.items():
+        click.echo(f"failed     {key}: {reason}")
+    click.echo(f"{len(report.imported)} imported, {len(report.unchanged)} unchanged, {len(report.failed)} failed")
+    if report.failed:
+        sys.exit(1)
+
+
+@catalog.command("run")
+@click.argument("path", type=click.Path(exists=True, file_okay=False))
+@click.option("--inputs", "inputs_json", default="{}", show_default=True, help="the inputs as a JSON object")
+def catalog_run(path: str, inputs_json: str) -> None:
+    """Check the item version at PATH and run it once in the job sandbox, printing its events."""
+    from portal.execution.local import run_folder_once
+
+    try:
+        inputs = json.loads(inputs_json)
+    except ValueError as exc:
+        raise click.BadParameter(f"not JSON: {exc}", param_hint="--inputs") from None
+    if not isinstance(inputs, dict):
+        raise click.BadParameter("must be a JSON object", param_hint="--inputs")
+    try:
+        ok = run_folder_once(get_settings(), path, inputs, click.echo)
+    except PortalError as exc:
+        _fail(exc)
+        return
+    sys.exit(0 if ok else 1)
 
 
 @main.command()

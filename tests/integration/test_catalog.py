@@ -141,3 +141,32 @@ def test_cli_import_local(server: PortalServer, tmp_path: Path, viewer: httpx.Cl
     write_version(bad, "cli-bad", "1.0.0", extra="unknown: 1\n")
     failed = server.cli("catalog", "import-local", str(bad))
     assert failed.returncode == 1 and "unknown key 'unknown'" in failed.stderr
+
+
+def test_catalog_run_prints_events_and_result(server: PortalServer, tmp_path: Path) -> None:
+    folder = write_version(
+        tmp_path,
+        "runnable",
+        "1.0.0",
+        task="def run(inputs, progress_callback):\n    print('hello')\n"
+        "    progress_callback(50, 'half')\n    return {'n': inputs.get('n', 0)}\n",
+    )
+    result = server.cli("catalog", "run", str(folder), "--inputs", '{"n": 3}')
+    assert result.returncode == 0, result.stderr
+    assert "stdout | hello" in result.stdout and "[ 50%] half" in result.stdout
+    assert result.stdout.rstrip().endswith('"n": 3\n}')
+    failing = write_version(tmp_path, "failing", "1.0.0", task="def run(inputs):\n    raise ValueError('nope')\n")
+    failed = server.cli("catalog", "run", str(failing))
+    assert failed.returncode == 1 and "FAILED ValueError: nope" in failed.stdout
+    bad_inputs = server.cli("catalog", "run", str(folder), "--inputs", "[1]")
+    assert bad_inputs.returncode == 2 and "must be a JSON object" in bad_inputs.stderr
+
+
+def test_catalog_list_pages_after_filtering(viewer: httpx.Client) -> None:
+    everything = viewer.get("/api/catalog").json()
+    first = viewer.get("/api/catalog", params={"page_size": 2}).json()
+    second = viewer.get("/api/catalog", params={"page_size": 2, "page": 2}).json()
+    assert first["total"] == second["total"] == everything["total"] >= 4
+    assert [i["id"] for i in first["items"] + second["items"]] == [i["id"] for i in everything["items"][:4]]
+    tagged = viewer.get("/api/catalog", params={"tag": "backup"}).json()
+    assert [i["id"] for i in tagged["items"]] == ["backup-config"] and tagged["total"] == 1

@@ -168,6 +168,7 @@ def register(
     *,
     replace: bool = False,
     development: bool = False,
+    status: str = ACTIVE,
 ) -> list[ImportedVersion]:
     """Pack and register checked item versions, all of them or none.
 
@@ -214,7 +215,7 @@ def register(
                 "imported_at": utcnow(),
             }
             if existing is None:
-                s.add(CatalogVersion(item_id=item_id, version=version, status=ACTIVE, **values))
+                s.add(CatalogVersion(item_id=item_id, version=version, status=status, **values))
                 outcome, action = "imported", "catalog.import"
                 details: dict[str, Any] = {"source": values["source"], "bundle_sha256": digest}
             else:
@@ -269,7 +270,7 @@ def import_local(
     return ImportReport(imported=unchanged + results)
 
 
-def _limits() -> BundleLimits:
+def bundle_limits() -> BundleLimits:
     settings = get_settings()
     return BundleLimits(settings.catalog_max_members, settings.catalog_max_unpacked_bytes)
 
@@ -283,7 +284,7 @@ def _upload_workdir() -> tempfile.TemporaryDirectory[str]:
 def import_upload(actor: Principal, filename: str, fileobj: BinaryIO, *, replace: bool = False) -> ImportReport:
     """Register the item versions of an uploaded `.tar.gz`, all of them or none."""
     upload_sha = sha256_of(fileobj)
-    with _upload_workdir() as tmp, extracted(fileobj, Path(tmp), _limits()) as (root, candidates):
+    with _upload_workdir() as tmp, extracted(fileobj, Path(tmp), bundle_limits()) as (root, candidates):
         checked = check_candidates(root, candidates, label=filename)
 
         def source(item: ItemFolder) -> dict[str, Any]:
@@ -301,7 +302,7 @@ def import_upload(actor: Principal, filename: str, fileobj: BinaryIO, *, replace
 def validate_upload(filename: str, fileobj: BinaryIO) -> ValidationReport:
     """Every problem of an uploaded bundle, without registering anything (the import wizard's preview)."""
     try:
-        with _upload_workdir() as tmp, extracted(fileobj, Path(tmp), _limits()) as (root, candidates):
+        with _upload_workdir() as tmp, extracted(fileobj, Path(tmp), bundle_limits()) as (root, candidates):
             versions = []
             for candidate in candidates:
                 item = check_folder(candidate.path, candidate.expected_version, candidate.expected_id)

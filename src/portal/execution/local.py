@@ -2,19 +2,24 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+from jsonschema import Draft7Validator
 
 from portal.auth.principal import Principal
 from portal.auth.roles import Role
 from portal.catalog import service as catalog_service
 from portal.catalog.bundles import force_remove
 from portal.catalog.importers import git as git_importer
-from portal.errors import PortalError
+from portal.catalog.validate import check_folder, input_errors
+from portal.errors import PortalError, ValidationFailed
 from portal.execution import workers
 from portal.execution.runner import Limits, Runner, RunRequest
 from portal.jobs import service as jobs_service
@@ -223,3 +228,57 @@ class LocalExecutor:
                     self._poke(all_slots=True)
             except Exception:
                 log.exception("executor monitor failed")
+
+
+def run_folder_once(settings: Settings, path: str, inputs: dict[str, Any], echo: Callable[[str], None]) -> bool:
+    """`portal catalog run`: check an item folder, validate the inputs, run it once in the sandbox, print events."""
+    folder = Path(path).resolve()
+    item = check_folder(folder)
+    if item.problems:
+        raise ValidationFailed(
+            f"{len(item.problems)} problem(s) in {folder}", details=[p.as_dict() for p in item.problems]
+        )
+    errors = input_errors(Draft7Validator(item.schema, format_checker=Draft7Validator.FORMAT_CHECKER), inputs)
+    if errors:
+        raise ValidationFailed("the inputs do not match the schema", details=errors)
+    resources = item.manifest.get("resources") or {}
+    limits = Limits(
+        memory_mb=min(int(resources.get("memory_mb") or settings.job_memory_mb), settings.job_memory_mb),
+        cpu_seconds=min(int(resources.get("cpu_seconds") or settings.job_cpu_seconds), settings.job_cpu_seconds),
+        file_size_mb=settings.job_file_size_mb,
+        open_files=settings.job_open_files,
+        timeout_seconds=float(item.manifest.get("timeout") or settings.job_timeout_seconds),
+    )
+
+    def on_event(event: dict[str, Any]) -> None:
+        if event["type"] == "progress":
+            echo(f"[{event['percent']:3d}%] {event['message']}")
+        elif event["type"] == "logs":
+            for line in event["lines"]:
+                echo(f"{line['stream']:>6} | {line['line']}")
+
+    runner = Runner(log_max_lines=settings.job_log_max_lines, progress_per_second=settings.job_progress_per_second)
+    try:
+        with tempfile.TemporaryDirectory(prefix="portal-run-") as workdir:
+            outcome = runner.run(
+                RunRequest(
+                    job_id=0,
+                    bundle_dir=str(folder),
+                    entrypoint=item.manifest["entrypoint"],
+                    inputs=inputs,
+                    workdir=workdir,
+                    limits=limits,
+                ),
+                on_event,
+            )
+    finally:
+        runner.stop()
+    if outcome.succeeded:
+        echo("SUCCEEDED")
+        echo(json.dumps(outcome.result, indent=2, default=str))
+        return True
+    error = outcome.error or {}
+    echo(f"FAILED {error.get('type')}: {error.get('message')}")
+    if error.get("traceback"):
+        echo(str(error["traceback"]).rstrip())
+    return False

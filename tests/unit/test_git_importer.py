@@ -1,0 +1,73 @@
+"""Git import requests are checked before git ever sees them; webhook repository URLs compare loosely."""
+
+from __future__ import annotations
+
+import pytest
+
+from portal.catalog.importers.git import GitImportRequest, check_request, normalize_repo_url
+from portal.errors import ValidationFailed
+
+
+def fields(request: GitImportRequest, allow_file: bool = False) -> set[str]:
+    try:
+        check_request(request, allow_file)
+    except ValidationFailed as exc:
+        return {d["field"] for d in exc.details}
+    return set()
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://git.example.com/ops/catalog.git",
+        "ssh://git@git.example.com/ops/catalog",
+        "git@github.com:o/r.git",
+        "git://example.com/r",
+        "http://internal/repo.git",
+    ],
+)
+def test_remote_urls_are_accepted(url: str) -> None:
+    assert fields(GitImportRequest(url, "demo", version="1.0.0")) == set()
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["ext::sh -c evil", "-uhttps://x", "/srv/repo", "https://host/with space", "fd::17", "file:///srv/repo"],
+)
+def test_other_urls_are_refused(url: str) -> None:
+    assert fields(GitImportRequest(url, "demo", version="1.0.0")) == {"repo_url"}
+
+
+def test_file_urls_only_when_allowed() -> None:
+    assert fields(GitImportRequest("file:///srv/repo", "demo", version="1.0.0"), allow_file=True) == set()
+
+
+@pytest.mark.parametrize("ref", ["--upload-pack=x", "a..b", "main branch", "-x"])
+def test_option_like_or_odd_refs_are_refused(ref: str) -> None:
+    assert fields(GitImportRequest("https://h/r.git", "demo", ref=ref)) == {"ref"}
+
+
+def test_version_or_ref_exactly_one() -> None:
+    assert "version" in fields(GitImportRequest("https://h/r.git", "demo"))
+    assert "version" in fields(GitImportRequest("https://h/r.git", "demo", version="1.0.0", ref="main"))
+    assert fields(GitImportRequest("https://h/r.git", "demo", version="v1")) == {"version"}
+
+
+def test_refspec_of_a_version_is_its_tag() -> None:
+    assert GitImportRequest("https://h/r", "demo", version="1.2.3").refspec == "refs/tags/demo@1.2.3"
+
+
+@pytest.mark.parametrize(
+    ("a", "b"),
+    [
+        ("https://github.com/Org/Repo.git", "https://github.com/Org/Repo"),
+        ("https://token@GitHub.com/Org/Repo/", "https://github.com/Org/Repo.git"),
+        ("git@github.com:Org/Repo.git", "https://github.com/Org/Repo"),
+    ],
+)
+def test_repository_urls_compare_loosely(a: str, b: str) -> None:
+    assert normalize_repo_url(a) == normalize_repo_url(b)
+
+
+def test_different_repositories_differ() -> None:
+    assert normalize_repo_url("https://github.com/org/repo") != normalize_repo_url("https://github.com/org/other")
