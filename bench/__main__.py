@@ -9,7 +9,7 @@ import traceback
 from collections.abc import Callable
 from typing import Any
 
-from bench import drain, listing, roundtrip, submit
+from bench import catalog, drain, listing, roundtrip, submit
 from bench.common import CorrectnessError, load_average
 
 SCENARIOS: dict[str, Callable[[], dict[str, Any]]] = {
@@ -17,6 +17,7 @@ SCENARIOS: dict[str, Callable[[], dict[str, Any]]] = {
     "drain": drain.run,
     "submit": submit.run,
     "list": listing.run,
+    "catalog": catalog.run,
 }
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, File, Form, Query, Request, UploadFile
+from fastapi import APIRouter, File, Form, Query, Request, Response, UploadFile
 from fastapi.responses import FileResponse
 from starlette.concurrency import run_in_threadpool
 
@@ -36,8 +36,8 @@ def list_items(
     tag: str | None = Query(default=None, max_length=100),
     page: int = Query(default=1, ge=1, le=10_000),
     page_size: int = Query(default=200, ge=1, le=1000),
-) -> ItemPage:
-    return service.list_items(q, category, tag, page, page_size)
+) -> Response:
+    return Response(service.list_items_json(q, category, tag, page, page_size), media_type="application/json")
 
 
 @router.get("/{item_id}/versions", operation_id="catalog-list-versions", response_model=list[VersionOut])

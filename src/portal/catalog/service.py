@@ -11,7 +11,7 @@ from typing import Any, BinaryIO
 
 import semver
 from jsonschema import Draft7Validator
-from sqlalchemy import bindparam, or_, select
+from sqlalchemy import bindparam, func, or_, select
 from sqlalchemy.orm import Session
 
 from portal.audit import service as audit
@@ -392,6 +392,36 @@ def list_items(
     return ItemPage(items=[ItemOut.model_validate(r, from_attributes=True) for r in window], total=len(rows))
 
 
+_list_cache: dict[tuple[Any, ...], tuple[tuple[Any, ...], bytes]] = {}
+_LIST_CACHE_ENTRIES = 256
+
+
+def list_items_json(
+    q: str | None = None,
+    category: str | None = None,
+    tag: str | None = None,
+    page: int = 1,
+    page_size: int = 200,
+) -> bytes:
+    """`list_items` as JSON, reused until the catalog changes.
+
+    Every catalog change bumps an item's `updated_at` (or the number of items), so one indexed aggregate tells
+    whether a cached answer is still right; this holds across processes sharing the database.
+    """
+    key = (q, category, tag, page, page_size)
+    with db.read() as s:
+        stamp = tuple(s.execute(_CATALOG_STAMP).one())
+    cached = _list_cache.get(key)
+    if cached is not None and cached[0] == stamp:
+        return cached[1]
+    body = list_items(q, category, tag, page, page_size).model_dump_json().encode()
+    if len(_list_cache) >= _LIST_CACHE_ENTRIES:
+        _list_cache.clear()
+    _list_cache[key] = (stamp, body)
+    return body
+
+
+_CATALOG_STAMP = select(func.max(CatalogItem.updated_at), func.count(CatalogItem.id))
 _ITEM_COLUMNS = (
     CatalogItem.id,
     CatalogItem.name,

@@ -5,22 +5,15 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Body, Query, Response
-from pydantic import BaseModel
 
 from portal.auth.deps import CurrentUser, Requester
 from portal.errors import ValidationFailed
 from portal.jobs import service
 from portal.jobs.schemas import JobCreate, JobCreated, JobDetail, JobOut, JobPage, LogPage
 from portal.jobs.states import JobState
+from portal.responses import json_response
 
 router = APIRouter(prefix="/api/jobs", tags=["jobs"])
-
-
-def _json(model: BaseModel, status_code: int = 200) -> Response:
-    """Serialize a response model once (the declared `response_model` still documents it): the busiest
-    endpoints skip FastAPI's second validation of what the service already built."""
-    return Response(model.model_dump_json(), status_code=status_code, media_type="application/json")
-
 
 _EXAMPLE = {
     "item_id": "backup-config",
@@ -49,7 +42,7 @@ def create_job(
 ) -> Response:
     """Validate the inputs against the item's schema and queue a job (201), or 422 with every field's error."""
     job = service.create_job(principal, body.item_id, body.version, body.inputs)
-    return _json(JobCreated(**job.model_dump(), job_id=job.id), 201)
+    return json_response(JobCreated(**job.model_dump(), job_id=job.id), 201)
 
 
 def _states(state: str | None) -> list[JobState] | None:
@@ -75,7 +68,7 @@ def list_jobs(
     sort: str = Query(default="-id", pattern=r"^-?(id|created_at|updated_at|state|item_id|progress)$"),
 ) -> Response:
     """Jobs the caller may see (requesters: their own), filtered and searched before paging."""
-    return _json(
+    return json_response(
         service.list_jobs(
             principal, states=_states(state), item_id=item_id, q=q, page=page, page_size=page_size, sort=sort
         )
@@ -84,7 +77,7 @@ def list_jobs(
 
 @router.get("/{job_id}", operation_id="jobs-get", response_model=JobDetail)
 def get_job(job_id: int, principal: CurrentUser) -> Response:
-    return _json(service.get_job(principal, job_id))
+    return json_response(service.get_job(principal, job_id))
 
 
 @router.get("/{job_id}/logs", operation_id="jobs-logs", response_model=LogPage)
