@@ -132,3 +132,18 @@ def wait_until(predicate: Any, timeout: float = 10.0, interval: float = 0.05) ->
             return True
         time.sleep(interval)
     return bool(predicate())
+
+
+def sleeper_pids(client: httpx.Client, job_id: int, timeout: float = 30.0) -> tuple[int, int]:
+    """The pids the sleeper item reports in its progress message once it runs: (task, grandchild)."""
+    found: list[tuple[int, int]] = []
+
+    def reported() -> bool:
+        message = str(client.get(f"/api/jobs/{job_id}").json()["message"])
+        if message.startswith("pids "):
+            child, grandchild = message.split()[1:]
+            found.append((int(child), int(grandchild)))
+        return bool(found)
+
+    assert wait_until(reported, timeout=timeout), f"job {job_id} never reported its pids"
+    return found[0]

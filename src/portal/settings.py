@@ -43,6 +43,8 @@ class Settings(BaseSettings):
     job_log_max_line_chars: int = 4000
     job_progress_per_second: float = 10.0
     job_result_max_bytes: int = 1_048_576
+    # Landlock confinement of each job's file system view: "auto" uses it where the kernel has it.
+    job_filesystem_sandbox: Literal["auto", "required", "off"] = "auto"
 
     # Catalog
     catalog_local_roots: Annotated[list[Path], NoDecode] = Field(default_factory=lambda: [EXAMPLES_DIR])

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.helpers import PortalServer, process_alive, wait_for_job, wait_until
+from tests.helpers import PortalServer, process_alive, sleeper_pids, wait_for_job, wait_until
 
 BACKUP_INPUTS = {
     "devices": ["router-1", "switch-2"],
@@ -166,12 +166,9 @@ def test_retry_of_running_job_is_409(requester: httpx.Client, tmp_path: Path) ->
 
 
 def test_cancel_running_kills_the_process_group(requester: httpx.Client, tmp_path: Path) -> None:
-    pid_file = tmp_path / "pids"
-    job = launch(requester, "sleeper", {"pid_file": str(pid_file)})
+    job = launch(requester, "sleeper")
     job_id = int(str(job["id"]))
-    wait_for_job(requester, job_id, {"RUNNING"})
-    assert wait_until(pid_file.exists, timeout=15)
-    child, grandchild = (int(p) for p in pid_file.read_text().split())
+    child, grandchild = sleeper_pids(requester, job_id)
     assert process_alive(child) and process_alive(grandchild)
     response = requester.post(f"/api/jobs/{job_id}/cancel")
     assert response.status_code == 200 and response.json()["cancel_requested"] is True

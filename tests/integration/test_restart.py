@@ -5,7 +5,7 @@ from __future__ import annotations
 import signal
 from pathlib import Path
 
-from tests.helpers import FIXTURE_CATALOG, PortalServer, process_alive, wait_for_job, wait_until
+from tests.helpers import FIXTURE_CATALOG, PortalServer, process_alive, sleeper_pids, wait_for_job, wait_until
 
 
 def test_kill_9_then_restart(tmp_path: Path) -> None:
@@ -14,13 +14,10 @@ def test_kill_9_then_restart(tmp_path: Path) -> None:
         token = server.token_for("admin")
         with server.client(token) as admin:
             assert admin.post("/api/catalog/local/import", json={"path": str(FIXTURE_CATALOG)}).status_code == 200
-            pid_file = tmp_path / "pids"
-            running = admin.post("/api/jobs", json={"item_id": "sleeper", "inputs": {"pid_file": str(pid_file)}})
+            running = admin.post("/api/jobs", json={"item_id": "sleeper", "inputs": {}})
             running_id = running.json()["id"]
             queued_id = admin.post("/api/jobs", json={"item_id": "noop", "inputs": {}}).json()["id"]
-            wait_for_job(admin, running_id, {"RUNNING"})
-            assert wait_until(pid_file.exists, timeout=15)
-        child, grandchild = (int(p) for p in pid_file.read_text().split())
+            child, grandchild = sleeper_pids(admin, running_id)
         server.stop(signal.SIGKILL)
         # The zygote gets a parent-death signal and kills every child's process group.
         assert wait_until(lambda: not process_alive(child) and not process_alive(grandchild), timeout=10)

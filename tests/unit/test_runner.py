@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from portal.execution.child import landlock_abi
 from portal.execution.runner import Limits, Outcome, Runner, RunRequest
 from tests.helpers import FIXTURE_CATALOG, process_alive, wait_until
 
@@ -141,27 +142,41 @@ def test_file_size_limit(runner: Runner, tmp_path: Path) -> None:
     assert "File too large" in outcome.error["message"]
 
 
+def sleeper_pids(events: list[dict[str, Any]]) -> tuple[int, int] | None:
+    """The sleeper item reports its pid and its grandchild's as the message of its first progress event."""
+    for event in list(events):
+        if event["type"] == "progress" and event["message"].startswith("pids "):
+            child, grandchild = event["message"].split()[1:]
+            return int(child), int(grandchild)
+    return None
+
+
 def test_timeout_kills_the_process_group(runner: Runner, tmp_path: Path) -> None:
-    pid_file = tmp_path / "pids"
     limits = Limits(memory_mb=256, cpu_seconds=30, file_size_mb=8, open_files=64, timeout_seconds=1.5)
-    outcome, _ = run(runner, tmp_path, ITEMS / "sleeper" / "1.0.0", {"pid_file": str(pid_file)}, limits=limits)
+    outcome, events = run(runner, tmp_path, ITEMS / "sleeper" / "1.0.0", limits=limits)
     assert outcome.error is not None and outcome.error["type"] == "Timeout"
-    child, grandchild = (int(p) for p in pid_file.read_text().split())
+    pids = sleeper_pids(events)
+    assert pids is not None
+    child, grandchild = pids
     assert wait_until(lambda: not process_alive(child) and not process_alive(grandchild))
 
 
 def test_cancel_kills_child_and_grandchild(runner: Runner, tmp_path: Path) -> None:
-    pid_file = tmp_path / "pids"
     cancel = threading.Event()
     result: list[Outcome] = []
-    thread = threading.Thread(
-        target=lambda: result.append(
-            run(runner, tmp_path, ITEMS / "sleeper" / "1.0.0", {"pid_file": str(pid_file)}, cancel=cancel)[0]
-        )
+    events: list[dict[str, Any]] = []
+    request = RunRequest(
+        job_id=7,
+        bundle_dir=str(ITEMS / "sleeper" / "1.0.0"),
+        entrypoint="task.py",
+        inputs={},
+        workdir=str(tmp_path),
+        limits=LIMITS,
     )
+    thread = threading.Thread(target=lambda: result.append(runner.run(request, events.append, cancel)))
     thread.start()
-    assert wait_until(pid_file.exists, timeout=10)
-    child, grandchild = (int(p) for p in pid_file.read_text().split())
+    assert wait_until(lambda: sleeper_pids(events) is not None, timeout=10)
+    child, grandchild = sleeper_pids(events) or (0, 0)
     assert process_alive(child) and process_alive(grandchild)
     cancel.set()
     thread.join(timeout=10)
@@ -220,9 +235,120 @@ def test_runner_survives_its_zygote_dying(runner: Runner, tmp_path: Path) -> Non
 
 
 def test_background_process_left_behind_does_not_hold_the_job(runner: Runner, tmp_path: Path) -> None:
-    pid_file = tmp_path / "pids"
-    outcome, _ = run(runner, tmp_path, ITEMS / "sleeper" / "1.0.0", {"pid_file": str(pid_file), "seconds": 0.2})
+    outcome, events = run(runner, tmp_path, ITEMS / "sleeper" / "1.0.0", {"seconds": 0.2})
     # Success, not a Timeout after LIMITS' 20 s: the grandchild's 300 s did not keep the pipes open.
     assert outcome.succeeded and outcome.result == {"slept": True}
-    _, grandchild = (int(p) for p in pid_file.read_text().split())
+    _, grandchild = sleeper_pids(events) or (0, 0)
+    assert grandchild
     assert wait_until(lambda: not process_alive(grandchild))
+
+
+def test_cancel_holds_after_the_task_closes_its_pipes(runner: Runner, tmp_path: Path) -> None:
+    bundle = write_task(
+        tmp_path,
+        "import os, time\n\ndef run(inputs):\n    for fd in (1, 2, 3):\n        os.close(fd)\n    time.sleep(60)\n",
+    )
+    cancel = threading.Event()
+    threading.Timer(0.5, cancel.set).start()
+    outcome, _ = run(runner, tmp_path, bundle, cancel=cancel)
+    assert outcome.cancelled  # not RunnerLost after the timeout: cancel was seen without the pipes
+
+
+def test_timeout_holds_after_the_task_closes_its_pipes(runner: Runner, tmp_path: Path) -> None:
+    bundle = write_task(
+        tmp_path,
+        "import os, time\n\ndef run(inputs):\n    for fd in (1, 2, 3):\n        os.close(fd)\n    time.sleep(60)\n",
+    )
+    limits = Limits(memory_mb=256, cpu_seconds=30, file_size_mb=8, open_files=64, timeout_seconds=1)
+    outcome, _ = run(runner, tmp_path, bundle, limits=limits)
+    assert outcome.error is not None and outcome.error["type"] == "Timeout"
+
+
+def test_endless_output_without_newlines_is_bounded(runner: Runner, tmp_path: Path) -> None:
+    bundle = write_task(
+        tmp_path,
+        "import sys\n\ndef run(inputs):\n"
+        "    for _ in range(200):\n        sys.stdout.write('x' * 100_000)\n"
+        "    sys.stdout.flush()\n    return 'done'\n",
+    )
+    outcome, events = run(runner, tmp_path, bundle)
+    assert outcome.succeeded and outcome.result == "done"
+    lines = [line["line"] for e in events if e["type"] == "logs" for line in e["lines"]]
+    assert lines and all(len(line) <= 4000 for line in lines)
+
+
+def test_oversized_event_line_ends_the_task(tmp_path: Path) -> None:
+    small = Runner(result_max_bytes=1000)
+    try:
+        bundle = write_task(
+            tmp_path, "import os, time\n\ndef run(inputs):\n    os.write(3, b'{' * 200_000)\n    time.sleep(60)\n"
+        )
+        outcome, _ = run(small, tmp_path, bundle)
+    finally:
+        small.stop()
+    assert outcome.error is not None and outcome.error["type"] == "ResultTooLarge"
+
+
+def test_a_failing_event_callback_never_leaves_the_child_running(runner: Runner, tmp_path: Path) -> None:
+    seen: list[dict[str, Any]] = []
+
+    def on_event(event: dict[str, Any]) -> None:
+        seen.append(event)
+        if sleeper_pids(seen):
+            raise RuntimeError("the database is gone")
+
+    request = RunRequest(
+        job_id=7,
+        bundle_dir=str(ITEMS / "sleeper" / "1.0.0"),
+        entrypoint="task.py",
+        inputs={},
+        workdir=str(tmp_path),
+        limits=LIMITS,
+    )
+    with pytest.raises(RuntimeError, match="database is gone"):
+        runner.run(request, on_event)
+    child, grandchild = sleeper_pids(seen) or (0, 0)
+    assert wait_until(lambda: not process_alive(child) and not process_alive(grandchild))
+
+
+needs_landlock = pytest.mark.skipif(
+    landlock_abi() == 0 and os.environ.get("CI") != "true", reason="this kernel has no Landlock"
+)
+
+
+@needs_landlock
+def test_the_task_sees_only_its_bundle_its_scratch_dir_and_the_system(runner: Runner, tmp_path: Path) -> None:
+    secret = tmp_path / "data" / "portal.db"
+    secret.parent.mkdir()
+    secret.write_text("users and tokens")
+    bundle = write_task(
+        tmp_path,
+        (
+            "import os\n\n"
+            "def attempt(action):\n"
+            "    try:\n        action()\n        return 'allowed'\n"
+            "    except OSError as exc:\n        return type(exc).__name__\n\n"
+            "def run(inputs):\n"
+            "    here = os.path.dirname(os.path.abspath(__file__))\n"
+            "    return {\n"
+            "        'read_data_dir': attempt(lambda: open(inputs['secret']).read()),\n"
+            "        'list_data_dir': attempt(lambda: os.listdir(os.path.dirname(inputs['secret']))),\n"
+            "        'worker_environ': attempt(lambda: open(f\"/proc/{inputs['worker']}/environ\").read()),\n"
+            "        'write_bundle': attempt(lambda: open(os.path.join(here, 'task.py'), 'a').write('#')),\n"
+            "        'write_scratch': attempt(lambda: open('scratch.txt', 'w').write('ok')),\n"
+            "        'read_system': attempt(lambda: open('/etc/hostname').read()),\n"
+            "        'run_a_program': attempt(lambda: os.system('true')),\n"
+            "    }\n"
+        ),
+    )
+    outcome, _ = run(runner, tmp_path, bundle, {"secret": str(secret), "worker": os.getpid()})
+    assert outcome.succeeded, outcome.error
+    assert outcome.result == {
+        "read_data_dir": "PermissionError",
+        "list_data_dir": "PermissionError",
+        "worker_environ": "PermissionError",
+        "write_bundle": "PermissionError",
+        "write_scratch": "allowed",
+        "read_system": "allowed",
+        "run_a_program": "allowed",
+    }

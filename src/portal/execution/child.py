@@ -19,12 +19,20 @@ import json
 import os
 import resource
 import signal
+import stat
 import sys
 import traceback
 from typing import Any
 
 EVENT_FD = 3
 _PR_SET_PDEATHSIG = 1
+_PR_SET_NO_NEW_PRIVS = 38
+# Landlock (Linux 5.13+): the same syscall numbers on x86_64 and arm64.
+_LANDLOCK_CREATE_RULESET, _LANDLOCK_ADD_RULE, _LANDLOCK_RESTRICT_SELF = 444, 445, 446
+_LANDLOCK_RULE_PATH_BENEATH = 1
+_FS_EXECUTE, _FS_READ_FILE, _FS_READ_DIR = 1 << 0, 1 << 2, 1 << 3
+_FS_READ = _FS_EXECUTE | _FS_READ_FILE | _FS_READ_DIR
+_FS_FILE_RIGHTS = _FS_EXECUTE | (1 << 1) | _FS_READ_FILE | (1 << 14)  # EXECUTE, WRITE_FILE, READ_FILE, TRUNCATE
 _MAX_TRACEBACK_FRAMES = 20
 _BASE_SYS_PATH = [p for p in sys.path if "site-packages" not in p and "dist-packages" not in p]
 try:
@@ -40,7 +48,10 @@ class _Events:
         self._file = os.fdopen(fd, "w", encoding="utf-8", buffering=1)
 
     def send(self, event: dict[str, Any]) -> None:
-        self._file.write(json.dumps(event, separators=(",", ":"), default=str) + "\n")
+        self.write_line(json.dumps(event, separators=(",", ":"), default=str))
+
+    def write_line(self, line: str) -> None:
+        self._file.write(line + "\n")
         self._file.flush()
 
 
@@ -57,7 +68,11 @@ _DONE = _Done()
 
 
 def _sandbox(spec: dict[str, Any], fds: list[int]) -> None:
-    """Own session, parent-death signal, the pipes on fds 0-3, limits, scratch dir, scrubbed environment."""
+    """The pipes on fds 0-3, own session, parent-death signal, limits, file system confinement, scratch dir,
+    scrubbed environment. The pipes come first, so any later failure can still be reported as an event."""
+    for target, fd in enumerate(fds):
+        os.dup2(fd, target, inheritable=True)
+    os.closerange(len(fds), 65536)
     os.setsid()
     try:
         _LIBC.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
@@ -66,33 +81,88 @@ def _sandbox(spec: dict[str, Any], fds: list[int]) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGCHLD, signal.SIGPIPE, signal.SIGXCPU):
         signal.signal(sig, signal.SIG_DFL)
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write over the limit raises OSError instead of killing
-    for target, fd in enumerate(fds):
-        os.dup2(fd, target, inheritable=True)
-    os.closerange(len(fds), 65536)
 
     limits = spec["limits"]
     mem = int(limits["memory_mb"]) * 1024 * 1024
     cpu = int(limits["cpu_seconds"])
+    file_size = int(limits["file_size_mb"]) * 1024 * 1024
     # CPU: SIGXCPU at the soft limit (reported as such), SIGKILL a second later if the task ignores it.
     for which, soft, hard in (
         (resource.RLIMIT_AS, mem, mem),
         (resource.RLIMIT_CPU, cpu, cpu + 1),
-        (resource.RLIMIT_FSIZE, int(limits["file_size_mb"]) * 1024 * 1024, int(limits["file_size_mb"]) * 1024 * 1024),
+        (resource.RLIMIT_FSIZE, file_size, file_size),
         (resource.RLIMIT_NOFILE, int(limits["open_files"]), int(limits["open_files"])),
         (resource.RLIMIT_CORE, 0, 0),
     ):
-        try:
-            resource.setrlimit(which, (soft, hard))
-        except (ValueError, OSError):
-            resource.setrlimit(which, (soft, resource.getrlimit(which)[1]))
+        ceiling = resource.getrlimit(which)[1]
+        if ceiling != resource.RLIM_INFINITY:  # an unprivileged process cannot raise its hard limit
+            soft, hard = min(soft, ceiling), min(hard, ceiling)
+        resource.setrlimit(which, (soft, hard))
 
     os.umask(0o077)
+    confine = spec.get("confine")
+    if confine and not _confine(confine["read"], confine["write"]) and confine.get("required"):
+        raise OSError("this kernel has no Landlock, and PORTAL_JOB_FILESYSTEM_SANDBOX=required")
     os.chdir(spec["workdir"])
     os.environ.clear()
     os.environ.update(spec["env"])
     sys.path[:] = [spec["bundle_dir"], *_BASE_SYS_PATH]
     sys.dont_write_bytecode = True  # never leave __pycache__ in a development item's folder
     sys.argv[:] = ["task"]
+
+
+def landlock_abi() -> int:
+    """The kernel's Landlock ABI version, or 0 when it has none."""
+    if _LIBC is None:
+        return 0
+    _LIBC.syscall.restype = ctypes.c_long
+    version = int(_LIBC.syscall(_LANDLOCK_CREATE_RULESET, None, ctypes.c_size_t(0), ctypes.c_uint32(1)))
+    return max(version, 0)
+
+
+def _confine(read: list[str], write: list[str]) -> bool:
+    """Allow the process to read (and execute) only below `read` and to change files only below `write`.
+
+    Landlock applies to root too, and it also stops the task from inspecting processes outside its domain
+    (for example `/proc/<worker>/environ`). Returns False when the kernel has no Landlock.
+    """
+    abi = landlock_abi()
+    if abi < 1:
+        return False
+    handled = (1 << 13) - 1  # ABI 1: every file system right from EXECUTE to MAKE_SYM
+    if abi >= 2:
+        handled |= 1 << 13  # REFER
+    if abi >= 3:
+        handled |= 1 << 14  # TRUNCATE
+    attr = ctypes.c_uint64(handled)
+    ruleset = int(_LIBC.syscall(_LANDLOCK_CREATE_RULESET, ctypes.byref(attr), ctypes.c_size_t(8), ctypes.c_uint32(0)))
+    if ruleset < 0:
+        raise OSError(ctypes.get_errno(), "landlock_create_ruleset failed")
+    try:
+        for paths, access in ((read, _FS_READ), (write, handled)):
+            for path in paths:
+                try:
+                    fd = os.open(path, os.O_PATH | os.O_CLOEXEC)
+                except OSError:
+                    continue  # a system folder this machine does not have
+                try:
+                    allowed = access & handled
+                    if not stat.S_ISDIR(os.fstat(fd).st_mode):
+                        allowed &= _FS_FILE_RIGHTS  # a rule on a file may only carry rights files have
+                    rule = (ctypes.c_uint8 * 12).from_buffer_copy(
+                        allowed.to_bytes(8, "little") + fd.to_bytes(4, "little", signed=True)
+                    )
+                    if _LIBC.syscall(_LANDLOCK_ADD_RULE, ruleset, _LANDLOCK_RULE_PATH_BENEATH, rule, 0) < 0:
+                        raise OSError(ctypes.get_errno(), f"landlock_add_rule failed for {path}")
+                finally:
+                    os.close(fd)
+        if _LIBC.prctl(_PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0:
+            raise OSError(ctypes.get_errno(), "PR_SET_NO_NEW_PRIVS failed")
+        if _LIBC.syscall(_LANDLOCK_RESTRICT_SELF, ruleset, 0) < 0:
+            raise OSError(ctypes.get_errno(), "landlock_restrict_self failed")
+    finally:
+        os.close(ruleset)
+    return True
 
 
 def _load(bundle_dir: str, entrypoint: str) -> tuple[Any, Any]:
@@ -155,8 +225,7 @@ def _run_task(request: dict[str, Any], events: _Events) -> None:
         raise TypeError(f"the task's result is not JSON-serializable: {exc}") from None
     sys.stdout.flush()
     sys.stderr.flush()
-    events._file.write(payload + "\n")
-    events._file.flush()
+    events.write_line(payload)
 
 
 def _task_traceback(exc: BaseException, bundle_dir: str) -> list[str]:
@@ -171,7 +240,17 @@ def start(spec: dict[str, Any], fds: list[int]) -> None:
     """Entry point in the freshly forked child; ends the process, never returns."""
     code = 0
     try:
-        _sandbox(spec, fds)
+        try:
+            _sandbox(spec, fds)
+        except BaseException as exc:
+            message = {
+                "type": "error",
+                "error_type": "SandboxError",
+                "message": f"the job sandbox could not be set up: {exc}",
+                "traceback": "",
+            }
+            os.write(EVENT_FD, (json.dumps(message) + "\n").encode())
+            os._exit(71)
         sys.stdout = open(1, "w", encoding="utf-8", errors="replace", buffering=1, closefd=False)  # noqa: SIM115
         sys.stderr = open(2, "w", encoding="utf-8", errors="replace", buffering=1, closefd=False)  # noqa: SIM115
         sys.stdin = open(0, encoding="utf-8", closefd=False)  # noqa: SIM115

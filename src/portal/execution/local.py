@@ -8,6 +8,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -19,8 +20,10 @@ from portal.catalog import service as catalog_service
 from portal.catalog.bundles import force_remove
 from portal.catalog.importers import git as git_importer
 from portal.catalog.validate import check_folder, input_errors
+from portal.db.base import utcnow
 from portal.errors import PortalError, ValidationFailed
 from portal.execution import workers
+from portal.execution.child import landlock_abi
 from portal.execution.runner import Limits, Runner, RunRequest
 from portal.jobs import service as jobs_service
 from portal.settings import Settings
@@ -43,6 +46,7 @@ class LocalExecutor:
             log_max_line_chars=settings.job_log_max_line_chars,
             progress_per_second=settings.job_progress_per_second,
             result_max_bytes=settings.job_result_max_bytes,
+            filesystem_sandbox=settings.job_filesystem_sandbox,
         )
         self._wake = threading.Condition()
         self._generation = 0
@@ -63,6 +67,9 @@ class LocalExecutor:
             if failed:
                 log.warning("failed %d job(s) interrupted by the previous stop: %s", len(failed), failed)
         self.settings.scratch_dir.mkdir(parents=True, exist_ok=True)
+        if self.settings.job_filesystem_sandbox != "off":
+            abi = landlock_abi()
+            log.info("job file system sandbox: %s", f"Landlock ABI {abi}" if abi else "unavailable on this kernel")
         for index in range(self.slots):
             thread = threading.Thread(target=self._slot, name=f"slot-{index}", daemon=True)
             thread.start()
@@ -110,13 +117,12 @@ class LocalExecutor:
             generation = self._generation
             try:
                 job = jobs_service.claim_next(self.worker_id)
+                while job is not None:
+                    job = self._finish(job.id, self._run(job))
             except Exception:
-                log.exception("claiming a job failed")
-                job = None
+                # A job this slot held and could not finish is failed by the monitor ("runner lost").
+                log.exception("slot %s failed; it carries on", threading.current_thread().name)
                 self._stopping.wait(1.0)
-            while job is not None:
-                result = self._run(job)
-                job = self._finish(job.id, result)
             with self._wake:
                 if self._generation == generation and not self._stopping.is_set():
                     self._wake.wait(timeout=1.0)
@@ -137,9 +143,10 @@ class LocalExecutor:
         self._running[job.id] = cancel
         if job.kind == jobs_service.KIND_IMPORT:
             return self._run_import(job, cancel)
-        workdir = Path(tempfile.mkdtemp(dir=self.settings.scratch_dir, prefix=f"job-{job.id}-"))
+        workdir: Path | None = None
         result: jobs_service.RunResult
         try:
+            workdir = Path(tempfile.mkdtemp(dir=self.settings.scratch_dir, prefix=f"job-{job.id}-"))
             bundle_dir = job.source_path or catalog_service.bundle_directory(job.bundle_sha256)
 
             def on_event(event: dict[str, Any]) -> None:
@@ -167,8 +174,10 @@ class LocalExecutor:
             log.exception("job %s: the runner failed", job.id)
             result = jobs_service.RunResult(succeeded=False, error={"type": "RunnerError", "message": str(exc)})
         finally:
-            force_remove(workdir)
-        if self._stopping.is_set() and result.cancelled and not jobs_service.cancel_requested_among([job.id]):
+            if workdir is not None:
+                force_remove(workdir)
+        if self._stopping.is_set() and result.cancelled:
+            # Killed because the portal stops; `finish` still records CANCELLED if a user had asked for it.
             result = jobs_service.RunResult(
                 succeeded=False,
                 error={"type": "Interrupted", "message": "interrupted: the portal stopped while the job ran"},
@@ -221,6 +230,15 @@ class LocalExecutor:
                     lost = [w for w in workers.lost(self.settings.worker_lost_after_seconds) if w != self.worker_id]
                     if lost:
                         jobs_service.fail_running("worker lost: its heartbeat stopped", "WorkerLost", workers=lost)
+                        workers.mark_lost(lost)
+                    # A job this worker holds as RUNNING but no slot runs (a slot failed to record its end).
+                    jobs_service.fail_running(
+                        "runner lost: the worker no longer runs this job",
+                        "RunnerLost",
+                        workers=[self.worker_id],
+                        exclude=set(self._running),
+                        started_before=utcnow() - timedelta(seconds=self.settings.worker_lost_after_seconds),
+                    )
                     last_beat = now
                 for job_id in jobs_service.cancel_requested_among(list(self._running)):
                     self.cancel(job_id)
@@ -257,7 +275,11 @@ def run_folder_once(settings: Settings, path: str, inputs: dict[str, Any], echo:
             for line in event["lines"]:
                 echo(f"{line['stream']:>6} | {line['line']}")
 
-    runner = Runner(log_max_lines=settings.job_log_max_lines, progress_per_second=settings.job_progress_per_second)
+    runner = Runner(
+        log_max_lines=settings.job_log_max_lines,
+        progress_per_second=settings.job_progress_per_second,
+        filesystem_sandbox=settings.job_filesystem_sandbox,
+    )
     try:
         with tempfile.TemporaryDirectory(prefix="portal-run-") as workdir:
             outcome = runner.run(

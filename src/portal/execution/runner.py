@@ -11,6 +11,7 @@ import contextlib
 import json
 import logging
 import os
+import queue
 import selectors
 import signal
 import socket
@@ -29,6 +30,18 @@ _READ_CHUNK = 65536
 _LOG_FLUSH_SECONDS = 0.2
 _DRAIN_SECONDS = 1.0
 _PIPE_BUFFER = 60_000  # Linux pipes hold 64 KiB by default
+_EVENT_OVERHEAD = 65_536  # room for the JSON around a result of the largest allowed size
+_LOST_AFTER_KILL_SECONDS = 10.0
+# What a task may read besides its bundle: the system and the interpreter. Not the portal's data directory,
+# not other jobs' scratch directories, not home directories.
+_SYSTEM_READ_PATHS = (
+    "/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc", "/opt", "/run", "/sys", "/dev",
+    # Of /proc only the task's own process and machine-wide facts: other processes' entries (the worker's
+    # environment, for one) stay out of sight.
+    "/proc/self", "/proc/cpuinfo", "/proc/meminfo", "/proc/stat", "/proc/loadavg", "/proc/uptime",
+    "/proc/version", "/proc/sys", "/proc/filesystems",
+)  # fmt: skip
+_DEVICES = ("/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom", "/dev/tty")
 
 
 @dataclass(frozen=True)
@@ -76,19 +89,40 @@ class _Zygote:
         self._next_id = 0
         self._spawns: dict[int, Future[int]] = {}
         self._exits: dict[int, Future[int]] = {}
+        # The zygote's parent-death signal fires when the *thread* that started it exits, so zygotes are
+        # started by this thread, which lives as long as the runner, never by a request or slot thread.
+        self._starts: queue.Queue[Future[subprocess.Popen[bytes]] | None] = queue.Queue()
+        self._child_sock: socket.socket | None = None
+        self._keeper = threading.Thread(target=self._keep, name="zygote-keeper", daemon=True)
+        self._keeper.start()
+
+    def _keep(self) -> None:
+        while (request := self._starts.get()) is not None:
+            try:
+                assert self._child_sock is not None
+                request.set_result(
+                    subprocess.Popen(
+                        [sys.executable, "-I", "-m", "portal.execution.zygote", str(self._child_sock.fileno())],
+                        pass_fds=[self._child_sock.fileno()],
+                        env={"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": os.environ.get("LANG", "C.UTF-8")},
+                        cwd="/",
+                        stdin=subprocess.DEVNULL,
+                        start_new_session=True,
+                    )
+                )
+            except BaseException as exc:
+                request.set_exception(exc)
 
     def _start(self) -> socket.socket:
         parent_sock, child_sock = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": os.environ.get("LANG", "C.UTF-8")}
-        self._proc = subprocess.Popen(
-            [sys.executable, "-I", "-m", "portal.execution.zygote", str(child_sock.fileno())],
-            pass_fds=[child_sock.fileno()],
-            env=env,
-            cwd="/",
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,
-        )
-        child_sock.close()
+        self._child_sock = child_sock
+        started: Future[subprocess.Popen[bytes]] = Future()
+        self._starts.put(started)
+        try:
+            self._proc = started.result(timeout=30)
+        finally:
+            self._child_sock = None
+            child_sock.close()
         self._sock = parent_sock
         threading.Thread(target=self._read, args=(parent_sock, self._proc), name="zygote-reader", daemon=True).start()
         return parent_sock
@@ -104,9 +138,15 @@ class _Zygote:
             message = json.loads(data)
             with self._lock:
                 if "exit" in message:
-                    self._exits.setdefault(message["exit"], Future()).set_result(message["status"])
+                    # Dropped when the run already gave up on this pid (forget): the zygote reaps a child
+                    # before the pid can be reused, so a later child's notice never arrives first.
+                    waiting = self._exits.get(message["exit"])
+                    if waiting is not None and not waiting.done():
+                        waiting.set_result(message["status"])
                     continue
                 future = self._spawns.pop(message["id"], None)
+                if future is not None and "pid" in message:
+                    self._exits[message["pid"]] = Future()
             if future is None:
                 continue
             if "pid" in message:
@@ -140,7 +180,10 @@ class _Zygote:
                 raise RunnerLost(f"cannot reach the runner's zygote: {exc}") from exc
         pid = future.result(timeout=30)
         with self._lock:
-            exit_future = self._exits.setdefault(pid, Future())
+            exit_future = self._exits.get(pid)
+        if exit_future is None:  # the zygote stopped right after forking: the child died with it
+            exit_future = Future()
+            exit_future.set_exception(RunnerLost("the runner's zygote process stopped"))
         return pid, exit_future
 
     def forget(self, pid: int) -> None:
@@ -148,6 +191,7 @@ class _Zygote:
             self._exits.pop(pid, None)
 
     def stop(self) -> None:
+        self._starts.put(None)
         with self._lock:
             sock, proc = self._sock, self._proc
             self._sock = None
@@ -175,8 +219,10 @@ class Runner:
         log_max_line_chars: int = 4000,
         progress_per_second: float = 10.0,
         result_max_bytes: int = 1_048_576,
+        filesystem_sandbox: str = "auto",
     ) -> None:
         self._zygote = _Zygote()
+        self._filesystem_sandbox = filesystem_sandbox
         self._log_max_lines = log_max_lines
         self._log_max_line_chars = log_max_line_chars
         self._progress_interval = 1.0 / progress_per_second if progress_per_second > 0 else 0.0
@@ -199,6 +245,17 @@ class Runner:
             },
             "env": self._child_env(request),
         }
+        if self._filesystem_sandbox != "off":
+            spec["confine"] = {
+                "read": [
+                    *_SYSTEM_READ_PATHS,
+                    sys.base_prefix,
+                    os.path.dirname(os.path.realpath(sys.executable)),
+                    request.bundle_dir,
+                ],
+                "write": [request.workdir, *_DEVICES],
+                "required": self._filesystem_sandbox == "required",
+            }
         stdin_r, stdin_w = os.pipe()
         stdout_r, stdout_w = os.pipe()
         stderr_r, stderr_w = os.pipe()
@@ -283,106 +340,154 @@ class Runner:
                 line = raw.decode("utf-8", "replace").rstrip("\r")[: self._log_max_line_chars]
             pending_logs.append({"stream": stream, "line": line})
 
+        def check_limits(now: float) -> None:
+            nonlocal kill_reason
+            if kill_reason is None and cancel is not None and cancel.is_set():
+                kill_reason = {"cancelled": True}
+                kill()
+            if kill_reason is None and now >= deadline:
+                kill_reason = {
+                    "error_type": "Timeout",
+                    "message": f"the task ran longer than its {request.limits.timeout_seconds:g} s limit",
+                }
+                kill()
+
+        event_cap = self._result_max_bytes + _EVENT_OVERHEAD
+        log_cap = self._log_max_line_chars * 4
+
+        def take_lines(fd: int, chunk: bytes) -> list[bytes]:
+            """The complete lines that `chunk` finishes. Only the new bytes are searched, and a partial line
+            is bounded: a log line is cut, an event line over the result limit ends the task."""
+            nonlocal kill_reason
+            buf = buffers[fd]
+            if not chunk:
+                rest = bytes(buf)
+                buf.clear()
+                return [rest] if rest else []
+            newline = chunk.rfind(b"\n")
+            if newline < 0:
+                buf.extend(chunk)
+                lines: list[bytes] = []
+            else:
+                buf.extend(chunk[:newline])
+                lines = bytes(buf).split(b"\n")
+                buf[:] = chunk[newline + 1 :]
+            if fd == events_r and len(buf) > event_cap and kill_reason is None:
+                kill_reason = {
+                    "error_type": "ResultTooLarge",
+                    "message": f"the task wrote an event larger than the {self._result_max_bytes} byte result limit",
+                }
+                kill()
+                buf.clear()
+            elif fd != events_r and len(buf) > log_cap:
+                lines.append(bytes(buf))
+                buf.clear()
+            return lines
+
         exited_at: float | None = None
         try:
-            while selector.get_map():
-                now = time.monotonic()
-                if exit_future.done():
-                    # The task's process is gone: stop whatever it left behind in its group (which would hold
-                    # the pipes open), and read what is still buffered for a moment.
-                    if exited_at is None:
-                        exited_at = now
-                        kill()
-                    elif now - exited_at > _DRAIN_SECONDS:
-                        break
-                if pending_logs and now - last_logs >= _LOG_FLUSH_SECONDS:
-                    on_event({"type": "logs", "lines": pending_logs})
-                    pending_logs, last_logs = [], now
-                if pending_progress is not None and now - last_progress >= self._progress_interval:
-                    on_event(pending_progress)
-                    pending_progress, last_progress = None, now
-                if kill_reason is None and cancel is not None and cancel.is_set():
-                    kill_reason = {"cancelled": True}
-                    kill()
-                if kill_reason is None and now >= deadline:
-                    kill_reason = {
-                        "error_type": "Timeout",
-                        "message": f"the task ran longer than its {request.limits.timeout_seconds:g} s limit",
-                    }
-                    kill()
-                wait = min(0.1, max(0.0, deadline - now))
-                if pending_progress is not None:
-                    wait = min(wait, self._progress_interval)
-                if pending_logs:
-                    wait = min(wait, _LOG_FLUSH_SECONDS)
-                for key, _ in selector.select(wait):
-                    fd = key.fd
-                    try:
-                        chunk = os.read(fd, _READ_CHUNK)
-                    except BlockingIOError:
-                        continue
-                    buf = buffers[fd]
-                    if chunk:
-                        buf.extend(chunk)
-                    lines = buf.split(b"\n")
-                    if chunk:
-                        buffers[fd] = bytearray(lines.pop())
-                    else:
-                        selector.unregister(fd)
-                        buffers[fd] = bytearray()
-                        if not lines[-1]:
-                            lines.pop()
-                    if fd != events_r:
-                        for raw in lines:
-                            emit_log(streams[fd], raw)
-                        continue
-                    for raw in lines:
-                        if kill_reason is not None and "protocol" in kill_reason:
-                            break
-                        event = _parse_event(raw)
-                        if event is None:
-                            kill_reason = {
-                                "protocol": True,
-                                "error_type": "ProtocolError",
-                                "message": "the task process wrote something that is not a valid event "
-                                "on its event pipe: " + raw[:200].decode("utf-8", "replace"),
-                            }
+            try:
+                while selector.get_map():
+                    now = time.monotonic()
+                    if exit_future.done():
+                        # The task's process is gone: stop whatever it left behind in its group (which would
+                        # hold the pipes open), and read what is still buffered for a moment.
+                        if exited_at is None:
+                            exited_at = now
                             kill()
-                        elif event["type"] == "progress":
-                            pending_progress = event
-                        elif event["type"] == "log":
-                            emit_log("log", str(event.get("message", "")).encode())
-                        elif event["type"] == "result":
-                            if len(raw) > self._result_max_bytes:
-                                outcome.error = {
-                                    "type": "ResultTooLarge",
-                                    "message": f"the result is {len(raw)} bytes, over the "
-                                    f"{self._result_max_bytes} byte limit",
+                        elif now - exited_at > _DRAIN_SECONDS:
+                            break
+                    if pending_logs and now - last_logs >= _LOG_FLUSH_SECONDS:
+                        on_event({"type": "logs", "lines": pending_logs})
+                        pending_logs, last_logs = [], now
+                    if pending_progress is not None and now - last_progress >= self._progress_interval:
+                        on_event(pending_progress)
+                        pending_progress, last_progress = None, now
+                    check_limits(now)
+                    wait = 0.1 if kill_reason is not None else min(0.1, max(0.01, deadline - now))
+                    if pending_progress is not None:
+                        wait = min(wait, self._progress_interval)
+                    if pending_logs:
+                        wait = min(wait, _LOG_FLUSH_SECONDS)
+                    for key, _ in selector.select(wait):
+                        fd = key.fd
+                        try:
+                            chunk = os.read(fd, _READ_CHUNK)
+                        except BlockingIOError:
+                            continue
+                        if not chunk:
+                            selector.unregister(fd)
+                        lines = take_lines(fd, chunk)
+                        if fd != events_r:
+                            for raw in lines:
+                                emit_log(streams[fd], raw)
+                            continue
+                        for raw in lines:
+                            if kill_reason is not None and ("protocol" in kill_reason or "error_type" in kill_reason):
+                                break
+                            event = _parse_event(raw)
+                            if event is None:
+                                kill_reason = {
+                                    "protocol": True,
+                                    "error_type": "ProtocolError",
+                                    "message": "the task process wrote something that is not a valid event "
+                                    "on its event pipe: " + raw[:200].decode("utf-8", "replace"),
                                 }
-                            else:
-                                outcome.succeeded, outcome.result = True, event.get("result")
-                        elif event["type"] == "error":
-                            outcome.error = {
-                                "type": str(event.get("error_type", "Error")),
-                                "message": str(event.get("message", "")),
-                                "traceback": str(event.get("traceback", "")),
-                            }
-        finally:
-            selector.close()
-            for fd in (stdout_r, stderr_r, events_r):
-                os.close(fd)
-        if pending_logs:
-            on_event({"type": "logs", "lines": pending_logs})
-        if pending_progress is not None:
-            on_event(pending_progress)
+                                kill()
+                            elif event["type"] == "progress":
+                                pending_progress = event
+                            elif event["type"] == "log":
+                                emit_log("log", str(event.get("message", "")).encode())
+                            elif event["type"] == "result":
+                                if len(raw) > self._result_max_bytes:
+                                    outcome.error = {
+                                        "type": "ResultTooLarge",
+                                        "message": f"the result is {len(raw)} bytes, over the "
+                                        f"{self._result_max_bytes} byte limit",
+                                    }
+                                else:
+                                    outcome.succeeded, outcome.result = True, event.get("result")
+                            elif event["type"] == "error":
+                                outcome.error = {
+                                    "type": str(event.get("error_type", "Error")),
+                                    "message": str(event.get("message", "")),
+                                    "traceback": str(event.get("traceback", "")),
+                                }
+            finally:
+                selector.close()
+                for fd in (stdout_r, stderr_r, events_r):
+                    os.close(fd)
+            if pending_logs:
+                on_event({"type": "logs", "lines": pending_logs})
+            if pending_progress is not None:
+                on_event(pending_progress)
 
-        try:
-            status = exit_future.result(timeout=max(5.0, deadline - time.monotonic() + 5))
-        except Exception as exc:
-            kill()
-            outcome.succeeded = False
-            outcome.error = {"type": "RunnerLost", "message": f"the runner lost the task process: {exc}"}
-            return outcome
+            # The pipes are closed (the task may have closed them itself): cancel and the deadline still hold
+            # until the process is gone.
+            killed_at: float | None = None
+            while True:
+                try:
+                    status = exit_future.result(timeout=0.1)
+                    break
+                except TimeoutError:
+                    now = time.monotonic()
+                    check_limits(now)
+                    if kill_reason is not None:
+                        killed_at = killed_at or now
+                        if now - killed_at > _LOST_AFTER_KILL_SECONDS:
+                            outcome.succeeded = False
+                            outcome.error = {
+                                "type": "RunnerLost",
+                                "message": "the task process did not end after it was killed",
+                            }
+                            return outcome
+                except Exception as exc:
+                    outcome.succeeded = False
+                    outcome.error = {"type": "RunnerLost", "message": f"the runner lost the task process: {exc}"}
+                    return outcome
+        finally:
+            if not exit_future.done():
+                kill()  # never leave a child running, whatever went wrong here
         outcome.exit_status = status
         if writer is not None:
             writer.join(timeout=1)

@@ -49,3 +49,9 @@ def lost(after_seconds: float) -> list[str]:
     cutoff = utcnow() - timedelta(seconds=after_seconds)
     with db.read() as s:
         return list(s.scalars(select(Worker.id).where(Worker.stopped_at.is_(None), Worker.heartbeat_at < cutoff)))
+
+
+def mark_lost(worker_ids: list[str]) -> None:
+    """Workers whose running jobs were reaped: stop looking at them."""
+    with db.write() as s:
+        s.execute(update(Worker).where(Worker.id.in_(worker_ids)).values(stopped_at=utcnow(), running=0))

@@ -8,6 +8,7 @@ A job is committed before it is handed to the executor, so a fast worker can nev
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, Row, Table, Update, bindparam, func, insert, or_, select, update
@@ -643,13 +644,20 @@ def finish(job_id: int, outcome: RunResult, *, claim_next_for: str | None = None
 
 
 def fail_running(
-    message: str, error_type: str, *, workers: list[str] | None = None, exclude: set[int] | None = None
+    message: str,
+    error_type: str,
+    *,
+    workers: list[str] | None = None,
+    exclude: set[int] | None = None,
+    started_before: datetime | None = None,
 ) -> list[int]:
     """Fail RUNNING jobs (of the given workers, or all) whose runner is gone; returns their ids."""
     with db.read() as s:
         query = select(Job.id).where(Job.state == JobState.RUNNING.value)
         if workers is not None:
             query = query.where(Job.worker.in_(workers))
+        if started_before is not None:
+            query = query.where(Job.started_at < started_before)
         ids = [i for i in s.scalars(query) if not exclude or i not in exclude]
     failed = []
     for job_id in ids:
