@@ -41,6 +41,7 @@ class PortalServer:
             "PORTAL_WORKER_SLOTS": "2",
             "PORTAL_CATALOG_LOCAL_ROOTS": f"{EXAMPLES},{FIXTURE_CATALOG}",
             "PORTAL_DEV": "1",
+            "PORTAL_WS_PING_SECONDS": "1",
             **(env or {}),
         }
         self.proc: subprocess.Popen[bytes] | None = None

@@ -122,6 +122,19 @@ def test_paths_outside_allowed_roots_are_forbidden(publisher: httpx.Client, tmp_
     assert sneaky.status_code == 403
     missing = publisher.post("/api/catalog/local/import", json={"path": f"{FIXTURE_CATALOG}/no-such-folder"})
     assert missing.status_code == 404
+    nul = publisher.post("/api/catalog/local/import", json={"path": f"{FIXTURE_CATALOG}/\u0000x"})
+    assert nul.status_code == 422 and nul.json()["error"]["details"][0]["field"] == "path"
+
+
+def test_symlinks_cannot_reach_outside_the_allowed_roots(
+    publisher: httpx.Client, viewer: httpx.Client, scratch_catalog: Path, tmp_path: Path
+) -> None:
+    outside = write_version(tmp_path, "escaped", "1.0.0").parent
+    (scratch_catalog / "items").mkdir(parents=True, exist_ok=True)
+    (scratch_catalog / "items" / "escaped").symlink_to(outside)
+    response = publisher.post("/api/catalog/local/import", json={"path": str(scratch_catalog)})
+    assert response.status_code == 403
+    assert "escaped" not in {i["id"] for i in viewer.get("/api/catalog").json()["items"]}
 
 
 def test_import_is_audited(admin: httpx.Client, publisher: httpx.Client, scratch_catalog: Path) -> None:

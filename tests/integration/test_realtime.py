@@ -8,7 +8,7 @@ from typing import Any
 
 import httpx
 import pytest
-from websockets.exceptions import InvalidStatus
+from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import ClientConnection, connect
 
 from tests.helpers import PortalServer, wait_for_job
@@ -123,3 +123,14 @@ def test_live_log_lines_stream_while_running(
         messages = collect(conn, finished(job_id), timeout=30)
     progress = [m["job"]["progress"] for m in messages if m.get("type") == "job.updated"]
     assert progress and progress[-1] == 100 and len(progress) >= 3
+
+
+def test_stream_ends_when_its_token_is_revoked(server: PortalServer, tokens: dict[str, str]) -> None:
+    with server.client(tokens["req1"]) as client:
+        created = client.post("/api/auth/tokens", json={"name": "streaming"}).json()
+    with ws(server, "/ws/jobs", created["secret"]) as conn:
+        with server.client(tokens["req1"]) as client:
+            assert client.delete(f"/api/auth/tokens/{created['token']['id']}").status_code == 204
+        with pytest.raises(ConnectionClosed) as closed:
+            collect(conn, lambda m: False, timeout=15)
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == 1008

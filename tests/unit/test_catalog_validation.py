@@ -115,3 +115,11 @@ def test_input_errors_name_every_field() -> None:
     }
     errors = input_errors(Draft7Validator(schema), {"devices": ["ok", "x"], "nested": {}})
     assert {e["field"] for e in errors} == {"bucket", "devices[1]", "nested.x"}
+
+
+def test_approval_and_secrets_are_refused_until_supported() -> None:
+    _, problems = parse_manifest(GOOD + "approval:\n  approvers: admin\nsecrets: [token]\n")
+    assert [(p.message, p.line) for p in problems] == [
+        ("'approval' is not supported by this portal version yet", 5),
+        ("'secrets' is not supported by this portal version yet", 7),
+    ]

@@ -38,6 +38,11 @@ def test_other_urls_are_refused(url: str) -> None:
     assert fields(GitImportRequest(url, "demo", version="1.0.0")) == {"repo_url"}
 
 
+@pytest.mark.parametrize("url", ["https://alice:ghp_secret@github.com/o/r.git", "https://ghp_token@github.com/o/r"])
+def test_credentials_in_urls_are_refused(url: str) -> None:
+    assert fields(GitImportRequest(url, "demo", version="1.0.0")) == {"repo_url"}
+
+
 def test_file_urls_only_when_allowed() -> None:
     assert fields(GitImportRequest("file:///srv/repo", "demo", version="1.0.0"), allow_file=True) == set()
 

@@ -31,6 +31,7 @@ FIELD_TYPES: dict[str, tuple[type, ...]] = {
     "resources": (dict,),
 }
 RESOURCE_KEYS = {"memory_mb", "cpu_seconds"}
+NOT_YET_SUPPORTED = {"approval", "secrets"}
 MAX_TIMEOUT = 7 * 24 * 3600
 
 
@@ -83,6 +84,9 @@ def parse_manifest(text: str, file: str = "manifest.yaml") -> tuple[dict[str, An
     for key in data:
         if key not in FIELD_TYPES:
             problems.append(Problem(file, f"unknown key {key!r}", lines.get(str(key))))
+        elif key in NOT_YET_SUPPORTED:
+            # Accepting them would silently run an item that asks for approval or secrets without either.
+            problems.append(Problem(file, f"{key!r} is not supported by this portal version yet", lines.get(key)))
     for key in REQUIRED:
         if key not in data or data[key] in (None, ""):
             problems.append(Problem(file, f"missing required key {key!r}"))

@@ -98,6 +98,8 @@ def _latest(versions: list[tuple[str, str]]) -> str | None:
 
 
 def _check_allowed(path: Path, roots: list[Path]) -> Path:
+    if "\x00" in str(path):
+        raise ValidationFailed("invalid path", details=[{"field": "path", "message": "contains a NUL byte"}])
     resolved = path.resolve()
     for root in roots:
         if resolved.is_relative_to(root.resolve()):
@@ -254,6 +256,9 @@ def import_local(
     if not folder.is_dir():
         raise NotFound(f"folder {path!r} does not exist", details={"field": "path"})
     candidates = discover(folder)
+    if enforce_roots:
+        for candidate in candidates:  # a symbolic link inside the tree may point anywhere
+            _check_allowed(candidate.path, settings.catalog_local_roots)
     unchanged: list[ImportedVersion] = []
     if not (replace or development):
         candidates, unchanged = _unchanged(candidates)

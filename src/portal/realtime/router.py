@@ -15,9 +15,9 @@ from portal.auth.roles import Role
 from portal.errors import NotFound
 from portal.jobs import service as jobs_service
 from portal.realtime.hub import Client, hub
+from portal.settings import get_settings
 
 router = APIRouter()
-PING_SECONDS = 25.0
 POLICY_VIOLATION = 1008
 
 
@@ -31,17 +31,28 @@ def _owner(message: dict[str, Any]) -> Any:
     return message.get("created_by")
 
 
-async def _serve(websocket: WebSocket, client: Client) -> None:
-    """Send the client's queued messages until it disconnects, overflows, or the server stops."""
+async def _still_allowed(websocket: WebSocket, principal: Principal) -> bool:
+    """A stream lives longer than a request: logout, a revoked token, a disabled user or a changed role ends it."""
+    current = await run_in_threadpool(websocket_principal, websocket)
+    return current is not None and (current.id, current.role) == (principal.id, principal.role)
+
+
+async def _serve(websocket: WebSocket, client: Client, principal: Principal) -> None:
+    """Send the client's queued messages until it disconnects, overflows, loses its rights, or the server stops."""
     hub.add(client)
     receiver = asyncio.create_task(_drain_incoming(websocket))
     try:
         while True:
             getter = asyncio.create_task(client.queue.get())
-            done, _ = await asyncio.wait({getter, receiver}, timeout=PING_SECONDS, return_when=asyncio.FIRST_COMPLETED)
+            done, _ = await asyncio.wait(
+                {getter, receiver}, timeout=get_settings().ws_ping_seconds, return_when=asyncio.FIRST_COMPLETED
+            )
             if getter not in done:
                 getter.cancel()
                 if receiver in done:
+                    break
+                if not await _still_allowed(websocket, principal):
+                    await websocket.close(code=POLICY_VIOLATION, reason="credentials no longer valid")
                     break
                 await websocket.send_text('{"type":"ping"}')
                 continue
@@ -82,7 +93,7 @@ async def jobs_stream(websocket: WebSocket) -> None:
     def accepts(message: dict[str, Any]) -> bool:
         return message.get("type") == "job.updated" and _may_see(principal, _owner(message))
 
-    await _serve(websocket, Client(loop=asyncio.get_running_loop(), accepts=accepts))
+    await _serve(websocket, Client(loop=asyncio.get_running_loop(), accepts=accepts), principal)
 
 
 @router.websocket("/ws/jobs/{job_id}")
@@ -102,4 +113,4 @@ async def job_stream(websocket: WebSocket, job_id: int) -> None:
             return bool(message["job"].get("id") == job_id)
         return message.get("type") == "job.log" and message.get("job_id") == job_id
 
-    await _serve(websocket, Client(loop=asyncio.get_running_loop(), accepts=accepts))
+    await _serve(websocket, Client(loop=asyncio.get_running_loop(), accepts=accepts), principal)

@@ -21,6 +21,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from portal.auth.principal import Principal
 from portal.catalog import service as catalog_service
@@ -75,6 +76,9 @@ def check_request(request: GitImportRequest, allow_file: bool) -> None:
             problems.append({"field": "repo_url", "message": "file:// repositories need PORTAL_GIT_ALLOW_FILE=true"})
     elif not (url.startswith(_REMOTE_SCHEMES) or _SCP_RE.match(url)) or any(c.isspace() for c in url):
         problems.append({"field": "repo_url", "message": "use an https://, ssh://, git:// or user@host:path URL"})
+    elif url.startswith(("https://", "http://", "git://")) and "@" in urlsplit(url).netloc:
+        # It would be stored with the job, its timeline, the audit trail and the version's source.
+        problems.append({"field": "repo_url", "message": "credentials in the URL are not accepted"})
     if not ID_RE.match(request.item_id):
         problems.append({"field": "item_id", "message": "not a valid item id"})
     if bool(request.version) == bool(request.ref):
