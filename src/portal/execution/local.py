@@ -34,6 +34,18 @@ KIND = "embedded"
 _FINISH_ATTEMPTS = 5
 
 
+def limits_for(settings: Settings, resources: dict[str, Any] | None, timeout_seconds: float) -> Limits:
+    """A job's limits: the settings, lowered where the item's `resources` ask for less (never raised)."""
+    wanted = resources or {}
+    return Limits(
+        memory_mb=min(int(wanted.get("memory_mb") or settings.job_memory_mb), settings.job_memory_mb),
+        cpu_seconds=min(int(wanted.get("cpu_seconds") or settings.job_cpu_seconds), settings.job_cpu_seconds),
+        file_size_mb=settings.job_file_size_mb,
+        open_files=settings.job_open_files,
+        timeout_seconds=float(timeout_seconds),
+    )
+
+
 class LocalExecutor:
     """Runs queued jobs in this process's slot threads; wakes at once on submit and checks the table every second."""
 
@@ -127,17 +139,6 @@ class LocalExecutor:
                 if self._generation == generation and not self._stopping.is_set():
                     self._wake.wait(timeout=1.0)
 
-    def _limits(self, job: jobs_service.ClaimedJob) -> Limits:
-        s = self.settings
-        resources: dict[str, Any] = job.resources or {}
-        return Limits(
-            memory_mb=min(int(resources.get("memory_mb") or s.job_memory_mb), s.job_memory_mb),
-            cpu_seconds=min(int(resources.get("cpu_seconds") or s.job_cpu_seconds), s.job_cpu_seconds),
-            file_size_mb=s.job_file_size_mb,
-            open_files=s.job_open_files,
-            timeout_seconds=float(job.timeout_seconds),
-        )
-
     def _run(self, job: jobs_service.ClaimedJob) -> jobs_service.RunResult:
         cancel = threading.Event()
         self._running[job.id] = cancel
@@ -162,7 +163,7 @@ class LocalExecutor:
                     entrypoint=job.entrypoint,
                     inputs=job.inputs,
                     workdir=str(workdir),
-                    limits=self._limits(job),
+                    limits=limits_for(self.settings, job.resources, job.timeout_seconds),
                 ),
                 on_event,
                 cancel,
@@ -259,13 +260,8 @@ def run_folder_once(settings: Settings, path: str, inputs: dict[str, Any], echo:
     errors = input_errors(Draft7Validator(item.schema, format_checker=Draft7Validator.FORMAT_CHECKER), inputs)
     if errors:
         raise ValidationFailed("the inputs do not match the schema", details=errors)
-    resources = item.manifest.get("resources") or {}
-    limits = Limits(
-        memory_mb=min(int(resources.get("memory_mb") or settings.job_memory_mb), settings.job_memory_mb),
-        cpu_seconds=min(int(resources.get("cpu_seconds") or settings.job_cpu_seconds), settings.job_cpu_seconds),
-        file_size_mb=settings.job_file_size_mb,
-        open_files=settings.job_open_files,
-        timeout_seconds=float(item.manifest.get("timeout") or settings.job_timeout_seconds),
+    limits = limits_for(
+        settings, item.manifest.get("resources") or {}, item.manifest.get("timeout") or settings.job_timeout_seconds
     )
 
     def on_event(event: dict[str, Any]) -> None:

@@ -183,9 +183,14 @@ def _sees_all(principal: Principal) -> bool:
     return principal.has(Role.operator)
 
 
+def may_see(principal: Principal, owner_id: int | None) -> bool:
+    """Operators and above see every job; everyone else sees their own."""
+    return _sees_all(principal) or owner_id == principal.id
+
+
 def _visible(s: Session, principal: Principal, job_id: int) -> Job:
     job = s.get(Job, job_id)
-    if job is None or (not _sees_all(principal) and job.created_by != principal.id):
+    if job is None or not may_see(principal, job.created_by):
         raise NotFound(f"job {job_id} not found")
     return job
 

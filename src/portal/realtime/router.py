@@ -11,7 +11,6 @@ from starlette.concurrency import run_in_threadpool
 
 from portal.auth.deps import websocket_principal
 from portal.auth.principal import Principal
-from portal.auth.roles import Role
 from portal.errors import NotFound
 from portal.jobs import service as jobs_service
 from portal.realtime.hub import Client, hub
@@ -19,10 +18,6 @@ from portal.settings import get_settings
 
 router = APIRouter()
 POLICY_VIOLATION = 1008
-
-
-def _may_see(principal: Principal, owner: Any) -> bool:
-    return principal.has(Role.operator) or owner == principal.id
 
 
 def _owner(message: dict[str, Any]) -> Any:
@@ -91,7 +86,7 @@ async def jobs_stream(websocket: WebSocket) -> None:
     await websocket.accept()
 
     def accepts(message: dict[str, Any]) -> bool:
-        return message.get("type") == "job.updated" and _may_see(principal, _owner(message))
+        return message.get("type") == "job.updated" and jobs_service.may_see(principal, _owner(message))
 
     await _serve(websocket, Client(loop=asyncio.get_running_loop(), accepts=accepts), principal)
 
