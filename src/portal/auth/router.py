@@ -70,13 +70,13 @@ def me(principal: CurrentUser) -> MeOut:
 
 @router.get("/auth/tokens", operation_id="tokens-list", response_model=list[TokenOut])
 def list_my_tokens(principal: CurrentUser) -> list[TokenOut]:
-    return [TokenOut.model_validate(t) for t in service.list_tokens(principal)]
+    return service.list_tokens(principal)
 
 
 @router.post("/auth/tokens", operation_id="tokens-create", response_model=TokenCreated, status_code=201)
 def create_my_token(body: TokenCreate, principal: CurrentUser) -> TokenCreated:
     view, secret = service.create_token(principal, principal.username, body.name, body.expires_days)
-    return TokenCreated(token=TokenOut.model_validate(view), secret=secret)
+    return TokenCreated(token=view, secret=secret)
 
 
 @router.delete("/auth/tokens/{token_id}", operation_id="tokens-revoke", status_code=204)
@@ -87,10 +87,10 @@ def revoke_token(token_id: int, principal: CurrentUser) -> Response:
 
 @router.get("/admin/users", operation_id="users-list", response_model=list[UserOut], tags=["admin"])
 def list_users(_: Admin) -> list[UserOut]:
-    return [UserOut.model_validate(u) for u in service.list_users()]
+    return service.list_users()
 
 
 @router.post("/admin/users", operation_id="users-create", response_model=UserCreated, status_code=201, tags=["admin"])
 def create_user(body: UserCreate, principal: Admin) -> UserCreated:
     view, generated = service.create_user(principal, body.username, body.role, body.password, body.display_name)
-    return UserCreated(user=UserOut.model_validate(view), generated_password=generated)
+    return UserCreated(user=view, generated_password=generated)

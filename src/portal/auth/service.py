@@ -20,6 +20,7 @@ from portal.audit import service as audit
 from portal.auth.models import ApiToken, AuthSession, User
 from portal.auth.principal import Principal
 from portal.auth.roles import Role
+from portal.auth.schemas import TokenOut, UserOut
 from portal.db import session as db
 from portal.db.base import utcnow
 from portal.errors import Conflict, NotFound, Unauthorized, ValidationFailed
@@ -57,29 +58,6 @@ _TOKEN_LOOKUP = (
 
 
 @dataclass(frozen=True)
-class UserView:
-    id: int
-    username: str
-    display_name: str
-    role: str
-    disabled: bool
-    created_at: datetime
-    last_login_at: datetime | None
-
-
-@dataclass(frozen=True)
-class TokenView:
-    id: int
-    name: str
-    prefix: str
-    username: str
-    created_at: datetime
-    last_used_at: datetime | None
-    expires_at: datetime | None
-    revoked_at: datetime | None
-
-
-@dataclass(frozen=True)
 class LoginResult:
     session_secret: str
     csrf_token: str
@@ -91,10 +69,21 @@ def _sha256(value: str) -> str:
     return hashlib.sha256(value.encode()).hexdigest()
 
 
-def _user_view(user: User) -> UserView:
-    return UserView(
-        user.id, user.username, user.display_name, user.role, user.disabled, user.created_at, user.last_login_at
+def _token_view(token: ApiToken, username: str) -> TokenOut:
+    return TokenOut(
+        id=token.id,
+        name=token.name,
+        prefix=token.prefix,
+        username=username,
+        created_at=token.created_at,
+        last_used_at=token.last_used_at,
+        expires_at=token.expires_at,
+        revoked_at=token.revoked_at,
     )
+
+
+def _user_view(user: User) -> UserOut:
+    return UserOut.model_validate(user)
 
 
 def generate_password() -> str:
@@ -103,7 +92,7 @@ def generate_password() -> str:
 
 def create_user(
     actor: Principal, username: str, role: str, password: str | None = None, display_name: str = ""
-) -> tuple[UserView, str | None]:
+) -> tuple[UserOut, str | None]:
     """Create a user; returns the view and the generated password when none was given."""
     problems = []
     if not USERNAME_RE.match(username):
@@ -130,7 +119,7 @@ def create_user(
     return view, generated
 
 
-def list_users() -> list[UserView]:
+def list_users() -> list[UserOut]:
     with db.read() as s:
         return [_user_view(u) for u in s.scalars(select(User).order_by(User.username))]
 
@@ -219,9 +208,7 @@ def principal_from_session(secret: str) -> Principal | None:
     )
 
 
-def create_token(
-    actor: Principal, username: str, name: str, expires_days: float | None = None
-) -> tuple[TokenView, str]:
+def create_token(actor: Principal, username: str, name: str, expires_days: float | None = None) -> tuple[TokenOut, str]:
     """Create an API token for `username`; the secret is returned once and only its sha256 is stored.
 
     A token is 256 random bits, so a fast hash is enough (argon2 guards guessable passwords, not random keys)
@@ -254,19 +241,16 @@ def create_token(
             target_id=token.id,
             details={"user": username, "name": token.name},
         )
-        view = TokenView(token.id, token.name, token.prefix, username, token.created_at, None, expires, None)
+        view = _token_view(token, username)
     return view, secret
 
 
-def list_tokens(principal: Principal, *, all_users: bool = False) -> list[TokenView]:
+def list_tokens(principal: Principal, *, all_users: bool = False) -> list[TokenOut]:
     with db.read() as s:
         query = select(ApiToken, User.username).join(User, User.id == ApiToken.user_id).order_by(ApiToken.id)
         if not all_users:
             query = query.where(ApiToken.user_id == principal.id)
-        return [
-            TokenView(t.id, t.name, t.prefix, username, t.created_at, t.last_used_at, t.expires_at, t.revoked_at)
-            for t, username in s.execute(query)
-        ]
+        return [_token_view(t, username) for t, username in s.execute(query)]
 
 
 def revoke_token(actor: Principal, token_id: int) -> None:
