@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import ctypes
+import fcntl
 import importlib.util
 import inspect
 import json
@@ -72,7 +73,10 @@ def _sandbox(spec: dict[str, Any], fds: list[int]) -> None:
     scrubbed environment. The pipes come first, so any later failure can still be reported as an event."""
     for target, fd in enumerate(fds):
         os.dup2(fd, target, inheritable=True)
-    os.closerange(len(fds), 65536)
+    confine = spec.get("confine")
+    if confine and not _confine(confine) and confine.get("required"):
+        raise OSError("this kernel has no Landlock, and PORTAL_JOB_FILESYSTEM_SANDBOX=required")
+    os.closerange(len(fds), 65536)  # after confinement: it used the descriptors the zygote keeps open
     os.setsid()
     try:
         _LIBC.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
@@ -100,9 +104,6 @@ def _sandbox(spec: dict[str, Any], fds: list[int]) -> None:
         resource.setrlimit(which, (soft, hard))
 
     os.umask(0o077)
-    confine = spec.get("confine")
-    if confine and not _confine(confine["read"], confine["write"]) and confine.get("required"):
-        raise OSError("this kernel has no Landlock, and PORTAL_JOB_FILESYSTEM_SANDBOX=required")
     os.chdir(spec["workdir"])
     os.environ.clear()
     os.environ.update(spec["env"])
@@ -120,48 +121,93 @@ def landlock_abi() -> int:
     return max(version, 0)
 
 
-def _confine(read: list[str], write: list[str]) -> bool:
-    """Allow the process to read (and execute) only below `read` and to change files only below `write`.
-
-    Landlock applies to root too, and it also stops the task from inspecting processes outside its domain
-    (for example `/proc/<worker>/environ`). Returns False when the kernel has no Landlock.
-    """
-    abi = landlock_abi()
-    if abi < 1:
-        return False
+def _handled_rights(abi: int) -> int:
     handled = (1 << 13) - 1  # ABI 1: every file system right from EXECUTE to MAKE_SYM
     if abi >= 2:
         handled |= 1 << 13  # REFER
     if abi >= 3:
         handled |= 1 << 14  # TRUNCATE
-    attr = ctypes.c_uint64(handled)
+    return handled
+
+
+_abi: int | None = None
+_handled = 0
+# Rules for the system paths, built once in the zygote with their O_PATH descriptors kept open there (above
+# fd 255, clear of the child's pipes); every child inherits them and only has to hand them to the kernel.
+_prepared: dict[tuple[str, int], Any] = {}
+_KEPT_FD_MIN = 256
+
+
+def _rule(path: str, access: int, keep: bool) -> tuple[Any, int] | None:
+    try:
+        fd = os.open(path, os.O_PATH | os.O_CLOEXEC)
+    except OSError:
+        return None  # a system folder this machine does not have
+    if keep:
+        kept = fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, _KEPT_FD_MIN)
+        os.close(fd)
+        fd = kept
+    allowed = access & _handled
+    if not stat.S_ISDIR(os.fstat(fd).st_mode):
+        allowed &= _FS_FILE_RIGHTS  # a rule on a file may only carry rights files have
+    rule = (ctypes.c_uint8 * 12).from_buffer_copy(allowed.to_bytes(8, "little") + fd.to_bytes(4, "little", signed=True))
+    return rule, fd
+
+
+def prepare(confine: dict[str, Any] | None) -> None:
+    """In the zygote, before forking: learn the Landlock ABI and describe the system paths, once."""
+    global _abi, _handled
+    if not confine:
+        return
+    if _abi is None:
+        _abi = landlock_abi()
+        _handled = _handled_rights(_abi)
+    if _abi < 1:
+        return
+    for paths, access in ((confine["system_read"], _FS_READ), (confine["system_write"], _handled)):
+        for path in paths:
+            if (path, access) not in _prepared:
+                _prepared[(path, access)] = _rule(path, access, keep=True)
+
+
+def _confine(confine: dict[str, Any]) -> bool:
+    """Allow the process to read (and execute) only below the read paths and to change files only below the
+    write paths. Landlock applies to root too, and a confined task cannot open another process's memory.
+    Returns False when the kernel has no Landlock."""
+    prepare(confine)
+    if not _abi:
+        return False
+    attr = ctypes.c_uint64(_handled)
     ruleset = int(_LIBC.syscall(_LANDLOCK_CREATE_RULESET, ctypes.byref(attr), ctypes.c_size_t(8), ctypes.c_uint32(0)))
     if ruleset < 0:
         raise OSError(ctypes.get_errno(), "landlock_create_ruleset failed")
+    opened: list[int] = []
     try:
-        for paths, access in ((read, _FS_READ), (write, handled)):
+        rules = [
+            r
+            for key in (
+                *((p, _FS_READ) for p in confine["system_read"]),
+                *((p, _handled) for p in confine["system_write"]),
+            )
+            if (r := _prepared.get(key))
+        ]
+        for paths, access in ((confine["read"], _FS_READ), (confine["write"], _handled)):
             for path in paths:
-                try:
-                    fd = os.open(path, os.O_PATH | os.O_CLOEXEC)
-                except OSError:
-                    continue  # a system folder this machine does not have
-                try:
-                    allowed = access & handled
-                    if not stat.S_ISDIR(os.fstat(fd).st_mode):
-                        allowed &= _FS_FILE_RIGHTS  # a rule on a file may only carry rights files have
-                    rule = (ctypes.c_uint8 * 12).from_buffer_copy(
-                        allowed.to_bytes(8, "little") + fd.to_bytes(4, "little", signed=True)
-                    )
-                    if _LIBC.syscall(_LANDLOCK_ADD_RULE, ruleset, _LANDLOCK_RULE_PATH_BENEATH, rule, 0) < 0:
-                        raise OSError(ctypes.get_errno(), f"landlock_add_rule failed for {path}")
-                finally:
-                    os.close(fd)
+                found = _rule(path, access, keep=False)
+                if found is not None:
+                    rules.append(found)
+                    opened.append(found[1])
+        for rule, _fd in rules:
+            if _LIBC.syscall(_LANDLOCK_ADD_RULE, ruleset, _LANDLOCK_RULE_PATH_BENEATH, rule, 0) < 0:
+                raise OSError(ctypes.get_errno(), "landlock_add_rule failed")
         if _LIBC.prctl(_PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0:
             raise OSError(ctypes.get_errno(), "PR_SET_NO_NEW_PRIVS failed")
         if _LIBC.syscall(_LANDLOCK_RESTRICT_SELF, ruleset, 0) < 0:
             raise OSError(ctypes.get_errno(), "landlock_restrict_self failed")
     finally:
         os.close(ruleset)
+        for fd in opened:
+            os.close(fd)
     return True
 
 

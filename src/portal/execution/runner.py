@@ -247,13 +247,14 @@ class Runner:
         }
         if self._filesystem_sandbox != "off":
             spec["confine"] = {
-                "read": [
+                "system_read": [
                     *_SYSTEM_READ_PATHS,
                     sys.base_prefix,
                     os.path.dirname(os.path.realpath(sys.executable)),
-                    request.bundle_dir,
                 ],
-                "write": [request.workdir, *_DEVICES],
+                "system_write": list(_DEVICES),
+                "read": [request.bundle_dir],
+                "write": [request.workdir],
                 "required": self._filesystem_sandbox == "required",
             }
         stdin_r, stdin_w = os.pipe()

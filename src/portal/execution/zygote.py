@@ -80,11 +80,12 @@ def _spawn(
 ) -> None:
     message = json.loads(data)
     try:
+        child.prepare(message["spec"].get("confine"))
         pid = os.fork()
-    except OSError as exc:
+    except Exception as exc:  # never let one request stop the zygote
         for fd in fds:
             os.close(fd)
-        control.send(json.dumps({"id": message["id"], "error": f"fork failed: {exc}"}).encode())
+        control.send(json.dumps({"id": message["id"], "error": f"cannot start the task process: {exc}"}).encode())
         return
     if pid == 0:
         child.start(message["spec"], fds)  # never returns
