@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import fcntl
 import logging
+import os
 from dataclasses import dataclass
 
 from portal.auth import service as auth_service
@@ -25,6 +27,25 @@ class PortalState:
     settings: Settings
     executor: executors.Executor
     initial_password: str | None
+    lock_fd: int | None = None
+
+
+LOCK_FILE = "serve.lock"
+
+
+def _lock_data_dir(settings: Settings) -> int:
+    """One embedded portal per data directory: a second one would fail the first one's running jobs."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    fd = os.open(settings.data_dir / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise RuntimeError(
+            f"another portal is already serving {settings.data_dir} (embedded mode runs one process per data "
+            "directory)"
+        ) from None
+    return fd
 
 
 def prepare(settings: Settings) -> str | None:
@@ -48,6 +69,7 @@ def prepare(settings: Settings) -> str | None:
 
 
 def start(settings: Settings, run_executor: bool = True) -> PortalState:
+    lock_fd = _lock_data_dir(settings) if run_executor else None
     password = prepare(settings)
     event_bus = bus.LocalEventBus()
     bus.set_bus(event_bus)
@@ -55,7 +77,7 @@ def start(settings: Settings, run_executor: bool = True) -> PortalState:
     executor: executors.Executor = LocalExecutor(settings) if run_executor else executors.NullExecutor()
     executor.start()
     executors.set_current(executor)
-    return PortalState(settings=settings, executor=executor, initial_password=password)
+    return PortalState(settings=settings, executor=executor, initial_password=password, lock_fd=lock_fd)
 
 
 def stop(state: PortalState) -> None:
@@ -63,3 +85,5 @@ def stop(state: PortalState) -> None:
     executors.set_current(executors.NullExecutor())
     hub.detach()
     db.dispose()
+    if state.lock_fd is not None:
+        os.close(state.lock_fd)

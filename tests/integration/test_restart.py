@@ -5,6 +5,8 @@ from __future__ import annotations
 import signal
 from pathlib import Path
 
+import pytest
+
 from tests.helpers import FIXTURE_CATALOG, PortalServer, process_alive, sleeper_pids, wait_for_job, wait_until
 
 
@@ -97,3 +99,11 @@ def test_reaper_fails_jobs_of_a_worker_that_stopped_beating(tmp_path: Path) -> N
         assert job["error"]["type"] == "WorkerLost"
     finally:
         server.stop()
+
+
+def test_a_second_portal_on_the_same_data_dir_is_refused(server: PortalServer) -> None:
+    second = PortalServer(server.data_dir)
+    with pytest.raises(RuntimeError, match="another portal is already serving"):
+        second.start(timeout=20)
+    second.stop()
+    assert server.proc is not None and server.proc.poll() is None
