@@ -60,8 +60,3 @@ class ValidationFailed(PortalError):
 
     status_code = 422
     code = "validation_failed"
-
-
-class ServiceUnavailable(PortalError):
-    status_code = 503
-    code = "unavailable"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from portal.jobs.states import FINISHED, TRANSITIONS, JobState, sources_of
+from portal.jobs.states import FINISHED, TRANSITIONS, JobState
 
 
 def test_transitions() -> None:
@@ -11,7 +11,3 @@ def test_transitions() -> None:
     assert TRANSITIONS[JobState.RUNNING] == {JobState.SUCCEEDED, JobState.FAILED, JobState.CANCELLED}
     for state in FINISHED:
         assert TRANSITIONS[state] == frozenset()
-
-
-def test_sources_of_cancelled() -> None:
-    assert sources_of(JobState.CANCELLED) == {JobState.PENDING_APPROVAL, JobState.QUEUED, JobState.RUNNING}

@@ -27,8 +27,3 @@ FINISHED = frozenset({JobState.SUCCEEDED, JobState.FAILED, JobState.CANCELLED})
 ACTIVE = frozenset({JobState.PENDING_APPROVAL, JobState.QUEUED, JobState.RUNNING})
 RETRYABLE = frozenset({JobState.FAILED, JobState.CANCELLED})
 CANCELLABLE = ACTIVE
-
-
-def sources_of(target: JobState) -> frozenset[JobState]:
-    """The states from which `target` may be reached."""
-    return frozenset(state for state, targets in TRANSITIONS.items() if target in targets)

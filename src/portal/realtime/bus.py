@@ -56,10 +56,6 @@ class LocalEventBus:
 _bus: EventBus = LocalEventBus()
 
 
-def get_bus() -> EventBus:
-    return _bus
-
-
 def set_bus(bus: EventBus) -> None:
     global _bus
     _bus = bus
