@@ -13,7 +13,17 @@ from typing import Any
 import httpx
 from websockets.sync.client import connect
 
-from bench.common import CorrectnessError, Server, auth, data_dir, latency_summary, ms, show, write_results
+from bench.common import (
+    CorrectnessError,
+    Server,
+    auth,
+    data_dir,
+    latency_summary,
+    ms,
+    show,
+    timed_gets,
+    write_results,
+)
 from bench.roundtrip import _Stream
 from portal.auth.principal import SYSTEM
 from portal.catalog import service as catalog_service
@@ -113,17 +123,6 @@ def _import_tree(data: Path) -> dict[str, Any]:
     }
 
 
-def _timed(client: httpx.Client, path: str, params: dict[str, Any], n: int) -> list[float]:
-    times = []
-    for _ in range(n):
-        start = time.perf_counter()
-        response = client.get(path, params=params)
-        times.append(time.perf_counter() - start)
-        if response.status_code != 200:
-            raise CorrectnessError(f"GET {path} {params}: {response.status_code}")
-    return times
-
-
 def _list(data: Path) -> dict[str, Any]:
     tree = _write_tree(data / "big-tree", LIST_ITEMS, LIST_VERSIONS)
     _in_process(data / "list")
@@ -141,7 +140,7 @@ def _list(data: Path) -> dict[str, Any]:
         expected = [f"1.{v}.0" for v in reversed(range(LIST_VERSIONS))]
         if everything["total"] != LIST_ITEMS or any(i["versions"] != expected for i in everything["items"]):
             raise CorrectnessError("the catalog list does not hold every item with its versions")
-        floor = latency_summary(_timed(client, "/healthz", {}, LIST_REQUESTS))
+        floor = latency_summary(timed_gets(client, "/healthz", {}, LIST_REQUESTS)[0])
         figures["floor_healthz"] = floor
         show(f"[{NAME}] floor GET /healthz p95 {floor['p95_ms']:.2f} ms")
         queries: list[tuple[str, dict[str, Any]]] = [
@@ -151,7 +150,7 @@ def _list(data: Path) -> dict[str, Any]:
             ("category=group-3", {"category": "group-3"}),
         ]
         for label, params in queries:
-            summary = latency_summary(_timed(client, "/api/catalog", params, LIST_REQUESTS))
+            summary = latency_summary(timed_gets(client, "/api/catalog", params, LIST_REQUESTS)[0])
             figures[label] = summary
             show(
                 f"[{NAME}]   GET /api/catalog {label:20} p95 {summary['p95_ms']:7.2f} ms  "

@@ -191,6 +191,24 @@ def interpreter_throughput(threads: int = 2, seconds: float = 10.0) -> float:
     return sum(counts) / (time.perf_counter() - start)
 
 
+def timed_gets(
+    client: httpx.Client, path: str, params: dict[str, Any], requests: int = 200, warmup: int = 5
+) -> tuple[list[float], dict[str, Any]]:
+    """Seconds of each of `requests` sequential GETs (after `warmup` uncounted ones), and the last body."""
+    for _ in range(warmup):
+        client.get(path, params=params).raise_for_status()
+    times: list[float] = []
+    body: dict[str, Any] = {}
+    for _ in range(requests):
+        start = time.perf_counter()
+        response = client.get(path, params=params)
+        times.append(time.perf_counter() - start)
+        if response.status_code != 200:
+            raise CorrectnessError(f"GET {path} {params} answered {response.status_code}: {response.text[:300]}")
+        body = response.json()
+    return times, body
+
+
 # --- statistics and output -----------------------------------------------------------------------------------
 
 

@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 from sqlalchemy import insert
 
-from bench.common import CorrectnessError, Server, auth, data_dir, latency_summary, show, write_results
+from bench.common import CorrectnessError, Server, auth, data_dir, latency_summary, show, timed_gets, write_results
 from portal.db import session as db
 from portal.jobs.models import Job
 from portal.settings import Settings
@@ -100,21 +100,6 @@ def _populate(data: Path) -> tuple[Counter[str], Counter[str], Counter[tuple[str
     return by_state, by_item, by_both
 
 
-def _measure(client: httpx.Client, path: str, params: dict[str, str | int]) -> tuple[list[float], dict[str, Any]]:
-    for _ in range(WARMUP):
-        client.get(path, params=params).raise_for_status()
-    times: list[float] = []
-    body: dict[str, Any] = {}
-    for _ in range(REQUESTS):
-        start = time.perf_counter()
-        response = client.get(path, params=params)
-        times.append(time.perf_counter() - start)
-        if response.status_code != 200:
-            raise CorrectnessError(f"GET {path} {params} answered {response.status_code}: {response.text[:300]}")
-        body = response.json()
-    return times, body
-
-
 def _expected(
     label: str, by_state: Counter[str], by_item: Counter[str], by_both: Counter[tuple[str, str]]
 ) -> int | None:
@@ -145,11 +130,11 @@ def run() -> dict[str, Any]:
             httpx.Client(base_url=server.base_url, headers=auth(token), timeout=30.0) as client,
         ):
             show(f"[{NAME}] {REQUESTS} sequential requests per query (after {WARMUP} warm-up), p95 vs GET /healthz")
-            floor_times, _ = _measure(client, "/healthz", {})
+            floor_times, _ = timed_gets(client, "/healthz", {}, REQUESTS, WARMUP)
             results: dict[str, dict[str, Any]] = {}
             mismatches: list[str] = []
             for label, params in QUERIES:
-                times, body = _measure(client, "/api/jobs", params)
+                times, body = timed_gets(client, "/api/jobs", params, REQUESTS, WARMUP)
                 expected = _expected(label, by_state, by_item, by_both)
                 if expected is not None and body["total"] != expected:
                     mismatches.append(f"{label}: total {body['total']}, expected {expected}")

@@ -151,6 +151,17 @@ def sleeper_pids(events: list[dict[str, Any]]) -> tuple[int, int] | None:
     return None
 
 
+def sleeper_request(tmp_path: Path) -> RunRequest:
+    return RunRequest(
+        job_id=7,
+        bundle_dir=str(ITEMS / "sleeper" / "1.0.0"),
+        entrypoint="task.py",
+        inputs={},
+        workdir=str(tmp_path),
+        limits=LIMITS,
+    )
+
+
 def test_timeout_kills_the_process_group(runner: Runner, tmp_path: Path) -> None:
     limits = Limits(memory_mb=256, cpu_seconds=30, file_size_mb=8, open_files=64, timeout_seconds=1.5)
     outcome, events = run(runner, tmp_path, ITEMS / "sleeper" / "1.0.0", limits=limits)
@@ -165,14 +176,7 @@ def test_cancel_kills_child_and_grandchild(runner: Runner, tmp_path: Path) -> No
     cancel = threading.Event()
     result: list[Outcome] = []
     events: list[dict[str, Any]] = []
-    request = RunRequest(
-        job_id=7,
-        bundle_dir=str(ITEMS / "sleeper" / "1.0.0"),
-        entrypoint="task.py",
-        inputs={},
-        workdir=str(tmp_path),
-        limits=LIMITS,
-    )
+    request = sleeper_request(tmp_path)
     thread = threading.Thread(target=lambda: result.append(runner.run(request, events.append, cancel)))
     thread.start()
     assert wait_until(lambda: sleeper_pids(events) is not None, timeout=10)
@@ -297,14 +301,7 @@ def test_a_failing_event_callback_never_leaves_the_child_running(runner: Runner,
         if sleeper_pids(seen):
             raise RuntimeError("the database is gone")
 
-    request = RunRequest(
-        job_id=7,
-        bundle_dir=str(ITEMS / "sleeper" / "1.0.0"),
-        entrypoint="task.py",
-        inputs={},
-        workdir=str(tmp_path),
-        limits=LIMITS,
-    )
+    request = sleeper_request(tmp_path)
     with pytest.raises(RuntimeError, match="database is gone"):
         runner.run(request, on_event)
     child, grandchild = sleeper_pids(seen) or (0, 0)
