@@ -42,8 +42,7 @@ def _lock_data_dir(settings: Settings) -> int:
     except BlockingIOError:
         os.close(fd)
         raise RuntimeError(
-            f"another portal is already serving {settings.data_dir} (embedded mode runs one process per data "
-            "directory)"
+            f"another portal is already serving {settings.data_dir} (embedded mode runs one process per data directory)"
         ) from None
     return fd
 

@@ -63,6 +63,7 @@ class Settings(BaseSettings):
     session_hours: float = 12.0
     session_cookie_secure: bool = False
     token_touch_seconds: float = 60.0
+    auth_cache_seconds: float = Field(default=2.0, ge=0, le=60)
     ws_ping_seconds: float = Field(default=25.0, gt=0, description="idle WebSocket ping; credentials rechecked")
 
     @field_validator("data_dir")

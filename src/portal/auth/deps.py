@@ -7,6 +7,7 @@ from collections.abc import Awaitable, Callable
 from typing import Annotated
 
 from fastapi import Depends, Request, WebSocket
+from starlette.concurrency import run_in_threadpool
 
 from portal.auth import service
 from portal.auth.principal import Principal
@@ -36,10 +37,13 @@ def _resolve(authorization: str | None, session_cookie: str | None) -> Principal
     return None
 
 
-def current_principal(request: Request) -> Principal:
+async def current_principal(request: Request) -> Principal:
     """The authenticated caller; 401 otherwise. Cookie sessions must echo the CSRF token on unsafe methods."""
     authorization = request.headers.get("authorization")
-    principal = _resolve(authorization, request.cookies.get(SESSION_COOKIE))
+    cookie = request.cookies.get(SESSION_COOKIE)
+    principal = service.cached_principal(_bearer(authorization), None if authorization else cookie)
+    if principal is None:
+        principal = await run_in_threadpool(_resolve, authorization, cookie)
     if principal is None:
         if authorization:
             raise Unauthorized("invalid, expired or revoked token")

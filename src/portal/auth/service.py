@@ -7,6 +7,8 @@ import hmac
 import os
 import re
 import secrets
+import threading
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -24,6 +26,7 @@ from portal.auth.schemas import TokenOut, UserOut
 from portal.db import session as db
 from portal.db.base import utcnow
 from portal.errors import Conflict, NotFound, Unauthorized, ValidationFailed
+from portal.settings import get_settings
 
 _hasher = PasswordHasher()
 # Verified against when the user does not exist, so a wrong username costs the same time as a wrong password.
@@ -193,9 +196,55 @@ def login(username: str, password: str, *, session_hours: float, user_agent: str
 
 
 def logout(principal: Principal, session_secret: str) -> None:
+    _credentials.clear()
     with db.write() as s:
         s.execute(delete(AuthSession).where(AuthSession.id_hash == _sha256(session_secret)))
         audit.record(s, principal, "auth.logout", target_type="user", target_id=principal.username)
+
+
+class _CredentialCache:
+    """Principals of recently verified secrets, keyed by the secret's sha256, for a short time.
+
+    Every request authenticates; this spares the lookup (and a thread hop) for a client's next requests.
+    Any change to credentials made in this process (logout, token revocation) clears it at once; a change
+    made by another process (say `portal tokens revoke`) takes effect within the time to live.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._entries: dict[str, tuple[float, Principal, datetime | None]] = {}
+
+    def get(self, digest: str) -> Principal | None:
+        entry = self._entries.get(digest)
+        if entry is None:
+            return None
+        fresh_until, principal, expires_at = entry
+        if time.monotonic() > fresh_until or (expires_at is not None and expires_at <= utcnow()):
+            self._entries.pop(digest, None)
+            return None
+        return principal
+
+    def put(self, digest: str, principal: Principal, expires_at: datetime | None, ttl: float) -> None:
+        if ttl <= 0:
+            return
+        with self._lock:
+            if len(self._entries) > _CACHE_ENTRIES:
+                self._entries.clear()
+            self._entries[digest] = (time.monotonic() + ttl, principal, expires_at)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+
+
+_CACHE_ENTRIES = 10_000
+_credentials = _CredentialCache()
+
+
+def cached_principal(token: str | None, session_secret: str | None) -> Principal | None:
+    """A principal verified moments ago for this bearer token or session cookie, without any I/O."""
+    secret = token if token is not None else session_secret
+    return _credentials.get(_sha256(secret)) if secret else None
 
 
 def principal_from_session(secret: str) -> Principal | None:
@@ -203,9 +252,11 @@ def principal_from_session(secret: str) -> Principal | None:
         row = s.execute(_SESSION_LOOKUP, {"id_hash": _sha256(secret)}).first()
     if row is None or row.disabled or row.expires_at <= utcnow():
         return None
-    return Principal(
+    principal = Principal(
         id=row.id, username=row.username, role=Role.parse(row.role), via="session", csrf_token=row.csrf_token
     )
+    _credentials.put(_sha256(secret), principal, row.expires_at, get_settings().auth_cache_seconds)
+    return principal
 
 
 def create_token(actor: Principal, username: str, name: str, expires_days: float | None = None) -> tuple[TokenOut, str]:
@@ -261,6 +312,7 @@ def revoke_token(actor: Principal, token_id: int) -> None:
         if token.revoked_at is not None:
             raise Conflict(f"token {token_id} is already revoked")
         token.revoked_at = utcnow()
+        _credentials.clear()
         audit.record(s, actor, "token.revoke", target_type="token", target_id=token_id, details={"name": token.name})
 
 
@@ -279,7 +331,9 @@ def principal_from_token(secret: str, touch_seconds: float) -> Principal | None:
     if row.last_used_at is None or (now - row.last_used_at).total_seconds() >= touch_seconds:
         with db.write() as s:
             s.execute(update(ApiToken).where(ApiToken.id == row.id).values(last_used_at=now))
-    return Principal(id=row.user_id, username=row.username, role=Role.parse(row.role), via="token")
+    principal = Principal(id=row.user_id, username=row.username, role=Role.parse(row.role), via="token")
+    _credentials.put(digest, principal, row.expires_at, get_settings().auth_cache_seconds)
+    return principal
 
 
 def user_ids_matching(s: Session, q: str) -> list[int]:
