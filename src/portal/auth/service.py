@@ -196,7 +196,7 @@ def login(username: str, password: str, *, session_hours: float, user_agent: str
 
 
 def logout(principal: Principal, session_secret: str) -> None:
-    _credentials.clear()
+    forget_verified_credentials()
     with db.write() as s:
         s.execute(delete(AuthSession).where(AuthSession.id_hash == _sha256(session_secret)))
         audit.record(s, principal, "auth.logout", target_type="user", target_id=principal.username)
@@ -239,6 +239,11 @@ class _CredentialCache:
 
 _CACHE_ENTRIES = 10_000
 _credentials = _CredentialCache()
+
+
+def forget_verified_credentials() -> None:
+    """Call after any change to who may do what (logout, revocation, a disabled user, a new role)."""
+    _credentials.clear()
 
 
 def cached_principal(token: str | None, session_secret: str | None) -> Principal | None:
@@ -312,7 +317,7 @@ def revoke_token(actor: Principal, token_id: int) -> None:
         if token.revoked_at is not None:
             raise Conflict(f"token {token_id} is already revoked")
         token.revoked_at = utcnow()
-        _credentials.clear()
+        forget_verified_credentials()
         audit.record(s, actor, "token.revoke", target_type="token", target_id=token_id, details={"name": token.name})
 
 
