@@ -333,7 +333,10 @@ def test_the_task_sees_only_its_bundle_its_scratch_dir_and_the_system(runner: Ru
             "        'worker_environ': attempt(lambda: open(f\"/proc/{inputs['worker']}/environ\").read()),\n"
             "        'write_bundle': attempt(lambda: open(os.path.join(here, 'task.py'), 'a').write('#')),\n"
             "        'write_scratch': attempt(lambda: open('scratch.txt', 'w').write('ok')),\n"
-            "        'read_system': attempt(lambda: open('/etc/hostname').read()),\n"
+            "        'read_system': attempt(lambda: open('/etc/hosts').read()),\n"
+            "        'read_shadow': attempt(lambda: open('/etc/shadow').read()),\n"
+            "        'own_proc': attempt(lambda: open('/proc/self/status').read()),\n"
+            "        'signal_parent': attempt(lambda: os.kill(os.getppid(), 0)),\n"
             "        'run_a_program': attempt(lambda: os.system('true')),\n"
             "    }\n"
         ),
@@ -347,5 +350,19 @@ def test_the_task_sees_only_its_bundle_its_scratch_dir_and_the_system(runner: Ru
         "write_bundle": "PermissionError",
         "write_scratch": "allowed",
         "read_system": "allowed",
+        "read_shadow": "PermissionError",
+        "own_proc": "allowed",
+        "signal_parent": "PermissionError",
         "run_a_program": "allowed",
     }
+
+
+def test_a_cancel_that_comes_before_the_task_starts_still_ends_it(runner: Runner, tmp_path: Path) -> None:
+    # Set before the child even has its own process group: the kill must be repeated until it lands
+    # (without the repeat this run would sleep for the hour and the test would hit pytest's timeout).
+    bundle = write_task(tmp_path, "import time\n\ndef run(inputs):\n    time.sleep(3600)\n")
+    cancel = threading.Event()
+    cancel.set()
+    outcome, _ = run(runner, tmp_path, bundle, cancel=cancel)
+    assert outcome.cancelled
+    assert outcome.exit_status is not None and outcome.exit_status < 0  # killed, not finished

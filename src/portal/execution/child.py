@@ -31,6 +31,7 @@ _PR_SET_NO_NEW_PRIVS = 38
 # Landlock (Linux 5.13+): the same syscall numbers on x86_64 and arm64.
 _LANDLOCK_CREATE_RULESET, _LANDLOCK_ADD_RULE, _LANDLOCK_RESTRICT_SELF = 444, 445, 446
 _LANDLOCK_RULE_PATH_BENEATH = 1
+_SCOPE_ABSTRACT_UNIX_SOCKET, _SCOPE_SIGNAL = 1 << 0, 1 << 1
 _FS_EXECUTE, _FS_READ_FILE, _FS_READ_DIR = 1 << 0, 1 << 2, 1 << 3
 _FS_READ = _FS_EXECUTE | _FS_READ_FILE | _FS_READ_DIR
 _FS_FILE_RIGHTS = _FS_EXECUTE | (1 << 1) | _FS_READ_FILE | (1 << 14)  # EXECUTE, WRITE_FILE, READ_FILE, TRUNCATE
@@ -177,8 +178,12 @@ def _confine(confine: dict[str, Any]) -> bool:
     prepare(confine)
     if not _abi:
         return False
-    attr = ctypes.c_uint64(_handled)
-    ruleset = int(_LIBC.syscall(_LANDLOCK_CREATE_RULESET, ctypes.byref(attr), ctypes.c_size_t(8), ctypes.c_uint32(0)))
+    # ABI 6+: also scope signals and abstract unix sockets to the task's own domain, so it cannot signal (or
+    # stop) the zygote, the worker or anything else outside. The network is not restricted here.
+    scoped = _SCOPE_SIGNAL | _SCOPE_ABSTRACT_UNIX_SOCKET if _abi >= 6 else 0
+    attr = (ctypes.c_uint64 * 3)(_handled, 0, scoped)
+    size = 24 if scoped else 8
+    ruleset = int(_LIBC.syscall(_LANDLOCK_CREATE_RULESET, attr, ctypes.c_size_t(size), ctypes.c_uint32(0)))
     if ruleset < 0:
         raise OSError(ctypes.get_errno(), "landlock_create_ruleset failed")
     opened: list[int] = []

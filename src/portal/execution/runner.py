@@ -32,14 +32,20 @@ _DRAIN_SECONDS = 1.0
 _PIPE_BUFFER = 60_000  # Linux pipes hold 64 KiB by default
 _EVENT_OVERHEAD = 65_536  # room for the JSON around a result of the largest allowed size
 _LOST_AFTER_KILL_SECONDS = 10.0
+_SPAWN_SECONDS = 30.0
 # What a task may read besides its bundle: the system and the interpreter. Not the portal's data directory,
 # not other jobs' scratch directories, not home directories.
 _SYSTEM_READ_PATHS = (
-    "/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc", "/opt", "/run", "/sys", "/dev",
-    # Of /proc only the task's own process and machine-wide facts: other processes' entries (the worker's
-    # environment, for one) stay out of sight.
-    "/proc/self", "/proc/cpuinfo", "/proc/meminfo", "/proc/stat", "/proc/loadavg", "/proc/uptime",
-    "/proc/version", "/proc/sys", "/proc/filesystems",
+    "/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/opt",
+    # From /etc only what programs need to resolve names, verify TLS and know users: not /etc/shadow.
+    "/etc/ssl", "/etc/ca-certificates", "/etc/pki", "/etc/resolv.conf", "/etc/hosts", "/etc/nsswitch.conf",
+    "/etc/host.conf", "/etc/gai.conf", "/etc/passwd", "/etc/group", "/etc/localtime", "/etc/timezone",
+    "/etc/os-release", "/etc/protocols", "/etc/services", "/etc/mime.types", "/etc/ld.so.cache",
+    "/etc/alternatives", "/run/systemd/resolve",
+    # Machine-wide facts from /proc (the task's own /proc/self is added per job): other processes' entries,
+    # the worker's environment among them, stay out of sight.
+    "/proc/cpuinfo", "/proc/meminfo", "/proc/stat", "/proc/loadavg", "/proc/uptime", "/proc/version",
+    "/proc/sys", "/proc/filesystems",
 )  # fmt: skip
 _DEVICES = ("/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom", "/dev/tty")
 
@@ -102,7 +108,14 @@ class _Zygote:
                 assert self._child_sock is not None
                 request.set_result(
                     subprocess.Popen(
-                        [sys.executable, "-I", "-m", "portal.execution.zygote", str(self._child_sock.fileno())],
+                        [
+                            sys.executable,
+                            "-I",
+                            "-m",
+                            "portal.execution.zygote",
+                            str(self._child_sock.fileno()),
+                            str(os.getpid()),
+                        ],
                         pass_fds=[self._child_sock.fileno()],
                         env={"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": os.environ.get("LANG", "C.UTF-8")},
                         cwd="/",
@@ -119,7 +132,10 @@ class _Zygote:
         started: Future[subprocess.Popen[bytes]] = Future()
         self._starts.put(started)
         try:
-            self._proc = started.result(timeout=30)
+            self._proc = started.result(timeout=_SPAWN_SECONDS)
+        except BaseException:
+            parent_sock.close()
+            raise
         finally:
             self._child_sock = None
             child_sock.close()
@@ -178,7 +194,13 @@ class _Zygote:
             except OSError as exc:
                 self._spawns.pop(request_id, None)
                 raise RunnerLost(f"cannot reach the runner's zygote: {exc}") from exc
-        pid = future.result(timeout=30)
+        try:
+            pid = future.result(timeout=_SPAWN_SECONDS)
+        except TimeoutError:
+            with self._lock:
+                self._spawns.pop(request_id, None)
+            self._restart()  # a zygote that does not answer is replaced, not waited on forever
+            raise RunnerLost(f"the runner's zygote did not answer within {_SPAWN_SECONDS:g} s") from None
         with self._lock:
             exit_future = self._exits.get(pid)
         if exit_future is None:  # the zygote stopped right after forking: the child died with it
@@ -186,9 +208,22 @@ class _Zygote:
             exit_future.set_exception(RunnerLost("the runner's zygote process stopped"))
         return pid, exit_future
 
-    def forget(self, pid: int) -> None:
+    def forget(self, pid: int, exit_future: Future[int]) -> None:
         with self._lock:
-            self._exits.pop(pid, None)
+            if self._exits.get(pid) is exit_future:  # not a newer run's, should the pid have been reused
+                del self._exits[pid]
+
+    def _restart(self) -> None:
+        """Drop the current zygote (its reader fails what still waits on it); the next spawn starts another."""
+        with self._lock:
+            sock, proc = self._sock, self._proc
+            self._sock = None
+        if proc is not None:
+            with contextlib.suppress(ProcessLookupError):
+                proc.kill()
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
 
     def stop(self) -> None:
         self._starts.put(None)
@@ -253,7 +288,7 @@ class Runner:
                     os.path.dirname(os.path.realpath(sys.executable)),
                 ],
                 "system_write": list(_DEVICES),
-                "read": [request.bundle_dir],
+                "read": [request.bundle_dir, "/proc/self"],  # opened by the child: its own /proc entry
                 "write": [request.workdir],
                 "required": self._filesystem_sandbox == "required",
             }
@@ -274,7 +309,7 @@ class Runner:
         try:
             return self._supervise(request, pid, exit_future, stdin_w, stdout_r, stderr_r, events_r, on_event, cancel)
         finally:
-            self._zygote.forget(pid)
+            self._zygote.forget(pid, exit_future)
 
     @staticmethod
     def _child_env(request: RunRequest) -> dict[str, str]:
@@ -328,6 +363,11 @@ class Runner:
         def kill() -> None:
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(pid, signal.SIGKILL)
+            if not exit_future.done():
+                # Before its setsid() the child leads no process group yet; it is our zygote's unreaped
+                # child, so its pid cannot have been reused.
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.kill(pid, signal.SIGKILL)
 
         def emit_log(stream: str, raw: bytes | bytearray) -> None:
             nonlocal log_lines
@@ -343,7 +383,12 @@ class Runner:
 
         def check_limits(now: float) -> None:
             nonlocal kill_reason
-            if kill_reason is None and cancel is not None and cancel.is_set():
+            if exit_future.done():
+                return  # it ended by itself: a late cancel or deadline must not rewrite how
+            if kill_reason is not None:
+                kill()  # again, until it is gone: the first kill may have come before its setsid()
+                return
+            if cancel is not None and cancel.is_set():
                 kill_reason = {"cancelled": True}
                 kill()
             if kill_reason is None and now >= deadline:

@@ -107,8 +107,8 @@ def main() -> None:
         ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)
     except (OSError, AttributeError):
         pass
-    if os.getppid() == 1:
-        return
+    if os.getppid() != int(sys.argv[2]):
+        return  # the worker died before we could ask to die with it
     serve(control)
 
 
