@@ -69,7 +69,7 @@ class _Done:
 _DONE = _Done()
 
 
-def _sandbox(spec: dict[str, Any], fds: list[int]) -> None:
+def _sandbox(spec: dict[str, Any], fds: list[int], parent: int) -> None:
     """The pipes on fds 0-3, own session, parent-death signal, limits, file system confinement, scratch dir,
     scrubbed environment. The pipes come first, so any later failure can still be reported as an event."""
     for target, fd in enumerate(fds):
@@ -83,6 +83,8 @@ def _sandbox(spec: dict[str, Any], fds: list[int]) -> None:
         _LIBC.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
     except AttributeError:
         pass  # not Linux: the zygote still kills its children when it stops
+    if os.getppid() != parent:
+        os._exit(72)  # the zygote died between our fork and the line above: nobody would stop us
     for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGCHLD, signal.SIGPIPE, signal.SIGXCPU):
         signal.signal(sig, signal.SIG_DFL)
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write over the limit raises OSError instead of killing
@@ -287,12 +289,12 @@ def _task_traceback(exc: BaseException, bundle_dir: str) -> list[str]:
     return traceback.format_exception(type(exc), exc, tb or exc.__traceback__, limit=-_MAX_TRACEBACK_FRAMES)
 
 
-def start(spec: dict[str, Any], fds: list[int]) -> None:
+def start(spec: dict[str, Any], fds: list[int], parent: int) -> None:
     """Entry point in the freshly forked child; ends the process, never returns."""
     code = 0
     try:
         try:
-            _sandbox(spec, fds)
+            _sandbox(spec, fds, parent)
         except BaseException as exc:
             message = {
                 "type": "error",

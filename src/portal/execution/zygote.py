@@ -81,6 +81,7 @@ def _spawn(
     message = json.loads(data)
     try:
         child.prepare(message["spec"].get("confine"))
+        zygote_pid = os.getpid()
         pid = os.fork()
     except Exception as exc:  # never let one request stop the zygote
         for fd in fds:
@@ -88,7 +89,7 @@ def _spawn(
         control.send(json.dumps({"id": message["id"], "error": f"cannot start the task process: {exc}"}).encode())
         return
     if pid == 0:
-        child.start(message["spec"], fds)  # never returns
+        child.start(message["spec"], fds, zygote_pid)  # never returns
     for fd in fds:
         os.close(fd)
     pidfd = os.pidfd_open(pid)
