@@ -26,7 +26,7 @@ from portal.catalog.bundles import (
 )
 from portal.catalog.importers.local import Candidate, discover
 from portal.catalog.importers.upload import extracted, sha256_of
-from portal.catalog.manifest import parse_version
+from portal.catalog.manifest import Problem, parse_version
 from portal.catalog.models import Bundle, CatalogItem, CatalogVersion
 from portal.catalog.schemas import (
     Descriptor,
@@ -110,6 +110,12 @@ def _check_allowed(path: Path, roots: list[Path]) -> Path:
     )
 
 
+def _problems_under(root: Path, folder: Path, problems: list[Problem]) -> list[dict[str, Any]]:
+    """An item folder's problems with their file named relative to the import's root."""
+    rel = folder.relative_to(root) if folder != root else Path(".")
+    return [{**problem.as_dict(), "file": (rel / problem.file).as_posix()} for problem in problems]
+
+
 def check_candidates(root: Path, candidates: list[Candidate], label: str | None = None) -> list[ItemFolder]:
     """Check every candidate folder; raise 422 with every problem (file paths relative to `root`) if any."""
     if not candidates:
@@ -121,18 +127,15 @@ def check_candidates(root: Path, candidates: list[Candidate], label: str | None 
     checked = []
     for candidate in candidates:
         item = check_folder(candidate.path, candidate.expected_version, candidate.expected_id)
-        rel = candidate.path.relative_to(root) if candidate.path != root else Path(".")
-        for problem in item.problems:
-            problems.append({**problem.as_dict(), "file": (rel / problem.file).as_posix()})
+        problems.extend(_problems_under(root, candidate.path, item.problems))
         checked.append(item)
     if problems:
         raise ValidationFailed(f"{len(problems)} problem(s) in {label or root}", details=problems)
     return checked
 
 
-def _unchanged(candidates: list[Candidate]) -> tuple[list[Candidate], list[ImportedVersion]]:
-    """Split off the candidates already registered with exactly these files (found by tree digest)."""
-    digests = {c.path: tree_digest(c.path) for c in candidates}
+def _unchanged(candidates: list[Candidate], digests: dict[Path, str]) -> tuple[list[Candidate], list[ImportedVersion]]:
+    """Split off the candidates already registered with exactly these files (found by their tree digest)."""
     with db.read() as s:
         known = {
             row.tree_digest: row
@@ -171,6 +174,7 @@ def register(
     replace: bool = False,
     development: bool = False,
     status: str = ACTIVE,
+    digests: dict[Path, str] | None = None,
 ) -> list[ImportedVersion]:
     """Pack and register checked item versions, all of them or none.
 
@@ -178,7 +182,8 @@ def register(
     unless `replace` is set, which is audited with the old and new bundle. Development versions run from their
     folder and may be re-imported with new content at any time.
     """
-    packed = [(item, pack_folder(item.path), tree_digest(item.path)) for item in folders]
+    known = digests or {}
+    packed = [(item, pack_folder(item.path), known.get(item.path) or tree_digest(item.path)) for item in folders]
     store = bundle_store()
     results: list[ImportedVersion] = []
     touched: set[str] = set()
@@ -260,8 +265,9 @@ def import_local(
         for candidate in candidates:  # a symbolic link inside the tree may point anywhere
             _check_allowed(candidate.path, settings.catalog_local_roots)
     unchanged: list[ImportedVersion] = []
+    digests = {c.path: tree_digest(c.path) for c in candidates}
     if not (replace or development):
-        candidates, unchanged = _unchanged(candidates)
+        candidates, unchanged = _unchanged(candidates, digests)
         if not candidates and unchanged:
             return ImportReport(imported=unchanged)
     checked = check_candidates(folder, candidates)
@@ -271,6 +277,7 @@ def import_local(
         lambda item: {"type": "local", "path": str(item.path.resolve())},
         replace=replace,
         development=development,
+        digests=digests,
     )
     return ImportReport(imported=unchanged + results)
 
@@ -311,14 +318,11 @@ def validate_upload(filename: str, fileobj: BinaryIO) -> ValidationReport:
             versions = []
             for candidate in candidates:
                 item = check_folder(candidate.path, candidate.expected_version, candidate.expected_id)
-                rel = candidate.path.relative_to(root) if candidate.path != root else Path(".")
                 versions.append(
                     VersionCheck(
                         item_id=item.manifest.get("id") or candidate.expected_id,
                         version=item.manifest.get("version") or candidate.expected_version,
-                        problems=[
-                            ProblemOut(**{**p.as_dict(), "file": (rel / p.file).as_posix()}) for p in item.problems
-                        ],
+                        problems=[ProblemOut(**p) for p in _problems_under(root, candidate.path, item.problems)],
                     )
                 )
     except ValidationFailed as exc:

@@ -297,6 +297,27 @@ def _insert_job(
     return row
 
 
+def _insert_import(
+    s: Session,
+    actor: Principal | None,
+    item_id: str,
+    ref: str,
+    inputs: dict[str, Any],
+    timeout_seconds: int,
+    **extra: Any,
+) -> Row[Any]:
+    return _insert_job(
+        s,
+        actor,
+        kind=KIND_IMPORT,
+        item_id=item_id,
+        item_version=ref,
+        inputs=inputs,
+        timeout_seconds=timeout_seconds,
+        **extra,
+    )
+
+
 def _insert_run(
     s: Session,
     actor: Principal,
@@ -359,16 +380,7 @@ def create_import_job(
 ) -> JobOut:
     """Queue a catalog import (kind `catalog_import`): it shows in the jobs list with its progress steps."""
     with db.write() as s:
-        row = _insert_job(
-            s,
-            actor,
-            kind=KIND_IMPORT,
-            item_id=item_id,
-            item_version=ref,
-            inputs=inputs,
-            timeout_seconds=timeout_seconds,
-            actor_name=actor_name,
-        )
+        row = _insert_import(s, actor, item_id, ref, inputs, timeout_seconds, actor_name=actor_name)
         audit.record(
             s,
             actor,
@@ -395,16 +407,8 @@ def retry_job(actor: Principal, job_id: int) -> JobOut:
         if not actor.has(Role.publisher):
             raise Forbidden("retrying an import needs the publisher role")
         with db.write() as s:
-            row = _insert_job(
-                s,
-                actor,
-                kind=KIND_IMPORT,
-                item_id=item_id,
-                item_version=version,
-                inputs=inputs,
-                timeout_seconds=timeout_seconds,
-                retry_of=job_id,
-                attempt=attempt + 1,
+            row = _insert_import(
+                s, actor, item_id, version, inputs, timeout_seconds, retry_of=job_id, attempt=attempt + 1
             )
             audit.record(s, actor, "job.retry", target_type="job", target_id=job_id, details={"new_job_id": row.id})
         return _hand_over(row)
@@ -434,14 +438,13 @@ def cancel_job(actor: Principal, job_id: int) -> JobOut:
                 .values(cancel_requested=True, rev=Job.rev + 1, updated_at=now, message="cancelling")
                 .returning(*SUMMARY_COLUMNS)
             ).one()
-            s.execute(
-                insert(JobEvent).values(
-                    job_id=job_id,
-                    at=now,
-                    kind="cancel",
-                    actor=actor.username,
-                    message=f"cancel requested by {actor.username}",
-                )
+            _event(
+                s.connection(),
+                job_id,
+                now,
+                "cancel",
+                actor=actor.username,
+                message=f"cancel requested by {actor.username}",
             )
         else:
             row = _transition(
