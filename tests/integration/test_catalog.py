@@ -103,6 +103,27 @@ def test_invalid_items_are_reported_at_once_and_nothing_registered(
     assert "good-one" not in ids
 
 
+def test_local_preview_reports_every_problem_and_registers_nothing(
+    publisher: httpx.Client, requester: httpx.Client, viewer: httpx.Client, scratch_catalog: Path
+) -> None:
+    write_version(scratch_catalog, "preview-good", "1.0.0")
+    write_version(scratch_catalog, "preview-bad", "1.0.0", extra="colour: blue\n")
+    report = publisher.post("/api/catalog/local/validate", json={"path": str(scratch_catalog)})
+    assert report.status_code == 200
+    body = report.json()
+    assert body["valid"] is False
+    by_item = {v["item_id"]: v["problems"] for v in body["versions"]}
+    assert by_item["preview-good"] == []
+    assert by_item["preview-bad"] == [
+        {"file": "items/preview-bad/1.0.0/manifest.yaml", "line": 5, "message": "unknown key 'colour'"}
+    ]
+    ids = {i["id"] for i in viewer.get("/api/catalog").json()["items"]}
+    assert not ids & {"preview-good", "preview-bad"}
+    assert requester.post("/api/catalog/local/validate", json={"path": str(scratch_catalog)}).status_code == 403
+    outside = publisher.post("/api/catalog/local/validate", json={"path": "/etc"})
+    assert outside.status_code == 403
+
+
 def test_missing_manifest_field(publisher: httpx.Client, scratch_catalog: Path) -> None:
     folder = scratch_catalog / "items" / "no-name" / "1.0.0"
     folder.mkdir(parents=True)

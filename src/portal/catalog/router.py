@@ -17,6 +17,7 @@ from portal.catalog.schemas import (
     ImportReport,
     ItemPage,
     LocalImportRequest,
+    LocalValidateRequest,
     ValidationReport,
     VersionOut,
     WebhookOut,
@@ -67,6 +68,12 @@ def download_bundle(item_id: str, version: str, _: Publisher) -> FileResponse:
 def import_local(body: LocalImportRequest, principal: Publisher) -> ImportReport:
     """Register the item versions of a folder under an allowed root; all of them or, on any problem, none."""
     return service.import_local(principal, body.path, replace=body.replace, development=body.development)
+
+
+@router.post("/local/validate", operation_id="catalog-validate-local", response_model=ValidationReport)
+def validate_local(body: LocalValidateRequest, _: Publisher) -> ValidationReport:
+    """Every problem of the item versions in a folder, with file and line, without registering anything."""
+    return service.validate_local(body.path)
 
 
 @router.post("/git/import", operation_id="catalog-import-git", response_model=JobOut, status_code=202)

@@ -58,6 +58,12 @@ class LocalImportRequest(BaseModel):
     )
 
 
+class LocalValidateRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    path: str = Field(min_length=1, max_length=4096, description="a folder under one of PORTAL_CATALOG_LOCAL_ROOTS")
+
+
 class GitImportRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 

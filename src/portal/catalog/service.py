@@ -245,6 +245,21 @@ def register(
     return results
 
 
+def _local_candidates(path: str, enforce_roots: bool) -> tuple[Path, list[Candidate]]:
+    """The item folders under `path`, which (with every folder found) must lie under an allowed root."""
+    roots = get_settings().catalog_local_roots
+    folder = Path(path)
+    if enforce_roots:
+        folder = _check_allowed(folder, roots)
+    if not folder.is_dir():
+        raise NotFound(f"folder {path!r} does not exist", details={"field": "path"})
+    candidates = discover(folder)
+    if enforce_roots:
+        for candidate in candidates:  # a symbolic link inside the tree may point anywhere
+            _check_allowed(candidate.path, roots)
+    return folder, candidates
+
+
 def import_local(
     actor: Principal,
     path: str,
@@ -254,16 +269,7 @@ def import_local(
     development: bool = False,
 ) -> ImportReport:
     """Validate every item version under `path`, then register them all, or none when anything is wrong."""
-    settings = get_settings()
-    folder = Path(path)
-    if enforce_roots:
-        folder = _check_allowed(folder, settings.catalog_local_roots)
-    if not folder.is_dir():
-        raise NotFound(f"folder {path!r} does not exist", details={"field": "path"})
-    candidates = discover(folder)
-    if enforce_roots:
-        for candidate in candidates:  # a symbolic link inside the tree may point anywhere
-            _check_allowed(candidate.path, settings.catalog_local_roots)
+    folder, candidates = _local_candidates(path, enforce_roots)
     unchanged: list[ImportedVersion] = []
     digests = {c.path: tree_digest(c.path) for c in candidates}
     if not (replace or development):
@@ -311,32 +317,43 @@ def import_upload(actor: Principal, filename: str, fileobj: BinaryIO, *, replace
     return ImportReport(imported=results)
 
 
-def validate_upload(filename: str, fileobj: BinaryIO) -> ValidationReport:
-    """Every problem of an uploaded bundle, without registering anything (the import wizard's preview)."""
-    try:
-        with _upload_workdir() as tmp, extracted(fileobj, Path(tmp), bundle_limits()) as (root, candidates):
-            versions = []
-            for candidate in candidates:
-                item = check_folder(candidate.path, candidate.expected_version, candidate.expected_id)
-                versions.append(
-                    VersionCheck(
-                        item_id=item.manifest.get("id") or candidate.expected_id,
-                        version=item.manifest.get("version") or candidate.expected_version,
-                        problems=[ProblemOut(**p) for p in _problems_under(root, candidate.path, item.problems)],
-                    )
-                )
-    except ValidationFailed as exc:
-        problems = [ProblemOut(**d) for d in exc.details] if isinstance(exc.details, list) else []
-        return ValidationReport(
-            valid=False, versions=[], problems=problems or [ProblemOut(file=filename, line=None, message=exc.message)]
+def _validation_report(root: Path, candidates: list[Candidate], label: str) -> ValidationReport:
+    """Every problem of every candidate folder, file paths relative to `root`; nothing is registered."""
+    versions = []
+    for candidate in candidates:
+        item = check_folder(candidate.path, candidate.expected_version, candidate.expected_id)
+        versions.append(
+            VersionCheck(
+                item_id=item.manifest.get("id") or candidate.expected_id,
+                version=item.manifest.get("version") or candidate.expected_version,
+                problems=[ProblemOut(**p) for p in _problems_under(root, candidate.path, item.problems)],
+            )
         )
     if not versions:
         return ValidationReport(
             valid=False,
             versions=[],
-            problems=[ProblemOut(file=filename, line=None, message="no manifest.yaml found in the archive")],
+            problems=[ProblemOut(file=label, line=None, message="no manifest.yaml found")],
         )
     return ValidationReport(valid=all(not v.problems for v in versions), versions=versions, problems=[])
+
+
+def validate_upload(filename: str, fileobj: BinaryIO) -> ValidationReport:
+    """Every problem of an uploaded bundle, without registering anything (the import dialog's preview)."""
+    try:
+        with _upload_workdir() as tmp, extracted(fileobj, Path(tmp), bundle_limits()) as (root, candidates):
+            return _validation_report(root, candidates, filename)
+    except ValidationFailed as exc:
+        problems = [ProblemOut(**d) for d in exc.details] if isinstance(exc.details, list) else []
+        return ValidationReport(
+            valid=False, versions=[], problems=problems or [ProblemOut(file=filename, line=None, message=exc.message)]
+        )
+
+
+def validate_local(path: str) -> ValidationReport:
+    """Every problem of the item versions in a folder under an allowed root, without registering anything."""
+    folder, candidates = _local_candidates(path, enforce_roots=True)
+    return _validation_report(folder, candidates, path)
 
 
 def bundle_file(item_id: str, version: str) -> tuple[Path, str]:
