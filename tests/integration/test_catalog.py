@@ -56,6 +56,7 @@ def test_descriptor_latest_and_explicit(viewer: httpx.Client) -> None:
     versions = viewer.get("/api/catalog/backup-config/versions").json()
     assert [v["version"] for v in versions] == ["2.0.0", "1.0.0"]
     assert versions[0]["source"]["type"] == "local" and len(versions[0]["bundle_sha256"]) == 64
+    assert [v["deprecated"] for v in versions] == [None, "Use 2.0.0: it adds compression, encryption and schedules."]
 
 
 def test_import_semver_order_and_idempotence(

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from jsonschema import Draft7Validator
 
-from portal.catalog.manifest import parse_manifest
+from portal.catalog.manifest import deprecation_note, parse_manifest
 from portal.catalog.validate import check_folder, input_errors
 from tests.helpers import EXAMPLES
 
@@ -36,6 +36,14 @@ def test_good_manifest_has_no_problems() -> None:
     data, problems = parse_manifest(GOOD + "tags: [a, b]\ntimeout: 30\nresources:\n  memory_mb: 128\n")
     assert problems == []
     assert data["version"] == "1.2.3"
+
+
+def test_deprecated_is_true_or_a_message() -> None:
+    for text, note in (("true", "deprecated"), ('"use 2.0.0"', "use 2.0.0"), ("false", None)):
+        data, problems = parse_manifest(GOOD + f"deprecated: {text}\n")
+        assert problems == [] and deprecation_note(data) == note
+    _, problems = parse_manifest(GOOD + "deprecated: 3\n")
+    assert [p.message for p in problems] == ["'deprecated' must be a bool or str"]
 
 
 def test_unknown_key_is_reported_with_its_line() -> None:

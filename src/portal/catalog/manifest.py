@@ -29,10 +29,19 @@ FIELD_TYPES: dict[str, tuple[type, ...]] = {
     "secrets": (list,),
     "dependencies": (list, dict),
     "resources": (dict,),
+    "deprecated": (bool, str),
 }
 RESOURCE_KEYS = {"memory_mb", "cpu_seconds"}
 NOT_YET_SUPPORTED = {"approval", "secrets"}
 MAX_TIMEOUT = 7 * 24 * 3600
+
+
+def deprecation_note(manifest: dict[str, Any]) -> str | None:
+    """Why a version is deprecated (`deprecated: true` or a message in its manifest), or None when it is not."""
+    value = manifest.get("deprecated")
+    if value is True:
+        return "deprecated"
+    return value if isinstance(value, str) and value.strip() else None
 
 
 @dataclass(frozen=True)
@@ -94,7 +103,7 @@ def parse_manifest(text: str, file: str = "manifest.yaml") -> tuple[dict[str, An
         value = data.get(key)
         if value is None or key not in data:
             continue
-        if isinstance(value, bool) or not isinstance(value, types):
+        if (isinstance(value, bool) and bool not in types) or not isinstance(value, types):
             names = " or ".join("list" if t is list else "mapping" if t is dict else t.__name__ for t in types)
             problems.append(Problem(file, f"{key!r} must be a {names}", lines.get(key)))
     if isinstance(data.get("id"), str) and not ID_RE.match(data["id"]):

@@ -16,6 +16,7 @@ class VersionOut(BaseModel):
     source: dict[str, Any]
     imported_by: str
     imported_at: datetime
+    deprecated: str | None = Field(default=None, description="why the version is deprecated (from its manifest)")
 
 
 class ItemOut(BaseModel):

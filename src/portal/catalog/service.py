@@ -26,7 +26,7 @@ from portal.catalog.bundles import (
 )
 from portal.catalog.importers.local import Candidate, discover
 from portal.catalog.importers.upload import extracted, sha256_of
-from portal.catalog.manifest import Problem, parse_version
+from portal.catalog.manifest import Problem, deprecation_note, parse_version
 from portal.catalog.models import Bundle, CatalogItem, CatalogVersion
 from portal.catalog.schemas import (
     Descriptor,
@@ -467,7 +467,7 @@ def list_versions(item_id: str) -> list[VersionOut]:
             raise NotFound(f"catalog item {item_id!r} not found")
         rows = list(s.scalars(select(CatalogVersion).where(CatalogVersion.item_id == item_id)))
     rows.sort(key=lambda v: _sort_key(v.version), reverse=True)
-    return [VersionOut.model_validate(v) for v in rows]
+    return [VersionOut.model_validate(v).model_copy(update={"deprecated": deprecation_note(v.manifest)}) for v in rows]
 
 
 def _find_version(s: Session, item_id: str, version: str | None) -> CatalogVersion:
