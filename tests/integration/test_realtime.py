@@ -125,6 +125,17 @@ def test_live_log_lines_stream_while_running(
     assert progress and progress[-1] == 100 and len(progress) >= 3
 
 
+def test_streamed_log_lines_carry_the_ids_of_the_stored_ones(
+    server: PortalServer, tokens: dict[str, str], requester: httpx.Client
+) -> None:
+    job_id = requester.post("/api/jobs", json={"item_id": "example-long-task", "inputs": {}}).json()["id"]
+    with ws(server, f"/ws/jobs/{job_id}", tokens["req1"]) as conn:
+        messages = collect(conn, finished(job_id), timeout=30)
+    streamed = [(line["id"], line["line"]) for m in messages if m.get("type") == "job.log" for line in m["lines"]]
+    stored = [(line["id"], line["line"]) for line in requester.get(f"/api/jobs/{job_id}/logs").json()["items"]]
+    assert streamed and streamed == stored[-len(streamed) :]
+
+
 def test_stream_ends_when_its_token_is_revoked(server: PortalServer, tokens: dict[str, str]) -> None:
     with server.client(tokens["req1"]) as client:
         created = client.post("/api/auth/tokens", json={"name": "streaming"}).json()

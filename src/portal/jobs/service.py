@@ -607,11 +607,18 @@ def append_logs(job_id: int, owner: int | None, lines: list[dict[str, str]]) -> 
     """Store a batch of log lines and stream them to the job's watchers."""
     now = utcnow()
     with db.write() as s:
-        s.connection().execute(
+        conn = s.connection()
+        conn.execute(
             _INSERT_LOG,
             [{"job_id": job_id, "at": now, "stream": line["stream"], "line": line["line"]} for line in lines],
         )
-    bus.publish({"type": "job.log", "job_id": job_id, "created_by": owner, "lines": lines, "at": now.isoformat()})
+        # One runner writes a job's logs, so its newest ids are this batch: clients use them to join the stream
+        # with what they fetched from /logs without gaps or repeats.
+        ids = conn.scalars(
+            select(logs_t.c.id).where(logs_t.c.job_id == job_id).order_by(logs_t.c.id.desc()).limit(len(lines))
+        ).all()
+    numbered = [{**line, "id": line_id} for line, line_id in zip(lines, reversed(ids), strict=True)]
+    bus.publish({"type": "job.log", "job_id": job_id, "created_by": owner, "lines": numbered, "at": now.isoformat()})
 
 
 def finish(job_id: int, outcome: RunResult, *, claim_next_for: str | None = None) -> ClaimedJob | None:
