@@ -8,9 +8,13 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 export PORTAL_DATA_DIR ?= $(CURDIR)/data
 
-.PHONY: install run test lint types unit bench clean
+NPM_STAMP := frontend/node_modules/.installed
+WEB_INDEX := src/portal/web/index.html
+WEB_SOURCES := $(shell find frontend/src -type f 2>/dev/null) frontend/index.html frontend/vite.config.ts frontend/tsconfig.json
 
-install: $(STAMP)
+.PHONY: install run test lint types unit bench clean web client client-check frontend-test browser
+
+install: $(STAMP) $(NPM_STAMP)
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -18,7 +22,39 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install -q --disable-pip-version-check -e '.[dev]'
 	@touch $(STAMP)
 
-run: install
+# npm install, not npm ci: the registry mirror serves only the Linux builds of optional native packages, which
+# leaves the lock without the others and makes npm ci refuse it; npm install follows the lock all the same.
+$(NPM_STAMP): frontend/package.json frontend/package-lock.json
+	cd frontend && npm install --no-audit --no-fund --loglevel=error
+	@touch $(NPM_STAMP)
+
+# The UI is built into the Python package; `portal serve` serves it at /.
+web: $(WEB_INDEX)
+
+$(WEB_INDEX): $(NPM_STAMP) $(WEB_SOURCES)
+	cd frontend && npm run build --silent
+
+# The API client's types are generated from the OpenAPI document; `client-check` fails when they are stale.
+client: $(STAMP) $(NPM_STAMP)
+	$(BIN)/portal openapi > frontend/openapi.json
+	cd frontend && npx --no-install openapi-typescript openapi.json -o src/api/schema.d.ts --silent
+
+client-check: $(STAMP) $(NPM_STAMP)
+	@tmp=$$(mktemp -d) && $(BIN)/portal openapi > $$tmp/openapi.json \
+	  && (cd frontend && npx --no-install openapi-typescript $$tmp/openapi.json -o $$tmp/schema.d.ts --silent) \
+	  && if cmp -s $$tmp/openapi.json frontend/openapi.json && cmp -s $$tmp/schema.d.ts frontend/src/api/schema.d.ts; \
+	     then rm -rf $$tmp; else rm -rf $$tmp; echo "the generated API client is stale: run 'make client' and commit"; exit 1; fi
+
+frontend-test: $(NPM_STAMP)
+	cd frontend && npm run typecheck --silent && npm test --silent
+
+# Browser tests drive the system Chromium (Debian's package); nothing downloads a browser of its own.
+browser:
+	@command -v chromium >/dev/null || command -v chromium-browser >/dev/null \
+	  || { [ "$$(id -u)" = 0 ] && (apt-get install -y -q chromium >/dev/null || (apt-get update -q && apt-get install -y -q chromium >/dev/null)); } \
+	  || echo "Chromium is not installed and cannot be installed here (apt-get install chromium): the browser tests will skip"
+
+run: install web
 	@echo "Starting the portal on http://localhost:$(PORT) (data in $(PORTAL_DATA_DIR))"
 	@if [ -f "$(PORTAL_DATA_DIR)/initial-admin-password" ]; then \
 	  echo "Log in as admin with the password in $(PORTAL_DATA_DIR)/initial-admin-password"; \
@@ -32,13 +68,13 @@ lint: install
 types: install
 	$(BIN)/mypy
 
-unit: install
+unit: install web browser
 	$(BIN)/pytest -q
 
-test: install lint types unit
+test: install lint types client-check frontend-test unit
 
 bench: install
 	$(BIN)/python -m bench all
 
 clean:
-	rm -rf $(VENV) build *.egg-info .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) build *.egg-info .mypy_cache .ruff_cache .pytest_cache frontend/node_modules src/portal/web

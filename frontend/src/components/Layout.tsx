@@ -1,0 +1,85 @@
+/** The frame of every page: header with navigation, live-connection dot, theme toggle and the user's menu. */
+import { NavLink, Outlet, useLocation, useNavigate } from "react-router";
+import { useState } from "react";
+import { useLogout, useMe } from "../lib/auth";
+import { useConnectionStatus } from "../lib/liveJobs";
+import { ConnectionDot } from "./ui";
+import { ErrorBoundary } from "./ErrorBoundary";
+
+function ThemeToggle() {
+  const [dark, setDark] = useState(() => document.documentElement.classList.contains("dark"));
+  const toggle = () => {
+    const next = !dark;
+    document.documentElement.classList.toggle("dark", next);
+    localStorage.setItem("portal-theme", next ? "dark" : "light");
+    setDark(next);
+  };
+  return (
+    <button className="btn px-2" onClick={toggle} aria-label={dark ? "Switch to light theme" : "Switch to dark theme"}>
+      {dark ? "☀" : "☾"}
+    </button>
+  );
+}
+
+const navClass = ({ isActive }: { isActive: boolean }) =>
+  `rounded-md px-3 py-1.5 text-sm font-medium ${
+    isActive
+      ? "bg-accent-100 text-accent-800 dark:bg-accent-800/40 dark:text-accent-100"
+      : "text-stone-700 hover:bg-stone-100 dark:text-stone-300 dark:hover:bg-stone-800"
+  }`;
+
+export function Layout() {
+  const me = useMe();
+  const logout = useLogout();
+  const navigate = useNavigate();
+  const location = useLocation();
+  const status = useConnectionStatus();
+  return (
+    <div className="min-h-screen">
+      <a href="#main" className="sr-only focus:not-sr-only focus:absolute focus:left-2 focus:top-2 focus:z-50 btn">
+        Skip to content
+      </a>
+      <header className="border-b border-stone-200 bg-white dark:border-stone-800 dark:bg-stone-900">
+        <div className="mx-auto flex max-w-7xl flex-wrap items-center gap-x-4 gap-y-2 px-4 py-2">
+          <NavLink to="/" className="flex items-center gap-2 font-semibold">
+            <span className="grid h-7 w-7 place-items-center rounded-md bg-accent-600 text-white" aria-hidden>
+              ▶
+            </span>
+            Portal
+          </NavLink>
+          <nav aria-label="Main" className="flex gap-1">
+            <NavLink to="/catalog" className={navClass}>
+              Catalog
+            </NavLink>
+            <NavLink to="/jobs" className={navClass}>
+              Jobs
+            </NavLink>
+          </nav>
+          <div className="ml-auto flex items-center gap-3">
+            <ConnectionDot status={status} />
+            <ThemeToggle />
+            {me.data && (
+              <>
+                <span className="hidden text-sm sm:inline" data-testid="whoami">
+                  {me.data.username} <span className="muted">({me.data.role})</span>
+                </span>
+                <button
+                  className="btn"
+                  onClick={() => logout.mutate(undefined, { onSettled: () => navigate("/login") })}
+                  disabled={logout.isPending}
+                >
+                  Log out
+                </button>
+              </>
+            )}
+          </div>
+        </div>
+      </header>
+      <main id="main" className="mx-auto max-w-7xl px-4 py-6">
+        <ErrorBoundary resetKey={location.pathname}>
+          <Outlet />
+        </ErrorBoundary>
+      </main>
+    </div>
+  );
+}

@@ -1,0 +1,86 @@
+/** Retry and cancel, shared by the jobs table and the job page: mutations, confirmation and toasts. */
+import { useMutation, useQueryClient } from "@tanstack/react-query";
+import { useState } from "react";
+import { Link } from "react-router";
+import { api, unwrap, type Job } from "../api/client";
+import { ConfirmDialog } from "../components/Dialog";
+import { useToast } from "../components/toasts";
+import { hasRole, useMe } from "./auth";
+
+const RETRYABLE = ["FAILED", "CANCELLED"];
+const CANCELLABLE = ["PENDING_APPROVAL", "QUEUED", "RUNNING"];
+
+/** Whether the logged-in user may retry or cancel `job` (the server checks again). */
+export function useJobPermissions(job: Job) {
+  const me = useMe();
+  const role = me.data?.role;
+  const mayAct = hasRole(role, "operator") || (hasRole(role, "requester") && job.created_by_name === me.data?.username);
+  return {
+    canRetry: mayAct && RETRYABLE.includes(job.state),
+    canCancel: mayAct && CANCELLABLE.includes(job.state) && !job.cancel_requested,
+  };
+}
+
+export function JobActions({ job, compact = false, onRetried }: { job: Job; compact?: boolean; onRetried?: (id: number) => void }) {
+  const client = useQueryClient();
+  const toast = useToast();
+  const { canRetry, canCancel } = useJobPermissions(job);
+  const [confirming, setConfirming] = useState(false);
+
+  const retry = useMutation({
+    mutationFn: () => unwrap(api.POST("/api/jobs/{job_id}/retry", { params: { path: { job_id: job.id } } })),
+    onSuccess: (created) => {
+      toast(`Job #${job.id} retried as #${created.id}`);
+      void client.invalidateQueries({ queryKey: ["job", job.id] });
+      onRetried?.(created.id);
+    },
+    onError: (error) => toast(`Retry failed: ${error.message}`, "error"),
+  });
+  const cancel = useMutation({
+    mutationFn: () => unwrap(api.POST("/api/jobs/{job_id}/cancel", { params: { path: { job_id: job.id } } })),
+    onSuccess: () => {
+      setConfirming(false);
+      toast(`Cancel of job #${job.id} requested`, "info");
+    },
+    onError: (error) => {
+      setConfirming(false);
+      toast(`Cancel failed: ${error.message}`, "error");
+    },
+  });
+
+  const size = compact ? "px-2 py-0.5 text-xs" : "";
+  return (
+    <div className="flex gap-1.5">
+      {canRetry && (
+        <button className={`btn ${size}`} onClick={() => retry.mutate()} disabled={retry.isPending} aria-label={`Retry job ${job.id}`}>
+          {retry.isPending ? "Retrying…" : "Retry"}
+        </button>
+      )}
+      {canCancel && (
+        <button className={`btn ${size}`} onClick={() => setConfirming(true)} disabled={cancel.isPending} aria-label={`Cancel job ${job.id}`}>
+          {cancel.isPending ? "Cancelling…" : "Cancel"}
+        </button>
+      )}
+      {job.cancel_requested && job.state === "RUNNING" && <span className="self-center text-xs muted">cancelling…</span>}
+      <ConfirmDialog
+        open={confirming}
+        title={`Cancel job #${job.id}?`}
+        message={
+          <p>
+            {job.state === "RUNNING"
+              ? "The running task is stopped at once, with everything it started."
+              : "The job will not run."}{" "}
+            <Link to={`/jobs/${job.id}`} className="link">
+              {job.item_id} {job.item_version}
+            </Link>
+          </p>
+        }
+        confirmLabel="Cancel job"
+        danger
+        busy={cancel.isPending}
+        onConfirm={() => cancel.mutate()}
+        onClose={() => setConfirming(false)}
+      />
+    </div>
+  );
+}

@@ -1,0 +1,41 @@
+import { describe, expect, it } from "vitest";
+import type { Job, JobPage } from "../api/client";
+import { applyToPage, type JobListParams } from "./liveJobs";
+
+function job(id: number, rev: number, extra: Partial<Job> = {}): Job {
+  return {
+    id, rev, kind: "run", item_id: "noop", item_version: "1.0.0", state: "QUEUED", progress: 0, message: "",
+    created_by: 1, created_by_name: "alice", created_at: "2026-01-01T00:00:00Z", queued_at: null, started_at: null,
+    finished_at: null, updated_at: "2026-01-01T00:00:00Z", attempt: 1, retry_of: null, cancel_requested: false,
+    worker: null, ...extra,
+  };
+}
+
+const params: JobListParams = { state: "", item_id: "", q: "", page: 1, page_size: 3, sort: "-id" };
+
+describe("applyToPage", () => {
+  it("replaces rows only with newer revs and keeps the same object when nothing changed", () => {
+    const page: JobPage = { items: [job(2, 5), job(1, 3)], total: 2, page: 1, page_size: 3 };
+    const stale = applyToPage(page, params, new Map([[2, job(2, 4, { state: "RUNNING" })]]));
+    expect(stale).toBe(page);
+    const fresh = applyToPage(page, params, new Map([[2, job(2, 6, { state: "RUNNING" })]]));
+    expect(fresh.items[0]!.state).toBe("RUNNING");
+    expect(fresh.total).toBe(2);
+  });
+
+  it("prepends new matching jobs on the first page and keeps the page size", () => {
+    const page: JobPage = { items: [job(3, 1), job(2, 1), job(1, 1)], total: 3, page: 1, page_size: 3 };
+    const next = applyToPage(page, params, new Map([[4, job(4, 1)]]));
+    expect(next.items.map((j) => j.id)).toEqual([4, 3, 2]);
+    expect(next.total).toBe(4);
+  });
+
+  it("does not prepend to other pages, other sorts or lists filtered to another state", () => {
+    const page: JobPage = { items: [job(3, 1)], total: 1, page: 1, page_size: 3 };
+    const pushed = new Map([[4, job(4, 1)]]);
+    expect(applyToPage(page, { ...params, page: 2 }, pushed)).toBe(page);
+    expect(applyToPage(page, { ...params, sort: "id" }, pushed)).toBe(page);
+    expect(applyToPage(page, { ...params, state: "FAILED" }, pushed)).toBe(page);
+    expect(applyToPage(page, { ...params, state: "FAILED,QUEUED" }, pushed).items[0]!.id).toBe(4);
+  });
+});

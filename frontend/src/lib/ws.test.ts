@@ -1,0 +1,116 @@
+import { describe, expect, it, vi } from "vitest";
+import { backoffDelay, LiveSocket, RevTracker, socketUrl, type ConnectionStatus } from "./ws";
+
+class FakeSocket {
+  onopen: (() => void) | null = null;
+  onclose: (() => void) | null = null;
+  onmessage: ((event: { data: string }) => void) | null = null;
+  onerror: (() => void) | null = null;
+  closed = false;
+  constructor(readonly url: string) {}
+  close() {
+    this.closed = true;
+  }
+}
+
+function harness() {
+  const sockets: FakeSocket[] = [];
+  const timers: { fn: () => void; ms: number }[] = [];
+  const messages: unknown[] = [];
+  const statuses: ConnectionStatus[] = [];
+  const onOpen = vi.fn();
+  const live = new LiveSocket({
+    url: "ws://portal/ws/jobs",
+    onMessage: (m) => messages.push(m),
+    onStatus: (s) => statuses.push(s),
+    onOpen,
+    createSocket: (url) => {
+      const socket = new FakeSocket(url);
+      sockets.push(socket);
+      return socket as unknown as WebSocket;
+    },
+    setTimer: (fn, ms) => timers.push({ fn, ms }),
+    clearTimer: () => undefined,
+    random: () => 0.5,
+  });
+  return { live, sockets, timers, messages, statuses, onOpen };
+}
+
+describe("backoffDelay", () => {
+  it("doubles from half a second and caps at thirty seconds", () => {
+    const mid = () => 0.5;
+    expect([0, 1, 2, 3].map((a) => backoffDelay(a, mid))).toEqual([500, 1000, 2000, 4000]);
+    expect(backoffDelay(20, mid)).toBe(30_000);
+  });
+  it("jitters within 20% either way", () => {
+    expect(backoffDelay(2, () => 0)).toBe(1600);
+    expect(backoffDelay(2, () => 1)).toBe(2400);
+  });
+});
+
+describe("LiveSocket", () => {
+  it("parses messages and ignores ones that are not JSON", () => {
+    const h = harness();
+    h.live.start();
+    h.sockets[0]!.onopen!();
+    h.sockets[0]!.onmessage!({ data: '{"type":"ping"}' });
+    h.sockets[0]!.onmessage!({ data: "not json" });
+    expect(h.messages).toEqual([{ type: "ping" }]);
+    expect(h.statuses).toEqual(["connecting", "open"]);
+  });
+
+  it("reconnects with growing delays and asks for a refetch only after a reconnect", () => {
+    const h = harness();
+    h.live.start();
+    h.sockets[0]!.onopen!();
+    expect(h.onOpen.mock.calls).toEqual([[false]]);
+    h.sockets[0]!.onclose!();
+    expect(h.timers.map((t) => t.ms)).toEqual([500]);
+    h.timers[0]!.fn();
+    h.sockets[1]!.onclose!(); // the server is still down
+    expect(h.timers.map((t) => t.ms)).toEqual([500, 1000]);
+    h.timers[1]!.fn();
+    h.sockets[2]!.onopen!();
+    expect(h.onOpen.mock.calls).toEqual([[false], [true]]);
+    expect(h.statuses.at(-1)).toBe("open");
+    h.sockets[2]!.onclose!(); // a successful open resets the backoff
+    expect(h.timers.at(-1)!.ms).toBe(500);
+  });
+
+  it("stops for good: no reconnect after stop", () => {
+    const h = harness();
+    h.live.start();
+    h.sockets[0]!.onopen!();
+    const first = h.sockets[0]!;
+    h.live.stop();
+    expect(first.closed).toBe(true);
+    expect(h.timers).toEqual([]);
+    expect(h.statuses.at(-1)).toBe("closed");
+  });
+});
+
+describe("RevTracker", () => {
+  it("accepts only newer revs per job", () => {
+    const revs = new RevTracker();
+    expect(revs.accept(1, 3)).toBe(true);
+    expect(revs.accept(1, 3)).toBe(false);
+    expect(revs.accept(1, 2)).toBe(false);
+    expect(revs.accept(2, 1)).toBe(true);
+    expect(revs.accept(1, 4)).toBe(true);
+  });
+  it("lets a fetched rev supersede older pushes", () => {
+    const revs = new RevTracker();
+    revs.observe(7, 10);
+    expect(revs.accept(7, 9)).toBe(false);
+    expect(revs.accept(7, 11)).toBe(true);
+    revs.observe(7, 5);
+    expect(revs.accept(7, 11)).toBe(false);
+  });
+});
+
+describe("socketUrl", () => {
+  it("follows the page's scheme", () => {
+    expect(socketUrl("/ws/jobs", { protocol: "https:", host: "p.example" })).toBe("wss://p.example/ws/jobs");
+    expect(socketUrl("/ws/jobs", { protocol: "http:", host: "localhost:8000" })).toBe("ws://localhost:8000/ws/jobs");
+  });
+});

@@ -1,0 +1,131 @@
+/**
+ * A WebSocket that reconnects with capped, jittered exponential backoff, and a rev tracker that drops stale or
+ * repeated job updates. The server sends each change once with a growing per-job `rev`; after a reconnect the
+ * caller refetches what it shows (`onOpen(true)`), so nothing missed while offline is lost.
+ */
+
+export type ConnectionStatus = "connecting" | "open" | "reconnecting" | "closed";
+
+export interface LiveSocketOptions {
+  url: string;
+  onMessage: (message: unknown) => void;
+  onStatus?: (status: ConnectionStatus) => void;
+  /** Called on every open; `reconnected` is true after a drop: refetch what is shown, updates were missed. */
+  onOpen?: (reconnected: boolean) => void;
+  /** For tests: the WebSocket constructor and the timer functions. */
+  createSocket?: (url: string) => WebSocket;
+  setTimer?: (fn: () => void, ms: number) => unknown;
+  clearTimer?: (handle: unknown) => void;
+  random?: () => number;
+}
+
+const BASE_DELAY_MS = 500;
+const MAX_DELAY_MS = 30_000;
+
+/** The wait before reconnect attempt `attempt` (0-based): doubling from 0.5 s, capped at 30 s, with +-20% jitter. */
+export function backoffDelay(attempt: number, random: () => number = Math.random): number {
+  const base = Math.min(MAX_DELAY_MS, BASE_DELAY_MS * 2 ** Math.min(attempt, 16));
+  return Math.round(base * (0.8 + 0.4 * random()));
+}
+
+/** The ws:// or wss:// URL of a path on the page's own origin. */
+export function socketUrl(path: string, location: Pick<Location, "protocol" | "host"> = window.location): string {
+  return `${location.protocol === "https:" ? "wss:" : "ws:"}//${location.host}${path}`;
+}
+
+export class LiveSocket {
+  private socket: WebSocket | null = null;
+  private timer: unknown = null;
+  private attempt = 0;
+  private everOpened = false;
+  private stopped = false;
+  private readonly options: Required<Omit<LiveSocketOptions, "onStatus" | "onOpen">> &
+    Pick<LiveSocketOptions, "onStatus" | "onOpen">;
+
+  constructor(options: LiveSocketOptions) {
+    this.options = {
+      createSocket: (url) => new WebSocket(url),
+      setTimer: (fn, ms) => setTimeout(fn, ms),
+      clearTimer: (handle) => clearTimeout(handle as ReturnType<typeof setTimeout>),
+      random: Math.random,
+      ...options,
+    };
+  }
+
+  start(): void {
+    this.stopped = false;
+    this.connect();
+  }
+
+  stop(): void {
+    this.stopped = true;
+    if (this.timer !== null) this.options.clearTimer(this.timer);
+    this.timer = null;
+    const socket = this.socket;
+    this.socket = null;
+    if (socket) {
+      socket.onclose = null;
+      socket.onmessage = null;
+      socket.onerror = null;
+      socket.onopen = null;
+      socket.close();
+    }
+    this.options.onStatus?.("closed");
+  }
+
+  private connect(): void {
+    this.options.onStatus?.(this.everOpened || this.attempt > 0 ? "reconnecting" : "connecting");
+    const socket = this.options.createSocket(this.options.url);
+    this.socket = socket;
+    socket.onopen = () => {
+      const reconnected = this.everOpened;
+      this.everOpened = true;
+      this.attempt = 0;
+      this.options.onStatus?.("open");
+      this.options.onOpen?.(reconnected);
+    };
+    socket.onmessage = (event: MessageEvent) => {
+      let message: unknown;
+      try {
+        message = JSON.parse(String(event.data));
+      } catch {
+        return; // not ours: the server only sends JSON
+      }
+      this.options.onMessage(message);
+    };
+    socket.onclose = () => {
+      if (this.socket !== socket || this.stopped) return;
+      this.socket = null;
+      this.scheduleReconnect();
+    };
+  }
+
+  private scheduleReconnect(): void {
+    const delay = backoffDelay(this.attempt, this.options.random);
+    this.attempt += 1;
+    this.options.onStatus?.("reconnecting");
+    this.timer = this.options.setTimer(() => {
+      this.timer = null;
+      if (!this.stopped) this.connect();
+    }, delay);
+  }
+}
+
+/** Remembers the highest `rev` seen per job and accepts only newer ones (the server may resend after reconnects). */
+export class RevTracker {
+  private readonly revs = new Map<number, number>();
+
+  /** True when `rev` is newer than what is held for `jobId` (and then it is held). */
+  accept(jobId: number, rev: number): boolean {
+    const held = this.revs.get(jobId);
+    if (held !== undefined && rev <= held) return false;
+    this.revs.set(jobId, rev);
+    return true;
+  }
+
+  /** Note a rev learnt from a fetch, so an older pushed update does not overwrite fresher data. */
+  observe(jobId: number, rev: number): void {
+    const held = this.revs.get(jobId);
+    if (held === undefined || rev > held) this.revs.set(jobId, rev);
+  }
+}

@@ -1,0 +1,212 @@
+/**
+ * One catalog item: version selector, README, and the form generated from its schema.json and ui.json with live
+ * validation. Launching creates the job and opens its page; the server's 422 errors are shown on their fields.
+ * `?from_job=ID` pre-fills the form with that job's inputs ("Run again").
+ */
+import Form from "@rjsf/core";
+import type { ErrorSchema, RJSFSchema, UiSchema } from "@rjsf/utils";
+import validator from "@rjsf/validator-ajv8";
+import { useMutation, useQuery } from "@tanstack/react-query";
+import { useMemo, useState } from "react";
+import { Link, useNavigate, useParams, useSearchParams } from "react-router";
+import { api, ApiError, unwrap } from "../api/client";
+import { ProblemPage } from "../components/ErrorBoundary";
+import { buttonTemplates } from "../components/formTemplates";
+import { Markdown } from "../components/Markdown";
+import { useToast } from "../components/toasts";
+import { Spinner } from "../components/ui";
+import { hasRole, useMe } from "../lib/auth";
+import { toErrorSchema } from "../lib/formErrors";
+
+type Inputs = Record<string, unknown>;
+
+export default function ItemPage() {
+  const { itemId = "", version: versionParam } = useParams();
+  const [search] = useSearchParams();
+  const fromJob = Number(search.get("from_job")) || null;
+  const navigate = useNavigate();
+  const toast = useToast();
+  const me = useMe();
+
+  const versions = useQuery({
+    queryKey: ["versions", itemId],
+    queryFn: () => unwrap(api.GET("/api/catalog/{item_id}/versions", { params: { path: { item_id: itemId } } })),
+  });
+  const runnable = (versions.data ?? []).filter((v) => v.status === "active");
+  const version = versionParam ?? runnable[0]?.version;
+
+  const descriptor = useQuery({
+    queryKey: ["descriptor", itemId, version],
+    queryFn: () =>
+      unwrap(
+        api.GET("/api/catalog/{item_id}/{version}/descriptor", {
+          params: { path: { item_id: itemId, version: version ?? "latest" } },
+        }),
+      ),
+    enabled: Boolean(version),
+  });
+  const source = useQuery({
+    queryKey: ["job", fromJob],
+    queryFn: () => unwrap(api.GET("/api/jobs/{job_id}", { params: { path: { job_id: fromJob ?? 0 } } })),
+    enabled: fromJob !== null,
+  });
+
+  const [formData, setFormData] = useState<Inputs | undefined>(undefined);
+  const [serverErrors, setServerErrors] = useState<ErrorSchema | undefined>(undefined);
+  const [serverMessage, setServerMessage] = useState<string | null>(null);
+  const initial = formData ?? (source.data?.item_id === itemId ? (source.data.inputs as Inputs) : undefined);
+
+  const launch = useMutation({
+    mutationFn: (inputs: Inputs) =>
+      unwrap(api.POST("/api/jobs", { body: { item_id: itemId, version: version ?? null, inputs } })),
+    onSuccess: (job) => {
+      toast(`Job #${job.id} queued`);
+      navigate(`/jobs/${job.id}`);
+    },
+    onError: (error) => {
+      if (error instanceof ApiError && error.status === 422 && error.problems.length) {
+        setServerErrors(toErrorSchema(error.problems));
+        setServerMessage(error.message);
+      } else {
+        setServerMessage(error.message);
+        toast(error.message, "error");
+      }
+    },
+  });
+
+  const schema = descriptor.data?.schema as RJSFSchema | undefined;
+  const uiSchema = useMemo(() => (descriptor.data?.ui_schema ?? {}) as UiSchema, [descriptor.data]);
+  const selected = versions.data?.find((v) => v.version === version);
+  const manifest = descriptor.data?.manifest as { name?: string; displayName?: string; description?: string; owner?: string } | undefined;
+
+  if (versions.isError) {
+    const missing = versions.error instanceof ApiError && versions.error.status === 404;
+    return (
+      <ProblemPage title={missing ? "No such item" : "The item could not be loaded"}>
+        <p>{missing ? `The catalog has no item called “${itemId}”.` : versions.error.message}</p>
+        <Link to="/catalog" className="link mt-3 inline-block">
+          Back to the catalog
+        </Link>
+      </ProblemPage>
+    );
+  }
+  if (versions.isPending || (version && descriptor.isPending) || (fromJob && source.isPending)) return <Spinner />;
+  if (!version) return <ProblemPage title="This item has no active version" />;
+  if (descriptor.isError) return <ProblemPage title="This version could not be loaded">{descriptor.error.message}</ProblemPage>;
+
+  const canRun = hasRole(me.data?.role, "requester") && selected?.status === "active";
+
+  return (
+    <article aria-labelledby="item-title">
+      <nav aria-label="Breadcrumb" className="mb-2 text-sm muted">
+        <Link to="/catalog" className="link">
+          Catalog
+        </Link>{" "}
+        / {itemId}
+      </nav>
+      <div className="mb-6 flex flex-wrap items-start justify-between gap-4">
+        <div>
+          <h1 id="item-title" className="text-2xl font-semibold">
+            {manifest?.displayName ?? manifest?.name ?? itemId}
+          </h1>
+          {manifest?.description && <p className="mt-1 max-w-2xl muted">{manifest.description}</p>}
+        </div>
+        <div>
+          <label htmlFor="version" className="mb-1 block text-sm font-medium">
+            Version
+          </label>
+          <select
+            id="version"
+            className="input w-56"
+            value={version}
+            onChange={(e) => {
+              setFormData(undefined);
+              setServerErrors(undefined);
+              navigate(`/catalog/${encodeURIComponent(itemId)}/${encodeURIComponent(e.target.value)}${fromJob ? `?from_job=${fromJob}` : ""}`);
+            }}
+          >
+            {(versions.data ?? []).map((v) => (
+              <option key={v.version} value={v.version} disabled={v.status !== "active"}>
+                {v.version}
+                {v.version === runnable[0]?.version ? " (latest)" : ""}
+                {v.deprecated ? " (deprecated)" : ""}
+                {v.status !== "active" ? ` (${v.status})` : ""}
+              </option>
+            ))}
+          </select>
+        </div>
+      </div>
+      {selected?.deprecated && (
+        <p role="note" className="mb-4 rounded-md border border-amber-300 bg-amber-50 p-3 text-sm text-amber-900 dark:border-amber-800 dark:bg-amber-950 dark:text-amber-200">
+          Version {selected.version} is deprecated: {selected.deprecated}
+        </p>
+      )}
+      <div className="grid gap-6 lg:grid-cols-5">
+        <section aria-labelledby="form-title" className="card p-5 lg:col-span-3">
+          <h2 id="form-title" className="mb-4 text-lg font-semibold">
+            {fromJob ? `Run again (inputs of job #${fromJob})` : "Run this item"}
+          </h2>
+          {serverMessage && (
+            <p role="alert" className="mb-4 rounded-md border border-red-300 bg-red-50 p-3 text-sm text-red-800 dark:border-red-800 dark:bg-red-950 dark:text-red-200">
+              {serverMessage}
+            </p>
+          )}
+          {schema && (
+            <Form
+              key={`${version}-${fromJob ?? ""}`}
+              className="rjsf"
+              schema={schema}
+              uiSchema={uiSchema}
+              validator={validator}
+              formData={initial}
+              liveValidate="onChange"
+              showErrorList={false}
+              noHtml5Validate
+              focusOnFirstError
+              extraErrors={serverErrors}
+              disabled={!canRun || launch.isPending}
+              templates={{ ButtonTemplates: buttonTemplates }}
+              onChange={(event) => {
+                setFormData(event.formData as Inputs);
+                if (serverErrors) setServerErrors(undefined);
+                if (serverMessage) setServerMessage(null);
+              }}
+              onSubmit={(event) => launch.mutate((event.formData ?? {}) as Inputs)}
+            />
+          )}
+          {!canRun && (
+            <p className="mt-3 text-sm muted">
+              {selected?.status !== "active" ? "This version cannot run." : "Your role may browse the catalog but not run items."}
+            </p>
+          )}
+        </section>
+        <section aria-labelledby="readme-title" className="card p-5 lg:col-span-2">
+          <h2 id="readme-title" className="sr-only">
+            About this item
+          </h2>
+          {descriptor.data?.readme ? <Markdown source={descriptor.data.readme} /> : <p className="muted">No README.</p>}
+          <dl className="mt-4 grid grid-cols-[auto_1fr] gap-x-3 gap-y-1 border-t border-stone-200 pt-3 text-xs dark:border-stone-800">
+            {manifest?.owner && (
+              <>
+                <dt className="muted">Owner</dt>
+                <dd>{manifest.owner}</dd>
+              </>
+            )}
+            <dt className="muted">Bundle</dt>
+            <dd className="truncate font-mono" title={descriptor.data?.bundle_sha256}>
+              {descriptor.data?.bundle_sha256.slice(0, 16)}
+            </dd>
+            {selected && (
+              <>
+                <dt className="muted">Imported</dt>
+                <dd>
+                  {new Date(selected.imported_at).toLocaleString()} by {selected.imported_by}
+                </dd>
+              </>
+            )}
+          </dl>
+        </section>
+      </div>
+    </article>
+  );
+}

@@ -1,0 +1,313 @@
+/**
+ * One job, live: state and actions, progress, the timeline with durations, inputs and result, the log (follow
+ * mode, bounded), the error with its traceback, retry links both ways and "Run again" with the same inputs.
+ */
+import { useQuery, useQueryClient } from "@tanstack/react-query";
+import { useEffect, useMemo, useRef, useState } from "react";
+import { Link, useNavigate, useParams } from "react-router";
+import { api, ApiError, unwrap, type JobDetail } from "../api/client";
+import { ProblemPage } from "../components/ErrorBoundary";
+import { JsonView } from "../components/JsonView";
+import { FINISHED_STATES, formatDuration, ProgressBar, Spinner, StateBadge, Time } from "../components/ui";
+import { hasRole, useMe } from "../lib/auth";
+import { JobActions } from "../lib/jobActions";
+import { LogBuffer, type StreamLine } from "../lib/jobLogs";
+import { LiveSocket, RevTracker, socketUrl } from "../lib/ws";
+
+const LOG_LIMIT = 5000;
+const LOG_PAGE = 1000;
+/** While a job runs, its timeline (progress steps) is refetched at most this often. */
+const DETAIL_REFRESH_MS = 1000;
+
+function useJobStream(jobId: number, finished: boolean | undefined) {
+  const client = useQueryClient();
+  const [lines, setLines] = useState<StreamLine[]>([]);
+  const [dropped, setDropped] = useState(0);
+
+  useEffect(() => {
+    const buffer = new LogBuffer(LOG_LIMIT);
+    const revs = new RevTracker();
+    let stopped = false;
+    let refresh: ReturnType<typeof setTimeout> | null = null;
+    const publish = () => {
+      setLines(buffer.snapshot());
+      setDropped(buffer.dropped);
+    };
+    const refetchDetail = (soon: boolean) => {
+      if (soon) {
+        if (refresh) clearTimeout(refresh);
+        refresh = null;
+        void client.invalidateQueries({ queryKey: ["job", jobId] });
+      } else {
+        refresh ??= setTimeout(() => {
+          refresh = null;
+          void client.invalidateQueries({ queryKey: ["job", jobId] });
+        }, DETAIL_REFRESH_MS);
+      }
+    };
+    // REST pages are fetched one run at a time, each from where the last ended; streamed lines may overtake them.
+    let fetchedThrough = 0;
+    let fetching: Promise<void> = Promise.resolve();
+    const fetchLogs = () => {
+      fetching = fetching.then(async () => {
+        for (;;) {
+          const page = await unwrap(
+            api.GET("/api/jobs/{job_id}/logs", {
+              params: { path: { job_id: jobId }, query: { after: fetchedThrough, limit: LOG_PAGE } },
+            }),
+          );
+          if (stopped) return;
+          if (buffer.add(page.items)) publish();
+          fetchedThrough = page.items.at(-1)?.id ?? fetchedThrough;
+          if (page.next_after == null) return;
+        }
+      }).catch(() => undefined); // the next open or reload fetches again
+    };
+    const live = new LiveSocket({
+      url: socketUrl(`/ws/jobs/${jobId}`),
+      onOpen: (reconnected) => {
+        if (reconnected) refetchDetail(true);
+        fetchLogs(); // lines written before the subscription started are only in the database
+      },
+      onMessage: (message) => {
+        const m = message as { type?: string; job?: JobDetail; rev?: number; lines?: StreamLine[] };
+        if (m.type === "job.log" && m.lines) {
+          if (buffer.add(m.lines)) publish();
+        } else if (m.type === "job.updated" && m.job && revs.accept(m.job.id, m.rev ?? m.job.rev)) {
+          const previous = client.getQueryData<JobDetail>(["job", jobId]);
+          client.setQueryData<JobDetail>(["job", jobId], (detail) =>
+            detail && m.job!.rev > detail.rev ? { ...detail, ...m.job } : detail,
+          );
+          refetchDetail(!previous || previous.state !== m.job.state);
+        }
+      },
+    });
+    if (finished) fetchLogs();
+    else live.start();
+    return () => {
+      stopped = true;
+      live.stop();
+      if (refresh) clearTimeout(refresh);
+    };
+  }, [jobId, finished, client]);
+
+  return { lines, dropped };
+}
+
+function LogView({ lines, dropped }: { lines: StreamLine[]; dropped: number }) {
+  const [follow, setFollow] = useState(true);
+  const box = useRef<HTMLPreElement>(null);
+  useEffect(() => {
+    if (follow && box.current) box.current.scrollTop = box.current.scrollHeight;
+  }, [lines, follow]);
+  return (
+    <section aria-labelledby="logs-title" className="card p-4">
+      <div className="mb-2 flex items-center justify-between">
+        <h2 id="logs-title" className="font-semibold">
+          Log <span className="text-sm font-normal muted">({lines.length + dropped} lines)</span>
+        </h2>
+        <label className="flex items-center gap-2 text-sm">
+          <input type="checkbox" checked={follow} onChange={(e) => setFollow(e.target.checked)} className="accent-accent-600" />
+          Follow
+        </label>
+      </div>
+      {dropped > 0 && <p className="mb-1 text-xs muted">The first {dropped} lines are not shown.</p>}
+      <pre
+        ref={box}
+        tabIndex={0}
+        aria-label="Log lines"
+        data-testid="job-log"
+        className="max-h-96 overflow-auto rounded-md bg-stone-950 p-3 font-mono text-xs leading-5 text-stone-100"
+        onScroll={(e) => {
+          const el = e.currentTarget;
+          const atBottom = el.scrollHeight - el.scrollTop - el.clientHeight < 8;
+          if (follow !== atBottom) setFollow(atBottom);
+        }}
+      >
+        {lines.length === 0 ? (
+          <span className="text-stone-400">No output yet.</span>
+        ) : (
+          lines.map((l) => (
+            <div key={l.id} className={l.stream === "stderr" ? "text-red-300" : l.stream === "system" ? "text-amber-300" : undefined}>
+              {l.line}
+            </div>
+          ))
+        )}
+      </pre>
+    </section>
+  );
+}
+
+function Timeline({ job }: { job: JobDetail }) {
+  return (
+    <section aria-labelledby="timeline-title" className="card p-4">
+      <h2 id="timeline-title" className="mb-3 font-semibold">
+        Timeline
+      </h2>
+      <ol className="space-y-2 border-l-2 border-stone-200 pl-4 text-sm dark:border-stone-700">
+        {job.events.map((event, index) => {
+          const next = job.events[index + 1];
+          const took = next ? new Date(next.at).getTime() - new Date(event.at).getTime() : null;
+          return (
+            <li key={event.id} className="relative">
+              <span className="absolute -left-[1.4rem] top-1.5 h-2.5 w-2.5 rounded-full bg-accent-600" aria-hidden />
+              <div className="flex flex-wrap items-baseline gap-x-2">
+                <span className="font-medium">
+                  {event.to_state ? `${event.from_state ? `${event.from_state} → ` : ""}${event.to_state}` : event.kind.replace("_", " ")}
+                </span>
+                {event.progress != null && <span className="muted">{event.progress}%</span>}
+                <span className="text-xs muted">
+                  <time dateTime={event.at}>{new Date(event.at).toLocaleTimeString()}</time>
+                  {took != null && ` · ${formatDuration(took)}`}
+                  {event.actor && ` · ${event.actor}`}
+                </span>
+              </div>
+              {event.message && <p className="muted">{event.message}</p>}
+            </li>
+          );
+        })}
+      </ol>
+    </section>
+  );
+}
+
+export default function JobPage() {
+  const rawId = useParams().jobId;
+  const jobId = Number(rawId);
+  const navigate = useNavigate();
+  const me = useMe();
+  const job = useQuery({
+    queryKey: ["job", jobId],
+    queryFn: () => unwrap(api.GET("/api/jobs/{job_id}", { params: { path: { job_id: jobId } } })),
+    enabled: Number.isInteger(jobId) && jobId > 0,
+  });
+  const finished = job.data ? FINISHED_STATES.includes(job.data.state) : undefined;
+  const { lines, dropped } = useJobStream(jobId, job.data ? finished : true);
+  const duration = useMemo(() => {
+    if (!job.data?.started_at) return null;
+    const end = job.data.finished_at ? new Date(job.data.finished_at).getTime() : Date.now();
+    return end - new Date(job.data.started_at).getTime();
+  }, [job.data?.started_at, job.data?.finished_at]);
+
+  if (!Number.isInteger(jobId) || jobId <= 0 || (job.error instanceof ApiError && job.error.status === 404)) {
+    return (
+      <ProblemPage title="No such job">
+        <p>Job {rawId} does not exist, or it is not yours to see.</p>
+        <Link to="/jobs" className="link mt-3 inline-block">
+          All jobs
+        </Link>
+      </ProblemPage>
+    );
+  }
+  if (job.isError) return <ProblemPage title="The job could not be loaded">{job.error.message}</ProblemPage>;
+  if (job.isPending) return <Spinner label="Loading the job" />;
+  const j = job.data;
+  const error = j.error as { type?: string; message?: string; traceback?: string; details?: unknown } | null;
+  const isRun = j.kind === "run";
+
+  return (
+    <article aria-labelledby="job-title" className="space-y-4">
+      <nav aria-label="Breadcrumb" className="text-sm muted">
+        <Link to="/jobs" className="link">
+          Jobs
+        </Link>{" "}
+        / #{j.id}
+      </nav>
+      <header className="card flex flex-wrap items-start justify-between gap-4 p-4">
+        <div>
+          <h1 id="job-title" className="flex flex-wrap items-center gap-3 text-2xl font-semibold">
+            Job #{j.id} <StateBadge state={j.state} />
+          </h1>
+          <p className="mt-1 text-sm muted">
+            {isRun ? (
+              <Link to={`/catalog/${encodeURIComponent(j.item_id)}/${encodeURIComponent(j.item_version)}`} className="link">
+                {j.item_id} {j.item_version}
+              </Link>
+            ) : (
+              `Catalog import: ${j.item_id}`
+            )}{" "}
+            · by {j.created_by_name} · created <Time iso={j.created_at} />
+            {duration != null && ` · ran ${formatDuration(duration)}`}
+            {j.attempt > 1 && ` · attempt ${j.attempt}`}
+          </p>
+          {(j.retry_of || j.retries.length > 0) && (
+            <p className="mt-1 text-sm">
+              {j.retry_of && (
+                <>
+                  Retry of{" "}
+                  <Link to={`/jobs/${j.retry_of}`} className="link">
+                    #{j.retry_of}
+                  </Link>
+                  {j.retries.length > 0 && " · "}
+                </>
+              )}
+              {j.retries.length > 0 && (
+                <>
+                  Retried as{" "}
+                  {j.retries.map((id, i) => (
+                    <span key={id}>
+                      {i > 0 && ", "}
+                      <Link to={`/jobs/${id}`} className="link">
+                        #{id}
+                      </Link>
+                    </span>
+                  ))}
+                </>
+              )}
+            </p>
+          )}
+        </div>
+        <div className="flex flex-wrap gap-2">
+          <JobActions job={j} onRetried={(id) => navigate(`/jobs/${id}`)} />
+          {isRun && hasRole(me.data?.role, "requester") && (
+            <Link className="btn" to={`/catalog/${encodeURIComponent(j.item_id)}/${encodeURIComponent(j.item_version)}?from_job=${j.id}`}>
+              Run again
+            </Link>
+          )}
+        </div>
+      </header>
+      <section aria-label="Progress" className="card p-4">
+        <div className="mb-1 flex justify-between text-sm">
+          <span data-testid="job-message">{j.message || (j.state === "QUEUED" ? "Waiting for a worker" : "")}</span>
+          <span className="font-mono">{j.progress}%</span>
+        </div>
+        <ProgressBar value={j.progress} running={j.state === "RUNNING"} label={`Progress of job ${j.id}`} />
+      </section>
+      {error && (
+        <section aria-labelledby="error-title" className="card border-red-300 p-4 dark:border-red-800">
+          <h2 id="error-title" className="font-semibold text-red-800 dark:text-red-300">
+            {error.type ?? "Error"}
+          </h2>
+          <p className="mt-1 text-sm">{error.message}</p>
+          {error.traceback && (
+            <details className="mt-2">
+              <summary className="cursor-pointer text-sm">Traceback</summary>
+              <pre className="mt-2 max-h-96 overflow-auto rounded-md bg-stone-950 p-3 font-mono text-xs text-stone-100">{error.traceback}</pre>
+            </details>
+          )}
+          {error.details != null && <JsonView value={error.details} label="Error details" />}
+        </section>
+      )}
+      <div className="grid gap-4 lg:grid-cols-2">
+        <section aria-labelledby="inputs-title" className="card p-4">
+          <h2 id="inputs-title" className="mb-2 font-semibold">
+            Inputs
+          </h2>
+          <JsonView value={j.inputs} label="Inputs" />
+        </section>
+        <section aria-labelledby="result-title" className="card p-4">
+          <h2 id="result-title" className="mb-2 font-semibold">
+            Result
+          </h2>
+          {j.result === null || j.result === undefined ? (
+            <p className="text-sm muted">{finished ? "No result." : "Not finished yet."}</p>
+          ) : (
+            <JsonView value={j.result} label="Result" />
+          )}
+        </section>
+      </div>
+      <LogView lines={lines} dropped={dropped} />
+      <Timeline job={j} />
+    </article>
+  );
+}

@@ -1,0 +1,243 @@
+/**
+ * Every job the user may see: filters, debounced search, sort and paging in the URL, rows kept live by the
+ * app's WebSocket (no refetch per update), with retry and cancel where allowed.
+ */
+import { keepPreviousData, useQuery } from "@tanstack/react-query";
+import { memo, useEffect, useState } from "react";
+import { Link } from "react-router";
+import { api, ApiError, unwrap, type Job } from "../api/client";
+import { Empty, JOB_STATES, ProgressBar, Spinner, StateBadge, stateLabel, Time } from "../components/ui";
+import { JobActions } from "../lib/jobActions";
+import type { JobListParams } from "../lib/liveJobs";
+import { useDebouncedInput } from "../lib/useDebouncedInput";
+import { useUrlState } from "../lib/urlState";
+
+const DEFAULTS = { state: "", item_id: "", q: "", page: "1", page_size: "50", sort: "-id" };
+const PAGE_SIZES = ["25", "50", "100", "200"];
+const SORTABLE: [string, string][] = [
+  ["id", "Job"],
+  ["item_id", "Item"],
+  ["state", "State"],
+  ["progress", "Progress"],
+  ["created_at", "Created"],
+  ["updated_at", "Updated"],
+];
+
+/** Re-renders every `ms` so relative times stay true without touching the data. */
+function useNow(ms: number): number {
+  const [now, setNow] = useState(() => Date.now());
+  useEffect(() => {
+    const timer = setInterval(() => setNow(Date.now()), ms);
+    return () => clearInterval(timer);
+  }, [ms]);
+  return now;
+}
+
+const JobRow = memo(function JobRow({ job }: { job: Job; now: number }) {
+  return (
+    <tr className="border-t border-stone-200 dark:border-stone-800" data-job-id={job.id} data-state={job.state}>
+      <td className="px-3 py-2 font-mono">
+        <Link to={`/jobs/${job.id}`} className="link">
+          #{job.id}
+        </Link>
+      </td>
+      <td className="px-3 py-2">
+        {job.item_id} <span className="muted">{job.item_version}</span>
+      </td>
+      <td className="px-3 py-2">
+        <StateBadge state={job.state} />
+      </td>
+      <td className="w-40 px-3 py-2">
+        <ProgressBar value={job.progress} running={job.state === "RUNNING"} label={`Progress of job ${job.id}`} />
+        <span className="mt-0.5 block max-w-[10rem] truncate text-xs muted" title={job.message}>
+          {job.progress}% {job.message}
+        </span>
+      </td>
+      <td className="px-3 py-2">{job.created_by_name}</td>
+      <td className="px-3 py-2 whitespace-nowrap">
+        <Time iso={job.created_at} />
+      </td>
+      <td className="px-3 py-2 whitespace-nowrap">
+        <Time iso={job.updated_at} />
+      </td>
+      <td className="px-3 py-2">
+        <JobActions job={job} compact />
+      </td>
+    </tr>
+  );
+});
+
+export default function JobsPage() {
+  const [params, update] = useUrlState(DEFAULTS);
+  const [search, setSearch] = useDebouncedInput(params.q, (q) => update({ q }, { replace: true }));
+  const now = useNow(30_000);
+  const listParams: JobListParams = {
+    state: params.state,
+    item_id: params.item_id,
+    q: params.q,
+    page: Math.max(1, Number(params.page) || 1),
+    page_size: Number(params.page_size) || 50,
+    sort: params.sort,
+  };
+  const jobs = useQuery({
+    queryKey: ["jobs", listParams],
+    queryFn: () =>
+      unwrap(
+        api.GET("/api/jobs", {
+          params: {
+            query: {
+              state: listParams.state || undefined,
+              item_id: listParams.item_id || undefined,
+              q: listParams.q || undefined,
+              page: listParams.page,
+              page_size: listParams.page_size,
+              sort: listParams.sort,
+            },
+          },
+        }),
+      ),
+    placeholderData: keepPreviousData,
+  });
+  const items = useQuery({
+    queryKey: ["catalog", { q: "", category: "", tag: "" }],
+    queryFn: () => unwrap(api.GET("/api/catalog", { params: { query: { page_size: 1000 } } })),
+  });
+
+  const pages = jobs.data ? Math.max(1, Math.ceil(jobs.data.total / jobs.data.page_size)) : 1;
+  const sortBy = (key: string) => update({ sort: params.sort === `-${key}` ? key : `-${key}` });
+  const filtered = Boolean(params.state || params.item_id || params.q);
+
+  return (
+    <section aria-labelledby="jobs-title">
+      <div className="mb-4 flex flex-wrap items-end justify-between gap-2">
+        <h1 id="jobs-title" className="text-2xl font-semibold">
+          Jobs
+        </h1>
+        {jobs.isFetching && !jobs.isPending && <Spinner label="Updating" />}
+      </div>
+      <div className="mb-4 grid gap-2 sm:grid-cols-[1fr_auto_auto]">
+        <div>
+          <label htmlFor="jobs-search" className="sr-only">
+            Search jobs
+          </label>
+          <input
+            id="jobs-search"
+            type="search"
+            className="input"
+            placeholder="Search by job id, item or user"
+            value={search}
+            onChange={(e) => setSearch(e.target.value)}
+          />
+        </div>
+        <div>
+          <label htmlFor="jobs-state" className="sr-only">
+            State
+          </label>
+          <select id="jobs-state" className="input" value={params.state} onChange={(e) => update({ state: e.target.value })}>
+            <option value="">All states</option>
+            <option value="PENDING_APPROVAL,QUEUED,RUNNING">Active</option>
+            {JOB_STATES.map((s) => (
+              <option key={s} value={s}>
+                {stateLabel(s)}
+              </option>
+            ))}
+          </select>
+        </div>
+        <div>
+          <label htmlFor="jobs-item" className="sr-only">
+            Item
+          </label>
+          <select id="jobs-item" className="input" value={params.item_id} onChange={(e) => update({ item_id: e.target.value })}>
+            <option value="">All items</option>
+            {(items.data?.items ?? []).map((item) => (
+              <option key={item.id} value={item.id}>
+                {item.name}
+              </option>
+            ))}
+          </select>
+        </div>
+      </div>
+      {jobs.isPending ? (
+        <Spinner label="Loading jobs" />
+      ) : jobs.isError ? (
+        <Empty title="The jobs could not be loaded">
+          {jobs.error instanceof ApiError && jobs.error.status === 403 ? "Your role may not see jobs." : jobs.error.message}
+        </Empty>
+      ) : jobs.data.items.length === 0 ? (
+        <Empty title={filtered ? "No job matches these filters" : "No jobs yet"}>
+          {filtered ? (
+            <button className="link" onClick={() => update({ state: "", item_id: "", q: "" })}>
+              Clear the filters
+            </button>
+          ) : (
+            <Link to="/catalog" className="link">
+              Launch one from the catalog
+            </Link>
+          )}
+        </Empty>
+      ) : (
+        <>
+          <div className="card overflow-x-auto">
+            <table className="w-full min-w-[48rem] text-left text-sm">
+              <caption className="sr-only">Jobs, {jobs.data.total} in all</caption>
+              <thead className="bg-stone-100 text-xs uppercase tracking-wide text-stone-600 dark:bg-stone-800 dark:text-stone-300">
+                <tr>
+                  {SORTABLE.slice(0, 4).map(([key, label]) => (
+                    <SortHeader key={key} sortKey={key} label={label} sort={params.sort} onSort={sortBy} />
+                  ))}
+                  <th scope="col" className="px-3 py-2">
+                    User
+                  </th>
+                  {SORTABLE.slice(4).map(([key, label]) => (
+                    <SortHeader key={key} sortKey={key} label={label} sort={params.sort} onSort={sortBy} />
+                  ))}
+                  <th scope="col" className="px-3 py-2">
+                    <span className="sr-only">Actions</span>
+                  </th>
+                </tr>
+              </thead>
+              <tbody>
+                {jobs.data.items.map((job) => (
+                  <JobRow key={job.id} job={job} now={now} />
+                ))}
+              </tbody>
+            </table>
+          </div>
+          <nav aria-label="Pagination" className="mt-3 flex flex-wrap items-center justify-between gap-2 text-sm">
+            <span className="muted" aria-live="polite">
+              {jobs.data.total.toLocaleString()} jobs · page {listParams.page} of {pages}
+            </span>
+            <div className="flex items-center gap-2">
+              <label htmlFor="page-size" className="muted">
+                Per page
+              </label>
+              <select id="page-size" className="input w-20" value={params.page_size} onChange={(e) => update({ page_size: e.target.value })}>
+                {PAGE_SIZES.map((size) => (
+                  <option key={size}>{size}</option>
+                ))}
+              </select>
+              <button className="btn" disabled={listParams.page <= 1} onClick={() => update({ page: String(listParams.page - 1) })}>
+                Previous
+              </button>
+              <button className="btn" disabled={listParams.page >= pages} onClick={() => update({ page: String(listParams.page + 1) })}>
+                Next
+              </button>
+            </div>
+          </nav>
+        </>
+      )}
+    </section>
+  );
+}
+
+function SortHeader({ sortKey, label, sort, onSort }: { sortKey: string; label: string; sort: string; onSort: (key: string) => void }) {
+  const direction = sort === sortKey ? "ascending" : sort === `-${sortKey}` ? "descending" : "none";
+  return (
+    <th scope="col" className="px-3 py-2" aria-sort={direction}>
+      <button className="inline-flex items-center gap-1 uppercase hover:text-accent-700" onClick={() => onSort(sortKey)}>
+        {label}
+        <span aria-hidden>{direction === "ascending" ? "▲" : direction === "descending" ? "▼" : ""}</span>
+      </button>
+    </th>
+  );
+}

@@ -1,0 +1,127 @@
+"""Browser tests: the built web app in the system Chromium (headless, driven by Playwright) against a real server.
+
+The server has a fresh data directory of its own. Screenshots of each main page go to test-output/e2e/.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from playwright.sync_api import Browser, BrowserContext, Page, Playwright, expect, sync_playwright
+
+from tests.helpers import FIXTURE_CATALOG, PortalServer
+
+ROOT = Path(__file__).resolve().parents[2]
+WEB_INDEX = ROOT / "src" / "portal" / "web" / "index.html"
+SCREENSHOTS = ROOT / "test-output" / "e2e"
+PASSWORD = "e2e-password-123"
+USERS = {"alice": "requester", "bob": "requester", "olga": "operator", "paul": "publisher"}
+AXE = ROOT / "frontend" / "node_modules" / "axe-core" / "axe.min.js"
+
+
+def _chromium() -> str | None:
+    return shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+def _unavailable(reason: str) -> None:
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"browser tests cannot run in CI: {reason}")
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def web_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PortalServer]:
+    if not WEB_INDEX.is_file():
+        _unavailable("the web app is not built (make web)")
+    portal = PortalServer(tmp_path_factory.mktemp("portal-e2e"), env={"PORTAL_WORKER_SLOTS": "3"}).start()
+    try:
+        admin_token = portal.token_for("admin")
+        with portal.client(admin_token) as admin:
+            for name, role in USERS.items():
+                response = admin.post("/api/admin/users", json={"username": name, "role": role, "password": PASSWORD})
+                assert response.status_code == 201, response.text
+            imported = admin.post("/api/catalog/local/import", json={"path": str(FIXTURE_CATALOG)})
+            assert imported.status_code == 200, imported.text
+        yield portal
+    finally:
+        portal.stop()
+
+
+@pytest.fixture(scope="session")
+def playwright_instance() -> Iterator[Playwright]:
+    with sync_playwright() as p:
+        yield p
+
+
+@pytest.fixture(scope="session")
+def browser(playwright_instance: Playwright) -> Iterator[Browser]:
+    executable = _chromium()
+    if executable is None:
+        _unavailable("Chromium is not installed (apt-get install chromium)")
+    browser = playwright_instance.chromium.launch(
+        executable_path=executable,
+        args=[
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+        ],
+    )
+    yield browser
+    browser.close()
+
+
+@pytest.fixture
+def context(browser: Browser, web_server: PortalServer) -> Iterator[BrowserContext]:
+    ctx = browser.new_context(base_url=web_server.url, viewport={"width": 1280, "height": 900})
+    ctx.set_default_timeout(15_000)
+    expect.set_options(timeout=15_000)
+    yield ctx
+    ctx.close()
+
+
+def login(page: Page, username: str, password: str = PASSWORD, path: str = "/") -> None:
+    """Log in through the form, starting from `path` (the app redirects to the login page and back)."""
+    page.goto(path)
+    page.get_by_label("Username").fill(username)
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Log in").click()
+    expect(page.get_by_test_id("whoami")).to_contain_text(username)
+
+
+@pytest.fixture
+def page(context: BrowserContext) -> Page:
+    return context.new_page()
+
+
+def api_client(server: PortalServer, username: str) -> httpx.Client:
+    """An API client logged in as `username` (session cookie and CSRF header), for setting up a test."""
+    client = httpx.Client(base_url=server.url, timeout=30)
+    me = client.post("/api/auth/login", json={"username": username, "password": PASSWORD})
+    assert me.status_code == 200, me.text
+    client.headers["X-CSRF-Token"] = me.json()["csrf_token"]
+    return client
+
+
+def screenshot(page: Page, name: str) -> None:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+
+
+def axe_violations(page: Page) -> list[dict[str, object]]:
+    """Serious and critical accessibility violations on the page, by axe-core."""
+    page.add_script_tag(path=str(AXE))
+    result = page.evaluate("async () => (await axe.run(document, {resultTypes: ['violations']})).violations")
+    return [
+        {"id": v["id"], "impact": v["impact"], "nodes": [n["target"] for n in v["nodes"]][:5]}
+        for v in result
+        if v["impact"] in ("serious", "critical")
+    ]
