@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import shutil
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -102,13 +103,14 @@ def page(context: BrowserContext) -> Page:
     return context.new_page()
 
 
-def api_client(server: PortalServer, username: str) -> httpx.Client:
+@contextmanager
+def api_client(server: PortalServer, username: str) -> Iterator[httpx.Client]:
     """An API client logged in as `username` (session cookie and CSRF header), for setting up a test."""
-    client = httpx.Client(base_url=server.url, timeout=30)
-    me = client.post("/api/auth/login", json={"username": username, "password": PASSWORD})
-    assert me.status_code == 200, me.text
-    client.headers["X-CSRF-Token"] = me.json()["csrf_token"]
-    return client
+    with httpx.Client(base_url=server.url, timeout=30) as client:
+        me = client.post("/api/auth/login", json={"username": username, "password": PASSWORD})
+        assert me.status_code == 200, me.text
+        client.headers["X-CSRF-Token"] = me.json()["csrf_token"]
+        yield client
 
 
 def screenshot(page: Page, name: str) -> None:

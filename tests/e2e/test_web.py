@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
+import io
+import json
 import re
+import tarfile
+from typing import Any
 
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Page, Request, Route, expect
 
-from tests.e2e.conftest import axe_violations, login, screenshot
-from tests.helpers import PortalServer
+from tests.e2e.conftest import api_client, axe_violations, login, screenshot
+from tests.helpers import PortalServer, wait_for_job
 
 
-def test_login_redirects_back_and_catalog_search(page: Page, web_server: PortalServer) -> None:
+def badge(page: Page) -> Any:
+    return page.locator("h1 [data-state]")
+
+
+def test_login_redirects_back_and_catalog_search(page: Page) -> None:
     page.goto("/jobs?state=FAILED")
     expect(page).to_have_url(re.compile(r"/login\?next="))
     page.get_by_label("Username").fill("alice")
@@ -19,7 +27,203 @@ def test_login_redirects_back_and_catalog_search(page: Page, web_server: PortalS
     expect(page.get_by_role("alert")).to_contain_text("Wrong username or password")
     login(page, "alice", path="/jobs?state=FAILED")
     expect(page).to_have_url(re.compile(r"/jobs\?state=FAILED$"))
+    expect(page.get_by_label("State")).to_have_value("FAILED")
+
     page.goto("/catalog")
     expect(page.get_by_role("link", name="Backup network device configs")).to_be_visible()
     screenshot(page, "catalog")
-    assert axe_violations(page) == []
+    assert (violations := axe_violations(page)) == [], violations
+    page.get_by_label("Search the catalog").fill("backup")
+    expect(page).to_have_url(re.compile(r"[?&]q=backup"))
+    expect(page.locator("main li")).to_have_count(1)
+    page.get_by_role("button", name="#demo").click()
+    expect(page).to_have_url(re.compile(r"tag=demo"))
+    expect(page.get_by_text("No item matches these filters")).to_be_visible()
+    page.get_by_role("button", name="Clear the filters").click()
+    page.get_by_label("Category").select_option("demo")
+    expect(page.get_by_role("link", name="Example long task")).to_be_visible()
+    expect(page.get_by_role("link", name="Backup network device configs")).to_have_count(0)
+    page.reload()  # the filters live in the URL
+    expect(page.get_by_label("Category")).to_have_value("demo")
+
+    page.get_by_role("button", name="Log out").click()
+    expect(page).to_have_url(re.compile(r"/login"))
+    page.goto("/catalog")
+    expect(page).to_have_url(re.compile(r"/login\?next=%2Fcatalog"))
+
+
+def test_launch_backup_config_through_its_form_and_watch_it_succeed(page: Page) -> None:
+    login(page, "alice", path="/catalog/backup-config")
+    versions = page.get_by_label("Version")
+    expect(versions).to_have_value("2.0.0")
+    expect(versions.locator("option")).to_have_text(["2.0.0 (latest)", "1.0.0 (deprecated)"])
+    # The original portal's ui.json: order, enum names, radio widget, submit button text.
+    ids = page.eval_on_selector_all("form.rjsf [id^=root_]", "els => els.map(e => e.id)")
+    fields = ["devices", "bucket", "compression", "encryption", "schedule", "retention_days"]
+    first_seen = sorted(fields, key=lambda f: next(i for i, id_ in enumerate(ids) if id_.startswith(f"root_{f}")))
+    assert first_seen == fields  # ui:order, not the schema's order
+    expect(page.get_by_label("No compression")).to_be_visible()
+    expect(page.get_by_label("Schedule")).to_contain_text("Every week")
+    page.get_by_role("button", name="Add").click()
+    page.locator("#root_devices_1").fill("core-sw-02")
+    bucket = page.locator("#root_bucket")
+    bucket.fill("x")  # live validation, before anything is sent
+    expect(page.locator(".rjsf")).to_contain_text("must NOT have fewer than 3 characters")
+    bucket.fill("e2e-backups")
+    page.get_by_label("zstd").check()
+    screenshot(page, "item")
+    assert (violations := axe_violations(page)) == [], violations
+    page.get_by_role("button", name="Start backup").click()
+
+    expect(page).to_have_url(re.compile(r"/jobs/\d+$"))
+    expect(badge(page)).to_have_attribute("data-state", "SUCCEEDED", timeout=30_000)
+    expect(page.get_by_role("group", name="Result")).to_contain_text("e2e-backups")
+    expect(page.get_by_role("group", name="Inputs")).to_contain_text("core-sw-02")
+    expect(page.get_by_role("heading", name="Timeline")).to_be_visible()
+    expect(page.locator("ol li").filter(has_text="RUNNING → SUCCEEDED")).to_have_count(1)
+    screenshot(page, "job")
+    assert (violations := axe_violations(page)) == [], violations
+
+    page.get_by_role("link", name="Run again").click()
+    expect(page.get_by_role("heading", name=re.compile(r"Run again"))).to_be_visible()
+    expect(page.locator("#root_bucket")).to_have_value("e2e-backups")
+    expect(page.locator("#root_devices_1")).to_have_value("core-sw-02")
+
+
+def test_a_server_side_form_error_is_shown_on_its_field(page: Page) -> None:
+    login(page, "alice", path="/catalog/backup-config/2.0.0")
+
+    # The form checks inputs before sending them; to see the server's own verdict, send a value the
+    # form would refuse, as an out-of-date client would: the real server answers 422 with the field.
+    def tamper(route: Route, request: Request) -> None:
+        body = json.loads(request.post_data or "{}")
+        body["inputs"]["bucket"] = "Not A Bucket!"
+        route.continue_(post_data=json.dumps(body))
+
+    page.route("**/api/jobs", tamper)
+    page.get_by_role("button", name="Start backup").click()
+    expect(page.get_by_role("alert")).to_contain_text("do not match the schema")
+    field = page.locator(".rjsf-field-string.has-error", has=page.locator("#root_bucket"))
+    expect(field).to_contain_text("does not match")
+    expect(page).to_have_url(re.compile(r"/catalog/backup-config/2.0.0$"))
+
+
+def test_jobs_table_updates_live_without_refetching(page: Page, web_server: PortalServer) -> None:
+    login(page, "alice", path="/jobs")
+    list_requests: list[str] = []
+    page.on("request", lambda r: list_requests.append(r.url) if "/api/jobs?" in r.url else None)
+    expect(page.locator("[data-connection=open]")).to_be_visible()
+    with api_client(web_server, "alice") as alice:
+        job_id = alice.post("/api/jobs", json={"item_id": "example-long-task", "inputs": {}}).json()["id"]
+        row = page.locator(f"tr[data-job-id='{job_id}']")
+        expect(row).to_have_attribute("data-state", "RUNNING", timeout=20_000)
+        expect(row.get_by_role("progressbar")).not_to_have_attribute("aria-valuenow", "0")
+        screenshot(page, "jobs")
+        expect(row).to_have_attribute("data-state", "SUCCEEDED", timeout=20_000)
+        assert row.get_by_role("progressbar").get_attribute("aria-valuenow") == "100"
+    assert list_requests == []
+    assert (violations := axe_violations(page)) == [], violations
+
+
+def test_cancel_a_running_example_long_task(page: Page, web_server: PortalServer) -> None:
+    with api_client(web_server, "alice") as alice:
+        job_id = alice.post("/api/jobs", json={"item_id": "example-long-task", "inputs": {}}).json()["id"]
+        login(page, "alice", path=f"/jobs/{job_id}")
+        expect(badge(page)).to_have_attribute("data-state", "RUNNING", timeout=20_000)
+        page.get_by_role("button", name=f"Cancel job {job_id}").click()
+        dialog = page.get_by_role("dialog")
+        expect(dialog).to_contain_text(f"Cancel job #{job_id}?")
+        dialog.get_by_role("button", name="Cancel job").click()
+        expect(badge(page)).to_have_attribute("data-state", "CANCELLED", timeout=15_000)
+        assert alice.get(f"/api/jobs/{job_id}").json()["state"] == "CANCELLED"
+    expect(page.get_by_role("button", name=f"Cancel job {job_id}")).to_have_count(0)
+    expect(page.get_by_role("button", name=f"Retry job {job_id}")).to_be_visible()
+
+
+def test_retry_a_failed_job_and_follow_the_links(page: Page, web_server: PortalServer) -> None:
+    with api_client(web_server, "alice") as alice:
+        failed = alice.post("/api/jobs", json={"item_id": "failing-task", "inputs": {}}).json()["id"]
+        wait_for_job(alice, failed, {"FAILED"})
+    login(page, "alice", path=f"/jobs/{failed}")
+    expect(page.get_by_role("heading", name="RuntimeError")).to_be_visible()
+    page.get_by_text("Traceback", exact=True).click()
+    expect(page.locator("details pre")).to_contain_text("RuntimeError")
+    expect(page.get_by_test_id("job-log")).to_contain_text("about to fail on purpose")
+    page.get_by_role("button", name=f"Retry job {failed}").click()
+    expect(page).not_to_have_url(re.compile(rf"/jobs/{failed}$"))
+    expect(page.get_by_text(re.compile(rf"^Retry of #{failed}$"))).to_be_visible()
+    retry_url = page.url
+    page.get_by_role("link", name=f"#{failed}").click()
+    expect(page).to_have_url(re.compile(rf"/jobs/{failed}$"))
+    retry_id = retry_url.rsplit("/", 1)[1]
+    expect(page.get_by_text(re.compile(rf"^Retried as #{retry_id}$"))).to_be_visible()
+    expect(page.get_by_role("link", name=f"#{retry_id}")).to_be_visible()
+
+
+def _bundle(item_id: str, manifest_extra: str = "") -> bytes:
+    files = {
+        f"{item_id}/1.0.0/manifest.yaml": f"id: {item_id}\nname: Uploaded {item_id}\nversion: 1.0.0\n"
+        f"entrypoint: task.py\ncategory: e2e\n{manifest_extra}",
+        f"{item_id}/1.0.0/schema.json": '{"type": "object"}',
+        f"{item_id}/1.0.0/task.py": "def run(inputs):\n    return {'ok': True}\n",
+    }
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+        for name, text in files.items():
+            data = text.encode()
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return buffer.getvalue()
+
+
+def test_upload_a_bundle_through_the_import_dialog(page: Page) -> None:
+    login(page, "paul", path="/catalog")
+    page.get_by_role("button", name="Import…").click()
+    dialog = page.get_by_role("dialog")
+    dialog.get_by_role("tab", name="Upload bundle").click()
+    upload = dialog.get_by_test_id("bundle-input")
+
+    upload.set_input_files(
+        {"name": "broken.tar.gz", "mimeType": "application/gzip", "buffer": _bundle("e2e-broken", "colour: red\n")}
+    )
+    expect(dialog.get_by_role("list", name="Problems")).to_contain_text("manifest.yaml:6 unknown key 'colour'")
+    expect(dialog.get_by_role("button", name="Import", exact=True)).to_be_disabled()
+
+    upload.set_input_files({"name": "good.tar.gz", "mimeType": "application/gzip", "buffer": _bundle("e2e-uploaded")})
+    expect(dialog).to_contain_text("Ready to import: e2e-uploaded 1.0.0")
+    screenshot(page, "import")
+    dialog.get_by_role("button", name="Import", exact=True).click()
+    expect(dialog.get_by_role("status")).to_contain_text("e2e-uploaded 1.0.0 — imported")
+    dialog.get_by_role("button", name="Close").click()
+    expect(page.get_by_role("link", name="Uploaded e2e-uploaded")).to_be_visible()
+
+
+def test_a_requester_sees_no_imports_and_the_api_refuses_them(page: Page) -> None:
+    login(page, "alice", path="/catalog")
+    expect(page.get_by_role("link", name="Example long task")).to_be_visible()
+    expect(page.get_by_role("button", name="Import…")).to_have_count(0)
+    status = page.evaluate(
+        """async () => {
+            const csrf = document.cookie.match(/portal_csrf=([^;]+)/)[1];
+            const response = await fetch('/api/catalog/local/import', {
+                method: 'POST', headers: {'Content-Type': 'application/json', 'X-CSRF-Token': csrf},
+                body: JSON.stringify({path: '/tmp'}),
+            });
+            return response.status;
+        }"""
+    )
+    assert status == 403
+
+
+def test_unknown_pages_and_small_screens(page: Page) -> None:
+    login(page, "olga", path="/no/such/page")
+    expect(page.get_by_role("heading", name="Page not found")).to_be_visible()
+    page.goto("/jobs/999999")
+    expect(page.get_by_role("heading", name="No such job")).to_be_visible()
+    page.set_viewport_size({"width": 375, "height": 800})
+    page.goto("/jobs")
+    expect(page.get_by_role("heading", name="Jobs")).to_be_visible()
+    width = page.evaluate("document.documentElement.scrollWidth")
+    assert width <= 375, f"the page scrolls sideways at 375 px ({width} px wide)"
+    screenshot(page, "jobs-375px")

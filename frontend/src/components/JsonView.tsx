@@ -9,7 +9,7 @@ const LONG_STRING = 2000;
 
 function Scalar({ value }: { value: unknown }) {
   const [full, setFull] = useState(false);
-  if (value === null) return <span className="text-stone-500">null</span>;
+  if (value === null) return <span className="text-stone-600 dark:text-stone-400">null</span>;
   if (typeof value === "string") {
     const text = full || value.length <= LONG_STRING ? value : `${value.slice(0, LONG_STRING)}…`;
     return (
@@ -47,7 +47,7 @@ function Node({ name, value, depth }: { name: string | null; value: unknown; dep
   return (
     <div className="pl-4">
       <button
-        className="-ml-4 w-4 text-stone-500"
+        className="-ml-4 w-4 text-stone-600 dark:text-stone-400"
         aria-expanded={open}
         aria-label={`${open ? "Collapse" : "Expand"} ${name ?? "value"}`}
         onClick={() => setOpen(!open)}
@@ -57,7 +57,7 @@ function Node({ name, value, depth }: { name: string | null; value: unknown; dep
       {label}
       {openMark}
       {!open && (
-        <span className="text-stone-500">
+        <span className="text-stone-600 dark:text-stone-400">
           {" "}
           {entries.length} {entries.length === 1 ? "entry" : "entries"} {closeMark}
         </span>

@@ -4,6 +4,10 @@ import { marked } from "marked";
 import { useMemo } from "react";
 
 export function Markdown({ source }: { source: string }) {
-  const html = useMemo(() => DOMPurify.sanitize(marked.parse(source, { async: false, gfm: true })), [source]);
+  // Code blocks scroll sideways: make them focusable so keyboard users can scroll them too.
+  const html = useMemo(
+    () => DOMPurify.sanitize(marked.parse(source, { async: false, gfm: true })).replaceAll("<pre>", '<pre tabindex="0">'),
+    [source],
+  );
   return <div className="markdown" dangerouslySetInnerHTML={{ __html: html }} />;
 }

@@ -4,7 +4,7 @@ import { applyToPage, type JobListParams } from "./liveJobs";
 
 function job(id: number, rev: number, extra: Partial<Job> = {}): Job {
   return {
-    id, rev, kind: "run", item_id: "noop", item_version: "1.0.0", state: "QUEUED", progress: 0, message: "",
+    id, rev, kind: "catalog_execution", item_id: "noop", item_version: "1.0.0", state: "QUEUED", progress: 0, message: "",
     created_by: 1, created_by_name: "alice", created_at: "2026-01-01T00:00:00Z", queued_at: null, started_at: null,
     finished_at: null, updated_at: "2026-01-01T00:00:00Z", attempt: 1, retry_of: null, cancel_requested: false,
     worker: null, ...extra,

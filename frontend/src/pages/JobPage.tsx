@@ -203,7 +203,7 @@ export default function JobPage() {
   if (job.isPending) return <Spinner label="Loading the job" />;
   const j = job.data;
   const error = j.error as { type?: string; message?: string; traceback?: string; details?: unknown } | null;
-  const isRun = j.kind === "run";
+  const isRun = j.kind !== "catalog_import";
 
   return (
     <article aria-labelledby="job-title" className="space-y-4">

@@ -177,7 +177,7 @@ export default function JobsPage() {
         </Empty>
       ) : (
         <>
-          <div className="card overflow-x-auto">
+          <div className="card relative overflow-x-auto">
             <table className="w-full min-w-[48rem] text-left text-sm">
               <caption className="sr-only">Jobs, {jobs.data.total} in all</caption>
               <thead className="bg-stone-100 text-xs uppercase tracking-wide text-stone-600 dark:bg-stone-800 dark:text-stone-300">
