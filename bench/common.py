@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import random
 import shutil
 import socket
 import subprocess
@@ -12,14 +13,19 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
 import httpx
+from sqlalchemy import insert
+
+from portal.db import session as db
+from portal.jobs.models import Job
+from portal.settings import Settings
 
 HOST = "127.0.0.1"
 BENCH_DIR = Path(__file__).resolve().parent
@@ -31,6 +37,11 @@ FLOOR_COMMAND = [REAL_PYTHON, "-I", "-S", "-c", "pass"]
 # Access logs are off (uvicorn at warning): the scenarios measure the portal, not the terminal it logs to.
 SERVER_LOG_LEVEL = "warning"
 NOOP_JOB: dict[str, Any] = {"item_id": "noop", "version": "1.0.0", "inputs": {}}
+
+
+JOB_ITEMS = ("noop", "backup-config", "system-health-check", "user-registration", "example-long-task")
+JOB_STATES = ("SUCCEEDED", "FAILED", "CANCELLED", "QUEUED")
+JOB_STATE_WEIGHTS = (70, 15, 10, 5)
 
 
 class CorrectnessError(Exception):
@@ -153,6 +164,61 @@ class Server:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.stop()
+
+
+# --- stored jobs ---------------------------------------------------------------------------------------------
+
+
+def job_rows(rng: random.Random, first: int, count: int, now: datetime, total: int) -> list[dict[str, Any]]:
+    """`count` job rows (numbers `first`...), mostly finished, one every 30 s up to `now`, for inserting directly."""
+    rows: list[dict[str, Any]] = []
+    for n in range(first, first + count):
+        state = rng.choices(JOB_STATES, JOB_STATE_WEIGHTS)[0]
+        created = now - timedelta(seconds=(total - n) * 30)
+        started = created + timedelta(seconds=1) if state in ("SUCCEEDED", "FAILED") else None
+        finished = created + timedelta(seconds=3) if state != "QUEUED" else None
+        rows.append(
+            {
+                "kind": "catalog_execution",
+                "item_id": rng.choice(JOB_ITEMS),
+                "item_version": "1.0.0",
+                "bundle_sha256": "0" * 64,
+                "entrypoint": "task.py",
+                "inputs": {},
+                "state": state,
+                "priority": 0,
+                "queue": "default",
+                "created_by": 1,
+                "created_by_name": "admin",
+                "created_at": created,
+                "queued_at": created,
+                "started_at": started,
+                "finished_at": finished,
+                "updated_at": finished or created,
+                "progress": 100 if state == "SUCCEEDED" else 0,
+                "message": state.lower(),
+                "result": {"ok": True} if state == "SUCCEEDED" else None,
+                "error": {"type": "RuntimeError", "message": "bench"} if state == "FAILED" else None,
+                "attempt": 1,
+                "timeout_seconds": 60,
+                "resources": {},
+                "cancel_requested": False,
+                "rev": 1,
+            }
+        )
+    return rows
+
+
+def insert_jobs(data: Path, batches: Iterable[list[dict[str, Any]]]) -> None:
+    """Insert job rows straight into the SQLite database of a stopped server, one transaction per batch."""
+    db.configure(Settings(data_dir=data, database_url=""))
+    try:
+        engine = db.get_engine()
+        for rows in batches:
+            with engine.begin() as conn:
+                conn.execute(insert(Job), rows)
+    finally:
+        db.dispose()
 
 
 # --- floors --------------------------------------------------------------------------------------------------

@@ -5,17 +5,24 @@ from __future__ import annotations
 import random
 import time
 from collections import Counter
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
-from sqlalchemy import insert
 
-from bench.common import CorrectnessError, Server, auth, data_dir, latency_summary, show, timed_gets, write_results
-from portal.db import session as db
-from portal.jobs.models import Job
-from portal.settings import Settings
+from bench.common import (
+    CorrectnessError,
+    Server,
+    auth,
+    data_dir,
+    insert_jobs,
+    job_rows,
+    latency_summary,
+    show,
+    timed_gets,
+    write_results,
+)
 
 NAME = "list"
 JOBS = 100_000
@@ -23,9 +30,6 @@ BATCH = 5_000
 REQUESTS = 200
 WARMUP = 5
 TARGET_P95_MS = 30.0
-ITEMS = ("noop", "backup-config", "system-health-check", "user-registration", "example-long-task")
-STATES = ("SUCCEEDED", "FAILED", "CANCELLED", "QUEUED")
-STATE_WEIGHTS = (70, 15, 10, 5)
 SEARCH_ID = 12345
 QUERIES: list[tuple[str, dict[str, str | int]]] = [
     ("first page", {}),
@@ -38,45 +42,6 @@ QUERIES: list[tuple[str, dict[str, str | int]]] = [
 ]
 
 
-def _rows(rng: random.Random, first: int, count: int, now: datetime) -> list[dict[str, Any]]:
-    rows: list[dict[str, Any]] = []
-    for n in range(first, first + count):
-        state = rng.choices(STATES, STATE_WEIGHTS)[0]
-        created = now - timedelta(seconds=(JOBS - n) * 30)
-        started = created + timedelta(seconds=1) if state in ("SUCCEEDED", "FAILED") else None
-        finished = created + timedelta(seconds=3) if state != "QUEUED" else None
-        rows.append(
-            {
-                "kind": "catalog_execution",
-                "item_id": rng.choice(ITEMS),
-                "item_version": "1.0.0",
-                "bundle_sha256": "0" * 64,
-                "entrypoint": "task.py",
-                "inputs": {},
-                "state": state,
-                "priority": 0,
-                "queue": "default",
-                "created_by": 1,
-                "created_by_name": "admin",
-                "created_at": created,
-                "queued_at": created,
-                "started_at": started,
-                "finished_at": finished,
-                "updated_at": finished or created,
-                "progress": 100 if state == "SUCCEEDED" else 0,
-                "message": state.lower(),
-                "result": {"ok": True} if state == "SUCCEEDED" else None,
-                "error": {"type": "RuntimeError", "message": "bench"} if state == "FAILED" else None,
-                "attempt": 1,
-                "timeout_seconds": 60,
-                "resources": {},
-                "cancel_requested": False,
-                "rev": 1,
-            }
-        )
-    return rows
-
-
 def _populate(data: Path) -> tuple[Counter[str], Counter[str], Counter[tuple[str, str]]]:
     """Insert the jobs straight into SQLite; return the counts by state, by item and by (state, item)."""
     rng = random.Random(20_240_601)
@@ -84,19 +49,13 @@ def _populate(data: Path) -> tuple[Counter[str], Counter[str], Counter[tuple[str
     by_state: Counter[str] = Counter()
     by_item: Counter[str] = Counter()
     by_both: Counter[tuple[str, str]] = Counter()
-    db.configure(Settings(data_dir=data, database_url=""))
-    try:
-        engine = db.get_engine()
-        for first in range(0, JOBS, BATCH):
-            rows = _rows(rng, first, min(BATCH, JOBS - first), now)
-            with engine.begin() as conn:
-                conn.execute(insert(Job), rows)
-            for row in rows:
-                by_state[row["state"]] += 1
-                by_item[row["item_id"]] += 1
-                by_both[(row["state"], row["item_id"])] += 1
-    finally:
-        db.dispose()
+    batches = [job_rows(rng, first, min(BATCH, JOBS - first), now, JOBS) for first in range(0, JOBS, BATCH)]
+    insert_jobs(data, batches)
+    for rows in batches:
+        for row in rows:
+            by_state[row["state"]] += 1
+            by_item[row["item_id"]] += 1
+            by_both[(row["state"], row["item_id"])] += 1
     return by_state, by_item, by_both
 
 

@@ -3,7 +3,8 @@
  * app's WebSocket (no refetch per update), with retry and cancel where allowed.
  */
 import { keepPreviousData, useQuery } from "@tanstack/react-query";
-import { memo, useEffect, useState } from "react";
+import { useWindowVirtualizer } from "@tanstack/react-virtual";
+import { memo, useEffect, useLayoutEffect, useRef, useState } from "react";
 import { Link } from "react-router";
 import { api, ApiError, unwrap, type Job } from "../api/client";
 import { Empty, JOB_STATES, ProgressBar, Spinner, StateBadge, stateLabel, Time } from "../components/ui";
@@ -33,27 +34,46 @@ function useNow(ms: number): number {
   return now;
 }
 
-const JobRow = memo(function JobRow({ job }: { job: Job; now: number }) {
+/** Rows are about this tall; the virtualizer measures the real height of each row it renders. */
+const ROW_ESTIMATE_PX = 58;
+
+const JobRow = memo(function JobRow({
+  job,
+  index,
+  measure,
+}: {
+  job: Job;
+  index: number;
+  measure: (row: HTMLTableRowElement | null) => void;
+  now: number;
+}) {
   return (
-    <tr className="border-t border-stone-200 dark:border-stone-800" data-job-id={job.id} data-state={job.state}>
+    <tr
+      ref={measure}
+      data-index={index}
+      aria-rowindex={index + 2}
+      className="border-t border-stone-200 dark:border-stone-800"
+      data-job-id={job.id}
+      data-state={job.state}
+    >
       <td className="px-3 py-2 font-mono">
         <Link to={`/jobs/${job.id}`} className="link">
           #{job.id}
         </Link>
       </td>
-      <td className="px-3 py-2">
+      <td className="truncate px-3 py-2" title={`${job.item_id} ${job.item_version}`}>
         {job.item_id} <span className="muted">{job.item_version}</span>
       </td>
       <td className="px-3 py-2">
         <StateBadge state={job.state} />
       </td>
-      <td className="w-40 px-3 py-2">
+      <td className="px-3 py-2">
         <ProgressBar value={job.progress} running={job.state === "RUNNING"} label={`Progress of job ${job.id}`} />
-        <span className="mt-0.5 block max-w-[10rem] truncate text-xs muted" title={job.message}>
+        <span className="mt-0.5 block truncate text-xs muted" title={job.message}>
           {job.progress}% {job.message}
         </span>
       </td>
-      <td className="px-3 py-2">{job.created_by_name}</td>
+      <td className="truncate px-3 py-2">{job.created_by_name}</td>
       <td className="px-3 py-2 whitespace-nowrap">
         <Time iso={job.created_at} />
       </td>
@@ -178,10 +198,21 @@ export default function JobsPage() {
       ) : (
         <>
           <div className="card relative overflow-x-auto">
-            <table className="w-full min-w-[48rem] text-left text-sm">
+            {/* A fixed layout: a live update re-lays out its own row, not every row of a long table. */}
+            <table className="w-full min-w-[56rem] table-fixed text-left text-sm" aria-rowcount={jobs.data.items.length + 1}>
+              <colgroup>
+                <col className="w-20" />
+                <col className="w-56" />
+                <col className="w-32" />
+                <col className="w-44" />
+                <col className="w-28" />
+                <col className="w-32" />
+                <col className="w-32" />
+                <col className="w-40" />
+              </colgroup>
               <caption className="sr-only">Jobs, {jobs.data.total} in all</caption>
               <thead className="bg-stone-100 text-xs uppercase tracking-wide text-stone-600 dark:bg-stone-800 dark:text-stone-300">
-                <tr>
+                <tr aria-rowindex={1}>
                   {SORTABLE.slice(0, 4).map(([key, label]) => (
                     <SortHeader key={key} sortKey={key} label={label} sort={params.sort} onSort={sortBy} />
                   ))}
@@ -196,11 +227,7 @@ export default function JobsPage() {
                   </th>
                 </tr>
               </thead>
-              <tbody>
-                {jobs.data.items.map((job) => (
-                  <JobRow key={job.id} job={job} now={now} />
-                ))}
-              </tbody>
+              <JobRows jobs={jobs.data.items} now={now} />
             </table>
           </div>
           <nav aria-label="Pagination" className="mt-3 flex flex-wrap items-center justify-between gap-2 text-sm">
@@ -227,6 +254,46 @@ export default function JobsPage() {
         </>
       )}
     </section>
+  );
+}
+
+/**
+ * The table body, virtualized against the window's scroll: only the rows on screen (and a margin) are in the
+ * document, so a page of 1,000 jobs with live updates lays out and paints a few dozen rows, not a thousand.
+ */
+function JobRows({ jobs, now }: { jobs: Job[]; now: number }) {
+  const body = useRef<HTMLTableSectionElement>(null);
+  const [offset, setOffset] = useState(0);
+  useLayoutEffect(() => {
+    if (body.current) setOffset(body.current.getBoundingClientRect().top + window.scrollY);
+  }, []);
+  const virtualizer = useWindowVirtualizer({
+    count: jobs.length,
+    estimateSize: () => ROW_ESTIMATE_PX,
+    overscan: 12,
+    scrollMargin: offset,
+    getItemKey: (index) => jobs[index]?.id ?? index,
+  });
+  const rows = virtualizer.getVirtualItems();
+  const before = rows.length ? rows[0]!.start - offset : 0;
+  const after = rows.length ? virtualizer.getTotalSize() - (rows[rows.length - 1]!.end - offset) : 0;
+  return (
+    <tbody ref={body}>
+      {before > 0 && (
+        <tr aria-hidden style={{ height: before }}>
+          <td colSpan={8} />
+        </tr>
+      )}
+      {rows.map((row) => {
+        const job = jobs[row.index]!;
+        return <JobRow key={job.id} job={job} index={row.index} measure={virtualizer.measureElement} now={now} />;
+      })}
+      {after > 0 && (
+        <tr aria-hidden style={{ height: after }}>
+          <td colSpan={8} />
+        </tr>
+      )}
+    </tbody>
   );
 }
 

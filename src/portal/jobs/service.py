@@ -31,7 +31,7 @@ from portal.realtime import bus
 
 KIND_CATALOG = "catalog_execution"
 KIND_IMPORT = "catalog_import"
-MAX_PAGE_SIZE = 200
+MAX_PAGE_SIZE = 1000
 SORTABLE = {
     "id": Job.id,
     "created_at": Job.id,
