@@ -148,3 +148,31 @@ def sleeper_pids(client: httpx.Client, job_id: int, timeout: float = 30.0) -> tu
 
     assert wait_until(reported, timeout=timeout), f"job {job_id} never reported its pids"
     return found[0]
+
+
+def item_files(item_id: str, version: str, result: str = "ok", extra_manifest: str = "") -> dict[str, str]:
+    return {
+        "manifest.yaml": f"id: {item_id}\nname: {item_id}\nversion: {version}\nentrypoint: task.py\n{extra_manifest}",
+        "schema.json": json.dumps({"type": "object", "properties": {"n": {"type": "integer"}}}),
+        "task.py": f"def run(inputs):\n    return {{'result': {result!r}, 'version': '{version}'}}\n",
+        "README.md": f"# {item_id}\n",
+    }
+
+
+def write(folder: Path, files: dict[str, str]) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, text in files.items():
+        (folder / name).write_text(text)
+    return folder
+
+
+def git(repo: Path, *args: str) -> str:
+    env = {
+        "GIT_AUTHOR_NAME": "t",
+        "GIT_AUTHOR_EMAIL": "t@example.com",
+        "GIT_COMMITTER_NAME": "t",
+        "GIT_COMMITTER_EMAIL": "t@example.com",
+        "PATH": "/usr/bin:/bin",
+        "HOME": str(repo),
+    }
+    return subprocess.run(["git", *args], cwd=repo, env=env, check=True, capture_output=True, text=True).stdout

@@ -39,7 +39,9 @@ def _unavailable(reason: str) -> None:
 def web_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PortalServer]:
     if not WEB_INDEX.is_file():
         _unavailable("the web app is not built (make web)")
-    portal = PortalServer(tmp_path_factory.mktemp("portal-e2e"), env={"PORTAL_WORKER_SLOTS": "3"}).start()
+    portal = PortalServer(
+        tmp_path_factory.mktemp("portal-e2e"), env={"PORTAL_WORKER_SLOTS": "3", "PORTAL_GIT_ALLOW_FILE": "true"}
+    ).start()
     try:
         admin_token = portal.token_for("admin")
         with portal.client(admin_token) as admin:

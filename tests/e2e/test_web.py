@@ -6,12 +6,13 @@ import io
 import json
 import re
 import tarfile
+from pathlib import Path
 from typing import Any
 
 from playwright.sync_api import Page, Request, Route, expect
 
 from tests.e2e.conftest import api_client, axe_violations, login, screenshot
-from tests.helpers import PortalServer, wait_for_job
+from tests.helpers import FIXTURE_CATALOG, PortalServer, git, item_files, wait_for_job, write
 
 
 def badge(page: Page) -> Any:
@@ -197,6 +198,54 @@ def test_upload_a_bundle_through_the_import_dialog(page: Page) -> None:
     expect(dialog.get_by_role("status")).to_contain_text("e2e-uploaded 1.0.0 — imported")
     dialog.get_by_role("button", name="Close").click()
     expect(page.get_by_role("link", name="Uploaded e2e-uploaded")).to_be_visible()
+
+
+def test_git_import_through_the_dialog_shows_the_job(page: Page, tmp_path: Path) -> None:
+    repo = tmp_path / "repo"
+    write(repo / "items" / "e2e-git", item_files("e2e-git", "1.0.0"))
+    git(repo, "init", "-q", "-b", "main")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", "e2e-git 1.0.0")
+    git(repo, "tag", "e2e-git@1.0.0")
+    login(page, "paul", path="/catalog")
+    page.get_by_role("button", name="Import…").click()
+    dialog = page.get_by_role("dialog")
+    dialog.get_by_role("tab", name="Git").click()
+    dialog.get_by_label("Repository URL").fill(f"file://{repo}")
+    dialog.get_by_label("Item id").fill("e2e-git")
+    dialog.get_by_label("Version", exact=True).fill("1.0.0")
+    dialog.get_by_role("button", name="Import", exact=True).click()
+    expect(dialog.locator("[data-state]")).to_have_attribute("data-state", "SUCCEEDED", timeout=30_000)
+    dialog.get_by_role("link", name=re.compile(r"Import job #\d+")).click()
+    expect(page.get_by_role("group", name="Result")).to_contain_text("e2e-git")
+
+
+def test_local_folder_preview_in_the_dialog(page: Page) -> None:
+    login(page, "paul", path="/catalog")
+    page.get_by_role("button", name="Import…").click()
+    dialog = page.get_by_role("dialog")
+    dialog.get_by_label("Folder on the server").fill("/etc")
+    dialog.get_by_role("button", name="Check").click()
+    expect(dialog.get_by_role("list", name="Problems")).to_contain_text("not under an allowed catalog root")
+    dialog.get_by_label("Folder on the server").fill(str(FIXTURE_CATALOG / "items" / "chatty"))
+    dialog.get_by_role("button", name="Check").click()
+    expect(dialog).to_contain_text("Ready to import: chatty 1.0.0")
+    dialog.get_by_role("button", name="Import", exact=True).click()
+    expect(dialog.get_by_role("status")).to_contain_text("chatty 1.0.0 — unchanged")
+
+
+def test_dark_theme_passes_the_accessibility_check(page: Page) -> None:
+    login(page, "olga", path="/jobs")
+    page.get_by_role("button", name="Switch to dark theme").click()
+    expect(page.locator("html")).to_have_class(re.compile("dark"))
+    page.reload()  # the choice is remembered
+    expect(page.locator("html")).to_have_class(re.compile("dark"))
+    expect(page.locator("tbody tr[data-job-id]").first).to_be_visible()
+    screenshot(page, "jobs-dark")
+    assert (violations := axe_violations(page)) == [], violations
+    page.goto("/catalog/backup-config")
+    expect(page.get_by_role("button", name="Start backup")).to_be_visible()
+    assert (violations := axe_violations(page)) == [], violations
 
 
 def test_a_requester_sees_no_imports_and_the_api_refuses_them(page: Page) -> None:

@@ -7,7 +7,6 @@ import hashlib
 import hmac
 import io
 import json
-import subprocess
 import tarfile
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -17,38 +16,10 @@ import httpx
 import pytest
 
 from tests.conftest import PASSWORD
-from tests.helpers import PortalServer, wait_for_job
+from tests.helpers import PortalServer, git, item_files, wait_for_job, write
 
 SECRET = "webhook-secret"
 UPLOAD_LIMIT = 256 * 1024
-
-
-def item_files(item_id: str, version: str, result: str = "ok", extra_manifest: str = "") -> dict[str, str]:
-    return {
-        "manifest.yaml": f"id: {item_id}\nname: {item_id}\nversion: {version}\nentrypoint: task.py\n{extra_manifest}",
-        "schema.json": json.dumps({"type": "object", "properties": {"n": {"type": "integer"}}}),
-        "task.py": f"def run(inputs):\n    return {{'result': {result!r}, 'version': '{version}'}}\n",
-        "README.md": f"# {item_id}\n",
-    }
-
-
-def write(folder: Path, files: dict[str, str]) -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
-    for name, text in files.items():
-        (folder / name).write_text(text)
-    return folder
-
-
-def git(repo: Path, *args: str) -> str:
-    env = {
-        "GIT_AUTHOR_NAME": "t",
-        "GIT_AUTHOR_EMAIL": "t@example.com",
-        "GIT_COMMITTER_NAME": "t",
-        "GIT_COMMITTER_EMAIL": "t@example.com",
-        "PATH": "/usr/bin:/bin",
-        "HOME": str(repo),
-    }
-    return subprocess.run(["git", *args], cwd=repo, env=env, check=True, capture_output=True, text=True).stdout
 
 
 @pytest.fixture(scope="module")

@@ -61,9 +61,11 @@ function flush(client: QueryClient, pending: Map<number, Job>): void {
     if (next !== data) client.setQueryData(query.queryKey, next);
   }
   for (const job of jobs.values()) {
-    client.setQueryData<JobDetail>(["job", job.id], (detail) =>
-      detail && job.rev > detail.rev ? { ...detail, ...job } : detail,
-    );
+    const detail = client.getQueryData<JobDetail>(["job", job.id]);
+    if (!detail || job.rev <= detail.rev) continue;
+    client.setQueryData<JobDetail>(["job", job.id], { ...detail, ...job });
+    // A new state brings what an update does not carry (result, error, timeline): fetch the whole job.
+    if (job.state !== detail.state) void client.invalidateQueries({ queryKey: ["job", job.id] });
   }
 }
 

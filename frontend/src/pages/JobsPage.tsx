@@ -232,7 +232,7 @@ export default function JobsPage() {
           </div>
           <nav aria-label="Pagination" className="mt-3 flex flex-wrap items-center justify-between gap-2 text-sm">
             <span className="muted" aria-live="polite">
-              {jobs.data.total.toLocaleString()} jobs · page {listParams.page} of {pages}
+              {jobs.data.total.toLocaleString()} {jobs.data.total === 1 ? "job" : "jobs"} · page {listParams.page} of {pages}
             </span>
             <div className="flex items-center gap-2">
               <label htmlFor="page-size" className="muted">
