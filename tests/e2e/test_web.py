@@ -271,8 +271,13 @@ def test_unknown_pages_and_small_screens(page: Page) -> None:
     page.goto("/jobs/999999")
     expect(page.get_by_role("heading", name="No such job")).to_be_visible()
     page.set_viewport_size({"width": 375, "height": 800})
-    page.goto("/jobs")
-    expect(page.get_by_role("heading", name="Jobs")).to_be_visible()
-    width = page.evaluate("document.documentElement.scrollWidth")
-    assert width <= 375, f"the page scrolls sideways at 375 px ({width} px wide)"
-    screenshot(page, "jobs-375px")
+    for path, heading, name in (
+        ("/catalog", "Catalog", "catalog-375px"),
+        ("/catalog/backup-config", "Backup network device configs", "item-375px"),
+        ("/jobs", "Jobs", "jobs-375px"),
+    ):
+        page.goto(path)
+        expect(page.get_by_role("heading", name=heading, exact=True)).to_be_visible()
+        width = page.evaluate("document.documentElement.scrollWidth")
+        assert width <= 375, f"{path} scrolls sideways at 375 px ({width} px wide)"
+        screenshot(page, name)

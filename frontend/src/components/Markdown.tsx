@@ -4,9 +4,12 @@ import { marked } from "marked";
 import { useMemo } from "react";
 
 export function Markdown({ source }: { source: string }) {
-  // Code blocks scroll sideways: make them focusable so keyboard users can scroll them too.
+  // Code blocks and tables scroll sideways: make them focusable so keyboard users can scroll them too.
   const html = useMemo(
-    () => DOMPurify.sanitize(marked.parse(source, { async: false, gfm: true })).replaceAll("<pre>", '<pre tabindex="0">'),
+    () =>
+      DOMPurify.sanitize(marked.parse(source, { async: false, gfm: true }))
+        .replaceAll("<pre>", '<pre tabindex="0">')
+        .replaceAll("<table>", '<table tabindex="0">'),
     [source],
   );
   return <div className="markdown" dangerouslySetInnerHTML={{ __html: html }} />;

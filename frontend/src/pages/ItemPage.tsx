@@ -142,7 +142,7 @@ export default function ItemPage() {
         </p>
       )}
       <div className="grid gap-6 lg:grid-cols-5">
-        <section aria-labelledby="form-title" className="card p-5 lg:col-span-3">
+        <section aria-labelledby="form-title" className="card min-w-0 p-5 lg:col-span-3">
           <h2 id="form-title" className="mb-4 text-lg font-semibold">
             {fromJob ? `Run again (inputs of job #${fromJob})` : "Run this item"}
           </h2>
@@ -180,7 +180,7 @@ export default function ItemPage() {
             </p>
           )}
         </section>
-        <section aria-labelledby="readme-title" className="card p-5 lg:col-span-2">
+        <section aria-labelledby="readme-title" className="card min-w-0 p-5 lg:col-span-2">
           <h2 id="readme-title" className="sr-only">
             About this item
           </h2>
