@@ -10,7 +10,6 @@ from __future__ import annotations
 import gzip
 import random
 import re
-import shutil
 import subprocess
 import time
 from datetime import UTC, datetime
@@ -19,6 +18,7 @@ from typing import Any
 
 import httpx
 from playwright.sync_api import Page, WebSocket, sync_playwright
+from tests.browser import CHROMIUM_ARGS, find_chromium
 
 from bench.common import (
     BENCH_DIR,
@@ -40,15 +40,6 @@ RUNNING_JOBS = 20
 UPDATES_PER_SECOND = 10
 WINDOW_SECONDS = 10.0
 LONG_TASK_MS = 50.0
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 # Records every long task the page has; the scenario reads and clears the list around each window.
 LONG_TASK_OBSERVER = """
 window.__longTasks = [];
@@ -80,7 +71,7 @@ def bundle_sizes() -> dict[str, Any]:
 
 
 def _chromium() -> str:
-    found = shutil.which("chromium") or shutil.which("chromium-browser")
+    found = find_chromium()
     if found is None:
         raise RuntimeError("Chromium is not installed (apt-get install chromium)")
     return found

@@ -6,7 +6,6 @@ The server has a fresh data directory of its own. Screenshots of each main page 
 from __future__ import annotations
 
 import os
-import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -15,6 +14,7 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, Playwright, expect, sync_playwright
 
+from tests.browser import CHROMIUM_ARGS, find_chromium
 from tests.helpers import FIXTURE_CATALOG, PortalServer
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -23,10 +23,6 @@ SCREENSHOTS = ROOT / "test-output" / "e2e"
 PASSWORD = "e2e-password-123"
 USERS = {"alice": "requester", "bob": "requester", "olga": "operator", "paul": "publisher"}
 AXE = ROOT / "frontend" / "node_modules" / "axe-core" / "axe.min.js"
-
-
-def _chromium() -> str | None:
-    return shutil.which("chromium") or shutil.which("chromium-browser")
 
 
 def _unavailable(reason: str) -> None:
@@ -63,21 +59,10 @@ def playwright_instance() -> Iterator[Playwright]:
 
 @pytest.fixture(scope="session")
 def browser(playwright_instance: Playwright) -> Iterator[Browser]:
-    executable = _chromium()
+    executable = find_chromium()
     if executable is None:
         _unavailable("Chromium is not installed (apt-get install chromium)")
-    browser = playwright_instance.chromium.launch(
-        executable_path=executable,
-        args=[
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-        ],
-    )
+    browser = playwright_instance.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
     yield browser
     browser.close()
 

@@ -3,9 +3,10 @@ import { keepPreviousData, useQuery } from "@tanstack/react-query";
 import { lazy, Suspense, useMemo, useState } from "react";
 import { Link } from "react-router";
 import { api, unwrap, type Item } from "../api/client";
+import { SearchBox } from "../components/SearchBox";
 import { Empty, Spinner } from "../components/ui";
 import { hasRole, useMe } from "../lib/auth";
-import { useDebouncedInput } from "../lib/useDebouncedInput";
+import { useAllCatalogItems } from "../lib/catalog";
 import { useUrlState } from "../lib/urlState";
 
 const ImportDialog = lazy(() => import("./ImportDialog"));
@@ -44,7 +45,6 @@ function ItemCard({ item }: { item: Item }) {
 
 export default function CatalogPage() {
   const [params, update] = useUrlState({ q: "", category: "", tag: "" });
-  const [search, setSearch] = useDebouncedInput(params.q, (q) => update({ q }, { replace: true }));
   const [importing, setImporting] = useState(false);
   const me = useMe();
 
@@ -59,10 +59,7 @@ export default function CatalogPage() {
     placeholderData: keepPreviousData,
   });
   // The facets come from the whole catalog, so choosing one filter does not hide the other choices.
-  const all = useQuery({
-    queryKey: ["catalog", { q: "", category: "", tag: "" }],
-    queryFn: () => unwrap(api.GET("/api/catalog", { params: { query: { page_size: 1000 } } })),
-  });
+  const all = useAllCatalogItems();
   const facets = useMemo(() => {
     const categories = new Set<string>();
     const tags = new Set<string>();
@@ -90,16 +87,13 @@ export default function CatalogPage() {
         )}
       </div>
       <div className="mb-4 flex flex-col gap-2 sm:flex-row">
-        <label className="sr-only" htmlFor="catalog-search">
-          Search the catalog
-        </label>
-        <input
+        <SearchBox
           id="catalog-search"
-          type="search"
-          className="input sm:max-w-sm"
+          label="Search the catalog"
           placeholder="Search by name or description"
-          value={search}
-          onChange={(e) => setSearch(e.target.value)}
+          className="sm:max-w-sm"
+          value={params.q}
+          onCommit={(q) => update({ q }, { replace: true })}
         />
         <label className="sr-only" htmlFor="catalog-category">
           Category

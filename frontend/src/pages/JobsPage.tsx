@@ -7,10 +7,11 @@ import { useWindowVirtualizer } from "@tanstack/react-virtual";
 import { memo, useEffect, useLayoutEffect, useRef, useState } from "react";
 import { Link } from "react-router";
 import { api, ApiError, unwrap, type Job } from "../api/client";
+import { SearchBox } from "../components/SearchBox";
 import { Empty, JOB_STATES, ProgressBar, Spinner, StateBadge, stateLabel, Time } from "../components/ui";
 import { JobActions } from "../lib/jobActions";
 import type { JobListParams } from "../lib/liveJobs";
-import { useDebouncedInput } from "../lib/useDebouncedInput";
+import { useAllCatalogItems } from "../lib/catalog";
 import { useUrlState } from "../lib/urlState";
 
 const DEFAULTS = { state: "", item_id: "", q: "", page: "1", page_size: "50", sort: "-id" };
@@ -89,7 +90,6 @@ const JobRow = memo(function JobRow({
 
 export default function JobsPage() {
   const [params, update] = useUrlState(DEFAULTS);
-  const [search, setSearch] = useDebouncedInput(params.q, (q) => update({ q }, { replace: true }));
   const now = useNow(30_000);
   const listParams: JobListParams = {
     state: params.state,
@@ -118,10 +118,7 @@ export default function JobsPage() {
       ),
     placeholderData: keepPreviousData,
   });
-  const items = useQuery({
-    queryKey: ["catalog", { q: "", category: "", tag: "" }],
-    queryFn: () => unwrap(api.GET("/api/catalog", { params: { query: { page_size: 1000 } } })),
-  });
+  const items = useAllCatalogItems();
 
   const pages = jobs.data ? Math.max(1, Math.ceil(jobs.data.total / jobs.data.page_size)) : 1;
   const sortBy = (key: string) => update({ sort: params.sort === `-${key}` ? key : `-${key}` });
@@ -137,16 +134,12 @@ export default function JobsPage() {
       </div>
       <div className="mb-4 grid gap-2 sm:grid-cols-[1fr_auto_auto]">
         <div>
-          <label htmlFor="jobs-search" className="sr-only">
-            Search jobs
-          </label>
-          <input
+          <SearchBox
             id="jobs-search"
-            type="search"
-            className="input"
+            label="Search jobs"
             placeholder="Search by job id, item or user"
-            value={search}
-            onChange={(e) => setSearch(e.target.value)}
+            value={params.q}
+            onCommit={(q) => update({ q }, { replace: true })}
           />
         </div>
         <div>
