@@ -76,9 +76,10 @@ def data_dir(scenario: str) -> Iterator[Path]:
 class Server:
     """`portal serve` on a free port of 127.0.0.1 with its own data directory, as a subprocess."""
 
-    def __init__(self, data: Path, worker_slots: int | None = None) -> None:
+    def __init__(self, data: Path, worker_slots: int | None = None, settings: dict[str, str] | None = None) -> None:
         self.data = data
         self.worker_slots = worker_slots
+        self.settings = settings or {}
         self.port = 0
         self.process: subprocess.Popen[bytes] | None = None
         self.log_path = data / "server.log"
@@ -90,6 +91,7 @@ class Server:
         env["PORTAL_DATA_DIR"] = str(self.data)
         if self.worker_slots is not None:
             env["PORTAL_WORKER_SLOTS"] = str(self.worker_slots)
+        env.update(self.settings)
         return env
 
     @property
