@@ -12,13 +12,14 @@ import anyio.to_thread
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
-from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from portal import __version__, bootstrap
+from portal.admin.router import router as admin_router
 from portal.audit.router import router as audit_router
 from portal.auth.deps import Admin
 from portal.auth.router import router as auth_router
@@ -28,8 +29,9 @@ from portal.dev.router import router as dev_router
 from portal.errors import PortalError
 from portal.health.router import router as health_router
 from portal.jobs.router import router as jobs_router
-from portal.middleware import RequestContextMiddleware
+from portal.middleware import MetricsMiddleware, RequestContextMiddleware
 from portal.realtime.router import router as realtime_router
+from portal.secrets.router import router as secrets_router
 from portal.settings import Settings, get_settings, use_settings
 
 log = logging.getLogger(__name__)
@@ -47,10 +49,12 @@ _HTTP_CODES = {
 }
 
 
-def _error(status: int, code: str, message: str, details: Any, request: Request) -> JSONResponse:
+def _error(
+    status: int, code: str, message: str, details: Any, request: Request, headers: dict[str, str] | None = None
+) -> JSONResponse:
     request_id = getattr(request.state, "request_id", None)
     body = {"error": {"code": code, "message": message, "details": details, "request_id": request_id}}
-    return JSONResponse(body, status_code=status)
+    return JSONResponse(body, status_code=status, headers=headers)
 
 
 def _field(loc: tuple[Any, ...] | list[Any]) -> str:
@@ -64,7 +68,7 @@ def _field(loc: tuple[Any, ...] | list[Any]) -> str:
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(PortalError)
     async def portal_error(request: Request, exc: PortalError) -> JSONResponse:
-        return _error(exc.status_code, exc.code, exc.message, exc.details, request)
+        return _error(exc.status_code, exc.code, exc.message, exc.details, request, exc.headers)
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -129,6 +133,10 @@ def _mount_api_docs(app: FastAPI) -> None:
     def swagger(_: Admin) -> HTMLResponse:
         return get_swagger_ui_html(openapi_url="/api/openapi.json", title="Self-Service Portal API")
 
+    @app.get("/api/redoc", include_in_schema=False)
+    def redoc(_: Admin) -> HTMLResponse:
+        return get_redoc_html(openapi_url="/api/openapi.json", title="Self-Service Portal API")
+
 
 def create_app(settings: Settings | None = None, *, run_executor: bool = True) -> FastAPI:
     """Build the portal application; its lifespan prepares the database and runs the embedded executor."""
@@ -157,6 +165,7 @@ def create_app(settings: Settings | None = None, *, run_executor: bool = True) -
     )
     _mount_api_docs(app)
     install_error_handlers(app)
+    app.add_middleware(MetricsMiddleware)
     app.add_middleware(
         RequestContextMiddleware,
         max_body_bytes=settings.max_body_bytes,
@@ -175,6 +184,8 @@ def create_app(settings: Settings | None = None, *, run_executor: bool = True) -
     app.include_router(catalog_router)
     app.include_router(jobs_router)
     app.include_router(audit_router)
+    app.include_router(admin_router)
+    app.include_router(secrets_router)
     app.include_router(realtime_router)
     if settings.dev:
         app.include_router(dev_router)

@@ -7,6 +7,7 @@ import sys
 
 import click
 
+from portal import logs
 from portal.auth.principal import SYSTEM
 from portal.auth.roles import ROLE_NAMES
 from portal.errors import PortalError
@@ -45,11 +46,15 @@ def serve(host: str, port: int, log_level: str) -> None:
 
     settings = get_settings()
     click.echo(f"Portal starting on http://{host}:{port} (data in {settings.data_dir.resolve()})")
+    json_logs = settings.log_format == "json"
+    logs.configure(settings.log_format, log_level)
     uvicorn.run(
         create_app(settings),
         host=host,
         port=port,
         log_level=log_level,
+        log_config=None if json_logs else uvicorn.config.LOGGING_CONFIG,
+        access_log=not json_logs,
         ws="websockets-sansio",
         timeout_graceful_shutdown=10,
     )

@@ -11,10 +11,13 @@ class PortalError(Exception):
     status_code = 400
     code = "bad_request"
 
-    def __init__(self, message: str, *, details: Any = None, code: str | None = None) -> None:
+    def __init__(
+        self, message: str, *, details: Any = None, code: str | None = None, headers: dict[str, str] | None = None
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.details = details
+        self.headers = headers or {}
         if code:
             self.code = code
 
@@ -53,6 +56,16 @@ class Conflict(PortalError):
 class PayloadTooLarge(PortalError):
     status_code = 413
     code = "payload_too_large"
+
+
+class RateLimited(PortalError):
+    """429 with `Retry-After`: the caller must wait that many seconds."""
+
+    status_code = 429
+    code = "rate_limited"
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message, details={"retry_after": retry_after}, headers={"Retry-After": str(retry_after)})
 
 
 class ValidationFailed(PortalError):

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import logging
 import re
+import time
 import uuid
 from typing import Any
 
@@ -12,6 +14,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from portal.context import client_ip_var, request_id_var
 from portal.errors import PayloadTooLarge
+from portal.health import metrics
+from portal.logs import ACCESS_LOGGER
 
 REQUEST_ID_HEADER = b"x-request-id"
 _REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
@@ -85,6 +89,51 @@ class RequestContextMiddleware:
         except _TooLarge:
             if not response_started:
                 await _reject(send, request_id, limit)
+
+
+access_log = logging.getLogger(ACCESS_LOGGER)
+
+
+class MetricsMiddleware:
+    """Time every HTTP request by its route template (bounded labels) and write one access log record."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        start = time.perf_counter()
+        status = 500
+
+        async def record_status(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, record_status)
+        finally:
+            elapsed = time.perf_counter() - start
+            route = getattr(scope.get("route"), "path", None) or "(unmatched)"
+            metrics.observe_request(scope["method"], route, status, elapsed)
+            if access_log.isEnabledFor(logging.INFO):
+                access_log.info(
+                    "%s %s %s",
+                    scope["method"],
+                    scope.get("path", ""),
+                    status,
+                    extra={
+                        "method": scope["method"],
+                        "path": scope.get("path", ""),
+                        "route": route,
+                        "status": status,
+                        "duration_ms": round(elapsed * 1000, 2),
+                        "client": (scope.get("client") or [None])[0],
+                    },
+                )
 
 
 async def _reject(send: Send, request_id: str, limit: int) -> None:

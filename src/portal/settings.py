@@ -66,6 +66,23 @@ class Settings(BaseSettings):
     auth_cache_seconds: float = Field(default=2.0, ge=0, le=60)
     ws_ping_seconds: float = Field(default=25.0, gt=0, description="idle WebSocket ping; credentials rechecked")
 
+    # Secrets: Fernet keys, comma-separated (the first encrypts, every one decrypts, so keys can be rotated).
+    # Empty: a key is generated once into the data directory (fine for one machine; set it in production).
+    secrets_key: Annotated[list[str], NoDecode] = []
+
+    # Admin control plane
+    admin_bulk_max: int = Field(default=200, ge=1, le=10_000, description="jobs one bulk action may touch")
+    admin_rate_per_minute: int = Field(default=120, ge=1, description="job-control calls per user and minute")
+    admin_bulk_rate_per_minute: int = Field(default=10, ge=1, description="bulk calls per user and minute")
+    approval_check_seconds: float = Field(default=5.0, gt=0, description="how often expired approvals are checked")
+    alert_failure_rate: float = Field(default=0.25, ge=0, le=1)
+    alert_failure_min_jobs: int = Field(default=10, ge=1)
+    alert_queue_age_minutes: float = Field(default=10.0, gt=0)
+    alert_disk_free_percent: float = Field(default=10.0, ge=0, le=100)
+    metrics_token: str = ""
+    metrics_allow: Annotated[list[str], NoDecode] = ["127.0.0.1/32", "::1/128"]
+    log_format: Literal["text", "json"] = "text"
+
     @field_validator("data_dir")
     @classmethod
     def _absolute_data_dir(cls, value: Path) -> Path:
@@ -79,7 +96,7 @@ class Settings(BaseSettings):
             return [Path(part.strip()) for part in value.split(",") if part.strip()]
         return value
 
-    @field_validator("cors_origins", "git_webhook_repos", mode="before")
+    @field_validator("cors_origins", "git_webhook_repos", "secrets_key", "metrics_allow", mode="before")
     @classmethod
     def _split_list(cls, value: object) -> object:
         if isinstance(value, str):

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from jsonschema import Draft7Validator
 
-from portal.catalog.manifest import deprecation_note, parse_manifest
+from portal.catalog.manifest import approval_policy, deprecation_note, parse_manifest
 from portal.catalog.validate import check_folder, input_errors
 from tests.helpers import EXAMPLES
 
@@ -125,9 +125,26 @@ def test_input_errors_name_every_field() -> None:
     assert {e["field"] for e in errors} == {"bucket", "devices[1]", "nested.x"}
 
 
-def test_approval_and_secrets_are_refused_until_supported() -> None:
-    _, problems = parse_manifest(GOOD + "approval:\n  approvers: admin\nsecrets: [token]\n")
-    assert [(p.message, p.line) for p in problems] == [
-        ("'approval' is not supported by this portal version yet", 5),
-        ("'secrets' is not supported by this portal version yet", 7),
-    ]
+def test_approval_and_secrets_are_checked_and_normalized() -> None:
+    data, problems = parse_manifest(
+        GOOD + "approval:\n  approvers: [alice, bob]\n  count: 2\n  timeout: 30m\nsecrets: [API_TOKEN]\n"
+    )
+    assert problems == []
+    assert approval_policy(data) == {"approvers": {"users": ["alice", "bob"]}, "count": 2, "timeout": 1800}
+    data, _ = parse_manifest(GOOD + "approval:\n  approvers: operator\n")
+    assert approval_policy(data) == {"approvers": {"role": "operator"}, "count": 1, "timeout": 86400}
+    assert approval_policy(parse_manifest(GOOD)[0]) is None
+
+    _, problems = parse_manifest(
+        GOOD + "approval:\n  approvers: boss\n  count: 0\n  timeout: soon\n  quorum: 1\nsecrets: [token]\n"
+    )
+    messages = {p.message for p in problems}
+    assert messages == {
+        "unknown key 'approval.quorum'",
+        "'approval.approvers' role must be one of viewer, requester, operator, publisher, admin",
+        "'approval.count' must be a positive integer",
+        "'approval.timeout' must be seconds or a duration like 30m, 24h, 2d",
+        "secret name 'token' must look like an environment variable (A-Z, 0-9, _)",
+    }
+    _, problems = parse_manifest(GOOD + "approval:\n  approvers: [alice]\n  count: 2\n")
+    assert [p.message for p in problems] == ["'approval.count' is more than the approvers listed"]

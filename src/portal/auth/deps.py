@@ -85,6 +85,7 @@ def websocket_principal(websocket: WebSocket) -> Principal | None:
 
 
 Requester = Annotated[Principal, Depends(require(Role.requester))]
+Operator = Annotated[Principal, Depends(require(Role.operator))]
 Publisher = Annotated[Principal, Depends(require(Role.publisher))]
 Admin = Annotated[Principal, Depends(require(Role.admin))]
 Viewer = Annotated[Principal, Depends(require(Role.viewer))]

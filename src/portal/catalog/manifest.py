@@ -32,7 +32,12 @@ FIELD_TYPES: dict[str, tuple[type, ...]] = {
     "deprecated": (bool, str),
 }
 RESOURCE_KEYS = {"memory_mb", "cpu_seconds"}
-NOT_YET_SUPPORTED = {"approval", "secrets"}
+APPROVAL_KEYS = {"approvers", "count", "timeout"}
+ROLE_NAMES = ("viewer", "requester", "operator", "publisher", "admin")
+SECRET_NAME_RE = re.compile(r"^[A-Z_][A-Z0-9_]{0,127}$")
+DURATION_RE = re.compile(r"^(\d+)\s*([smhd]?)$")
+DURATION_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
+DEFAULT_APPROVAL_TIMEOUT = 24 * 3600
 MAX_TIMEOUT = 7 * 24 * 3600
 
 
@@ -42,6 +47,50 @@ def deprecation_note(manifest: dict[str, Any]) -> str | None:
     if value is True:
         return "deprecated"
     return value if isinstance(value, str) and value.strip() else None
+
+
+def duration_seconds(value: Any) -> int | None:
+    """Seconds of a duration given as an integer or as text like `90`, `30m`, `24h`, `2d`; None when invalid."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value if value > 0 else None
+    if isinstance(value, str):
+        match = DURATION_RE.match(value.strip())
+        if match and int(match.group(1)) > 0:
+            return int(match.group(1)) * DURATION_UNITS[match.group(2)]
+    return None
+
+
+def approval_policy(manifest: dict[str, Any]) -> dict[str, Any] | None:
+    """The normalized approval policy of a checked manifest: `{approvers: {role} | {users}, count, timeout}`."""
+    approval = manifest.get("approval")
+    if not isinstance(approval, dict):
+        return None
+    approvers = approval.get("approvers", "admin")
+    who = {"role": approvers} if isinstance(approvers, str) else {"users": list(approvers)}
+    timeout = duration_seconds(approval.get("timeout", DEFAULT_APPROVAL_TIMEOUT)) or DEFAULT_APPROVAL_TIMEOUT
+    return {"approvers": who, "count": int(approval.get("count", 1)), "timeout": timeout}
+
+
+def _approval_problems(approval: Any, file: str, line: int | None) -> list[Problem]:
+    if not isinstance(approval, dict):
+        return []
+    problems = [Problem(file, f"unknown key 'approval.{key}'", line) for key in approval if key not in APPROVAL_KEYS]
+    approvers = approval.get("approvers", "admin")
+    if isinstance(approvers, str):
+        if approvers not in ROLE_NAMES:
+            problems.append(Problem(file, f"'approval.approvers' role must be one of {', '.join(ROLE_NAMES)}", line))
+    elif not (isinstance(approvers, list) and approvers and all(isinstance(u, str) and u for u in approvers)):
+        problems.append(Problem(file, "'approval.approvers' must be a role name or a list of usernames", line))
+    count = approval.get("count", 1)
+    if isinstance(count, bool) or not isinstance(count, int) or count < 1:
+        problems.append(Problem(file, "'approval.count' must be a positive integer", line))
+    elif isinstance(approvers, list) and count > len(approvers):
+        problems.append(Problem(file, "'approval.count' is more than the approvers listed", line))
+    if "timeout" in approval and duration_seconds(approval["timeout"]) is None:
+        problems.append(Problem(file, "'approval.timeout' must be seconds or a duration like 30m, 24h, 2d", line))
+    return problems
 
 
 @dataclass(frozen=True)
@@ -93,9 +142,6 @@ def parse_manifest(text: str, file: str = "manifest.yaml") -> tuple[dict[str, An
     for key in data:
         if key not in FIELD_TYPES:
             problems.append(Problem(file, f"unknown key {key!r}", lines.get(str(key))))
-        elif key in NOT_YET_SUPPORTED:
-            # Accepting them would silently run an item that asks for approval or secrets without either.
-            problems.append(Problem(file, f"{key!r} is not supported by this portal version yet", lines.get(key)))
     for key in REQUIRED:
         if key not in data or data[key] in (None, ""):
             problems.append(Problem(file, f"missing required key {key!r}"))
@@ -136,4 +182,16 @@ def parse_manifest(text: str, file: str = "manifest.yaml") -> tuple[dict[str, An
                 problems.append(Problem(file, f"unknown key 'resources.{key}'", lines.get("resources")))
             elif isinstance(value, bool) or not isinstance(value, int) or value <= 0:
                 problems.append(Problem(file, f"'resources.{key}' must be a positive integer", lines.get("resources")))
+    problems.extend(_approval_problems(data.get("approval"), file, lines.get("approval")))
+    secrets = data.get("secrets")
+    if isinstance(secrets, list):
+        for name in secrets:
+            if not isinstance(name, str) or not SECRET_NAME_RE.match(name):
+                problems.append(
+                    Problem(
+                        file,
+                        f"secret name {name!r} must look like an environment variable (A-Z, 0-9, _)",
+                        lines.get("secrets"),
+                    )
+                )
     return data, problems

@@ -26,7 +26,7 @@ from portal.catalog.bundles import (
 )
 from portal.catalog.importers.local import Candidate, discover
 from portal.catalog.importers.upload import extracted, sha256_of
-from portal.catalog.manifest import Problem, deprecation_note, parse_version
+from portal.catalog.manifest import Problem, approval_policy, deprecation_note, parse_version
 from portal.catalog.models import Bundle, CatalogItem, CatalogVersion
 from portal.catalog.schemas import (
     Descriptor,
@@ -61,6 +61,9 @@ class RunnableVersion:
     resources: dict[str, Any]
     validator: Draft7Validator
     dev_path: str | None = None
+    approval: dict[str, Any] | None = None
+    secrets: tuple[str, ...] = ()
+    sensitive: tuple[str, ...] = ()
 
 
 _stores_lock = threading.Lock()
@@ -507,6 +510,21 @@ class _BundleFacts:
     timeout_seconds: int
     resources: dict[str, Any]
     validator: Draft7Validator
+    approval: dict[str, Any] | None
+    secrets: tuple[str, ...]
+    sensitive: tuple[str, ...]
+
+
+def sensitive_fields(schema: dict[str, Any]) -> tuple[str, ...]:
+    """Top-level inputs marked `"writeOnly": true` or `"format": "password"`: masked wherever inputs are shown."""
+    properties = schema.get("properties") if isinstance(schema, dict) else None
+    if not isinstance(properties, dict):
+        return ()
+    return tuple(
+        name
+        for name, spec in properties.items()
+        if isinstance(spec, dict) and (spec.get("writeOnly") is True or spec.get("format") == "password")
+    )
 
 
 _facts: dict[str, _BundleFacts] = {}
@@ -555,6 +573,9 @@ def resolve_runnable(item_id: str, version: str | None) -> RunnableVersion:
                 timeout_seconds=int(manifest.get("timeout") or get_settings().job_timeout_seconds),
                 resources=dict(manifest.get("resources") or {}),
                 validator=Draft7Validator(schema, format_checker=Draft7Validator.FORMAT_CHECKER),
+                approval=approval_policy(manifest),
+                secrets=tuple(manifest.get("secrets") or ()),
+                sensitive=sensitive_fields(schema),
             )
             _facts[row.bundle_sha256] = facts
     return RunnableVersion(
@@ -566,6 +587,9 @@ def resolve_runnable(item_id: str, version: str | None) -> RunnableVersion:
         resources=facts.resources,
         validator=facts.validator,
         dev_path=row.dev_path,
+        approval=facts.approval,
+        secrets=facts.secrets,
+        sensitive=facts.sensitive,
     )
 
 
@@ -573,3 +597,10 @@ def item_ids_matching(s: Session, q: str) -> list[str]:
     """Ids of items whose id or name contains `q` (used by job search)."""
     like = f"%{q.lower()}%"
     return list(s.scalars(select(CatalogItem.id).where(or_(CatalogItem.id.like(like), CatalogItem.name.ilike(like)))))
+
+
+def storage_summary() -> dict[str, int]:
+    """How many bundles the store holds and their bytes (from the bundles table, not a walk of the disk)."""
+    with db.read() as s:
+        count, size = s.execute(select(func.count(Bundle.sha256), func.coalesce(func.sum(Bundle.size), 0))).one()
+    return {"bundles": int(count), "bundle_bytes": int(size)}

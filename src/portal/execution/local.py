@@ -25,7 +25,11 @@ from portal.errors import PortalError, ValidationFailed
 from portal.execution import workers
 from portal.execution.child import landlock_abi
 from portal.execution.runner import Limits, Runner, RunRequest
+from portal.jobs import control
 from portal.jobs import service as jobs_service
+from portal.secrets import crypto
+from portal.secrets import service as secrets_service
+from portal.secrets.masking import Masker
 from portal.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -147,29 +151,40 @@ class LocalExecutor:
         workdir: Path | None = None
         result: jobs_service.RunResult
         try:
+            try:
+                inputs, env, masker = confidential_parts(job)
+            except PortalError as exc:
+                return jobs_service.RunResult(
+                    succeeded=False, error={"type": "SecretUnavailable", "message": exc.message}
+                )
             workdir = Path(tempfile.mkdtemp(dir=self.settings.scratch_dir, prefix=f"job-{job.id}-"))
             bundle_dir = job.source_path or catalog_service.bundle_directory(job.bundle_sha256)
 
             def on_event(event: dict[str, Any]) -> None:
                 if event["type"] == "progress":
-                    jobs_service.report_progress(job.id, event["percent"], event["message"])
+                    jobs_service.report_progress(job.id, event["percent"], masker.text(event["message"]))
                 elif event["type"] == "logs":
-                    jobs_service.append_logs(job.id, job.created_by, event["lines"])
+                    lines = [{**line, "line": masker.text(line["line"])} for line in event["lines"]]
+                    jobs_service.append_logs(job.id, job.created_by, lines)
 
             outcome = self.runner.run(
                 RunRequest(
                     job_id=job.id,
                     bundle_dir=str(bundle_dir),
                     entrypoint=job.entrypoint,
-                    inputs=job.inputs,
+                    inputs=inputs,
                     workdir=str(workdir),
                     limits=limits_for(self.settings, job.resources, job.timeout_seconds),
+                    env=env,
                 ),
                 on_event,
                 cancel,
             )
             result = jobs_service.RunResult(
-                succeeded=outcome.succeeded, result=outcome.result, error=outcome.error, cancelled=outcome.cancelled
+                succeeded=outcome.succeeded,
+                result=masker.value(outcome.result),
+                error=masker.value(outcome.error),
+                cancelled=outcome.cancelled,
             )
         except Exception as exc:
             log.exception("job %s: the runner failed", job.id)
@@ -222,10 +237,13 @@ class LocalExecutor:
 
     def _monitor(self) -> None:
         """Heartbeat, reaper of lost workers, cancel flags set by other processes, and jobs queued elsewhere."""
-        last_beat = 0.0
+        last_beat = last_expiry = 0.0
         while not self._stopping.wait(1.0):
             try:
                 now = time.monotonic()
+                if now - last_expiry >= self.settings.approval_check_seconds:
+                    control.expire_approvals()
+                    last_expiry = now
                 if now - last_beat >= self.settings.worker_heartbeat_seconds:
                     workers.heartbeat(self.worker_id, len(self._running))
                     lost = [w for w in workers.lost(self.settings.worker_lost_after_seconds) if w != self.worker_id]
@@ -247,6 +265,16 @@ class LocalExecutor:
                     self._poke(all_slots=True)
             except Exception:
                 log.exception("executor monitor failed")
+
+
+def confidential_parts(job: jobs_service.ClaimedJob) -> tuple[dict[str, Any], dict[str, str], Masker]:
+    """The inputs with the sealed sensitive ones restored, the secrets as environment, and a masker for both.
+
+    Secrets come only if the job declares them and they are granted to its item (PortalError otherwise).
+    """
+    sensitive = crypto.unseal(job.sealed_inputs) if job.sealed_inputs else {}
+    env = secrets_service.values_for(job.item_id, job.secrets) if job.secrets else {}
+    return {**job.inputs, **sensitive}, env, Masker([*sensitive.values(), *env.values()])
 
 
 def run_folder_once(settings: Settings, path: str, inputs: dict[str, Any], echo: Callable[[str], None]) -> bool:

@@ -55,3 +55,17 @@ def mark_lost(worker_ids: list[str]) -> None:
     """Workers whose running jobs were reaped: stop looking at them."""
     with db.write() as s:
         s.execute(update(Worker).where(Worker.id.in_(worker_ids)).values(stopped_at=utcnow(), running=0))
+
+
+def recent(within_seconds: float = 24 * 3600) -> list[Worker]:
+    """Workers that run now, and those that stopped within the last `within_seconds`, newest first."""
+    cutoff = utcnow() - timedelta(seconds=within_seconds)
+    with db.read() as s:
+        return list(
+            s.scalars(
+                select(Worker)
+                .where((Worker.stopped_at.is_(None)) | (Worker.stopped_at > cutoff))
+                .order_by(Worker.started_at.desc())
+                .limit(100)
+            )
+        )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, String, Text, text
+from sqlalchemy import BigInteger, ForeignKey, Index, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from portal.db.base import Base, utcnow
@@ -52,6 +52,14 @@ class Job(Base):
     resources: Mapped[dict[str, Any]] = mapped_column(default=dict)
     cancel_requested: Mapped[bool] = mapped_column(default=False)
     rev: Mapped[int] = mapped_column(default=1)
+    # The item's approval policy when the job was created ({approvers, count, timeout}), if it needs one.
+    approval: Mapped[dict[str, Any] | None] = mapped_column(default=None)
+    approval_deadline: Mapped[datetime | None] = mapped_column(default=None)
+    # The inputs marked writeOnly or format: password, encrypted; `inputs` holds "***" in their place.
+    # Wiped when the job finishes, so nothing sensitive stays at rest longer than the run.
+    sealed_inputs: Mapped[str | None] = mapped_column(Text, default=None)
+    # Names of the secrets the item declares: given to the child as environment variables when it runs.
+    secrets: Mapped[list[Any]] = mapped_column(default=list)
 
 
 class JobEvent(Base):
@@ -82,6 +90,48 @@ class JobLog(Base):
     at: Mapped[datetime] = mapped_column(default=utcnow)
     stream: Mapped[str] = mapped_column(String(8))
     line: Mapped[str] = mapped_column(Text)
+
+
+class JobApproval(Base):
+    """One approver's decision on a job that waits for approval."""
+
+    __tablename__ = "job_approvals"
+    __table_args__ = (UniqueConstraint("job_id", "user_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    job_id: Mapped[int] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), index=True)
+    user_id: Mapped[int | None] = mapped_column(default=None)
+    username: Mapped[str] = mapped_column(String(64))
+    decision: Mapped[str] = mapped_column(String(16))
+    comment: Mapped[str] = mapped_column(Text, default="")
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class JobCount(Base):
+    """How many jobs are in each state, per queue and item, kept in the transaction of every state change."""
+
+    __tablename__ = "job_counts"
+
+    state: Mapped[str] = mapped_column(String(20), primary_key=True)
+    queue: Mapped[str] = mapped_column(String(64), primary_key=True)
+    item_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    n: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class JobHourly(Base):
+    """Per hour and item: jobs created and finished, and the durations of the finished ones (for charts)."""
+
+    __tablename__ = "job_hourly"
+
+    hour: Mapped[datetime] = mapped_column(primary_key=True)
+    item_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    created: Mapped[int] = mapped_column(BigInteger, default=0)
+    succeeded: Mapped[int] = mapped_column(BigInteger, default=0)
+    failed: Mapped[int] = mapped_column(BigInteger, default=0)
+    cancelled: Mapped[int] = mapped_column(BigInteger, default=0)
+    duration_ms_sum: Mapped[int] = mapped_column(BigInteger, default=0)
+    duration_ms_max: Mapped[int] = mapped_column(BigInteger, default=0)
+    timed: Mapped[int] = mapped_column(BigInteger, default=0)
 
 
 # The executor claims the highest priority, then oldest, queued job: a partial index keeps that lookup small.

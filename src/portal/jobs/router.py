@@ -8,8 +8,17 @@ from fastapi import APIRouter, Body, Query, Response
 
 from portal.auth.deps import CurrentUser, Requester
 from portal.errors import ValidationFailed
-from portal.jobs import service
-from portal.jobs.schemas import JobCreate, JobCreated, JobDetail, JobOut, JobPage, LogPage
+from portal.jobs import control, service
+from portal.jobs.schemas import (
+    DecisionRequest,
+    JobCreate,
+    JobCreated,
+    JobDetail,
+    JobOut,
+    JobPage,
+    LogPage,
+    RetryRequest,
+)
 from portal.jobs.states import JobState
 from portal.responses import json_response
 
@@ -75,6 +84,12 @@ def list_jobs(
     )
 
 
+@router.get("/approvals", operation_id="jobs-awaiting-approval", response_model=list[JobOut])
+def awaiting_my_approval(principal: CurrentUser) -> list[JobOut]:
+    """Jobs waiting for an approval that the caller may give (not their own, not yet decided)."""
+    return control.waiting_for(principal)
+
+
 @router.get("/{job_id}", operation_id="jobs-get", response_model=JobDetail)
 def get_job(job_id: int, principal: CurrentUser) -> Response:
     return json_response(service.get_job(principal, job_id))
@@ -91,10 +106,26 @@ def get_logs(
 
 
 @router.post("/{job_id}/retry", operation_id="jobs-retry", response_model=JobCreated, status_code=201)
-def retry_job(job_id: int, principal: Requester) -> JobCreated:
-    """A new job for the same item version and inputs, linked by `retry_of` (409 unless failed or cancelled)."""
-    job = service.retry_job(principal, job_id)
+def retry_job(job_id: int, principal: Requester, body: RetryRequest | None = None) -> JobCreated:
+    """A new job for the same item version, linked by `retry_of` (409 unless failed or cancelled).
+
+    It reuses the inputs, or takes edited ones; sensitive inputs (never stored) must be given again (422).
+    """
+    job = service.retry_job(principal, job_id, body.inputs if body else None)
     return JobCreated(**job.model_dump(), job_id=job.id)
+
+
+@router.post("/{job_id}/approve", operation_id="jobs-approve", response_model=JobOut)
+def approve_job(job_id: int, body: DecisionRequest, principal: CurrentUser) -> JobOut:
+    """Approve a job waiting for approval (approvers named by the item; never the requester). The last approval
+    needed queues it."""
+    return control.approve(principal, job_id, body.comment)
+
+
+@router.post("/{job_id}/reject", operation_id="jobs-reject", response_model=JobOut)
+def reject_job(job_id: int, body: DecisionRequest, principal: CurrentUser) -> JobOut:
+    """Reject a job waiting for approval: it is cancelled with the reason."""
+    return control.reject(principal, job_id, body.comment)
 
 
 @router.post("/{job_id}/cancel", operation_id="jobs-cancel", response_model=JobOut)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -63,6 +63,8 @@ class JobOut(BaseModel):
     worker: str | None
     error_type: str | None = None
     rev: int
+    queue: str = "default"
+    priority: int = 0
 
 
 class JobCreated(JobOut):
@@ -82,14 +84,84 @@ class JobEventOut(BaseModel):
     actor: str | None
 
 
+class ApprovalOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    username: str
+    decision: str = Field(description="approved or rejected")
+    comment: str
+    at: datetime
+
+
+class ApprovalInfo(BaseModel):
+    approvers: dict[str, Any] = Field(description='{"role": "operator"} or {"users": ["alice", "bob"]}')
+    count: int = Field(description="approvals needed")
+    timeout: int = Field(description="seconds the job may wait")
+    deadline: datetime | None
+    decisions: list[ApprovalOut]
+
+
 class JobDetail(JobOut):
     bundle_sha256: str
-    inputs: dict[str, Any]
+    inputs: dict[str, Any] = Field(description='sensitive inputs (writeOnly or format: password) read "***"')
+    masked_inputs: list[str] = Field(default_factory=list, description="inputs a retry must give again")
     result: Any | None
     error: dict[str, Any] | None
     timeout_seconds: int
     events: list[JobEventOut]
     retries: list[int] = Field(description="ids of the jobs that retried this one")
+    approval: ApprovalInfo | None = None
+    secrets: list[str] = Field(default_factory=list, description="names of the secrets the job receives")
+
+
+class RetryRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    inputs: dict[str, Any] | None = Field(default=None, description="edited inputs (validated); omit to reuse")
+
+
+class DecisionRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    comment: str = Field(default="", max_length=2000)
+
+
+class BulkFilter(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    state: list[JobState] | None = None
+    item_id: str | None = Field(default=None, max_length=64)
+    q: str | None = Field(default=None, max_length=200)
+
+
+class BulkRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    action: Literal["retry", "cancel", "run"]
+    ids: list[int] | None = Field(default=None, description="the jobs to act on")
+    filter: BulkFilter | None = Field(default=None, description="or every job this filter selects")
+
+    @model_validator(mode="after")
+    def _one_of(self) -> BulkRequest:
+        if (self.ids is None) == (self.filter is None):
+            raise ValueError("give either ids or filter")
+        return self
+
+
+class BulkResult(BaseModel):
+    id: int
+    ok: bool
+    state: str | None = Field(default=None, description="the job's state after the action, or why it was refused")
+    new_job_id: int | None = None
+    error: str | None = None
+    message: str | None = None
+
+
+class BulkResponse(BaseModel):
+    action: str
+    results: list[BulkResult]
+    succeeded: int
+    failed: int
 
 
 class JobPage(BaseModel):

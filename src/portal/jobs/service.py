@@ -8,7 +8,7 @@ A job is committed before it is handed to the executor, so a fast worker can nev
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, Row, Table, Update, bindparam, func, insert, or_, select, update
@@ -24,10 +24,24 @@ from portal.db import session as db
 from portal.db.base import utcnow
 from portal.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from portal.execution import executor as executors
-from portal.jobs.models import Job, JobEvent, JobLog
-from portal.jobs.schemas import JobDetail, JobEventOut, JobOut, JobPage, LogLine, LogPage
+from portal.health import metrics
+from portal.jobs import counters
+from portal.jobs.models import Job, JobApproval, JobEvent, JobLog
+from portal.jobs.schemas import (
+    ApprovalInfo,
+    ApprovalOut,
+    JobDetail,
+    JobEventOut,
+    JobOut,
+    JobPage,
+    LogLine,
+    LogPage,
+)
 from portal.jobs.states import CANCELLABLE, RETRYABLE, JobState
 from portal.realtime import bus
+from portal.secrets import crypto
+from portal.secrets import service as secrets_service
+from portal.secrets.masking import MASK
 
 KIND_CATALOG = "catalog_execution"
 KIND_IMPORT = "catalog_import"
@@ -63,6 +77,8 @@ SUMMARY_COLUMNS = (
     Job.worker,
     Job.error,
     Job.rev,
+    Job.queue,
+    Job.priority,
 )
 
 
@@ -78,6 +94,8 @@ RUN_COLUMNS = (
     jobs_t.c.inputs,
     jobs_t.c.timeout_seconds,
     jobs_t.c.resources,
+    jobs_t.c.sealed_inputs,
+    jobs_t.c.secrets,
 )
 _INSERT_JOB = insert(jobs_t).returning(*SUMMARY)
 _INSERT_EVENT = insert(events_t)
@@ -155,6 +173,8 @@ class ClaimedJob:
     resources: dict[str, Any]
     created_by: int | None
     created_by_name: str
+    sealed_inputs: str | None = None
+    secrets: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -174,7 +194,7 @@ def _summary(row: Row[Any] | Job) -> dict[str, Any]:
     return data
 
 
-def _publish(row: Row[Any]) -> None:
+def publish(row: Row[Any]) -> None:
     job = JobOut.model_validate(_summary(row)).model_dump(mode="json")
     bus.publish({"type": "job.updated", "job": job, "rev": job["rev"]})
 
@@ -188,14 +208,37 @@ def may_see(principal: Principal, owner_id: int | None) -> bool:
     return _sees_all(principal) or owner_id == principal.id
 
 
+def job_not_found(job_id: int) -> NotFound:
+    return NotFound(f"job {job_id} not found")
+
+
 def _visible(s: Session, principal: Principal, job_id: int) -> Job:
     job = s.get(Job, job_id)
     if job is None or not may_see(principal, job.created_by):
-        raise NotFound(f"job {job_id} not found")
+        raise job_not_found(job_id)
     return job
 
 
-def _transition(
+def job_out(row: Row[Any] | Job) -> JobOut:
+    return JobOut.model_validate(_summary(row))
+
+
+def add_event(s: Session, job_id: int, kind: str, message: str, actor: str | None = None) -> None:
+    """A timeline event that is not a state change (approval decisions, priority changes, ...)."""
+    _event(s.connection(), job_id, utcnow(), kind, message=message, actor=actor)
+
+
+def touch(s: Session, job_id: int, message: str) -> Row[Any]:
+    """A new message and revision for a job, without a state change (watchers see it)."""
+    return s.execute(
+        update(Job)
+        .where(Job.id == job_id)
+        .values(message=message, rev=Job.rev + 1, updated_at=utcnow())
+        .returning(*SUMMARY_COLUMNS)
+    ).one()
+
+
+def transition(
     s: Session,
     job_id: int,
     expected: JobState,
@@ -208,6 +251,8 @@ def _transition(
     """Move one job from `expected` to `target`; None when it was not in `expected` (someone else moved it)."""
     now = utcnow()
     conn = s.connection()
+    if target.value in counters.FINISHED:
+        values = {**values, "sealed_inputs": None}  # sensitive inputs live no longer than the job
     keys = tuple(sorted(values))
     params = {f"v_{key}": values[key] for key in keys}
     row = conn.execute(
@@ -226,6 +271,9 @@ def _transition(
             actor=actor,
             progress=values.get("progress"),
         )
+        counters.moved(conn, row.item_id, row.queue, expected.value, target.value)
+        if target.value in counters.FINISHED:
+            counters.finished(conn, row.item_id, target.value, now, row.started_at)
     return row
 
 
@@ -253,10 +301,15 @@ def _insert_job(
     retry_of: int | None = None,
     attempt: int = 1,
     actor_name: str | None = None,
+    state: JobState = JobState.QUEUED,
+    approval: dict[str, Any] | None = None,
+    sealed_inputs: str | None = None,
+    secrets: tuple[str, ...] = (),
 ) -> Row[Any]:
     now = utcnow()
     conn = s.connection()
     name = actor_name or (actor.username if actor else "system")
+    deadline = now + timedelta(seconds=approval["timeout"]) if approval else None
     row = conn.execute(
         _INSERT_JOB,
         {
@@ -267,11 +320,15 @@ def _insert_job(
             "entrypoint": entrypoint,
             "source_path": source_path,
             "inputs": inputs,
-            "state": JobState.QUEUED.value,
+            "state": state.value,
+            "approval": approval,
+            "approval_deadline": deadline,
+            "sealed_inputs": sealed_inputs,
+            "secrets": list(secrets),
             "created_by": actor.id if actor else None,
             "created_by_name": name,
             "created_at": now,
-            "queued_at": now,
+            "queued_at": now if state is JobState.QUEUED else None,
             "updated_at": now,
             "timeout_seconds": timeout_seconds,
             "resources": resources or {},
@@ -290,10 +347,14 @@ def _insert_job(
         row.id,
         now,
         "state",
-        to_state=JobState.QUEUED.value,
+        to_state=row.state,
         actor=name,
         message=f"retry of job {retry_of}" if retry_of else "created",
     )
+    counters.moved(conn, row.item_id, row.queue, None, row.state)
+    counters.created(conn, row.item_id, now)
+    if state is JobState.PENDING_APPROVAL and approval is not None:
+        _event(conn, row.id, now, "approval", message=f"waiting for approval: {describe_policy(approval)}")
     return row
 
 
@@ -327,6 +388,8 @@ def _insert_run(
     retry_of: int | None = None,
     attempt: int = 1,
 ) -> Row[Any]:
+    """A job for a checked version: sensitive inputs sealed, waiting for approval when the item asks for it."""
+    stored, sealed = _seal_sensitive(runnable.sensitive, inputs)
     return _insert_job(
         s,
         actor,
@@ -336,25 +399,65 @@ def _insert_run(
         bundle_sha256=runnable.bundle_sha256,
         entrypoint=runnable.entrypoint,
         source_path=runnable.dev_path,
-        inputs=inputs,
+        inputs=stored,
         timeout_seconds=runnable.timeout_seconds,
         resources=runnable.resources,
         retry_of=retry_of,
         attempt=attempt,
+        state=JobState.PENDING_APPROVAL if runnable.approval else JobState.QUEUED,
+        approval=runnable.approval,
+        sealed_inputs=sealed,
+        secrets=runnable.secrets,
     )
 
 
-def _hand_over(row: Row[Any]) -> JobOut:
-    """After the commit: tell the browsers and the executor."""
-    _publish(row)
-    executors.current().submit(row.id)
+def _seal_sensitive(sensitive: tuple[str, ...], inputs: dict[str, Any]) -> tuple[dict[str, Any], str | None]:
+    """The inputs to store (sensitive values replaced by `***`) and the sensitive values, encrypted."""
+    present = {name: inputs[name] for name in sensitive if name in inputs}
+    if not present:
+        return inputs, None
+    return {**inputs, **dict.fromkeys(present, MASK)}, crypto.seal(present)
+
+
+def describe_policy(approval: dict[str, Any]) -> str:
+    """`2 of alice, bob` or `1 operator`: who may approve, for messages."""
+    who = approval["approvers"]
+    if "role" in who:
+        return f"{approval['count']} {who['role']}{'s' if approval['count'] > 1 else ''}"
+    return f"{approval['count']} of {', '.join(who['users'])}"
+
+
+def hand_over(row: Row[Any] | None) -> JobOut:
+    """After the commit: tell the browsers and, when it is queued, the executor."""
+    if row is None:  # pragma: no cover - the write lock makes this impossible on SQLite
+        raise Conflict("the job changed state meanwhile; try again")
+    publish(row)
+    if row.state == JobState.QUEUED.value:
+        executors.current().submit(row.id)
     return JobOut.model_validate(_summary(row))
+
+
+def _check_runnable(runnable: catalog_service.RunnableVersion, inputs: dict[str, Any]) -> None:
+    """Inputs that match the schema, sensitive ones given for real, and every declared secret granted."""
+    _validate_inputs(runnable, inputs)
+    masked = [name for name in runnable.sensitive if inputs.get(name) == MASK]
+    if masked:
+        raise ValidationFailed(
+            "sensitive inputs are never stored: give them again",
+            details=[{"field": name, "message": "give this value again"} for name in masked],
+        )
+    missing = secrets_service.missing_for(runnable.item_id, runnable.secrets)
+    if missing:
+        raise Conflict(
+            f"{runnable.item_id} needs secrets that are not granted to it: {', '.join(missing)}",
+            details={"missing": missing},
+        )
 
 
 def create_job(actor: Principal, item_id: str, version: str | None, inputs: dict[str, Any]) -> JobOut:
     """Validate the inputs against the version's schema and queue a job for it."""
     runnable = catalog_service.resolve_runnable(item_id, version)
-    _validate_inputs(runnable, inputs)
+    _check_runnable(runnable, inputs)
     with db.write() as s:
         row = _insert_run(s, actor, runnable, inputs)
         audit.record(
@@ -365,7 +468,7 @@ def create_job(actor: Principal, item_id: str, version: str | None, inputs: dict
             target_id=row.id,
             details={"item_id": runnable.item_id, "version": runnable.version},
         )
-    return _hand_over(row)
+    return hand_over(row)
 
 
 def create_import_job(
@@ -390,14 +493,24 @@ def create_import_job(
             details={**inputs, **(audit_details or {})},
             actor_name=actor_name,
         )
-    return _hand_over(row)
+    return hand_over(row)
 
 
-def retry_job(actor: Principal, job_id: int) -> JobOut:
-    """A new job for the same item version and inputs, linked to the old one (which stays as it was)."""
+def retry_job(actor: Principal, job_id: int, inputs: dict[str, Any] | None = None) -> JobOut:
+    """A new job for the same item version, linked to the old one (which stays as it was).
+
+    It reuses the old inputs, or `inputs` when given (checked like new ones). Sensitive inputs were never
+    stored, so a job that had them needs them given again.
+    """
     with db.read() as s:
         old = _visible(s, actor, job_id)
-        state, item_id, version, inputs, attempt = old.state, old.item_id, old.item_version, old.inputs, old.attempt
+        state, item_id, version, stored_inputs, attempt = (
+            old.state,
+            old.item_id,
+            old.item_version,
+            old.inputs,
+            old.attempt,
+        )
         kind, timeout_seconds = old.kind, old.timeout_seconds
     if JobState(state) not in RETRYABLE:
         raise Conflict(
@@ -408,16 +521,25 @@ def retry_job(actor: Principal, job_id: int) -> JobOut:
             raise Forbidden("retrying an import needs the publisher role")
         with db.write() as s:
             row = _insert_import(
-                s, actor, item_id, version, inputs, timeout_seconds, retry_of=job_id, attempt=attempt + 1
+                s, actor, item_id, version, stored_inputs, timeout_seconds, retry_of=job_id, attempt=attempt + 1
             )
             audit.record(s, actor, "job.retry", target_type="job", target_id=job_id, details={"new_job_id": row.id})
-        return _hand_over(row)
+        return hand_over(row)
     runnable = catalog_service.resolve_runnable(item_id, version)
-    _validate_inputs(runnable, inputs)
+    edited = inputs is not None
+    inputs = stored_inputs if inputs is None else inputs
+    _check_runnable(runnable, inputs)
     with db.write() as s:
         row = _insert_run(s, actor, runnable, inputs, retry_of=job_id, attempt=attempt + 1)
-        audit.record(s, actor, "job.retry", target_type="job", target_id=job_id, details={"new_job_id": row.id})
-    return _hand_over(row)
+        audit.record(
+            s,
+            actor,
+            "job.retry",
+            target_type="job",
+            target_id=job_id,
+            details={"new_job_id": row.id, "edited_inputs": edited},
+        )
+    return hand_over(row)
 
 
 def cancel_job(actor: Principal, job_id: int) -> JobOut:
@@ -447,7 +569,7 @@ def cancel_job(actor: Principal, job_id: int) -> JobOut:
                 message=f"cancel requested by {actor.username}",
             )
         else:
-            row = _transition(
+            row = transition(
                 s,
                 job_id,
                 state,
@@ -459,7 +581,7 @@ def cancel_job(actor: Principal, job_id: int) -> JobOut:
             if row is None:  # pragma: no cover - the write lock makes this impossible on SQLite
                 raise Conflict(f"job {job_id} changed state, try again")
         audit.record(s, actor, "job.cancel", target_type="job", target_id=job_id, details={"state": state.value})
-    _publish(row)
+    publish(row)
     if running:
         executors.current().cancel(job_id)
     return JobOut.model_validate(_summary(row))
@@ -470,16 +592,27 @@ def get_job(actor: Principal, job_id: int) -> JobDetail:
         job = _visible(s, actor, job_id)
         events = list(s.scalars(select(JobEvent).where(JobEvent.job_id == job_id).order_by(JobEvent.id)))
         retries = list(s.scalars(select(Job.id).where(Job.retry_of == job_id).order_by(Job.id)))
+        approval = None
+        if job.approval is not None:
+            decisions = s.scalars(select(JobApproval).where(JobApproval.job_id == job_id).order_by(JobApproval.id))
+            approval = ApprovalInfo(
+                **job.approval,
+                deadline=job.approval_deadline,
+                decisions=[ApprovalOut.model_validate(d) for d in decisions],
+            )
     return JobDetail.model_validate(
         {
             **_summary(job),
             "bundle_sha256": job.bundle_sha256,
             "inputs": job.inputs,
+            "masked_inputs": [name for name, value in (job.inputs or {}).items() if value == MASK],
             "result": job.result,
             "error": job.error,
             "timeout_seconds": job.timeout_seconds,
             "events": [JobEventOut.model_validate(e) for e in events],
             "retries": retries,
+            "approval": approval,
+            "secrets": list(job.secrets or []),
         }
     )
 
@@ -566,6 +699,7 @@ def _claim(s: Session, worker_id: str, now: Any) -> tuple[Row[Any], ClaimedJob] 
         to_state=JobState.RUNNING.value,
         message=f"started on {worker_id}",
     )
+    counters.moved(conn, row.item_id, row.queue, JobState.QUEUED.value, JobState.RUNNING.value)
     return row, ClaimedJob(
         id=row.id,
         kind=row.kind,
@@ -579,6 +713,8 @@ def _claim(s: Session, worker_id: str, now: Any) -> tuple[Row[Any], ClaimedJob] 
         resources=row.resources,
         created_by=row.created_by,
         created_by_name=row.created_by_name,
+        sealed_inputs=row.sealed_inputs,
+        secrets=tuple(row.secrets or ()),
     )
 
 
@@ -588,7 +724,7 @@ def claim_next(worker_id: str) -> ClaimedJob | None:
         claimed = _claim(s, worker_id, utcnow())
     if claimed is None:
         return None
-    _publish(claimed[0])
+    publish(claimed[0])
     return claimed[1]
 
 
@@ -600,7 +736,7 @@ def report_progress(job_id: int, percent: int, message: str) -> None:
         if row is None:
             return
         _event(conn, job_id, now, "progress", progress=percent, message=message)
-    _publish(row)
+    publish(row)
 
 
 def append_logs(job_id: int, owner: int | None, lines: list[dict[str, str]]) -> None:
@@ -645,7 +781,7 @@ def finish(job_id: int, outcome: RunResult, *, claim_next_for: str | None = None
             target = JobState.FAILED
             message = f"{error.get('type')}: {error.get('message')}"[:1000]
             values = {"error": error, "message": message}
-        row = _transition(s, job_id, JobState.RUNNING, target, {**values, "finished_at": now}, message=message)
+        row = transition(s, job_id, JobState.RUNNING, target, {**values, "finished_at": now}, message=message)
         if row is not None:
             changed.append(row)
         if claim_next_for is not None:
@@ -654,8 +790,17 @@ def finish(job_id: int, outcome: RunResult, *, claim_next_for: str | None = None
                 changed.append(next_job[0])
                 claimed = next_job[1]
     for changed_row in changed:
-        _publish(changed_row)
+        publish(changed_row)
+    if changed and changed[0].id == job_id:
+        _observe_end(changed[0])
     return claimed
+
+
+def _observe_end(row: Row[Any]) -> None:
+    """A job's end in the metrics: its run time, and whether the machinery (not the task) failed it."""
+    seconds = (row.finished_at - row.started_at).total_seconds() if row.started_at and row.finished_at else None
+    error = row.error if isinstance(row.error, dict) else {}
+    metrics.job_finished(row.item_id, row.state, seconds, error.get("type"))
 
 
 def fail_running(
@@ -677,7 +822,7 @@ def fail_running(
     failed = []
     for job_id in ids:
         with db.write() as s:
-            row = _transition(
+            row = transition(
                 s,
                 job_id,
                 JobState.RUNNING,
@@ -687,7 +832,8 @@ def fail_running(
                 actor="reaper",
             )
         if row is not None:
-            _publish(row)
+            publish(row)
+            _observe_end(row)
             failed.append(job_id)
     return failed
 

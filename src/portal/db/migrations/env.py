@@ -9,7 +9,8 @@ import portal.audit.models
 import portal.auth.models
 import portal.catalog.models
 import portal.execution.models
-import portal.jobs.models  # noqa: F401  (register every table on the metadata)
+import portal.jobs.models
+import portal.secrets.models  # noqa: F401  (register every table on the metadata)
 from portal.db.base import Base
 from portal.db.session import make_engine
 from portal.settings import get_settings

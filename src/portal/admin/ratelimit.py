@@ -1,0 +1,37 @@
+"""Per-user rate limits for the job-control endpoints: a sliding one-minute window in this process.
+
+Limits protect the system from a runaway script or a stuck button, not from an attacker with many API nodes;
+in the distributed mode each API node applies them on its own.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections import deque
+
+from portal.errors import RateLimited
+
+WINDOW_SECONDS = 60.0
+
+
+class RateLimiter:
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._calls: dict[tuple[str, int], deque[float]] = {}
+
+    def check(self, bucket: str, user_id: int, per_minute: int, now: float | None = None) -> None:
+        """Count one call, or raise RateLimited (429, Retry-After) when the user made `per_minute` in the window."""
+        now = time.monotonic() if now is None else now
+        with self._lock:
+            calls = self._calls.setdefault((bucket, user_id), deque())
+            while calls and calls[0] <= now - WINDOW_SECONDS:
+                calls.popleft()
+            if len(calls) >= per_minute:
+                wait = max(1, math.ceil(calls[0] + WINDOW_SECONDS - now))
+                raise RateLimited(f"too many {bucket} requests: at most {per_minute} a minute", retry_after=wait)
+            calls.append(now)
+
+
+limiter = RateLimiter()

@@ -1,0 +1,129 @@
+"""`/api/admin/...`: job control (operator+), the dashboard's stats and the system page (admin)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Depends
+
+from portal.admin import stats as stats_service
+from portal.admin import system
+from portal.admin.ratelimit import limiter
+from portal.admin.schemas import Stats, SystemStatus
+from portal.auth.deps import Admin, Operator
+from portal.auth.principal import Principal
+from portal.errors import ValidationFailed
+from portal.jobs import control
+from portal.jobs import service as jobs_service
+from portal.jobs.schemas import BulkRequest, BulkResponse, BulkResult, JobCreated, JobOut, RetryRequest
+from portal.settings import get_settings
+
+router = APIRouter(prefix="/api/admin", tags=["admin"])
+
+_409: dict[int | str, dict[str, Any]] = {
+    409: {"description": "the job is not in a state this action applies to (`details.state` is its state)"}
+}
+_429: dict[int | str, dict[str, Any]] = {
+    429: {"description": "too many job-control calls from this user (`Retry-After` says when to try again)"}
+}
+CONTROL_RESPONSES = {**_409, **_429}
+
+
+def job_control_limit(principal: Operator) -> Principal:
+    limiter.check("job control", principal.id or 0, get_settings().admin_rate_per_minute)
+    return principal
+
+
+def bulk_limit(principal: Operator) -> Principal:
+    limiter.check("bulk", principal.id or 0, get_settings().admin_bulk_rate_per_minute)
+    return principal
+
+
+Controller = Annotated[Principal, Depends(job_control_limit)]
+
+
+@router.post(
+    "/jobs/{job_id}/retry",
+    operation_id="admin-jobs-retry",
+    response_model=JobCreated,
+    status_code=201,
+    responses=CONTROL_RESPONSES,
+)
+def retry(
+    job_id: int,
+    principal: Controller,
+    body: Annotated[
+        RetryRequest | None,
+        Body(openapi_examples={"same inputs": {"value": {}}, "edited": {"value": {"inputs": {"label": "again"}}}}),
+    ] = None,
+) -> JobCreated:
+    """Retry a FAILED or CANCELLED job of anyone as a new linked job, with its inputs or edited ones. Role: operator."""
+    job = jobs_service.retry_job(principal, job_id, body.inputs if body else None)
+    return JobCreated(**job.model_dump(), job_id=job.id)
+
+
+@router.post(
+    "/jobs/{job_id}/cancel", operation_id="admin-jobs-cancel", response_model=JobOut, responses=CONTROL_RESPONSES
+)
+def cancel(job_id: int, principal: Controller) -> JobOut:
+    """Cancel a PENDING_APPROVAL, QUEUED or RUNNING job of anyone. Role: operator."""
+    return jobs_service.cancel_job(principal, job_id)
+
+
+@router.post("/jobs/{job_id}/run", operation_id="admin-jobs-run", response_model=JobOut, responses=CONTROL_RESPONSES)
+def force_run(job_id: int, principal: Controller) -> JobOut:
+    """Force-run: a QUEUED job jumps the queue (operator); a PENDING_APPROVAL job starts without approval (admin)."""
+    return control.force_run(principal, job_id)
+
+
+@router.post("/jobs/bulk", operation_id="admin-jobs-bulk", response_model=BulkResponse, responses=_429)
+def bulk(
+    principal: Annotated[Principal, Depends(bulk_limit)],
+    body: Annotated[
+        BulkRequest,
+        Body(
+            openapi_examples={
+                "ids": {"value": {"action": "cancel", "ids": [12, 13, 14]}},
+                "filter": {"value": {"action": "retry", "filter": {"state": ["FAILED"], "item_id": "backup-config"}}},
+            }
+        ),
+    ],
+) -> BulkResponse:
+    """Retry, cancel or force-run many jobs (by ids or a filter), each on its own, with a result per job.
+
+    One call touches at most `PORTAL_ADMIN_BULK_MAX` jobs (422 beyond). Role: operator.
+    """
+    limit = get_settings().admin_bulk_max
+    if body.ids is not None:
+        if len(set(body.ids)) > limit:
+            raise ValidationFailed(
+                f"one call may touch at most {limit} jobs",
+                details=[{"field": "ids", "message": f"{len(set(body.ids))} ids, more than {limit}"}],
+            )
+        ids = body.ids
+    else:
+        assert body.filter is not None
+        ids = control.bulk_ids(
+            principal,
+            body.action,
+            limit,
+            states=body.filter.state,
+            item_id=body.filter.item_id,
+            q=body.filter.q,
+        )
+    outcomes = control.bulk(principal, body.action, ids)
+    results = [BulkResult(**o.__dict__) for o in outcomes]
+    ok = sum(1 for r in results if r.ok)
+    return BulkResponse(action=body.action, results=results, succeeded=ok, failed=len(results) - ok)
+
+
+@router.get("/stats", operation_id="admin-stats", response_model=Stats)
+def stats(_: Operator) -> Stats:
+    """Live counters, queues, jobs per hour, slowest and most failing items, workers and alerts. Role: operator."""
+    return stats_service.stats()
+
+
+@router.get("/system", operation_id="admin-system", response_model=SystemStatus)
+def system_status(_: Admin) -> SystemStatus:
+    """Version, uptime, database, event bus, storage, memory, request and job rates. Role: admin."""
+    return system.status()

@@ -1,0 +1,185 @@
+"""Job counters and hourly rollups, kept in the transaction of every state change.
+
+Dashboards and metrics read these small tables instead of counting over the jobs table, so their cost does not
+grow with history. `rebuild()` recomputes both from the jobs themselves (the migration that adds them, and
+`portal admin recount` after jobs were written behind the service's back).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, Insert, Table, bindparam, case, delete, func, insert, select
+from sqlalchemy.dialects import postgresql, sqlite
+
+from portal.jobs.models import Job, JobCount, JobHourly
+
+counts_t: Table = JobCount.__table__  # type: ignore[assignment]
+hourly_t: Table = JobHourly.__table__  # type: ignore[assignment]
+FINISHED = ("SUCCEEDED", "FAILED", "CANCELLED")
+_HOURLY_COUNTS = ("created", "succeeded", "failed", "cancelled", "duration_ms_sum", "timed")
+_statements: dict[tuple[str, str], Insert] = {}
+
+
+def _dialect_insert(dialect: str) -> Any:
+    return postgresql.insert if dialect == "postgresql" else sqlite.insert
+
+
+def _count_upsert(dialect: str) -> Insert:
+    """`n += :delta` for one (state, queue, item), creating the row when it is new."""
+    key = (dialect, "count")
+    statement = _statements.get(key)
+    if statement is None:
+        stmt = _dialect_insert(dialect)(counts_t).values(
+            state=bindparam("state"), queue=bindparam("queue"), item_id=bindparam("item_id"), n=bindparam("delta")
+        )
+        statement = stmt.on_conflict_do_update(
+            index_elements=["state", "queue", "item_id"], set_={"n": counts_t.c.n + stmt.excluded.n}
+        )
+        _statements[key] = statement
+    return statement
+
+
+def _hourly_upsert(dialect: str) -> Insert:
+    """Add to one (hour, item) rollup row, creating it when it is new; the longest duration is kept."""
+    key = (dialect, "hourly")
+    statement = _statements.get(key)
+    if statement is None:
+        values: dict[str, Any] = {
+            name: bindparam(name) for name in ("hour", "item_id", *_HOURLY_COUNTS, "duration_ms_max")
+        }
+        stmt = _dialect_insert(dialect)(hourly_t).values(**values)
+        updates: dict[str, Any] = {name: hourly_t.c[name] + stmt.excluded[name] for name in _HOURLY_COUNTS}
+        updates["duration_ms_max"] = case(
+            (hourly_t.c.duration_ms_max < stmt.excluded.duration_ms_max, stmt.excluded.duration_ms_max),
+            else_=hourly_t.c.duration_ms_max,
+        )
+        statement = stmt.on_conflict_do_update(index_elements=["hour", "item_id"], set_=updates)
+        _statements[key] = statement
+    return statement
+
+
+def hour_of(at: datetime) -> datetime:
+    return at.replace(minute=0, second=0, microsecond=0)
+
+
+def moved(conn: Connection, item_id: str, queue: str, old: str | None, new: str) -> None:
+    """A job of `item_id` in `queue` went from state `old` (None: it is new) to `new`."""
+    statement = _count_upsert(conn.dialect.name)
+    rows = [{"state": new, "queue": queue, "item_id": item_id, "delta": 1}]
+    if old is not None:
+        rows.append({"state": old, "queue": queue, "item_id": item_id, "delta": -1})
+    conn.execute(statement, rows)
+
+
+def _hourly_row(hour: datetime, item_id: str, **values: int) -> dict[str, Any]:
+    row: dict[str, Any] = {"hour": hour, "item_id": item_id, "duration_ms_max": 0}
+    row.update(dict.fromkeys(_HOURLY_COUNTS, 0))
+    row.update(values)
+    return row
+
+
+def created(conn: Connection, item_id: str, at: datetime) -> None:
+    """One job of `item_id` was created at `at`."""
+    conn.execute(_hourly_upsert(conn.dialect.name), _hourly_row(hour_of(at), item_id, created=1))
+
+
+def _finish_values(state: str, at: datetime, started_at: datetime | None) -> dict[str, int]:
+    """The rollup increments of a job that ended in `state`; its run time counts when it had started."""
+    values = {state.lower(): 1}
+    if started_at is not None:
+        duration = max(0, int((at - started_at).total_seconds() * 1000))
+        values.update(duration_ms_sum=duration, duration_ms_max=duration, timed=1)
+    return values
+
+
+def finished(conn: Connection, item_id: str, state: str, at: datetime, started_at: datetime | None) -> None:
+    """One job of `item_id` ended in `state` at `at`."""
+    values = _finish_values(state, at, started_at)
+    conn.execute(_hourly_upsert(conn.dialect.name), _hourly_row(hour_of(at), item_id, **values))
+
+
+def rebuild(conn: Connection, batch: int = 20_000) -> None:
+    """Recompute the counters and the hourly rollups from every stored job."""
+    counts: Counter[tuple[str, str, str]] = Counter()
+    rollups: dict[tuple[datetime, str], dict[str, Any]] = {}
+
+    def add(hour: datetime, item_id: str, **values: int) -> None:
+        row = rollups.setdefault((hour, item_id), _hourly_row(hour, item_id))
+        for name, value in values.items():
+            row[name] = max(row[name], value) if name == "duration_ms_max" else row[name] + value
+
+    jobs = select(Job.state, Job.queue, Job.item_id, Job.created_at, Job.started_at, Job.finished_at)
+    for state, queue, item_id, created_at, started_at, finished_at in conn.execute(
+        jobs.execution_options(yield_per=batch)
+    ):
+        counts[(state, queue, item_id)] += 1
+        add(hour_of(created_at), item_id, created=1)
+        if state in FINISHED and finished_at is not None:
+            add(hour_of(finished_at), item_id, **_finish_values(state, finished_at, started_at))
+    conn.execute(delete(counts_t))
+    conn.execute(delete(hourly_t))
+    count_rows = [{"state": s, "queue": q, "item_id": i, "n": n} for (s, q, i), n in counts.items()]
+    for start in range(0, len(count_rows), batch):
+        conn.execute(insert(counts_t), count_rows[start : start + batch])
+    hourly_rows = list(rollups.values())
+    for start in range(0, len(hourly_rows), batch):
+        conn.execute(insert(hourly_t), hourly_rows[start : start + batch])
+
+
+# --- reading -------------------------------------------------------------------------------------------------
+
+
+def state_counts(conn: Connection) -> list[tuple[str, str, str, int]]:
+    """(state, queue, item_id, n) for every non-empty counter."""
+    rows = conn.execute(select(counts_t.c.state, counts_t.c.queue, counts_t.c.item_id, counts_t.c.n)).all()
+    return [(r.state, r.queue, r.item_id, int(r.n)) for r in rows if r.n]
+
+
+def hourly_since(conn: Connection, since: datetime) -> list[Any]:
+    """Per hour from `since`: created, succeeded, failed, cancelled, summed over items."""
+    return list(
+        conn.execute(
+            select(
+                hourly_t.c.hour,
+                func.sum(hourly_t.c.created).label("created"),
+                func.sum(hourly_t.c.succeeded).label("succeeded"),
+                func.sum(hourly_t.c.failed).label("failed"),
+                func.sum(hourly_t.c.cancelled).label("cancelled"),
+            )
+            .where(hourly_t.c.hour >= since)
+            .group_by(hourly_t.c.hour)
+        )
+    )
+
+
+def items_since(conn: Connection, since: datetime) -> list[Any]:
+    """Per item from `since`: finished and failed runs, summed and longest run time."""
+    return list(
+        conn.execute(
+            select(
+                hourly_t.c.item_id,
+                func.sum(hourly_t.c.succeeded + hourly_t.c.failed + hourly_t.c.cancelled).label("finished"),
+                func.sum(hourly_t.c.failed).label("failed"),
+                func.sum(hourly_t.c.duration_ms_sum).label("duration_ms_sum"),
+                func.sum(hourly_t.c.timed).label("timed"),
+                func.max(hourly_t.c.duration_ms_max).label("duration_ms_max"),
+            )
+            .where(hourly_t.c.hour >= since)
+            .group_by(hourly_t.c.item_id)
+        )
+    )
+
+
+def oldest_queued(conn: Connection, queue: str) -> datetime | None:
+    """When the oldest job still queued in `queue` was queued (an index walk, not a scan)."""
+    jobs_t: Table = Job.__table__  # type: ignore[assignment]
+    value: datetime | None = conn.scalar(
+        select(jobs_t.c.queued_at)
+        .where(jobs_t.c.state == "QUEUED", jobs_t.c.queue == queue)
+        .order_by(jobs_t.c.id)
+        .limit(1)
+    )
+    return value

@@ -1,0 +1,73 @@
+"""Encryption at rest for secrets and sealed inputs: Fernet (AES-128-CBC with HMAC-SHA256) from `cryptography`."""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from pathlib import Path
+from typing import Any
+
+from cryptography.fernet import Fernet, InvalidToken, MultiFernet
+
+from portal.errors import PortalError
+from portal.settings import Settings, get_settings
+
+KEY_FILE = "secrets.key"
+_lock = threading.Lock()
+_cached: tuple[tuple[str, ...], MultiFernet] | None = None
+
+
+class SecretsKeyError(PortalError):
+    status_code = 500
+    code = "secrets_key"
+
+
+def _keys(settings: Settings) -> list[str]:
+    """The configured keys, or the data directory's own key (created once, readable by this user only)."""
+    if settings.secrets_key:
+        return settings.secrets_key
+    path: Path = settings.data_dir / KEY_FILE
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            pass  # another process made it first
+        else:
+            with os.fdopen(fd, "w") as fh:
+                fh.write(Fernet.generate_key().decode())
+    return [path.read_text().strip()]
+
+
+def _fernet() -> MultiFernet:
+    global _cached
+    keys = tuple(_keys(get_settings()))
+    with _lock:
+        if _cached is None or _cached[0] != keys:
+            try:
+                _cached = (keys, MultiFernet([Fernet(key.encode()) for key in keys]))
+            except ValueError as exc:
+                raise SecretsKeyError("PORTAL_SECRETS_KEY must be Fernet keys (32 url-safe base64 bytes)") from exc
+        return _cached[1]
+
+
+def encrypt(text: str) -> str:
+    return _fernet().encrypt(text.encode()).decode()
+
+
+def decrypt(token: str) -> str:
+    try:
+        return _fernet().decrypt(token.encode()).decode()
+    except InvalidToken as exc:
+        raise SecretsKeyError("a secret cannot be decrypted with the configured keys") from exc
+
+
+def seal(values: dict[str, Any]) -> str:
+    """A dict as encrypted JSON."""
+    return encrypt(json.dumps(values))
+
+
+def unseal(token: str) -> dict[str, Any]:
+    value = json.loads(decrypt(token))
+    return value if isinstance(value, dict) else {}
