@@ -64,6 +64,7 @@ class Settings(BaseSettings):
     session_cookie_secure: bool = False
     token_touch_seconds: float = 60.0
     auth_cache_seconds: float = Field(default=2.0, ge=0, le=60)
+    password_min_length: int = Field(default=12, ge=8, le=128)
     ws_ping_seconds: float = Field(default=25.0, gt=0, description="idle WebSocket ping; credentials rechecked")
 
     # Secrets: Fernet keys, comma-separated (the first encrypts, every one decrypts, so keys can be rotated).

@@ -2,19 +2,25 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Query, Request, Response
 
 from portal.auth import service
 from portal.auth.deps import CSRF_COOKIE, SESSION_COOKIE, Admin, CurrentUser
+from portal.auth.roles import ROLE_NAMES
 from portal.auth.schemas import (
     LoginRequest,
     MeOut,
+    PasswordChange,
+    PasswordReset,
+    PasswordResetDone,
     TokenCreate,
     TokenCreated,
     TokenOut,
+    TokenPage,
     UserCreate,
     UserCreated,
     UserOut,
+    UserUpdate,
 )
 from portal.settings import get_settings
 
@@ -23,6 +29,7 @@ router = APIRouter(prefix="/api", tags=["auth"])
 
 @router.post("/auth/login", operation_id="auth-login", response_model=MeOut)
 def login(body: LoginRequest, request: Request, response: Response) -> MeOut:
+    """Anyone: log in with a password; sets the session cookie and the CSRF cookie."""
     settings = get_settings()
     result = service.login(
         body.username, body.password, session_hours=settings.session_hours, user_agent=request.headers.get("user-agent")
@@ -52,6 +59,7 @@ def login(body: LoginRequest, request: Request, response: Response) -> MeOut:
 
 @router.post("/auth/logout", operation_id="auth-logout", status_code=204)
 def logout(principal: CurrentUser, request: Request, response: Response) -> Response:
+    """Any logged-in user: end this browser session."""
     secret = request.cookies.get(SESSION_COOKIE)
     if secret:
         service.logout(principal, secret)
@@ -63,34 +71,98 @@ def logout(principal: CurrentUser, request: Request, response: Response) -> Resp
 
 @router.get("/auth/me", operation_id="auth-me", response_model=MeOut)
 def me(principal: CurrentUser) -> MeOut:
+    """Any logged-in user: who the caller is."""
     return MeOut(
         username=principal.username, role=principal.role.name, via=principal.via, csrf_token=principal.csrf_token
     )
 
 
+@router.post("/auth/password", operation_id="auth-change-password", status_code=204)
+def change_password(body: PasswordChange, principal: CurrentUser, request: Request) -> Response:
+    """Any logged-in user: change your own password; your other sessions end, this one stays."""
+    keep = request.cookies.get(SESSION_COOKIE) if principal.via == "session" else None
+    service.change_password(principal, body.current_password, body.new_password, keep)
+    return Response(status_code=204)
+
+
 @router.get("/auth/tokens", operation_id="tokens-list", response_model=list[TokenOut])
 def list_my_tokens(principal: CurrentUser) -> list[TokenOut]:
+    """Any logged-in user: your API tokens."""
     return service.list_tokens(principal)
 
 
 @router.post("/auth/tokens", operation_id="tokens-create", response_model=TokenCreated, status_code=201)
 def create_my_token(body: TokenCreate, principal: CurrentUser) -> TokenCreated:
+    """Any logged-in user: create an API token for yourself (the secret is shown once)."""
     view, secret = service.create_token(principal, principal.username, body.name, body.expires_days)
     return TokenCreated(token=view, secret=secret)
 
 
 @router.delete("/auth/tokens/{token_id}", operation_id="tokens-revoke", status_code=204)
 def revoke_token(token_id: int, principal: CurrentUser) -> Response:
+    """Any logged-in user: revoke one of your API tokens."""
     service.revoke_token(principal, token_id)
     return Response(status_code=204)
 
 
 @router.get("/admin/users", operation_id="users-list", response_model=list[UserOut], tags=["admin"])
-def list_users(_: Admin) -> list[UserOut]:
-    return service.list_users()
+def list_users(
+    _: Admin,
+    q: str | None = Query(default=None, max_length=200, description="part of the username or display name"),
+    role: str | None = Query(default=None, pattern=f"^({'|'.join(ROLE_NAMES)})$"),
+    disabled: bool | None = None,
+) -> list[UserOut]:
+    """Admin: users by username, filtered."""
+    return service.list_users(q=q, role=role, disabled=disabled)
 
 
 @router.post("/admin/users", operation_id="users-create", response_model=UserCreated, status_code=201, tags=["admin"])
 def create_user(body: UserCreate, principal: Admin) -> UserCreated:
+    """Admin: create a user (a generated password is returned once when none is given)."""
     view, generated = service.create_user(principal, body.username, body.role, body.password, body.display_name)
     return UserCreated(user=view, generated_password=generated)
+
+
+@router.get("/admin/users/{user_id}", operation_id="users-get", response_model=UserOut, tags=["admin"])
+def get_user(user_id: int, _: Admin) -> UserOut:
+    """Admin: one user."""
+    return service.get_user(user_id)
+
+
+@router.patch("/admin/users/{user_id}", operation_id="users-update", response_model=UserOut, tags=["admin"])
+def update_user(user_id: int, body: UserUpdate, principal: Admin) -> UserOut:
+    """Admin: change a user's role, display name or disabled flag (never the last enabled admin's, nor your own)."""
+    return service.update_user(
+        principal, user_id, role=body.role, disabled=body.disabled, display_name=body.display_name
+    )
+
+
+@router.post(
+    "/admin/users/{user_id}/reset-password",
+    operation_id="users-reset-password",
+    response_model=PasswordResetDone,
+    tags=["admin"],
+)
+def reset_password(user_id: int, principal: Admin, body: PasswordReset | None = None) -> PasswordResetDone:
+    """Admin: set another user's password (generated when the body has none) and end their sessions."""
+    generated = service.reset_password(principal, user_id, body.password if body else None)
+    return PasswordResetDone(generated_password=generated)
+
+
+@router.get("/admin/tokens", operation_id="tokens-admin-list", response_model=TokenPage, tags=["admin"])
+def list_all_tokens(
+    _: Admin,
+    username: str | None = Query(default=None, max_length=64),
+    active: bool | None = Query(default=None, description="true: only tokens that work now; false: only the others"),
+    page: int = Query(default=1, ge=1, le=100_000),
+    page_size: int = Query(default=50, ge=1, le=1000),
+) -> TokenPage:
+    """Admin: every user's API tokens, newest first."""
+    return service.list_all_tokens(username=username, active=active, page=page, page_size=page_size)
+
+
+@router.delete("/admin/tokens/{token_id}", operation_id="tokens-admin-revoke", status_code=204, tags=["admin"])
+def revoke_any_token(token_id: int, principal: Admin) -> Response:
+    """Admin: revoke any user's API token."""
+    service.revoke_token(principal, token_id)
+    return Response(status_code=204)

@@ -42,6 +42,30 @@ class UserCreated(BaseModel):
     generated_password: str | None
 
 
+class UserUpdate(BaseModel):
+    """The fields an admin may change; omitted (or null) fields stay as they are."""
+
+    model_config = ConfigDict(extra="forbid")
+    role: str | None = None
+    disabled: bool | None = Field(default=None, description="true ends the user's sessions and refuses their tokens")
+    display_name: str | None = Field(default=None, max_length=200)
+
+
+class PasswordReset(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    password: str | None = Field(default=None, description="omit to generate one (returned once)")
+
+
+class PasswordResetDone(BaseModel):
+    generated_password: str | None
+
+
+class PasswordChange(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    current_password: str = Field(min_length=1, max_length=1024)
+    new_password: str
+
+
 class TokenOut(BaseModel):
     model_config = ConfigDict(from_attributes=True)
     id: int
@@ -52,6 +76,13 @@ class TokenOut(BaseModel):
     last_used_at: datetime | None
     expires_at: datetime | None
     revoked_at: datetime | None
+
+
+class TokenPage(BaseModel):
+    items: list[TokenOut]
+    total: int
+    page: int
+    page_size: int
 
 
 class TokenCreate(BaseModel):

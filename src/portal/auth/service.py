@@ -12,17 +12,18 @@ import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any, cast
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
-from sqlalchemy import bindparam, delete, func, select, update
+from sqlalchemy import CursorResult, and_, bindparam, delete, func, not_, or_, select, update
 from sqlalchemy.orm import Session
 
 from portal.audit import service as audit
 from portal.auth.models import ApiToken, AuthSession, User
 from portal.auth.principal import Principal
 from portal.auth.roles import Role
-from portal.auth.schemas import TokenOut, UserOut
+from portal.auth.schemas import TokenOut, TokenPage, UserOut
 from portal.db import session as db
 from portal.db.base import utcnow
 from portal.errors import Conflict, NotFound, Unauthorized, ValidationFailed
@@ -34,7 +35,7 @@ _DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
 USERNAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{1,63}$")
 TOKEN_PREFIX = "ptk_"  # noqa: S105 (a prefix, not a secret)
 INITIAL_PASSWORD_FILE = "initial-admin-password"  # noqa: S105 (a file name)
-MIN_PASSWORD_LENGTH = 8
+MAX_PASSWORD_LENGTH = 1024
 BAD_CREDENTIALS = "invalid username or password"
 
 # Every request authenticates: these lookups are built once.
@@ -93,6 +94,16 @@ def generate_password() -> str:
     return secrets.token_urlsafe(18)
 
 
+def password_problems(password: str, field: str = "password") -> list[dict[str, str]]:
+    """What a new password breaks of the policy (`PORTAL_PASSWORD_MIN_LENGTH`), as 422 details."""
+    minimum = get_settings().password_min_length
+    if len(password) < minimum:
+        return [{"field": field, "message": f"at least {minimum} characters"}]
+    if len(password) > MAX_PASSWORD_LENGTH:
+        return [{"field": field, "message": f"at most {MAX_PASSWORD_LENGTH} characters"}]
+    return []
+
+
 def create_user(
     actor: Principal, username: str, role: str, password: str | None = None, display_name: str = ""
 ) -> tuple[UserOut, str | None]:
@@ -107,8 +118,8 @@ def create_user(
     generated = None
     if password is None:
         password = generated = generate_password()
-    elif len(password) < MIN_PASSWORD_LENGTH:
-        problems.append({"field": "password", "message": f"at least {MIN_PASSWORD_LENGTH} characters"})
+    else:
+        problems += password_problems(password)
     if problems:
         raise ValidationFailed("invalid user", details=problems)
     with db.write() as s:
@@ -122,9 +133,142 @@ def create_user(
     return view, generated
 
 
-def list_users() -> list[UserOut]:
+def list_users(*, q: str | None = None, role: str | None = None, disabled: bool | None = None) -> list[UserOut]:
+    """Users by username; `q` matches part of the username or display name."""
+    query = select(User).order_by(User.username)
+    if q:
+        needle = q.lower()
+        query = query.where(
+            or_(
+                User.username.contains(needle, autoescape=True),
+                func.lower(User.display_name).contains(needle, autoescape=True),
+            )
+        )
+    if role:
+        query = query.where(User.role == role)
+    if disabled is not None:
+        query = query.where(User.disabled.is_(disabled))
     with db.read() as s:
-        return [_user_view(u) for u in s.scalars(select(User).order_by(User.username))]
+        return [_user_view(u) for u in s.scalars(query)]
+
+
+def get_user(user_id: int) -> UserOut:
+    with db.read() as s:
+        user = s.get(User, user_id)
+        if user is None:
+            raise NotFound(f"user {user_id} not found")
+        return _user_view(user)
+
+
+def _end_sessions(s: Session, user_id: int, keep_secret: str | None = None) -> int:
+    """Delete a user's browser sessions (but the one of `keep_secret`); returns how many ended."""
+    statement = delete(AuthSession).where(AuthSession.user_id == user_id)
+    if keep_secret:
+        statement = statement.where(AuthSession.id_hash != _sha256(keep_secret))
+    return cast(CursorResult[Any], s.execute(statement)).rowcount
+
+
+def _keep_an_admin(s: Session, actor: Principal, user: User) -> None:
+    """Refuse to disable or demote the last enabled admin, or an admin's own account (no lock-outs)."""
+    # FOR UPDATE: two admins demoting each other at once on PostgreSQL must not leave none (SQLite writes serialize).
+    admins = select(User.id).where(User.role == Role.admin.name, User.disabled.is_(False)).with_for_update()
+    if set(s.scalars(admins)) <= {user.id}:
+        raise Conflict(
+            f"{user.username} is the last enabled admin: make another user admin first", details={"rule": "last_admin"}
+        )
+    if user.id == actor.id:
+        raise Conflict("admins cannot disable or demote themselves: another admin must", details={"rule": "self"})
+
+
+def update_user(
+    actor: Principal,
+    user_id: int,
+    *,
+    role: str | None = None,
+    disabled: bool | None = None,
+    display_name: str | None = None,
+) -> UserOut:
+    """Change a user's role, display name or disabled flag (None: unchanged), audited with before and after.
+
+    Both apply at once to the user's sessions and tokens; disabling also ends their sessions.
+    """
+    if role is not None:
+        try:
+            Role.parse(role)
+        except ValueError as exc:
+            raise ValidationFailed("invalid user", details=[{"field": "role", "message": str(exc)}]) from None
+    with db.write() as s:
+        user = s.get(User, user_id)
+        if user is None:
+            raise NotFound(f"user {user_id} not found")
+        after = {
+            field: value
+            for field, value in (("role", role), ("display_name", display_name))
+            if value is not None and value != getattr(user, field)
+        }
+        toggled = disabled is not None and disabled != user.disabled
+        if user.role == Role.admin.name and not user.disabled and ("role" in after or (toggled and disabled)):
+            _keep_an_admin(s, actor, user)
+        if after:
+            before = {field: getattr(user, field) for field in after}
+            for field, value in after.items():
+                setattr(user, field, value)
+            details = {"before": before, "after": after}
+            audit.record(s, actor, "user.update", target_type="user", target_id=user.username, details=details)
+        if toggled:
+            user.disabled = bool(disabled)
+            change: dict[str, Any] = {"before": {"disabled": not user.disabled}, "after": {"disabled": user.disabled}}
+            if user.disabled:
+                change["sessions_ended"] = _end_sessions(s, user.id)
+            action = "user.disable" if user.disabled else "user.enable"
+            audit.record(s, actor, action, target_type="user", target_id=user.username, details=change)
+        s.flush()
+        view = _user_view(user)
+    if after or toggled:
+        forget_verified_credentials()
+    return view
+
+
+def reset_password(actor: Principal, user_id: int, password: str | None = None) -> str | None:
+    """Set another user's password and end their sessions; returns the password when it was generated."""
+    if user_id == actor.id:
+        raise Conflict("change your own password with POST /api/auth/password", details={"rule": "self"})
+    generated = None
+    if password is None:
+        password = generated = generate_password()
+    elif problems := password_problems(password):
+        raise ValidationFailed("invalid password", details=problems)
+    password_hash = _hasher.hash(password)  # before the write transaction: argon2 is slow on purpose
+    with db.write() as s:
+        user = s.get(User, user_id)
+        if user is None:
+            raise NotFound(f"user {user_id} not found")
+        user.password_hash = password_hash
+        details = {"generated": generated is not None, "sessions_ended": _end_sessions(s, user.id)}
+        audit.record(s, actor, "user.password_reset", target_type="user", target_id=user.username, details=details)
+    forget_verified_credentials()
+    return generated
+
+
+def change_password(principal: Principal, current: str, new: str, keep_session: str | None) -> None:
+    """Change the caller's own password; their other sessions end, the session `keep_session` stays."""
+    with db.read() as s:
+        user = s.get(User, principal.id) if principal.id is not None else None
+    if user is None:
+        raise NotFound(f"user {principal.username!r} not found")
+    problems = password_problems(new, "new_password")
+    if not _verify(user.password_hash, current):
+        problems.insert(0, {"field": "current_password", "message": "wrong password"})
+    elif not problems and new == current:
+        problems.append({"field": "new_password", "message": "must differ from the current password"})
+    if problems:
+        raise ValidationFailed("the password was not changed", details=problems)
+    password_hash = _hasher.hash(new)
+    with db.write() as s:
+        s.execute(update(User).where(User.id == user.id).values(password_hash=password_hash))
+        details = {"sessions_ended": _end_sessions(s, user.id, keep_session)}
+        audit.record(s, principal, "user.password_change", target_type="user", target_id=user.username, details=details)
+    forget_verified_credentials()
 
 
 def count_users() -> int:
@@ -309,7 +453,30 @@ def list_tokens(principal: Principal, *, all_users: bool = False) -> list[TokenO
         return [_token_view(t, username) for t, username in s.execute(query)]
 
 
+def list_all_tokens(
+    *, username: str | None = None, active: bool | None = None, page: int = 1, page_size: int = 50
+) -> TokenPage:
+    """Every user's tokens, newest first; `active` keeps those that authenticate now (or, false, the others)."""
+    usable = and_(
+        ApiToken.revoked_at.is_(None),
+        or_(ApiToken.expires_at.is_(None), ApiToken.expires_at > utcnow()),
+        User.disabled.is_(False),
+    )
+    conditions = []
+    if username:
+        conditions.append(User.username == username)
+    if active is not None:
+        conditions.append(usable if active else not_(usable))
+    joined = select(ApiToken, User.username).join(User, User.id == ApiToken.user_id).where(*conditions)
+    with db.read() as s:
+        total = s.scalar(select(func.count()).select_from(joined.subquery()))
+        rows = s.execute(joined.order_by(ApiToken.id.desc()).limit(page_size).offset((page - 1) * page_size))
+        items = [_token_view(token, owner) for token, owner in rows]
+    return TokenPage(items=items, total=int(total or 0), page=page, page_size=page_size)
+
+
 def revoke_token(actor: Principal, token_id: int) -> None:
+    """Revoke a token: the caller's own, or anyone's for admins (others' tokens are 404 to non-admins)."""
     with db.write() as s:
         token = s.get(ApiToken, token_id)
         if token is None or (token.user_id != actor.id and not actor.has(Role.admin)):
@@ -317,8 +484,10 @@ def revoke_token(actor: Principal, token_id: int) -> None:
         if token.revoked_at is not None:
             raise Conflict(f"token {token_id} is already revoked")
         token.revoked_at = utcnow()
-        forget_verified_credentials()
-        audit.record(s, actor, "token.revoke", target_type="token", target_id=token_id, details={"name": token.name})
+        owner = s.scalar(select(User.username).where(User.id == token.user_id))
+        details = {"name": token.name, "user": owner}
+        audit.record(s, actor, "token.revoke", target_type="token", target_id=token_id, details=details)
+    forget_verified_credentials()
 
 
 def principal_from_token(secret: str, touch_seconds: float) -> Principal | None:
