@@ -21,6 +21,176 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/admin/jobs/bulk": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Bulk
+         * @description Retry, cancel or force-run many jobs (by ids or a filter), each on its own, with a result per job.
+         *
+         *     One call touches at most `PORTAL_ADMIN_BULK_MAX` jobs (422 beyond). Role: operator.
+         */
+        post: operations["admin-jobs-bulk"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/admin/jobs/{job_id}/cancel": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Cancel
+         * @description Cancel a PENDING_APPROVAL, QUEUED or RUNNING job of anyone. Role: operator.
+         */
+        post: operations["admin-jobs-cancel"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/admin/jobs/{job_id}/retry": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Retry
+         * @description Retry a FAILED or CANCELLED job of anyone as a new linked job, with its inputs or edited ones. Role: operator.
+         */
+        post: operations["admin-jobs-retry"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/admin/jobs/{job_id}/run": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Force Run
+         * @description Force-run: a QUEUED job jumps the queue (operator); a PENDING_APPROVAL job starts without approval (admin).
+         */
+        post: operations["admin-jobs-run"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/admin/secrets": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List Secrets
+         * @description Every secret with its description and granted items, without values. Role: admin.
+         */
+        get: operations["secrets-list"];
+        put?: never;
+        /**
+         * Create Secret
+         * @description Store a secret encrypted and grant it to items (409 if the name exists). Role: admin.
+         */
+        post: operations["secrets-create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/admin/secrets/{name}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /**
+         * Delete Secret
+         * @description Delete a secret; jobs that declare it can no longer be launched. Role: admin.
+         */
+        delete: operations["secrets-delete"];
+        options?: never;
+        head?: never;
+        /**
+         * Update Secret
+         * @description Rotate the value, change the description, or replace the granted items. Role: admin.
+         */
+        patch: operations["secrets-update"];
+        trace?: never;
+    };
+    "/api/admin/stats": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Stats
+         * @description Live counters, queues, jobs per hour, slowest and most failing items, workers and alerts. Role: operator.
+         */
+        get: operations["admin-stats"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/admin/system": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * System Status
+         * @description Version, uptime, database, event bus, storage, memory, request and job rates. Role: admin.
+         */
+        get: operations["admin-system"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/admin/tokens": {
         parameters: {
             query?: never;
@@ -471,6 +641,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/jobs/approvals": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Awaiting My Approval
+         * @description Jobs waiting for an approval that the caller may give (not their own, not yet decided).
+         */
+        get: operations["jobs-awaiting-approval"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/jobs/{job_id}": {
         parameters: {
             query?: never;
@@ -482,6 +672,27 @@ export interface paths {
         get: operations["jobs-get"];
         put?: never;
         post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/jobs/{job_id}/approve": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Approve Job
+         * @description Approve a job waiting for approval (approvers named by the item; never the requester). The last approval
+         *     needed queues it.
+         */
+        post: operations["jobs-approve"];
         delete?: never;
         options?: never;
         head?: never;
@@ -525,6 +736,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/jobs/{job_id}/reject": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Reject Job
+         * @description Reject a job waiting for approval: it is cancelled with the reason.
+         */
+        post: operations["jobs-reject"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/jobs/{job_id}/retry": {
         parameters: {
             query?: never;
@@ -536,7 +767,9 @@ export interface paths {
         put?: never;
         /**
          * Retry Job
-         * @description A new job for the same item version and inputs, linked by `retry_of` (409 unless failed or cancelled).
+         * @description A new job for the same item version, linked by `retry_of` (409 unless failed or cancelled).
+         *
+         *     It reuses the inputs, or takes edited ones; sensitive inputs (never stored) must be given again (422).
          */
         post: operations["jobs-retry"];
         delete?: never;
@@ -583,6 +816,62 @@ export interface paths {
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
+        /** Alert */
+        Alert: {
+            /**
+             * Code
+             * @description failure_rate, queue_age, worker_lost or disk_low
+             */
+            code: string;
+            /**
+             * Level
+             * @description warning or critical
+             */
+            level: string;
+            /** Message */
+            message: string;
+        };
+        /** ApprovalInfo */
+        ApprovalInfo: {
+            /**
+             * Approvers
+             * @description {"role": "operator"} or {"users": ["alice", "bob"]}
+             */
+            approvers: {
+                [key: string]: unknown;
+            };
+            /**
+             * Count
+             * @description approvals needed
+             */
+            count: number;
+            /** Deadline */
+            deadline: string | null;
+            /** Decisions */
+            decisions: components["schemas"]["ApprovalOut"][];
+            /**
+             * Timeout
+             * @description seconds the job may wait
+             */
+            timeout: number;
+        };
+        /** ApprovalOut */
+        ApprovalOut: {
+            /**
+             * At
+             * Format: date-time
+             */
+            at: string;
+            /** Comment */
+            comment: string;
+            /**
+             * Decision
+             * @description approved or rejected
+             */
+            decision: string;
+            /** Username */
+            username: string;
+        };
         /** AuditEntryOut */
         AuditEntryOut: {
             /** Action */
@@ -639,6 +928,67 @@ export interface components {
              */
             file: string;
         };
+        /** BulkFilter */
+        BulkFilter: {
+            /** Item Id */
+            item_id?: string | null;
+            /** Q */
+            q?: string | null;
+            /** State */
+            state?: components["schemas"]["JobState"][] | null;
+        };
+        /** BulkRequest */
+        BulkRequest: {
+            /**
+             * Action
+             * @enum {string}
+             */
+            action: "retry" | "cancel" | "run";
+            /** @description or every job this filter selects */
+            filter?: components["schemas"]["BulkFilter"] | null;
+            /**
+             * Ids
+             * @description the jobs to act on
+             */
+            ids?: number[] | null;
+        };
+        /** BulkResponse */
+        BulkResponse: {
+            /** Action */
+            action: string;
+            /** Failed */
+            failed: number;
+            /** Results */
+            results: components["schemas"]["BulkResult"][];
+            /** Succeeded */
+            succeeded: number;
+        };
+        /** BulkResult */
+        BulkResult: {
+            /** Error */
+            error?: string | null;
+            /** Id */
+            id: number;
+            /** Message */
+            message?: string | null;
+            /** New Job Id */
+            new_job_id?: number | null;
+            /** Ok */
+            ok: boolean;
+            /**
+             * State
+             * @description the job's state after the action, or why it was refused
+             */
+            state?: string | null;
+        };
+        /** DecisionRequest */
+        DecisionRequest: {
+            /**
+             * Comment
+             * @default
+             */
+            comment: string;
+        };
         /** Descriptor */
         Descriptor: {
             /** Bundle Sha256 */
@@ -694,6 +1044,22 @@ export interface components {
             /** Detail */
             detail?: components["schemas"]["ValidationError"][];
         };
+        /** HourBucket */
+        HourBucket: {
+            /** Cancelled */
+            cancelled: number;
+            /** Created */
+            created: number;
+            /** Failed */
+            failed: number;
+            /**
+             * Hour
+             * Format: date-time
+             */
+            hour: string;
+            /** Succeeded */
+            succeeded: number;
+        };
         /** ImportReport */
         ImportReport: {
             /** Imported */
@@ -712,6 +1078,17 @@ export interface components {
             outcome: string;
             /** Version */
             version: string;
+        };
+        /** ItemFailures */
+        ItemFailures: {
+            /** Failed */
+            failed: number;
+            /** Failure Rate */
+            failure_rate: number;
+            /** Finished */
+            finished: number;
+            /** Item Id */
+            item_id: string;
         };
         /** ItemOut */
         ItemOut: {
@@ -746,6 +1123,17 @@ export interface components {
             items: components["schemas"]["ItemOut"][];
             /** Total */
             total: number;
+        };
+        /** ItemTiming */
+        ItemTiming: {
+            /** Avg Ms */
+            avg_ms: number;
+            /** Item Id */
+            item_id: string;
+            /** Max Ms */
+            max_ms: number;
+            /** Runs */
+            runs: number;
         };
         /**
          * JobCreate
@@ -798,8 +1186,18 @@ export interface components {
             kind: string;
             /** Message */
             message: string;
+            /**
+             * Priority
+             * @default 0
+             */
+            priority: number;
             /** Progress */
             progress: number;
+            /**
+             * Queue
+             * @default default
+             */
+            queue: string;
             /** Queued At */
             queued_at: string | null;
             /** Retry Of */
@@ -824,6 +1222,7 @@ export interface components {
         };
         /** JobDetail */
         JobDetail: {
+            approval?: components["schemas"]["ApprovalInfo"] | null;
             /** Attempt */
             attempt: number;
             /** Bundle Sha256 */
@@ -851,7 +1250,10 @@ export interface components {
             finished_at: string | null;
             /** Id */
             id: number;
-            /** Inputs */
+            /**
+             * Inputs
+             * @description sensitive inputs (writeOnly or format: password) read "***"
+             */
             inputs: {
                 [key: string]: unknown;
             };
@@ -861,10 +1263,25 @@ export interface components {
             item_version: string;
             /** Kind */
             kind: string;
+            /**
+             * Masked Inputs
+             * @description inputs a retry must give again
+             */
+            masked_inputs?: string[];
             /** Message */
             message: string;
+            /**
+             * Priority
+             * @default 0
+             */
+            priority: number;
             /** Progress */
             progress: number;
+            /**
+             * Queue
+             * @default default
+             */
+            queue: string;
             /** Queued At */
             queued_at: string | null;
             /** Result */
@@ -878,6 +1295,11 @@ export interface components {
             retry_of: number | null;
             /** Rev */
             rev: number;
+            /**
+             * Secrets
+             * @description names of the secrets the job receives
+             */
+            secrets?: string[];
             /**
              * Source Path
              * @description set when a development version ran straight from this folder
@@ -950,8 +1372,18 @@ export interface components {
             kind: string;
             /** Message */
             message: string;
+            /**
+             * Priority
+             * @default 0
+             */
+            priority: number;
             /** Progress */
             progress: number;
+            /**
+             * Queue
+             * @default default
+             */
+            queue: string;
             /** Queued At */
             queued_at: string | null;
             /** Retry Of */
@@ -990,6 +1422,22 @@ export interface components {
          * @enum {string}
          */
         JobState: "PENDING_APPROVAL" | "QUEUED" | "RUNNING" | "SUCCEEDED" | "FAILED" | "CANCELLED";
+        /** Last24h */
+        Last24h: {
+            /** Cancelled */
+            cancelled: number;
+            /** Created */
+            created: number;
+            /** Failed */
+            failed: number;
+            /**
+             * Failure Rate
+             * @description failed / finished, 0 when nothing finished
+             */
+            failure_rate: number;
+            /** Succeeded */
+            succeeded: number;
+        };
         /** LocalImportRequest */
         LocalImportRequest: {
             /**
@@ -1085,6 +1533,161 @@ export interface components {
             line: number | null;
             /** Message */
             message: string;
+        };
+        /** QueueDepth */
+        QueueDepth: {
+            /** Depth */
+            depth: number;
+            /** Oldest Age Seconds */
+            oldest_age_seconds: number | null;
+            /** Oldest Queued At */
+            oldest_queued_at: string | null;
+            /** Queue */
+            queue: string;
+        };
+        /** RetryRequest */
+        RetryRequest: {
+            /**
+             * Inputs
+             * @description edited inputs (validated); omit to reuse
+             */
+            inputs?: {
+                [key: string]: unknown;
+            } | null;
+        };
+        /** SecretCreate */
+        SecretCreate: {
+            /**
+             * Description
+             * @default
+             */
+            description: string;
+            /**
+             * Items
+             * @description catalog items granted this secret
+             */
+            items?: string[];
+            /**
+             * Name
+             * @description the environment variable the job receives
+             */
+            name: string;
+            /** Value */
+            value: string;
+        };
+        /** SecretOut */
+        SecretOut: {
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /** Created By */
+            created_by: string;
+            /** Description */
+            description: string;
+            /** Items */
+            items: string[];
+            /** Name */
+            name: string;
+            /**
+             * Updated At
+             * Format: date-time
+             */
+            updated_at: string;
+        };
+        /** SecretUpdate */
+        SecretUpdate: {
+            /** Description */
+            description?: string | null;
+            /**
+             * Items
+             * @description replaces the items granted this secret
+             */
+            items?: string[] | null;
+            /** Value */
+            value?: string | null;
+        };
+        /** Stats */
+        Stats: {
+            /** Alerts */
+            alerts: components["schemas"]["Alert"][];
+            /**
+             * By State
+             * @description every job ever, by state (from counters, not a count)
+             */
+            by_state: {
+                [key: string]: number;
+            };
+            /**
+             * Failing Items
+             * @description the last 7 days, by failures
+             */
+            failing_items: components["schemas"]["ItemFailures"][];
+            /**
+             * Generated At
+             * Format: date-time
+             */
+            generated_at: string;
+            /**
+             * Jobs Per Hour
+             * @description the last 24 hours, oldest first
+             */
+            jobs_per_hour: components["schemas"]["HourBucket"][];
+            last_24h: components["schemas"]["Last24h"];
+            /** Pending Approval */
+            pending_approval: number;
+            /** Queued */
+            queued: number;
+            /** Queues */
+            queues: components["schemas"]["QueueDepth"][];
+            /** Running */
+            running: number;
+            /**
+             * Slowest Items
+             * @description the last 7 days, by average run time
+             */
+            slowest_items: components["schemas"]["ItemTiming"][];
+            /** Workers */
+            workers: components["schemas"]["WorkerOut"][];
+        };
+        /** SystemStatus */
+        SystemStatus: {
+            /** Database */
+            database: {
+                [key: string]: unknown;
+            };
+            /** Event Bus */
+            event_bus: {
+                [key: string]: unknown;
+            };
+            /** Executor */
+            executor: string;
+            /** Http */
+            http: {
+                [key: string]: unknown;
+            };
+            /** Jobs */
+            jobs: {
+                [key: string]: unknown;
+            };
+            /** Process */
+            process: {
+                [key: string]: unknown;
+            };
+            /**
+             * Started At
+             * Format: date-time
+             */
+            started_at: string;
+            /** Storage */
+            storage: {
+                [key: string]: unknown;
+            };
+            /** Uptime Seconds */
+            uptime_seconds: number;
+            /** Version */
+            version: string;
         };
         /** TokenCreate */
         TokenCreate: {
@@ -1266,6 +1869,37 @@ export interface components {
             /** Repository */
             repository: string | null;
         };
+        /** WorkerOut */
+        WorkerOut: {
+            /** Alive */
+            alive: boolean;
+            /** Heartbeat Age Seconds */
+            heartbeat_age_seconds: number;
+            /**
+             * Heartbeat At
+             * Format: date-time
+             */
+            heartbeat_at: string;
+            /** Hostname */
+            hostname: string;
+            /** Id */
+            id: string;
+            /** Kind */
+            kind: string;
+            /** Pid */
+            pid: number;
+            /** Running */
+            running: number;
+            /** Slots */
+            slots: number;
+            /**
+             * Started At
+             * Format: date-time
+             */
+            started_at: string;
+            /** Stopped At */
+            stopped_at: string | null;
+        };
     };
     responses: never;
     parameters: never;
@@ -1309,6 +1943,342 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "admin-jobs-bulk": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["BulkRequest"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BulkResponse"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+            /** @description too many job-control calls from this user (`Retry-After` says when to try again) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    "admin-jobs-cancel": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                job_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["JobOut"];
+                };
+            };
+            /** @description the job is not in a state this action applies to (`details.state` is its state) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+            /** @description too many job-control calls from this user (`Retry-After` says when to try again) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    "admin-jobs-retry": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                job_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["RetryRequest"] | null;
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["JobCreated"];
+                };
+            };
+            /** @description the job is not in a state this action applies to (`details.state` is its state) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+            /** @description too many job-control calls from this user (`Retry-After` says when to try again) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    "admin-jobs-run": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                job_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["JobOut"];
+                };
+            };
+            /** @description the job is not in a state this action applies to (`details.state` is its state) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+            /** @description too many job-control calls from this user (`Retry-After` says when to try again) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    "secrets-list": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SecretOut"][];
+                };
+            };
+        };
+    };
+    "secrets-create": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["SecretCreate"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SecretOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "secrets-delete": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "secrets-update": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["SecretUpdate"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SecretOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "admin-stats": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Stats"];
+                };
+            };
+        };
+    };
+    "admin-system": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SystemStatus"];
                 };
             };
         };
@@ -2114,6 +3084,26 @@ export interface operations {
             };
         };
     };
+    "jobs-awaiting-approval": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["JobOut"][];
+                };
+            };
+        };
+    };
     "jobs-get": {
         parameters: {
             query?: never;
@@ -2132,6 +3122,41 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["JobDetail"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "jobs-approve": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                job_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["DecisionRequest"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["JobOut"];
                 };
             };
             /** @description Validation Error */
@@ -2210,6 +3235,41 @@ export interface operations {
             };
         };
     };
+    "jobs-reject": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                job_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["DecisionRequest"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["JobOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
     "jobs-retry": {
         parameters: {
             query?: never;
@@ -2219,7 +3279,11 @@ export interface operations {
             };
             cookie?: never;
         };
-        requestBody?: never;
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["RetryRequest"] | null;
+            };
+        };
         responses: {
             /** @description Successful Response */
             201: {

@@ -7,7 +7,7 @@ function job(id: number, rev: number, extra: Partial<Job> = {}): Job {
     id, rev, kind: "catalog_execution", item_id: "noop", item_version: "1.0.0", state: "QUEUED", progress: 0, message: "",
     created_by: 1, created_by_name: "alice", created_at: "2026-01-01T00:00:00Z", queued_at: null, started_at: null,
     finished_at: null, updated_at: "2026-01-01T00:00:00Z", attempt: 1, retry_of: null, cancel_requested: false,
-    worker: null, ...extra,
+    worker: null, queue: "default", priority: 0, ...extra,
   };
 }
 
