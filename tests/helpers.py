@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from websockets.sync.client import ClientConnection, connect
 
 ROOT = Path(__file__).resolve().parents[1]
 PORTAL = str(Path(sys.executable).parent / "portal")
@@ -42,6 +43,7 @@ class PortalServer:
             "PORTAL_CATALOG_LOCAL_ROOTS": f"{EXAMPLES},{FIXTURE_CATALOG}",
             "PORTAL_DEV": "1",
             "PORTAL_WS_PING_SECONDS": "1",
+            "PORTAL_APPROVAL_CHECK_SECONDS": "0.5",
             **(env or {}),
         }
         self.proc: subprocess.Popen[bytes] | None = None
@@ -176,3 +178,32 @@ def git(repo: Path, *args: str) -> str:
         "HOME": str(repo),
     }
     return subprocess.run(["git", *args], cwd=repo, env=env, check=True, capture_output=True, text=True).stdout
+
+
+def ws(server: PortalServer, path: str, token: str | None = None, **headers: str) -> ClientConnection:
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    return connect(f"{server.ws_url}{path}", additional_headers=headers, open_timeout=10)
+
+
+def collect(conn: ClientConnection, until: Any, timeout: float = 30.0) -> list[dict[str, Any]]:
+    """Read messages until `until(message)` is true (inclusive) or the timeout passes."""
+    messages: list[dict[str, Any]] = []
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            message = json.loads(conn.recv(timeout=max(0.01, deadline - time.monotonic())))
+        except TimeoutError:
+            break
+        messages.append(message)
+        if until(message):
+            break
+    return messages
+
+
+def finished(job_id: int) -> Any:
+    return lambda m: (
+        m.get("type") == "job.updated"
+        and m["job"]["id"] == job_id
+        and m["job"]["state"] in ("SUCCEEDED", "FAILED", "CANCELLED")
+    )

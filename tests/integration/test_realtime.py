@@ -2,45 +2,11 @@
 
 from __future__ import annotations
 
-import json
-import time
-from typing import Any
-
 import httpx
 import pytest
 from websockets.exceptions import ConnectionClosed, InvalidStatus
-from websockets.sync.client import ClientConnection, connect
 
-from tests.helpers import PortalServer, wait_for_job
-
-
-def ws(server: PortalServer, path: str, token: str | None = None, **headers: str) -> ClientConnection:
-    if token:
-        headers["Authorization"] = f"Bearer {token}"
-    return connect(f"{server.ws_url}{path}", additional_headers=headers, open_timeout=10)
-
-
-def collect(conn: ClientConnection, until: Any, timeout: float = 30.0) -> list[dict[str, Any]]:
-    """Read messages until `until(message)` is true (inclusive) or the timeout passes."""
-    messages: list[dict[str, Any]] = []
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            message = json.loads(conn.recv(timeout=max(0.01, deadline - time.monotonic())))
-        except TimeoutError:
-            break
-        messages.append(message)
-        if until(message):
-            break
-    return messages
-
-
-def finished(job_id: int) -> Any:
-    return lambda m: (
-        m.get("type") == "job.updated"
-        and m["job"]["id"] == job_id
-        and m["job"]["state"] in ("SUCCEEDED", "FAILED", "CANCELLED")
-    )
+from tests.helpers import PortalServer, collect, finished, wait_for_job, ws
 
 
 def test_unauthenticated_handshake_is_refused(server: PortalServer) -> None:
