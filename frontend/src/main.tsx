@@ -2,8 +2,9 @@
 import { MutationCache, QueryCache, QueryClient, QueryClientProvider } from "@tanstack/react-query";
 import { lazy, StrictMode, Suspense } from "react";
 import { createRoot } from "react-dom/client";
-import { createBrowserRouter, Link, Navigate, Outlet, RouterProvider } from "react-router";
+import { createBrowserRouter, Link, Navigate, Outlet, RouterProvider, useParams } from "react-router";
 import { ApiError } from "./api/client";
+import { ConfirmProvider } from "./components/Dialog";
 import { ErrorBoundary, ProblemPage } from "./components/ErrorBoundary";
 import { Layout } from "./components/Layout";
 import { ToastProvider } from "./components/toasts";
@@ -47,6 +48,12 @@ function Authenticated() {
   );
 }
 
+/** A fresh job page per job: moving from a job to its retry must not carry the first one's state over. */
+function JobRoute() {
+  const { jobId } = useParams();
+  return <JobPage key={jobId} />;
+}
+
 function NotFound() {
   return (
     <ProblemPage title="Page not found">
@@ -71,7 +78,7 @@ const router = createBrowserRouter([
           { path: "catalog/:itemId", element: <ItemPage /> },
           { path: "catalog/:itemId/:version", element: <ItemPage /> },
           { path: "jobs", element: <JobsPage /> },
-          { path: "jobs/:jobId", element: <JobPage /> },
+          { path: "jobs/:jobId", element: <JobRoute /> },
           { path: "*", element: <NotFound /> },
         ],
       },
@@ -84,7 +91,9 @@ createRoot(document.getElementById("root")!).render(
     <ErrorBoundary>
       <QueryClientProvider client={queryClient}>
         <ToastProvider>
-          <RouterProvider router={router} />
+          <ConfirmProvider>
+            <RouterProvider router={router} />
+          </ConfirmProvider>
         </ToastProvider>
       </QueryClientProvider>
     </ErrorBoundary>

@@ -36,6 +36,13 @@ from portal.settings import Settings, get_settings, use_settings
 
 log = logging.getLogger(__name__)
 WEB_DIR = Path(__file__).parent / "web"
+# The web app loads only its own scripts and styles; READMEs from bundles cannot pull in anything else.
+# 'unsafe-eval' is for ajv, which compiles each item's JSON Schema into a validator function for the forms.
+UI_CSP = (
+    "default-src 'self'; script-src 'self' 'unsafe-eval'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
+    "connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'self'; form-action 'self'; "
+    "frame-ancestors 'none'"
+)
 _HTTP_CODES = {
     400: "bad_request",
     401: "unauthorized",
@@ -115,7 +122,7 @@ def _mount_ui(app: FastAPI) -> None:
         if path and candidate.is_file() and candidate.is_relative_to(WEB_DIR.resolve()):
             return FileResponse(candidate)
         if index.is_file():
-            return FileResponse(index, headers={"cache-control": "no-cache"})
+            return FileResponse(index, headers={"cache-control": "no-cache", "content-security-policy": UI_CSP})
         return HTMLResponse(
             "<!doctype html><title>Portal</title><h1>Self-Service Portal</h1>"
             "<p>The API is running at <a href='/api/catalog'>/api</a>; the web UI is not built in this install.</p>"

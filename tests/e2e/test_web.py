@@ -14,14 +14,26 @@ from playwright.sync_api import Page, Request, Route, expect
 from tests.e2e.conftest import api_client, axe_violations, login, screenshot
 from tests.helpers import FIXTURE_CATALOG, PortalServer, git, item_files, wait_for_job, write
 
+# Installed in the page before launching; the app is a single page, so it stays through the app's navigations.
+STATE_RECORDER = """
+window.__statesSeen = [];
+new MutationObserver(() => {
+  const badge = document.querySelector("h1 [data-state]");
+  const state = badge && badge.getAttribute("data-state");
+  if (state && window.__statesSeen[window.__statesSeen.length - 1] !== state) window.__statesSeen.push(state);
+}).observe(document, {subtree: true, childList: true, attributes: true, attributeFilter: ["data-state"]});
+"""
+
 
 def badge(page: Page) -> Any:
     return page.locator("h1 [data-state]")
 
 
 def test_login_redirects_back_and_catalog_search(page: Page) -> None:
-    page.goto("/jobs?state=FAILED")
+    response = page.goto("/jobs?state=FAILED")
+    assert response is not None and "script-src 'self' 'unsafe-eval';" in response.headers["content-security-policy"]
     expect(page).to_have_url(re.compile(r"/login\?next="))
+    screenshot(page, "login")
     page.get_by_label("Username").fill("alice")
     page.get_by_label("Password").fill("wrong-password")
     page.get_by_role("button", name="Log in").click()
@@ -74,10 +86,14 @@ def test_launch_backup_config_through_its_form_and_watch_it_succeed(page: Page) 
     page.get_by_label("zstd").check()
     screenshot(page, "item")
     assert (violations := axe_violations(page)) == [], violations
+    # Record every state the job page's badge shows, to see it change in place (no reload, no polling).
+    page.evaluate(STATE_RECORDER)
     page.get_by_role("button", name="Start backup").click()
 
     expect(page).to_have_url(re.compile(r"/jobs/\d+$"))
     expect(badge(page)).to_have_attribute("data-state", "SUCCEEDED", timeout=30_000)
+    seen = page.evaluate("window.__statesSeen")  # a reload would have lost the recorder and its list
+    assert seen[-1] == "SUCCEEDED" and {"QUEUED", "RUNNING"} & set(seen), seen
     expect(page.get_by_role("group", name="Result")).to_contain_text("e2e-backups")
     expect(page.get_by_role("group", name="Inputs")).to_contain_text("core-sw-02")
     expect(page.get_by_role("heading", name="Timeline")).to_be_visible()
@@ -110,10 +126,11 @@ def test_a_server_side_form_error_is_shown_on_its_field(page: Page) -> None:
 
 
 def test_jobs_table_updates_live_without_refetching(page: Page, web_server: PortalServer) -> None:
-    login(page, "alice", path="/jobs")
+    with page.expect_response(lambda r: "/api/jobs?" in r.url):
+        login(page, "alice", path="/jobs")
+    expect(page.locator("[data-connection=open]")).to_be_visible()
     list_requests: list[str] = []
     page.on("request", lambda r: list_requests.append(r.url) if "/api/jobs?" in r.url else None)
-    expect(page.locator("[data-connection=open]")).to_be_visible()
     with api_client(web_server, "alice") as alice:
         job_id = alice.post("/api/jobs", json={"item_id": "example-long-task", "inputs": {}}).json()["id"]
         row = page.locator(f"tr[data-job-id='{job_id}']")
@@ -127,9 +144,12 @@ def test_jobs_table_updates_live_without_refetching(page: Page, web_server: Port
 
 
 def test_cancel_a_running_example_long_task(page: Page, web_server: PortalServer) -> None:
+    login(page, "alice", path="/catalog/example-long-task")
+    # Launched from its form, so the five-second task has only just started when its page opens.
+    page.get_by_role("button", name="Submit").click()
+    expect(page).to_have_url(re.compile(r"/jobs/\d+$"))
+    job_id = int(page.url.rsplit("/", 1)[1])
     with api_client(web_server, "alice") as alice:
-        job_id = alice.post("/api/jobs", json={"item_id": "example-long-task", "inputs": {}}).json()["id"]
-        login(page, "alice", path=f"/jobs/{job_id}")
         expect(badge(page)).to_have_attribute("data-state", "RUNNING", timeout=20_000)
         page.get_by_role("button", name=f"Cancel job {job_id}").click()
         dialog = page.get_by_role("dialog")
@@ -154,6 +174,8 @@ def test_retry_a_failed_job_and_follow_the_links(page: Page, web_server: PortalS
     expect(page).not_to_have_url(re.compile(rf"/jobs/{failed}$"))
     expect(page.get_by_text(re.compile(rf"^Retry of #{failed}$"))).to_be_visible()
     retry_url = page.url
+    # Its own log only: one line, not the first job's line carried over.
+    expect(page.get_by_role("heading", name="Log (1 line)")).to_be_visible()
     page.get_by_role("link", name=f"#{failed}").click()
     expect(page).to_have_url(re.compile(rf"/jobs/{failed}$"))
     retry_id = retry_url.rsplit("/", 1)[1]
@@ -271,13 +293,13 @@ def test_unknown_pages_and_small_screens(page: Page) -> None:
     page.goto("/jobs/999999")
     expect(page.get_by_role("heading", name="No such job")).to_be_visible()
     page.set_viewport_size({"width": 375, "height": 800})
-    for path, heading, name in (
-        ("/catalog", "Catalog", "catalog-375px"),
-        ("/catalog/backup-config", "Backup network device configs", "item-375px"),
-        ("/jobs", "Jobs", "jobs-375px"),
+    for path, content, name in (
+        ("/catalog", "main li", "catalog-375px"),
+        ("/catalog/backup-config", "form.rjsf button[type=submit]", "item-375px"),
+        ("/jobs", "tbody tr[data-job-id]", "jobs-375px"),
     ):
         page.goto(path)
-        expect(page.get_by_role("heading", name=heading, exact=True)).to_be_visible()
+        expect(page.locator(content).first).to_be_visible()
         width = page.evaluate("document.documentElement.scrollWidth")
         assert width <= 375, f"{path} scrolls sideways at 375 px ({width} px wide)"
         screenshot(page, name)

@@ -1,5 +1,21 @@
-/** Modal dialogs on the native <dialog> element: focus is trapped and Escape closes them, as browsers do it. */
-import { useEffect, useRef, type ReactNode } from "react";
+/**
+ * Modal dialogs on the native <dialog> element: focus is trapped and Escape closes them, as browsers do it.
+ * Focus goes to the element marked `data-autofocus` (or the first control) on open, and back to what had it
+ * before on close; if that is gone (a button that disappeared), to the page's main heading.
+ */
+import { createContext, useCallback, useContext, useEffect, useRef, useState, type ReactNode } from "react";
+
+function restoreFocus(previous: Element | null) {
+  if (previous instanceof HTMLElement && previous.isConnected) {
+    previous.focus();
+    return;
+  }
+  const heading = document.querySelector<HTMLElement>("main h1");
+  if (heading) {
+    heading.tabIndex = -1; // focusable by script only
+    heading.focus();
+  }
+}
 
 export function Dialog({
   open,
@@ -17,9 +33,14 @@ export function Dialog({
   const ref = useRef<HTMLDialogElement>(null);
   useEffect(() => {
     const dialog = ref.current;
-    if (!dialog) return;
-    if (open && !dialog.open) dialog.showModal();
-    if (!open && dialog.open) dialog.close();
+    if (!dialog || !open) return;
+    const previous = document.activeElement;
+    if (!dialog.open) dialog.showModal();
+    dialog.querySelector<HTMLElement>("[data-autofocus]")?.focus();
+    return () => {
+      if (dialog.open) dialog.close();
+      restoreFocus(previous);
+    };
   }, [open]);
   return (
     <dialog
@@ -45,36 +66,47 @@ export function Dialog({
   );
 }
 
-export function ConfirmDialog({
-  open,
-  title,
-  message,
-  confirmLabel,
-  danger = false,
-  busy = false,
-  onConfirm,
-  onClose,
-}: {
-  open: boolean;
+export interface ConfirmOptions {
   title: string;
   message: ReactNode;
   confirmLabel: string;
   danger?: boolean;
-  busy?: boolean;
-  onConfirm: () => void;
-  onClose: () => void;
-}) {
-  return (
-    <Dialog open={open} onClose={onClose} title={title}>
-      <div className="text-sm">{message}</div>
-      <div className="mt-5 flex justify-end gap-2">
-        <button className="btn" onClick={onClose} autoFocus>
-          Keep it
-        </button>
-        <button className={`btn ${danger ? "btn-danger" : "btn-primary"}`} onClick={onConfirm} disabled={busy}>
-          {busy ? "Working…" : confirmLabel}
-        </button>
-      </div>
-    </Dialog>
+}
+
+const ConfirmContext = createContext<(options: ConfirmOptions) => Promise<boolean>>(() => Promise.resolve(false));
+
+/**
+ * One confirmation dialog for the whole app, asked for with `await confirm({...})`. It lives at the top of the
+ * tree, so a table row that scrolls away or re-renders while it is open cannot take it with it.
+ */
+export function ConfirmProvider({ children }: { children: ReactNode }) {
+  const [asked, setAsked] = useState<(ConfirmOptions & { answer: (yes: boolean) => void }) | null>(null);
+  const confirm = useCallback(
+    (options: ConfirmOptions) => new Promise<boolean>((resolve) => setAsked({ ...options, answer: resolve })),
+    [],
   );
+  const settle = (yes: boolean) => {
+    asked?.answer(yes);
+    setAsked(null);
+  };
+  return (
+    <ConfirmContext.Provider value={confirm}>
+      {children}
+      <Dialog open={asked !== null} onClose={() => settle(false)} title={asked?.title ?? ""}>
+        <div className="text-sm">{asked?.message}</div>
+        <div className="mt-5 flex justify-end gap-2">
+          <button className="btn" onClick={() => settle(false)} data-autofocus>
+            Keep it
+          </button>
+          <button className={`btn ${asked?.danger ? "btn-danger" : "btn-primary"}`} onClick={() => settle(true)}>
+            {asked?.confirmLabel}
+          </button>
+        </div>
+      </Dialog>
+    </ConfirmContext.Provider>
+  );
+}
+
+export function useConfirm() {
+  return useContext(ConfirmContext);
 }

@@ -3,6 +3,7 @@ import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { Navigate, useLocation } from "react-router";
 import type { ReactNode } from "react";
 import { api, ApiError, unwrap, type Me } from "../api/client";
+import { ProblemPage } from "../components/ErrorBoundary";
 import { Spinner } from "../components/ui";
 
 export const ROLES = ["viewer", "requester", "operator", "publisher", "admin"] as const;
@@ -55,6 +56,17 @@ export function RequireAuth({ children }: { children: ReactNode }) {
   const me = useMe();
   const location = useLocation();
   if (me.isPending) return <Spinner />;
+  if (me.isError) {
+    // The server could not say who this is (down, or an error): not a reason to log anyone out.
+    return (
+      <ProblemPage title="The portal cannot be reached">
+        <p>{me.error.message}</p>
+        <button className="btn mt-4" onClick={() => void me.refetch()}>
+          Try again
+        </button>
+      </ProblemPage>
+    );
+  }
   if (!me.data) {
     const next = location.pathname + location.search;
     return <Navigate to={`/login?next=${encodeURIComponent(next)}`} replace />;

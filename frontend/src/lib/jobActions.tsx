@@ -1,9 +1,7 @@
 /** Retry and cancel, shared by the jobs table and the job page: mutations, confirmation and toasts. */
 import { useMutation, useQueryClient } from "@tanstack/react-query";
-import { useState } from "react";
-import { Link } from "react-router";
 import { api, unwrap, type Job } from "../api/client";
-import { ConfirmDialog } from "../components/Dialog";
+import { useConfirm } from "../components/Dialog";
 import { useToast } from "../components/toasts";
 import { hasRole, useMe } from "./auth";
 
@@ -25,7 +23,7 @@ export function JobActions({ job, compact = false, onRetried }: { job: Job; comp
   const client = useQueryClient();
   const toast = useToast();
   const { canRetry, canCancel } = useJobPermissions(job);
-  const [confirming, setConfirming] = useState(false);
+  const confirm = useConfirm();
 
   const retry = useMutation({
     mutationFn: () => unwrap(api.POST("/api/jobs/{job_id}/retry", { params: { path: { job_id: job.id } } })),
@@ -38,15 +36,25 @@ export function JobActions({ job, compact = false, onRetried }: { job: Job; comp
   });
   const cancel = useMutation({
     mutationFn: () => unwrap(api.POST("/api/jobs/{job_id}/cancel", { params: { path: { job_id: job.id } } })),
-    onSuccess: () => {
-      setConfirming(false);
-      toast(`Cancel of job #${job.id} requested`, "info");
-    },
-    onError: (error) => {
-      setConfirming(false);
-      toast(`Cancel failed: ${error.message}`, "error");
-    },
+    onSuccess: () => toast(`Cancel of job #${job.id} requested`, "info"),
+    onError: (error) => toast(`Cancel failed: ${error.message}`, "error"),
   });
+  const askToCancel = async () => {
+    const yes = await confirm({
+      title: `Cancel job #${job.id}?`,
+      message: (
+        <p>
+          {job.state === "RUNNING"
+            ? "The running task is stopped at once, with everything it started."
+            : "The job will not run."}{" "}
+          ({job.item_id} {job.item_version})
+        </p>
+      ),
+      confirmLabel: "Cancel job",
+      danger: true,
+    });
+    if (yes) cancel.mutate();
+  };
 
   const size = compact ? "px-2 py-0.5 text-xs" : "";
   return (
@@ -57,30 +65,11 @@ export function JobActions({ job, compact = false, onRetried }: { job: Job; comp
         </button>
       )}
       {canCancel && (
-        <button className={`btn ${size}`} onClick={() => setConfirming(true)} disabled={cancel.isPending} aria-label={`Cancel job ${job.id}`}>
+        <button className={`btn ${size}`} onClick={() => void askToCancel()} disabled={cancel.isPending} aria-label={`Cancel job ${job.id}`}>
           {cancel.isPending ? "Cancelling…" : "Cancel"}
         </button>
       )}
       {job.cancel_requested && job.state === "RUNNING" && <span className="self-center text-xs muted">cancelling…</span>}
-      <ConfirmDialog
-        open={confirming}
-        title={`Cancel job #${job.id}?`}
-        message={
-          <p>
-            {job.state === "RUNNING"
-              ? "The running task is stopped at once, with everything it started."
-              : "The job will not run."}{" "}
-            <Link to={`/jobs/${job.id}`} className="link">
-              {job.item_id} {job.item_version}
-            </Link>
-          </p>
-        }
-        confirmLabel="Cancel job"
-        danger
-        busy={cancel.isPending}
-        onConfirm={() => cancel.mutate()}
-        onClose={() => setConfirming(false)}
-      />
     </div>
   );
 }

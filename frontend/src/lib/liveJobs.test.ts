@@ -30,6 +30,14 @@ describe("applyToPage", () => {
     expect(next.total).toBe(4);
   });
 
+  it("drops rows that left the list's filters", () => {
+    const filtered = { ...params, state: "RUNNING" };
+    const page: JobPage = { items: [job(2, 3, { state: "RUNNING" }), job(1, 3, { state: "RUNNING" })], total: 2, page: 1, page_size: 3 };
+    const next = applyToPage(page, filtered, new Map([[2, job(2, 4, { state: "SUCCEEDED" })]]));
+    expect(next.items.map((j) => j.id)).toEqual([1]);
+    expect(next.total).toBe(1);
+  });
+
   it("does not prepend to other pages, other sorts or lists filtered to another state", () => {
     const page: JobPage = { items: [job(3, 1)], total: 1, page: 1, page_size: 3 };
     const pushed = new Map([[4, job(4, 1)]]);

@@ -22,23 +22,35 @@ export interface JobListParams {
 /** Whether a pushed job belongs at the top of a list shown with `params` (newest first, first page, matching). */
 export function belongsOnTop(job: Job, params: JobListParams): boolean {
   if (params.page !== 1 || params.sort !== "-id" || params.q) return false;
+  return matchesFilters(job, params);
+}
+
+/** Whether a job still belongs to a list filtered by state and item (a search is left to the next fetch). */
+export function matchesFilters(job: Job, params: JobListParams): boolean {
   if (params.state && !params.state.split(",").includes(job.state)) return false;
   return !params.item_id || params.item_id === job.item_id;
 }
 
-/** A list page with the pushed jobs applied: known rows replaced when newer, new matching jobs prepended. */
+/**
+ * A list page with the pushed jobs applied: known rows replaced when newer (and dropped when they left the
+ * list's filters), new matching jobs prepended on the first page of the default order.
+ */
 export function applyToPage(page: JobPage, params: JobListParams, jobs: Map<number, Job>): JobPage {
   let changed = false;
+  let removed = 0;
   const seen = new Set<number>();
-  const items = page.items.map((row) => {
+  const items: Job[] = [];
+  for (const row of page.items) {
     seen.add(row.id);
     const pushed = jobs.get(row.id);
     if (pushed && pushed.rev > row.rev) {
       changed = true;
-      return pushed;
+      if (matchesFilters(pushed, params)) items.push(pushed);
+      else removed += 1;
+    } else {
+      items.push(row);
     }
-    return row;
-  });
+  }
   const fresh = [...jobs.values()]
     .filter((job) => !seen.has(job.id) && belongsOnTop(job, params) && job.id > (items[0]?.id ?? 0))
     .sort((a, b) => b.id - a.id);
@@ -47,25 +59,51 @@ export function applyToPage(page: JobPage, params: JobListParams, jobs: Map<numb
     items.unshift(...fresh);
     items.length = Math.min(items.length, page.page_size);
   }
-  return changed ? { ...page, items, total: page.total + fresh.length } : page;
+  return changed ? { ...page, items, total: Math.max(0, page.total + fresh.length - removed) } : page;
+}
+
+function applyToList(client: QueryClient, queryKey: readonly unknown[], data: unknown, jobs: Map<number, Job>): void {
+  const params = queryKey[1] as JobListParams | undefined;
+  if (!params || !data) return;
+  const next = applyToPage(data as JobPage, params, jobs);
+  if (next !== data) client.setQueryData(queryKey, next);
+}
+
+function applyToDetail(client: QueryClient, job: Job): void {
+  const detail = client.getQueryData<JobDetail>(["job", job.id]);
+  if (!detail || job.rev <= detail.rev) return;
+  client.setQueryData<JobDetail>(["job", job.id], { ...detail, ...job });
+  // A new state brings what an update does not carry (result, error, timeline): fetch the whole job.
+  if (job.state !== detail.state) void client.invalidateQueries({ queryKey: ["job", job.id] });
 }
 
 function flush(client: QueryClient, pending: Map<number, Job>): void {
   const jobs = new Map(pending);
   pending.clear();
   for (const query of client.getQueryCache().findAll({ queryKey: ["jobs"] })) {
-    const params = query.queryKey[1] as JobListParams | undefined;
-    const data = query.state.data as JobPage | undefined;
-    if (!params || !data) continue;
-    const next = applyToPage(data, params, jobs);
-    if (next !== data) client.setQueryData(query.queryKey, next);
+    applyToList(client, query.queryKey, query.state.data, jobs);
   }
-  for (const job of jobs.values()) {
-    const detail = client.getQueryData<JobDetail>(["job", job.id]);
-    if (!detail || job.rev <= detail.rev) continue;
-    client.setQueryData<JobDetail>(["job", job.id], { ...detail, ...job });
-    // A new state brings what an update does not carry (result, error, timeline): fetch the whole job.
-    if (job.state !== detail.state) void client.invalidateQueries({ queryKey: ["job", job.id] });
+  for (const job of jobs.values()) applyToDetail(client, job);
+}
+
+/** The newest update of each job, kept for a while: a fetch that started before it must not undo it. */
+class RecentUpdates {
+  private readonly jobs = new Map<number, Job>();
+
+  constructor(private readonly limit = 5000) {}
+
+  remember(job: Job): void {
+    this.jobs.delete(job.id);
+    this.jobs.set(job.id, job);
+    if (this.jobs.size > this.limit) this.jobs.delete(this.jobs.keys().next().value as number);
+  }
+
+  get all(): Map<number, Job> {
+    return this.jobs;
+  }
+
+  get(id: number): Job | undefined {
+    return this.jobs.get(id);
   }
 }
 
@@ -77,18 +115,31 @@ export function LiveJobsProvider({ children }: { children: ReactNode }) {
 
   useEffect(() => {
     const revs = new RevTracker();
+    const recent = new RecentUpdates();
     const pending = new Map<number, Job>();
     let timer: ReturnType<typeof setTimeout> | null = null;
+    // A list or job fetched from the server may be older than an update already pushed: re-apply the updates.
+    const unsubscribe = client.getQueryCache().subscribe((event) => {
+      if (event.type !== "updated" || event.action.type !== "success" || event.action.manual) return;
+      const [kind, key] = event.query.queryKey as [unknown, unknown];
+      if (kind === "jobs") applyToList(client, event.query.queryKey, event.query.state.data, recent.all);
+      else if (kind === "job" && typeof key === "number") {
+        const job = recent.get(key);
+        if (job) applyToDetail(client, job);
+      }
+    });
     const live = new LiveSocket({
       url: socketUrl("/ws/jobs"),
       onStatus: setStatus,
       onOpen: (reconnected) => {
         if (reconnected) void client.invalidateQueries({ predicate: (q) => ["jobs", "job"].includes(String(q.queryKey[0])) });
       },
+      onDenied: () => void client.invalidateQueries({ queryKey: ["me"] }),
       onMessage: (message) => {
         const m = message as { type?: string; job?: Job; rev?: number };
         if (m.type !== "job.updated" || !m.job) return;
         if (!revs.accept(m.job.id, m.rev ?? m.job.rev)) return;
+        recent.remember(m.job);
         pending.set(m.job.id, m.job);
         timer ??= setTimeout(() => {
           timer = null;
@@ -99,6 +150,7 @@ export function LiveJobsProvider({ children }: { children: ReactNode }) {
     live.start();
     return () => {
       live.stop();
+      unsubscribe();
       if (timer) clearTimeout(timer);
     };
   }, [client]);

@@ -3,7 +3,7 @@ import { backoffDelay, LiveSocket, RevTracker, socketUrl, type ConnectionStatus 
 
 class FakeSocket {
   onopen: (() => void) | null = null;
-  onclose: (() => void) | null = null;
+  onclose: ((event?: { code: number }) => void) | null = null;
   onmessage: ((event: { data: string }) => void) | null = null;
   onerror: (() => void) | null = null;
   closed = false;
@@ -15,7 +15,8 @@ class FakeSocket {
 
 function harness() {
   const sockets: FakeSocket[] = [];
-  const timers: { fn: () => void; ms: number }[] = [];
+  const timers: { fn: () => void; ms: number; cleared: boolean }[] = [];
+  const onDenied = vi.fn();
   const messages: unknown[] = [];
   const statuses: ConnectionStatus[] = [];
   const onOpen = vi.fn();
@@ -24,16 +25,25 @@ function harness() {
     onMessage: (m) => messages.push(m),
     onStatus: (s) => statuses.push(s),
     onOpen,
+    onDenied,
+    idleTimeoutMs: 60_000,
     createSocket: (url) => {
       const socket = new FakeSocket(url);
       sockets.push(socket);
       return socket as unknown as WebSocket;
     },
-    setTimer: (fn, ms) => timers.push({ fn, ms }),
-    clearTimer: () => undefined,
+    setTimer: (fn, ms) => {
+      const timer = { fn, ms, cleared: false };
+      timers.push(timer);
+      return timer;
+    },
+    clearTimer: (timer) => {
+      (timer as { cleared: boolean }).cleared = true;
+    },
     random: () => 0.5,
   });
-  return { live, sockets, timers, messages, statuses, onOpen };
+  const reconnects = () => timers.filter((t) => t.ms !== 60_000);
+  return { live, sockets, timers, reconnects, messages, statuses, onOpen, onDenied };
 }
 
 describe("backoffDelay", () => {
@@ -65,16 +75,16 @@ describe("LiveSocket", () => {
     h.sockets[0]!.onopen!();
     expect(h.onOpen.mock.calls).toEqual([[false]]);
     h.sockets[0]!.onclose!();
-    expect(h.timers.map((t) => t.ms)).toEqual([500]);
-    h.timers[0]!.fn();
+    expect(h.reconnects().map((t) => t.ms)).toEqual([500]);
+    h.reconnects()[0]!.fn();
     h.sockets[1]!.onclose!(); // the server is still down
-    expect(h.timers.map((t) => t.ms)).toEqual([500, 1000]);
-    h.timers[1]!.fn();
+    expect(h.reconnects().map((t) => t.ms)).toEqual([500, 1000]);
+    h.reconnects()[1]!.fn();
     h.sockets[2]!.onopen!();
     expect(h.onOpen.mock.calls).toEqual([[false], [true]]);
     expect(h.statuses.at(-1)).toBe("open");
     h.sockets[2]!.onclose!(); // a successful open resets the backoff
-    expect(h.timers.at(-1)!.ms).toBe(500);
+    expect(h.reconnects().at(-1)!.ms).toBe(500);
   });
 
   it("stops for good: no reconnect after stop", () => {
@@ -84,8 +94,34 @@ describe("LiveSocket", () => {
     const first = h.sockets[0]!;
     h.live.stop();
     expect(first.closed).toBe(true);
-    expect(h.timers).toEqual([]);
+    expect(h.reconnects()).toEqual([]);
+    expect(h.timers.every((t) => t.cleared)).toBe(true);
     expect(h.statuses.at(-1)).toBe("closed");
+  });
+});
+
+describe("LiveSocket liveness", () => {
+  it("drops a connection that went silent and reconnects", () => {
+    const h = harness();
+    h.live.start();
+    h.sockets[0]!.onopen!();
+    h.sockets[0]!.onmessage!({ data: '{"type":"ping"}' }); // each message re-arms the watchdog
+    const watchdogs = h.timers.filter((t) => t.ms === 60_000);
+    expect(watchdogs.length).toBe(2);
+    expect(watchdogs[0]!.cleared).toBe(true);
+    watchdogs[1]!.fn(); // a minute without anything
+    expect(h.sockets[0]!.closed).toBe(true);
+    expect(h.reconnects().map((t) => t.ms)).toEqual([500]);
+  });
+
+  it("reports a refused stream (1008) and keeps trying", () => {
+    const h = harness();
+    h.live.start();
+    h.sockets[0]!.onopen!();
+    h.sockets[0]!.onclose!({ code: 1008 });
+    expect(h.onDenied).toHaveBeenCalledTimes(1);
+    h.sockets[0]!.onclose!({ code: 1006 });
+    expect(h.onDenied).toHaveBeenCalledTimes(1);
   });
 });
 

@@ -12,6 +12,10 @@ export interface LiveSocketOptions {
   onStatus?: (status: ConnectionStatus) => void;
   /** Called on every open; `reconnected` is true after a drop: refetch what is shown, updates were missed. */
   onOpen?: (reconnected: boolean) => void;
+  /** Called when the server refuses the stream (close code 1008: the session or token is no longer valid). */
+  onDenied?: () => void;
+  /** Reconnect when nothing (not even the server's ping) arrived for this long: the connection is dead. */
+  idleTimeoutMs?: number;
   /** For tests: the WebSocket constructor and the timer functions. */
   createSocket?: (url: string) => WebSocket;
   setTimer?: (fn: () => void, ms: number) => unknown;
@@ -21,6 +25,9 @@ export interface LiveSocketOptions {
 
 const BASE_DELAY_MS = 500;
 const MAX_DELAY_MS = 30_000;
+/** The server pings every 25 s when idle: over a minute of silence means a dead connection (a laptop that slept). */
+const IDLE_TIMEOUT_MS = 60_000;
+const POLICY_VIOLATION = 1008;
 
 /** The wait before reconnect attempt `attempt` (0-based): doubling from 0.5 s, capped at 30 s, with +-20% jitter. */
 export function backoffDelay(attempt: number, random: () => number = Math.random): number {
@@ -39,8 +46,9 @@ export class LiveSocket {
   private attempt = 0;
   private everOpened = false;
   private stopped = false;
-  private readonly options: Required<Omit<LiveSocketOptions, "onStatus" | "onOpen">> &
-    Pick<LiveSocketOptions, "onStatus" | "onOpen">;
+  private watchdog: unknown = null;
+  private readonly options: Required<Omit<LiveSocketOptions, "onStatus" | "onOpen" | "onDenied">> &
+    Pick<LiveSocketOptions, "onStatus" | "onOpen" | "onDenied">;
 
   constructor(options: LiveSocketOptions) {
     this.options = {
@@ -48,6 +56,7 @@ export class LiveSocket {
       setTimer: (fn, ms) => setTimeout(fn, ms),
       clearTimer: (handle) => clearTimeout(handle as ReturnType<typeof setTimeout>),
       random: Math.random,
+      idleTimeoutMs: IDLE_TIMEOUT_MS,
       ...options,
     };
   }
@@ -61,6 +70,7 @@ export class LiveSocket {
     this.stopped = true;
     if (this.timer !== null) this.options.clearTimer(this.timer);
     this.timer = null;
+    this.clearWatchdog();
     const socket = this.socket;
     this.socket = null;
     if (socket) {
@@ -81,10 +91,12 @@ export class LiveSocket {
       const reconnected = this.everOpened;
       this.everOpened = true;
       this.attempt = 0;
+      this.armWatchdog(socket);
       this.options.onStatus?.("open");
       this.options.onOpen?.(reconnected);
     };
     socket.onmessage = (event: MessageEvent) => {
+      this.armWatchdog(socket);
       let message: unknown;
       try {
         message = JSON.parse(String(event.data));
@@ -93,11 +105,31 @@ export class LiveSocket {
       }
       this.options.onMessage(message);
     };
-    socket.onclose = () => {
+    socket.onclose = (event?: CloseEvent) => {
       if (this.socket !== socket || this.stopped) return;
       this.socket = null;
+      this.clearWatchdog();
+      if (event?.code === POLICY_VIOLATION) this.options.onDenied?.();
       this.scheduleReconnect();
     };
+  }
+
+  private armWatchdog(socket: WebSocket): void {
+    this.clearWatchdog();
+    this.watchdog = this.options.setTimer(() => {
+      this.watchdog = null;
+      if (this.socket !== socket) return;
+      // Silent for too long: drop it and reconnect (onclose may never come for a half-open connection).
+      this.socket = null;
+      socket.onclose = null;
+      socket.close();
+      this.scheduleReconnect();
+    }, this.options.idleTimeoutMs);
+  }
+
+  private clearWatchdog(): void {
+    if (this.watchdog !== null) this.options.clearTimer(this.watchdog);
+    this.watchdog = null;
   }
 
   private scheduleReconnect(): void {

@@ -19,7 +19,12 @@ const LOG_PAGE = 1000;
 /** While a job runs, its timeline (progress steps) is refetched at most this often. */
 const DETAIL_REFRESH_MS = 1000;
 
-function useJobStream(jobId: number, finished: boolean | undefined) {
+/**
+ * The job's log and live updates for as long as the page shows it: one buffer and one socket per job, whether
+ * it runs or has finished (a finished job's socket is quiet). Every open fetches the lines the database has
+ * beyond those already held, and the job itself, so nothing that happened before the subscription is missed.
+ */
+function useJobStream(jobId: number) {
   const client = useQueryClient();
   const [lines, setLines] = useState<StreamLine[]>([]);
   const [dropped, setDropped] = useState(0);
@@ -29,9 +34,14 @@ function useJobStream(jobId: number, finished: boolean | undefined) {
     const revs = new RevTracker();
     let stopped = false;
     let refresh: ReturnType<typeof setTimeout> | null = null;
+    let frame: number | null = null;
+    // Lines can arrive hundreds a second: render them at most once a frame.
     const publish = () => {
-      setLines(buffer.snapshot());
-      setDropped(buffer.dropped);
+      frame ??= requestAnimationFrame(() => {
+        frame = null;
+        setLines(buffer.snapshot());
+        setDropped(buffer.dropped);
+      });
     };
     const refetchDetail = (soon: boolean) => {
       if (soon) {
@@ -49,25 +59,27 @@ function useJobStream(jobId: number, finished: boolean | undefined) {
     let fetchedThrough = 0;
     let fetching: Promise<void> = Promise.resolve();
     const fetchLogs = () => {
-      fetching = fetching.then(async () => {
-        for (;;) {
-          const page = await unwrap(
-            api.GET("/api/jobs/{job_id}/logs", {
-              params: { path: { job_id: jobId }, query: { after: fetchedThrough, limit: LOG_PAGE } },
-            }),
-          );
-          if (stopped) return;
-          if (buffer.add(page.items)) publish();
-          fetchedThrough = page.items.at(-1)?.id ?? fetchedThrough;
-          if (page.next_after == null) return;
-        }
-      }).catch(() => undefined); // the next open or reload fetches again
+      fetching = fetching
+        .then(async () => {
+          for (;;) {
+            const page = await unwrap(
+              api.GET("/api/jobs/{job_id}/logs", {
+                params: { path: { job_id: jobId }, query: { after: fetchedThrough, limit: LOG_PAGE } },
+              }),
+            );
+            if (stopped) return;
+            if (buffer.add(page.items)) publish();
+            fetchedThrough = page.items.at(-1)?.id ?? fetchedThrough;
+            if (page.next_after == null) return;
+          }
+        })
+        .catch(() => undefined); // the next open or reload fetches again
     };
     const live = new LiveSocket({
       url: socketUrl(`/ws/jobs/${jobId}`),
-      onOpen: (reconnected) => {
-        if (reconnected) refetchDetail(true);
-        fetchLogs(); // lines written before the subscription started are only in the database
+      onOpen: () => {
+        refetchDetail(true);
+        fetchLogs();
       },
       onMessage: (message) => {
         const m = message as { type?: string; job?: JobDetail; rev?: number; lines?: StreamLine[] };
@@ -82,14 +94,14 @@ function useJobStream(jobId: number, finished: boolean | undefined) {
         }
       },
     });
-    if (finished) fetchLogs();
-    else live.start();
+    live.start();
     return () => {
       stopped = true;
       live.stop();
       if (refresh) clearTimeout(refresh);
+      if (frame !== null) cancelAnimationFrame(frame);
     };
-  }, [jobId, finished, client]);
+  }, [jobId, client]);
 
   return { lines, dropped };
 }
@@ -104,7 +116,10 @@ function LogView({ lines, dropped }: { lines: StreamLine[]; dropped: number }) {
     <section aria-labelledby="logs-title" className="card p-4">
       <div className="mb-2 flex items-center justify-between">
         <h2 id="logs-title" className="font-semibold">
-          Log <span className="text-sm font-normal muted">({lines.length + dropped} lines)</span>
+          Log{" "}
+          <span className="text-sm font-normal muted">
+            ({lines.length + dropped} {lines.length + dropped === 1 ? "line" : "lines"})
+          </span>
         </h2>
         <label className="flex items-center gap-2 text-sm">
           <input type="checkbox" checked={follow} onChange={(e) => setFollow(e.target.checked)} className="accent-accent-600" />
@@ -182,7 +197,7 @@ export default function JobPage() {
     enabled: Number.isInteger(jobId) && jobId > 0,
   });
   const finished = job.data ? FINISHED_STATES.includes(job.data.state) : undefined;
-  const { lines, dropped } = useJobStream(jobId, job.data ? finished : true);
+  const { lines, dropped } = useJobStream(jobId);
   const duration = useMemo(() => {
     if (!job.data?.started_at) return null;
     const end = job.data.finished_at ? new Date(job.data.finished_at).getTime() : Date.now();

@@ -176,6 +176,12 @@ export default function JobsPage() {
         <Empty title="The jobs could not be loaded">
           {jobs.error instanceof ApiError && jobs.error.status === 403 ? "Your role may not see jobs." : jobs.error.message}
         </Empty>
+      ) : jobs.data.items.length === 0 && jobs.data.total > 0 ? (
+        <Empty title={`There is no page ${listParams.page}`}>
+          <button className="link" onClick={() => update({ page: "1" })}>
+            Go to the first page
+          </button>
+        </Empty>
       ) : jobs.data.items.length === 0 ? (
         <Empty title={filtered ? "No job matches these filters" : "No jobs yet"}>
           {filtered ? (
@@ -232,7 +238,7 @@ export default function JobsPage() {
                 Per page
               </label>
               <select id="page-size" className="input w-20" value={params.page_size} onChange={(e) => update({ page_size: e.target.value })}>
-                {PAGE_SIZES.map((size) => (
+                {(PAGE_SIZES.includes(params.page_size) ? PAGE_SIZES : [...PAGE_SIZES, params.page_size]).map((size) => (
                   <option key={size}>{size}</option>
                 ))}
               </select>
@@ -257,8 +263,20 @@ export default function JobsPage() {
 function JobRows({ jobs, now }: { jobs: Job[]; now: number }) {
   const body = useRef<HTMLTableSectionElement>(null);
   const [offset, setOffset] = useState(0);
+  // Where the table starts in the page: it moves when the filters wrap or anything above changes height.
   useLayoutEffect(() => {
-    if (body.current) setOffset(body.current.getBoundingClientRect().top + window.scrollY);
+    const measure = () => {
+      if (body.current) setOffset(body.current.getBoundingClientRect().top + window.scrollY);
+    };
+    measure();
+    const observer = new ResizeObserver(measure);
+    const main = document.getElementById("main");
+    if (main) observer.observe(main);
+    window.addEventListener("resize", measure);
+    return () => {
+      observer.disconnect();
+      window.removeEventListener("resize", measure);
+    };
   }, []);
   const virtualizer = useWindowVirtualizer({
     count: jobs.length,

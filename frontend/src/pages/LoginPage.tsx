@@ -3,11 +3,7 @@ import { useState, type FormEvent } from "react";
 import { Navigate, useNavigate, useSearchParams } from "react-router";
 import { ApiError } from "../api/client";
 import { useLogin, useMe } from "../lib/auth";
-
-/** Only same-site paths may be a redirect target, never another origin. */
-function safeNext(next: string | null): string {
-  return next && next.startsWith("/") && !next.startsWith("//") ? next : "/catalog";
-}
+import { safeNext } from "../lib/redirect";
 
 export default function LoginPage() {
   const [search] = useSearchParams();
