@@ -66,6 +66,12 @@ class Settings(BaseSettings):
     auth_cache_seconds: float = Field(default=2.0, ge=0, le=60)
     ws_ping_seconds: float = Field(default=25.0, gt=0, description="idle WebSocket ping; credentials rechecked")
 
+    # Audit log
+    audit_scan_rows: int = Field(
+        default=10_000, ge=1, description="index entries one audit page may scan when several filters combine"
+    )
+    audit_export_max_rows: int = Field(default=1_000_000, ge=1, description="rows one export streams at most")
+
     @field_validator("data_dir")
     @classmethod
     def _absolute_data_dir(cls, value: Path) -> Path:
