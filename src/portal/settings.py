@@ -84,6 +84,12 @@ class Settings(BaseSettings):
     metrics_allow: Annotated[list[str], NoDecode] = ["127.0.0.1/32", "::1/128"]
     log_format: Literal["text", "json"] = "text"
 
+    # Audit log
+    audit_scan_rows: int = Field(
+        default=10_000, ge=1, description="index entries one audit page may scan when several filters combine"
+    )
+    audit_export_max_rows: int = Field(default=1_000_000, ge=1, description="rows one export streams at most")
+
     @field_validator("data_dir")
     @classmethod
     def _absolute_data_dir(cls, value: Path) -> Path:

@@ -11,8 +11,51 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** List Audit */
+        /**
+         * List Audit
+         * @description Entries newest first; follow `next_before_id` until it is null.
+         */
         get: operations["audit-list"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/admin/audit/export": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Export Audit
+         * @description Every matching entry as CSV or JSON lines, streamed newest first; the export is audited.
+         */
+        get: operations["audit-export"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/admin/audit/facets": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Audit Facets
+         * @description The known actions, actor names and target types (for the filter dropdowns).
+         */
+        get: operations["audit-facets"];
         put?: never;
         post?: never;
         delete?: never;
@@ -872,7 +915,10 @@ export interface components {
             /** Username */
             username: string;
         };
-        /** AuditEntryOut */
+        /**
+         * AuditEntryOut
+         * @description One entry. A change carries `details: {"before": {...}, "after": {...}}` (plus context keys).
+         */
         AuditEntryOut: {
             /** Action */
             action: string;
@@ -900,11 +946,31 @@ export interface components {
             /** Target Type */
             target_type: string | null;
         };
+        /**
+         * AuditFacets
+         * @description The values the filters can take, for the UI's dropdowns (sorted; at most `limit` of each).
+         */
+        AuditFacets: {
+            /** Actions */
+            actions: string[];
+            /** Actors */
+            actors: string[];
+            /** Target Types */
+            target_types: string[];
+            /**
+             * Truncated
+             * @description a list stopped at the limit (many distinct actor names)
+             */
+            truncated: boolean;
+        };
         /** AuditPage */
         AuditPage: {
             /** Items */
             items: components["schemas"]["AuditEntryOut"][];
-            /** Next Before Id */
+            /**
+             * Next Before Id
+             * @description pass as `before_id` for the next page; null at the end. A page can hold fewer than `limit` entries (even none) and still have one, when sparse matches of several broad filters cut the page's scan short
+             */
             next_before_id: number | null;
         };
         /** Body_catalog-upload-bundle */
@@ -1912,12 +1978,21 @@ export interface operations {
     "audit-list": {
         parameters: {
             query?: {
-                /** @description e.g. job.cancel */
-                action?: string | null;
+                /** @description the actor's username, exact */
                 actor?: string | null;
+                /** @description exact, e.g. job.cancel */
+                action?: string | null;
+                /** @description e.g. `job.` for every job.* action */
+                action_prefix?: string | null;
+                /** @description e.g. job, user, item_version */
                 target_type?: string | null;
                 target_id?: string | null;
                 request_id?: string | null;
+                /** @description at or after (ISO 8601; without a zone: UTC) */
+                since?: string | null;
+                /** @description strictly before (ISO 8601; without a zone: UTC) */
+                until?: string | null;
+                /** @description continue after this entry: `next_before_id` */
                 before_id?: number | null;
                 limit?: number;
             };
@@ -1943,6 +2018,74 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "audit-export": {
+        parameters: {
+            query?: {
+                /** @description the actor's username, exact */
+                actor?: string | null;
+                /** @description exact, e.g. job.cancel */
+                action?: string | null;
+                /** @description e.g. `job.` for every job.* action */
+                action_prefix?: string | null;
+                /** @description e.g. job, user, item_version */
+                target_type?: string | null;
+                target_id?: string | null;
+                request_id?: string | null;
+                /** @description at or after (ISO 8601; without a zone: UTC) */
+                since?: string | null;
+                /** @description strictly before (ISO 8601; without a zone: UTC) */
+                until?: string | null;
+                /** @description continue after this entry: `next_before_id` */
+                before_id?: number | null;
+                format?: "csv" | "jsonl";
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/x-ndjson": unknown;
+                    "text/csv": unknown;
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "audit-facets": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AuditFacets"];
                 };
             };
         };

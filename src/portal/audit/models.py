@@ -1,4 +1,8 @@
-"""The audit log table."""
+"""The audit log table.
+
+Listed newest first by (at, id): every filter has an index ending in (at, id), so a filter plus a time range and a
+keyset cursor is one walk along one index (see `portal.audit.query`).
+"""
 
 from __future__ import annotations
 
@@ -15,9 +19,12 @@ class AuditEntry(Base):
     __tablename__ = "audit_log"
     __table_args__ = (
         Index("ix_audit_log_actor_id_id", "actor_id", "id"),
-        Index("ix_audit_log_action_id", "action", "id"),
-        Index("ix_audit_log_target", "target_type", "target_id", "id"),
-        Index("ix_audit_log_at", "at"),
+        Index("ix_audit_log_at_id", "at", "id"),
+        Index("ix_audit_log_actor_name_at_id", "actor_name", "at", "id"),
+        Index("ix_audit_log_action_at_id", "action", "at", "id"),
+        Index("ix_audit_log_target_type_at_id", "target_type", "at", "id"),
+        Index("ix_audit_log_target_id_at_id", "target_id", "at", "id"),
+        Index("ix_audit_log_request_id_at_id", "request_id", "at", "id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

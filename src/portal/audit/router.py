@@ -1,12 +1,16 @@
-"""`GET /api/admin/audit`: the audit trail, filtered and keyset-paged (admin only)."""
+"""`/api/admin/audit`: the audit trail filtered and keyset-paged, its export and its filters' values (admin only)."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Query
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Response
+from fastapi.responses import StreamingResponse
 
 from portal.audit import service
-from portal.audit.schemas import AuditPage
+from portal.audit.schemas import AuditFacets, AuditFilter, AuditPage, ExportFormat
 from portal.auth.deps import Admin
+from portal.responses import json_response
 
 router = APIRouter(prefix="/api/admin/audit", tags=["admin"])
 
@@ -14,20 +18,34 @@ router = APIRouter(prefix="/api/admin/audit", tags=["admin"])
 @router.get("", operation_id="audit-list", response_model=AuditPage)
 def list_audit(
     _: Admin,
-    action: str | None = Query(default=None, max_length=64, description="e.g. job.cancel"),
-    actor: str | None = Query(default=None, max_length=64),
-    target_type: str | None = Query(default=None, max_length=32),
-    target_id: str | None = Query(default=None, max_length=200),
-    request_id: str | None = Query(default=None, max_length=64),
-    before_id: int | None = Query(default=None, ge=1),
+    filters: Annotated[AuditFilter, Query()],
     limit: int = Query(default=100, ge=1, le=1000),
-) -> AuditPage:
-    return service.list_entries(
-        action=action,
-        actor=actor,
-        target_type=target_type,
-        target_id=target_id,
-        request_id=request_id,
-        before_id=before_id,
-        limit=limit,
+) -> Response:
+    """Entries newest first; follow `next_before_id` until it is null."""
+    return json_response(service.list_entries(filters, limit))
+
+
+@router.get(
+    "/export",
+    operation_id="audit-export",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"text/csv": {}, "application/x-ndjson": {}}}},
+)
+def export_audit(
+    principal: Admin,
+    filters: Annotated[AuditFilter, Query()],
+    export_format: ExportFormat = Query(default="csv", alias="format"),
+) -> StreamingResponse:
+    """Every matching entry as CSV or JSON lines, streamed newest first; the export is audited."""
+    export = service.export(principal, filters, export_format)
+    return StreamingResponse(
+        export.chunks,
+        media_type=export.media_type,
+        headers={"Content-Disposition": f'attachment; filename="{export.filename}"'},
     )
+
+
+@router.get("/facets", operation_id="audit-facets", response_model=AuditFacets)
+def audit_facets(_: Admin) -> Response:
+    """The known actions, actor names and target types (for the filter dropdowns)."""
+    return json_response(service.facets())
