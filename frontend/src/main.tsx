@@ -18,6 +18,15 @@ import LoginPage from "./pages/LoginPage";
 
 const ItemPage = lazy(() => import("./pages/ItemPage"));
 const JobPage = lazy(() => import("./pages/JobPage"));
+const ApprovalsPage = lazy(() => import("./pages/ApprovalsPage"));
+const ProfilePage = lazy(() => import("./pages/ProfilePage"));
+const AdminLayout = lazy(() => import("./pages/admin/AdminLayout"));
+const DashboardPage = lazy(() => import("./pages/admin/DashboardPage"));
+const JobsMonitorPage = lazy(() => import("./pages/admin/JobsMonitorPage"));
+const AuditPage = lazy(() => import("./pages/admin/AuditPage"));
+const UsersPage = lazy(() => import("./pages/admin/UsersPage"));
+const SecretsPage = lazy(() => import("./pages/admin/SecretsPage"));
+const SystemPage = lazy(() => import("./pages/admin/SystemPage"));
 
 function onUnauthorized(error: unknown) {
   // A session that expired or was revoked: forget who we were; RequireAuth then redirects to the login page.
@@ -79,6 +88,20 @@ const router = createBrowserRouter([
           { path: "catalog/:itemId/:version", element: <ItemPage /> },
           { path: "jobs", element: <JobsPage /> },
           { path: "jobs/:jobId", element: <JobRoute /> },
+          { path: "approvals", element: <ApprovalsPage /> },
+          { path: "profile", element: <ProfilePage /> },
+          {
+            path: "admin",
+            element: <AdminLayout />,
+            children: [
+              { index: true, element: <DashboardPage /> },
+              { path: "jobs", element: <JobsMonitorPage /> },
+              { path: "audit", element: <AuditPage /> },
+              { path: "users", element: <UsersPage /> },
+              { path: "secrets", element: <SecretsPage /> },
+              { path: "system", element: <SystemPage /> },
+            ],
+          },
           { path: "*", element: <NotFound /> },
         ],
       },

@@ -1,9 +1,11 @@
 /** The frame of every page: header with navigation, live-connection dot, theme toggle and the user's menu. */
+import { useQuery } from "@tanstack/react-query";
 import { NavLink, Outlet, useLocation, useNavigate } from "react-router";
-import { useState } from "react";
-import { useLogout, useMe } from "../lib/auth";
-import { useConnectionStatus } from "../lib/liveJobs";
-import { ConnectionDot } from "./ui";
+import { Suspense, useEffect, useState } from "react";
+import { api, unwrap } from "../api/client";
+import { hasRole, useLogout, useMe } from "../lib/auth";
+import { useConnectionStatus, useJobsPulse } from "../lib/liveJobs";
+import { ConnectionDot, Spinner } from "./ui";
 import { ErrorBoundary } from "./ErrorBoundary";
 
 function ThemeToggle() {
@@ -28,12 +30,30 @@ const navClass = ({ isActive }: { isActive: boolean }) =>
       : "text-stone-700 hover:bg-stone-100 dark:text-stone-300 dark:hover:bg-stone-800"
   }`;
 
+/** Jobs waiting for the user's approval: the nav shows how many, and the approvals page lists them. */
+export function useAwaitingApproval() {
+  const pulse = useJobsPulse();
+  const query = useQuery({
+    queryKey: ["approvals"],
+    queryFn: () => unwrap(api.GET("/api/jobs/approvals")),
+    staleTime: 5_000,
+  });
+  const { refetch } = query;
+  useEffect(() => {
+    const timer = setTimeout(() => void refetch(), 1_000); // job changes may add or remove some
+    return () => clearTimeout(timer);
+  }, [pulse, refetch]);
+  return query;
+}
+
 export function Layout() {
   const me = useMe();
   const logout = useLogout();
   const navigate = useNavigate();
   const location = useLocation();
   const status = useConnectionStatus();
+  const awaiting = useAwaitingApproval();
+  const waiting = awaiting.data?.length ?? 0;
   return (
     <div className="min-h-screen">
       <a href="#main" className="sr-only focus:not-sr-only focus:absolute focus:left-2 focus:top-2 focus:z-50 btn">
@@ -54,15 +74,30 @@ export function Layout() {
             <NavLink to="/jobs" className={navClass}>
               Jobs
             </NavLink>
+            {(waiting > 0 || hasRole(me.data?.role, "operator")) && (
+              <NavLink to="/approvals" className={navClass}>
+                Approvals
+                {waiting > 0 && (
+                  <span className="ml-1.5 rounded-full bg-accent-700 px-1.5 text-xs text-white" aria-label={`${waiting} waiting`}>
+                    {waiting}
+                  </span>
+                )}
+              </NavLink>
+            )}
+            {hasRole(me.data?.role, "operator") && (
+              <NavLink to="/admin" className={navClass}>
+                Admin
+              </NavLink>
+            )}
           </nav>
           <div className="ml-auto flex items-center gap-3">
             <ConnectionDot status={status} />
             <ThemeToggle />
             {me.data && (
               <>
-                <span className="hidden text-sm sm:inline" data-testid="whoami">
+                <NavLink to="/profile" className="hidden text-sm hover:underline sm:inline" data-testid="whoami">
                   {me.data.username} <span className="muted">({me.data.role})</span>
-                </span>
+                </NavLink>
                 <button
                   className="btn"
                   onClick={() => logout.mutate(undefined, { onSettled: () => navigate("/login") })}
@@ -77,7 +112,9 @@ export function Layout() {
       </header>
       <main id="main" className="mx-auto max-w-7xl px-4 py-6">
         <ErrorBoundary resetKey={location.pathname}>
-          <Outlet />
+          <Suspense fallback={<Spinner />}>
+            <Outlet />
+          </Suspense>
         </ErrorBoundary>
       </main>
     </div>

@@ -5,8 +5,8 @@ import { useConfirm } from "../components/Dialog";
 import { useToast } from "../components/toasts";
 import { hasRole, useMe } from "./auth";
 
-const RETRYABLE = ["FAILED", "CANCELLED"];
-const CANCELLABLE = ["PENDING_APPROVAL", "QUEUED", "RUNNING"];
+export const RETRYABLE = ["FAILED", "CANCELLED"];
+export const CANCELLABLE = ["PENDING_APPROVAL", "QUEUED", "RUNNING"];
 
 /** Whether the logged-in user may retry or cancel `job` (the server checks again). */
 export function useJobPermissions(job: Job) {
@@ -70,6 +70,75 @@ export function JobActions({ job, compact = false, onRetried }: { job: Job; comp
         </button>
       )}
       {job.cancel_requested && job.state === "RUNNING" && <span className="self-center text-xs muted">cancelling…</span>}
+    </div>
+  );
+}
+
+/** An operator's actions on any job: retry, cancel, and run now (a queued job jumps the queue; admins may
+ * start a job that waits for approval). Each checks the job's state on the server (409 otherwise). */
+export function AdminJobActions({ job }: { job: Job }) {
+  const toast = useToast();
+  const confirm = useConfirm();
+  const me = useMe();
+  const path = { params: { path: { job_id: job.id } } };
+  const act = useMutation({
+    mutationFn: async (action: "retry" | "cancel" | "run") => {
+      if (action === "retry") {
+        const created = await unwrap(api.POST("/api/admin/jobs/{job_id}/retry", path));
+        return `Job #${job.id} retried as #${created.id}`;
+      }
+      if (action === "cancel") {
+        await unwrap(api.POST("/api/admin/jobs/{job_id}/cancel", path));
+        return `Cancel of job #${job.id} requested`;
+      }
+      await unwrap(api.POST("/api/admin/jobs/{job_id}/run", path));
+      return job.state === "QUEUED" ? `Job #${job.id} moved to the front of the queue` : `Job #${job.id} started`;
+    },
+    onSuccess: (message) => toast(message),
+    onError: (error) => toast(error.message, "error"),
+  });
+  const ask = async (action: "cancel" | "run") => {
+    const yes = await confirm(
+      action === "cancel"
+        ? {
+            title: `Cancel job #${job.id}?`,
+            message: <p>{job.state === "RUNNING" ? "The running task is stopped at once." : "The job will not run."}</p>,
+            confirmLabel: "Cancel job",
+            danger: true,
+          }
+        : {
+            title: `Run job #${job.id} now?`,
+            message: (
+              <p>
+                {job.state === "QUEUED"
+                  ? "It goes to the front of the queue."
+                  : "It starts without the approvals it waits for; the audit log records that you started it."}
+              </p>
+            ),
+            confirmLabel: "Run now",
+          },
+    );
+    if (yes) act.mutate(action);
+  };
+  const canRun = job.state === "QUEUED" || (job.state === "PENDING_APPROVAL" && hasRole(me.data?.role, "admin"));
+  const size = "px-2 py-0.5 text-xs";
+  return (
+    <div className="flex gap-1.5">
+      {RETRYABLE.includes(job.state) && (
+        <button className={`btn ${size}`} disabled={act.isPending} onClick={() => act.mutate("retry")} aria-label={`Retry job ${job.id}`}>
+          Retry
+        </button>
+      )}
+      {CANCELLABLE.includes(job.state) && !job.cancel_requested && (
+        <button className={`btn ${size}`} disabled={act.isPending} onClick={() => void ask("cancel")} aria-label={`Cancel job ${job.id}`}>
+          Cancel
+        </button>
+      )}
+      {canRun && (
+        <button className={`btn ${size}`} disabled={act.isPending} onClick={() => void ask("run")} aria-label={`Run job ${job.id} now`}>
+          Run now
+        </button>
+      )}
     </div>
   );
 }

@@ -108,10 +108,12 @@ class RecentUpdates {
 }
 
 const StatusContext = createContext<ConnectionStatus>("connecting");
+const PulseContext = createContext(0);
 
 export function LiveJobsProvider({ children }: { children: ReactNode }) {
   const client = useQueryClient();
   const [status, setStatus] = useState<ConnectionStatus>("connecting");
+  const [pulse, setPulse] = useState(0);
 
   useEffect(() => {
     const revs = new RevTracker();
@@ -144,6 +146,7 @@ export function LiveJobsProvider({ children }: { children: ReactNode }) {
         timer ??= setTimeout(() => {
           timer = null;
           flush(client, pending);
+          setPulse((n) => n + 1);
         }, FLUSH_MS);
       },
     });
@@ -155,7 +158,17 @@ export function LiveJobsProvider({ children }: { children: ReactNode }) {
     };
   }, [client]);
 
-  return <StatusContext.Provider value={status}>{children}</StatusContext.Provider>;
+  return (
+    <StatusContext.Provider value={status}>
+      <PulseContext.Provider value={pulse}>{children}</PulseContext.Provider>
+    </StatusContext.Provider>
+  );
+}
+
+/** A number that grows whenever job updates arrived (at most ten times a second): views that summarize jobs
+ * (the dashboard) refetch when it changes. */
+export function useJobsPulse(): number {
+  return useContext(PulseContext);
 }
 
 /** The state of the app's live connection, for the indicator in the header. */

@@ -20,6 +20,18 @@ import { toErrorSchema } from "../lib/formErrors";
 
 type Inputs = Record<string, unknown>;
 
+/** Inputs marked writeOnly or format: password are typed into password fields (the author's ui.json may differ). */
+function withPasswordWidgets(schema: RJSFSchema, ui: UiSchema): UiSchema {
+  const properties = (schema.properties ?? {}) as Record<string, { writeOnly?: boolean; format?: string }>;
+  const out: UiSchema = { ...ui };
+  for (const [name, spec] of Object.entries(properties)) {
+    if ((spec.writeOnly === true || spec.format === "password") && !(ui[name] as UiSchema | undefined)?.["ui:widget"]) {
+      out[name] = { ...((ui[name] as UiSchema | undefined) ?? {}), "ui:widget": "password" };
+    }
+  }
+  return out;
+}
+
 export default function ItemPage() {
   const { itemId = "", version: versionParam } = useParams();
   const [search] = useSearchParams();
@@ -54,7 +66,13 @@ export default function ItemPage() {
   const [formData, setFormData] = useState<Inputs | undefined>(undefined);
   const [serverErrors, setServerErrors] = useState<ErrorSchema | undefined>(undefined);
   const [serverMessage, setServerMessage] = useState<string | null>(null);
-  const initial = formData ?? (source.data?.item_id === itemId ? (source.data.inputs as Inputs) : undefined);
+  // "Run again": the other job's inputs, without the sensitive ones (they were never stored: "***").
+  const from = source.data?.item_id === itemId ? source.data : undefined;
+  const masked = new Set(from?.masked_inputs ?? []);
+  const previous = from
+    ? (Object.fromEntries(Object.entries(from.inputs).filter(([name]) => !masked.has(name))) as Inputs)
+    : undefined;
+  const initial = formData ?? previous;
 
   const launch = useMutation({
     mutationFn: (inputs: Inputs) =>
@@ -75,9 +93,14 @@ export default function ItemPage() {
   });
 
   const schema = descriptor.data?.schema as RJSFSchema | undefined;
-  const uiSchema = useMemo(() => (descriptor.data?.ui_schema ?? {}) as UiSchema, [descriptor.data]);
+  const uiSchema = useMemo(
+    () => withPasswordWidgets((descriptor.data?.schema ?? {}) as RJSFSchema, (descriptor.data?.ui_schema ?? {}) as UiSchema),
+    [descriptor.data],
+  );
   const selected = versions.data?.find((v) => v.version === version);
-  const manifest = descriptor.data?.manifest as { name?: string; displayName?: string; description?: string; owner?: string } | undefined;
+  const manifest = descriptor.data?.manifest as
+    | { name?: string; displayName?: string; description?: string; owner?: string; approval?: unknown }
+    | undefined;
 
   if (versions.isError) {
     const missing = versions.error instanceof ApiError && versions.error.status === 404;
@@ -136,6 +159,11 @@ export default function ItemPage() {
           </select>
         </div>
       </div>
+      {typeof manifest?.approval === "object" && (
+        <p role="note" className="mb-4 rounded-md border border-violet-300 bg-violet-50 p-3 text-sm text-violet-900 dark:border-violet-800 dark:bg-violet-950 dark:text-violet-200">
+          Runs of this item wait for approval before they start.
+        </p>
+      )}
       {selected?.deprecated && (
         <p role="note" className="mb-4 rounded-md border border-amber-300 bg-amber-50 p-3 text-sm text-amber-900 dark:border-amber-800 dark:bg-amber-950 dark:text-amber-200">
           Version {selected.version} is deprecated: {selected.deprecated}

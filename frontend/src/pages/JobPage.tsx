@@ -8,8 +8,10 @@ import { Link, useNavigate, useParams } from "react-router";
 import { api, ApiError, unwrap, type JobDetail } from "../api/client";
 import { ProblemPage } from "../components/ErrorBoundary";
 import { JsonView } from "../components/JsonView";
+import { Timeline } from "../components/JobTimeline";
 import { FINISHED_STATES, formatDuration, ProgressBar, Spinner, StateBadge, Time } from "../components/ui";
-import { hasRole, useMe } from "../lib/auth";
+import { hasRole, useMe, type Role } from "../lib/auth";
+import { DecisionForm } from "./ApprovalsPage";
 import { JobActions } from "../lib/jobActions";
 import { LogBuffer, type StreamLine } from "../lib/jobLogs";
 import { LiveSocket, RevTracker, socketUrl } from "../lib/ws";
@@ -153,35 +155,54 @@ function LogView({ lines, dropped }: { lines: StreamLine[]; dropped: number }) {
   );
 }
 
-function Timeline({ job }: { job: JobDetail }) {
+function describeApprovers(approval: NonNullable<JobDetail["approval"]>): string {
+  const who = approval.approvers as { role?: string; users?: string[] };
+  const count = approval.count;
+  if (who.role) return `${count} approval${count > 1 ? "s" : ""} from a ${who.role} or higher`;
+  return `${count} approval${count > 1 ? "s" : ""} from ${(who.users ?? []).join(", ")}`;
+}
+
+function ApprovalPanel({ job }: { job: JobDetail }) {
+  const me = useMe();
+  const approval = job.approval!;
+  const who = approval.approvers as { role?: string; users?: string[] };
+  const eligible =
+    !!me.data &&
+    me.data.username !== job.created_by_name &&
+    (who.role ? hasRole(me.data.role, who.role as Role) : (who.users ?? []).includes(me.data.username));
+  const decided = approval.decisions.some((d) => d.username === me.data?.username);
   return (
-    <section aria-labelledby="timeline-title" className="card p-4">
-      <h2 id="timeline-title" className="mb-3 font-semibold">
-        Timeline
+    <section aria-labelledby="approval-title" className="card p-4">
+      <h2 id="approval-title" className="mb-1 font-semibold">
+        Approval
       </h2>
-      <ol className="space-y-2 border-l-2 border-stone-200 pl-4 text-sm dark:border-stone-700">
-        {job.events.map((event, index) => {
-          const next = job.events[index + 1];
-          const took = next ? new Date(next.at).getTime() - new Date(event.at).getTime() : null;
-          return (
-            <li key={event.id} className="relative">
-              <span className="absolute -left-[1.4rem] top-1.5 h-2.5 w-2.5 rounded-full bg-accent-600" aria-hidden />
-              <div className="flex flex-wrap items-baseline gap-x-2">
-                <span className="font-medium">
-                  {event.to_state ? `${event.from_state ? `${event.from_state} → ` : ""}${event.to_state}` : event.kind.replace("_", " ")}
-                </span>
-                {event.progress != null && <span className="muted">{event.progress}%</span>}
-                <span className="text-xs muted">
-                  <time dateTime={event.at}>{new Date(event.at).toLocaleTimeString()}</time>
-                  {took != null && ` · ${formatDuration(took)}`}
-                  {event.actor && ` · ${event.actor}`}
-                </span>
-              </div>
-              {event.message && <p className="muted">{event.message}</p>}
+      <p className="text-sm muted">
+        Needs {describeApprovers(approval)}
+        {job.state === "PENDING_APPROVAL" && approval.deadline && (
+          <>
+            ; cancelled if not approved by <time dateTime={approval.deadline}>{new Date(approval.deadline).toLocaleString()}</time>
+          </>
+        )}
+        .
+      </p>
+      {approval.decisions.length > 0 && (
+        <ul className="mt-2 space-y-1 text-sm">
+          {approval.decisions.map((d) => (
+            <li key={`${d.username}-${d.at}`}>
+              <span className={d.decision === "approved" ? "text-green-800 dark:text-green-300" : "text-red-800 dark:text-red-300"}>
+                {d.decision}
+              </span>{" "}
+              by {d.username} <Time iso={d.at} />
+              {d.comment && <span className="muted"> — {d.comment}</span>}
             </li>
-          );
-        })}
-      </ol>
+          ))}
+        </ul>
+      )}
+      {job.state === "PENDING_APPROVAL" && eligible && !decided && (
+        <div className="mt-3">
+          <DecisionForm jobId={job.id} />
+        </div>
+      )}
     </section>
   );
 }
@@ -288,6 +309,7 @@ export default function JobPage() {
         </div>
         <ProgressBar value={j.progress} running={j.state === "RUNNING"} label={`Progress of job ${j.id}`} />
       </section>
+      {j.approval && <ApprovalPanel job={j} />}
       {error && (
         <section aria-labelledby="error-title" className="card border-red-300 p-4 dark:border-red-800">
           <h2 id="error-title" className="font-semibold text-red-800 dark:text-red-300">

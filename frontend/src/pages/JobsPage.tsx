@@ -4,12 +4,16 @@
  */
 import { keepPreviousData, useQuery } from "@tanstack/react-query";
 import { useWindowVirtualizer } from "@tanstack/react-virtual";
-import { memo, useEffect, useLayoutEffect, useRef, useState } from "react";
+import { lazy, memo, Suspense, useCallback, useEffect, useLayoutEffect, useRef, useState } from "react";
 import { Link } from "react-router";
 import { api, ApiError, unwrap, type Job } from "../api/client";
 import { SearchBox } from "../components/SearchBox";
 import { Empty, JOB_STATES, ProgressBar, Spinner, StateBadge, stateLabel, Time } from "../components/ui";
-import { JobActions } from "../lib/jobActions";
+import { AdminJobActions, JobActions } from "../lib/jobActions";
+
+// The admin monitor's parts load with it, not with the requesters' jobs page.
+const BulkBar = lazy(() => import("./admin/JobsMonitorParts").then((m) => ({ default: m.BulkBar })));
+const JobDrawer = lazy(() => import("./admin/JobsMonitorParts").then((m) => ({ default: m.JobDrawer })));
 import type { JobListParams } from "../lib/liveJobs";
 import { useAllCatalogItems } from "../lib/catalog";
 import { useUrlState } from "../lib/urlState";
@@ -38,29 +42,55 @@ function useNow(ms: number): number {
 /** Rows are about this tall; the virtualizer measures the real height of each row it renders. */
 const ROW_ESTIMATE_PX = 58;
 
+/** What the admin monitor adds to each row: a selection box and a detail drawer. */
+interface AdminRowProps {
+  selected: boolean;
+  onToggle: (id: number) => void;
+  onOpen: (id: number) => void;
+}
+
 const JobRow = memo(function JobRow({
   job,
   index,
   measure,
+  admin,
 }: {
   job: Job;
   index: number;
   measure: (row: HTMLTableRowElement | null) => void;
   now: number;
+  admin?: AdminRowProps;
 }) {
   return (
     <tr
       ref={measure}
       data-index={index}
       aria-rowindex={index + 2}
+      aria-selected={admin ? admin.selected : undefined}
       className="border-t border-stone-200 dark:border-stone-800"
       data-job-id={job.id}
       data-state={job.state}
     >
+      {admin && (
+        <td className="px-3 py-2">
+          <input
+            type="checkbox"
+            className="accent-accent-600"
+            checked={admin.selected}
+            onChange={() => admin.onToggle(job.id)}
+            aria-label={`Select job ${job.id}`}
+          />
+        </td>
+      )}
       <td className="px-3 py-2 font-mono">
         <Link to={`/jobs/${job.id}`} className="link">
           #{job.id}
         </Link>
+        {admin && (
+          <button className="ml-1 text-xs muted hover:underline" onClick={() => admin.onOpen(job.id)} aria-label={`Details of job ${job.id}`}>
+            details
+          </button>
+        )}
       </td>
       <td className="truncate px-3 py-2" title={`${job.item_id} ${job.item_version}`}>
         {job.item_id} <span className="muted">{job.item_version}</span>
@@ -81,15 +111,29 @@ const JobRow = memo(function JobRow({
       <td className="px-3 py-2 whitespace-nowrap">
         <Time iso={job.updated_at} />
       </td>
-      <td className="px-3 py-2">
-        <JobActions job={job} compact />
-      </td>
+      <td className="px-3 py-2">{admin ? <AdminJobActions job={job} /> : <JobActions job={job} compact />}</td>
     </tr>
   );
 });
 
 export default function JobsPage() {
+  return <JobsView admin={false} />;
+}
+
+/** The jobs table; in the admin monitor (`admin`) with selection, bulk actions, operator actions and a drawer. */
+export function JobsView({ admin }: { admin: boolean }) {
   const [params, update] = useUrlState(DEFAULTS);
+  const [selected, setSelected] = useState<Set<number>>(() => new Set());
+  const [drawer, setDrawer] = useState<number | null>(null);
+  const toggle = useCallback(
+    (id: number) =>
+      setSelected((current) => {
+        const next = new Set(current);
+        if (!next.delete(id)) next.add(id);
+        return next;
+      }),
+    [],
+  );
   const now = useNow(30_000);
   const listParams: JobListParams = {
     state: params.state,
@@ -128,7 +172,7 @@ export default function JobsPage() {
     <section aria-labelledby="jobs-title">
       <div className="mb-4 flex flex-wrap items-end justify-between gap-2">
         <h1 id="jobs-title" className="text-2xl font-semibold">
-          Jobs
+          {admin ? "Jobs monitor" : "Jobs"}
         </h1>
         {jobs.isFetching && !jobs.isPending && <Spinner label="Updating" />}
       </div>
@@ -196,11 +240,17 @@ export default function JobsPage() {
         </Empty>
       ) : (
         <>
+          {admin && selected.size > 0 && (
+            <Suspense fallback={null}>
+              <BulkBar selected={selected} jobs={jobs.data.items} onDone={() => setSelected(new Set())} />
+            </Suspense>
+          )}
           <div className="card relative overflow-x-auto">
             {/* A fixed layout: a live update re-lays out its own row, not every row of a long table. */}
             <table className="w-full min-w-[56rem] table-fixed text-left text-sm" aria-rowcount={jobs.data.items.length + 1}>
               <colgroup>
-                <col className="w-20" />
+                {admin && <col className="w-10" />}
+                <col className={admin ? "w-28" : "w-20"} />
                 <col className="w-56" />
                 <col className="w-32" />
                 <col className="w-44" />
@@ -212,6 +262,17 @@ export default function JobsPage() {
               <caption className="sr-only">Jobs, {jobs.data.total} in all</caption>
               <thead className="bg-stone-100 text-xs uppercase tracking-wide text-stone-600 dark:bg-stone-800 dark:text-stone-300">
                 <tr aria-rowindex={1}>
+                  {admin && (
+                    <th scope="col" className="px-3 py-2">
+                      <input
+                        type="checkbox"
+                        className="accent-accent-600"
+                        aria-label="Select every job on this page"
+                        checked={jobs.data.items.length > 0 && jobs.data.items.every((j) => selected.has(j.id))}
+                        onChange={(e) => setSelected(e.target.checked ? new Set(jobs.data.items.map((j) => j.id)) : new Set())}
+                      />
+                    </th>
+                  )}
                   {SORTABLE.slice(0, 4).map(([key, label]) => (
                     <SortHeader key={key} sortKey={key} label={label} sort={params.sort} onSort={sortBy} />
                   ))}
@@ -226,7 +287,7 @@ export default function JobsPage() {
                   </th>
                 </tr>
               </thead>
-              <JobRows jobs={jobs.data.items} now={now} />
+              <JobRows jobs={jobs.data.items} now={now} admin={admin ? { selected, onToggle: toggle, onOpen: setDrawer } : undefined} />
             </table>
           </div>
           <nav aria-label="Pagination" className="mt-3 flex flex-wrap items-center justify-between gap-2 text-sm">
@@ -252,6 +313,11 @@ export default function JobsPage() {
           </nav>
         </>
       )}
+      {drawer !== null && (
+        <Suspense fallback={null}>
+          <JobDrawer jobId={drawer} onClose={() => setDrawer(null)} />
+        </Suspense>
+      )}
     </section>
   );
 }
@@ -260,7 +326,15 @@ export default function JobsPage() {
  * The table body, virtualized against the window's scroll: only the rows on screen (and a margin) are in the
  * document, so a page of 1,000 jobs with live updates lays out and paints a few dozen rows, not a thousand.
  */
-function JobRows({ jobs, now }: { jobs: Job[]; now: number }) {
+function JobRows({
+  jobs,
+  now,
+  admin,
+}: {
+  jobs: Job[];
+  now: number;
+  admin?: { selected: Set<number>; onToggle: (id: number) => void; onOpen: (id: number) => void };
+}) {
   const body = useRef<HTMLTableSectionElement>(null);
   const [offset, setOffset] = useState(0);
   // Where the table starts in the page: it moves when the filters wrap or anything above changes height.
@@ -292,16 +366,26 @@ function JobRows({ jobs, now }: { jobs: Job[]; now: number }) {
     <tbody ref={body}>
       {before > 0 && (
         <tr aria-hidden style={{ height: before }}>
-          <td colSpan={8} />
+          <td colSpan={admin ? 9 : 8} />
         </tr>
       )}
       {rows.map((row) => {
         const job = jobs[row.index]!;
-        return <JobRow key={job.id} job={job} index={row.index} measure={virtualizer.measureElement} now={now} />;
+        const rowAdmin = admin && { selected: admin.selected.has(job.id), onToggle: admin.onToggle, onOpen: admin.onOpen };
+        return (
+          <JobRow
+            key={job.id}
+            job={job}
+            index={row.index}
+            measure={virtualizer.measureElement}
+            now={now}
+            admin={rowAdmin || undefined}
+          />
+        );
       })}
       {after > 0 && (
         <tr aria-hidden style={{ height: after }}>
-          <td colSpan={8} />
+          <td colSpan={admin ? 9 : 8} />
         </tr>
       )}
     </tbody>

@@ -1,0 +1,6 @@
+/** `/admin/jobs`: every job, with operator actions, selection, bulk actions and a detail drawer. */
+import { JobsView } from "../JobsPage";
+
+export default function JobsMonitorPage() {
+  return <JobsView admin />;
+}

@@ -1,0 +1,126 @@
+/** The admin jobs monitor's bulk bar (one call, a result per job) and its detail drawer. */
+import { useMutation, useQuery } from "@tanstack/react-query";
+import { useState } from "react";
+import { Link } from "react-router";
+import { api, unwrap, type Job, type Schemas } from "../../api/client";
+import { Dialog, useConfirm } from "../../components/Dialog";
+import { Timeline } from "../../components/JobTimeline";
+import { JsonView } from "../../components/JsonView";
+import { useToast } from "../../components/toasts";
+import { Spinner, StateBadge } from "../../components/ui";
+
+type BulkAction = "cancel" | "retry" | "run";
+const LABELS: Record<BulkAction, string> = { cancel: "Cancel", retry: "Retry", run: "Run now" };
+
+export function BulkBar({ selected, jobs, onDone }: { selected: Set<number>; jobs: Job[]; onDone: () => void }) {
+  const confirm = useConfirm();
+  const toast = useToast();
+  const [refused, setRefused] = useState<Schemas["BulkResult"][]>([]);
+  const bulk = useMutation({
+    mutationFn: (action: BulkAction) =>
+      unwrap(api.POST("/api/admin/jobs/bulk", { body: { action, ids: [...selected] } })),
+    onSuccess: (result) => {
+      toast(`${LABELS[result.action as BulkAction]}: ${result.succeeded} done, ${result.failed} refused`, result.failed ? "info" : "success");
+      setRefused(result.results.filter((r) => !r.ok));
+      onDone();
+    },
+    onError: (error) => toast(error.message, "error"),
+  });
+  const ask = async (action: BulkAction) => {
+    const states = new Map<string, number>();
+    for (const job of jobs) if (selected.has(job.id)) states.set(job.state, (states.get(job.state) ?? 0) + 1);
+    const yes = await confirm({
+      title: `${LABELS[action]} ${selected.size} job${selected.size === 1 ? "" : "s"}?`,
+      message: (
+        <p>
+          Selected: {[...states].map(([state, n]) => `${n} ${state.toLowerCase().replace("_", " ")}`).join(", ")}. Each job is
+          checked on its own; the ones this does not apply to are reported.
+        </p>
+      ),
+      confirmLabel: LABELS[action],
+      danger: action === "cancel",
+    });
+    if (yes) bulk.mutate(action);
+  };
+  return (
+    <>
+      <div role="region" aria-label="Bulk actions" className="card mb-2 flex flex-wrap items-center gap-2 p-2 text-sm">
+        <span className="px-2 font-medium">{selected.size} selected</span>
+        {(Object.keys(LABELS) as BulkAction[]).map((action) => (
+          <button key={action} className={`btn ${action === "cancel" ? "btn-danger" : ""}`} disabled={bulk.isPending} onClick={() => void ask(action)}>
+            {LABELS[action]} selected
+          </button>
+        ))}
+        <button className="btn" onClick={onDone}>
+          Clear selection
+        </button>
+      </div>
+      <Dialog open={refused.length > 0} onClose={() => setRefused([])} title="Not done">
+        <ul className="space-y-1 text-sm">
+          {refused.map((r) => (
+            <li key={r.id}>
+              <Link to={`/jobs/${r.id}`} className="link">
+                #{r.id}
+              </Link>{" "}
+              {r.message}
+            </li>
+          ))}
+        </ul>
+      </Dialog>
+    </>
+  );
+}
+
+export function JobDrawer({ jobId, onClose }: { jobId: number; onClose: () => void }) {
+  const job = useQuery({
+    queryKey: ["job", jobId],
+    queryFn: () => unwrap(api.GET("/api/jobs/{job_id}", { params: { path: { job_id: jobId } } })),
+  });
+  const j = job.data;
+  const error = j?.error as { type?: string; message?: string; traceback?: string } | null | undefined;
+  return (
+    <Dialog open onClose={onClose} title={`Job #${jobId}`} wide>
+      {!j ? (
+        <Spinner />
+      ) : (
+        <div className="space-y-4 text-sm">
+          <p className="flex flex-wrap items-center gap-2">
+            <StateBadge state={j.state} /> {j.item_id} {j.item_version} · by {j.created_by_name}
+            <Link to={`/jobs/${j.id}`} className="link ml-auto">
+              Open the job page
+            </Link>
+          </p>
+          {(j.retry_of || j.retries.length > 0) && (
+            <p>
+              {j.retry_of && (
+                <>
+                  Retry of{" "}
+                  <Link to={`/jobs/${j.retry_of}`} className="link">
+                    #{j.retry_of}
+                  </Link>{" "}
+                </>
+              )}
+              {j.retries.length > 0 && <>Retried as {j.retries.map((id) => `#${id}`).join(", ")}</>}
+            </p>
+          )}
+          {error && (
+            <div className="rounded-md border border-red-300 p-3 dark:border-red-800">
+              <p className="font-semibold text-red-800 dark:text-red-300">{error.type}</p>
+              <p>{error.message}</p>
+              {error.traceback && (
+                <pre tabIndex={0} className="mt-2 max-h-48 overflow-auto rounded bg-stone-950 p-2 font-mono text-xs text-stone-100">
+                  {error.traceback}
+                </pre>
+              )}
+            </div>
+          )}
+          <div>
+            <h3 className="mb-1 font-semibold">Inputs</h3>
+            <JsonView value={j.inputs} label="Inputs" />
+          </div>
+          <Timeline job={j} />
+        </div>
+      )}
+    </Dialog>
+  );
+}

@@ -1,0 +1,426 @@
+/**
+ * Secrets for catalog items (admin; the server enforces it). A secret's value goes in and never comes back: the
+ * list shows names, descriptions and the items granted each one; values can only be replaced.
+ */
+import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
+import { useMemo, useState, type FormEvent } from "react";
+import { Link } from "react-router";
+import { api, ApiError, unwrap, type Item, type Schemas } from "../../api/client";
+import { errorText, Field, fieldAria, fieldMessages, FormError, SECRET_NAME_PATTERN } from "../../components/admin";
+import { Dialog, useConfirm } from "../../components/Dialog";
+import { useToast } from "../../components/toasts";
+import { Empty, Spinner, Time } from "../../components/ui";
+import { useAllCatalogItems } from "../../lib/catalog";
+
+type Secret = Schemas["SecretOut"];
+type Editing = { mode: "create" } | { mode: "edit"; secret: Secret };
+const TH = "px-3 py-2";
+
+function sameSet(a: string[], b: string[]): boolean {
+  if (a.length !== b.length) return false;
+  const set = new Set(a);
+  return b.every((x) => set.has(x));
+}
+
+/** Checkboxes for the catalog's items, plus any granted item the catalog no longer lists. */
+function ItemPicker({
+  items,
+  loading,
+  loadError,
+  selected,
+  onChange,
+  errors,
+}: {
+  items: Item[];
+  loading: boolean;
+  loadError: string | null;
+  selected: string[];
+  onChange: (ids: string[]) => void;
+  errors: string[];
+}) {
+  const [filter, setFilter] = useState("");
+  const known = new Set(items.map((i) => i.id));
+  const rows: { id: string; name: string; missing: boolean }[] = [
+    ...selected.filter((id) => !known.has(id)).map((id) => ({ id, name: id, missing: true })),
+    ...items.map((i) => ({ id: i.id, name: i.name, missing: false })),
+  ];
+  const needle = filter.trim().toLowerCase();
+  const visible = needle ? rows.filter((r) => r.id.toLowerCase().includes(needle) || r.name.toLowerCase().includes(needle)) : rows;
+  const toggle = (id: string, on: boolean) => onChange(on ? [...selected, id] : selected.filter((x) => x !== id));
+  return (
+    <fieldset aria-describedby={describedIds(errors)}>
+      <legend className="mb-1 text-sm font-medium">
+        Granted items <span className="font-normal muted">({selected.length} selected)</span>
+      </legend>
+      <p id="secret-items-hint" className="mb-2 text-xs muted">
+        Only jobs of these items receive the secret, and only when their version declares it.
+      </p>
+      {rows.length > 8 && (
+        <>
+          <label htmlFor="secret-items-filter" className="sr-only">
+            Filter items
+          </label>
+          <input
+            id="secret-items-filter"
+            type="search"
+            className="input mb-2"
+            placeholder="Filter items"
+            value={filter}
+            onChange={(e) => setFilter(e.target.value)}
+          />
+        </>
+      )}
+      {loading ? (
+        <Spinner label="Loading the catalog" />
+      ) : (
+        <>
+          {loadError && <p className="mb-2 text-sm text-red-700 dark:text-red-400">The catalog could not be loaded: {loadError}</p>}
+          {rows.length === 0 ? (
+            <p className="text-sm muted">The catalog has no items yet.</p>
+          ) : (
+            <ul className="max-h-56 space-y-1 overflow-y-auto rounded-md border border-stone-200 p-2 dark:border-stone-700">
+              {visible.map((row) => (
+                <li key={row.id} className="flex items-start gap-2 text-sm">
+                  <input
+                    id={`grant-${row.id}`}
+                    type="checkbox"
+                    className="mt-1 accent-accent-600"
+                    checked={selected.includes(row.id)}
+                    onChange={(e) => toggle(row.id, e.target.checked)}
+                  />
+                  <label htmlFor={`grant-${row.id}`} className="min-w-0">
+                    <span className="font-mono">{row.id}</span>
+                    {row.missing ? (
+                      <span className="ml-1 text-xs text-amber-800 dark:text-amber-300">(not in the catalog)</span>
+                    ) : (
+                      row.name !== row.id && <span className="ml-1 muted">{row.name}</span>
+                    )}
+                  </label>
+                </li>
+              ))}
+              {visible.length === 0 && <li className="text-sm muted">No item matches “{filter}”.</li>}
+            </ul>
+          )}
+        </>
+      )}
+      {errors.length > 0 && (
+        <p id="secret-items-error" className="mt-1 text-sm text-red-700 dark:text-red-400">
+          {errors.join("; ")}
+        </p>
+      )}
+    </fieldset>
+  );
+}
+
+function describedIds(errors: string[]): string {
+  return errors.length ? "secret-items-hint secret-items-error" : "secret-items-hint";
+}
+
+function SecretForm({ editing, onDone, onCancel }: { editing: Editing; onDone: (secret: Secret, outcome: "created" | "saved" | "unchanged") => void; onCancel: () => void }) {
+  const original = editing.mode === "edit" ? editing.secret : null;
+  const [name, setName] = useState(original?.name ?? "");
+  const [value, setValue] = useState("");
+  const [description, setDescription] = useState(original?.description ?? "");
+  const [items, setItems] = useState<string[]>(original?.items ?? []);
+  const [nameProblem, setNameProblem] = useState<string | null>(null);
+  const catalog = useAllCatalogItems();
+  const client = useQueryClient();
+
+  const save = useMutation({
+    mutationFn: async (): Promise<Secret | null> => {
+      if (!original) {
+        return unwrap(api.POST("/api/admin/secrets", { body: { name, value, description, items } }));
+      }
+      const patch: Schemas["SecretUpdate"] = {};
+      if (value) patch.value = value;
+      if (description !== original.description) patch.description = description;
+      if (!sameSet(items, original.items)) patch.items = items;
+      if (Object.keys(patch).length === 0) return null;
+      return unwrap(api.PATCH("/api/admin/secrets/{name}", { params: { path: { name: original.name } }, body: patch }));
+    },
+    onSuccess: (secret) => {
+      setValue(""); // never kept longer than needed
+      void client.invalidateQueries({ queryKey: ["admin", "secrets"] });
+      if (secret) onDone(secret, original ? "saved" : "created");
+      else if (original) onDone(original, "unchanged");
+    },
+  });
+
+  const submit = (event: FormEvent) => {
+    event.preventDefault();
+    if (!original && !SECRET_NAME_PATTERN.test(name)) {
+      setNameProblem("Capital letters, digits and underscores, not starting with a digit (e.g. BACKUP_API_KEY)");
+      return;
+    }
+    if (!original && !value) return;
+    setNameProblem(null);
+    save.mutate();
+  };
+
+  const errors = {
+    name: [...(nameProblem ? [nameProblem] : []), ...fieldMessages(save.error, "name")],
+    value: fieldMessages(save.error, "value"),
+    description: fieldMessages(save.error, "description"),
+    items: fieldMessages(save.error, "items"),
+  };
+
+  return (
+    <form onSubmit={submit} className="space-y-4">
+      {original ? (
+        <p className="text-sm">
+          Secret <span className="font-mono font-semibold">{original.name}</span>
+        </p>
+      ) : (
+        <Field
+          id="secret-name"
+          label="Name"
+          hint={
+            <>
+              Jobs of the granted items receive the value as the environment variable <span className="font-mono">{name || "NAME"}</span>. Capital
+              letters, digits and underscores, not starting with a digit.
+            </>
+          }
+          errors={errors.name}
+        >
+          <input
+            id="secret-name"
+            className="input font-mono"
+            required
+            maxLength={128}
+            autoComplete="off"
+            spellCheck={false}
+            autoCapitalize="characters"
+            value={name}
+            onChange={(e) => {
+              setName(e.target.value.toUpperCase());
+              setNameProblem(null);
+            }}
+            placeholder="BACKUP_API_KEY"
+            data-autofocus
+            {...fieldAria("secret-name", errors.name, true)}
+          />
+        </Field>
+      )}
+      <Field
+        id="secret-value"
+        label={original ? "New value (optional)" : "Value"}
+        hint={
+          original
+            ? "Leave it empty to keep the current value. The current value is never shown."
+            : "Stored encrypted; it can be replaced later but never read back here."
+        }
+        errors={errors.value}
+      >
+        <input
+          id="secret-value"
+          type="password"
+          className="input font-mono"
+          required={!original}
+          autoComplete="new-password"
+          spellCheck={false}
+          value={value}
+          onChange={(e) => setValue(e.target.value)}
+          data-autofocus={original ? true : undefined}
+          {...fieldAria("secret-value", errors.value, true)}
+        />
+      </Field>
+      <Field id="secret-description" label="Description" errors={errors.description}>
+        <textarea
+          id="secret-description"
+          className="input"
+          rows={2}
+          maxLength={1000}
+          value={description}
+          onChange={(e) => setDescription(e.target.value)}
+          {...fieldAria("secret-description", errors.description)}
+        />
+      </Field>
+      <ItemPicker
+        items={catalog.data?.items ?? []}
+        loading={catalog.isPending}
+        loadError={catalog.isError ? catalog.error.message : null}
+        selected={items}
+        onChange={setItems}
+        errors={errors.items}
+      />
+      <FormError
+        error={save.error}
+        shown={original ? ["value", "description", "items"] : ["name", "value", "description", "items"]}
+        title={original ? "The secret was not changed" : "The secret was not created"}
+      />
+      <div className="flex justify-end gap-2">
+        <button type="button" className="btn" onClick={onCancel}>
+          Cancel
+        </button>
+        <button type="submit" className="btn btn-primary" disabled={save.isPending}>
+          {save.isPending ? "Saving…" : original ? "Save changes" : "Create secret"}
+        </button>
+      </div>
+    </form>
+  );
+}
+
+export default function SecretsPage() {
+  const [editing, setEditing] = useState<Editing | null>(null);
+  const toast = useToast();
+  const confirm = useConfirm();
+  const client = useQueryClient();
+  const catalog = useAllCatalogItems();
+  const names = useMemo(() => new Map((catalog.data?.items ?? []).map((i) => [i.id, i.name])), [catalog.data]);
+
+  const secrets = useQuery({
+    queryKey: ["admin", "secrets"],
+    queryFn: () => unwrap(api.GET("/api/admin/secrets")),
+  });
+
+  const remove = useMutation({
+    mutationFn: (secret: Secret) => unwrap(api.DELETE("/api/admin/secrets/{name}", { params: { path: { name: secret.name } } })),
+    onSuccess: (_, secret) => {
+      void client.invalidateQueries({ queryKey: ["admin", "secrets"] });
+      toast(`Secret ${secret.name} deleted`);
+    },
+    onError: (error, secret) => toast(`${secret.name} was not deleted: ${errorText(error)}`, "error"),
+  });
+
+  const askDelete = async (secret: Secret) => {
+    const yes = await confirm({
+      title: `Delete secret ${secret.name}?`,
+      message: (
+        <>
+          Its value is gone for good. Jobs of items that declare <span className="font-mono">{secret.name}</span>
+          {secret.items.length ? ` (${secret.items.join(", ")})` : ""} can no longer be launched until it is created again.
+        </>
+      ),
+      confirmLabel: "Delete",
+      danger: true,
+    });
+    if (yes) remove.mutate(secret);
+  };
+
+  return (
+    <section aria-labelledby="secrets-title">
+      <div className="mb-2 flex flex-wrap items-end justify-between gap-2">
+        <h1 id="secrets-title" className="text-2xl font-semibold">
+          Secrets
+        </h1>
+        <div className="flex items-center gap-3">
+          {secrets.isFetching && !secrets.isPending && <Spinner label="Updating" />}
+          <button type="button" className="btn btn-primary" onClick={() => setEditing({ mode: "create" })}>
+            New secret
+          </button>
+        </div>
+      </div>
+      <p className="mb-4 max-w-3xl text-sm muted">
+        A secret is given to the jobs of the items it is granted to, as an environment variable named like the secret. Values are stored
+        encrypted and are never shown again, here or in job logs.
+      </p>
+      {secrets.isPending ? (
+        <Spinner label="Loading secrets" />
+      ) : secrets.isError ? (
+        <Empty title="The secrets could not be loaded">
+          {secrets.error instanceof ApiError && secrets.error.status === 403 ? "Only admins may manage secrets." : secrets.error.message}
+        </Empty>
+      ) : secrets.data.length === 0 ? (
+        <Empty title="No secrets yet">
+          <button type="button" className="link" onClick={() => setEditing({ mode: "create" })}>
+            Create the first one
+          </button>
+        </Empty>
+      ) : (
+        <div className="card relative overflow-x-auto">
+          <table className="w-full min-w-[48rem] text-left text-sm">
+            <caption className="sr-only">Secrets, {secrets.data.length} in all</caption>
+            <thead className="bg-stone-100 text-xs uppercase tracking-wide text-stone-600 dark:bg-stone-800 dark:text-stone-300">
+              <tr>
+                <th scope="col" className={TH}>
+                  Name
+                </th>
+                <th scope="col" className={TH}>
+                  Description
+                </th>
+                <th scope="col" className={TH}>
+                  Granted items
+                </th>
+                <th scope="col" className={TH}>
+                  Created by
+                </th>
+                <th scope="col" className={TH}>
+                  Updated
+                </th>
+                <th scope="col" className={TH}>
+                  <span className="sr-only">Actions</span>
+                </th>
+              </tr>
+            </thead>
+            <tbody>
+              {secrets.data.map((secret) => (
+                <tr key={secret.name} className="border-t border-stone-200 align-top dark:border-stone-800" data-secret={secret.name}>
+                  <td className="px-3 py-2 font-mono font-medium">{secret.name}</td>
+                  <td className="max-w-72 px-3 py-2">{secret.description || <span className="muted">—</span>}</td>
+                  <td className="px-3 py-2">
+                    {secret.items.length === 0 ? (
+                      <span className="muted">none</span>
+                    ) : (
+                      <ul className="flex flex-wrap gap-1">
+                        {secret.items.map((id) => (
+                          <li key={id}>
+                            <Link
+                              to={`/catalog/${encodeURIComponent(id)}`}
+                              className="inline-block rounded-full bg-stone-100 px-2 py-0.5 font-mono text-xs hover:underline dark:bg-stone-800"
+                              title={names.get(id) ?? `${id} (not in the catalog)`}
+                            >
+                              {id}
+                            </Link>
+                          </li>
+                        ))}
+                      </ul>
+                    )}
+                  </td>
+                  <td className="px-3 py-2">{secret.created_by}</td>
+                  <td className="px-3 py-2 whitespace-nowrap">
+                    <Time iso={secret.updated_at} />
+                  </td>
+                  <td className="px-3 py-2">
+                    <div className="flex justify-end gap-2">
+                      <button type="button" className="btn" onClick={() => setEditing({ mode: "edit", secret })} aria-label={`Edit ${secret.name}`}>
+                        Edit
+                      </button>
+                      <button
+                        type="button"
+                        className="btn"
+                        disabled={remove.isPending && remove.variables?.name === secret.name}
+                        onClick={() => void askDelete(secret)}
+                        aria-label={`Delete ${secret.name}`}
+                      >
+                        Delete
+                      </button>
+                    </div>
+                  </td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </div>
+      )}
+      <Dialog
+        open={editing !== null}
+        onClose={() => setEditing(null)}
+        title={editing?.mode === "edit" ? `Edit secret ${editing.secret.name}` : "New secret"}
+        wide
+      >
+        {editing && (
+          <SecretForm
+            key={editing.mode === "edit" ? editing.secret.name : "new"}
+            editing={editing}
+            onCancel={() => setEditing(null)}
+            onDone={(secret, outcome) => {
+              setEditing(null);
+              if (outcome === "unchanged") toast(`Nothing changed in ${secret.name}`, "info");
+              else toast(`Secret ${secret.name} ${outcome}`);
+            }}
+          />
+        )}
+      </Dialog>
+    </section>
+  );
+}

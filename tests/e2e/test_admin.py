@@ -1,0 +1,140 @@
+"""The admin side in the browser: job control, bulk actions, approvals, the audit log, the live dashboard."""
+
+from __future__ import annotations
+
+import re
+
+from playwright.sync_api import Page, expect
+
+from tests.e2e.conftest import api_client, axe_violations, login, screenshot
+from tests.helpers import PortalServer, wait_for_job
+
+SLOTS = 3  # the browser tests' server runs three jobs at once
+
+
+def row(page: Page, job_id: int):  # type: ignore[no-untyped-def]
+    return page.locator(f"tr[data-job-id='{job_id}']")
+
+
+def test_an_operator_cancels_a_running_job_and_retries_a_failed_one(page: Page, web_server: PortalServer) -> None:
+    with api_client(web_server, "alice") as alice:
+        running = alice.post("/api/jobs", json={"item_id": "sleeper", "inputs": {"seconds": 120}}).json()["id"]
+        failed = alice.post("/api/jobs", json={"item_id": "failing-task", "inputs": {}}).json()["id"]
+        wait_for_job(alice, failed, {"FAILED"})
+        login(page, "olga", path="/admin/jobs")
+        expect(row(page, running)).to_have_attribute("data-state", "RUNNING", timeout=20_000)
+        screenshot(page, "admin-jobs")
+        assert (violations := axe_violations(page)) == [], violations
+
+        row(page, running).get_by_role("button", name=f"Cancel job {running}").click()
+        page.get_by_role("dialog").get_by_role("button", name="Cancel job").click()
+        expect(row(page, running)).to_have_attribute("data-state", "CANCELLED", timeout=15_000)
+
+        row(page, failed).get_by_role("button", name=f"Retry job {failed}").click()
+        expect(page.get_by_role("status").filter(has_text=f"Job #{failed} retried as")).to_be_visible()
+        retry = alice.get("/api/jobs", params={"item_id": "failing-task"}).json()["items"]
+        assert any(j["retry_of"] == failed and j["created_by_name"] == "olga" for j in retry) is False  # olga's own
+        with api_client(web_server, "olga") as olga:
+            mine = olga.get("/api/jobs", params={"item_id": "failing-task", "q": "olga"}).json()["items"]
+            assert [j["retry_of"] for j in mine][:1] == [failed]
+            expect(row(page, mine[0]["id"])).to_be_visible()  # the new job appeared in the table live
+
+        row(page, failed).get_by_role("button", name=f"Details of job {failed}").click()
+        drawer = page.get_by_role("dialog")
+        expect(drawer).to_contain_text("RuntimeError")
+        expect(drawer).to_contain_text(f"Retried as #{mine[0]['id']}")
+        drawer.get_by_role("button", name="Close").click()
+
+
+def test_bulk_cancel_of_several_queued_jobs(page: Page, web_server: PortalServer) -> None:
+    with api_client(web_server, "alice") as alice:
+        blockers = [
+            alice.post("/api/jobs", json={"item_id": "sleeper", "inputs": {"seconds": 120}}).json()["id"]
+            for _ in range(SLOTS)
+        ]
+        for blocker in blockers:
+            wait_for_job(alice, blocker, {"RUNNING"})
+        queued = [alice.post("/api/jobs", json={"item_id": "noop", "inputs": {}}).json()["id"] for _ in range(3)]
+        login(page, "olga", path="/admin/jobs?state=QUEUED")
+        for job_id in queued:
+            expect(row(page, job_id)).to_have_attribute("data-state", "QUEUED")
+            page.get_by_label(f"Select job {job_id}").check()
+        bar = page.get_by_role("region", name="Bulk actions")
+        expect(bar).to_contain_text("3 selected")
+        bar.get_by_role("button", name="Cancel selected").click()
+        dialog = page.get_by_role("dialog")
+        expect(dialog).to_contain_text("3 queued")
+        dialog.get_by_role("button", name="Cancel", exact=True).click()
+        expect(page.get_by_role("status").filter(has_text="3 done, 0 refused")).to_be_visible()
+        for job_id in queued:
+            assert alice.get(f"/api/jobs/{job_id}").json()["state"] == "CANCELLED"
+            expect(row(page, job_id)).to_have_count(0)  # it left the list of queued jobs
+        for blocker in blockers:
+            alice.post(f"/api/jobs/{blocker}/cancel")
+
+
+def test_an_approver_approves_a_pending_job_and_it_runs(page: Page, web_server: PortalServer) -> None:
+    with api_client(web_server, "alice") as alice:
+        job_id = alice.post("/api/jobs", json={"item_id": "needs-approval", "inputs": {"note": "e2e"}}).json()["id"]
+        login(page, "olga", path="/approvals")
+        item = page.locator(f"li[data-job-id='{job_id}']")
+        expect(item).to_contain_text("needs-approval")
+        expect(page.get_by_role("link", name=re.compile("Approvals"))).to_contain_text("1")
+        screenshot(page, "approvals")
+        assert (violations := axe_violations(page)) == [], violations
+        item.get_by_label("Comment (optional)").fill("fine by me")
+        item.get_by_role("button", name=f"Approve #{job_id}").click()
+        expect(item).to_have_count(0)
+        assert wait_for_job(alice, job_id, {"SUCCEEDED", "FAILED"})["state"] == "SUCCEEDED"
+    page.goto(f"/jobs/{job_id}")
+    expect(page.get_by_role("region", name="Approval")).to_contain_text("approved by olga")
+    expect(page.get_by_role("region", name="Approval")).to_contain_text("fine by me")
+
+
+def test_the_audit_page_shows_those_actions_and_a_change_as_a_diff(page: Page, web_server: PortalServer) -> None:
+    with api_client(web_server, "ada") as ada:
+        users = ada.get("/api/admin/users").json()
+        bob = next(u for u in users if u["username"] == "bob")
+        assert ada.patch(f"/api/admin/users/{bob['id']}", json={"display_name": "Bob the Builder"}).status_code == 200
+    login(page, "ada", path="/admin/audit?action_prefix=job.")
+    table = page.locator("table")
+    for action in ("job.cancel", "job.retry", "job.approve", "job.create"):
+        expect(table.locator(f"tr[data-action='{action}']").first).to_be_visible()
+    screenshot(page, "audit")
+    assert (violations := axe_violations(page)) == [], violations
+    page.get_by_label("Action starts with").fill("")
+    page.get_by_label("Action", exact=True).select_option("user.update")
+    table.locator("tr[data-action='user.update']").first.get_by_role("button").click()
+    drawer = page.get_by_role("dialog")
+    changed = drawer.locator("tr[data-change=changed]")
+    expect(changed).to_contain_text("display_name")
+    expect(changed).to_contain_text("Bob the Builder")
+
+
+def test_the_dashboard_counters_change_live(page: Page, web_server: PortalServer) -> None:
+    login(page, "ada", path="/admin")
+    running = page.get_by_test_id("counter-Running")
+    expect(running).to_have_text(re.compile(r"^\d+$"))
+    before = int(running.inner_text())
+    screenshot(page, "dashboard")
+    assert (violations := axe_violations(page)) == [], violations
+    with api_client(web_server, "alice") as alice:
+        job_id = alice.post("/api/jobs", json={"item_id": "sleeper", "inputs": {"seconds": 120}}).json()["id"]
+        expect(running).to_have_text(str(before + 1), timeout=15_000)
+        alice.post(f"/api/jobs/{job_id}/cancel")
+        expect(running).to_have_text(str(before), timeout=15_000)
+
+
+def test_admin_pages_pass_the_accessibility_check(page: Page) -> None:
+    login(page, "ada", path="/admin/users")
+    for path, name, ready in (
+        ("/admin/users", "users", "table"),
+        ("/admin/secrets", "secrets", "h1"),
+        ("/admin/system", "system", "h1"),
+        ("/profile", "profile", "h1"),
+    ):
+        page.goto(path)
+        expect(page.locator(ready).first).to_be_visible()
+        page.wait_for_load_state("networkidle")
+        screenshot(page, name)
+        assert (violations := axe_violations(page)) == [], (path, violations)
