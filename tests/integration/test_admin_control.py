@@ -270,3 +270,24 @@ def test_metrics_token_and_json_logs(tmp_path_factory: pytest.TempPathFactory) -
         assert record is not None and record["status"] == 401 and record["route"] == "/api/jobs"
     finally:
         server.stop()
+
+
+def test_api_docs_are_for_admins_and_name_each_admin_endpoint_role(
+    server: PortalServer, admin: httpx.Client, operator: httpx.Client
+) -> None:
+    for path in ("/api/openapi.json", "/api/docs", "/api/redoc"):
+        assert operator.get(path).status_code == 403
+        assert admin.get(path).status_code == 200
+    document = admin.get("/api/openapi.json").json()
+    admin_operations = [
+        (method, path, op)
+        for path, ops in document["paths"].items()
+        if path.startswith("/api/admin")
+        for method, op in ops.items()
+    ]
+    assert len(admin_operations) >= 15
+    for method, path, op in admin_operations:
+        assert "Role:" in op.get("description", ""), f"{method} {path} does not say which role it needs"
+    bulk = document["paths"]["/api/admin/jobs/bulk"]["post"]
+    assert bulk["requestBody"]["content"]["application/json"]["examples"]
+    assert "429" in bulk["responses"]

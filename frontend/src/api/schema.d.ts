@@ -13,7 +13,7 @@ export interface paths {
         };
         /**
          * List Audit
-         * @description Entries newest first; follow `next_before_id` until it is null.
+         * @description Entries newest first; follow `next_before_id` until it is null. Role: admin.
          */
         get: operations["audit-list"];
         put?: never;
@@ -33,7 +33,7 @@ export interface paths {
         };
         /**
          * Export Audit
-         * @description Every matching entry as CSV or JSON lines, streamed newest first; the export is audited.
+         * @description Every matching entry as CSV or JSON lines, streamed newest first; the export is audited. Role: admin.
          */
         get: operations["audit-export"];
         put?: never;
@@ -53,7 +53,7 @@ export interface paths {
         };
         /**
          * Audit Facets
-         * @description The known actions, actor names and target types (for the filter dropdowns).
+         * @description The known actions, actor names and target types (for the filter dropdowns). Role: admin.
          */
         get: operations["audit-facets"];
         put?: never;
@@ -77,7 +77,8 @@ export interface paths {
          * Bulk
          * @description Retry, cancel or force-run many jobs (by ids or a filter), each on its own, with a result per job.
          *
-         *     One call touches at most `PORTAL_ADMIN_BULK_MAX` jobs (422 beyond). Role: operator.
+         *     One call touches at most `PORTAL_ADMIN_BULK_MAX` jobs (422 beyond). Role: operator (admin to start a job
+         *     that waits for approval).
          */
         post: operations["admin-jobs-bulk"];
         delete?: never;
@@ -137,7 +138,9 @@ export interface paths {
         put?: never;
         /**
          * Force Run
-         * @description Force-run: a QUEUED job jumps the queue (operator); a PENDING_APPROVAL job starts without approval (admin).
+         * @description Force-run: a QUEUED job jumps the queue; a PENDING_APPROVAL job starts without its approvals.
+         *
+         *     Role: operator (admin for a job that waits for approval).
          */
         post: operations["admin-jobs-run"];
         delete?: never;
@@ -243,7 +246,7 @@ export interface paths {
         };
         /**
          * List All Tokens
-         * @description Admin: every user's API tokens, newest first.
+         * @description Every user's API tokens, newest first. Role: admin.
          */
         get: operations["tokens-admin-list"];
         put?: never;
@@ -266,7 +269,7 @@ export interface paths {
         post?: never;
         /**
          * Revoke Any Token
-         * @description Admin: revoke any user's API token.
+         * @description Revoke any user's API token. Role: admin.
          */
         delete: operations["tokens-admin-revoke"];
         options?: never;
@@ -283,13 +286,13 @@ export interface paths {
         };
         /**
          * List Users
-         * @description Admin: users by username, filtered.
+         * @description Users by username, filtered. Role: admin.
          */
         get: operations["users-list"];
         put?: never;
         /**
          * Create User
-         * @description Admin: create a user (a generated password is returned once when none is given).
+         * @description Create a user (a generated password is returned once when none is given). Role: admin.
          */
         post: operations["users-create"];
         delete?: never;
@@ -307,7 +310,7 @@ export interface paths {
         };
         /**
          * Get User
-         * @description Admin: one user.
+         * @description One user. Role: admin.
          */
         get: operations["users-get"];
         put?: never;
@@ -317,7 +320,9 @@ export interface paths {
         head?: never;
         /**
          * Update User
-         * @description Admin: change a user's role, display name or disabled flag (never the last enabled admin's, nor your own).
+         * @description Change a user's role, display name or disabled flag (never the last enabled admin's, nor your own).
+         *
+         *     Role: admin.
          */
         patch: operations["users-update"];
         trace?: never;
@@ -333,7 +338,7 @@ export interface paths {
         put?: never;
         /**
          * Reset Password
-         * @description Admin: set another user's password (generated when the body has none) and end their sessions.
+         * @description Set another user's password (generated when the body has none) and end their sessions. Role: admin.
          */
         post: operations["users-reset-password"];
         delete?: never;
@@ -353,7 +358,7 @@ export interface paths {
         put?: never;
         /**
          * Login
-         * @description Anyone: log in with a password; sets the session cookie and the CSRF cookie.
+         * @description Log in with a password; sets the session cookie and the CSRF cookie. Role: none (public).
          */
         post: operations["auth-login"];
         delete?: never;
@@ -373,7 +378,7 @@ export interface paths {
         put?: never;
         /**
          * Logout
-         * @description Any logged-in user: end this browser session.
+         * @description End this browser session. Role: any logged-in user.
          */
         post: operations["auth-logout"];
         delete?: never;
@@ -391,7 +396,7 @@ export interface paths {
         };
         /**
          * Me
-         * @description Any logged-in user: who the caller is.
+         * @description Who the caller is. Role: any logged-in user.
          */
         get: operations["auth-me"];
         put?: never;
@@ -413,7 +418,7 @@ export interface paths {
         put?: never;
         /**
          * Change Password
-         * @description Any logged-in user: change your own password; your other sessions end, this one stays.
+         * @description Change your own password; your other sessions end, this one stays. Role: any logged-in user.
          */
         post: operations["auth-change-password"];
         delete?: never;
@@ -431,13 +436,13 @@ export interface paths {
         };
         /**
          * List My Tokens
-         * @description Any logged-in user: your API tokens.
+         * @description Your API tokens. Role: any logged-in user.
          */
         get: operations["tokens-list"];
         put?: never;
         /**
          * Create My Token
-         * @description Any logged-in user: create an API token for yourself (the secret is shown once).
+         * @description Create an API token for yourself (the secret is shown once). Role: any logged-in user.
          */
         post: operations["tokens-create"];
         delete?: never;
@@ -458,7 +463,7 @@ export interface paths {
         post?: never;
         /**
          * Revoke Token
-         * @description Any logged-in user: revoke one of your API tokens.
+         * @description Revoke one of your API tokens. Role: any logged-in user.
          */
         delete: operations["tokens-revoke"];
         options?: never;

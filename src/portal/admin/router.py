@@ -72,7 +72,9 @@ def cancel(job_id: int, principal: Controller) -> JobOut:
 
 @router.post("/jobs/{job_id}/run", operation_id="admin-jobs-run", response_model=JobOut, responses=CONTROL_RESPONSES)
 def force_run(job_id: int, principal: Controller) -> JobOut:
-    """Force-run: a QUEUED job jumps the queue (operator); a PENDING_APPROVAL job starts without approval (admin)."""
+    """Force-run: a QUEUED job jumps the queue; a PENDING_APPROVAL job starts without its approvals.
+
+    Role: operator (admin for a job that waits for approval)."""
     return control.force_run(principal, job_id)
 
 
@@ -91,7 +93,8 @@ def bulk(
 ) -> BulkResponse:
     """Retry, cancel or force-run many jobs (by ids or a filter), each on its own, with a result per job.
 
-    One call touches at most `PORTAL_ADMIN_BULK_MAX` jobs (422 beyond). Role: operator.
+    One call touches at most `PORTAL_ADMIN_BULK_MAX` jobs (422 beyond). Role: operator (admin to start a job
+    that waits for approval).
     """
     limit = get_settings().admin_bulk_max
     if body.ids is not None:

@@ -21,7 +21,7 @@ def list_audit(
     filters: Annotated[AuditFilter, Query()],
     limit: int = Query(default=100, ge=1, le=1000),
 ) -> Response:
-    """Entries newest first; follow `next_before_id` until it is null."""
+    """Entries newest first; follow `next_before_id` until it is null. Role: admin."""
     return json_response(service.list_entries(filters, limit))
 
 
@@ -36,7 +36,7 @@ def export_audit(
     filters: Annotated[AuditFilter, Query()],
     export_format: ExportFormat = Query(default="csv", alias="format"),
 ) -> StreamingResponse:
-    """Every matching entry as CSV or JSON lines, streamed newest first; the export is audited."""
+    """Every matching entry as CSV or JSON lines, streamed newest first; the export is audited. Role: admin."""
     export = service.export(principal, filters, export_format)
     return StreamingResponse(
         export.chunks,
@@ -47,5 +47,5 @@ def export_audit(
 
 @router.get("/facets", operation_id="audit-facets", response_model=AuditFacets)
 def audit_facets(_: Admin) -> Response:
-    """The known actions, actor names and target types (for the filter dropdowns)."""
+    """The known actions, actor names and target types (for the filter dropdowns). Role: admin."""
     return json_response(service.facets())

@@ -29,7 +29,7 @@ router = APIRouter(prefix="/api", tags=["auth"])
 
 @router.post("/auth/login", operation_id="auth-login", response_model=MeOut)
 def login(body: LoginRequest, request: Request, response: Response) -> MeOut:
-    """Anyone: log in with a password; sets the session cookie and the CSRF cookie."""
+    """Log in with a password; sets the session cookie and the CSRF cookie. Role: none (public)."""
     settings = get_settings()
     result = service.login(
         body.username, body.password, session_hours=settings.session_hours, user_agent=request.headers.get("user-agent")
@@ -59,7 +59,7 @@ def login(body: LoginRequest, request: Request, response: Response) -> MeOut:
 
 @router.post("/auth/logout", operation_id="auth-logout", status_code=204)
 def logout(principal: CurrentUser, request: Request, response: Response) -> Response:
-    """Any logged-in user: end this browser session."""
+    """End this browser session. Role: any logged-in user."""
     secret = request.cookies.get(SESSION_COOKIE)
     if secret:
         service.logout(principal, secret)
@@ -71,7 +71,7 @@ def logout(principal: CurrentUser, request: Request, response: Response) -> Resp
 
 @router.get("/auth/me", operation_id="auth-me", response_model=MeOut)
 def me(principal: CurrentUser) -> MeOut:
-    """Any logged-in user: who the caller is."""
+    """Who the caller is. Role: any logged-in user."""
     return MeOut(
         username=principal.username, role=principal.role.name, via=principal.via, csrf_token=principal.csrf_token
     )
@@ -79,7 +79,7 @@ def me(principal: CurrentUser) -> MeOut:
 
 @router.post("/auth/password", operation_id="auth-change-password", status_code=204)
 def change_password(body: PasswordChange, principal: CurrentUser, request: Request) -> Response:
-    """Any logged-in user: change your own password; your other sessions end, this one stays."""
+    """Change your own password; your other sessions end, this one stays. Role: any logged-in user."""
     keep = request.cookies.get(SESSION_COOKIE) if principal.via == "session" else None
     service.change_password(principal, body.current_password, body.new_password, keep)
     return Response(status_code=204)
@@ -87,20 +87,20 @@ def change_password(body: PasswordChange, principal: CurrentUser, request: Reque
 
 @router.get("/auth/tokens", operation_id="tokens-list", response_model=list[TokenOut])
 def list_my_tokens(principal: CurrentUser) -> list[TokenOut]:
-    """Any logged-in user: your API tokens."""
+    """Your API tokens. Role: any logged-in user."""
     return service.list_tokens(principal)
 
 
 @router.post("/auth/tokens", operation_id="tokens-create", response_model=TokenCreated, status_code=201)
 def create_my_token(body: TokenCreate, principal: CurrentUser) -> TokenCreated:
-    """Any logged-in user: create an API token for yourself (the secret is shown once)."""
+    """Create an API token for yourself (the secret is shown once). Role: any logged-in user."""
     view, secret = service.create_token(principal, principal.username, body.name, body.expires_days)
     return TokenCreated(token=view, secret=secret)
 
 
 @router.delete("/auth/tokens/{token_id}", operation_id="tokens-revoke", status_code=204)
 def revoke_token(token_id: int, principal: CurrentUser) -> Response:
-    """Any logged-in user: revoke one of your API tokens."""
+    """Revoke one of your API tokens. Role: any logged-in user."""
     service.revoke_token(principal, token_id)
     return Response(status_code=204)
 
@@ -112,26 +112,28 @@ def list_users(
     role: str | None = Query(default=None, pattern=f"^({'|'.join(ROLE_NAMES)})$"),
     disabled: bool | None = None,
 ) -> list[UserOut]:
-    """Admin: users by username, filtered."""
+    """Users by username, filtered. Role: admin."""
     return service.list_users(q=q, role=role, disabled=disabled)
 
 
 @router.post("/admin/users", operation_id="users-create", response_model=UserCreated, status_code=201, tags=["admin"])
 def create_user(body: UserCreate, principal: Admin) -> UserCreated:
-    """Admin: create a user (a generated password is returned once when none is given)."""
+    """Create a user (a generated password is returned once when none is given). Role: admin."""
     view, generated = service.create_user(principal, body.username, body.role, body.password, body.display_name)
     return UserCreated(user=view, generated_password=generated)
 
 
 @router.get("/admin/users/{user_id}", operation_id="users-get", response_model=UserOut, tags=["admin"])
 def get_user(user_id: int, _: Admin) -> UserOut:
-    """Admin: one user."""
+    """One user. Role: admin."""
     return service.get_user(user_id)
 
 
 @router.patch("/admin/users/{user_id}", operation_id="users-update", response_model=UserOut, tags=["admin"])
 def update_user(user_id: int, body: UserUpdate, principal: Admin) -> UserOut:
-    """Admin: change a user's role, display name or disabled flag (never the last enabled admin's, nor your own)."""
+    """Change a user's role, display name or disabled flag (never the last enabled admin's, nor your own).
+
+    Role: admin."""
     return service.update_user(
         principal, user_id, role=body.role, disabled=body.disabled, display_name=body.display_name
     )
@@ -144,7 +146,7 @@ def update_user(user_id: int, body: UserUpdate, principal: Admin) -> UserOut:
     tags=["admin"],
 )
 def reset_password(user_id: int, principal: Admin, body: PasswordReset | None = None) -> PasswordResetDone:
-    """Admin: set another user's password (generated when the body has none) and end their sessions."""
+    """Set another user's password (generated when the body has none) and end their sessions. Role: admin."""
     generated = service.reset_password(principal, user_id, body.password if body else None)
     return PasswordResetDone(generated_password=generated)
 
@@ -157,12 +159,12 @@ def list_all_tokens(
     page: int = Query(default=1, ge=1, le=100_000),
     page_size: int = Query(default=50, ge=1, le=1000),
 ) -> TokenPage:
-    """Admin: every user's API tokens, newest first."""
+    """Every user's API tokens, newest first. Role: admin."""
     return service.list_all_tokens(username=username, active=active, page=page, page_size=page_size)
 
 
 @router.delete("/admin/tokens/{token_id}", operation_id="tokens-admin-revoke", status_code=204, tags=["admin"])
 def revoke_any_token(token_id: int, principal: Admin) -> Response:
-    """Admin: revoke any user's API token."""
+    """Revoke any user's API token. Role: admin."""
     service.revoke_token(principal, token_id)
     return Response(status_code=204)
