@@ -24,6 +24,7 @@ import httpx
 from sqlalchemy import insert
 
 from portal.db import session as db
+from portal.jobs import counters
 from portal.jobs.models import Job
 from portal.settings import Settings
 
@@ -211,14 +212,17 @@ def job_rows(rng: random.Random, first: int, count: int, now: datetime, total: i
     return rows
 
 
-def insert_jobs(data: Path, batches: Iterable[list[dict[str, Any]]]) -> None:
-    """Insert job rows straight into the SQLite database of a stopped server, one transaction per batch."""
-    db.configure(Settings(data_dir=data, database_url=""))
+def insert_jobs(data: Path, batches: Iterable[list[dict[str, Any]]], database_url: str = "") -> None:
+    """Insert job rows straight into the database of a stopped server (SQLite in `data` unless a URL is given),
+    one transaction per batch; then rebuild the job counters and rollups, as `portal admin recount` would."""
+    db.configure(Settings(data_dir=data, database_url=database_url))
     try:
         engine = db.get_engine()
         for rows in batches:
             with engine.begin() as conn:
                 conn.execute(insert(Job), rows)
+        with engine.begin() as conn:
+            counters.rebuild(conn)
     finally:
         db.dispose()
 

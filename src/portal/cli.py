@@ -68,6 +68,23 @@ def migrate() -> None:
 
 
 @main.group()
+def admin() -> None:
+    """Maintenance of a portal's data."""
+
+
+@admin.command("recount")
+def admin_recount() -> None:
+    """Recompute the job counters and hourly rollups from the jobs (after writing jobs behind the portal's back)."""
+    from portal.db import session as db
+    from portal.jobs import counters
+
+    _prepare_db()
+    with db.write() as s:
+        counters.rebuild(s.connection())
+    click.echo("job counters and rollups rebuilt")
+
+
+@main.group()
 def users() -> None:
     """Manage users."""
 

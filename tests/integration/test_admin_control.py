@@ -291,3 +291,13 @@ def test_api_docs_are_for_admins_and_name_each_admin_endpoint_role(
     bulk = document["paths"]["/api/admin/jobs/bulk"]["post"]
     assert bulk["requestBody"]["content"]["application/json"]["examples"]
     assert "429" in bulk["responses"]
+
+
+def test_recount_rebuilds_the_same_counters(server: PortalServer, operator: httpx.Client) -> None:
+    before = operator.get("/api/admin/stats").json()
+    result = server.cli("admin", "recount")
+    assert result.returncode == 0, result.stderr
+    after = operator.get("/api/admin/stats").json()
+    assert after["by_state"] == before["by_state"]
+    assert after["jobs_per_hour"] == before["jobs_per_hour"]
+    assert after["failing_items"] == before["failing_items"]
