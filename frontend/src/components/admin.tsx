@@ -343,6 +343,21 @@ export function UsageBar({ used, total, label }: { used: number; total: number; 
 
 const TH = "px-3 py-2";
 
+/** A table's header row: `null` is a column of actions, named for screen readers only. */
+export function TableHead({ columns }: { columns: (string | null)[] }) {
+  return (
+    <thead className="bg-stone-100 text-xs uppercase tracking-wide text-stone-600 dark:bg-stone-800 dark:text-stone-300">
+      <tr>
+        {columns.map((label, i) => (
+          <th key={label ?? `actions-${i}`} scope="col" className={TH}>
+            {label ?? <span className="sr-only">Actions</span>}
+          </th>
+        ))}
+      </tr>
+    </thead>
+  );
+}
+
 /** API tokens as a table (with their users' names when `showUser`), each with a revoke button while it is not revoked. */
 export function TokensTable({
   tokens,
@@ -366,36 +381,7 @@ export function TokensTable({
     <div className="card relative overflow-x-auto">
       <table className="w-full min-w-[44rem] text-left text-sm">
         <caption className="sr-only">{caption}</caption>
-        <thead className="bg-stone-100 text-xs uppercase tracking-wide text-stone-600 dark:bg-stone-800 dark:text-stone-300">
-          <tr>
-            <th scope="col" className={TH}>
-              Name
-            </th>
-            {showUser && (
-              <th scope="col" className={TH}>
-                User
-              </th>
-            )}
-            <th scope="col" className={TH}>
-              Prefix
-            </th>
-            <th scope="col" className={TH}>
-              Created
-            </th>
-            <th scope="col" className={TH}>
-              Last used
-            </th>
-            <th scope="col" className={TH}>
-              Expires
-            </th>
-            <th scope="col" className={TH}>
-              Status
-            </th>
-            <th scope="col" className={TH}>
-              <span className="sr-only">Actions</span>
-            </th>
-          </tr>
-        </thead>
+        <TableHead columns={["Name", ...(showUser ? ["User"] : []), "Prefix", "Created", "Last used", "Expires", "Status", null]} />
         <tbody>
           {tokens.map((token) => {
             const status = tokenStatus(token, now, disabledUsers?.has(token.username) ?? false);

@@ -6,7 +6,7 @@ import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { useMemo, useState, type FormEvent } from "react";
 import { Link } from "react-router";
 import { api, ApiError, unwrap, type Item, type Schemas } from "../../api/client";
-import { errorText, Field, fieldAria, fieldMessages, FormError, SECRET_NAME_PATTERN } from "../../components/admin";
+import { errorText, Field, fieldAria, fieldMessages, FormError, SECRET_NAME_PATTERN, TableHead } from "../../components/admin";
 import { Dialog, useConfirm } from "../../components/Dialog";
 import { useToast } from "../../components/toasts";
 import { Empty, Spinner, Time } from "../../components/ui";
@@ -14,7 +14,6 @@ import { useAllCatalogItems } from "../../lib/catalog";
 
 type Secret = Schemas["SecretOut"];
 type Editing = { mode: "create" } | { mode: "edit"; secret: Secret };
-const TH = "px-3 py-2";
 
 function sameSet(a: string[], b: string[]): boolean {
   if (a.length !== b.length) return false;
@@ -330,28 +329,7 @@ export default function SecretsPage() {
         <div className="card relative overflow-x-auto">
           <table className="w-full min-w-[48rem] text-left text-sm">
             <caption className="sr-only">Secrets, {secrets.data.length} in all</caption>
-            <thead className="bg-stone-100 text-xs uppercase tracking-wide text-stone-600 dark:bg-stone-800 dark:text-stone-300">
-              <tr>
-                <th scope="col" className={TH}>
-                  Name
-                </th>
-                <th scope="col" className={TH}>
-                  Description
-                </th>
-                <th scope="col" className={TH}>
-                  Granted items
-                </th>
-                <th scope="col" className={TH}>
-                  Created by
-                </th>
-                <th scope="col" className={TH}>
-                  Updated
-                </th>
-                <th scope="col" className={TH}>
-                  <span className="sr-only">Actions</span>
-                </th>
-              </tr>
-            </thead>
+            <TableHead columns={["Name", "Description", "Granted items", "Created by", "Updated", null]} />
             <tbody>
               {secrets.data.map((secret) => (
                 <tr key={secret.name} className="border-t border-stone-200 align-top dark:border-stone-800" data-secret={secret.name}>

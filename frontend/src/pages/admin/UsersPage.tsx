@@ -14,6 +14,7 @@ import {
   FormError,
   Section,
   ShownOnceDialog,
+  TableHead,
   TokensTable,
   type ShownOnce,
   type Token,
@@ -30,7 +31,6 @@ type User = Schemas["UserOut"];
 const USER_DEFAULTS = { q: "", role: "", disabled: "" };
 const TOKEN_DEFAULTS = { tokens_user: "", tokens_active: "", tokens_page: "1" };
 const TOKEN_PAGE_SIZE = 50;
-const TH = "px-3 py-2";
 
 /** Why a change was refused, for a toast: the server's message says it (last admin, yourself). */
 function refusal(error: unknown): string {
@@ -383,31 +383,7 @@ function UsersSection({ onShow }: { onShow: (shown: ShownOnce) => void }) {
         <div className="card relative overflow-x-auto">
           <table className="w-full min-w-[54rem] text-left text-sm">
             <caption className="sr-only">Users, {users.data.length} shown</caption>
-            <thead className="bg-stone-100 text-xs uppercase tracking-wide text-stone-600 dark:bg-stone-800 dark:text-stone-300">
-              <tr>
-                <th scope="col" className={TH}>
-                  Username
-                </th>
-                <th scope="col" className={TH}>
-                  Display name
-                </th>
-                <th scope="col" className={TH}>
-                  Role
-                </th>
-                <th scope="col" className={TH}>
-                  Status
-                </th>
-                <th scope="col" className={TH}>
-                  Created
-                </th>
-                <th scope="col" className={TH}>
-                  Last login
-                </th>
-                <th scope="col" className={TH}>
-                  <span className="sr-only">Actions</span>
-                </th>
-              </tr>
-            </thead>
+            <TableHead columns={["Username", "Display name", "Role", "Status", "Created", "Last login", null]} />
             <tbody>
               {users.data.map((user) => (
                 <UserRow
