@@ -40,7 +40,7 @@ def test_a_job_that_needs_approval_waits_and_an_approver_releases_it(
     assert job_id in waiting
     assert requester.get("/api/jobs/approvals").json() == []
     assert requester.post(f"/api/jobs/{job_id}/approve", json={}).status_code == 403
-    assert viewer.post(f"/api/jobs/{job_id}/approve", json={}).status_code == 403
+    assert viewer.post(f"/api/jobs/{job_id}/approve", json={}).status_code == 404  # may not even see it
 
     approved = operator.post(f"/api/jobs/{job_id}/approve", json={"comment": "looks fine"})
     assert approved.status_code == 200, approved.text
@@ -63,18 +63,27 @@ def test_nobody_approves_their_own_job(operator: httpx.Client, fixture_catalog: 
 
 
 def test_two_named_approvers_are_needed(
-    requester: httpx.Client, operator: httpx.Client, publisher: httpx.Client, other_requester: httpx.Client
+    requester: httpx.Client,
+    operator: httpx.Client,
+    other_requester: httpx.Client,
+    viewer: httpx.Client,
+    admin: httpx.Client,
 ) -> None:
     job_id = launch(requester, "needs-two")["id"]
-    assert other_requester.post(f"/api/jobs/{job_id}/approve", json={}).status_code == 403  # not named
+    assert viewer.post(f"/api/jobs/{job_id}/approve", json={}).status_code == 404  # neither named nor allowed
+    assert admin.post(f"/api/jobs/{job_id}/approve", json={}).status_code == 403  # an admin, but not named
+    # req2, a requester named by the item, may read the job it decides on (not other people's jobs)
+    assert other_requester.get(f"/api/jobs/{job_id}").status_code == 200
+    assert job_id in [j["id"] for j in other_requester.get("/api/jobs/approvals").json()]
     first = operator.post(f"/api/jobs/{job_id}/approve", json={})
     assert first.status_code == 200 and first.json()["state"] == "PENDING_APPROVAL"
     assert "1 of 2" in first.json()["message"]
     again = operator.post(f"/api/jobs/{job_id}/approve", json={})
     assert again.status_code == 409
-    second = publisher.post(f"/api/jobs/{job_id}/approve", json={"comment": "ok"})
+    second = other_requester.post(f"/api/jobs/{job_id}/approve", json={"comment": "ok"})
     assert second.status_code == 200 and second.json()["state"] == "QUEUED"
     assert wait_for_job(requester, job_id, {"SUCCEEDED", "FAILED"})["state"] == "SUCCEEDED"
+    assert other_requester.get(f"/api/jobs/{job_id}").status_code == 404  # no longer waiting for them
 
 
 def test_a_rejection_cancels_the_job_with_its_reason(
@@ -87,7 +96,19 @@ def test_a_rejection_cancels_the_job_with_its_reason(
     assert detail["error"]["type"] == "Rejected"
     assert detail["error"]["message"] == "rejected by op1: not during the freeze"
     assert operator.post(f"/api/jobs/{job_id}/approve", json={}).status_code == 409
+    assert requester.post(f"/api/jobs/{job_id}/reject", json={}).status_code in (403, 409)
     assert "job.reject" in audit_actions(admin, job_id)
+
+
+def test_the_requester_cannot_reject_their_own_job_and_a_publisher_cannot_force_it(
+    requester: httpx.Client, operator: httpx.Client, publisher: httpx.Client
+) -> None:
+    job_id = launch(operator, "needs-approval")["id"]
+    assert operator.post(f"/api/jobs/{job_id}/reject", json={}).status_code == 403
+    assert publisher.post(f"/api/admin/jobs/{job_id}/run").status_code == 403
+    assert requester.post(f"/api/jobs/{job_id}/reject", json={}).status_code == 404
+    assert operator.get(f"/api/jobs/{job_id}").json()["state"] == "PENDING_APPROVAL"
+    operator.post(f"/api/jobs/{job_id}/cancel")
 
 
 def test_an_approval_that_times_out_cancels_the_job(requester: httpx.Client, admin: httpx.Client) -> None:

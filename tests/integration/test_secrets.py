@@ -72,6 +72,18 @@ def test_a_secret_reaches_only_its_job_and_is_masked_everywhere(
     assert retried.status_code == 201, retried.text
     assert wait_for_job(requester, retried.json()["id"], {"SUCCEEDED", "FAILED"})["state"] == "SUCCEEDED"
 
+    short = requester.post("/api/jobs", json={"item_id": "secretive", "inputs": {**inputs, "password": "hunt3r"}})
+    assert short.status_code == 422 and "hunt3r" not in short.text
+    assert short.json()["error"]["details"][0]["field"] == "password"
+
+    # Nothing at rest holds a value in clear: not the database (any table), not the server's log.
+    with sqlite3.connect(server.data_dir / "portal.db") as db:
+        db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    stored_bytes = b"".join(p.read_bytes() for p in server.data_dir.glob("portal.db*"))
+    for value in (TOKEN, PASSWORD):
+        assert value.encode() not in stored_bytes
+        assert value not in server.log()
+
     revoked = admin.patch("/api/admin/secrets/API_TOKEN", json={"items": []})
     assert revoked.status_code == 200 and revoked.json()["items"] == []
     assert requester.post("/api/jobs", json={"item_id": "secretive", "inputs": inputs}).status_code == 409

@@ -8,7 +8,7 @@ from pathlib import Path
 from jsonschema import Draft7Validator
 
 from portal.catalog.manifest import approval_policy, deprecation_note, parse_manifest
-from portal.catalog.validate import check_folder, input_errors
+from portal.catalog.validate import check_folder, check_schema, input_errors
 from tests.helpers import EXAMPLES
 
 
@@ -148,3 +148,22 @@ def test_approval_and_secrets_are_checked_and_normalized() -> None:
     }
     _, problems = parse_manifest(GOOD + "approval:\n  approvers: [alice]\n  count: 2\n")
     assert [p.message for p in problems] == ["'approval.count' is more than the approvers listed"]
+
+
+def test_sensitive_inputs_must_be_top_level_properties() -> None:
+    good = {"type": "object", "properties": {"password": {"type": "string", "format": "password"}}}
+    assert check_schema(good) == []
+    nested = {
+        "type": "object",
+        "definitions": {"pw": {"type": "string", "writeOnly": True}},
+        "properties": {
+            "login": {"type": "object", "properties": {"password": {"type": "string", "format": "password"}}},
+            "token": {"$ref": "#/definitions/pw"},
+        },
+    }
+    messages = sorted(p.message for p in check_schema(nested))
+    assert messages == [
+        "sensitive inputs must be top-level properties, not /definitions/pw (they would not be masked)",
+        "sensitive inputs must be top-level properties, not /properties/login/properties/password "
+        "(they would not be masked)",
+    ]

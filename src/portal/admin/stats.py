@@ -100,8 +100,7 @@ def stats() -> Stats:
         depth: dict[str, int] = defaultdict(int)
         for state, queue, _item, n in rows:
             by_state[state] += n
-            if state == "QUEUED":
-                depth[queue] += n
+            depth[queue] += n if state == "QUEUED" else 0  # every queue that has had jobs is listed
         queues = []
         for queue, n in sorted(depth.items()):
             oldest = counters.oldest_queued(conn, queue) if n else None

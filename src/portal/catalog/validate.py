@@ -67,11 +67,38 @@ def _remote_refs(node: Any, path: str = "") -> list[str]:
     return found
 
 
+def _is_sensitive(node: Any) -> bool:
+    return isinstance(node, dict) and (node.get("writeOnly") is True or node.get("format") == "password")
+
+
+def _misplaced_sensitive(node: Any, path: str = "") -> list[str]:
+    """Paths of sensitive markers anywhere but on a plain top-level property (`/properties/NAME`).
+
+    Only those are masked and sealed; a marker deeper down (or behind a `$ref`) would look protected and not be.
+    """
+    found: list[str] = []
+    top_level = path.count("/") == 2 and path.startswith("/properties/")
+    if _is_sensitive(node) and not top_level:
+        found.append(path or "/")
+    if isinstance(node, dict):
+        for key, value in node.items():
+            found.extend(_misplaced_sensitive(value, f"{path}/{key}"))
+    elif isinstance(node, list):
+        for index, value in enumerate(node):
+            found.extend(_misplaced_sensitive(value, f"{path}/{index}"))
+    return found
+
+
 def check_schema(schema: Any, name: str = SCHEMA) -> list[Problem]:
-    """A valid draft 7 object schema with no remote `$ref` (we never fetch a URL while validating)."""
+    """A valid draft 7 object schema with no remote `$ref` (we never fetch a URL while validating), whose
+    sensitive inputs (`writeOnly`, `format: password`) are top-level properties."""
     if not isinstance(schema, dict):
         return [Problem(name, "the schema must be a JSON object")]
     problems = [Problem(name, f"remote $ref is not allowed ({ref})") for ref in _remote_refs(schema)]
+    problems += [
+        Problem(name, f"sensitive inputs must be top-level properties, not {where} (they would not be masked)")
+        for where in _misplaced_sensitive(schema)
+    ]
     try:
         Draft7Validator.check_schema(schema)
     except SchemaError as exc:

@@ -95,6 +95,10 @@ class _Zygote:
         self._next_id = 0
         self._spawns: dict[int, Future[int]] = {}
         self._exits: dict[int, Future[int]] = {}
+        # Which zygote (by its socket) each request and each child belongs to: when one zygote goes, only its
+        # own waiters fail, not those of the zygote that replaced it.
+        self._owners: dict[int, socket.socket] = {}
+        self._exit_owners: dict[int, socket.socket] = {}
         # The zygote's parent-death signal fires when the *thread* that started it exits, so zygotes are
         # started by this thread, which lives as long as the runner, never by a request or slot thread.
         self._starts: queue.Queue[Future[subprocess.Popen[bytes]] | None] = queue.Queue()
@@ -161,8 +165,10 @@ class _Zygote:
                         waiting.set_result(message["status"])
                     continue
                 future = self._spawns.pop(message["id"], None)
+                self._owners.pop(message["id"], None)
                 if future is not None and "pid" in message:
                     self._exits[message["pid"]] = Future()
+                    self._exit_owners[message["pid"]] = sock
             if future is None:
                 continue
             if "pid" in message:
@@ -172,9 +178,17 @@ class _Zygote:
         with self._lock:
             if self._sock is sock:
                 self._sock = None
-            pending = list(self._spawns.values()) + [f for f in self._exits.values() if not f.done()]
-            self._spawns.clear()
-            self._exits.clear()
+            pending = [
+                self._spawns.pop(request_id)
+                for request_id in [r for r, owner in self._owners.items() if owner is sock]
+                if request_id in self._spawns
+            ]
+            self._owners = {r: owner for r, owner in self._owners.items() if owner is not sock}
+            for pid in [p for p, owner in self._exit_owners.items() if owner is sock]:
+                del self._exit_owners[pid]
+                waiting = self._exits.pop(pid, None)
+                if waiting is not None:
+                    pending.append(waiting)
         for future in pending:
             if not future.done():
                 future.set_exception(RunnerLost("the runner's zygote process stopped"))
@@ -189,16 +203,30 @@ class _Zygote:
             request_id = self._next_id
             future: Future[int] = Future()
             self._spawns[request_id] = future
+            message = json.dumps({"id": request_id, "spec": spec}).encode()
+            self._owners[request_id] = sock
             try:
-                socket.send_fds(sock, [json.dumps({"id": request_id, "spec": spec}).encode()], fds)
-            except OSError as exc:
-                self._spawns.pop(request_id, None)
-                raise RunnerLost(f"cannot reach the runner's zygote: {exc}") from exc
+                socket.send_fds(sock, [message], fds)
+            except OSError:
+                # The zygote died since the last job and its reader has not noticed yet: start another, once.
+                if self._sock is sock:
+                    self._sock = None
+                    with contextlib.suppress(OSError):
+                        sock.shutdown(socket.SHUT_RDWR)
+                try:
+                    sock = self._start()
+                    self._owners[request_id] = sock
+                    socket.send_fds(sock, [message], fds)
+                except OSError as exc:
+                    self._spawns.pop(request_id, None)
+                    self._owners.pop(request_id, None)
+                    raise RunnerLost(f"cannot reach the runner's zygote: {exc}") from exc
         try:
             pid = future.result(timeout=_SPAWN_SECONDS)
         except TimeoutError:
             with self._lock:
                 self._spawns.pop(request_id, None)
+                self._owners.pop(request_id, None)
             self._restart()  # a zygote that does not answer is replaced, not waited on forever
             raise RunnerLost(f"the runner's zygote did not answer within {_SPAWN_SECONDS:g} s") from None
         with self._lock:
@@ -212,6 +240,7 @@ class _Zygote:
         with self._lock:
             if self._exits.get(pid) is exit_future:  # not a newer run's, should the pid have been reused
                 del self._exits[pid]
+                self._exit_owners.pop(pid, None)
 
     def _restart(self) -> None:
         """Drop the current zygote (its reader fails what still waits on it); the next spawn starts another."""

@@ -6,6 +6,7 @@ audit entry in the same transaction.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, Literal
@@ -24,16 +25,9 @@ from portal.jobs.models import Job, JobApproval
 from portal.jobs.schemas import ApprovalOut, JobOut
 from portal.jobs.states import CANCELLABLE, RETRYABLE, JobState
 
+log = logging.getLogger(__name__)
 FRONT_OF_QUEUE = 1_000_000
 BulkAction = Literal["retry", "cancel", "run"]
-
-
-def may_approve(principal: Principal, approval: dict[str, Any]) -> bool:
-    """Whether the policy names this user, by role or by name."""
-    who = approval.get("approvers", {})
-    if "role" in who:
-        return principal.has(Role[who["role"]])
-    return principal.username in who.get("users", [])
 
 
 def decisions(s: Session, job_id: int) -> list[ApprovalOut]:
@@ -42,12 +36,15 @@ def decisions(s: Session, job_id: int) -> list[ApprovalOut]:
 
 
 def _pending(s: Session, actor: Principal, job_id: int) -> Job:
-    job = s.get(Job, job_id)
-    if job is None:
+    """The job, locked for this transaction (two approvers at once must not both stop short of the count)."""
+    job = s.get(Job, job_id, with_for_update=True)
+    if job is None or not (
+        service.may_see(actor, job.created_by) or (job.approval and service.may_approve(actor, job.approval))
+    ):
         raise service.job_not_found(job_id)
     if job.state != JobState.PENDING_APPROVAL.value or job.approval is None:
         raise Conflict(f"job {job_id} is {job.state}, not waiting for approval", details={"state": job.state})
-    if not may_approve(actor, job.approval):
+    if not service.may_approve(actor, job.approval):
         raise Forbidden(f"you are not an approver of job {job_id} ({service.describe_policy(job.approval)})")
     if job.created_by == actor.id:
         raise Forbidden("nobody may approve or reject their own job")
@@ -88,6 +85,8 @@ def approve(actor: Principal, job_id: int, comment: str) -> JobOut:
             )
         else:
             row = service.touch(s, job_id, f"approved by {actor.username}; {count} of {needed}")
+        if row is None:  # pragma: no cover - the row lock makes this impossible
+            raise Conflict(f"job {job_id} changed state meanwhile; try again")
         audit.record(s, actor, "job.approve", target_type="job", target_id=job_id, details={"comment": comment})
     return service.hand_over(row)
 
@@ -107,25 +106,36 @@ def reject(actor: Principal, job_id: int, comment: str) -> JobOut:
             message=reason,
             actor=actor.username,
         )
+        if row is None:  # pragma: no cover - the row lock makes this impossible
+            raise Conflict(f"job {job_id} changed state meanwhile; try again")
         audit.record(s, actor, "job.reject", target_type="job", target_id=job_id, details={"comment": comment})
     return service.hand_over(row)
 
 
-def waiting_for(actor: Principal, limit: int = 200) -> list[JobOut]:
-    """Jobs waiting for approval that this user may approve and has not decided on (never their own)."""
+def waiting_for(actor: Principal, limit: int = 200, chunk: int = 500) -> list[JobOut]:
+    """Jobs waiting for approval that this user may approve and has not decided on (never their own).
+
+    The policy is JSON, so it is checked here, a chunk of pending jobs at a time, until `limit` are found.
+    """
+    found: list[JobOut] = []
+    after = 0
     with db.read() as s:
         decided = select(JobApproval.job_id).where(JobApproval.user_id == actor.id)
-        rows = s.execute(
-            select(*service.SUMMARY_COLUMNS, Job.approval)
-            .where(Job.state == JobState.PENDING_APPROVAL.value, Job.id.not_in(decided))
-            .order_by(Job.id)
-            .limit(limit)
-        ).all()
-    return [
-        service.job_out(r)
-        for r in rows
-        if r.approval is not None and r.created_by != actor.id and may_approve(actor, r.approval)
-    ]
+        while len(found) < limit:
+            rows = s.execute(
+                select(*service.SUMMARY_COLUMNS, Job.approval)
+                .where(Job.state == JobState.PENDING_APPROVAL.value, Job.id > after, Job.id.not_in(decided))
+                .where((Job.created_by != actor.id) | Job.created_by.is_(None))
+                .order_by(Job.id)
+                .limit(chunk)
+            ).all()
+            found.extend(
+                service.job_out(r) for r in rows if r.approval is not None and service.may_approve(actor, r.approval)
+            )
+            if len(rows) < chunk:
+                break
+            after = rows[-1].id
+    return found[:limit]
 
 
 def expire_approvals() -> list[int]:
@@ -169,12 +179,15 @@ def force_run(actor: Principal, job_id: int) -> JobOut:
             raise service.job_not_found(job_id)
         state = JobState(job.state)
         if state is JobState.QUEUED:
-            row = s.execute(
+            moved_row = s.execute(
                 update(Job)
                 .where(Job.id == job_id, Job.state == JobState.QUEUED.value)
                 .values(priority=FRONT_OF_QUEUE, rev=Job.rev + 1, updated_at=utcnow())
                 .returning(*service.SUMMARY_COLUMNS)
-            ).one()
+            ).first()
+            if moved_row is None:  # a worker claimed it meanwhile
+                raise Conflict(f"job {job_id} started meanwhile", details={"state": JobState.RUNNING.value})
+            row = moved_row
             service.add_event(
                 s, job_id, "priority", f"moved to the front of the queue by {actor.username}", actor.username
             )
@@ -223,6 +236,9 @@ def _one(actor: Principal, action: BulkAction, job_id: int) -> BulkOutcome:
     except PortalError as exc:
         state = exc.details.get("state") if isinstance(exc.details, dict) else None
         return BulkOutcome(id=job_id, ok=False, state=state, error=exc.code, message=exc.message)
+    except Exception:  # one job's unexpected failure must not stop the others
+        log.exception("bulk %s of job %s failed", action, job_id)
+        return BulkOutcome(id=job_id, ok=False, error="internal_error", message="an unexpected error occurred")
 
 
 ELIGIBLE: dict[str, frozenset[JobState]] = {

@@ -8,11 +8,13 @@ grow with history. `rebuild()` recomputes both from the jobs themselves (the mig
 from __future__ import annotations
 
 from collections import Counter
-from datetime import datetime
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Insert, Table, bindparam, case, delete, func, insert, select
+from sqlalchemy import Connection, Insert, Table, bindparam, case, delete, event, func, insert, select, text
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
 
 from portal.jobs.models import Job, JobCount, JobHourly
 
@@ -21,6 +23,7 @@ hourly_t: Table = JobHourly.__table__  # type: ignore[assignment]
 FINISHED = ("SUCCEEDED", "FAILED", "CANCELLED")
 _HOURLY_COUNTS = ("created", "succeeded", "failed", "cancelled", "duration_ms_sum", "timed")
 _statements: dict[tuple[str, str], Insert] = {}
+_DELTAS_KEY = "portal.job_counter_deltas"
 
 
 def _dialect_insert(dialect: str) -> Any:
@@ -62,28 +65,40 @@ def _hourly_upsert(dialect: str) -> Insert:
 
 
 def hour_of(at: datetime) -> datetime:
-    return at.replace(minute=0, second=0, microsecond=0)
+    """The UTC hour `at` falls in (the rollups' key, the same on every backend and session time zone)."""
+    return at.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
 
 
-def moved(conn: Connection, item_id: str, queue: str, old: str | None, new: str) -> None:
+@dataclass
+class _Deltas:
+    """A transaction's changes to the counters, applied once just before it commits."""
+
+    counts: Counter[tuple[str, str, str]] = field(default_factory=Counter)
+    hourly: dict[tuple[datetime, str], dict[str, int]] = field(default_factory=dict)
+
+
+def _deltas(s: Session) -> _Deltas:
+    deltas: _Deltas = s.info.setdefault(_DELTAS_KEY, _Deltas())
+    return deltas
+
+
+def moved(s: Session, item_id: str, queue: str, old: str | None, new: str) -> None:
     """A job of `item_id` in `queue` went from state `old` (None: it is new) to `new`."""
-    statement = _count_upsert(conn.dialect.name)
-    rows = [{"state": new, "queue": queue, "item_id": item_id, "delta": 1}]
+    counts = _deltas(s).counts
+    counts[(new, queue, item_id)] += 1
     if old is not None:
-        rows.append({"state": old, "queue": queue, "item_id": item_id, "delta": -1})
-    conn.execute(statement, rows)
+        counts[(old, queue, item_id)] -= 1
 
 
-def _hourly_row(hour: datetime, item_id: str, **values: int) -> dict[str, Any]:
-    row: dict[str, Any] = {"hour": hour, "item_id": item_id, "duration_ms_max": 0}
-    row.update(dict.fromkeys(_HOURLY_COUNTS, 0))
-    row.update(values)
-    return row
+def _add_hourly(s: Session, at: datetime, item_id: str, values: dict[str, int]) -> None:
+    row = _deltas(s).hourly.setdefault((hour_of(at), item_id), {})
+    for name, value in values.items():
+        row[name] = max(row.get(name, 0), value) if name == "duration_ms_max" else row.get(name, 0) + value
 
 
-def created(conn: Connection, item_id: str, at: datetime) -> None:
+def created(s: Session, item_id: str, at: datetime) -> None:
     """One job of `item_id` was created at `at`."""
-    conn.execute(_hourly_upsert(conn.dialect.name), _hourly_row(hour_of(at), item_id, created=1))
+    _add_hourly(s, at, item_id, {"created": 1})
 
 
 def _finish_values(state: str, at: datetime, started_at: datetime | None) -> dict[str, int]:
@@ -95,14 +110,44 @@ def _finish_values(state: str, at: datetime, started_at: datetime | None) -> dic
     return values
 
 
-def finished(conn: Connection, item_id: str, state: str, at: datetime, started_at: datetime | None) -> None:
+def finished(s: Session, item_id: str, state: str, at: datetime, started_at: datetime | None) -> None:
     """One job of `item_id` ended in `state` at `at`."""
-    values = _finish_values(state, at, started_at)
-    conn.execute(_hourly_upsert(conn.dialect.name), _hourly_row(hour_of(at), item_id, **values))
+    _add_hourly(s, at, item_id, _finish_values(state, at, started_at))
+
+
+@event.listens_for(Session, "before_commit")
+def _apply(session: Session) -> None:
+    """Write the transaction's counter changes, in one fixed order of keys: concurrent transactions then lock
+    the same rows in the same order (no deadlock on PostgreSQL), and opposite moves within one (a slot that
+    finishes a job and claims the next) cancel out before they cost a write."""
+    deltas: _Deltas | None = session.info.pop(_DELTAS_KEY, None)
+    if deltas is None:
+        return
+    conn = session.connection()
+    counts = [
+        {"state": state, "queue": queue, "item_id": item_id, "delta": n}
+        for (state, queue, item_id), n in sorted(deltas.counts.items())
+        if n
+    ]
+    if counts:
+        conn.execute(_count_upsert(conn.dialect.name), counts)
+    hourly = [_hourly_row(hour, item_id, **values) for (hour, item_id), values in sorted(deltas.hourly.items())]
+    if hourly:
+        conn.execute(_hourly_upsert(conn.dialect.name), hourly)
+
+
+def _hourly_row(hour: datetime, item_id: str, **values: int) -> dict[str, Any]:
+    row: dict[str, Any] = {"hour": hour, "item_id": item_id, "duration_ms_max": 0}
+    row.update(dict.fromkeys(_HOURLY_COUNTS, 0))
+    row.update(values)
+    return row
 
 
 def rebuild(conn: Connection, batch: int = 20_000) -> None:
     """Recompute the counters and the hourly rollups from every stored job."""
+    if conn.dialect.name == "postgresql":
+        # Changes committed between the scan and the rewrite would be lost: hold them off until the end.
+        conn.execute(text("LOCK TABLE job_counts, job_hourly IN EXCLUSIVE MODE"))
     counts: Counter[tuple[str, str, str]] = Counter()
     rollups: dict[tuple[datetime, str], dict[str, Any]] = {}
 

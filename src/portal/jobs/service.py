@@ -212,11 +212,24 @@ def job_not_found(job_id: int) -> NotFound:
     return NotFound(f"job {job_id} not found")
 
 
+def may_approve(principal: Principal, approval: dict[str, Any]) -> bool:
+    """Whether an item's approval policy names this user, by role or by name."""
+    who = approval.get("approvers", {})
+    if "role" in who:
+        return principal.has(Role[who["role"]])
+    return principal.username in who.get("users", [])
+
+
 def _visible(s: Session, principal: Principal, job_id: int) -> Job:
+    """A job the principal may see: their own, any (operators), or one waiting for their approval."""
     job = s.get(Job, job_id)
-    if job is None or not may_see(principal, job.created_by):
+    if job is None:
         raise job_not_found(job_id)
-    return job
+    if may_see(principal, job.created_by):
+        return job
+    if job.state == JobState.PENDING_APPROVAL.value and job.approval and may_approve(principal, job.approval):
+        return job  # an approver named by the item decides on what they can read
+    raise job_not_found(job_id)
 
 
 def job_out(row: Row[Any] | Job) -> JobOut:
@@ -271,18 +284,10 @@ def transition(
             actor=actor,
             progress=values.get("progress"),
         )
-        counters.moved(conn, row.item_id, row.queue, expected.value, target.value)
+        counters.moved(s, row.item_id, row.queue, expected.value, target.value)
         if target.value in counters.FINISHED:
-            counters.finished(conn, row.item_id, target.value, now, row.started_at)
+            counters.finished(s, row.item_id, target.value, now, row.started_at)
     return row
-
-
-def _validate_inputs(runnable: catalog_service.RunnableVersion, inputs: dict[str, Any]) -> None:
-    errors = input_errors(runnable.validator, inputs)
-    if errors:
-        raise ValidationFailed(
-            f"the inputs do not match the schema of {runnable.item_id} {runnable.version}", details=errors
-        )
 
 
 def _insert_job(
@@ -351,8 +356,8 @@ def _insert_job(
         actor=name,
         message=f"retry of job {retry_of}" if retry_of else "created",
     )
-    counters.moved(conn, row.item_id, row.queue, None, row.state)
-    counters.created(conn, row.item_id, now)
+    counters.moved(s, row.item_id, row.queue, None, row.state)
+    counters.created(s, row.item_id, now)
     if state is JobState.PENDING_APPROVAL and approval is not None:
         _event(conn, row.id, now, "approval", message=f"waiting for approval: {describe_policy(approval)}")
     return row
@@ -438,13 +443,22 @@ def hand_over(row: Row[Any] | None) -> JobOut:
 
 
 def _check_runnable(runnable: catalog_service.RunnableVersion, inputs: dict[str, Any]) -> None:
-    """Inputs that match the schema, sensitive ones given for real, and every declared secret granted."""
-    _validate_inputs(runnable, inputs)
+    """Sensitive inputs given for real, inputs that match the schema, and every declared secret granted."""
     masked = [name for name in runnable.sensitive if inputs.get(name) == MASK]
     if masked:
         raise ValidationFailed(
             "sensitive inputs are never stored: give them again",
             details=[{"field": name, "message": "give this value again"} for name in masked],
+        )
+    errors = input_errors(runnable.validator, inputs)
+    if errors:
+        # jsonschema quotes the value in its messages: never for a sensitive input.
+        sensitive = set(runnable.sensitive)
+        for error in errors:
+            if error["field"].split(".")[0].split("[")[0] in sensitive:
+                error["message"] = "does not match the schema (the value is not shown: the input is sensitive)"
+        raise ValidationFailed(
+            f"the inputs do not match the schema of {runnable.item_id} {runnable.version}", details=errors
         )
     missing = secrets_service.missing_for(runnable.item_id, runnable.secrets)
     if missing:
@@ -699,7 +713,7 @@ def _claim(s: Session, worker_id: str, now: Any) -> tuple[Row[Any], ClaimedJob] 
         to_state=JobState.RUNNING.value,
         message=f"started on {worker_id}",
     )
-    counters.moved(conn, row.item_id, row.queue, JobState.QUEUED.value, JobState.RUNNING.value)
+    counters.moved(s, row.item_id, row.queue, JobState.QUEUED.value, JobState.RUNNING.value)
     return row, ClaimedJob(
         id=row.id,
         kind=row.kind,

@@ -24,9 +24,15 @@ class SecretsKeyError(PortalError):
 
 
 def _keys(settings: Settings) -> list[str]:
-    """The configured keys, or the data directory's own key (created once, readable by this user only)."""
+    """The configured keys, or the data directory's own key (created once, readable by this user only).
+
+    A shared database (PostgreSQL) is used by several processes, each with its own data directory: there a
+    key file would differ per node, so the key must be configured.
+    """
     if settings.secrets_key:
         return settings.secrets_key
+    if not settings.resolved_database_url.startswith("sqlite"):
+        raise SecretsKeyError("set PORTAL_SECRETS_KEY: with a shared database every node needs the same key")
     path: Path = settings.data_dir / KEY_FILE
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from typing import Any
 
@@ -10,11 +11,22 @@ MASK = "***"
 MIN_MASKED_LENGTH = 4
 
 
+def _forms(text: str) -> set[str]:
+    """A value as a task may print it: as is, line by line (logs are split into lines), and escaped the way
+    `json.dumps` and `repr` write it."""
+    forms = {text, json.dumps(text)[1:-1], json.dumps(text, ensure_ascii=False)[1:-1], repr(text)[1:-1]}
+    forms.update(line.strip() for line in text.splitlines())
+    return forms
+
+
 class Masker:
     """Masks every occurrence of the given values, longest first (so a value containing another is whole)."""
 
     def __init__(self, values: Iterable[Any]) -> None:
-        texts = {str(v) for v in values if v is not None and not isinstance(v, bool)}
+        texts: set[str] = set()
+        for value in values:
+            if value is not None and not isinstance(value, bool):
+                texts |= _forms(str(value))
         self.values = sorted((t for t in texts if len(t) >= MIN_MASKED_LENGTH), key=len, reverse=True)
 
     def __bool__(self) -> bool:
