@@ -226,6 +226,40 @@ def test_job_control_is_rate_limited_per_user(busy_operator: httpx.Client, opera
     assert limited.json()["error"]["code"] == "rate_limited"
     assert 1 <= int(limited.headers["retry-after"]) <= 60
     assert operator.post("/api/admin/jobs/999999/cancel").status_code == 404  # other users are not affected
+    bulk = [
+        busy_operator.post("/api/admin/jobs/bulk", json={"action": "cancel", "ids": [999999]}).status_code
+        for _ in range(11)
+    ]
+    assert bulk == [200] * 10 + [429]
+
+
+ADMIN_ENDPOINTS = [
+    ("POST", "/api/admin/jobs/1/retry", "operator"),
+    ("POST", "/api/admin/jobs/1/cancel", "operator"),
+    ("POST", "/api/admin/jobs/1/run", "operator"),
+    ("POST", "/api/admin/jobs/bulk", "operator"),
+    ("GET", "/api/admin/stats", "operator"),
+    ("GET", "/api/admin/system", "admin"),
+    ("GET", "/api/admin/secrets", "admin"),
+    ("POST", "/api/admin/secrets", "admin"),
+    ("PATCH", "/api/admin/secrets/X", "admin"),
+    ("DELETE", "/api/admin/secrets/X", "admin"),
+    ("GET", "/api/admin/audit", "admin"),
+    ("GET", "/api/admin/audit/export", "admin"),
+    ("GET", "/api/admin/users", "admin"),
+    ("GET", "/api/admin/tokens", "admin"),
+]
+BELOW = {"operator": ["viewer1", "req1"], "admin": ["viewer1", "req1", "op1", "pub1"]}
+
+
+@pytest.mark.parametrize(("method", "path", "needs"), ADMIN_ENDPOINTS)
+def test_every_admin_endpoint_refuses_each_role_below_the_one_it_needs(
+    server: PortalServer, tokens: dict[str, str], method: str, path: str, needs: str
+) -> None:
+    for user in BELOW[needs]:
+        with server.client(tokens[user]) as client:
+            response = client.request(method, path, json={"action": "cancel", "ids": [1]})
+            assert response.status_code == 403, (user, response.text)
 
 
 def test_stats_come_from_counters_that_match_the_jobs(
