@@ -59,7 +59,7 @@ def bundle_sizes() -> dict[str, Any]:
     if not index.is_file():
         raise RuntimeError("the web app is not built: run `make web` first")
     html = index.read_text()
-    first = ["index.html", *re.findall(r'(?:src|href)="/(assets/[^"]+\.(?:js|css))"', html)]
+    first = ["index.html", *re.findall(r'(?:src|href)="/([^"]+\.(?:js|css))"', html)]
     lazy = sorted(
         p.relative_to(WEB_DIR).as_posix()
         for p in (WEB_DIR / "assets").iterdir()
