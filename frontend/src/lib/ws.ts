@@ -154,10 +154,4 @@ export class RevTracker {
     this.revs.set(jobId, rev);
     return true;
   }
-
-  /** Note a rev learnt from a fetch, so an older pushed update does not overwrite fresher data. */
-  observe(jobId: number, rev: number): void {
-    const held = this.revs.get(jobId);
-    if (held === undefined || rev > held) this.revs.set(jobId, rev);
-  }
 }
