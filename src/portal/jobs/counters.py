@@ -219,12 +219,13 @@ def items_since(conn: Connection, since: datetime) -> list[Any]:
 
 
 def oldest_queued(conn: Connection, queue: str) -> datetime | None:
-    """When the oldest job still queued in `queue` was queued (an index walk, not a scan)."""
+    """When the job that has waited longest in `queue` was queued (by `queued_at`, not id: a job approved late
+    is queued late); an index on (state, queued_at) makes it a walk, not a scan."""
     jobs_t: Table = Job.__table__  # type: ignore[assignment]
     value: datetime | None = conn.scalar(
         select(jobs_t.c.queued_at)
         .where(jobs_t.c.state == "QUEUED", jobs_t.c.queue == queue)
-        .order_by(jobs_t.c.id)
+        .order_by(jobs_t.c.queued_at)
         .limit(1)
     )
     return value

@@ -20,6 +20,7 @@ class Job(Base):
         Index("ix_jobs_created_by_id", "created_by", "id"),
         Index("ix_jobs_created_by_state_id", "created_by", "state", "id"),
         Index("ix_jobs_retry_of", "retry_of"),
+        Index("ix_jobs_state_queued_at", "state", "queued_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -24,6 +24,7 @@ def upgrade() -> None:
         batch.add_column(sa.Column("approval_deadline", UTCDateTime(), nullable=True))
         batch.add_column(sa.Column("sealed_inputs", sa.Text(), nullable=True))
         batch.add_column(sa.Column("secrets", sa.JSON(), nullable=False, server_default="[]"))
+        batch.create_index("ix_jobs_state_queued_at", ["state", "queued_at"])
     op.create_table(
         "job_approvals",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -91,6 +92,7 @@ def downgrade() -> None:
     op.drop_index("ix_job_approvals_job_id", table_name="job_approvals")
     op.drop_table("job_approvals")
     with op.batch_alter_table("jobs") as batch:
+        batch.drop_index("ix_jobs_state_queued_at")
         batch.drop_column("secrets")
         batch.drop_column("sealed_inputs")
         batch.drop_column("approval_deadline")
