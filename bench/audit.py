@@ -22,6 +22,7 @@ from bench.common import (
     latency_summary,
     ms,
     show,
+    show_query_table,
     timed_gets,
     write_results,
 )
@@ -283,19 +284,7 @@ def run() -> dict[str, Any]:
             if RARE_ACTOR not in facets["actors"] or "audit.export" not in facets["actions"]:
                 mismatches.append("facets: the rare actor or its action is missing")
             export = _export(client, now)
-    floor = latency_summary(floor_times)
-    floor_p95 = floor["p95_ms"]
-    show(f"[{NAME}] floor GET /healthz p95 {floor_p95:.2f} ms (median {floor['median_ms']:.2f} ms)")
-    worst = 0.0
-    for label, figures in results.items():
-        figures["ratio_p95_to_floor"] = round(figures["p95_ms"] / floor_p95, 2)
-        worst = max(worst, figures["p95_ms"])
-        show(
-            f"[{NAME}]   {label:<42} p95 {figures['p95_ms']:7.2f} ms  median {figures['median_ms']:7.2f} ms  "
-            f"ratio {figures['ratio_p95_to_floor']:6.2f}  items {figures['items']}"
-        )
-    verdict = "met" if worst < TARGET_P95_MS else "missed"
-    show(f"[{NAME}] worst p95 {worst:.2f} ms (target p95 < {TARGET_P95_MS:.0f} ms: {verdict})")
+    floor, worst = show_query_table(NAME, results, floor_times, TARGET_P95_MS, "items")
     rate = export["rows_per_second"]
     show(f"[{NAME}] export of the last week: {export['rows']} CSV rows in {export['seconds']} s ({rate} rows/s)")
     output: dict[str, Any] = {

@@ -330,6 +330,28 @@ def machine() -> dict[str, Any]:
     }
 
 
+def show_query_table(
+    name: str, results: dict[str, dict[str, Any]], floor_times: Sequence[float], target_p95_ms: float, column: str
+) -> tuple[dict[str, float], float]:
+    """Print each query's p95 and median with its ratio to the `/healthz` floor (added to `results`) and
+    `column`, then the worst p95 against the target; returns the floor's summary and the worst p95."""
+    floor = latency_summary(floor_times)
+    floor_p95 = floor["p95_ms"]
+    show(f"[{name}] floor GET /healthz p95 {floor_p95:.2f} ms (median {floor['median_ms']:.2f} ms)")
+    width = max(len(label) for label in results)
+    worst = 0.0
+    for label, figures in results.items():
+        figures["ratio_p95_to_floor"] = round(figures["p95_ms"] / floor_p95, 2)
+        worst = max(worst, figures["p95_ms"])
+        show(
+            f"[{name}]   {label:<{width}} p95 {figures['p95_ms']:7.2f} ms  median {figures['median_ms']:7.2f} ms  "
+            f"ratio {figures['ratio_p95_to_floor']:6.2f}  {column} {figures[column]}"
+        )
+    verdict = "met" if worst < target_p95_ms else "missed"
+    show(f"[{name}] worst p95 {worst:.2f} ms (target p95 < {target_p95_ms:.0f} ms: {verdict})")
+    return floor, worst
+
+
 def write_results(scenario: str, figures: dict[str, Any]) -> Path:
     """Write `bench/results/<scenario>.json` and return its path."""
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)

@@ -20,6 +20,7 @@ from bench.common import (
     job_rows,
     latency_summary,
     show,
+    show_query_table,
     timed_gets,
     write_results,
 )
@@ -102,19 +103,7 @@ def run() -> dict[str, Any]:
                 if label.endswith("page=50") and len(body["items"]) != 50:
                     mismatches.append(f"{label}: {len(body['items'])} items on page 50")
                 results[label] = {"params": params, "total": body["total"], **latency_summary(times)}
-    floor = latency_summary(floor_times)
-    floor_p95 = floor["p95_ms"]
-    show(f"[{NAME}] floor GET /healthz p95 {floor_p95:.2f} ms (median {floor['median_ms']:.2f} ms)")
-    worst = 0.0
-    for label, figures in results.items():
-        figures["ratio_p95_to_floor"] = round(figures["p95_ms"] / floor_p95, 2)
-        worst = max(worst, figures["p95_ms"])
-        show(
-            f"[{NAME}]   {label:<40} p95 {figures['p95_ms']:7.2f} ms  median {figures['median_ms']:7.2f} ms  "
-            f"ratio {figures['ratio_p95_to_floor']:6.2f}  total {figures['total']}"
-        )
-    verdict = "met" if worst < TARGET_P95_MS else "missed"
-    show(f"[{NAME}] worst p95 {worst:.2f} ms (target p95 < {TARGET_P95_MS:.0f} ms: {verdict})")
+    floor, worst = show_query_table(NAME, results, floor_times, TARGET_P95_MS, "total")
     output: dict[str, Any] = {
         "jobs": JOBS,
         "requests_per_query": REQUESTS,

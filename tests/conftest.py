@@ -36,11 +36,8 @@ def tokens(server: PortalServer) -> dict[str, str]:
         ]:
             created = admin.post("/api/admin/users", json={"username": name, "role": role, "password": PASSWORD})
             assert created.status_code == 201, created.text
-            with httpx.Client(base_url=server.url) as browser:
-                me = browser.post("/api/auth/login", json={"username": name, "password": PASSWORD}).json()
-                token = browser.post(
-                    "/api/auth/tokens", json={"name": "tests"}, headers={"X-CSRF-Token": me["csrf_token"]}
-                )
+            with server.session(name, PASSWORD) as browser:
+                token = browser.post("/api/auth/tokens", json={"name": "tests"})
                 assert token.status_code == 201, token.text
                 out[name] = token.json()["secret"]
     return out

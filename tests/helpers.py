@@ -9,7 +9,8 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -97,6 +98,15 @@ class PortalServer:
         result = self.cli("tokens", "create", username, "--name", "tests")
         assert result.returncode == 0, result.stderr
         return result.stdout.strip()
+
+    @contextmanager
+    def session(self, username: str, password: str) -> Iterator[httpx.Client]:
+        """A client logged in like a browser: the session cookie, and the CSRF header on every request."""
+        with httpx.Client(base_url=self.url, timeout=30) as client:
+            response = client.post("/api/auth/login", json={"username": username, "password": password})
+            assert response.status_code == 200, response.text
+            client.headers["X-CSRF-Token"] = response.json()["csrf_token"]
+            yield client
 
     def client(self, token: str | None = None) -> httpx.Client:
         headers = {"Authorization": f"Bearer {token}"} if token else {}

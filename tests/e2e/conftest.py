@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from pathlib import Path
 
 import httpx
@@ -90,14 +90,9 @@ def page(context: BrowserContext) -> Page:
     return context.new_page()
 
 
-@contextmanager
-def api_client(server: PortalServer, username: str) -> Iterator[httpx.Client]:
+def api_client(server: PortalServer, username: str) -> AbstractContextManager[httpx.Client]:
     """An API client logged in as `username` (session cookie and CSRF header), for setting up a test."""
-    with httpx.Client(base_url=server.url, timeout=30) as client:
-        me = client.post("/api/auth/login", json={"username": username, "password": PASSWORD})
-        assert me.status_code == 200, me.text
-        client.headers["X-CSRF-Token"] = me.json()["csrf_token"]
-        yield client
+    return server.session(username, PASSWORD)
 
 
 def screenshot(page: Page, name: str) -> None:

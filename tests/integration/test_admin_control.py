@@ -212,9 +212,7 @@ def busy_operator(server: PortalServer, admin: httpx.Client) -> Iterator[httpx.C
     """An operator of its own, so using up its rate limit does not slow the other tests."""
     created = admin.post("/api/admin/users", json={"username": "busy-op", "role": "operator", "password": PASSWORD})
     assert created.status_code == 201, created.text
-    with httpx.Client(base_url=server.url, timeout=30) as client:
-        me = client.post("/api/auth/login", json={"username": "busy-op", "password": PASSWORD}).json()
-        client.headers["X-CSRF-Token"] = me["csrf_token"]
+    with server.session("busy-op", PASSWORD) as client:
         yield client
 
 

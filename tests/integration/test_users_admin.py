@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from typing import Any
 
 import httpx
@@ -27,14 +27,9 @@ def create_user(admin: httpx.Client, username: str, role: str = "requester", **e
     return int(response.json()["user"]["id"])
 
 
-@contextmanager
-def browser_login(server: PortalServer, username: str) -> Iterator[httpx.Client]:
+def browser_login(server: PortalServer, username: str) -> AbstractContextManager[httpx.Client]:
     """A logged-in browser: session cookie, and the CSRF header sent on every request."""
-    with httpx.Client(base_url=server.url, timeout=30) as browser:
-        response = browser.post("/api/auth/login", json={"username": username, "password": PASSWORD})
-        assert response.status_code == 200, response.text
-        browser.headers["X-CSRF-Token"] = response.json()["csrf_token"]
-        yield browser
+    return server.session(username, PASSWORD)
 
 
 def token_of(server: PortalServer, username: str) -> str:

@@ -12,10 +12,9 @@ from portal.admin.ratelimit import limiter
 from portal.admin.schemas import Stats, SystemStatus
 from portal.auth.deps import Admin, Operator
 from portal.auth.principal import Principal
-from portal.errors import ValidationFailed
 from portal.jobs import control
 from portal.jobs import service as jobs_service
-from portal.jobs.schemas import BulkRequest, BulkResponse, BulkResult, JobCreated, JobOut, RetryRequest
+from portal.jobs.schemas import BulkRequest, BulkResponse, JobCreated, JobOut, RetryRequest
 from portal.settings import get_settings
 
 router = APIRouter(prefix="/api/admin", tags=["admin"])
@@ -96,28 +95,7 @@ def bulk(
     One call touches at most `PORTAL_ADMIN_BULK_MAX` jobs (422 beyond). Role: operator (admin to start a job
     that waits for approval).
     """
-    limit = get_settings().admin_bulk_max
-    if body.ids is not None:
-        if len(set(body.ids)) > limit:
-            raise ValidationFailed(
-                f"one call may touch at most {limit} jobs",
-                details=[{"field": "ids", "message": f"{len(set(body.ids))} ids, more than {limit}"}],
-            )
-        ids = body.ids
-    else:
-        assert body.filter is not None
-        ids = control.bulk_ids(
-            principal,
-            body.action,
-            limit,
-            states=body.filter.state,
-            item_id=body.filter.item_id,
-            q=body.filter.q,
-        )
-    outcomes = control.bulk(principal, body.action, ids)
-    results = [BulkResult(**o.__dict__) for o in outcomes]
-    ok = sum(1 for r in results if r.ok)
-    return BulkResponse(action=body.action, results=results, succeeded=ok, failed=len(results) - ok)
+    return control.bulk(principal, body, get_settings().admin_bulk_max)
 
 
 @router.get("/stats", operation_id="admin-stats", response_model=Stats)

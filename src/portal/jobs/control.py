@@ -7,7 +7,6 @@ audit entry in the same transaction.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, Literal
 
@@ -22,7 +21,7 @@ from portal.db.base import utcnow
 from portal.errors import Conflict, Forbidden, PortalError, ValidationFailed
 from portal.jobs import service
 from portal.jobs.models import Job, JobApproval
-from portal.jobs.schemas import ApprovalOut, JobOut
+from portal.jobs.schemas import ApprovalOut, BulkFilter, BulkRequest, BulkResponse, BulkResult, JobOut
 from portal.jobs.states import CANCELLABLE, RETRYABLE, JobState
 
 log = logging.getLogger(__name__)
@@ -216,29 +215,19 @@ def force_run(actor: Principal, job_id: int) -> JobOut:
     return service.hand_over(row)
 
 
-@dataclass(frozen=True)
-class BulkOutcome:
-    id: int
-    ok: bool
-    state: str | None = None
-    new_job_id: int | None = None
-    error: str | None = None
-    message: str | None = None
-
-
-def _one(actor: Principal, action: BulkAction, job_id: int) -> BulkOutcome:
+def _one(actor: Principal, action: BulkAction, job_id: int) -> BulkResult:
     try:
         if action == "retry":
             created = service.retry_job(actor, job_id)
-            return BulkOutcome(id=job_id, ok=True, state=created.state.value, new_job_id=created.id)
+            return BulkResult(id=job_id, ok=True, state=created.state.value, new_job_id=created.id)
         job = service.cancel_job(actor, job_id) if action == "cancel" else force_run(actor, job_id)
-        return BulkOutcome(id=job_id, ok=True, state=job.state.value)
+        return BulkResult(id=job_id, ok=True, state=job.state.value)
     except PortalError as exc:
         state = exc.details.get("state") if isinstance(exc.details, dict) else None
-        return BulkOutcome(id=job_id, ok=False, state=state, error=exc.code, message=exc.message)
+        return BulkResult(id=job_id, ok=False, state=state, error=exc.code, message=exc.message)
     except Exception:  # one job's unexpected failure must not stop the others
         log.exception("bulk %s of job %s failed", action, job_id)
-        return BulkOutcome(id=job_id, ok=False, error="internal_error", message="an unexpected error occurred")
+        return BulkResult(id=job_id, ok=False, error="internal_error", message="an unexpected error occurred")
 
 
 ELIGIBLE: dict[str, frozenset[JobState]] = {
@@ -248,20 +237,12 @@ ELIGIBLE: dict[str, frozenset[JobState]] = {
 }
 
 
-def bulk_ids(
-    actor: Principal,
-    action: BulkAction,
-    limit: int,
-    *,
-    states: list[JobState] | None,
-    item_id: str | None,
-    q: str | None,
-) -> list[int]:
+def _filtered_ids(actor: Principal, action: BulkAction, limit: int, where: BulkFilter) -> list[int]:
     """The ids a filter selects for `action` (only jobs in a state it applies to); 422 when over `limit`."""
-    wanted = [st for st in (states or list(ELIGIBLE[action])) if st in ELIGIBLE[action]]
+    wanted = [st for st in (where.state or list(ELIGIBLE[action])) if st in ELIGIBLE[action]]
     if not wanted:
         return []
-    page = service.list_jobs(actor, states=wanted, item_id=item_id, q=q, page=1, page_size=limit, sort="id")
+    page = service.list_jobs(actor, states=wanted, item_id=where.item_id, q=where.q, page=1, page_size=limit, sort="id")
     if page.total > limit:
         raise ValidationFailed(
             f"the filter selects {page.total} jobs; one call may touch at most {limit}",
@@ -270,6 +251,19 @@ def bulk_ids(
     return [job.id for job in page.items]
 
 
-def bulk(actor: Principal, action: BulkAction, ids: list[int]) -> list[BulkOutcome]:
-    """Apply `action` to each job in turn; each one succeeds or fails on its own, with its reason."""
-    return [_one(actor, action, job_id) for job_id in dict.fromkeys(ids)]
+def bulk(actor: Principal, request: BulkRequest, limit: int) -> BulkResponse:
+    """Apply the action to each job (by ids or a filter, at most `limit`) in turn; each one succeeds or fails on
+    its own, with its reason."""
+    if request.ids is not None:
+        ids = list(dict.fromkeys(request.ids))
+        if len(ids) > limit:
+            raise ValidationFailed(
+                f"one call may touch at most {limit} jobs",
+                details=[{"field": "ids", "message": f"{len(ids)} ids, more than {limit}"}],
+            )
+    else:
+        assert request.filter is not None  # the request model requires one of the two
+        ids = _filtered_ids(actor, request.action, limit, request.filter)
+    results = [_one(actor, request.action, job_id) for job_id in ids]
+    ok = sum(1 for r in results if r.ok)
+    return BulkResponse(action=request.action, results=results, succeeded=ok, failed=len(results) - ok)
