@@ -48,9 +48,18 @@ def _lock_data_dir(settings: Settings) -> int:
 
 
 def prepare(settings: Settings) -> str | None:
-    """Database, migrations, the first admin and the example catalog; returns the new admin's password, if any."""
+    """Database, migrations, the first admin and the example catalog; returns the new admin's password, if any.
+
+    API nodes starting together on one PostgreSQL database take turns (an advisory lock), so the migrations,
+    the first admin and the example catalog are made once.
+    """
     use_settings(settings)
     db.configure(settings)
+    with db.exclusive("prepare"):
+        return _prepare_data(settings)
+
+
+def _prepare_data(settings: Settings) -> str | None:
     migrate.upgrade()
     password = auth_service.ensure_initial_admin(settings.data_dir)
     if password:
@@ -68,12 +77,23 @@ def prepare(settings: Settings) -> str | None:
 
 
 def start(settings: Settings, run_executor: bool = True) -> PortalState:
-    lock_fd = _lock_data_dir(settings) if run_executor else None
+    """Embedded: this process runs the jobs (one per data directory). Distributed: it hands them to Celery and
+    hears every node's events on Redis."""
+    lock_fd = _lock_data_dir(settings) if run_executor and not settings.distributed else None
     password = prepare(settings)
-    event_bus = bus.LocalEventBus()
+    event_bus: bus.EventBus
+    executor: executors.Executor
+    if settings.distributed:
+        from portal.execution.celery_app import events_channel
+        from portal.execution.distributed import CeleryExecutor
+
+        event_bus = bus.RedisEventBus(settings.redis_url, events_channel(settings))
+        executor = CeleryExecutor(settings) if run_executor else executors.NullExecutor()
+    else:
+        event_bus = bus.LocalEventBus()
+        executor = LocalExecutor(settings) if run_executor else executors.NullExecutor()
     bus.set_bus(event_bus)
     hub.attach(event_bus)
-    executor: executors.Executor = LocalExecutor(settings) if run_executor else executors.NullExecutor()
     executor.start()
     executors.set_current(executor)
     return PortalState(settings=settings, executor=executor, initial_password=password, lock_fd=lock_fd)
@@ -83,6 +103,7 @@ def stop(state: PortalState) -> None:
     state.executor.shutdown()
     executors.set_current(executors.NullExecutor())
     hub.detach()
+    bus.close()
     db.dispose()
     if state.lock_fd is not None:
         os.close(state.lock_fd)

@@ -1,9 +1,10 @@
-"""The `portal` command: serve, migrate, users, tokens, catalog, openapi."""
+"""The `portal` command: serve, worker, migrate, users, tokens, catalog, openapi."""
 
 from __future__ import annotations
 
 import json
 import sys
+import time
 
 import click
 
@@ -58,6 +59,42 @@ def serve(host: str, port: int, log_level: str) -> None:
         ws="websockets-sansio",
         timeout_graceful_shutdown=10,
     )
+
+
+@main.command()
+@click.option("--check", is_flag=True, help="exit 0 when a worker of this host beats, 1 otherwise (health probes)")
+@click.option("--log-level", default="info", show_default=True)
+def worker(check: bool, log_level: str) -> None:
+    """Run a worker node of the distributed mode (PORTAL_EXECUTOR=celery): a Celery worker that runs jobs."""
+    from portal.db import migrate as migrations
+    from portal.db import session as db
+    from portal.execution import celery_app
+
+    settings = get_settings()
+    if not settings.distributed:
+        click.echo("error: `portal worker` is for the distributed mode: set PORTAL_EXECUTOR=celery", err=True)
+        sys.exit(2)
+    db.configure(settings)
+    if check:
+        alive, message = celery_app.check_worker(settings)
+        click.echo(message)
+        sys.exit(0 if alive else 1)
+    logs.configure(settings.log_format, log_level)
+    # The API nodes (or `portal migrate`) own the schema: a worker waits for it rather than racing them.
+    for _ in range(120):
+        current, head = migrations.revisions()
+        if current == head:
+            break
+        click.echo(f"waiting for the database schema ({current} -> {head}); run `portal migrate`", err=True)
+        time.sleep(1)
+    else:
+        click.echo("error: the database schema is not current; run `portal migrate`", err=True)
+        sys.exit(1)
+    click.echo(
+        f"Portal worker: queues {','.join(settings.worker_queues)}, concurrency {settings.worker_concurrency}, "
+        f"data in {settings.data_dir}"
+    )
+    celery_app.WorkerNode(settings).run()
 
 
 @main.command()

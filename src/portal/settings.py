@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 EXAMPLES_DIR = Path(__file__).resolve().parents[2] / "examples" / "catalog"
@@ -29,8 +29,9 @@ class Settings(BaseSettings):
     cors_origins: Annotated[list[str], NoDecode] = []
     log_level: str = "INFO"
 
-    # Execution
-    executor: Literal["local"] = "local"
+    # Execution: "local" runs jobs in the `portal serve` process (embedded); "celery" hands them to `portal worker`
+    # processes through a broker (distributed; needs PostgreSQL and Redis).
+    executor: Literal["local", "celery"] = "local"
     worker_slots: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=0)
     worker_heartbeat_seconds: float = 5.0
     worker_lost_after_seconds: float = 30.0
@@ -45,6 +46,22 @@ class Settings(BaseSettings):
     job_result_max_bytes: int = 1_048_576
     # Landlock confinement of each job's file system view: "auto" uses it where the kernel has it.
     job_filesystem_sandbox: Literal["auto", "required", "off"] = "auto"
+
+    # Distributed mode
+    broker_url: str = Field(default="", description="Celery broker (redis://... or amqp://...); default: redis_url")
+    redis_url: str = Field(default="", description="Redis for live events and control messages between nodes")
+    redis_namespace: str = Field(
+        default="portal", pattern=r"^[A-Za-z0-9_.-]{1,64}$", description="prefix of channels, keys and task ids"
+    )
+    worker_concurrency: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1, le=512)
+    worker_queues: Annotated[list[str], NoDecode] = ["default"]
+    worker_prefetch: int = Field(default=1, ge=1, le=100, description="messages a worker thread reserves ahead")
+    broker_visibility_timeout: int = Field(
+        default=3 * 3600, ge=60, description="seconds before Redis redelivers an unacknowledged job message"
+    )
+    recovery_seconds: float = Field(
+        default=10.0, gt=0, description="how often API nodes look for job messages the broker lost"
+    )
 
     # Catalog
     catalog_local_roots: Annotated[list[Path], NoDecode] = Field(default_factory=lambda: [EXAMPLES_DIR])
@@ -103,12 +120,25 @@ class Settings(BaseSettings):
             return [Path(part.strip()) for part in value.split(",") if part.strip()]
         return value
 
-    @field_validator("cors_origins", "git_webhook_repos", "secrets_key", "metrics_allow", mode="before")
+    @field_validator(
+        "cors_origins", "git_webhook_repos", "secrets_key", "metrics_allow", "worker_queues", mode="before"
+    )
     @classmethod
     def _split_list(cls, value: object) -> object:
         if isinstance(value, str):
             return [part.strip() for part in value.split(",") if part.strip()]
         return value
+
+    @model_validator(mode="after")
+    def _distributed_needs_shared_services(self) -> Settings:
+        if self.executor == "celery":
+            if not self.redis_url:
+                raise ValueError("PORTAL_EXECUTOR=celery needs PORTAL_REDIS_URL (live events and control messages)")
+            if not self.database_url or self.database_url.startswith("sqlite"):
+                raise ValueError(
+                    "PORTAL_EXECUTOR=celery needs a database every node reaches: set PORTAL_DATABASE_URL to PostgreSQL"
+                )
+        return self
 
     @property
     def resolved_database_url(self) -> str:
@@ -116,6 +146,14 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite:///{(self.data_dir / 'portal.db').resolve()}"
+
+    @property
+    def distributed(self) -> bool:
+        return self.executor == "celery"
+
+    @property
+    def resolved_broker_url(self) -> str:
+        return self.broker_url or self.redis_url
 
     @property
     def bundles_dir(self) -> Path:

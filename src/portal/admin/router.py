@@ -6,10 +6,10 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends
 
+from portal.admin import health, system
 from portal.admin import stats as stats_service
-from portal.admin import system
 from portal.admin.ratelimit import limiter
-from portal.admin.schemas import Stats, SystemStatus
+from portal.admin.schemas import HealthDetailed, Stats, SystemStatus
 from portal.auth.deps import Admin, Operator
 from portal.auth.principal import Principal
 from portal.jobs import control
@@ -102,6 +102,13 @@ def bulk(
 def stats(_: Operator) -> Stats:
     """Live counters, queues, jobs per hour, slowest and most failing items, workers and alerts. Role: operator."""
     return stats_service.stats()
+
+
+@router.get("/health/detailed", operation_id="admin-health-detailed", response_model=HealthDetailed)
+def health_detailed(_: Operator) -> HealthDetailed:
+    """Every API node and worker (last heartbeat, running jobs), queue depths in the database and the broker, and
+    the readiness checks of the node that answers. Role: operator."""
+    return health.detailed()
 
 
 @router.get("/system", operation_id="admin-system", response_model=SystemStatus)

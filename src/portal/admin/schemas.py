@@ -18,9 +18,12 @@ class Last24h(BaseModel):
 
 class QueueDepth(BaseModel):
     queue: str
-    depth: int
+    depth: int = Field(description="queued jobs (the database)")
     oldest_queued_at: datetime | None
     oldest_age_seconds: float | None
+    broker_messages: int | None = Field(
+        default=None, description="messages waiting in the broker queue (distributed mode; None when unknown)"
+    )
 
 
 class HourBucket(BaseModel):
@@ -91,3 +94,14 @@ class SystemStatus(BaseModel):
     process: dict[str, Any]
     http: dict[str, Any]
     jobs: dict[str, Any]
+
+
+class NodeOut(WorkerOut):
+    running_jobs: list[int] = Field(description="ids of the jobs it runs now")
+
+
+class HealthDetailed(BaseModel):
+    mode: str = Field(description="embedded or distributed")
+    checks: dict[str, str] = Field(description="database, migrations, executor, broker, event_bus: ok or the fault")
+    nodes: list[NodeOut] = Field(description="API nodes and workers that run, or stopped within 24 h")
+    queues: list[QueueDepth]

@@ -6,9 +6,12 @@ import shutil
 from collections import defaultdict
 from datetime import datetime, timedelta
 
+from sqlalchemy import Connection
+
 from portal.admin.schemas import Alert, HourBucket, ItemFailures, ItemTiming, Last24h, QueueDepth, Stats, WorkerOut
 from portal.db import session as db
 from portal.db.base import utcnow
+from portal.execution import executor as executors
 from portal.execution import workers
 from portal.jobs import counters
 from portal.settings import get_settings
@@ -16,7 +19,7 @@ from portal.settings import get_settings
 TOP_ITEMS = 5
 
 
-def _workers(now: datetime, lost_after: float) -> list[WorkerOut]:
+def workers_seen(now: datetime, lost_after: float) -> list[WorkerOut]:
     out = []
     for w in workers.recent():
         age = (now - w.heartbeat_at).total_seconds()
@@ -36,6 +39,27 @@ def _workers(now: datetime, lost_after: float) -> list[WorkerOut]:
             )
         )
     return out
+
+
+def queue_depths(conn: Connection, rows: list[tuple[str, str, str, int]], now: datetime) -> list[QueueDepth]:
+    """Queued jobs per queue (from the counters), their oldest, and the broker's messages where there is one."""
+    depth: dict[str, int] = defaultdict(int)
+    for state, queue, _item, n in rows:
+        depth[queue] += n if state == "QUEUED" else 0  # every queue that has had jobs is listed
+    broker = executors.current().queue_depths(sorted(depth))
+    queues = []
+    for queue, n in sorted(depth.items()):
+        oldest = counters.oldest_queued(conn, queue) if n else None
+        queues.append(
+            QueueDepth(
+                queue=queue,
+                depth=n,
+                oldest_queued_at=oldest,
+                oldest_age_seconds=round((now - oldest).total_seconds(), 1) if oldest else None,
+                broker_messages=broker.get(queue),
+            )
+        )
+    return queues
 
 
 def _alerts(last: Last24h, queues: list[QueueDepth], worker_list: list[WorkerOut]) -> list[Alert]:
@@ -97,21 +121,9 @@ def stats() -> Stats:
         hours = {r.hour: r for r in counters.hourly_since(conn, day_start)}
         week = counters.items_since(conn, this_hour - timedelta(days=7))
         by_state: dict[str, int] = defaultdict(int)
-        depth: dict[str, int] = defaultdict(int)
-        for state, queue, _item, n in rows:
+        for state, _queue, _item, n in rows:
             by_state[state] += n
-            depth[queue] += n if state == "QUEUED" else 0  # every queue that has had jobs is listed
-        queues = []
-        for queue, n in sorted(depth.items()):
-            oldest = counters.oldest_queued(conn, queue) if n else None
-            queues.append(
-                QueueDepth(
-                    queue=queue,
-                    depth=n,
-                    oldest_queued_at=oldest,
-                    oldest_age_seconds=round((now - oldest).total_seconds(), 1) if oldest else None,
-                )
-            )
+        queues = queue_depths(conn, rows, now)
     buckets = []
     for i in range(24):
         hour = day_start + timedelta(hours=i)
@@ -164,7 +176,7 @@ def stats() -> Stats:
         key=lambda f: (f.failed, f.failure_rate),
         reverse=True,
     )[:TOP_ITEMS]
-    worker_list = _workers(now, settings.worker_lost_after_seconds)
+    worker_list = workers_seen(now, settings.worker_lost_after_seconds)
     return Stats(
         generated_at=now,
         by_state=dict(sorted(by_state.items())),

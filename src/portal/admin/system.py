@@ -18,6 +18,7 @@ from portal.catalog import service as catalog_service
 from portal.db import session as db
 from portal.db.base import utcnow
 from portal.health import metrics
+from portal.health import service as health_service
 from portal.jobs import counters
 from portal.realtime.hub import hub
 from portal.settings import get_settings
@@ -77,9 +78,17 @@ def status() -> SystemStatus:
         version=__version__,
         started_at=STARTED_AT,
         uptime_seconds=round((now - STARTED_AT).total_seconds(), 1),
-        executor=f"{settings.executor} ({settings.worker_slots} slots)",
+        executor=(
+            f"celery ({settings.resolved_broker_url.split('://')[0]} broker)"
+            if settings.distributed
+            else f"{settings.executor} ({settings.worker_slots} slots)"
+        ),
         database=_database(),
-        event_bus={"kind": "in-process", "status": "ok", "websocket_clients": hub.client_count},
+        event_bus={
+            "kind": "redis pub/sub" if settings.distributed else "in-process",
+            "status": health_service.checks().get("event_bus", "ok"),
+            "websocket_clients": hub.client_count,
+        },
         storage={
             **catalog_service.storage_summary(),
             "data_dir": str(settings.data_dir),

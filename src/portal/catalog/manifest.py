@@ -30,6 +30,9 @@ FIELD_TYPES: dict[str, tuple[type, ...]] = {
     "dependencies": (list, dict),
     "resources": (dict,),
     "deprecated": (bool, str),
+    "queue": _STR,
+    "priority": (int,),
+    "idempotent": (bool,),
 }
 RESOURCE_KEYS = {"memory_mb", "cpu_seconds"}
 APPROVAL_KEYS = {"approvers", "count", "timeout"}
@@ -39,6 +42,8 @@ DURATION_RE = re.compile(r"^(\d+)\s*([smhd]?)$")
 DURATION_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
 DEFAULT_APPROVAL_TIMEOUT = 24 * 3600
 MAX_TIMEOUT = 7 * 24 * 3600
+QUEUE_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
+MAX_PRIORITY = 9
 
 
 def deprecation_note(manifest: dict[str, Any]) -> str | None:
@@ -182,6 +187,16 @@ def parse_manifest(text: str, file: str = "manifest.yaml") -> tuple[dict[str, An
                 problems.append(Problem(file, f"unknown key 'resources.{key}'", lines.get("resources")))
             elif isinstance(value, bool) or not isinstance(value, int) or value <= 0:
                 problems.append(Problem(file, f"'resources.{key}' must be a positive integer", lines.get("resources")))
+    queue = data.get("queue")
+    if isinstance(queue, str) and not QUEUE_RE.match(queue):
+        problems.append(
+            Problem(
+                file, "'queue' must be lower-case letters, digits, '.', '_' or '-' (at most 64)", lines.get("queue")
+            )
+        )
+    priority = data.get("priority")
+    if isinstance(priority, int) and not isinstance(priority, bool) and not 0 <= priority <= MAX_PRIORITY:
+        problems.append(Problem(file, f"'priority' must be between 0 and {MAX_PRIORITY}", lines.get("priority")))
     problems.extend(_approval_problems(data.get("approval"), file, lines.get("approval")))
     secrets = data.get("secrets")
     if isinstance(secrets, list):

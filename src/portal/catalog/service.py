@@ -47,6 +47,7 @@ from portal.settings import Settings, get_settings
 
 ACTIVE = "active"
 LATEST = "latest"
+DEFAULT_QUEUE = "default"
 
 
 @dataclass(frozen=True)
@@ -64,6 +65,8 @@ class RunnableVersion:
     approval: dict[str, Any] | None = None
     secrets: tuple[str, ...] = ()
     sensitive: tuple[str, ...] = ()
+    queue: str = "default"
+    priority: int = 0
 
 
 _stores_lock = threading.Lock()
@@ -513,6 +516,8 @@ class _BundleFacts:
     approval: dict[str, Any] | None
     secrets: tuple[str, ...]
     sensitive: tuple[str, ...]
+    queue: str
+    priority: int
 
 
 def sensitive_fields(schema: dict[str, Any]) -> tuple[str, ...]:
@@ -576,6 +581,8 @@ def resolve_runnable(item_id: str, version: str | None) -> RunnableVersion:
                 approval=approval_policy(manifest),
                 secrets=tuple(manifest.get("secrets") or ()),
                 sensitive=sensitive_fields(schema),
+                queue=str(manifest.get("queue") or DEFAULT_QUEUE),
+                priority=int(manifest.get("priority") or 0),
             )
             _facts[row.bundle_sha256] = facts
     return RunnableVersion(
@@ -590,7 +597,18 @@ def resolve_runnable(item_id: str, version: str | None) -> RunnableVersion:
         approval=facts.approval,
         secrets=facts.secrets,
         sensitive=facts.sensitive,
+        queue=facts.queue,
+        priority=facts.priority,
     )
+
+
+def is_idempotent(item_id: str, version: str) -> bool:
+    """Whether a version's manifest declares `idempotent: true` (running it twice is harmless)."""
+    with db.read() as s:
+        manifest = s.scalar(
+            select(CatalogVersion.manifest).where(CatalogVersion.item_id == item_id, CatalogVersion.version == version)
+        )
+    return isinstance(manifest, dict) and manifest.get("idempotent") is True
 
 
 def item_ids_matching(s: Session, q: str) -> list[str]:

@@ -9,11 +9,12 @@ Readers never block (WAL).
 from __future__ import annotations
 
 import threading
+import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from portal.settings import Settings
@@ -69,6 +70,25 @@ def configure(settings: Settings) -> Engine:
         _engine = make_engine(settings.resolved_database_url)
         _factory = sessionmaker(bind=_engine, expire_on_commit=False)
         return _engine
+
+
+@contextmanager
+def exclusive(name: str) -> Iterator[None]:
+    """One process at a time across every node on PostgreSQL (a session advisory lock); a no-op on SQLite, where
+    one process owns the data directory anyway."""
+    engine = get_engine()
+    if engine.dialect.name != "postgresql":
+        yield
+        return
+    key = zlib.crc32(f"portal:{name}".encode())
+    with engine.connect() as conn:
+        conn.execute(text("SELECT pg_advisory_lock(:key)"), {"key": key})
+        conn.commit()
+        try:
+            yield
+        finally:
+            conn.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": key})
+            conn.commit()
 
 
 def get_engine() -> Engine:

@@ -8,13 +8,19 @@ from typing import Protocol
 class Executor(Protocol):
     def start(self) -> None: ...
 
-    def submit(self, job_id: int) -> None:
-        """A job was committed as QUEUED: run it when a slot is free."""
+    def submit(self, job_id: int, queue: str = "default", priority: int = 0) -> None:
+        """A job was committed as QUEUED: run it when a slot (of a worker listening to `queue`) is free."""
 
     def cancel(self, job_id: int) -> None:
-        """A running job was asked to stop: kill its child if it runs here."""
+        """A job was cancelled: kill its child wherever it runs, or drop its queued message."""
 
     def shutdown(self) -> None: ...
+
+    def checks(self) -> dict[str, str]:
+        """The services it depends on, each "ok" or what is wrong (for /readyz)."""
+
+    def queue_depths(self, queues: list[str]) -> dict[str, int | None]:
+        """Messages waiting in the broker per queue (empty when there is no broker: the jobs table is the queue)."""
 
 
 class NullExecutor:
@@ -23,7 +29,7 @@ class NullExecutor:
     def start(self) -> None:
         return None
 
-    def submit(self, job_id: int) -> None:
+    def submit(self, job_id: int, queue: str = "default", priority: int = 0) -> None:
         return None
 
     def cancel(self, job_id: int) -> None:
@@ -31,6 +37,12 @@ class NullExecutor:
 
     def shutdown(self) -> None:
         return None
+
+    def checks(self) -> dict[str, str]:
+        return {}
+
+    def queue_depths(self, queues: list[str]) -> dict[str, int | None]:
+        return {}
 
 
 _current: Executor = NullExecutor()

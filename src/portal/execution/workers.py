@@ -69,3 +69,19 @@ def recent(within_seconds: float = 24 * 3600) -> list[Worker]:
                 .limit(100)
             )
         )
+
+
+def alive_on_host(kind: str, hostname: str, within_seconds: float) -> list[str]:
+    """Workers of a kind on a host that run and have beaten within `within_seconds`."""
+    cutoff = utcnow() - timedelta(seconds=within_seconds)
+    with db.read() as s:
+        return list(
+            s.scalars(
+                select(Worker.id).where(
+                    Worker.kind == kind,
+                    Worker.hostname == hostname,
+                    Worker.stopped_at.is_(None),
+                    Worker.heartbeat_at >= cutoff,
+                )
+            )
+        )

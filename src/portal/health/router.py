@@ -1,19 +1,17 @@
-"""`/healthz` (the process answers), `/readyz` (database reachable, migrations current, executor running) and
+"""`/healthz` (the process answers), `/readyz` (database reachable, migrations current, executor running and, in
+the distributed mode, the broker and the event bus reachable) and
 `/metrics` (Prometheus)."""
 
 from __future__ import annotations
 
 import hmac
-from typing import Any
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from portal.db import migrate
 from portal.errors import Forbidden, Unauthorized
-from portal.execution import executor as executors
-from portal.health import metrics
+from portal.health import metrics, service
 from portal.settings import get_settings
 
 router = APIRouter(tags=["health"])
@@ -26,16 +24,7 @@ def healthz() -> dict[str, str]:
 
 @router.get("/readyz", operation_id="health-ready")
 def readyz() -> JSONResponse:
-    checks: dict[str, Any] = {}
-    try:
-        current, head = migrate.revisions()
-        checks["database"] = "ok"
-        checks["migrations"] = "ok" if current == head else f"at {current}, expected {head}"
-    except Exception as exc:
-        checks["database"] = f"unreachable: {type(exc).__name__}"
-        checks["migrations"] = "unknown"
-    executor = executors.current()
-    checks["executor"] = "ok" if getattr(executor, "started", False) else "not running"
+    checks = service.checks()
     ready = all(value == "ok" for value in checks.values())
     return JSONResponse(
         {"status": "ready" if ready else "not ready", "checks": checks}, status_code=200 if ready else 503

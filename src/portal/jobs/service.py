@@ -100,6 +100,14 @@ RUN_COLUMNS = (
 _INSERT_JOB = insert(jobs_t).returning(*SUMMARY)
 _INSERT_EVENT = insert(events_t)
 _INSERT_LOG = insert(logs_t)
+_CLAIMED = {
+    "state": JobState.RUNNING.value,
+    "rev": jobs_t.c.rev + 1,
+    "updated_at": bindparam("now"),
+    "started_at": bindparam("now"),
+    "worker": bindparam("worker"),
+    "message": "running",
+}
 _CLAIM = (
     update(jobs_t)
     .where(
@@ -112,14 +120,14 @@ _CLAIM = (
         .scalar_subquery(),
         jobs_t.c.state == JobState.QUEUED.value,
     )
-    .values(
-        state=JobState.RUNNING.value,
-        rev=jobs_t.c.rev + 1,
-        updated_at=bindparam("now"),
-        started_at=bindparam("now"),
-        worker=bindparam("worker"),
-        message="running",
-    )
+    .values(**_CLAIMED)
+    .returning(*SUMMARY, *RUN_COLUMNS)
+)
+# The distributed executor claims the job its message names.
+_CLAIM_ONE = (
+    update(jobs_t)
+    .where(jobs_t.c.id == bindparam("job_id"), jobs_t.c.state == JobState.QUEUED.value)
+    .values(**_CLAIMED)
     .returning(*SUMMARY, *RUN_COLUMNS)
 )
 _PROGRESS = (
@@ -310,6 +318,8 @@ def _insert_job(
     approval: dict[str, Any] | None = None,
     sealed_inputs: str | None = None,
     secrets: tuple[str, ...] = (),
+    queue: str = catalog_service.DEFAULT_QUEUE,
+    priority: int = 0,
 ) -> Row[Any]:
     now = utcnow()
     conn = s.connection()
@@ -343,8 +353,8 @@ def _insert_job(
             "message": "",
             "rev": 1,
             "cancel_requested": False,
-            "priority": 0,
-            "queue": "default",
+            "priority": priority,
+            "queue": queue,
         },
     ).one()
     _event(
@@ -413,6 +423,8 @@ def _insert_run(
         approval=runnable.approval,
         sealed_inputs=sealed,
         secrets=runnable.secrets,
+        queue=runnable.queue,
+        priority=runnable.priority,
     )
 
 
@@ -438,7 +450,7 @@ def hand_over(row: Row[Any] | None) -> JobOut:
         raise Conflict("the job changed state meanwhile; try again")
     publish(row)
     if row.state == JobState.QUEUED.value:
-        executors.current().submit(row.id)
+        executors.current().submit(row.id, row.queue, row.priority)
     return JobOut.model_validate(_summary(row))
 
 
@@ -558,7 +570,6 @@ def retry_job(actor: Principal, job_id: int, inputs: dict[str, Any] | None = Non
 
 def cancel_job(actor: Principal, job_id: int) -> JobOut:
     """Cancel at once when waiting; when running, flag it and have the executor kill the child's process group."""
-    running = False
     row: Row[Any] | None
     with db.write() as s:
         job = _visible(s, actor, job_id)
@@ -566,7 +577,6 @@ def cancel_job(actor: Principal, job_id: int) -> JobOut:
         if state not in CANCELLABLE:
             raise Conflict(f"job {job_id} is {state.value} and cannot be cancelled", details={"state": state.value})
         if state is JobState.RUNNING:
-            running = True
             now = utcnow()
             row = s.execute(
                 update(Job)
@@ -596,8 +606,7 @@ def cancel_job(actor: Principal, job_id: int) -> JobOut:
                 raise Conflict(f"job {job_id} changed state, try again")
         audit.record(s, actor, "job.cancel", target_type="job", target_id=job_id, details={"state": state.value})
     publish(row)
-    if running:
-        executors.current().cancel(job_id)
+    executors.current().cancel(job_id)
     return JobOut.model_validate(_summary(row))
 
 
@@ -699,9 +708,12 @@ def list_jobs(
 # --- the executor's side -------------------------------------------------------------------------------------
 
 
-def _claim(s: Session, worker_id: str, now: Any) -> tuple[Row[Any], ClaimedJob] | None:
+def _claim(s: Session, worker_id: str, now: Any, job_id: int | None = None) -> tuple[Row[Any], ClaimedJob] | None:
     conn = s.connection()
-    row = conn.execute(_CLAIM, {"now": now, "worker": worker_id}).first()
+    if job_id is None:
+        row = conn.execute(_CLAIM, {"now": now, "worker": worker_id}).first()
+    else:
+        row = conn.execute(_CLAIM_ONE, {"now": now, "worker": worker_id, "job_id": job_id}).first()
     if row is None:
         return None
     _event(
@@ -817,6 +829,9 @@ def _observe_end(row: Row[Any]) -> None:
     metrics.job_finished(row.item_id, row.state, seconds, error.get("type"))
 
 
+MAX_REQUEUES = 3
+
+
 def fail_running(
     message: str,
     error_type: str,
@@ -824,32 +839,90 @@ def fail_running(
     workers: list[str] | None = None,
     exclude: set[int] | None = None,
     started_before: datetime | None = None,
+    requeue_idempotent: bool = False,
 ) -> list[int]:
-    """Fail RUNNING jobs (of the given workers, or all) whose runner is gone; returns their ids."""
+    """Fail RUNNING jobs (of the given workers, or all) whose runner is gone; returns their ids.
+
+    With `requeue_idempotent`, a job whose item declares `idempotent: true` goes back to QUEUED instead (at most
+    MAX_REQUEUES times) and is handed to the executor again.
+    """
     with db.read() as s:
-        query = select(Job.id).where(Job.state == JobState.RUNNING.value)
+        query = select(Job.id, Job.item_id, Job.item_version, Job.kind).where(Job.state == JobState.RUNNING.value)
         if workers is not None:
             query = query.where(Job.worker.in_(workers))
         if started_before is not None:
             query = query.where(Job.started_at < started_before)
-        ids = [i for i in s.scalars(query) if not exclude or i not in exclude]
+        found = [r for r in s.execute(query) if not exclude or r.id not in exclude]
     failed = []
-    for job_id in ids:
+    for job in found:
+        requeue = (
+            requeue_idempotent
+            and job.kind == KIND_CATALOG
+            and catalog_service.is_idempotent(job.item_id, job.item_version)
+        )
         with db.write() as s:
-            row = transition(
-                s,
-                job_id,
-                JobState.RUNNING,
-                JobState.FAILED,
-                {"finished_at": utcnow(), "message": message, "error": {"type": error_type, "message": message}},
-                message=message,
-                actor="reaper",
-            )
-        if row is not None:
-            publish(row)
+            row = _requeue(s, job.id, message) if requeue else None
+            if row is None:
+                row = transition(
+                    s,
+                    job.id,
+                    JobState.RUNNING,
+                    JobState.FAILED,
+                    {"finished_at": utcnow(), "message": message, "error": {"type": error_type, "message": message}},
+                    message=message,
+                    actor="reaper",
+                )
+        if row is None:
+            continue
+        publish(row)
+        if row.state == JobState.QUEUED.value:
+            executors.current().submit(row.id, row.queue, row.priority)
+        else:
             _observe_end(row)
-            failed.append(job_id)
+        failed.append(job.id)
     return failed
+
+
+def _requeue(s: Session, job_id: int, reason: str) -> Row[Any] | None:
+    """RUNNING -> QUEUED for a job whose worker was lost, unless it was re-queued MAX_REQUEUES times already."""
+    done = s.scalar(
+        select(func.count()).select_from(events_t).where(events_t.c.job_id == job_id, events_t.c.kind == "requeue")
+    )
+    if (done or 0) >= MAX_REQUEUES:
+        return None
+    now = utcnow()
+    row = transition(
+        s,
+        job_id,
+        JobState.RUNNING,
+        JobState.QUEUED,
+        {"queued_at": now, "started_at": None, "worker": None, "progress": 0, "message": f"re-queued: {reason}"},
+        message=f"re-queued: {reason}",
+        actor="reaper",
+    )
+    if row is not None:
+        _event(
+            s.connection(),
+            job_id,
+            now,
+            "requeue",
+            message=f"re-queued ({(done or 0) + 1} of {MAX_REQUEUES}): the item is idempotent",
+        )
+    return row
+
+
+def claim(job_id: int, worker_id: str) -> ClaimedJob | None:
+    """Atomically take one queued job by id (QUEUED -> RUNNING); None when it is not queued any more.
+
+    The distributed executor calls this for each broker message: a redelivered or duplicate message finds the
+    job RUNNING or finished and does nothing, so a job never runs twice.
+    """
+    with db.write() as s:
+        claimed = _claim(s, worker_id, utcnow(), job_id)
+    if claimed is None:
+        return None
+    publish(claimed[0])
+    return claimed[1]
 
 
 def cancel_requested_among(job_ids: list[int]) -> list[int]:

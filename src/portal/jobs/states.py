@@ -17,7 +17,8 @@ class JobState(StrEnum):
 TRANSITIONS: dict[JobState, frozenset[JobState]] = {
     JobState.PENDING_APPROVAL: frozenset({JobState.QUEUED, JobState.CANCELLED}),
     JobState.QUEUED: frozenset({JobState.RUNNING, JobState.CANCELLED}),
-    JobState.RUNNING: frozenset({JobState.SUCCEEDED, JobState.FAILED, JobState.CANCELLED}),
+    # RUNNING -> QUEUED: the reaper re-queues a job of an idempotent item whose worker was lost.
+    JobState.RUNNING: frozenset({JobState.SUCCEEDED, JobState.FAILED, JobState.CANCELLED, JobState.QUEUED}),
     JobState.SUCCEEDED: frozenset(),
     JobState.FAILED: frozenset(),
     JobState.CANCELLED: frozenset(),

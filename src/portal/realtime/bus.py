@@ -6,10 +6,14 @@ which fans messages out in memory. The distributed mode swaps in a Redis-backed 
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
+import time
 from collections.abc import Callable
 from typing import Any, Protocol
+
+import redis
 
 log = logging.getLogger(__name__)
 
@@ -64,3 +68,117 @@ def set_bus(bus: EventBus) -> None:
 def publish(message: dict[str, Any]) -> None:
     """Publish on the process's bus."""
     _bus.publish(message)
+
+
+def current() -> EventBus:
+    return _bus
+
+
+def close() -> None:
+    """Close the process's bus and go back to an in-process one."""
+    global _bus
+    _bus.close()
+    _bus = LocalEventBus()
+
+
+RESYNC = {"type": "bus.resync"}
+
+
+class RedisEventBus:
+    """Redis pub/sub on one channel: every process that subscribes gets every message published by any node.
+
+    One subscriber thread per bus, whatever the number of listeners. When Redis is lost, the thread reconnects
+    with backoff and then delivers `RESYNC` to its listeners: messages published meanwhile are gone, so the
+    WebSocket hub drops its clients, which reconnect and refetch (the database is the truth).
+    """
+
+    def __init__(self, url: str, channel: str) -> None:
+        self.channel = channel
+        self._redis = redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=3, health_check_interval=15)
+        self._lock = threading.Lock()
+        self._listeners: list[Listener] = []
+        self._thread: threading.Thread | None = None
+        self._closing = threading.Event()
+        self._last_publish_error = 0.0
+        self.connected = False
+
+    def publish(self, message: dict[str, Any]) -> None:
+        try:
+            self._redis.publish(self.channel, json.dumps(message, separators=(",", ":"), default=str))
+        except redis.RedisError as exc:
+            # Dropped: subscribers lose their connection too and resynchronise from the database when it is back.
+            now = time.monotonic()
+            if now - self._last_publish_error > 10:
+                log.warning("publishing on %s failed: %s", self.channel, exc)
+                self._last_publish_error = now
+
+    def subscribe(self, listener: Listener) -> Callable[[], None]:
+        with self._lock:
+            self._listeners = [*self._listeners, listener]
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._listen, name=f"bus-{self.channel}", daemon=True)
+                self._thread.start()
+
+        def unsubscribe() -> None:
+            with self._lock:
+                self._listeners = [item for item in self._listeners if item is not listener]
+
+        return unsubscribe
+
+    def ping(self) -> bool:
+        try:
+            return bool(self._redis.ping())
+        except redis.RedisError:
+            return False
+
+    def close(self) -> None:
+        self._closing.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        with self._lock:
+            self._listeners = []
+        self._redis.close()
+
+    def _deliver(self, message: dict[str, Any]) -> None:
+        for listener in self._listeners:
+            try:
+                listener(message)
+            except Exception:
+                log.exception("event listener failed")
+
+    def _listen(self) -> None:
+        backoff = 0.2
+        lost = False
+        while not self._closing.is_set():
+            pubsub = self._redis.pubsub(ignore_subscribe_messages=True)  # type: ignore[no-untyped-call]
+            try:
+                pubsub.subscribe(self.channel)
+                self.connected = True
+                if lost:
+                    log.info("event bus %s reconnected", self.channel)
+                    self._deliver(RESYNC)
+                    lost = False
+                backoff = 0.2
+                while not self._closing.is_set():
+                    raw = pubsub.get_message(timeout=1.0)
+                    if raw is None or raw.get("type") != "message":
+                        continue
+                    try:
+                        message = json.loads(raw["data"])
+                    except ValueError:
+                        log.warning("dropped a malformed message on %s", self.channel)
+                        continue
+                    self._deliver(message)
+            except (redis.RedisError, OSError) as exc:
+                if not lost:
+                    log.warning("event bus %s lost its connection: %s", self.channel, exc)
+                self.connected = False
+                lost = True
+                self._closing.wait(backoff)
+                backoff = min(backoff * 2, 5.0)
+            finally:
+                try:
+                    pubsub.close()
+                except Exception:
+                    log.debug("closing a broken subscription failed", exc_info=True)
+        self.connected = False

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from portal.realtime.bus import EventBus
+from portal.realtime.bus import RESYNC, EventBus
 
 Filter = Callable[[dict[str, Any]], bool]
 CLIENT_QUEUE_SIZE = 2000
@@ -23,6 +23,12 @@ class Client:
     accepts: Filter
     queue: asyncio.Queue[str | None] = field(default_factory=lambda: asyncio.Queue(CLIENT_QUEUE_SIZE))
     overflowed: bool = False
+
+    def close(self) -> None:
+        """Ask the client's stream to end (it reconnects and refetches)."""
+        while not self.queue.empty():
+            self.queue.get_nowait()
+        self.queue.put_nowait(None)
 
     def offer(self, text: str) -> None:
         if self.overflowed:
@@ -65,6 +71,14 @@ class Hub:
 
     def dispatch(self, message: dict[str, Any]) -> None:
         """Called from any thread for each bus message; encodes it once and queues it on matching clients."""
+        if message.get("type") == RESYNC["type"]:
+            # Updates may have been missed: every client reconnects and refetches.
+            for client in self._clients:
+                try:
+                    client.loop.call_soon_threadsafe(client.close)
+                except RuntimeError:
+                    self.remove(client)
+            return
         targets = [c for c in self._clients if c.accepts(message)]
         if not targets:
             return

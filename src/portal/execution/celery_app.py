@@ -1,0 +1,158 @@
+"""Celery for the distributed mode: the app both sides share, and the worker that runs job messages.
+
+A message carries only a job id. The job row, committed before the message is sent, is the truth: the worker
+claims the job with a conditional update (QUEUED -> RUNNING), so a message redelivered by the broker, sent twice
+by the recovery sweep, or left behind by a cancel does nothing. Acknowledgement is late (after the job ended) and
+each worker thread reserves one message at a time.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import time
+from typing import Any
+
+from celery import Celery
+
+from portal.catalog import service as catalog_service
+from portal.execution import workers
+from portal.execution.host import JobHost
+from portal.jobs import service as jobs_service
+from portal.realtime import bus
+from portal.settings import Settings
+
+log = logging.getLogger(__name__)
+
+TASK_NAME = "portal.run_job"
+KIND = "celery"
+MAX_PRIORITY = 9
+
+
+def control_channel(settings: Settings) -> str:
+    return f"{settings.redis_namespace}:control"
+
+
+def events_channel(settings: Settings) -> str:
+    return f"{settings.redis_namespace}:events"
+
+
+def task_id(settings: Settings, job_id: int) -> str:
+    """A job's task id: revoking it (a cancelled queued job) affects no other portal sharing the broker."""
+    return f"{settings.redis_namespace}-job-{job_id}"
+
+
+def is_redis(url: str) -> bool:
+    return url.startswith(("redis://", "rediss://", "redis+socket://"))
+
+
+def broker_priority(settings: Settings, priority: int) -> int:
+    """A job's priority (higher runs first) as the broker's: Redis serves 0 first, RabbitMQ the highest."""
+    level = max(0, min(priority, MAX_PRIORITY))
+    return MAX_PRIORITY - level if is_redis(settings.resolved_broker_url) else level
+
+
+def make_app(settings: Settings) -> Celery:
+    """The Celery app of this portal: reliable delivery settings, no result backend (the jobs table has results)."""
+    app = Celery("portal", broker=settings.resolved_broker_url, set_as_current=False)
+    transport: dict[str, Any] = {}
+    if is_redis(settings.resolved_broker_url):
+        transport = {
+            "visibility_timeout": settings.broker_visibility_timeout,
+            "priority_steps": list(range(MAX_PRIORITY + 1)),
+            "sep": ":",
+            "queue_order_strategy": "priority",
+            "global_keyprefix": f"{settings.redis_namespace}:",
+        }
+    app.conf.update(
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        task_acks_on_failure_or_timeout=True,
+        task_ignore_result=True,
+        task_default_queue=catalog_service.DEFAULT_QUEUE,
+        task_create_missing_queues=True,
+        task_queue_max_priority=MAX_PRIORITY + 1,
+        task_default_priority=broker_priority(settings, 0),
+        worker_prefetch_multiplier=settings.worker_prefetch,
+        worker_hijack_root_logger=False,
+        worker_send_task_events=False,
+        worker_cancel_long_running_tasks_on_connection_loss=False,
+        broker_connection_retry_on_startup=True,
+        broker_connection_max_retries=None,
+        broker_transport_options=transport,
+        # A submit must not hang on a lost broker: the job stays QUEUED and the recovery sweep sends it later.
+        task_publish_retry=True,
+        task_publish_retry_policy={"max_retries": 2, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.5},
+        broker_connection_timeout=3,
+    )
+    return app
+
+
+class WorkerNode:
+    """A `portal worker` process: a Celery worker (thread pool) whose tasks run jobs through a JobHost."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.host = JobHost(settings, KIND, settings.worker_concurrency)
+        self.app = make_app(settings)
+        self.control = bus.RedisEventBus(settings.redis_url, control_channel(settings))
+        self.events = bus.RedisEventBus(settings.redis_url, events_channel(settings))
+        self._monitor = threading.Thread(target=self._duties, name="worker-monitor", daemon=True)
+        host = self.host
+
+        @self.app.task(name=TASK_NAME, ignore_result=True)  # type: ignore[untyped-decorator]
+        def run_job(job_id: int) -> None:
+            job = jobs_service.claim(int(job_id), host.worker_id)
+            if job is None:
+                return  # already claimed, cancelled or finished: a duplicate or stale message
+            host.finish(job.id, host.run(job))
+
+    def run(self) -> None:
+        """Register, listen for cancels, and run the Celery worker until it is told to stop (warm shutdown)."""
+        bus.set_bus(self.events)
+        self.host.register()
+        self.control.subscribe(self._on_control)
+        self._monitor.start()
+        name = f"{KIND}-{os.getpid()}@{socket.gethostname()}"
+        try:
+            self.app.worker_main(
+                [
+                    "worker",
+                    "--pool=threads",
+                    f"--concurrency={self.settings.worker_concurrency}",
+                    f"--queues={','.join(self.settings.worker_queues)}",
+                    f"--hostname={name}",
+                    f"--loglevel={self.settings.log_level}",
+                    "--without-gossip",
+                    "--without-mingle",
+                ]
+            )
+        finally:
+            self.host.stop()
+            self.host.close()
+            self.control.close()
+            self.events.close()
+
+    def _on_control(self, message: dict[str, Any]) -> None:
+        if message.get("type") == "job.cancel":
+            self.host.cancel(int(message["job_id"]))
+        elif message.get("type") == bus.RESYNC["type"]:
+            # Cancels sent while Redis was away are in the database: the next duty round reads the flags.
+            return
+
+    def _duties(self) -> None:
+        while not self.host.stopping.wait(1.0):
+            try:
+                self.host.duties(time.monotonic())
+            except Exception:
+                log.exception("worker duties failed")
+
+
+def check_worker(settings: Settings) -> tuple[bool, str]:
+    """`portal worker --check`: is a worker of this host registered and beating within the lost-after window?"""
+    alive = workers.alive_on_host(KIND, socket.gethostname(), settings.worker_lost_after_seconds)
+    if not alive:
+        return False, f"no {KIND} worker on {socket.gethostname()} has beaten in {settings.worker_lost_after_seconds}s"
+    return True, f"{len(alive)} worker(s) alive: " + ", ".join(alive)

@@ -1,0 +1,225 @@
+"""What every executor shares: running a claimed job through the sandboxed runner, recording its end, and a worker
+process's duties (registration, heartbeat, reaping lost workers, honouring cancel flags set elsewhere)."""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+import threading
+import time
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from portal.auth.principal import Principal
+from portal.auth.roles import Role
+from portal.catalog import service as catalog_service
+from portal.catalog.bundles import force_remove
+from portal.catalog.importers import git as git_importer
+from portal.db.base import utcnow
+from portal.errors import PortalError
+from portal.execution import workers
+from portal.execution.child import landlock_abi
+from portal.execution.runner import Limits, Runner, RunRequest
+from portal.jobs import service as jobs_service
+from portal.secrets import crypto
+from portal.secrets import service as secrets_service
+from portal.secrets.masking import Masker
+from portal.settings import Settings
+
+log = logging.getLogger(__name__)
+
+_FINISH_ATTEMPTS = 5
+INTERRUPTED = "interrupted: the portal stopped while the job ran"
+
+
+def limits_for(settings: Settings, resources: dict[str, Any] | None, timeout_seconds: float) -> Limits:
+    """A job's limits: the settings, lowered where the item's `resources` ask for less (never raised)."""
+    wanted = resources or {}
+    return Limits(
+        memory_mb=min(int(wanted.get("memory_mb") or settings.job_memory_mb), settings.job_memory_mb),
+        cpu_seconds=min(int(wanted.get("cpu_seconds") or settings.job_cpu_seconds), settings.job_cpu_seconds),
+        file_size_mb=settings.job_file_size_mb,
+        open_files=settings.job_open_files,
+        timeout_seconds=float(timeout_seconds),
+    )
+
+
+def confidential_parts(job: jobs_service.ClaimedJob) -> tuple[dict[str, Any], dict[str, str], Masker]:
+    """The inputs with the sealed sensitive ones restored, the secrets as environment, and a masker for both.
+
+    Secrets come only if the job declares them and they are granted to its item (PortalError otherwise).
+    """
+    sensitive = crypto.unseal(job.sealed_inputs) if job.sealed_inputs else {}
+    env = secrets_service.values_for(job.item_id, job.secrets) if job.secrets else {}
+    return {**job.inputs, **sensitive}, env, Masker([*sensitive.values(), *env.values()])
+
+
+class JobHost:
+    """One worker process's jobs: a registered worker id, the sandboxed runner, and the jobs it runs right now."""
+
+    def __init__(self, settings: Settings, kind: str, slots: int) -> None:
+        self.settings = settings
+        self.kind = kind
+        self.slots = slots
+        self.worker_id = workers.new_worker_id(kind)
+        self.runner = Runner(
+            log_max_lines=settings.job_log_max_lines,
+            log_max_line_chars=settings.job_log_max_line_chars,
+            progress_per_second=settings.job_progress_per_second,
+            result_max_bytes=settings.job_result_max_bytes,
+            filesystem_sandbox=settings.job_filesystem_sandbox,
+        )
+        self.stopping = threading.Event()
+        self._running: dict[int, threading.Event] = {}
+        self._last_beat = 0.0
+
+    @property
+    def running_jobs(self) -> list[int]:
+        return list(self._running)
+
+    def register(self) -> None:
+        workers.register(self.worker_id, self.kind, self.slots)
+        self.settings.scratch_dir.mkdir(parents=True, exist_ok=True)
+        if self.settings.job_filesystem_sandbox != "off":
+            abi = landlock_abi()
+            log.info("job file system sandbox: %s", f"Landlock ABI {abi}" if abi else "unavailable on this kernel")
+
+    def cancel(self, job_id: int) -> None:
+        event = self._running.get(job_id)
+        if event is not None:
+            event.set()
+
+    def stop(self) -> None:
+        """Kill what still runs (its jobs are recorded as interrupted) and leave the registry."""
+        self.stopping.set()
+        for event in list(self._running.values()):
+            event.set()
+
+    def close(self) -> None:
+        self.runner.stop()
+        workers.mark_stopped(self.worker_id)
+
+    def run(self, job: jobs_service.ClaimedJob) -> jobs_service.RunResult:
+        """Run a claimed job to its end (its child killed when `cancel` is called) and say how it ended."""
+        cancel = threading.Event()
+        self._running[job.id] = cancel
+        if job.kind == jobs_service.KIND_IMPORT:
+            return self._run_import(job, cancel)
+        workdir: Path | None = None
+        result: jobs_service.RunResult
+        try:
+            try:
+                inputs, env, masker = confidential_parts(job)
+            except PortalError as exc:
+                return jobs_service.RunResult(
+                    succeeded=False, error={"type": "SecretUnavailable", "message": exc.message}
+                )
+            workdir = Path(tempfile.mkdtemp(dir=self.settings.scratch_dir, prefix=f"job-{job.id}-"))
+            bundle_dir = job.source_path or catalog_service.bundle_directory(job.bundle_sha256)
+
+            def on_event(event: dict[str, Any]) -> None:
+                if event["type"] == "progress":
+                    jobs_service.report_progress(job.id, event["percent"], masker.text(event["message"]))
+                elif event["type"] == "logs":
+                    lines = [{**line, "line": masker.text(line["line"])} for line in event["lines"]]
+                    jobs_service.append_logs(job.id, job.created_by, lines)
+
+            outcome = self.runner.run(
+                RunRequest(
+                    job_id=job.id,
+                    bundle_dir=str(bundle_dir),
+                    entrypoint=job.entrypoint,
+                    inputs=inputs,
+                    workdir=str(workdir),
+                    limits=limits_for(self.settings, job.resources, job.timeout_seconds),
+                    env=env,
+                ),
+                on_event,
+                cancel,
+            )
+            result = jobs_service.RunResult(
+                succeeded=outcome.succeeded,
+                result=masker.value(outcome.result),
+                error=masker.value(outcome.error),
+                cancelled=outcome.cancelled,
+            )
+        except Exception as exc:
+            log.exception("job %s: the runner failed", job.id)
+            result = jobs_service.RunResult(succeeded=False, error={"type": "RunnerError", "message": str(exc)})
+        finally:
+            if workdir is not None:
+                force_remove(workdir)
+        if self.stopping.is_set() and result.cancelled:
+            # Killed because the process stops; `finish` still records CANCELLED if a user had asked for it.
+            result = jobs_service.RunResult(succeeded=False, error={"type": "Interrupted", "message": INTERRUPTED})
+        return result
+
+    def _run_import(self, job: jobs_service.ClaimedJob, cancel: threading.Event) -> jobs_service.RunResult:
+        """A catalog import runs in the worker too (it executes no item code: git, parsing, packing)."""
+        actor = Principal(id=job.created_by, username=job.created_by_name, role=Role.publisher, via="job")
+        try:
+            result = git_importer.run_import_job(
+                job.inputs,
+                actor,
+                lambda percent, message: jobs_service.report_progress(job.id, percent, message),
+                cancel,
+            )
+            return jobs_service.RunResult(succeeded=True, result=result)
+        except PortalError as exc:
+            if exc.code == "cancelled":
+                return jobs_service.RunResult(succeeded=False, cancelled=True)
+            return jobs_service.RunResult(
+                succeeded=False, error={"type": exc.code, "message": exc.message, "details": exc.details}
+            )
+        except Exception as exc:
+            log.exception("job %s: the import failed", job.id)
+            return jobs_service.RunResult(succeeded=False, error={"type": type(exc).__name__, "message": str(exc)})
+
+    def finish(
+        self, job_id: int, result: jobs_service.RunResult, claim_next: bool = False
+    ) -> jobs_service.ClaimedJob | None:
+        """Record the outcome (retried: a database hiccup must not lose it) and, with `claim_next` and unless
+        stopping, claim this worker's next job in the same transaction."""
+        try:
+            for attempt in range(_FINISH_ATTEMPTS):
+                try:
+                    claim_for = self.worker_id if claim_next and not self.stopping.is_set() else None
+                    return jobs_service.finish(job_id, result, claim_next_for=claim_for)
+                except Exception:
+                    log.exception("job %s: recording the outcome failed (attempt %d)", job_id, attempt + 1)
+                    time.sleep(0.5 * (attempt + 1))
+            return None
+        finally:
+            self._running.pop(job_id, None)
+
+    def duties(self, now: float) -> None:
+        """Called about every second: heartbeat, reaping, and cancel flags set by other processes."""
+        if now - self._last_beat >= self.settings.worker_heartbeat_seconds:
+            workers.heartbeat(self.worker_id, len(self._running))
+            reap_lost_workers(self.settings, exclude=self.worker_id)
+            # A job this worker holds as RUNNING but no longer runs (its end could not be recorded).
+            jobs_service.fail_running(
+                "runner lost: the worker no longer runs this job",
+                "RunnerLost",
+                workers=[self.worker_id],
+                exclude=set(self._running),
+                started_before=utcnow() - timedelta(seconds=self.settings.worker_lost_after_seconds),
+            )
+            self._last_beat = now
+        for job_id in jobs_service.cancel_requested_among(list(self._running)):
+            self.cancel(job_id)
+
+
+def reap_lost_workers(settings: Settings, exclude: str | None = None) -> list[int]:
+    """Fail (or re-queue, for idempotent items) the RUNNING jobs of workers whose heartbeat stopped."""
+    lost = [w for w in workers.lost(settings.worker_lost_after_seconds) if w != exclude]
+    if not lost:
+        return []
+    reaped = jobs_service.fail_running(
+        "worker lost: its heartbeat stopped", "WorkerLost", workers=lost, requeue_idempotent=True
+    )
+    workers.mark_lost(lost)
+    if reaped:
+        log.warning("reaped %d job(s) of lost worker(s) %s: %s", len(reaped), lost, reaped)
+    return reaped

@@ -1,0 +1,22 @@
+"""What a node depends on, checked: the database and its schema, the executor and, distributed, broker and bus."""
+
+from __future__ import annotations
+
+from portal.db import migrate
+from portal.execution import executor as executors
+
+
+def checks() -> dict[str, str]:
+    """Each dependency of this node: "ok" or what is wrong with it."""
+    result: dict[str, str] = {}
+    try:
+        current, head = migrate.revisions()
+        result["database"] = "ok"
+        result["migrations"] = "ok" if current == head else f"at {current}, expected {head}"
+    except Exception as exc:
+        result["database"] = f"unreachable: {type(exc).__name__}"
+        result["migrations"] = "unknown"
+    executor = executors.current()
+    result["executor"] = "ok" if getattr(executor, "started", False) else "not running"
+    result.update(executor.checks())
+    return result
