@@ -24,7 +24,11 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PortalServer]:
 
 @pytest.fixture(scope="session")
 def tokens(server: PortalServer) -> dict[str, str]:
-    """An API token for a user of each role (and a second requester)."""
+    return users_with_tokens(server)
+
+
+def users_with_tokens(server: PortalServer) -> dict[str, str]:
+    """Users of each role (and a second requester) created through the API, and an API token for each."""
     out = {"admin": server.token_for("admin")}
     with server.client(out["admin"]) as admin:
         for name, role in [
@@ -45,8 +49,12 @@ def tokens(server: PortalServer) -> dict[str, str]:
 
 @pytest.fixture(scope="session")
 def fixture_catalog(server: PortalServer, tokens: dict[str, str]) -> Path:
+    return import_fixture_catalog(server, tokens["admin"])
+
+
+def import_fixture_catalog(server: PortalServer, admin_token: str) -> Path:
     """The test items (sleeper, broken tasks, ...) registered through the API."""
-    with server.client(tokens["admin"]) as admin:
+    with server.client(admin_token) as admin:
         response = admin.post("/api/catalog/local/import", json={"path": str(FIXTURE_CATALOG)})
         assert response.status_code == 200, response.text
     return FIXTURE_CATALOG

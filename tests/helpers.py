@@ -113,6 +113,72 @@ class PortalServer:
         return httpx.Client(base_url=self.url, headers=headers, timeout=30)
 
 
+# One key for every distributed test portal: nodes of a cluster must share it.
+TEST_SECRETS_KEY = "h3lY0ZCm1oHvnGmJ7rlt6mDsfGmHgQ7Lqgq8wG8k7xY="
+
+
+def distributed_env(database_url: str, namespace: str, redis_url: str) -> dict[str, str]:
+    """The settings of a node of a distributed test portal (fast heartbeats so lost workers are seen quickly)."""
+    return {
+        "PORTAL_EXECUTOR": "celery",
+        "PORTAL_DATABASE_URL": database_url,
+        "PORTAL_REDIS_URL": redis_url,
+        "PORTAL_REDIS_NAMESPACE": namespace,
+        "PORTAL_SECRETS_KEY": TEST_SECRETS_KEY,
+        "PORTAL_BUNDLE_STORE": "database",
+        "PORTAL_WORKER_CONCURRENCY": "2",
+        "PORTAL_WORKER_HEARTBEAT_SECONDS": "1",
+        "PORTAL_WORKER_LOST_AFTER_SECONDS": "5",
+        "PORTAL_RECOVERY_SECONDS": "2",
+    }
+
+
+class WorkerProcess:
+    """A `portal worker` process (distributed mode) with its own data directory (scratch and bundle cache)."""
+
+    def __init__(self, data_dir: Path, env: dict[str, str]) -> None:
+        self.data_dir = data_dir
+        self.env = {**os.environ, "PORTAL_DATA_DIR": str(data_dir), **env}
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.log_path = data_dir / "worker.log"
+
+    def start(self, timeout: float = 60.0) -> WorkerProcess:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        log = open(self.log_path, "ab")  # noqa: SIM115 (the process owns it until it stops)
+        self.proc = subprocess.Popen(
+            [PORTAL, "worker", "--log-level", "info"], env=self.env, stdout=log, stderr=subprocess.STDOUT
+        )
+        log.close()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"portal worker exited early:\n{self.log()}")
+            if " ready." in self.log():
+                return self
+            time.sleep(0.1)
+        raise RuntimeError(f"portal worker did not become ready:\n{self.log()}")
+
+    @property
+    def pid(self) -> int:
+        assert self.proc is not None
+        return self.proc.pid
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 30) -> None:
+        if self.proc is None:
+            return
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc = None
+
+
 def wait_for_job(client: httpx.Client, job_id: int, states: Iterable[str], timeout: float = 30.0) -> dict[str, Any]:
     """Poll a job until it reaches one of `states` (tests only; the product pushes updates over WebSocket)."""
     wanted = set(states)

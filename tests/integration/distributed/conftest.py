@@ -1,0 +1,89 @@
+"""A distributed portal made of real processes: API nodes and workers on one PostgreSQL database and one Redis."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests import services
+from tests.helpers import PortalServer, WorkerProcess, distributed_env, write
+
+ITEMS = {
+    # A sleeper on its own queue whose runs may be repeated safely: the reaper re-queues it when its worker dies.
+    "fragile-idempotent": "queue: fragile\nidempotent: true\n",
+    # The same on the same queue, not idempotent: its run is failed when its worker dies.
+    "fragile-once": "queue: fragile\n",
+    # Priorities on a queue no worker listens to until the test starts one.
+    "ordered-low": "queue: ordered\npriority: 1\n",
+    "ordered-high": "queue: ordered\npriority: 8\n",
+}
+TASK = """import os
+import time
+
+
+def run(inputs, progress_callback):
+    progress_callback(10, f"pid {os.getpid()}")
+    time.sleep(float(inputs.get("seconds", 0)))
+    return {"pid": os.getpid()}
+"""
+
+
+@dataclass
+class Cluster:
+    """Two API nodes and two workers (queue `default`); tests may add workers for other queues."""
+
+    env: dict[str, str]
+    root: Path
+    apis: list[PortalServer] = field(default_factory=list)
+    workers: list[WorkerProcess] = field(default_factory=list)
+    token: str = ""
+
+    def add_worker(self, **env: str) -> WorkerProcess:
+        worker = WorkerProcess(self.root / f"worker-{len(self.workers)}", {**self.env, **env})
+        self.workers.append(worker)
+        return worker.start()
+
+    def client(self, node: int) -> httpx.Client:
+        return self.apis[node].client(self.token)
+
+    def stop(self) -> None:
+        for worker in self.workers:
+            worker.stop()
+        for api in self.apis:
+            api.stop()
+
+
+def _items(root: Path) -> Path:
+    for item_id, extra in ITEMS.items():
+        write(
+            root / "items" / item_id / "1.0.0",
+            {
+                "manifest.yaml": f"id: {item_id}\nname: {item_id}\nversion: 1.0.0\nentrypoint: task.py\n{extra}",
+                "schema.json": '{"type": "object", "properties": {"seconds": {"type": "number"}}}',
+                "task.py": TASK,
+            },
+        )
+    return root
+
+
+@pytest.fixture(scope="package")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    services.require("postgres", "redis")
+    root = tmp_path_factory.mktemp("cluster")
+    with services.postgres_database() as database_url, services.redis_namespace() as namespace:
+        cluster = Cluster(distributed_env(database_url, namespace, services.REDIS_URL), root)
+        try:
+            cluster.apis.append(PortalServer(root / "api-0", cluster.env).start())
+            cluster.apis.append(PortalServer(root / "api-1", cluster.env).start())
+            cluster.add_worker()
+            cluster.add_worker()
+            cluster.token = cluster.apis[0].token_for("admin")
+            imported = cluster.apis[0].cli("catalog", "import-local", str(_items(root / "catalog")))
+            assert imported.returncode == 0, imported.stderr
+            yield cluster
+        finally:
+            cluster.stop()

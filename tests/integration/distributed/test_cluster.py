@@ -1,0 +1,144 @@
+"""Two API nodes and two or more workers as separate processes: every job runs once, events and cancels cross
+nodes, queues route, priorities order, and a worker killed with SIGKILL leaves no job stuck."""
+
+from __future__ import annotations
+
+import signal
+from typing import Any
+
+import httpx
+
+from tests.helpers import collect, finished, process_alive, sleeper_pids, wait_for_job, wait_until, ws
+from tests.integration.distributed.conftest import Cluster
+
+
+def launch(client: httpx.Client, item_id: str, inputs: dict[str, Any] | None = None) -> int:
+    response = client.post("/api/jobs", json={"item_id": item_id, "inputs": inputs or {}})
+    assert response.status_code == 201, response.text
+    return int(response.json()["id"])
+
+
+def test_two_hundred_jobs_from_two_api_nodes_run_exactly_once(cluster: Cluster) -> None:
+    with cluster.client(0) as first, cluster.client(1) as second:
+        ids = [launch(first if n % 2 else second, "noop") for n in range(200)]
+        assert wait_until(
+            lambda: first.get("/api/jobs", params={"item_id": "noop", "state": "SUCCEEDED"}).json()["total"] >= 200,
+            timeout=180,
+            interval=0.5,
+        )
+        workers_used = set()
+        for job_id in ids:
+            job = first.get(f"/api/jobs/{job_id}").json()
+            assert job["state"] == "SUCCEEDED", job
+            starts = [e for e in job["events"] if e["kind"] == "state" and e["to_state"] == "RUNNING"]
+            assert len(starts) == 1, (job_id, job["events"])
+            workers_used.add(job["worker"])
+    assert len(workers_used) == 2, workers_used
+    received = sum(w.log().count("portal.run_job[") for w in cluster.workers[:2])
+    assert received >= 200  # every message reached a worker (each logs it when received and when done)
+
+
+def test_events_reach_a_websocket_on_the_other_api_node(cluster: Cluster) -> None:
+    with ws(cluster.apis[1], "/ws/jobs", cluster.token) as stream, cluster.client(0) as first:
+        job_id = launch(
+            first,
+            "backup-config",
+            {"devices": ["router-1"], "bucket": "b-bucket", "encryption": True, "schedule": "daily"},
+        )
+        messages = [m for m in collect(stream, finished(job_id), timeout=60) if m["job"]["id"] == job_id]
+    revs = [m["rev"] for m in messages]
+    assert revs == sorted(set(revs)), revs  # each update once, in order
+    states = [m["job"]["state"] for m in messages]
+    assert states[-1] == "SUCCEEDED" and "RUNNING" in states
+    assert any(m["job"]["progress"] not in (0, 100) for m in messages)  # progress from the worker, live
+
+
+def test_log_lines_stream_to_the_other_api_node(cluster: Cluster) -> None:
+    with cluster.client(0) as first:
+        job_id = launch(first, "chatty")
+        with ws(cluster.apis[1], f"/ws/jobs/{job_id}", cluster.token) as stream:
+            messages = collect(stream, finished(job_id), timeout=60)
+    lines = [line for m in messages if m["type"] == "job.log" for line in m["lines"]]
+    ids = [line["id"] for line in lines]
+    assert lines and ids == sorted(set(ids))
+
+
+def test_cancel_on_one_api_node_stops_the_job_on_its_worker(cluster: Cluster) -> None:
+    with cluster.client(0) as first, cluster.client(1) as second:
+        job_id = launch(first, "sleeper")
+        child, grandchild = sleeper_pids(first, job_id)
+        response = second.post(f"/api/jobs/{job_id}/cancel")
+        assert response.status_code == 200, response.text
+        job = wait_for_job(first, job_id, {"CANCELLED", "FAILED", "SUCCEEDED"})
+        assert job["state"] == "CANCELLED"
+        assert wait_until(lambda: not process_alive(child) and not process_alive(grandchild))
+
+
+def test_cancelled_queued_job_never_runs(cluster: Cluster) -> None:
+    with cluster.client(0) as first, cluster.client(1) as second:
+        job_id = launch(first, "ordered-low")  # no worker listens to `ordered` yet
+        assert second.post(f"/api/jobs/{job_id}/cancel").json()["state"] == "CANCELLED"
+        worker = cluster.add_worker(PORTAL_WORKER_QUEUES="ordered", PORTAL_WORKER_CONCURRENCY="1")
+        after = launch(first, "ordered-low")
+        assert wait_for_job(first, after, {"SUCCEEDED"})["worker"]
+        assert first.get(f"/api/jobs/{job_id}").json()["started_at"] is None
+        worker.stop()
+
+
+def test_queues_route_and_priorities_order(cluster: Cluster) -> None:
+    with cluster.client(0) as first:
+        low = [launch(first, "ordered-low", {"seconds": 0.2}) for _ in range(3)]
+        high = launch(first, "ordered-high")
+        routine = launch(first, "noop")
+        wait_for_job(first, routine, {"SUCCEEDED"})  # the default workers ran this one ...
+        assert all(first.get(f"/api/jobs/{i}").json()["state"] == "QUEUED" for i in [*low, high])  # ... not these
+        depth = {q["queue"]: q for q in first.get("/api/admin/health/detailed").json()["queues"]}
+        assert depth["ordered"]["depth"] == 4 and depth["ordered"]["broker_messages"] == 4
+        worker = cluster.add_worker(PORTAL_WORKER_QUEUES="ordered", PORTAL_WORKER_CONCURRENCY="1")
+        jobs = [wait_for_job(first, i, {"SUCCEEDED"}) for i in [*low, high]]
+        worker.stop()
+    order = sorted(jobs, key=lambda j: j["started_at"])
+    assert order[0]["id"] == high  # the high-priority job, sent last, ran first
+    assert {j["worker"] for j in jobs} == {order[0]["worker"]}  # all on the `ordered` worker
+
+
+def test_health_lists_api_nodes_and_workers(cluster: Cluster) -> None:
+    with cluster.client(1) as second:
+        health = second.get("/api/admin/health/detailed").json()
+    assert health["mode"] == "distributed"
+    assert health["checks"] == {
+        "database": "ok",
+        "migrations": "ok",
+        "executor": "ok",
+        "broker": "ok",
+        "event_bus": "ok",
+    }
+    alive = [n for n in health["nodes"] if n["alive"]]
+    assert sum(n["kind"] == "api" for n in alive) == 2
+    assert sum(n["kind"] == "celery" for n in alive) >= 2
+    check = cluster.workers[0]
+    result = cluster.apis[0].cli("worker", "--check")
+    assert result.returncode == 0 and "alive" in result.stdout, (result.stdout, result.stderr, check.log()[-500:])
+
+
+def test_a_worker_killed_mid_job_leaves_no_job_stuck(cluster: Cluster) -> None:
+    victim = cluster.add_worker(PORTAL_WORKER_QUEUES="fragile", PORTAL_WORKER_CONCURRENCY="2")
+    with cluster.client(0) as first:
+        once = launch(first, "fragile-once", {"seconds": 120})
+        again = launch(first, "fragile-idempotent", {"seconds": 2})
+        for job_id in (once, again):
+            wait_until(lambda j=job_id: str(first.get(f"/api/jobs/{j}").json()["message"]).startswith("pid "), 30)
+        pids = [int(str(first.get(f"/api/jobs/{j}").json()["message"]).split()[1]) for j in (once, again)]
+        victim.stop(signal.SIGKILL)
+        assert wait_until(lambda: not any(process_alive(pid) for pid in pids), timeout=10)  # children die with it
+        failed = wait_for_job(first, once, {"FAILED", "SUCCEEDED", "CANCELLED"}, timeout=60)
+        assert failed["state"] == "FAILED" and failed["error"]["type"] == "WorkerLost"
+        requeued = wait_for_job(first, again, {"QUEUED", "FAILED", "SUCCEEDED"}, timeout=60)
+        assert requeued["state"] == "QUEUED"
+        assert any(e["kind"] == "requeue" for e in requeued["events"])
+        rescuer = cluster.add_worker(PORTAL_WORKER_QUEUES="fragile")
+        done = wait_for_job(first, again, {"SUCCEEDED", "FAILED"}, timeout=60)
+        rescuer.stop()
+    assert done["state"] == "SUCCEEDED"
+    runs = [e for e in done["events"] if e["kind"] == "state" and e["to_state"] == "RUNNING"]
+    assert len(runs) == 2 and runs[0]["message"] != runs[1]["message"]  # started on the victim, then the rescuer
