@@ -2,15 +2,45 @@
 
 from __future__ import annotations
 
+import os
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+import psycopg
 import pytest
 
 from tests.helpers import FIXTURE_CATALOG, PortalServer
 
 PASSWORD = "correct-horse-battery"
+# A PostgreSQL server that accepts CREATE DATABASE (trust auth on localhost by default).
+POSTGRES_URL = os.environ.get("PORTAL_TEST_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+
+
+def service_unavailable(reason: str) -> None:
+    """Skip a test whose real service is unreachable, with the reason; under `CI=true` that is a failure."""
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(f"{reason} (CI=true: a missing service is a failure)")
+    pytest.skip(reason)
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """The SQLAlchemy URL of a fresh PostgreSQL database on PORTAL_TEST_DATABASE_URL, dropped afterwards."""
+    admin_url = POSTGRES_URL.replace("postgresql+psycopg://", "postgresql://", 1)
+    name = f"portal_test_{uuid.uuid4().hex[:12]}"
+    try:
+        admin = psycopg.connect(admin_url, autocommit=True, connect_timeout=3)
+    except psycopg.Error as exc:
+        service_unavailable(f"PostgreSQL is not reachable at {admin_url}: {exc}")
+        raise  # not reached: skip and fail raise
+    with admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+        try:
+            yield f"{POSTGRES_URL.rsplit('/', 1)[0]}/{name}"
+        finally:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.fixture(scope="session")
