@@ -21,7 +21,8 @@ from types import TracebackType
 from typing import Any
 
 import httpx
-from sqlalchemy import insert
+import psycopg
+from sqlalchemy import insert, text
 
 from portal.db import session as db
 from portal.jobs import counters
@@ -37,6 +38,8 @@ REAL_PYTHON = os.path.realpath(sys.executable)
 FLOOR_COMMAND = [REAL_PYTHON, "-I", "-S", "-c", "pass"]
 # Access logs are off (uvicorn at warning): the scenarios measure the portal, not the terminal it logs to.
 SERVER_LOG_LEVEL = "warning"
+# A server that accepts CREATE DATABASE; a scenario makes its own database there and drops it afterwards.
+POSTGRES_ADMIN_URL = os.environ.get("PORTAL_BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 NOOP_JOB: dict[str, Any] = {"item_id": "noop", "version": "1.0.0", "inputs": {}}
 
 
@@ -169,6 +172,26 @@ class Server:
         self.stop()
 
 
+@contextmanager
+def postgres_database(scenario: str) -> Iterator[str | None]:
+    """A fresh PostgreSQL database for a scenario (its SQLAlchemy URL), or None when no server is reachable."""
+    name = f"portal_bench_{scenario}_{os.getpid()}"
+    try:
+        admin = psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True, connect_timeout=3)
+    except psycopg.Error as exc:
+        show(f"[{scenario}] PostgreSQL is not reachable at {POSTGRES_ADMIN_URL} ({exc}); its part is skipped")
+        yield None
+        return
+    with admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}"')
+        admin.execute(f'CREATE DATABASE "{name}"')
+        try:
+            base = POSTGRES_ADMIN_URL.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://", 1)
+            yield f"{base}/{name}"
+        finally:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
 # --- stored jobs ---------------------------------------------------------------------------------------------
 
 
@@ -223,6 +246,10 @@ def insert_jobs(data: Path, batches: Iterable[list[dict[str, Any]]], database_ur
                 conn.execute(insert(Job), rows)
         with engine.begin() as conn:
             counters.rebuild(conn)
+        if engine.dialect.name == "postgresql":
+            # What autovacuum would do by and by: planner statistics, and a visibility map for index-only scans.
+            with engine.connect() as conn:
+                conn.execution_options(isolation_level="AUTOCOMMIT").execute(text("VACUUM ANALYZE"))
     finally:
         db.dispose()
 

@@ -6,18 +6,15 @@ jobs table, so the p95 should not grow with history. The floor is `GET /healthz`
 
 from __future__ import annotations
 
-import os
 import random
 import time
 from collections import Counter
 from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
-import psycopg
 
 from bench.common import (
     CorrectnessError,
@@ -27,6 +24,7 @@ from bench.common import (
     insert_jobs,
     job_rows,
     latency_summary,
+    postgres_database,
     show,
     timed_gets,
     write_results,
@@ -39,28 +37,6 @@ BATCH = 10_000
 REQUESTS = 200
 WARMUP = 5
 TARGET_P95_MS = 50.0
-# A server that accepts CREATE DATABASE; the scenario makes its own database there and drops it afterwards.
-POSTGRES_ADMIN_URL = os.environ.get("PORTAL_BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
-
-
-@contextmanager
-def _postgres_database() -> Iterator[str | None]:
-    """A fresh PostgreSQL database for the scenario, or None when no server is reachable."""
-    name = f"portal_bench_stats_{os.getpid()}"
-    try:
-        admin = psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True, connect_timeout=3)
-    except psycopg.Error as exc:
-        show(f"[{NAME}] PostgreSQL is not reachable at {POSTGRES_ADMIN_URL} ({exc}); its part is skipped")
-        yield None
-        return
-    with admin:
-        admin.execute(f'DROP DATABASE IF EXISTS "{name}"')
-        admin.execute(f'CREATE DATABASE "{name}"')
-        try:
-            base = POSTGRES_ADMIN_URL.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://", 1)
-            yield f"{base}/{name}"
-        finally:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def _measure(label: str, data: Path, jobs: int, database_url: str = "") -> dict[str, Any]:
@@ -105,7 +81,7 @@ def run() -> dict[str, Any]:
     figures: dict[str, Any] = {}
     with data_dir(NAME) as data:
         figures["sqlite"] = _measure("SQLite", data, SQLITE_JOBS)
-    with _postgres_database() as url:
+    with postgres_database(NAME) as url:
         if url is not None:
             with data_dir(f"{NAME}-pg") as data:
                 figures["postgresql"] = _measure("PostgreSQL", data, POSTGRES_JOBS, url)

@@ -8,9 +8,18 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests import services
 from tests.helpers import FIXTURE_CATALOG, PortalServer
 
 PASSWORD = "correct-horse-battery"
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """The SQLAlchemy URL of a fresh PostgreSQL database on PORTAL_TEST_DATABASE_URL, dropped afterwards."""
+    services.require("postgres")
+    with services.postgres_database() as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

@@ -29,11 +29,14 @@ def _reachable(url: str, default_port: int) -> bool:
 
 def require(*services: str) -> None:
     """Skip the test when a service is unreachable (with the reason), or fail it under CI=true."""
-    urls = {"postgres": (POSTGRES_URL, 5432), "redis": (REDIS_URL, 6379)}
+    known = {
+        "postgres": (POSTGRES_URL, 5432, "PORTAL_TEST_DATABASE_URL"),
+        "redis": (REDIS_URL, 6379, "PORTAL_TEST_REDIS_URL"),
+    }
     for name in services:
-        url, port = urls[name]
+        url, port, variable = known[name]
         if not _reachable(url, port):
-            reason = f"{name} is not reachable at {url} (set PORTAL_TEST_{'DATABASE' if name == 'postgres' else 'REDIS'}_URL)"
+            reason = f"{name} is not reachable at {url} (set {variable})"
             if os.environ.get("CI") == "true":
                 pytest.fail(reason)
             pytest.skip(reason)

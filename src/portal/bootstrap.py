@@ -68,6 +68,15 @@ def _prepare_data(settings: Settings) -> str | None:
             f"(the password is also in {settings.data_dir / auth_service.INITIAL_PASSWORD_FILE})",
             flush=True,
         )
+    if settings.resolved_bundle_store == "database" and any(settings.bundles_dir.glob("??/*.tar.gz")):
+        # Switched from files to the database: the bundles of this data directory become readable by every node.
+        report = catalog_service.push_bundles()
+        if report.uploaded or report.missing:
+            log.warning(
+                "bundle store: %d bundle file(s) copied into the database, %d missing from both",
+                len(report.uploaded),
+                len(report.missing),
+            )
     if settings.catalog_load_examples and (EXAMPLES_DIR / "items").is_dir():
         try:
             catalog_service.import_local(SYSTEM, str(EXAMPLES_DIR), enforce_roots=False)

@@ -244,6 +244,29 @@ def catalog_migrate_json(registry: str, bundle_dir: str) -> None:
         sys.exit(1)
 
 
+@catalog.command("push-bundles")
+def catalog_push_bundles() -> None:
+    """Copy the bundle files of the data directory into the database bundle store (PORTAL_BUNDLE_STORE=database).
+
+    `portal serve` does this by itself at start; this is the same step for a node that is not started yet.
+    """
+    from portal.catalog import service
+
+    _prepare_db()
+    try:
+        report = service.push_bundles()
+    except PortalError as exc:
+        _fail(exc)
+        return
+    for sha256 in report.uploaded:
+        click.echo(f"uploaded   {sha256}")
+    for sha256 in report.missing:
+        click.echo(f"missing    {sha256} (in the catalog, but neither in the database nor in the data directory)")
+    click.echo(f"{len(report.uploaded)} uploaded, {report.present} already stored, {len(report.missing)} missing")
+    if report.missing:
+        sys.exit(1)
+
+
 @catalog.command("run")
 @click.argument("path", type=click.Path(exists=True, file_okay=False))
 @click.option("--inputs", "inputs_json", default="{}", show_default=True, help="the inputs as a JSON object")

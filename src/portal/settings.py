@@ -69,6 +69,13 @@ class Settings(BaseSettings):
     catalog_upload_max_bytes: int = 50 * 1024 * 1024
     catalog_max_members: int = 2000
     catalog_max_unpacked_bytes: int = 64 * 1024 * 1024
+    # Where bundles live: "files" (the data directory, one machine), "database" (a table every node reads; see
+    # docs/operations.md) or "auto": the database as soon as the portal can span machines, i.e. when the database
+    # is not SQLite or the executor is not "local"; files otherwise.
+    bundle_store: Literal["auto", "files", "database"] = "auto"
+    catalog_bundle_max_bytes: int = Field(
+        default=50 * 1024 * 1024, ge=1024, description="largest packed bundle (tar.gz) any store accepts"
+    )
 
     # Git sources
     git_allow_file: bool = False
@@ -154,6 +161,15 @@ class Settings(BaseSettings):
     @property
     def resolved_broker_url(self) -> str:
         return self.broker_url or self.redis_url
+
+    @property
+    def resolved_bundle_store(self) -> Literal["files", "database"]:
+        """The bundle store in use: the setting, with "auto" decided by the database and the executor."""
+        if self.bundle_store != "auto":
+            return self.bundle_store
+        if self.executor != "local" or not self.resolved_database_url.startswith("sqlite"):
+            return "database"
+        return "files"
 
     @property
     def bundles_dir(self) -> Path:

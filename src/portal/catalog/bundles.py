@@ -17,9 +17,12 @@ import tarfile
 import tempfile
 import threading
 from pathlib import Path
-from typing import Any, BinaryIO, Protocol
+from typing import TYPE_CHECKING, Any, BinaryIO, Protocol
 
-from portal.errors import ValidationFailed
+from portal.errors import NotFound, PayloadTooLarge, PortalError, ValidationFailed
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
 
 _FIXED_MTIME = 315532800  # 1980-01-01, the zip epoch: any constant works, this one is conventional
 _SKIP_NAMES = {"__pycache__", ".git", ".DS_Store"}
@@ -152,21 +155,65 @@ def _make_read_only(root: Path) -> None:
     os.chmod(root, 0o555)  # noqa: S103
 
 
-class BundleStore(Protocol):
-    """Where bundles live; the distributed mode adds a shared implementation."""
+class BundleMissing(NotFound):
+    """The store holds no bundle with this sha256."""
 
-    def put(self, data: bytes) -> str: ...
+
+class BundleCorrupt(PortalError):
+    """The bytes a store returned do not hash to the sha256 they are stored under."""
+
+    status_code = 502
+    code = "bundle_corrupt"
+
+
+def check_bundle_size(data: bytes, max_bytes: int | None) -> None:
+    if max_bytes is not None and len(data) > max_bytes:
+        raise PayloadTooLarge(
+            f"the bundle is {len(data)} bytes, more than the {max_bytes} a stored bundle may have "
+            "(PORTAL_CATALOG_BUNDLE_MAX_BYTES)",
+            details={"size": len(data), "max_bytes": max_bytes},
+        )
+
+
+def verified(sha256: str, data: bytes) -> bytes:
+    """`data` if it hashes to `sha256`; otherwise refuse it (a damaged or tampered copy is never used)."""
+    actual = sha256_bytes(data)
+    if actual != sha256:
+        raise BundleCorrupt(
+            f"bundle {sha256} failed its checksum: the stored bytes hash to {actual}; refusing to use it",
+            details={"sha256": sha256, "actual_sha256": actual, "size": len(data)},
+        )
+    return data
+
+
+class BundleStore(Protocol):
+    """Where bundles live, addressed by the sha256 of their bytes.
+
+    `FilesystemBundleStore` keeps them in the data directory (one machine); `DatabaseBundleStore`
+    (catalog/blobstore.py) in a table every node can read. `put` is idempotent. A store that lives in the database
+    writes in `session`'s transaction when it is given one, so a bundle commits with the catalog rows that refer to
+    it; other stores ignore `session`.
+    """
+
+    kind: str
+
+    def put(self, data: bytes, session: Session | None = None) -> str: ...
 
     def exists(self, sha256: str) -> bool: ...
 
-    def path(self, sha256: str) -> Path: ...
+    def read(self, sha256: str) -> bytes:
+        """The stored bytes, unverified (the reader checks them); `BundleMissing` when there are none."""
+        ...
 
 
 class FilesystemBundleStore:
     """Bundles as `<root>/<aa>/<sha256>.tar.gz` files, written atomically."""
 
-    def __init__(self, root: Path) -> None:
+    kind = "files"
+
+    def __init__(self, root: Path, max_bytes: int | None = None) -> None:
         self.root = root
+        self.max_bytes = max_bytes
 
     def path(self, sha256: str) -> Path:
         return self.root / sha256[:2] / f"{sha256}.tar.gz"
@@ -174,7 +221,18 @@ class FilesystemBundleStore:
     def exists(self, sha256: str) -> bool:
         return self.path(sha256).is_file()
 
-    def put(self, data: bytes) -> str:
+    def read(self, sha256: str) -> bytes:
+        try:
+            return self.path(sha256).read_bytes()
+        except FileNotFoundError:
+            raise BundleMissing(f"bundle {sha256} is missing from {self.root}", details={"sha256": sha256}) from None
+
+    def stored(self) -> list[str]:
+        """The sha256 of every bundle file (for moving them to another store)."""
+        return sorted(p.name.removesuffix(".tar.gz") for p in self.root.glob("??/*.tar.gz"))
+
+    def put(self, data: bytes, session: Session | None = None) -> str:
+        check_bundle_size(data, self.max_bytes)
         digest = sha256_bytes(data)
         target = self.path(digest)
         if target.is_file():
@@ -195,7 +253,12 @@ class FilesystemBundleStore:
 
 
 class BundleCache:
-    """Extracted bundles keyed by sha256, read-only, extracted once per node and reused by every job."""
+    """Extracted bundles keyed by sha256, read-only, extracted once per node and reused by every job.
+
+    A miss reads the bundle from the store, checks its sha256 and extracts it into a temporary folder next to the
+    cache entry, which is then renamed into place: a folder named after a sha256 is always complete and verified,
+    whatever other threads or processes of the node fetch at the same time. A hit never reads the store.
+    """
 
     def __init__(self, store: BundleStore, root: Path, limits: BundleLimits | None = None) -> None:
         self.store = store
@@ -205,7 +268,7 @@ class BundleCache:
         self._ready: set[str] = set()
 
     def directory(self, sha256: str) -> Path:
-        """The extracted, read-only folder of a bundle, extracting it on first use."""
+        """The extracted, read-only folder of a bundle, fetching and extracting it on first use."""
         target = self.root / sha256
         if sha256 in self._ready:
             return target
@@ -213,19 +276,27 @@ class BundleCache:
             if sha256 in self._ready:
                 return target
             if not target.is_dir():
-                self.root.mkdir(parents=True, exist_ok=True)
-                archive = self.store.path(sha256)
-                if sha256_bytes(archive.read_bytes()) != sha256:
-                    raise ValueError(f"bundle {sha256} does not match its checksum")
-                tmp = Path(tempfile.mkdtemp(dir=self.root, prefix=".tmp-"))
-                try:
-                    safe_extract(archive, tmp / "b", self.limits)
-                    os.replace(tmp / "b", target)
-                    _make_read_only(target)
-                finally:
-                    force_remove(tmp)
+                self._fetch(sha256, target)
             self._ready.add(sha256)
         return target
+
+    def _fetch(self, sha256: str, target: Path) -> None:
+        if len(sha256) != 64 or not all(c in "0123456789abcdef" for c in sha256):
+            raise BundleMissing(f"{sha256!r} is not a bundle sha256", details={"sha256": sha256})
+        data = verified(sha256, self.store.read(sha256))
+        self.root.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(dir=self.root, prefix=".tmp-"))
+        try:
+            safe_extract(io.BytesIO(data), tmp, self.limits)
+            _make_read_only(tmp)
+            try:
+                # Same parent, so a read-only folder may be renamed; refused when another process was first.
+                os.rename(tmp, target)
+            except OSError:
+                if not target.is_dir():
+                    raise
+        finally:
+            force_remove(tmp)
 
 
 def force_remove(path: Path) -> None:

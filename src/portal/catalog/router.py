@@ -58,10 +58,13 @@ def get_descriptor(item_id: str, version: str, _: Viewer) -> Descriptor:
 
 
 @router.get("/{item_id}/{version}/bundle", operation_id="catalog-download-bundle", response_class=FileResponse)
-def download_bundle(item_id: str, version: str, _: Publisher) -> FileResponse:
+def download_bundle(item_id: str, version: str, _: Publisher) -> Response:
     """The version's immutable `.tar.gz` bundle (publisher+)."""
-    path, name = service.bundle_file(item_id, version)
-    return FileResponse(path, media_type="application/gzip", filename=name)
+    content, name = service.bundle_file(item_id, version)
+    if isinstance(content, bytes):  # the database store
+        disposition = {"Content-Disposition": f'attachment; filename="{name}"'}
+        return Response(content, media_type="application/gzip", headers=disposition)
+    return FileResponse(content, media_type="application/gzip", filename=name)
 
 
 @router.post("/local/import", operation_id="catalog-import-local", response_model=ImportReport)

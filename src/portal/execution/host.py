@@ -116,7 +116,12 @@ class JobHost:
                     succeeded=False, error={"type": "SecretUnavailable", "message": exc.message}
                 )
             workdir = Path(tempfile.mkdtemp(dir=self.settings.scratch_dir, prefix=f"job-{job.id}-"))
-            bundle_dir = job.source_path or catalog_service.bundle_directory(job.bundle_sha256)
+            try:
+                bundle_dir = job.source_path or catalog_service.bundle_directory(job.bundle_sha256)
+            except PortalError as exc:  # missing from the store, or failed its checksum: nothing runs
+                log.error("job %s: bundle %s refused: %s", job.id, job.bundle_sha256, exc.message)
+                error = {"type": "BundleUnavailable", "message": exc.message}
+                return jobs_service.RunResult(succeeded=False, error=error)
 
             def on_event(event: dict[str, Any]) -> None:
                 if event["type"] == "progress":

@@ -12,14 +12,32 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Insert, Table, bindparam, case, delete, event, func, insert, select, text
+from sqlalchemy import (
+    Connection,
+    Insert,
+    Table,
+    and_,
+    bindparam,
+    case,
+    delete,
+    event,
+    func,
+    insert,
+    inspect,
+    not_,
+    or_,
+    select,
+    text,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from portal.jobs.models import Job, JobCount, JobHourly
+from portal.jobs.models import Job, JobCount, JobHourly, JobOwnerCount
 
 counts_t: Table = JobCount.__table__  # type: ignore[assignment]
 hourly_t: Table = JobHourly.__table__  # type: ignore[assignment]
+owners_t: Table = JobOwnerCount.__table__  # type: ignore[assignment]
+jobs_t: Table = Job.__table__  # type: ignore[assignment]
 FINISHED = ("SUCCEEDED", "FAILED", "CANCELLED")
 _HOURLY_COUNTS = ("created", "succeeded", "failed", "cancelled", "duration_ms_sum", "timed")
 _statements: dict[tuple[str, str], Insert] = {}
@@ -40,6 +58,24 @@ def _count_upsert(dialect: str) -> Insert:
         )
         statement = stmt.on_conflict_do_update(
             index_elements=["state", "queue", "item_id"], set_={"n": counts_t.c.n + stmt.excluded.n}
+        )
+        _statements[key] = statement
+    return statement
+
+
+def _owner_upsert(dialect: str) -> Insert:
+    """`n += :delta` for one (owner, state, item), creating the row when it is new."""
+    key = (dialect, "owner")
+    statement = _statements.get(key)
+    if statement is None:
+        stmt = _dialect_insert(dialect)(owners_t).values(
+            created_by=bindparam("created_by"),
+            state=bindparam("state"),
+            item_id=bindparam("item_id"),
+            n=bindparam("delta"),
+        )
+        statement = stmt.on_conflict_do_update(
+            index_elements=["created_by", "state", "item_id"], set_={"n": owners_t.c.n + stmt.excluded.n}
         )
         _statements[key] = statement
     return statement
@@ -74,6 +110,7 @@ class _Deltas:
     """A transaction's changes to the counters, applied once just before it commits."""
 
     counts: Counter[tuple[str, str, str]] = field(default_factory=Counter)
+    owners: Counter[tuple[int, str, str]] = field(default_factory=Counter)
     hourly: dict[tuple[datetime, str], dict[str, int]] = field(default_factory=dict)
 
 
@@ -82,12 +119,14 @@ def _deltas(s: Session) -> _Deltas:
     return deltas
 
 
-def moved(s: Session, item_id: str, queue: str, old: str | None, new: str) -> None:
-    """A job of `item_id` in `queue` went from state `old` (None: it is new) to `new`."""
-    counts = _deltas(s).counts
-    counts[(new, queue, item_id)] += 1
+def moved(s: Session, item_id: str, queue: str, old: str | None, new: str, *, owner: int | None) -> None:
+    """A job of `item_id` in `queue`, created by `owner`, went from state `old` (None: it is new) to `new`."""
+    deltas = _deltas(s)
+    deltas.counts[(new, queue, item_id)] += 1
+    deltas.owners[(owner or 0, new, item_id)] += 1
     if old is not None:
-        counts[(old, queue, item_id)] -= 1
+        deltas.counts[(old, queue, item_id)] -= 1
+        deltas.owners[(owner or 0, old, item_id)] -= 1
 
 
 def _add_hourly(s: Session, at: datetime, item_id: str, values: dict[str, int]) -> None:
@@ -131,6 +170,13 @@ def _apply(session: Session) -> None:
     ]
     if counts:
         conn.execute(_count_upsert(conn.dialect.name), counts)
+    owners = [
+        {"created_by": owner, "state": state, "item_id": item_id, "delta": n}
+        for (owner, state, item_id), n in sorted(deltas.owners.items())
+        if n
+    ]
+    if owners:
+        conn.execute(_owner_upsert(conn.dialect.name), owners)
     hourly = [_hourly_row(hour, item_id, **values) for (hour, item_id), values in sorted(deltas.hourly.items())]
     if hourly:
         conn.execute(_hourly_upsert(conn.dialect.name), hourly)
@@ -145,10 +191,14 @@ def _hourly_row(hour: datetime, item_id: str, **values: int) -> dict[str, Any]:
 
 def rebuild(conn: Connection, batch: int = 20_000) -> None:
     """Recompute the counters and the hourly rollups from every stored job."""
+    # An older migration rebuilds too, before the owner counters exist.
+    with_owners = inspect(conn).has_table(owners_t.name)
     if conn.dialect.name == "postgresql":
         # Changes committed between the scan and the rewrite would be lost: hold them off until the end.
-        conn.execute(text("LOCK TABLE job_counts, job_hourly IN EXCLUSIVE MODE"))
+        tables = "job_counts, job_owner_counts, job_hourly" if with_owners else "job_counts, job_hourly"
+        conn.execute(text(f"LOCK TABLE {tables} IN EXCLUSIVE MODE"))
     counts: Counter[tuple[str, str, str]] = Counter()
+    owners: Counter[tuple[int, str, str]] = Counter()
     rollups: dict[tuple[datetime, str], dict[str, Any]] = {}
 
     def add(hour: datetime, item_id: str, **values: int) -> None:
@@ -156,19 +206,27 @@ def rebuild(conn: Connection, batch: int = 20_000) -> None:
         for name, value in values.items():
             row[name] = max(row[name], value) if name == "duration_ms_max" else row[name] + value
 
-    jobs = select(Job.state, Job.queue, Job.item_id, Job.created_at, Job.started_at, Job.finished_at)
-    for state, queue, item_id, created_at, started_at, finished_at in conn.execute(
+    jobs = select(Job.state, Job.queue, Job.item_id, Job.created_by, Job.created_at, Job.started_at, Job.finished_at)
+    for state, queue, item_id, owner, created_at, started_at, finished_at in conn.execute(
         jobs.execution_options(yield_per=batch)
     ):
         counts[(state, queue, item_id)] += 1
+        owners[(owner or 0, state, item_id)] += 1
         add(hour_of(created_at), item_id, created=1)
         if state in FINISHED and finished_at is not None:
             add(hour_of(finished_at), item_id, **_finish_values(state, finished_at, started_at))
     conn.execute(delete(counts_t))
+    if with_owners:
+        conn.execute(delete(owners_t))
     conn.execute(delete(hourly_t))
     count_rows = [{"state": s, "queue": q, "item_id": i, "n": n} for (s, q, i), n in counts.items()]
     for start in range(0, len(count_rows), batch):
         conn.execute(insert(counts_t), count_rows[start : start + batch])
+    owner_rows = [{"created_by": o, "state": s, "item_id": i, "n": n} for (o, s, i), n in owners.items()]
+    if not with_owners:
+        owner_rows = []
+    for start in range(0, len(owner_rows), batch):
+        conn.execute(insert(owners_t), owner_rows[start : start + batch])
     hourly_rows = list(rollups.values())
     for start in range(0, len(hourly_rows), batch):
         conn.execute(insert(hourly_t), hourly_rows[start : start + batch])
@@ -181,6 +239,61 @@ def state_counts(conn: Connection) -> list[tuple[str, str, str, int]]:
     """(state, queue, item_id, n) for every non-empty counter."""
     rows = conn.execute(select(counts_t.c.state, counts_t.c.queue, counts_t.c.item_id, counts_t.c.n)).all()
     return [(r.state, r.queue, r.item_id, int(r.n)) for r in rows if r.n]
+
+
+def count_jobs(
+    conn: Connection,
+    *,
+    states: list[str] | None = None,
+    item_id: str | None = None,
+    owner: int | None = None,
+    search_items: list[str] | None = None,
+    search_owners: list[int] | None = None,
+    search_id: int | None = None,
+) -> int:
+    """How many jobs match a jobs list's filters, from the counters (a few hundred rows, not the jobs table).
+
+    The filters combine with AND; the search terms (`search_*`, from `q`) with OR among themselves. A job found by
+    its id only is checked on the jobs table (one primary key lookup).
+    """
+    searching = search_items is not None or search_owners is not None or search_id is not None
+    by_owner = owner is not None or bool(search_owners)
+    table = owners_t if by_owner else counts_t
+    conditions: list[Any] = []
+    if states:
+        conditions.append(table.c.state.in_(states))
+    if item_id:
+        conditions.append(table.c.item_id == item_id)
+    if owner is not None:
+        conditions.append(table.c.created_by == owner)
+    terms: list[Any] = []
+    if search_items:
+        terms.append(table.c.item_id.in_(search_items))
+    if search_owners:
+        terms.append(table.c.created_by.in_(search_owners))
+    total = 0
+    if terms or not searching:
+        if terms:
+            conditions.append(or_(*terms))
+        total = int(conn.scalar(select(func.coalesce(func.sum(table.c.n), 0)).where(*conditions)) or 0)
+    if search_id is not None:
+        # The job with that id, when it matches the filters and no other search term already counted it.
+        extra: list[Any] = [jobs_t.c.id == search_id]
+        if states:
+            extra.append(jobs_t.c.state.in_(states))
+        if item_id:
+            extra.append(jobs_t.c.item_id == item_id)
+        if owner is not None:
+            extra.append(jobs_t.c.created_by == owner)
+        found: list[Any] = []
+        if search_items:
+            found.append(jobs_t.c.item_id.in_(search_items))
+        if search_owners:
+            found.append(func.coalesce(jobs_t.c.created_by, 0).in_(search_owners))
+        if found:
+            extra.append(not_(or_(*found)))
+        total += int(conn.scalar(select(func.count()).select_from(jobs_t).where(and_(*extra))) or 0)
+    return total
 
 
 def hourly_since(conn: Connection, since: datetime) -> list[Any]:

@@ -21,6 +21,8 @@ class Job(Base):
         Index("ix_jobs_created_by_state_id", "created_by", "state", "id"),
         Index("ix_jobs_retry_of", "retry_of"),
         Index("ix_jobs_state_queued_at", "state", "queued_at"),
+        Index("ix_jobs_updated_at_id", "updated_at", "id"),
+        Index("ix_jobs_progress_id", "progress", "id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -106,6 +108,19 @@ class JobApproval(Base):
     decision: Mapped[str] = mapped_column(String(16))
     comment: Mapped[str] = mapped_column(Text, default="")
     at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class JobOwnerCount(Base):
+    """How many jobs each user has in each state, per item: the exact `total` of a jobs list (filters by state,
+    item, owner and search over items and users) without counting the jobs table. Kept like `job_counts`;
+    `created_by` 0 stands for jobs without an owner."""
+
+    __tablename__ = "job_owner_counts"
+
+    created_by: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    state: Mapped[str] = mapped_column(String(20), primary_key=True)
+    item_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    n: Mapped[int] = mapped_column(BigInteger, default=0)
 
 
 class JobCount(Base):

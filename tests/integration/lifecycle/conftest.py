@@ -26,7 +26,7 @@ def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
     with services.postgres_database() as database_url, services.redis_namespace() as namespace:
         env = distributed_env(database_url, namespace, services.REDIS_URL)
         api = PortalServer(tmp_path_factory.mktemp("api"), env).start()
-        worker = WorkerProcess(api.data_dir, env)  # HACK
+        worker = WorkerProcess(tmp_path_factory.mktemp("worker"), env)
         try:
             worker.start()
             yield api

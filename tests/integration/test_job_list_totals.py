@@ -1,0 +1,94 @@
+"""The jobs list's `total` comes from counters kept with every state change: it must equal a count of the jobs
+for every filter, search and viewer, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from itertools import product
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import func, or_, select
+
+from portal.auth import service as auth_service
+from portal.auth.principal import SYSTEM, Principal
+from portal.auth.roles import Role
+from portal.catalog import service as catalog_service
+from portal.db import migrate
+from portal.db import session as db
+from portal.jobs import service as jobs_service
+from portal.jobs.models import Job
+from portal.jobs.states import JobState
+from portal.settings import Settings, use_settings
+from tests.helpers import item_files, write
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def jobs(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[dict[str, Principal]]:
+    """Two requesters with jobs of two items, some of them cancelled; returns the requesters."""
+    url = request.getfixturevalue("postgres_url") if request.param == "postgresql" else ""
+    settings = Settings(data_dir=tmp_path / "data", database_url=url, catalog_load_examples=False)
+    use_settings(settings)
+    db.configure(settings)
+    migrate.upgrade()
+    try:
+        write(tmp_path / "items" / "alpha", item_files("alpha", "1.0.0"))
+        write(tmp_path / "items" / "beta12", item_files("beta12", "1.0.0"))
+        catalog_service.import_local(SYSTEM, str(tmp_path / "items"), enforce_roots=False)
+        users: dict[str, Principal] = {}
+        for name in ("alice", "bob1"):
+            user, _ = auth_service.create_user(SYSTEM, name, "requester", "correct-horse-battery")
+            users[name] = Principal(id=user.id, username=name, role=Role.requester)
+        plan = [("alice", "alpha")] * 5 + [("alice", "beta12")] * 3 + [("bob1", "alpha")] * 2 + [("bob1", "beta12")] * 4
+        for n, (name, item) in enumerate(plan):
+            job = jobs_service.create_job(users[name], item, "1.0.0", {})
+            if n % 3 == 0:
+                jobs_service.cancel_job(users[name], job.id)
+        yield users
+    finally:
+        db.dispose()
+
+
+def _count(conditions: list[Any]) -> int:
+    with db.read() as s:
+        return int(s.scalar(select(func.count()).select_from(Job).where(*conditions)) or 0)
+
+
+def test_totals_equal_a_count_of_the_jobs(jobs: dict[str, Principal]) -> None:
+    admin = Principal(id=None, username="system", role=Role.admin)
+    with db.read() as s:
+        first_id, last_id = s.execute(select(func.min(Job.id), func.max(Job.id))).one()
+    owners = {u.username: u.id for u in jobs.values()}
+    items = ("alpha", "beta12")
+
+    def matching(q: str) -> Any:
+        """What `q` finds, worked out here from the names: a job id, items and users containing it."""
+        terms: list[Any] = [Job.id == int(q)] if q.isdigit() else []
+        terms += [Job.item_id == item for item in items if q in item]
+        terms += [Job.created_by == owners[name] for name in owners if q in name]
+        return or_(*terms) if terms else Job.id < 0
+
+    queries = [None, "alp", "bob", "1", "12", str(first_id + 1), str(last_id), "nothing"]
+    searches: dict[str | None, Any] = {q: None if q is None else matching(q) for q in queries}
+    viewers = {"admin": admin, **jobs}
+    states: list[list[JobState] | None] = [None, [JobState.CANCELLED], [JobState.QUEUED, JobState.CANCELLED]]
+    checked = 0
+    for (viewer, actor), state, item, (q, match) in product(
+        viewers.items(), states, [None, "alpha", "beta12"], searches.items()
+    ):
+        conditions: list[Any] = []
+        if viewer != "admin":
+            conditions.append(Job.created_by == actor.id)
+        if state:
+            conditions.append(Job.state.in_([s.value for s in state]))
+        if item:
+            conditions.append(Job.item_id == item)
+        if match is not None:
+            conditions.append(match)
+        page = jobs_service.list_jobs(actor, states=state, item_id=item, q=q, page_size=100)
+        expected = _count(conditions)
+        assert page.total == expected, (viewer, state, item, q)
+        assert len(page.items) == expected
+        checked += 1
+    assert checked == 3 * 3 * 3 * len(searches)
