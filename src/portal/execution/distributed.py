@@ -20,7 +20,7 @@ from portal.catalog import service as catalog_service
 from portal.db import session as db
 from portal.db.base import utcnow
 from portal.execution import workers
-from portal.execution.celery_app import TASK_NAME, broker_priority, control_channel, make_app, task_id
+from portal.execution.celery_app import TASK_NAME, broker_priority, control_channel, is_redis, make_app, task_id
 from portal.execution.host import reap_lost_workers
 from portal.jobs import control
 from portal.jobs.models import Job
@@ -108,10 +108,15 @@ class CeleryExecutor:
             with self.app.connection_for_read() as conn:
                 channel = conn.default_channel
                 for name in queues:
-                    try:
-                        depths[name] = int(channel.queue_declare(queue=name, passive=True).message_count)
-                    except Exception:
-                        depths[name] = 0  # a queue nobody declared yet holds nothing
+                    if is_redis(self.settings.resolved_broker_url):
+                        # kombu's Redis channel sums the queue's priority lists (passive declares do not see
+                        # namespaced keys); RabbitMQ answers a passive declare with the count.
+                        depths[name] = int(channel._size(name))
+                    else:
+                        try:
+                            depths[name] = int(channel.queue_declare(queue=name, passive=True).message_count)
+                        except Exception:
+                            depths[name] = 0  # a queue nobody declared yet holds nothing
         except Exception as exc:
             log.debug("queue depths unavailable: %s", exc)
             return dict.fromkeys(queues)

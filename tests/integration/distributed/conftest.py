@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from tests import services
-from tests.helpers import PortalServer, WorkerProcess, distributed_env, write
+from tests.helpers import FIXTURE_CATALOG, PortalServer, WorkerProcess, distributed_env, write
 
 ITEMS = {
     # A sleeper on its own queue whose runs may be repeated safely: the reaper re-queues it when its worker dies.
@@ -82,8 +82,9 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
             cluster.add_worker()
             cluster.add_worker()
             cluster.token = cluster.apis[0].token_for("admin")
-            imported = cluster.apis[0].cli("catalog", "import-local", str(_items(root / "catalog")))
-            assert imported.returncode == 0, imported.stderr
+            for catalog in (FIXTURE_CATALOG, _items(root / "catalog")):
+                imported = cluster.apis[0].cli("catalog", "import-local", str(catalog))
+                assert imported.returncode == 0, imported.stderr
             yield cluster
         finally:
             cluster.stop()
