@@ -94,7 +94,7 @@ def worker(check: bool, log_level: str) -> None:
         f"Portal worker: queues {','.join(settings.worker_queues)}, concurrency {settings.worker_concurrency}, "
         f"data in {settings.data_dir}"
     )
-    celery_app.WorkerNode(settings).run()
+    celery_app.WorkerNode(settings).run(log_level)
 
 
 @main.command()

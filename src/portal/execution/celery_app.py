@@ -109,7 +109,7 @@ class WorkerNode:
                 return  # already claimed, cancelled or finished: a duplicate or stale message
             host.finish(job.id, host.run(job))
 
-    def run(self) -> None:
+    def run(self, log_level: str = "info") -> None:
         """Register, listen for cancels, and run the Celery worker until it is told to stop (warm shutdown)."""
         bus.set_bus(self.events)
         self.host.register()
@@ -124,7 +124,7 @@ class WorkerNode:
                     f"--concurrency={self.settings.worker_concurrency}",
                     f"--queues={','.join(self.settings.worker_queues)}",
                     f"--hostname={name}",
-                    f"--loglevel={self.settings.log_level}",
+                    f"--loglevel={log_level.upper()}",
                     "--without-gossip",
                     "--without-mingle",
                 ]

@@ -22,7 +22,7 @@ from portal.db.base import utcnow
 from portal.execution import workers
 from portal.execution.celery_app import TASK_NAME, broker_priority, control_channel, is_redis, make_app, task_id
 from portal.execution.host import reap_lost_workers
-from portal.jobs import control
+from portal.jobs import control, counters
 from portal.jobs.models import Job
 from portal.jobs.states import JobState
 from portal.realtime import bus
@@ -43,6 +43,7 @@ class CeleryExecutor:
         self.control = bus.RedisEventBus(settings.redis_url, control_channel(settings))
         self.node_id = workers.new_worker_id(KIND)
         self._unsent: dict[int, tuple[str, int]] = {}
+        self._short_queues: set[str] = set()
         self._lock = threading.Lock()
         self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._monitor, name="node-monitor", daemon=True)
@@ -155,24 +156,34 @@ class CeleryExecutor:
                 return  # the broker is still away; try again on the next round
 
     def _sweep(self) -> None:
-        """Send again the jobs that wait longer than a sweep in a queue holding fewer messages than such jobs."""
+        """Send again the jobs of a queue that holds fewer messages than it has jobs waiting longer than a sweep.
+
+        The broker is asked first: a job whose message is taken after that leaves QUEUED before the jobs are
+        counted. A message a worker has taken but not claimed yet still looks missing for an instant, so a queue
+        is sent again only when it falls short on two sweeps in a row.
+        """
+        with db.read() as s:
+            queues = sorted(
+                {queue for state, queue, _item, n in counters.state_counts(s.connection()) if state == "QUEUED" and n}
+            )
+        if not queues:
+            self._short_queues = set()
+            return
+        depths = {queue: depth for queue, depth in self.queue_depths(queues).items() if depth is not None}
         cutoff = utcnow() - timedelta(seconds=self.settings.recovery_seconds)
         with db.read() as s:
             waiting: dict[str, list[Any]] = {}
             for row in s.execute(
                 select(Job.id, Job.queue, Job.priority)
-                .where(Job.state == JobState.QUEUED.value, Job.queued_at < cutoff)
+                .where(Job.state == JobState.QUEUED.value, Job.queued_at < cutoff, Job.queue.in_(queues))
                 .order_by(Job.priority.desc(), Job.id)
                 .limit(RESEND_BATCH)
             ):
                 waiting.setdefault(row.queue, []).append(row)
-        if not waiting:
-            return
-        depths = self.queue_depths(list(waiting))
-        for queue, rows in waiting.items():
-            depth = depths.get(queue)
-            if depth is None or depth >= len(rows):
-                continue
+        short = {queue for queue, rows in waiting.items() if queue in depths and depths[queue] < len(rows)}
+        confirmed, self._short_queues = short & self._short_queues, short
+        for queue in sorted(confirmed):
+            rows, depth = waiting[queue], depths[queue]
             log.warning(
                 "queue %s holds %d message(s) for %d waiting job(s): sending them again", queue, depth, len(rows)
             )
