@@ -36,12 +36,12 @@ STRETCH = 300.0
 FINAL = ("SUCCEEDED", "FAILED", "CANCELLED")
 
 
-def _submit(base_url: str, token: str) -> list[int]:
-    """POST the jobs from a few threads; every answer must be 201."""
+def submit_noops(base_url: str, token: str, jobs: int = JOBS) -> list[int]:
+    """POST `jobs` no-op jobs from a few threads; every answer must be 201."""
     ids: list[int] = []
     errors: list[str] = []
     lock = threading.Lock()
-    share = [JOBS // SUBMITTERS + (1 if i < JOBS % SUBMITTERS else 0) for i in range(SUBMITTERS)]
+    share = [jobs // SUBMITTERS + (1 if i < jobs % SUBMITTERS else 0) for i in range(SUBMITTERS)]
 
     def post(count: int) -> None:
         try:
@@ -64,8 +64,8 @@ def _submit(base_url: str, token: str) -> list[int]:
         thread.join(timeout=600)
     if errors:
         raise CorrectnessError(f"{len(errors)} submissions failed, first: {errors[0]}")
-    if len(set(ids)) != JOBS:
-        raise CorrectnessError(f"expected {JOBS} distinct job ids, got {len(set(ids))}")
+    if len(set(ids)) != jobs:
+        raise CorrectnessError(f"expected {jobs} distinct job ids, got {len(set(ids))}")
     return ids
 
 
@@ -134,7 +134,7 @@ def run() -> dict[str, Any]:
             token = queued_server.create_token()
             show(f"[{NAME}] submitting {JOBS} noop jobs with PORTAL_WORKER_SLOTS=0 ({SUBMITTERS} clients)")
             submit_start = time.perf_counter()
-            ids = _submit(queued_server.base_url, token)
+            ids = submit_noops(queued_server.base_url, token)
             submit_seconds = time.perf_counter() - submit_start
             with httpx.Client(base_url=queued_server.base_url, headers=auth(token), timeout=30.0) as client:
                 queued = _total(client, "QUEUED")

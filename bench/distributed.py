@@ -1,0 +1,277 @@
+"""Distributed mode (Celery on Redis, PostgreSQL, `portal worker` processes) against raw Celery on the same Redis.
+
+- Round trip: 200 sequential no-op jobs posted to an API node and awaited on its `/ws/jobs` WebSocket, run by
+  a `portal worker`. Floor: a raw Celery no-op task's round trip (`delay().get()`, Redis result backend) plus
+  the subprocess floor (`python -I -S -c pass`), because every portal job runs in a fresh sandboxed process.
+- Drain: 5,000 no-op jobs queued while no worker runs, then drained by 2 `portal worker` processes (2 threads
+  each). Floor: raw Celery draining 5,000 no-op tasks with 2 worker processes of the same shape. Every job must
+  end SUCCEEDED with exactly one QUEUED -> RUNNING event (none lost, stuck or run twice).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psycopg
+import redis
+from websockets.sync.client import connect
+
+from bench import raw_celery
+from bench.common import (
+    PORTAL_BIN,
+    CorrectnessError,
+    Server,
+    auth,
+    data_dir,
+    interpreter_floor,
+    latency_summary,
+    ms,
+    percentile,
+    postgres_database,
+    show,
+    write_results,
+)
+from bench.drain import SUBMITTERS, submit_noops
+from bench.raw_celery import REDIS_URL
+from bench.roundtrip import _one, _Stream
+
+NAME = "distributed"
+ITERATIONS = 200
+WARMUP = 10
+DRAIN_JOBS = 5000
+WORKERS = 2
+THREADS = 2
+DRAIN_LIMIT = 600.0
+ROUNDTRIP_TARGET = 1.5
+DRAIN_TARGET = 0.5
+DRAIN_STRETCH = 0.8
+SECRETS_KEY = "h3lY0ZCm1oHvnGmJ7rlt6mDsfGmHgQ7Lqgq8wG8k7xY="
+
+
+def _portal_env(database_url: str, namespace: str) -> dict[str, str]:
+    return {
+        "PORTAL_EXECUTOR": "celery",
+        "PORTAL_DATABASE_URL": database_url,
+        "PORTAL_REDIS_URL": REDIS_URL,
+        "PORTAL_REDIS_NAMESPACE": namespace,
+        "PORTAL_SECRETS_KEY": SECRETS_KEY,
+        "PORTAL_WORKER_CONCURRENCY": str(THREADS),
+        "PORTAL_LOG_LEVEL": "WARNING",
+    }
+
+
+@contextmanager
+def _processes(commands: list[list[str]], env: dict[str, str], logs: Path) -> Iterator[list[subprocess.Popen[bytes]]]:
+    """Start the commands (their output in `logs`), and stop them with SIGTERM (then SIGKILL) afterwards."""
+    procs: list[subprocess.Popen[bytes]] = []
+    try:
+        for index, command in enumerate(commands):
+            with (logs / f"process-{len(list(logs.glob('process-*')))}-{index}.log").open("ab") as log:
+                procs.append(
+                    subprocess.Popen(command, env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
+                )
+        yield procs
+    finally:
+        for proc in procs:
+            proc.terminate()
+        for proc in procs:
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+def _portal_workers(count: int) -> list[list[str]]:
+    return [[str(PORTAL_BIN), "worker", "--log-level", "warning"] for _ in range(count)]
+
+
+def _raw_workers(count: int) -> list[list[str]]:
+    return [
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "bench.raw_celery:app",
+            "worker",
+            "--pool=threads",
+            f"--concurrency={THREADS}",
+            "--without-gossip",
+            "--without-mingle",
+            "--loglevel=WARNING",
+            f"--hostname=raw{i}-{os.getpid()}@%h",
+        ]
+        for i in range(count)
+    ]
+
+
+def _raw_env(namespace: str) -> dict[str, str]:
+    return {**os.environ, "PORTAL_BENCH_REDIS_URL": REDIS_URL, "BENCH_RAW_NAMESPACE": namespace}
+
+
+def _clear(namespace: str) -> None:
+    client = redis.Redis.from_url(REDIS_URL)
+    keys = list(client.scan_iter(match=f"{namespace}:*", count=1000))
+    if keys:
+        client.delete(*keys)
+    client.close()
+
+
+def _raw_roundtrip(logs: Path) -> list[float]:
+    namespace = f"rawrt{os.getpid()}"
+    app = raw_celery.make_app(namespace)
+    try:
+        with _processes(_raw_workers(1), _raw_env(namespace), logs):
+            for _ in range(WARMUP):
+                app.send_task("raw.noop", queue=namespace).get(timeout=60)
+            times = []
+            for _ in range(ITERATIONS):
+                start = time.perf_counter()
+                app.send_task("raw.noop", queue=namespace).get(timeout=30)
+                times.append(time.perf_counter() - start)
+            return times
+    finally:
+        _clear(namespace)
+
+
+def _raw_drain(logs: Path) -> float:
+    namespace = f"rawdrain{os.getpid()}"
+    app = raw_celery.make_app(namespace)
+    counter = redis.Redis.from_url(REDIS_URL)
+    try:
+        for _ in range(DRAIN_JOBS):
+            app.send_task("raw.count", queue=namespace)
+        start = time.perf_counter()
+        with _processes(_raw_workers(WORKERS), _raw_env(namespace), logs):
+            deadline = time.monotonic() + DRAIN_LIMIT
+            while int(counter.get(raw_celery.counter_key(namespace)) or 0) < DRAIN_JOBS:
+                if time.monotonic() > deadline:
+                    raise CorrectnessError("raw Celery did not drain its tasks in time")
+                time.sleep(0.02)
+            return DRAIN_JOBS / (time.perf_counter() - start)
+    finally:
+        counter.close()
+        _clear(namespace)
+
+
+def _check(database_url: str, ids: list[int]) -> dict[str, Any]:
+    with psycopg.connect(database_url.replace("postgresql+psycopg://", "postgresql://", 1)) as conn:
+        states: Counter[str] = Counter(dict(conn.execute("SELECT state, count(*) FROM jobs GROUP BY state").fetchall()))
+        wrong = conn.execute(
+            "SELECT j.id, count(e.id) FROM jobs j LEFT JOIN job_events e ON e.job_id = j.id "
+            "AND e.from_state = 'QUEUED' AND e.to_state = 'RUNNING' WHERE j.id = ANY(%s) "
+            "GROUP BY j.id HAVING count(e.id) <> 1",
+            (ids,),
+        ).fetchall()
+    problems = []
+    if states.get("SUCCEEDED", 0) != len(ids):
+        problems.append(f"states {dict(states)}, expected {len(ids)} SUCCEEDED")
+    if wrong:
+        problems.append(f"{len(wrong)} jobs without exactly one start (e.g. {wrong[:5]})")
+    return {"states": dict(states), "problems": problems}
+
+
+def _succeeded(database_url: str) -> int:
+    with psycopg.connect(database_url.replace("postgresql+psycopg://", "postgresql://", 1)) as conn:
+        row = conn.execute("SELECT count(*) FROM jobs WHERE state IN ('SUCCEEDED', 'FAILED', 'CANCELLED')").fetchone()
+    return int(row[0]) if row else 0
+
+
+def run() -> dict[str, Any]:
+    """Run the scenario, print its figures and return them."""
+    figures: dict[str, Any] = {}
+    with data_dir(NAME) as data:
+        logs = data
+        show(f"[{NAME}] floor: {ITERATIONS} raw Celery no-op round trips on {REDIS_URL} + `python -I -S -c pass`")
+        raw_rt = _raw_roundtrip(logs)
+        interpreter = interpreter_floor(50)
+        floor = percentile(raw_rt, 50) + percentile(interpreter, 50)
+        show(
+            f"[{NAME}]   raw Celery median {ms(percentile(raw_rt, 50)):.2f} ms + interpreter "
+            f"{ms(percentile(interpreter, 50)):.2f} ms = floor {ms(floor):.2f} ms"
+        )
+        with postgres_database(NAME) as database_url:
+            if database_url is None:
+                raise CorrectnessError("the distributed scenario needs PostgreSQL")
+            namespace = f"bench{os.getpid()}"
+            env = _portal_env(database_url, namespace)
+            try:
+                (data / "api").mkdir()
+                with Server(data / "api", settings=env) as server:
+                    token = server.create_token()
+                    with (
+                        _processes(_portal_workers(1), server.env, logs),
+                        httpx.Client(base_url=server.base_url, headers=auth(token), timeout=30.0) as client,
+                        connect(f"{server.ws_url}/ws/jobs", additional_headers=auth(token), open_timeout=10) as ws,
+                    ):
+                        stream = _Stream(ws)
+                        show(f"[{NAME}] {WARMUP} warm-up + {ITERATIONS} round trips through an API node and a worker")
+                        for _ in range(WARMUP):
+                            _one(client, stream)
+                        times = [_one(client, stream) for _ in range(ITERATIONS)]
+                    if stream.duplicates:
+                        raise CorrectnessError(f"{stream.duplicates} job.updated messages were delivered twice")
+                    summary = latency_summary(times)
+                    ratio = percentile(times, 50) / floor
+                    figures["roundtrip"] = {
+                        "round_trip": summary,
+                        "raw_celery": latency_summary(raw_rt),
+                        "interpreter": latency_summary(interpreter),
+                        "floor_median_ms": round(ms(floor), 3),
+                        "ratio": round(ratio, 3),
+                        "target": ROUNDTRIP_TARGET,
+                    }
+                    verdict = "met" if ratio <= ROUNDTRIP_TARGET else "missed"
+                    show(
+                        f"[{NAME}] round trip median {summary['median_ms']:.2f} ms, p95 {summary['p95_ms']:.2f} ms: "
+                        f"{ratio:.2f}x the floor (target <= {ROUNDTRIP_TARGET}: {verdict})"
+                    )
+                    before = _succeeded(database_url)
+                    show(f"[{NAME}] submitting {DRAIN_JOBS} no-op jobs with no worker running ({SUBMITTERS} clients)")
+                    ids = submit_noops(server.base_url, token, DRAIN_JOBS)
+                    show(f"[{NAME}] draining with {WORKERS} `portal worker` processes x {THREADS} threads")
+                    start = time.perf_counter()
+                    with _processes(_portal_workers(WORKERS), server.env, logs):
+                        deadline = time.monotonic() + DRAIN_LIMIT
+                        while _succeeded(database_url) - before < DRAIN_JOBS:
+                            if time.monotonic() > deadline:
+                                break
+                            time.sleep(0.1)
+                        drain_seconds = time.perf_counter() - start
+                check = _check(database_url, ids)
+            finally:
+                _clear(namespace)
+        if check["problems"]:
+            raise CorrectnessError("; ".join(check["problems"]))
+        portal_rate = DRAIN_JOBS / drain_seconds
+        show(f"[{NAME}] portal drained {DRAIN_JOBS} jobs in {drain_seconds:.1f} s: {portal_rate:.0f} jobs/s")
+        show(f"[{NAME}] floor: raw Celery draining {DRAIN_JOBS} no-op tasks with {WORKERS} worker processes")
+        raw_rate = _raw_drain(logs)
+        drain_ratio = portal_rate / raw_rate
+        verdict = "stretch met" if drain_ratio >= DRAIN_STRETCH else "met" if drain_ratio >= DRAIN_TARGET else "missed"
+        show(
+            f"[{NAME}]   raw Celery {raw_rate:.0f} tasks/s; portal/raw {drain_ratio:.2f} "
+            f"(target >= {DRAIN_TARGET}, stretch >= {DRAIN_STRETCH}: {verdict}); "
+            f"0 lost, 0 stuck, 0 run twice ({check['states']})"
+        )
+        figures["drain"] = {
+            "jobs": DRAIN_JOBS,
+            "workers": WORKERS,
+            "threads": THREADS,
+            "portal_jobs_per_second": round(portal_rate, 1),
+            "raw_celery_tasks_per_second": round(raw_rate, 1),
+            "ratio": round(drain_ratio, 3),
+            "states": check["states"],
+        }
+    show(f"[{NAME}] results in {write_results(NAME, figures)}")
+    return figures
