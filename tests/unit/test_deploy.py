@@ -13,8 +13,10 @@ import hashlib
 import json
 import posixpath
 import re
+import secrets
 import shlex
 import tomllib
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,6 +26,7 @@ import jsonschema
 import kubernetes_validate
 import pytest
 import yaml
+from cryptography.fernet import Fernet
 from packaging.specifiers import SpecifierSet
 from pydantic import ValidationError
 
@@ -39,20 +42,9 @@ COMPOSE_SCHEMA_SHA256 = "d549057ebc2925f39f62799eab0db7b9e2c18b35b6c00595199116d
 # The oldest Kubernetes minor version the manifests must be valid for; every newer one bundled is checked too.
 OLDEST_KUBERNETES = (1, 27)
 
-# Settings of the distributed mode that are being built beside these files and are not (all) in Settings yet.
-# A name in the deployment files must be a Settings field or one of these, so that typos are caught.
-DISTRIBUTED_SETTINGS = {
-    "PORTAL_EXECUTOR",
-    "PORTAL_BROKER_URL",
-    "PORTAL_REDIS_URL",
-    "PORTAL_BUNDLE_STORE",
-    "PORTAL_SCHEDULER",
-    "PORTAL_WORKER_CONCURRENCY",
-    "PORTAL_WORKER_QUEUES",
-    "PORTAL_WORKER_PREFETCH",
-}
-# Values of existing fields that only the distributed mode accepts; tolerated while Settings refuses them.
-PENDING_VALUES = {("PORTAL_EXECUTOR", "celery")}
+# Settings of the distributed mode that are not in Settings yet (being built beside these files). A name in the
+# deployment files must be a Settings field or one of these, so that typos are caught.
+PENDING_SETTINGS = {"PORTAL_SCHEDULER"}
 # What a distributed deployment must set (in compose: portal.env; in Kubernetes: the ConfigMap or the Secret).
 REQUIRED_DISTRIBUTED = {
     "PORTAL_EXECUTOR",
@@ -80,26 +72,38 @@ def known_setting_names() -> set[str]:
     return {f"PORTAL_{name.upper()}" for name in Settings.model_fields}
 
 
-def setting_problems(values: dict[str, str], where: str, *, check_values: bool = True) -> list[str]:
-    """Names that are no setting, and (with check_values) values that Settings refuses."""
+def unknown_settings(names: Iterable[str], where: str) -> list[str]:
     known = known_setting_names()
-    problems = []
-    for name, value in values.items():
-        if not name.startswith("PORTAL_"):
-            problems.append(f"{where}: {name} is not a PORTAL_ setting")
-            continue
-        if name not in known:
-            if name not in DISTRIBUTED_SETTINGS:
-                problems.append(f"{where}: {name} is not a setting of portal.settings.Settings")
-            continue
-        if not check_values:
-            continue
-        try:
-            Settings.model_validate({name.removeprefix("PORTAL_").lower(): value})
-        except ValidationError as exc:
-            if (name, value) not in PENDING_VALUES:
-                problems.append(f"{where}: {name}={value!r} is refused by Settings: {exc.errors()[0]['msg']}")
-    return problems
+    return [
+        f"{where}: {name} is not a setting of portal.settings.Settings"
+        for name in names
+        if name not in known and name not in PENDING_SETTINGS
+    ]
+
+
+def settings_from(values: dict[str, str], where: str) -> Settings:
+    """The Settings a process started with these variables gets, its empty secrets filled in as an operator would."""
+    filled = dict(values)
+    for name in SECRET_SETTINGS & set(filled):
+        if not filled[name]:
+            filled[name] = Fernet.generate_key().decode() if name == "PORTAL_SECRETS_KEY" else secrets.token_urlsafe(32)
+    known = known_setting_names()
+    fields = {name.removeprefix("PORTAL_").lower(): v for name, v in filled.items() if name in known}
+    try:
+        return Settings.model_validate(fields)
+    except ValidationError as exc:
+        problems = [f"{'.'.join(map(str, e['loc'])) or '(all)'}: {e['msg']}" for e in exc.errors()]
+        pytest.fail(f"{where}: Settings refuses these values:\n" + "\n".join(problems))
+
+
+def assert_distributed(settings: Settings, where: str) -> None:
+    assert settings.distributed, f"{where}: PORTAL_EXECUTOR is not celery"
+    assert settings.resolved_bundle_store == "database", f"{where}: bundles must be shared through the database"
+    assert settings.resolved_database_url.startswith("postgresql+psycopg://"), where
+    assert settings.resolved_broker_url.startswith(("redis://", "rediss://", "amqp://")), where
+    assert settings.redis_url.startswith(("redis://", "rediss://")), where
+    assert str(settings.data_dir) == "/var/lib/portal", where
+    assert settings.worker_prefetch == 1, f"{where}: a long job must not hold queued ones back"
 
 
 def read_env_file(path: Path) -> tuple[dict[str, str], set[str]]:
@@ -458,17 +462,18 @@ def test_compose_env_files_have_examples_and_stay_out_of_git(compose: dict[str, 
 
 def test_compose_settings_are_real_settings(compose: dict[str, Any]) -> None:
     values, commented = read_env_file(DEPLOY / "portal.env.example")
-    problems = setting_problems(values, "portal.env.example")
-    problems += setting_problems(dict.fromkeys(commented, ""), "portal.env.example (commented)", check_values=False)
-    for name, service in services_of(compose).items():
-        environment = service.get("environment", {})
-        if name in portal_services(compose):
-            assert isinstance(environment, dict), f"{name}: environment as a mapping"
-            problems += setting_problems({k: str(v) for k, v in environment.items()}, f"compose {name}")
+    problems = unknown_settings(values, "portal.env.example")
+    problems += unknown_settings(commented, "portal.env.example (commented out)")
     assert not problems, "\n".join(problems)
     assert set(values) >= REQUIRED_DISTRIBUTED, f"missing: {REQUIRED_DISTRIBUTED - set(values)}"
-    assert values["PORTAL_EXECUTOR"] == "celery"
-    assert values["PORTAL_BUNDLE_STORE"] == "database"
+    for name, service in portal_services(compose).items():
+        environment = service.get("environment", {})
+        assert isinstance(environment, dict), f"{name}: environment as a mapping"
+        overrides = {k: str(v) for k, v in environment.items()}
+        assert not unknown_settings(overrides, f"compose {name}"), overrides
+        assert_distributed(settings_from(values | overrides, f"compose {name}"), f"compose {name}")
+    network = services_of(compose)["worker-network"]["environment"]
+    assert settings_from(values | network, "compose worker-network").worker_queues == ["network"]
 
 
 def test_compose_settings_fit_the_services(compose: dict[str, Any]) -> None:
@@ -649,12 +654,14 @@ def test_kubernetes_settings_are_real_settings() -> None:
     objects = kube_objects()
     configmap = next(o for o in objects if o["kind"] == "ConfigMap")
     secret = next(yaml.safe_load_all((KUBE / "secret.example.yaml").read_text()))
-    problems = setting_problems(configmap["data"], "ConfigMap")
-    problems += setting_problems(secret["stringData"], "Secret")
+    problems = unknown_settings(configmap["data"], "ConfigMap")
+    problems += unknown_settings(secret["stringData"], "Secret")
     for name, pod in pod_templates().items():
         for container in containers_of(pod):
+            where = f"{name}/{container['name']}"
             env = {e["name"]: e.get("value", "") for e in container.get("env", [])}
-            problems += setting_problems(env, f"{name}/{container['name']} env")
+            problems += unknown_settings(env, f"{where} env")
+            assert_distributed(settings_from(configmap["data"] | secret["stringData"] | env, where), where)
     assert not problems, "\n".join(problems)
     assert not set(configmap["data"]) & set(secret["stringData"]), "a setting in both the ConfigMap and the Secret"
     assert set(configmap["data"]) | set(secret["stringData"]) >= REQUIRED_DISTRIBUTED
