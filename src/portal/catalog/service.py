@@ -64,6 +64,7 @@ class RunnableVersion:
     approval: dict[str, Any] | None = None
     secrets: tuple[str, ...] = ()
     sensitive: tuple[str, ...] = ()
+    deprecated: str | None = None  # why, when the version's manifest deprecates it
 
 
 _stores_lock = threading.Lock()
@@ -513,6 +514,7 @@ class _BundleFacts:
     approval: dict[str, Any] | None
     secrets: tuple[str, ...]
     sensitive: tuple[str, ...]
+    deprecated: str | None
 
 
 def sensitive_fields(schema: dict[str, Any]) -> tuple[str, ...]:
@@ -576,6 +578,7 @@ def resolve_runnable(item_id: str, version: str | None) -> RunnableVersion:
                 approval=approval_policy(manifest),
                 secrets=tuple(manifest.get("secrets") or ()),
                 sensitive=sensitive_fields(schema),
+                deprecated=deprecation_note(manifest),
             )
             _facts[row.bundle_sha256] = facts
     return RunnableVersion(
@@ -590,6 +593,7 @@ def resolve_runnable(item_id: str, version: str | None) -> RunnableVersion:
         approval=facts.approval,
         secrets=facts.secrets,
         sensitive=facts.sensitive,
+        deprecated=facts.deprecated,
     )
 
 
