@@ -182,11 +182,8 @@ def test_a_schedule_due_every_two_seconds_creates_one_job_per_tick(admin: httpx.
 def test_sensitive_inputs_are_sealed_and_a_broken_schedule_records_why(
     admin: httpx.Client, publisher: httpx.Client, server: PortalServer, scratch_catalog: Path
 ) -> None:
-    schema = {
-        "type": "object",
-        "required": ["user", "password"],
-        "properties": {"user": {"type": "string"}, "password": {"type": "string", "format": "password"}},
-    }
+    properties: dict[str, Any] = {"user": {"type": "string"}, "password": {"type": "string", "format": "password"}}
+    schema: dict[str, Any] = {"type": "object", "required": ["user", "password"], "properties": properties}
     task = f"def run(inputs):\n    return {{'user': inputs['user'], 'ok': inputs['password'] == {PASSWORD!r}}}\n"
     write_item(scratch_catalog, "sched-login", "1.0.0", schema, task)
     import_folder(publisher, scratch_catalog)
@@ -231,7 +228,7 @@ def test_sensitive_inputs_are_sealed_and_a_broken_schedule_records_why(
         scratch_catalog,
         "sched-login",
         "2.0.0",
-        {**schema, "properties": {**schema["properties"], "user": {"type": "integer"}}},
+        {**schema, "properties": {**properties, "user": {"type": "integer"}}},
         task,
     )
     import_folder(publisher, scratch_catalog)
