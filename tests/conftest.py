@@ -2,15 +2,50 @@
 
 from __future__ import annotations
 
+import os
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import NoReturn
 
 import httpx
 import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
 
 from tests.helpers import FIXTURE_CATALOG, PortalServer
 
 PASSWORD = "correct-horse-battery"
+# A PostgreSQL server the tests may create databases on (each test database is dropped afterwards).
+POSTGRES_ADMIN_URL = os.environ.get("PORTAL_TEST_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+
+
+def unavailable(reason: str) -> NoReturn:
+    """Skip with the reason, except in CI (`CI=true`), where a missing service is a failure."""
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"a service the tests need is unavailable in CI: {reason}")
+    pytest.skip(reason)
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """A fresh, empty PostgreSQL database for one test (`PORTAL_TEST_DATABASE_URL` names the server)."""
+    admin_url = make_url(POSTGRES_ADMIN_URL)
+    engine = create_engine(admin_url, isolation_level="AUTOCOMMIT", connect_args={"connect_timeout": 3})
+    name = f"portal_test_{uuid.uuid4().hex[:12]}"
+    try:
+        with engine.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+    except Exception as exc:
+        engine.dispose()
+        where = admin_url.render_as_string(hide_password=True)
+        unavailable(f"PostgreSQL at {where} is unreachable: {str(exc).splitlines()[0]}")
+    try:
+        yield admin_url.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with engine.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        engine.dispose()
 
 
 @pytest.fixture(scope="session")
