@@ -166,7 +166,9 @@ def _raw_drain(logs: Path) -> float:
 
 def _check(database_url: str, ids: list[int]) -> dict[str, Any]:
     with psycopg.connect(database_url.replace("postgresql+psycopg://", "postgresql://", 1)) as conn:
-        states: Counter[str] = Counter(dict(conn.execute("SELECT state, count(*) FROM jobs GROUP BY state").fetchall()))
+        states: Counter[str] = Counter(
+            dict(conn.execute("SELECT state, count(*) FROM jobs WHERE id = ANY(%s) GROUP BY state", (ids,)).fetchall())
+        )
         wrong = conn.execute(
             "SELECT j.id, count(e.id) FROM jobs j LEFT JOIN job_events e ON e.job_id = j.id "
             "AND e.from_state = 'QUEUED' AND e.to_state = 'RUNNING' WHERE j.id = ANY(%s) "

@@ -45,6 +45,8 @@ class PortalServer:
             "PORTAL_DEV": "1",
             "PORTAL_WS_PING_SECONDS": "1",
             "PORTAL_APPROVAL_CHECK_SECONDS": "0.5",
+            "PORTAL_SCHEDULER_POLL_SECONDS": "0.5",
+            "PORTAL_SCHEDULER_MIN_INTERVAL_SECONDS": "1",
             **(env or {}),
         }
         self.proc: subprocess.Popen[bytes] | None = None

@@ -26,6 +26,7 @@ const JobsMonitorPage = lazy(() => import("./pages/admin/JobsMonitorPage"));
 const AuditPage = lazy(() => import("./pages/admin/AuditPage"));
 const UsersPage = lazy(() => import("./pages/admin/UsersPage"));
 const SecretsPage = lazy(() => import("./pages/admin/SecretsPage"));
+const SchedulesPage = lazy(() => import("./pages/admin/SchedulesPage"));
 const SystemPage = lazy(() => import("./pages/admin/SystemPage"));
 
 function onUnauthorized(error: unknown) {
@@ -99,6 +100,7 @@ const router = createBrowserRouter([
               { path: "audit", element: <AuditPage /> },
               { path: "users", element: <UsersPage /> },
               { path: "secrets", element: <SecretsPage /> },
+              { path: "schedules", element: <SchedulesPage /> },
               { path: "system", element: <SystemPage /> },
             ],
           },

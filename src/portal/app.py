@@ -31,6 +31,7 @@ from portal.health.router import router as health_router
 from portal.jobs.router import router as jobs_router
 from portal.middleware import MetricsMiddleware, RequestContextMiddleware
 from portal.realtime.router import router as realtime_router
+from portal.schedules.router import router as schedules_router
 from portal.secrets.router import router as secrets_router
 from portal.settings import Settings, get_settings, use_settings
 
@@ -193,6 +194,7 @@ def create_app(settings: Settings | None = None, *, run_executor: bool = True) -
     app.include_router(audit_router)
     app.include_router(admin_router)
     app.include_router(secrets_router)
+    app.include_router(schedules_router)
     app.include_router(realtime_router)
     if settings.dev:
         app.include_router(dev_router)

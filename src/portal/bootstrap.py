@@ -17,6 +17,7 @@ from portal.execution import executor as executors
 from portal.execution.local import LocalExecutor
 from portal.realtime import bus
 from portal.realtime.hub import hub
+from portal.schedules.scheduler import Scheduler
 from portal.settings import EXAMPLES_DIR, Settings, use_settings
 
 log = logging.getLogger(__name__)
@@ -28,6 +29,7 @@ class PortalState:
     executor: executors.Executor
     initial_password: str | None
     lock_fd: int | None = None
+    scheduler: Scheduler | None = None
 
 
 LOCK_FILE = "serve.lock"
@@ -105,10 +107,18 @@ def start(settings: Settings, run_executor: bool = True) -> PortalState:
     hub.attach(event_bus)
     executor.start()
     executors.set_current(executor)
-    return PortalState(settings=settings, executor=executor, initial_password=password, lock_fd=lock_fd)
+    scheduler = None
+    if run_executor and settings.scheduler:
+        scheduler = Scheduler(settings.scheduler_poll_seconds)
+        scheduler.start()
+    return PortalState(
+        settings=settings, executor=executor, initial_password=password, lock_fd=lock_fd, scheduler=scheduler
+    )
 
 
 def stop(state: PortalState) -> None:
+    if state.scheduler is not None:
+        state.scheduler.stop()  # first: no new jobs while the executor stops
     state.executor.shutdown()
     executors.set_current(executors.NullExecutor())
     hub.detach()

@@ -22,7 +22,6 @@ class Settings(BaseSettings):
     database_url: str = ""
 
     # Server
-    secret_key: str = ""
     dev: bool = False
     max_body_bytes: int = 1_048_576
     server_threads: int = Field(default=8, ge=1, le=256)
@@ -107,6 +106,16 @@ class Settings(BaseSettings):
     metrics_token: str = ""
     metrics_allow: Annotated[list[str], NoDecode] = ["127.0.0.1/32", "::1/128"]
     log_format: Literal["text", "json"] = "text"
+
+    # Scheduled runs: every portal process runs a scheduler loop unless turned off; ticks are claimed in the
+    # database, so any number of them create one job per tick.
+    scheduler: bool = Field(default=True, description="run the scheduler loop in this process")
+    scheduler_poll_seconds: float = Field(
+        default=5.0, gt=0, le=300, description="longest sleep of the loop (changes made elsewhere show by then)"
+    )
+    scheduler_min_interval_seconds: float = Field(
+        default=60.0, ge=1, description="schedules whose runs come closer together than this are refused"
+    )
 
     # Audit log
     audit_scan_rows: int = Field(

@@ -5,7 +5,6 @@ The server has a fresh data directory of its own. Screenshots of each main page 
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from contextlib import AbstractContextManager
 from pathlib import Path
@@ -14,6 +13,7 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, Playwright, expect, sync_playwright
 
+from tests import services
 from tests.browser import CHROMIUM_ARGS, find_chromium
 from tests.helpers import FIXTURE_CATALOG, PortalServer
 
@@ -25,16 +25,10 @@ USERS = {"alice": "requester", "bob": "requester", "olga": "operator", "paul": "
 AXE = ROOT / "frontend" / "node_modules" / "axe-core" / "axe.min.js"
 
 
-def _unavailable(reason: str) -> None:
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"browser tests cannot run in CI: {reason}")
-    pytest.skip(reason)
-
-
 @pytest.fixture(scope="session")
 def web_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PortalServer]:
     if not WEB_INDEX.is_file():
-        _unavailable("the web app is not built (make web)")
+        services.unavailable("the web app is not built (make web)")
     portal = PortalServer(
         tmp_path_factory.mktemp("portal-e2e"), env={"PORTAL_WORKER_SLOTS": "3", "PORTAL_GIT_ALLOW_FILE": "true"}
     ).start()
@@ -61,7 +55,7 @@ def playwright_instance() -> Iterator[Playwright]:
 def browser(playwright_instance: Playwright) -> Iterator[Browser]:
     executable = find_chromium()
     if executable is None:
-        _unavailable("Chromium is not installed (apt-get install chromium)")
+        services.unavailable("Chromium is not installed (apt-get install chromium)")
     browser = playwright_instance.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
     yield browser
     browser.close()

@@ -139,3 +139,43 @@ def test_admin_pages_pass_the_accessibility_check(page: Page) -> None:
         page.wait_for_load_state("networkidle")
         screenshot(page, name)
         assert (violations := axe_violations(page)) == [], (path, violations)
+
+
+def test_an_admin_schedules_a_run_and_sees_its_next_runs(page: Page, web_server: PortalServer) -> None:
+    login(page, "ada", path="/admin/schedules")
+    page.get_by_role("navigation", name="Administration").get_by_role("link", name="Schedules").click()
+    page.get_by_role("button", name="New schedule").click()
+    dialog = page.get_by_role("dialog")
+    dialog.get_by_label("Name").fill("nightly noop")
+    dialog.get_by_label("Item").select_option("noop")
+    dialog.get_by_label("Time zone").fill("Europe/Berlin")
+    # A wrong expression is named on its field while typing (the server's 422), then fixed.
+    dialog.get_by_label("Cron expression").fill("0 25 * * *")
+    expect(dialog.locator("#schedule-cron-error")).to_contain_text("out of range")
+    dialog.get_by_label("Cron expression").fill("30 2 * * *")
+    runs = dialog.get_by_role("list", name="Next runs")
+    expect(runs.get_by_role("listitem")).to_have_count(5)
+    expect(runs.get_by_role("listitem").first).to_contain_text("02:30")
+    screenshot(page, "schedule-form")
+    assert (violations := axe_violations(page)) == [], violations
+    dialog.get_by_role("button", name="Create schedule").click()
+    expect(page.get_by_role("status").filter(has_text="Schedule nightly noop created")).to_be_visible()
+
+    shown = page.get_by_role("dialog")
+    expect(shown.get_by_role("list", name="Next runs").get_by_role("listitem")).to_have_count(5)
+    shown.get_by_role("button", name="Close").click()
+    with api_client(web_server, "ada") as ada:
+        created = next(s for s in ada.get("/api/admin/schedules").json()["items"] if s["name"] == "nightly noop")
+    row = page.locator(f"tr[data-schedule-id='{created['id']}']")
+    expect(row).to_contain_text("noop@latest")
+    expect(row.get_by_test_id("next-run")).to_contain_text("02:30")
+    screenshot(page, "schedules")
+
+    switch = row.get_by_role("switch", name="nightly noop enabled")
+    switch.click()  # the switch follows the server's answer
+    expect(page.get_by_role("status").filter(has_text="nightly noop disabled")).to_be_visible()
+    expect(switch).not_to_be_checked()
+    expect(row.get_by_test_id("next-run")).to_contain_text("disabled")
+    with api_client(web_server, "ada") as ada:
+        assert ada.get(f"/api/admin/schedules/{created['id']}").json()["enabled"] is False
+        assert ada.delete(f"/api/admin/schedules/{created['id']}").status_code == 204

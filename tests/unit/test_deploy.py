@@ -42,9 +42,6 @@ COMPOSE_SCHEMA_SHA256 = "d549057ebc2925f39f62799eab0db7b9e2c18b35b6c00595199116d
 # The oldest Kubernetes minor version the manifests must be valid for; every newer one bundled is checked too.
 OLDEST_KUBERNETES = (1, 27)
 
-# Settings of the distributed mode that are not in Settings yet (being built beside these files). A name in the
-# deployment files must be a Settings field or one of these, so that typos are caught.
-PENDING_SETTINGS = {"PORTAL_SCHEDULER"}
 # What a distributed deployment must set (in compose: portal.env; in Kubernetes: the ConfigMap or the Secret).
 REQUIRED_DISTRIBUTED = {
     "PORTAL_EXECUTOR",
@@ -53,11 +50,10 @@ REQUIRED_DISTRIBUTED = {
     "PORTAL_REDIS_URL",
     "PORTAL_BUNDLE_STORE",
     "PORTAL_SECRETS_KEY",
-    "PORTAL_SECRET_KEY",
     "PORTAL_DATA_DIR",
 }
 # Settings whose values are secrets: the files in the repository leave them empty.
-SECRET_SETTINGS = {"PORTAL_SECRETS_KEY", "PORTAL_SECRET_KEY", "PORTAL_METRICS_TOKEN", "PORTAL_GIT_WEBHOOK_SECRET"}
+SECRET_SETTINGS = {"PORTAL_SECRETS_KEY", "PORTAL_METRICS_TOKEN", "PORTAL_GIT_WEBHOOK_SECRET"}
 
 SERVE = ["portal", "serve", "--host", "0.0.0.0", "--port", "8000"]
 WORKER = ["portal", "worker"]
@@ -74,11 +70,7 @@ def known_setting_names() -> set[str]:
 
 def unknown_settings(names: Iterable[str], where: str) -> list[str]:
     known = known_setting_names()
-    return [
-        f"{where}: {name} is not a setting of portal.settings.Settings"
-        for name in names
-        if name not in known and name not in PENDING_SETTINGS
-    ]
+    return [f"{where}: {name} is not a setting of portal.settings.Settings" for name in names if name not in known]
 
 
 def settings_from(values: dict[str, str], where: str) -> Settings:

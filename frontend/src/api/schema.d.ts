@@ -64,6 +64,27 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/admin/health/detailed": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Health Detailed
+         * @description Every API node and worker (last heartbeat, running jobs), queue depths in the database and the broker, and
+         *     the readiness checks of the node that answers. Role: operator.
+         */
+        get: operations["admin-health-detailed"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/admin/jobs/bulk": {
         parameters: {
             query?: never;
@@ -143,6 +164,162 @@ export interface paths {
          *     Role: operator (admin for a job that waits for approval).
          */
         post: operations["admin-jobs-run"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/admin/schedules": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List Schedules
+         * @description Schedules by name, with their next and last runs. Role: operator.
+         */
+        get: operations["schedules-list"];
+        put?: never;
+        /**
+         * Create Schedule
+         * @description Schedule an item version with fixed inputs; 422 names each field at fault (cron, timezone, item_id,
+         *     version, inputs.<name>), 409 when the name is taken. Its jobs run as the caller. Role: admin.
+         */
+        post: operations["schedules-create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/admin/schedules/preview": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Preview
+         * @description The next runs of an expression in a time zone, without saving anything (422 naming the field). Role:
+         *     operator.
+         */
+        post: operations["schedules-preview"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/admin/schedules/{schedule_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get Schedule
+         * @description A schedule with its next 5 runs and its 10 most recent ticks. Role: operator.
+         */
+        get: operations["schedules-get"];
+        put?: never;
+        post?: never;
+        /**
+         * Delete Schedule
+         * @description Delete a schedule (the jobs it created stay). Role: admin.
+         */
+        delete: operations["schedules-delete"];
+        options?: never;
+        head?: never;
+        /**
+         * Update Schedule
+         * @description Change the given fields (a sensitive input sent as `***` keeps its value); the caller becomes the user
+         *     its jobs run as. Role: admin.
+         */
+        patch: operations["schedules-update"];
+        trace?: never;
+    };
+    "/api/admin/schedules/{schedule_id}/disable": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Disable Schedule
+         * @description Stop creating jobs until enabled again. Role: admin.
+         */
+        post: operations["schedules-disable"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/admin/schedules/{schedule_id}/enable": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Enable Schedule
+         * @description Run from the next tick after now (ticks missed while disabled are not run). Role: admin.
+         */
+        post: operations["schedules-enable"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/admin/schedules/{schedule_id}/next": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Next Runs
+         * @description The next `count` ticks after now, in UTC and in the schedule's time zone. Role: operator.
+         */
+        get: operations["schedules-next-runs"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/admin/schedules/{schedule_id}/run": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Run Now
+         * @description Create a job with the schedule's version and inputs now, as the caller; the ticks are unchanged. Role:
+         *     admin.
+         */
+        post: operations["schedules-run-now"];
         delete?: never;
         options?: never;
         head?: never;
@@ -1115,6 +1292,28 @@ export interface components {
             /** Detail */
             detail?: components["schemas"]["ValidationError"][];
         };
+        /** HealthDetailed */
+        HealthDetailed: {
+            /**
+             * Checks
+             * @description database, migrations, executor, broker, event_bus: ok or the fault
+             */
+            checks: {
+                [key: string]: string;
+            };
+            /**
+             * Mode
+             * @description embedded or distributed
+             */
+            mode: string;
+            /**
+             * Nodes
+             * @description API nodes and workers that run, or stopped within 24 h
+             */
+            nodes: components["schemas"]["NodeOut"][];
+            /** Queues */
+            queues: components["schemas"]["QueueDepth"][];
+        };
         /** HourBucket */
         HourBucket: {
             /** Cancelled */
@@ -1576,6 +1775,65 @@ export interface components {
             /** Via */
             via: string;
         };
+        /** NextRun */
+        NextRun: {
+            /**
+             * At
+             * Format: date-time
+             * @description the instant, in UTC
+             */
+            at: string;
+            /**
+             * Local
+             * @description the same instant in the schedule's time zone (ISO 8601 with its offset)
+             */
+            local: string;
+        };
+        /** NextRuns */
+        NextRuns: {
+            /** Cron */
+            cron: string;
+            /** Runs */
+            runs: components["schemas"]["NextRun"][];
+            /** Timezone */
+            timezone: string;
+        };
+        /** NodeOut */
+        NodeOut: {
+            /** Alive */
+            alive: boolean;
+            /** Heartbeat Age Seconds */
+            heartbeat_age_seconds: number;
+            /**
+             * Heartbeat At
+             * Format: date-time
+             */
+            heartbeat_at: string;
+            /** Hostname */
+            hostname: string;
+            /** Id */
+            id: string;
+            /** Kind */
+            kind: string;
+            /** Pid */
+            pid: number;
+            /** Running */
+            running: number;
+            /**
+             * Running Jobs
+             * @description ids of the jobs it runs now
+             */
+            running_jobs: number[];
+            /** Slots */
+            slots: number;
+            /**
+             * Started At
+             * Format: date-time
+             */
+            started_at: string;
+            /** Stopped At */
+            stopped_at: string | null;
+        };
         /** PasswordChange */
         PasswordChange: {
             /** Current Password */
@@ -1607,7 +1865,15 @@ export interface components {
         };
         /** QueueDepth */
         QueueDepth: {
-            /** Depth */
+            /**
+             * Broker Messages
+             * @description messages waiting in the broker queue (distributed mode; None when unknown)
+             */
+            broker_messages?: number | null;
+            /**
+             * Depth
+             * @description queued jobs (the database)
+             */
             depth: number;
             /** Oldest Age Seconds */
             oldest_age_seconds: number | null;
@@ -1625,6 +1891,248 @@ export interface components {
             inputs?: {
                 [key: string]: unknown;
             } | null;
+        };
+        /** ScheduleCreate */
+        ScheduleCreate: {
+            /**
+             * Cron
+             * @description 5 fields (minute hour day month weekday), 6 with seconds first, or @daily, @hourly, ...
+             * @example 0 9 * * mon-fri
+             */
+            cron: string;
+            /**
+             * Description
+             * @default
+             */
+            description: string;
+            /**
+             * Enabled
+             * @default true
+             */
+            enabled: boolean;
+            /**
+             * Inputs
+             * @description checked against the version's schema
+             */
+            inputs?: {
+                [key: string]: unknown;
+            };
+            /** Item Id */
+            item_id: string;
+            /**
+             * Name
+             * @description unique; letters, digits, space, '.', '_', '-'
+             */
+            name: string;
+            /**
+             * Timezone
+             * @description an IANA time zone name, like Europe/Berlin or UTC
+             * @default UTC
+             * @example Europe/Berlin
+             */
+            timezone: string;
+            /**
+             * Version
+             * @description a version of the item, or 'latest' (the newest active release when each run starts)
+             * @default latest
+             */
+            version: string;
+        };
+        /** ScheduleDetail */
+        ScheduleDetail: {
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /** Created By */
+            created_by: string;
+            /** Cron */
+            cron: string;
+            /** Description */
+            description: string;
+            /** Enabled */
+            enabled: boolean;
+            /** Id */
+            id: number;
+            /**
+             * Inputs
+             * @description sensitive inputs show as '***' (they are stored encrypted)
+             */
+            inputs: {
+                [key: string]: unknown;
+            };
+            /** Item Id */
+            item_id: string;
+            /** Last Error */
+            last_error: string | null;
+            /** Last Error At */
+            last_error_at: string | null;
+            /** Last Job Id */
+            last_job_id: number | null;
+            /** Last Run At */
+            last_run_at: string | null;
+            /** Masked Inputs */
+            masked_inputs: string[];
+            /** Name */
+            name: string;
+            /** Next Run At */
+            next_run_at: string | null;
+            /** Next Runs */
+            next_runs: components["schemas"]["NextRun"][];
+            /**
+             * Owner
+             * @description the user its jobs run as: the admin who last created, changed or enabled it
+             */
+            owner: string;
+            /** Recent Runs */
+            recent_runs: components["schemas"]["ScheduleRunOut"][];
+            /** Timezone */
+            timezone: string;
+            /**
+             * Updated At
+             * Format: date-time
+             */
+            updated_at: string;
+            /** Version */
+            version: string;
+        };
+        /** ScheduleOut */
+        ScheduleOut: {
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /** Created By */
+            created_by: string;
+            /** Cron */
+            cron: string;
+            /** Description */
+            description: string;
+            /** Enabled */
+            enabled: boolean;
+            /** Id */
+            id: number;
+            /**
+             * Inputs
+             * @description sensitive inputs show as '***' (they are stored encrypted)
+             */
+            inputs: {
+                [key: string]: unknown;
+            };
+            /** Item Id */
+            item_id: string;
+            /** Last Error */
+            last_error: string | null;
+            /** Last Error At */
+            last_error_at: string | null;
+            /** Last Job Id */
+            last_job_id: number | null;
+            /** Last Run At */
+            last_run_at: string | null;
+            /** Masked Inputs */
+            masked_inputs: string[];
+            /** Name */
+            name: string;
+            /** Next Run At */
+            next_run_at: string | null;
+            /**
+             * Owner
+             * @description the user its jobs run as: the admin who last created, changed or enabled it
+             */
+            owner: string;
+            /** Timezone */
+            timezone: string;
+            /**
+             * Updated At
+             * Format: date-time
+             */
+            updated_at: string;
+            /** Version */
+            version: string;
+        };
+        /** SchedulePage */
+        SchedulePage: {
+            /** Items */
+            items: components["schemas"]["ScheduleOut"][];
+            /** Page */
+            page: number;
+            /** Page Size */
+            page_size: number;
+            /** Total */
+            total: number;
+        };
+        /** SchedulePreviewRequest */
+        SchedulePreviewRequest: {
+            /**
+             * Count
+             * @default 5
+             */
+            count: number;
+            /**
+             * Cron
+             * @description 5 fields (minute hour day month weekday), 6 with seconds first, or @daily, @hourly, ...
+             */
+            cron: string;
+            /**
+             * Timezone
+             * @description an IANA time zone name, like Europe/Berlin or UTC
+             * @default UTC
+             */
+            timezone: string;
+        };
+        /** ScheduleRunOut */
+        ScheduleRunOut: {
+            /**
+             * At
+             * Format: date-time
+             */
+            at: string;
+            /**
+             * Due At
+             * Format: date-time
+             */
+            due_at: string;
+            /** Error */
+            error: string | null;
+            /** Id */
+            id: number;
+            /** Job Id */
+            job_id: number | null;
+        };
+        /**
+         * ScheduleUpdate
+         * @description Only the fields given change. A sensitive input given as `***` keeps its stored value.
+         */
+        ScheduleUpdate: {
+            /**
+             * Cron
+             * @description 5 fields (minute hour day month weekday), 6 with seconds first, or @daily, @hourly, ...
+             */
+            cron?: string | null;
+            /** Description */
+            description?: string | null;
+            /** Enabled */
+            enabled?: boolean | null;
+            /** Inputs */
+            inputs?: {
+                [key: string]: unknown;
+            } | null;
+            /** Item Id */
+            item_id?: string | null;
+            /** Name */
+            name?: string | null;
+            /**
+             * Timezone
+             * @description an IANA time zone name, like Europe/Berlin or UTC
+             */
+            timezone?: string | null;
+            /**
+             * Version
+             * @description a version of the item, or 'latest' (the newest active release when each run starts)
+             */
+            version?: string | null;
         };
         /** SecretCreate */
         SecretCreate: {
@@ -2095,6 +2603,26 @@ export interface operations {
             };
         };
     };
+    "admin-health-detailed": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HealthDetailed"];
+                };
+            };
+        };
+    };
     "admin-jobs-bulk": {
         parameters: {
             query?: never;
@@ -2271,6 +2799,328 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content?: never;
+            };
+        };
+    };
+    "schedules-list": {
+        parameters: {
+            query?: {
+                /** @description part of the name or item id */
+                q?: string | null;
+                enabled?: boolean | null;
+                page?: number;
+                page_size?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SchedulePage"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "schedules-create": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ScheduleCreate"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ScheduleDetail"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "schedules-preview": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["SchedulePreviewRequest"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["NextRuns"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "schedules-get": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                schedule_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ScheduleDetail"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "schedules-delete": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                schedule_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "schedules-update": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                schedule_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ScheduleUpdate"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ScheduleDetail"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "schedules-disable": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                schedule_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ScheduleDetail"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "schedules-enable": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                schedule_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ScheduleDetail"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "schedules-next-runs": {
+        parameters: {
+            query?: {
+                count?: number;
+            };
+            header?: never;
+            path: {
+                schedule_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["NextRuns"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "schedules-run-now": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                schedule_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["JobOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
             };
         };
     };

@@ -71,6 +71,7 @@ class RunnableVersion:
     sensitive: tuple[str, ...] = ()
     queue: str = "default"
     priority: int = 0
+    deprecated: str | None = None  # why, when the version's manifest deprecates it
 
 
 _stores_lock = threading.Lock()
@@ -575,6 +576,7 @@ class _BundleFacts:
     sensitive: tuple[str, ...]
     queue: str
     priority: int
+    deprecated: str | None
 
 
 def sensitive_fields(schema: dict[str, Any]) -> tuple[str, ...]:
@@ -640,6 +642,7 @@ def resolve_runnable(item_id: str, version: str | None) -> RunnableVersion:
                 sensitive=sensitive_fields(schema),
                 queue=str(manifest.get("queue") or DEFAULT_QUEUE),
                 priority=int(manifest.get("priority") or 0),
+                deprecated=deprecation_note(manifest),
             )
             _facts[row.bundle_sha256] = facts
     return RunnableVersion(
@@ -656,6 +659,7 @@ def resolve_runnable(item_id: str, version: str | None) -> RunnableVersion:
         sensitive=facts.sensitive,
         queue=facts.queue,
         priority=facts.priority,
+        deprecated=facts.deprecated,
     )
 
 

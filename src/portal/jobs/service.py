@@ -320,6 +320,7 @@ def _insert_job(
     secrets: tuple[str, ...] = (),
     queue: str = catalog_service.DEFAULT_QUEUE,
     priority: int = 0,
+    created_message: str | None = None,
 ) -> Row[Any]:
     now = utcnow()
     conn = s.connection()
@@ -364,7 +365,7 @@ def _insert_job(
         "state",
         to_state=row.state,
         actor=name,
-        message=f"retry of job {retry_of}" if retry_of else "created",
+        message=created_message or (f"retry of job {retry_of}" if retry_of else "created"),
     )
     counters.moved(s, row.item_id, row.queue, None, row.state, owner=row.created_by)
     counters.created(s, row.item_id, now)
@@ -402,6 +403,7 @@ def _insert_run(
     *,
     retry_of: int | None = None,
     attempt: int = 1,
+    created_message: str | None = None,
 ) -> Row[Any]:
     """A job for a checked version: sensitive inputs sealed, waiting for approval when the item asks for it."""
     stored, sealed = _seal_sensitive(runnable.sensitive, inputs)
@@ -425,6 +427,7 @@ def _insert_run(
         secrets=runnable.secrets,
         queue=runnable.queue,
         priority=runnable.priority,
+        created_message=created_message,
     )
 
 
@@ -478,6 +481,33 @@ def _check_runnable(runnable: catalog_service.RunnableVersion, inputs: dict[str,
             f"{runnable.item_id} needs secrets that are not granted to it: {', '.join(missing)}",
             details={"missing": missing},
         )
+
+
+def check_runnable(runnable: catalog_service.RunnableVersion, inputs: dict[str, Any]) -> None:
+    """What `create_job` checks before it creates a job (ValidationFailed or Conflict), for callers that create
+    jobs inside their own transaction (the scheduler)."""
+    _check_runnable(runnable, inputs)
+
+
+def seal_sensitive(
+    runnable: catalog_service.RunnableVersion, inputs: dict[str, Any]
+) -> tuple[dict[str, Any], str | None]:
+    """Inputs as a job stores them (sensitive values `***`) and the sensitive values, encrypted."""
+    return _seal_sensitive(runnable.sensitive, inputs)
+
+
+def insert_job_in(
+    s: Session,
+    owner: Principal,
+    runnable: catalog_service.RunnableVersion,
+    inputs: dict[str, Any],
+    *,
+    created_message: str,
+) -> Row[Any]:
+    """A job for checked inputs, created in the caller's transaction (the scheduler's, which also records the
+    tick that made it). The caller audits it, commits, and then calls `hand_over(row)`: the job reaches the
+    executor only once it is committed."""
+    return _insert_run(s, owner, runnable, inputs, created_message=created_message)
 
 
 def create_job(actor: Principal, item_id: str, version: str | None, inputs: dict[str, Any]) -> JobOut:

@@ -7,6 +7,7 @@ import { hasRole, useMe, type Role } from "../../lib/auth";
 const SECTIONS: [string, string, Role][] = [
   ["/admin", "Dashboard", "operator"],
   ["/admin/jobs", "Jobs", "operator"],
+  ["/admin/schedules", "Schedules", "operator"],
   ["/admin/audit", "Audit", "admin"],
   ["/admin/users", "Users", "admin"],
   ["/admin/secrets", "Secrets", "admin"],

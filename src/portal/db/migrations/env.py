@@ -10,6 +10,7 @@ import portal.auth.models
 import portal.catalog.models
 import portal.execution.models
 import portal.jobs.models
+import portal.schedules.models
 import portal.secrets.models  # noqa: F401  (register every table on the metadata)
 from portal.db.base import Base
 from portal.db.session import make_engine
