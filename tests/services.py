@@ -1,4 +1,4 @@
-"""The real PostgreSQL and Redis the distributed tests use: reachability (skip on a laptop without them, fail
+"""The real PostgreSQL, Redis and RabbitMQ the distributed tests use: reachability (skip on a laptop without them, fail
 under CI=true), a fresh database per portal, and a Redis namespace per portal so runs never see each other."""
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import redis
 
 POSTGRES_URL = os.environ.get("PORTAL_TEST_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("PORTAL_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+RABBITMQ_URL = os.environ.get("PORTAL_TEST_RABBITMQ_URL", "amqp://guest:guest@127.0.0.1:5672//")
 
 
 def _reachable(url: str, default_port: int) -> bool:
@@ -32,6 +33,7 @@ def require(*services: str) -> None:
     known = {
         "postgres": (POSTGRES_URL, 5432, "PORTAL_TEST_DATABASE_URL"),
         "redis": (REDIS_URL, 6379, "PORTAL_TEST_REDIS_URL"),
+        "rabbitmq": (RABBITMQ_URL, 5672, "PORTAL_TEST_RABBITMQ_URL"),
     }
     for name in services:
         url, port, variable = known[name]

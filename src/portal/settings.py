@@ -20,6 +20,8 @@ class Settings(BaseSettings):
     # Storage
     data_dir: Path = Path("./data")
     database_url: str = ""
+    database_pool_size: int = Field(default=10, ge=1, le=500, description="connections each process keeps open")
+    database_max_overflow: int = Field(default=20, ge=0, le=500, description="extra connections under load")
 
     # Server
     dev: bool = False

@@ -1,4 +1,5 @@
 /** Small shared pieces: state badges, progress bars, times, spinners, empty states and the connection dot. */
+import { Link } from "react-router";
 import type { JobState } from "../api/client";
 import type { ConnectionStatus } from "../lib/ws";
 
@@ -120,5 +121,21 @@ export function ConnectionDot({ status }: { status: ConnectionStatus }) {
       <span className={`h-2 w-2 rounded-full ${colour}`} aria-hidden />
       {label}
     </span>
+  );
+}
+
+/** Links to jobs, comma-separated: "#12, #15". */
+export function JobLinks({ ids }: { ids: number[] }) {
+  return (
+    <>
+      {ids.map((id, i) => (
+        <span key={id}>
+          {i > 0 && ", "}
+          <Link to={`/jobs/${id}`} className="link">
+            #{id}
+          </Link>
+        </span>
+      ))}
+    </>
   );
 }

@@ -9,7 +9,7 @@ import { api, ApiError, unwrap, type JobDetail } from "../api/client";
 import { ProblemPage } from "../components/ErrorBoundary";
 import { JsonView } from "../components/JsonView";
 import { Timeline } from "../components/JobTimeline";
-import { FINISHED_STATES, formatDuration, ProgressBar, Spinner, StateBadge, Time } from "../components/ui";
+import { FINISHED_STATES, formatDuration, JobLinks, ProgressBar, Spinner, StateBadge, Time } from "../components/ui";
 import { hasRole, useMe, type Role } from "../lib/auth";
 import { DecisionForm } from "./ApprovalsPage";
 import { JobActions } from "../lib/jobActions";
@@ -279,15 +279,7 @@ export default function JobPage() {
               )}
               {j.retries.length > 0 && (
                 <>
-                  Retried as{" "}
-                  {j.retries.map((id, i) => (
-                    <span key={id}>
-                      {i > 0 && ", "}
-                      <Link to={`/jobs/${id}`} className="link">
-                        #{id}
-                      </Link>
-                    </span>
-                  ))}
+                  Retried as <JobLinks ids={j.retries} />
                 </>
               )}
             </p>

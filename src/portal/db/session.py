@@ -27,8 +27,9 @@ _factory: sessionmaker[Session] | None = None
 _WRITE = "portal_write"
 
 
-def make_engine(url: str) -> Engine:
-    """Create an engine with the pragmas and pool settings the portal relies on."""
+def make_engine(url: str, pool_size: int = 10, max_overflow: int = 20) -> Engine:
+    """Create an engine with the pragmas and pool settings the portal relies on (the pool sizes are for a server
+    database; SQLite's pool is sized for the process's threads)."""
     if url.startswith("sqlite"):
         engine = create_engine(
             url,
@@ -57,7 +58,7 @@ def make_engine(url: str) -> Engine:
                 conn.exec_driver_sql("BEGIN")
 
         return engine
-    return create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
+    return create_engine(url, pool_size=pool_size, max_overflow=max_overflow, pool_pre_ping=True, pool_recycle=1800)
 
 
 def configure(settings: Settings) -> Engine:
@@ -67,7 +68,9 @@ def configure(settings: Settings) -> Engine:
         if _engine is not None:
             _engine.dispose()
         settings.data_dir.mkdir(parents=True, exist_ok=True)
-        _engine = make_engine(settings.resolved_database_url)
+        _engine = make_engine(
+            settings.resolved_database_url, settings.database_pool_size, settings.database_max_overflow
+        )
         _factory = sessionmaker(bind=_engine, expire_on_commit=False)
         return _engine
 

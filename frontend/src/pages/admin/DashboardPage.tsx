@@ -243,8 +243,13 @@ export default function DashboardPage() {
       <div className="grid gap-4 lg:grid-cols-2">
         <Table
           caption="Queues"
-          head={["Queue", "Waiting", "Oldest"]}
-          rows={s.queues.map((q) => [q.queue, q.depth, q.oldest_age_seconds != null ? `${formatDuration(q.oldest_age_seconds * 1000)} ago` : "—"])}
+          head={["Queue", "Waiting", "In the broker", "Oldest"]}
+          rows={s.queues.map((q) => [
+            q.queue,
+            q.depth,
+            q.broker_messages ?? "—",
+            q.oldest_age_seconds != null ? `${formatDuration(q.oldest_age_seconds * 1000)} ago` : "—",
+          ])}
         />
         <Table
           caption="Workers"

@@ -2,8 +2,8 @@
 import { useQuery } from "@tanstack/react-query";
 import type { ReactNode } from "react";
 import { api, ApiError, unwrap } from "../../api/client";
-import { Badge, formatBytes, formatNumber, formatPercent, formatUptime, num, obj, str, UsageBar } from "../../components/admin";
-import { Empty, Spinner, Time } from "../../components/ui";
+import { Badge, formatBytes, formatNumber, formatPercent, formatUptime, num, obj, str, TableHead, UsageBar } from "../../components/admin";
+import { Empty, JobLinks, Spinner, Time } from "../../components/ui";
 
 const REFRESH_MS = 10_000;
 
@@ -39,6 +39,60 @@ function Figure({ value, label }: { value: ReactNode; label: string }) {
       <p className="text-2xl font-semibold tabular-nums">{value}</p>
       <p className="text-xs muted">{label}</p>
     </div>
+  );
+}
+
+/** The readiness checks of the node that answered, and every API node and worker with its heartbeat and jobs. */
+function NodesCard() {
+  const health = useQuery({
+    queryKey: ["admin", "health"],
+    queryFn: () => unwrap(api.GET("/api/admin/health/detailed")),
+    refetchInterval: REFRESH_MS,
+    staleTime: 0,
+  });
+  if (!health.data) {
+    return (
+      <Card id="sys-nodes" title="Nodes" className="sm:col-span-2 xl:col-span-3">
+        {health.isError ? <p className="text-sm">{health.error.message}</p> : <Spinner label="Loading the nodes" />}
+      </Card>
+    );
+  }
+  const h = health.data;
+  return (
+    <Card id="sys-nodes" title={`Nodes (${h.mode} mode)`} className="sm:col-span-2 xl:col-span-3">
+      <ul className="mb-3 flex flex-wrap gap-2" aria-label="Readiness checks">
+        {Object.entries(h.checks).map(([name, status]) => (
+          <li key={name}>
+            <Badge tone={status === "ok" ? "green" : "red"}>
+              {name.replace("_", " ")}: {status}
+            </Badge>
+          </li>
+        ))}
+      </ul>
+      <div className="overflow-x-auto">
+        <table className="w-full text-sm">
+          <caption className="sr-only">API nodes and workers</caption>
+          <TableHead columns={["Node", "Kind", "Heartbeat", "Running jobs"]} />
+          <tbody>
+            {h.nodes.map((n) => (
+              <tr key={n.id} className="border-t border-stone-200 dark:border-stone-700">
+                <td className="px-3 py-1.5 font-mono text-xs break-all">
+                  <span className={`mr-2 inline-block h-2 w-2 rounded-full ${n.alive ? "bg-green-500" : "bg-stone-400"}`} aria-hidden />
+                  {n.id} <span className="muted">({n.alive ? "alive" : n.stopped_at ? "stopped" : "lost"})</span>
+                </td>
+                <td className="px-3 py-1.5">{n.kind}</td>
+                <td className="px-3 py-1.5 tabular-nums">
+                  <Time iso={n.heartbeat_at} />
+                </td>
+                <td className="px-3 py-1.5">
+                  {n.running_jobs.length === 0 ? "—" : <JobLinks ids={n.running_jobs} />}
+                </td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      </div>
+    </Card>
   );
 }
 
@@ -224,6 +278,8 @@ export default function SystemPage() {
             ]}
           />
         </Card>
+
+        <NodesCard />
       </div>
     </section>
   );
