@@ -14,11 +14,8 @@ from typing import Any
 
 from sqlalchemy import (
     Connection,
-    Insert,
     Table,
     and_,
-    bindparam,
-    case,
     delete,
     event,
     func,
@@ -29,7 +26,6 @@ from sqlalchemy import (
     select,
     text,
 )
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from portal.jobs.models import Job, JobCount, JobHourly, JobOwnerCount
@@ -40,62 +36,30 @@ owners_t: Table = JobOwnerCount.__table__  # type: ignore[assignment]
 jobs_t: Table = Job.__table__  # type: ignore[assignment]
 FINISHED = ("SUCCEEDED", "FAILED", "CANCELLED")
 _HOURLY_COUNTS = ("created", "succeeded", "failed", "cancelled", "duration_ms_sum", "timed")
-_statements: dict[tuple[str, str], Insert] = {}
+_statements: dict[tuple[str, int], Any] = {}
 _DELTAS_KEY = "portal.job_counter_deltas"
+CHUNK = 32
 
 
-def _dialect_insert(dialect: str) -> Any:
-    return postgresql.insert if dialect == "postgresql" else sqlite.insert
-
-
-def _count_upsert(dialect: str) -> Insert:
-    """`n += :delta` for one (state, queue, item), creating the row when it is new."""
-    key = (dialect, "count")
+def _upsert(table: Table, keys: tuple[str, ...], added: tuple[str, ...], kept_max: tuple[str, ...], count: int) -> Any:
+    """`INSERT ... VALUES <count rows> ON CONFLICT (keys) DO UPDATE`: `added` columns are summed, `kept_max`
+    keep the larger value. Written as SQL text (the same on SQLite and PostgreSQL) because SQLAlchemy does not
+    cache the compiled form of a multi-row upsert, and compiling it cost more than running it."""
+    key = (table.name, count)
     statement = _statements.get(key)
     if statement is None:
-        stmt = _dialect_insert(dialect)(counts_t).values(
-            state=bindparam("state"), queue=bindparam("queue"), item_id=bindparam("item_id"), n=bindparam("delta")
+        columns = (*keys, *added, *kept_max)
+        rows = ", ".join("(" + ", ".join(f":{name}_{index}" for name in columns) + ")" for index in range(count))
+        updates = [f"{name} = {table.name}.{name} + excluded.{name}" for name in added]
+        current = {name: f"{table.name}.{name}" for name in kept_max}
+        updates += [
+            f"{name} = CASE WHEN excluded.{name} > {current[name]} THEN excluded.{name} ELSE {current[name]} END"
+            for name in kept_max
+        ]
+        statement = text(
+            f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES {rows} "
+            f"ON CONFLICT ({', '.join(keys)}) DO UPDATE SET {', '.join(updates)}"
         )
-        statement = stmt.on_conflict_do_update(
-            index_elements=["state", "queue", "item_id"], set_={"n": counts_t.c.n + stmt.excluded.n}
-        )
-        _statements[key] = statement
-    return statement
-
-
-def _owner_upsert(dialect: str) -> Insert:
-    """`n += :delta` for one (owner, state, item), creating the row when it is new."""
-    key = (dialect, "owner")
-    statement = _statements.get(key)
-    if statement is None:
-        stmt = _dialect_insert(dialect)(owners_t).values(
-            created_by=bindparam("created_by"),
-            state=bindparam("state"),
-            item_id=bindparam("item_id"),
-            n=bindparam("delta"),
-        )
-        statement = stmt.on_conflict_do_update(
-            index_elements=["created_by", "state", "item_id"], set_={"n": owners_t.c.n + stmt.excluded.n}
-        )
-        _statements[key] = statement
-    return statement
-
-
-def _hourly_upsert(dialect: str) -> Insert:
-    """Add to one (hour, item) rollup row, creating it when it is new; the longest duration is kept."""
-    key = (dialect, "hourly")
-    statement = _statements.get(key)
-    if statement is None:
-        values: dict[str, Any] = {
-            name: bindparam(name) for name in ("hour", "item_id", *_HOURLY_COUNTS, "duration_ms_max")
-        }
-        stmt = _dialect_insert(dialect)(hourly_t).values(**values)
-        updates: dict[str, Any] = {name: hourly_t.c[name] + stmt.excluded[name] for name in _HOURLY_COUNTS}
-        updates["duration_ms_max"] = case(
-            (hourly_t.c.duration_ms_max < stmt.excluded.duration_ms_max, stmt.excluded.duration_ms_max),
-            else_=hourly_t.c.duration_ms_max,
-        )
-        statement = stmt.on_conflict_do_update(index_elements=["hour", "item_id"], set_=updates)
         _statements[key] = statement
     return statement
 
@@ -158,28 +122,40 @@ def finished(s: Session, item_id: str, state: str, at: datetime, started_at: dat
 def _apply(session: Session) -> None:
     """Write the transaction's counter changes, in one fixed order of keys: concurrent transactions then lock
     the same rows in the same order (no deadlock on PostgreSQL), and opposite moves within one (a slot that
-    finishes a job and claims the next) cancel out before they cost a write."""
+    finishes a job and claims the next) cancel out before they cost a write. Each table gets one statement with
+    all its rows (an executemany costs more than the rows for the two or three a state change touches)."""
     deltas: _Deltas | None = session.info.pop(_DELTAS_KEY, None)
     if deltas is None:
         return
     conn = session.connection()
     counts = [
-        {"state": state, "queue": queue, "item_id": item_id, "delta": n}
+        {"state": state, "queue": queue, "item_id": item_id, "n": n}
         for (state, queue, item_id), n in sorted(deltas.counts.items())
         if n
     ]
-    if counts:
-        conn.execute(_count_upsert(conn.dialect.name), counts)
+    for chunk in _chunks(counts):
+        conn.execute(_upsert(counts_t, ("state", "queue", "item_id"), ("n",), (), len(chunk)), _numbered(chunk))
     owners = [
-        {"created_by": owner, "state": state, "item_id": item_id, "delta": n}
+        {"created_by": owner, "state": state, "item_id": item_id, "n": n}
         for (owner, state, item_id), n in sorted(deltas.owners.items())
         if n
     ]
-    if owners:
-        conn.execute(_owner_upsert(conn.dialect.name), owners)
+    for chunk in _chunks(owners):
+        conn.execute(_upsert(owners_t, ("created_by", "state", "item_id"), ("n",), (), len(chunk)), _numbered(chunk))
     hourly = [_hourly_row(hour, item_id, **values) for (hour, item_id), values in sorted(deltas.hourly.items())]
-    if hourly:
-        conn.execute(_hourly_upsert(conn.dialect.name), hourly)
+    for chunk in _chunks(hourly):
+        statement = _upsert(hourly_t, ("hour", "item_id"), _HOURLY_COUNTS, ("duration_ms_max",), len(chunk))
+        conn.execute(statement, _numbered(chunk))
+
+
+def _chunks(rows: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
+    """Rows in statements of at most CHUNK rows (few distinct statements to cache, few parameters each)."""
+    return [rows[start : start + CHUNK] for start in range(0, len(rows), CHUNK)]
+
+
+def _numbered(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """The parameters of a multi-row statement: each row's values as `<column>_<row>`."""
+    return {f"{name}_{index}": value for index, row in enumerate(rows) for name, value in row.items()}
 
 
 def _hourly_row(hour: datetime, item_id: str, **values: int) -> dict[str, Any]:

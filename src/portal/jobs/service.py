@@ -831,7 +831,8 @@ def finish(job_id: int, outcome: RunResult, *, claim_next_for: str | None = None
     changed: list[Row[Any]] = []
     claimed = None
     with db.write() as s:
-        cancel_requested = s.scalar(select(Job.cancel_requested).where(Job.id == job_id))
+        # A run that succeeded is recorded as such even if a cancel came too late; only other ends read the flag.
+        cancel_requested = not outcome.succeeded and s.scalar(select(Job.cancel_requested).where(Job.id == job_id))
         if outcome.succeeded:
             target, values, message = (
                 JobState.SUCCEEDED,
