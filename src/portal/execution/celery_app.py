@@ -16,8 +16,10 @@ import time
 from typing import Any
 
 from celery import Celery
+from celery.exceptions import Reject
 
 from portal.catalog import service as catalog_service
+from portal.execution import executor as executors
 from portal.execution import workers
 from portal.execution.host import JobHost
 from portal.jobs import service as jobs_service
@@ -27,6 +29,10 @@ from portal.settings import Settings
 log = logging.getLogger(__name__)
 
 TASK_NAME = "portal.run_job"
+CLAIM_RETRY_PAUSE = 2.0
+# Every call to the broker or the bus gives up after this long: a Redis that accepts connections but does not
+# answer must not hold requests (or the readiness probe) forever.
+BROKER_SOCKET_TIMEOUT = 5.0
 KIND = "celery"
 MAX_PRIORITY = 9
 
@@ -60,6 +66,8 @@ def make_app(settings: Settings) -> Celery:
     transport: dict[str, Any] = {}
     if is_redis(settings.resolved_broker_url):
         transport = {
+            "socket_timeout": BROKER_SOCKET_TIMEOUT,
+            "socket_connect_timeout": BROKER_SOCKET_TIMEOUT,
             "visibility_timeout": settings.broker_visibility_timeout,
             "priority_steps": list(range(MAX_PRIORITY + 1)),
             "sep": ":",
@@ -104,14 +112,24 @@ class WorkerNode:
 
         @self.app.task(name=TASK_NAME, ignore_result=True)  # type: ignore[untyped-decorator]
         def run_job(job_id: int) -> None:
-            job = jobs_service.claim(int(job_id), host.worker_id)
+            try:
+                job = jobs_service.claim(int(job_id), host.worker_id)
+            except Exception as exc:
+                # The database is away: put the message back (after a pause, not to spin) instead of dropping it.
+                log.warning("job %s: claiming it failed (%s); its message goes back to the queue", job_id, exc)
+                time.sleep(CLAIM_RETRY_PAUSE)
+                raise Reject(str(exc), requeue=True) from exc
             if job is None:
                 return  # already claimed, cancelled or finished: a duplicate or stale message
             host.finish(job.id, host.run(job))
 
     def run(self, log_level: str = "info") -> None:
         """Register, listen for cancels, and run the Celery worker until it is told to stop (warm shutdown)."""
+        from portal.execution.distributed import CeleryExecutor
+
         bus.set_bus(self.events)
+        # Not started (no node duties): it sends the jobs this worker's reaper puts back in the queue.
+        executors.set_current(CeleryExecutor(self.settings))
         self.host.register()
         self.control.subscribe(self._on_control)
         self._monitor.start()

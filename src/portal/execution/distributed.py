@@ -11,8 +11,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from datetime import timedelta
-from typing import Any
+from datetime import datetime, timedelta
 
 from sqlalchemy import select
 
@@ -31,6 +30,8 @@ from portal.settings import Settings
 log = logging.getLogger(__name__)
 
 KIND = "api"
+CHECKS_MAX_AGE = 15.0
+CHECKS_EVERY = 5.0
 RESEND_BATCH = 10_000
 
 
@@ -44,6 +45,10 @@ class CeleryExecutor:
         self.node_id = workers.new_worker_id(KIND)
         self._unsent: dict[int, tuple[str, int]] = {}
         self._short_queues: set[str] = set()
+        self._checks: dict[str, str] | None = None
+        self._checked_at = 0.0
+        self._last_beat = 0.0
+        self._run_id: str | None = None
         self._lock = threading.Lock()
         self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._monitor, name="node-monitor", daemon=True)
@@ -66,9 +71,11 @@ class CeleryExecutor:
             with self._lock:
                 self._unsent[job_id] = (queue, priority)
 
-    def cancel(self, job_id: int) -> None:
-        # Whichever worker runs it hears this at once; a worker that misses it reads the database flag within 1 s.
-        self.control.publish({"type": "job.cancel", "job_id": job_id})
+    def cancel(self, job_id: int, running: bool = True) -> None:
+        if running:
+            # Whichever worker runs it hears this at once; one that misses it reads the database flag within 1 s.
+            self.control.publish({"type": "job.cancel", "job_id": job_id})
+            return
         try:
             self.app.control.revoke(task_id(self.settings, job_id))
         except Exception as exc:
@@ -94,102 +101,154 @@ class CeleryExecutor:
         )
 
     def checks(self) -> dict[str, str]:
+        """The last checks of the broker and the bus, made by the node's monitor (a probe never waits on them)."""
+        if self._checks is None or time.monotonic() - self._checked_at > CHECKS_MAX_AGE:
+            self._refresh_checks()
+        assert self._checks is not None
+        return self._checks
+
+    def _refresh_checks(self) -> None:
         try:
             with self.app.connection_for_write() as conn:
                 conn.ensure_connection(max_retries=1, timeout=2)
             broker = "ok"
         except Exception as exc:
             broker = f"unreachable: {type(exc).__name__}"
-        return {"broker": broker, "event_bus": "ok" if self.control.ping() else "unreachable"}
+        self._checks = {"broker": broker, "event_bus": "ok" if self.control.ping() else "unreachable"}
+        self._checked_at = time.monotonic()
 
     def queue_depths(self, queues: list[str]) -> dict[str, int | None]:
-        """Messages waiting in each broker queue (None when the broker does not answer)."""
-        depths: dict[str, int | None] = {}
+        """Messages waiting in each broker queue (None where the broker did not say)."""
+        redis_broker = is_redis(self.settings.resolved_broker_url)
+        depths: dict[str, int | None] = dict.fromkeys(queues)
         try:
             with self.app.connection_for_read() as conn:
-                channel = conn.default_channel
                 for name in queues:
-                    if is_redis(self.settings.resolved_broker_url):
-                        # kombu's Redis channel sums the queue's priority lists (passive declares do not see
-                        # namespaced keys); RabbitMQ answers a passive declare with the count.
-                        depths[name] = int(channel._size(name))
-                    else:
+                    if redis_broker:
+                        # kombu's Redis channel sums the queue's priority lists (a passive declare does not see
+                        # namespaced keys).
+                        depths[name] = int(conn.default_channel._size(name))
+                        continue
+                    # RabbitMQ answers a passive declare with the count, and closes the channel when the queue
+                    # does not exist: one channel per queue.
+                    channel = conn.channel()
+                    try:
+                        depths[name] = int(channel.queue_declare(queue=name, passive=True).message_count)
+                    except Exception:
+                        depths[name] = None
+                    finally:
                         try:
-                            depths[name] = int(channel.queue_declare(queue=name, passive=True).message_count)
+                            channel.close()
                         except Exception:
-                            depths[name] = 0  # a queue nobody declared yet holds nothing
+                            log.debug("closing a channel failed", exc_info=True)
         except Exception as exc:
             log.debug("queue depths unavailable: %s", exc)
-            return dict.fromkeys(queues)
         return depths
+
+    def _broker_run_id(self) -> str | None:
+        """The Redis server's run id (it changes when Redis restarts or fails over); None for other brokers."""
+        if not is_redis(self.settings.resolved_broker_url):
+            return None
+        with self.app.connection_for_read() as conn:
+            return str(conn.default_channel.client.info("server").get("run_id"))
 
     # -- the node's duties -------------------------------------------------------------------------------------
 
     def _monitor(self) -> None:
-        last_beat = last_expiry = last_sweep = 0.0
+        last: dict[str, float] = {}
+        duties = (
+            ("heartbeat", self.settings.worker_heartbeat_seconds, self._beat_and_reap),
+            ("approvals", self.settings.approval_check_seconds, control.expire_approvals),
+            ("checks", CHECKS_EVERY, self._refresh_checks),
+            ("unsent", 1.0, self._resend_unsent),
+            ("sweep", self.settings.recovery_seconds, self._sweep),
+        )
         while not self._stopping.wait(1.0):
-            now = time.monotonic()
-            try:
-                if now - last_beat >= self.settings.worker_heartbeat_seconds:
-                    workers.heartbeat(self.node_id, 0)
-                    reap_lost_workers(self.settings, exclude=self.node_id)
-                    last_beat = now
-                if now - last_expiry >= self.settings.approval_check_seconds:
-                    control.expire_approvals()
-                    last_expiry = now
-                self._resend_unsent()
-                if now - last_sweep >= self.settings.recovery_seconds:
-                    self._sweep()
-                    last_sweep = now
-            except Exception:
-                log.exception("node duties failed")
+            for name, every, duty in duties:
+                now = time.monotonic()
+                if now - last.get(name, 0.0) < every:
+                    continue
+                try:
+                    duty()
+                    last[name] = now
+                except Exception:
+                    # Each duty on its own: a database that is away must not stop the resends, nor the reverse.
+                    log.exception("node duty %s failed", name)
+
+    def _beat_and_reap(self) -> None:
+        beat_was_late = time.monotonic() - self._last_beat > self.settings.worker_lost_after_seconds
+        workers.heartbeat(self.node_id, 0)
+        self._last_beat = time.monotonic()
+        if not beat_was_late:  # after an outage of our own, the others need a beat to show up
+            reap_lost_workers(self.settings, exclude=self.node_id)
 
     def _resend_unsent(self) -> None:
         with self._lock:
             pending, self._unsent = self._unsent, {}
-        for job_id, (queue, priority) in pending.items():
+        items = list(pending.items())
+        for index, (job_id, (queue, priority)) in enumerate(items):
             try:
                 self._send(job_id, queue, priority)
             except Exception:
+                # The broker is still away: keep this one and every one not tried yet for the next round.
                 with self._lock:
-                    self._unsent.setdefault(job_id, (queue, priority))
-                return  # the broker is still away; try again on the next round
+                    for later_id, later in items[index:]:
+                        self._unsent.setdefault(later_id, later)
+                return
 
     def _sweep(self) -> None:
-        """Send again the jobs of a queue that holds fewer messages than it has jobs waiting longer than a sweep.
+        """Send again the messages the broker lost (one API node per round does it; the others skip).
 
-        The broker is asked first: a job whose message is taken after that leaves QUEUED before the jobs are
-        counted. A message a worker has taken but not claimed yet still looks missing for an instant, so a queue
-        is sent again only when it falls short on two sweeps in a row.
+        - Redis restarted or failed over (its run id changed): every queued job is sent again.
+        - Otherwise each queue's depth is compared with its queued jobs (the broker is asked first, so a job
+          whose message is taken meanwhile has left QUEUED when the jobs are counted). A message a worker took
+          but has not claimed yet looks missing for an instant, so a queue is sent again only when it falls
+          short on two rounds in a row, and then only its jobs older than a round.
+        Duplicates are no-ops: the worker's claim is conditional.
         """
+        run_id = self._broker_run_id()
+        restarted = run_id is not None and self._run_id is not None and run_id != self._run_id
+        self._run_id = run_id
+        if not self.control.take_turn("sweep", self.node_id, self.settings.recovery_seconds):
+            return
         with db.read() as s:
-            queues = sorted(
-                {queue for state, queue, _item, n in counters.state_counts(s.connection()) if state == "QUEUED" and n}
-            )
-        if not queues:
+            queued = {
+                queue: n for state, queue, _item, n in counters.state_counts(s.connection()) if state == "QUEUED" and n
+            }
+        if not queued:
             self._short_queues = set()
             return
-        depths = {queue: depth for queue, depth in self.queue_depths(queues).items() if depth is not None}
-        cutoff = utcnow() - timedelta(seconds=self.settings.recovery_seconds)
-        with db.read() as s:
-            waiting: dict[str, list[Any]] = {}
-            for row in s.execute(
-                select(Job.id, Job.queue, Job.priority)
-                .where(Job.state == JobState.QUEUED.value, Job.queued_at < cutoff, Job.queue.in_(queues))
-                .order_by(Job.priority.desc(), Job.id)
-                .limit(RESEND_BATCH)
-            ):
-                waiting.setdefault(row.queue, []).append(row)
-        short = {queue for queue, rows in waiting.items() if queue in depths and depths[queue] < len(rows)}
+        depths = self.queue_depths(sorted(queued))
+        short = {q for q, n in queued.items() if (depth := depths.get(q)) is not None and depth < n}
         confirmed, self._short_queues = short & self._short_queues, short
-        for queue in sorted(confirmed):
-            rows, depth = waiting[queue], depths[queue]
-            log.warning(
-                "queue %s holds %d message(s) for %d waiting job(s): sending them again", queue, depth, len(rows)
-            )
+        if restarted:
+            log.warning("the broker restarted (Redis run id changed): sending every queued job again")
+            self._resend(sorted(queued), None)
+        elif confirmed:
+            for queue in sorted(confirmed):
+                log.warning(
+                    "queue %s holds %s message(s) for %d queued job(s): sending the waiting ones again",
+                    queue,
+                    depths.get(queue),
+                    queued[queue],
+                )
+            self._resend(sorted(confirmed), utcnow() - timedelta(seconds=self.settings.recovery_seconds))
+
+    def _resend(self, queues: list[str], queued_before: datetime | None) -> None:
+        conditions = [Job.state == JobState.QUEUED.value, Job.queue.in_(queues)]
+        if queued_before is not None:
+            conditions.append(Job.queued_at < queued_before)
+        after = 0
+        while True:
+            with db.read() as s:
+                rows = s.execute(
+                    select(Job.id, Job.queue, Job.priority)
+                    .where(*conditions, Job.id > after)
+                    .order_by(Job.id)
+                    .limit(RESEND_BATCH)
+                ).all()
             for row in rows:
-                try:
-                    self._send(row.id, queue, row.priority)
-                except Exception as exc:
-                    log.warning("the recovery sweep could not reach the broker: %s", exc)
-                    return
+                self._send(row.id, row.queue, row.priority)
+            if len(rows) < RESEND_BATCH:
+                return
+            after = rows[-1].id

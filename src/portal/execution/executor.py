@@ -11,8 +11,8 @@ class Executor(Protocol):
     def submit(self, job_id: int, queue: str = "default", priority: int = 0) -> None:
         """A job was committed as QUEUED: run it when a slot (of a worker listening to `queue`) is free."""
 
-    def cancel(self, job_id: int) -> None:
-        """A job was cancelled: kill its child wherever it runs, or drop its queued message."""
+    def cancel(self, job_id: int, running: bool = True) -> None:
+        """A job was cancelled: kill its child wherever it runs or, when it was queued, drop its message."""
 
     def shutdown(self) -> None: ...
 
@@ -32,7 +32,7 @@ class NullExecutor:
     def submit(self, job_id: int, queue: str = "default", priority: int = 0) -> None:
         return None
 
-    def cancel(self, job_id: int) -> None:
+    def cancel(self, job_id: int, running: bool = True) -> None:
         return None
 
     def shutdown(self) -> None:

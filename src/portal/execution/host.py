@@ -30,6 +30,7 @@ from portal.settings import Settings
 log = logging.getLogger(__name__)
 
 _FINISH_ATTEMPTS = 5
+_FINISH_PAUSE_MAX = 5.0
 INTERRUPTED = "interrupted: the portal stopped while the job ran"
 
 
@@ -125,7 +126,9 @@ class JobHost:
 
             def on_event(event: dict[str, Any]) -> None:
                 if event["type"] == "progress":
-                    jobs_service.report_progress(job.id, event["percent"], masker.text(event["message"]))
+                    jobs_service.report_progress(
+                        job.id, self.worker_id, event["percent"], masker.text(event["message"])
+                    )
                 elif event["type"] == "logs":
                     lines = [{**line, "line": masker.text(line["line"])} for line in event["lines"]]
                     jobs_service.append_logs(job.id, job.created_by, lines)
@@ -167,7 +170,7 @@ class JobHost:
             result = git_importer.run_import_job(
                 job.inputs,
                 actor,
-                lambda percent, message: jobs_service.report_progress(job.id, percent, message),
+                lambda percent, message: jobs_service.report_progress(job.id, self.worker_id, percent, message),
                 cancel,
             )
             return jobs_service.RunResult(succeeded=True, result=result)
@@ -184,25 +187,33 @@ class JobHost:
     def finish(
         self, job_id: int, result: jobs_service.RunResult, claim_next: bool = False
     ) -> jobs_service.ClaimedJob | None:
-        """Record the outcome (retried: a database hiccup must not lose it) and, with `claim_next` and unless
-        stopping, claim this worker's next job in the same transaction."""
+        """Record the outcome and, with `claim_next` and unless stopping, claim this worker's next job in the same
+        transaction. A database that is away (a failover) is waited for: the outcome is retried with a growing
+        pause for as long as the process runs, and only given up after a few tries once it stops."""
         try:
-            for attempt in range(_FINISH_ATTEMPTS):
+            attempt = 0
+            while True:
+                attempt += 1
                 try:
-                    claim_for = self.worker_id if claim_next and not self.stopping.is_set() else None
-                    return jobs_service.finish(job_id, result, claim_next_for=claim_for)
+                    more = claim_next and not self.stopping.is_set()
+                    return jobs_service.finish(job_id, self.worker_id, result, claim_next=more)
                 except Exception:
-                    log.exception("job %s: recording the outcome failed (attempt %d)", job_id, attempt + 1)
-                    time.sleep(0.5 * (attempt + 1))
-            return None
+                    log.exception("job %s: recording the outcome failed (attempt %d)", job_id, attempt)
+                    if self.stopping.is_set() and attempt >= _FINISH_ATTEMPTS:
+                        return None
+                    time.sleep(min(0.5 * attempt, _FINISH_PAUSE_MAX))
         finally:
             self._running.pop(job_id, None)
 
     def duties(self, now: float) -> None:
-        """Called about every second: heartbeat, reaping, and cancel flags set by other processes."""
+        """Called about every second: heartbeat, reaping, and jobs to stop (cancelled, or taken away)."""
         if now - self._last_beat >= self.settings.worker_heartbeat_seconds:
+            beat_was_late = now - self._last_beat > self.settings.worker_lost_after_seconds
             workers.heartbeat(self.worker_id, len(self._running))
-            reap_lost_workers(self.settings, exclude=self.worker_id)
+            if not beat_was_late:
+                # After an outage of our own (the database was away), every other worker looks lost too: give
+                # them one heartbeat period to show up before reaping anyone.
+                reap_lost_workers(self.settings, exclude=self.worker_id)
             # A job this worker holds as RUNNING but no longer runs (its end could not be recorded).
             jobs_service.fail_running(
                 "runner lost: the worker no longer runs this job",
@@ -212,7 +223,7 @@ class JobHost:
                 started_before=utcnow() - timedelta(seconds=self.settings.worker_lost_after_seconds),
             )
             self._last_beat = now
-        for job_id in jobs_service.cancel_requested_among(list(self._running)):
+        for job_id in jobs_service.to_stop_among(list(self._running), self.worker_id):
             self.cancel(job_id)
 
 

@@ -63,7 +63,7 @@ class LocalExecutor:
     def submit(self, job_id: int, queue: str = "default", priority: int = 0) -> None:
         self._poke()
 
-    def cancel(self, job_id: int) -> None:
+    def cancel(self, job_id: int, running: bool = True) -> None:
         self.host.cancel(job_id)
 
     def shutdown(self) -> None:

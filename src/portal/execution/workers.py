@@ -24,8 +24,11 @@ def register(worker_id: str, kind: str, slots: int) -> None:
 
 
 def heartbeat(worker_id: str, running: int) -> None:
+    """The worker is alive; a worker reaped while it could not beat (an outage of its own) is alive again."""
     with db.write() as s:
-        s.execute(update(Worker).where(Worker.id == worker_id).values(heartbeat_at=utcnow(), running=running))
+        s.execute(
+            update(Worker).where(Worker.id == worker_id).values(heartbeat_at=utcnow(), running=running, stopped_at=None)
+        )
 
 
 def mark_stopped(worker_id: str) -> None:

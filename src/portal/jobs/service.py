@@ -132,23 +132,31 @@ _CLAIM_ONE = (
 )
 _PROGRESS = (
     update(jobs_t)
-    .where(jobs_t.c.id == bindparam("job_id"), jobs_t.c.state == JobState.RUNNING.value)
+    .where(
+        jobs_t.c.id == bindparam("job_id"),
+        jobs_t.c.state == JobState.RUNNING.value,
+        jobs_t.c.worker == bindparam("held_by"),
+    )
     .values(
         progress=bindparam("progress"), message=bindparam("message"), rev=jobs_t.c.rev + 1, updated_at=bindparam("now")
     )
     .returning(*SUMMARY)
 )
-_transitions: dict[tuple[str, ...], Update] = {}
+_transitions: dict[tuple[tuple[str, ...], bool], Update] = {}
 _EVENT_DEFAULTS = {"from_state": None, "to_state": None, "progress": None, "message": "", "actor": None}
 
 
-def _transition_statement(keys: tuple[str, ...]) -> Update:
-    """`UPDATE jobs SET state, rev+1, updated_at, <keys> WHERE id = ? AND state = ? RETURNING ...`, built once."""
-    statement = _transitions.get(keys)
+def _transition_statement(keys: tuple[str, ...], held: bool) -> Update:
+    """`UPDATE jobs SET state, rev+1, updated_at, <keys> WHERE id = ? AND state = ? [AND worker = ?]
+    RETURNING ...`, built once."""
+    statement = _transitions.get((keys, held))
     if statement is None:
+        conditions = [jobs_t.c.id == bindparam("w_id"), jobs_t.c.state == bindparam("w_state")]
+        if held:
+            conditions.append(jobs_t.c.worker == bindparam("w_worker"))
         statement = (
             update(jobs_t)
-            .where(jobs_t.c.id == bindparam("w_id"), jobs_t.c.state == bindparam("w_state"))
+            .where(*conditions)
             .values(
                 state=bindparam("v_state"),
                 rev=jobs_t.c.rev + 1,
@@ -157,7 +165,7 @@ def _transition_statement(keys: tuple[str, ...]) -> Update:
             )
             .returning(*SUMMARY)
         )
-        _transitions[keys] = statement
+        _transitions[(keys, held)] = statement
     return statement
 
 
@@ -268,17 +276,25 @@ def transition(
     *,
     message: str = "",
     actor: str | None = None,
+    held_by: str | None = None,
 ) -> Row[Any] | None:
-    """Move one job from `expected` to `target`; None when it was not in `expected` (someone else moved it)."""
+    """Move one job from `expected` to `target`; None when it was not in `expected` (someone else moved it).
+
+    With `held_by`, only while that worker holds the job: a run that lost its job (reaped, then claimed by
+    another worker) can no longer change it.
+    """
     now = utcnow()
     conn = s.connection()
     if target.value in counters.FINISHED:
         values = {**values, "sealed_inputs": None}  # sensitive inputs live no longer than the job
     keys = tuple(sorted(values))
     params = {f"v_{key}": values[key] for key in keys}
+    where = {"w_id": job_id, "w_state": expected.value}
+    if held_by is not None:
+        where["w_worker"] = held_by
     row = conn.execute(
-        _transition_statement(keys),
-        {**params, "w_id": job_id, "w_state": expected.value, "v_state": target.value, "v_updated_at": now},
+        _transition_statement(keys, held_by is not None),
+        {**params, **where, "v_state": target.value, "v_updated_at": now},
     ).first()
     if row is not None:
         _event(
@@ -613,7 +629,9 @@ def cancel_job(actor: Principal, job_id: int) -> JobOut:
                 .where(Job.id == job_id, Job.state == JobState.RUNNING.value)
                 .values(cancel_requested=True, rev=Job.rev + 1, updated_at=now, message="cancelling")
                 .returning(*SUMMARY_COLUMNS)
-            ).one()
+            ).first()
+            if row is None:  # it ended (or was re-queued) since it was read
+                raise Conflict(f"job {job_id} changed state, try again")
             _event(
                 s.connection(),
                 job_id,
@@ -636,7 +654,7 @@ def cancel_job(actor: Principal, job_id: int) -> JobOut:
                 raise Conflict(f"job {job_id} changed state, try again")
         audit.record(s, actor, "job.cancel", target_type="job", target_id=job_id, details={"state": state.value})
     publish(row)
-    executors.current().cancel(job_id)
+    executors.current().cancel(job_id, running=state is JobState.RUNNING)
     return JobOut.model_validate(_summary(row))
 
 
@@ -792,11 +810,14 @@ def claim_next(worker_id: str) -> ClaimedJob | None:
     return claimed[1]
 
 
-def report_progress(job_id: int, percent: int, message: str) -> None:
+def report_progress(job_id: int, worker: str, percent: int, message: str) -> None:
+    """A running job's progress, from the worker that holds it."""
     now = utcnow()
     with db.write() as s:
         conn = s.connection()
-        row = conn.execute(_PROGRESS, {"job_id": job_id, "progress": percent, "message": message, "now": now}).first()
+        row = conn.execute(
+            _PROGRESS, {"job_id": job_id, "held_by": worker, "progress": percent, "message": message, "now": now}
+        ).first()
         if row is None:
             return
         _event(conn, job_id, now, "progress", progress=percent, message=message)
@@ -821,10 +842,11 @@ def append_logs(job_id: int, owner: int | None, lines: list[dict[str, str]]) -> 
     bus.publish({"type": "job.log", "job_id": job_id, "created_by": owner, "lines": numbered, "at": now.isoformat()})
 
 
-def finish(job_id: int, outcome: RunResult, *, claim_next_for: str | None = None) -> ClaimedJob | None:
-    """Record how a run ended (RUNNING -> SUCCEEDED | FAILED | CANCELLED).
+def finish(job_id: int, worker: str, outcome: RunResult, *, claim_next: bool = False) -> ClaimedJob | None:
+    """Record how `worker`'s run of a job ended (RUNNING -> SUCCEEDED | FAILED | CANCELLED); nothing when the
+    worker no longer holds the job (the reaper took it meanwhile).
 
-    With `claim_next_for`, the same transaction also claims that worker's next job, which it returns: a busy
+    With `claim_next`, the same transaction also claims that worker's next job, which it returns: a busy
     worker pays one write transaction per job instead of two.
     """
     now = utcnow()
@@ -846,11 +868,13 @@ def finish(job_id: int, outcome: RunResult, *, claim_next_for: str | None = None
             target = JobState.FAILED
             message = f"{error.get('type')}: {error.get('message')}"[:1000]
             values = {"error": error, "message": message}
-        row = transition(s, job_id, JobState.RUNNING, target, {**values, "finished_at": now}, message=message)
+        row = transition(
+            s, job_id, JobState.RUNNING, target, {**values, "finished_at": now}, message=message, held_by=worker
+        )
         if row is not None:
             changed.append(row)
-        if claim_next_for is not None:
-            next_job = _claim(s, claim_next_for, now)
+        if claim_next:
+            next_job = _claim(s, worker, now)
             if next_job is not None:
                 changed.append(next_job[0])
                 claimed = next_job[1]
@@ -886,7 +910,9 @@ def fail_running(
     MAX_REQUEUES times) and is handed to the executor again.
     """
     with db.read() as s:
-        query = select(Job.id, Job.item_id, Job.item_version, Job.kind).where(Job.state == JobState.RUNNING.value)
+        query = select(Job.id, Job.item_id, Job.item_version, Job.kind, Job.worker, Job.cancel_requested).where(
+            Job.state == JobState.RUNNING.value
+        )
         if workers is not None:
             query = query.where(Job.worker.in_(workers))
         if started_before is not None:
@@ -896,12 +922,26 @@ def fail_running(
     for job in found:
         requeue = (
             requeue_idempotent
+            and not job.cancel_requested
             and job.kind == KIND_CATALOG
             and catalog_service.is_idempotent(job.item_id, job.item_version)
         )
         with db.write() as s:
-            row = _requeue(s, job.id, message) if requeue else None
-            if row is None:
+            # Every transition is guarded by the worker that held the job: reapers on several nodes see the same
+            # lost worker, and the second must not touch a job the first re-queued and another worker runs now.
+            row = _requeue(s, job.id, job.worker, message) if requeue else None
+            if row is None and job.cancel_requested:
+                row = transition(
+                    s,
+                    job.id,
+                    JobState.RUNNING,
+                    JobState.CANCELLED,
+                    {"finished_at": utcnow(), "message": f"cancelled; {message}"},
+                    message=f"cancelled; {message}",
+                    actor="reaper",
+                    held_by=job.worker,
+                )
+            elif row is None:
                 row = transition(
                     s,
                     job.id,
@@ -910,6 +950,7 @@ def fail_running(
                     {"finished_at": utcnow(), "message": message, "error": {"type": error_type, "message": message}},
                     message=message,
                     actor="reaper",
+                    held_by=job.worker,
                 )
         if row is None:
             continue
@@ -922,7 +963,7 @@ def fail_running(
     return failed
 
 
-def _requeue(s: Session, job_id: int, reason: str) -> Row[Any] | None:
+def _requeue(s: Session, job_id: int, worker: str | None, reason: str) -> Row[Any] | None:
     """RUNNING -> QUEUED for a job whose worker was lost, unless it was re-queued MAX_REQUEUES times already."""
     done = s.scalar(
         select(func.count()).select_from(events_t).where(events_t.c.job_id == job_id, events_t.c.kind == "requeue")
@@ -938,6 +979,7 @@ def _requeue(s: Session, job_id: int, reason: str) -> Row[Any] | None:
         {"queued_at": now, "started_at": None, "worker": None, "progress": 0, "message": f"re-queued: {reason}"},
         message=f"re-queued: {reason}",
         actor="reaper",
+        held_by=worker,
     )
     if row is not None:
         _event(
@@ -964,12 +1006,25 @@ def claim(job_id: int, worker_id: str) -> ClaimedJob | None:
     return claimed[1]
 
 
-def cancel_requested_among(job_ids: list[int]) -> list[int]:
-    """Which of these running jobs were asked to stop (the database flag is the source of truth)."""
+def to_stop_among(job_ids: list[int], worker: str) -> list[int]:
+    """Which of the jobs this worker runs it should stop: asked to stop (the database flag is the source of
+    truth), or no longer held by it (reaped while the worker could not reach the database)."""
     if not job_ids:
         return []
     with db.read() as s:
-        return list(s.scalars(select(Job.id).where(Job.id.in_(job_ids), Job.cancel_requested.is_(True))))
+        return list(
+            s.scalars(
+                select(Job.id).where(
+                    Job.id.in_(job_ids),
+                    or_(
+                        Job.cancel_requested.is_(True),
+                        Job.state != JobState.RUNNING.value,
+                        Job.worker.is_(None),
+                        Job.worker != worker,
+                    ),
+                )
+            )
+        )
 
 
 def queued_ids(limit: int = 1) -> list[int]:

@@ -82,6 +82,10 @@ def close() -> None:
 
 
 RESYNC = {"type": "bus.resync"}
+# A call to Redis gives up after this long, and after a failure publishing pauses this long (messages dropped
+# meanwhile are made up for by a resync).
+SOCKET_TIMEOUT = 3.0
+PUBLISH_PAUSE = 2.0
 
 
 class RedisEventBus:
@@ -94,20 +98,32 @@ class RedisEventBus:
 
     def __init__(self, url: str, channel: str) -> None:
         self.channel = channel
-        self._redis = redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=3, health_check_interval=15)
+        self._redis = redis.Redis.from_url(
+            url, socket_timeout=SOCKET_TIMEOUT, socket_connect_timeout=SOCKET_TIMEOUT, health_check_interval=15
+        )
         self._lock = threading.Lock()
         self._listeners: list[Listener] = []
         self._thread: threading.Thread | None = None
         self._closing = threading.Event()
         self._last_publish_error = 0.0
+        self._dropped = False
+        self._pause_until = 0.0
         self.connected = False
 
     def publish(self, message: dict[str, Any]) -> None:
+        now = time.monotonic()
+        if now < self._pause_until:
+            return  # Redis failed a moment ago: do not make every caller wait for it again
         try:
             self._redis.publish(self.channel, json.dumps(message, separators=(",", ":"), default=str))
+            if self._dropped:
+                # Messages were dropped while Redis was away from this node (perhaps from this node only):
+                # every subscriber resynchronises from the database.
+                self._dropped = False
+                self._redis.publish(self.channel, json.dumps(RESYNC))
         except redis.RedisError as exc:
-            # Dropped: subscribers lose their connection too and resynchronise from the database when it is back.
-            now = time.monotonic()
+            self._dropped = True
+            self._pause_until = now + PUBLISH_PAUSE
             if now - self._last_publish_error > 10:
                 log.warning("publishing on %s failed: %s", self.channel, exc)
                 self._last_publish_error = now
@@ -125,6 +141,11 @@ class RedisEventBus:
 
         return unsubscribe
 
+    def take_turn(self, task: str, holder: str, seconds: float) -> bool:
+        """Whether `holder` gets `task` for the next `seconds` among every node on this Redis (a lease)."""
+        key = f"{self.channel}:turn:{task}"
+        return bool(self._redis.set(key, holder, nx=True, px=max(1, int(seconds * 1000))))
+
     def ping(self) -> bool:
         try:
             return bool(self._redis.ping())
@@ -138,6 +159,18 @@ class RedisEventBus:
         with self._lock:
             self._listeners = []
         self._redis.close()
+
+    def _resync_after_outage(self) -> None:
+        """Messages were missed here, and maybe dropped by this node's publishers: when this node dropped some,
+        every subscriber (this one included) is told to resynchronise; otherwise only this one."""
+        if self._dropped:
+            try:
+                self._redis.publish(self.channel, json.dumps(RESYNC))
+                self._dropped = False
+                return
+            except redis.RedisError:
+                log.debug("publishing the resync failed", exc_info=True)
+        self._deliver(RESYNC)
 
     def _deliver(self, message: dict[str, Any]) -> None:
         for listener in self._listeners:
@@ -156,7 +189,7 @@ class RedisEventBus:
                 self.connected = True
                 if lost:
                     log.info("event bus %s reconnected", self.channel)
-                    self._deliver(RESYNC)
+                    self._resync_after_outage()
                     lost = False
                 backoff = 0.2
                 while not self._closing.is_set():

@@ -1,0 +1,98 @@
+"""The reaper and the worker guard, in process on SQLite and PostgreSQL: a job taken from a lost worker can no
+longer be changed by that worker's run nor by a second reaper; a cancelled job is never put back in the queue;
+a worker reaped during an outage of its own comes back with its next heartbeat."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from portal.auth.principal import SYSTEM, Principal
+from portal.auth.roles import Role
+from portal.catalog import service as catalog_service
+from portal.db import migrate
+from portal.db import session as db
+from portal.execution import workers
+from portal.jobs import service as jobs_service
+from portal.jobs.states import JobState
+from portal.settings import Settings, use_settings
+from tests.helpers import item_files, write
+
+ADMIN = Principal(id=None, username="system", role=Role.admin)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def portal_db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[None]:
+    url = request.getfixturevalue("postgres_url") if request.param == "postgresql" else ""
+    settings = Settings(data_dir=tmp_path / "data", database_url=url, catalog_load_examples=False)
+    use_settings(settings)
+    db.configure(settings)
+    migrate.upgrade()
+    try:
+        write(tmp_path / "items" / "again" / "1.0.0", item_files("again", "1.0.0", extra_manifest="idempotent: true\n"))
+        write(tmp_path / "items" / "once" / "1.0.0", item_files("once", "1.0.0"))
+        catalog_service.import_local(SYSTEM, str(tmp_path / "items"), enforce_roots=False)
+        for worker in ("w-a", "w-b"):
+            workers.register(worker, "celery", 2)
+        yield
+    finally:
+        db.dispose()
+
+
+def _state(job_id: int) -> tuple[str, str | None]:
+    job = jobs_service.get_job(ADMIN, job_id)
+    return job.state.value, job.worker
+
+
+def test_a_job_taken_from_a_lost_worker_is_out_of_its_reach(portal_db: None) -> None:
+    job_id = jobs_service.create_job(ADMIN, "again", "1.0.0", {}).id
+    assert jobs_service.claim(job_id, "w-a") is not None
+    # w-a is lost: its idempotent job goes back to the queue, and w-b takes it.
+    assert jobs_service.fail_running("worker lost", "WorkerLost", workers=["w-a"], requeue_idempotent=True) == [job_id]
+    assert _state(job_id) == ("QUEUED", None)
+    assert jobs_service.claim(job_id, "w-b") is not None
+    # A second reaper that still thinks w-a holds it, and w-a's own run, can change nothing any more.
+    with db.write() as s:
+        stale = jobs_service.transition(s, job_id, JobState.RUNNING, JobState.FAILED, {}, held_by="w-a")
+    assert stale is None
+    jobs_service.report_progress(job_id, "w-a", 50, "from the lost run")
+    assert jobs_service.finish(job_id, "w-a", jobs_service.RunResult(succeeded=False, error={"type": "X"})) is None
+    assert _state(job_id) == ("RUNNING", "w-b")
+    assert jobs_service.get_job(ADMIN, job_id).message != "from the lost run"
+    assert jobs_service.to_stop_among([job_id], "w-a") == [job_id]  # the lost run is told to stop
+    assert jobs_service.to_stop_among([job_id], "w-b") == []
+    jobs_service.finish(job_id, "w-b", jobs_service.RunResult(succeeded=True, result={"ok": True}))
+    assert _state(job_id) == ("SUCCEEDED", "w-b")
+
+
+def test_requeues_are_bounded_and_plain_items_fail(portal_db: None) -> None:
+    job_id = jobs_service.create_job(ADMIN, "again", "1.0.0", {}).id
+    for _ in range(jobs_service.MAX_REQUEUES):
+        assert jobs_service.claim(job_id, "w-a") is not None
+        jobs_service.fail_running("worker lost", "WorkerLost", workers=["w-a"], requeue_idempotent=True)
+        assert _state(job_id)[0] == "QUEUED"
+    jobs_service.claim(job_id, "w-a")
+    jobs_service.fail_running("worker lost", "WorkerLost", workers=["w-a"], requeue_idempotent=True)
+    assert _state(job_id)[0] == "FAILED"
+    plain = jobs_service.create_job(ADMIN, "once", "1.0.0", {}).id
+    jobs_service.claim(plain, "w-a")
+    jobs_service.fail_running("worker lost", "WorkerLost", workers=["w-a"], requeue_idempotent=True)
+    assert _state(plain)[0] == "FAILED"
+    assert jobs_service.get_job(ADMIN, plain).error == {"type": "WorkerLost", "message": "worker lost"}
+
+
+def test_a_cancelled_job_of_a_lost_worker_is_not_requeued(portal_db: None) -> None:
+    job_id = jobs_service.create_job(ADMIN, "again", "1.0.0", {}).id
+    jobs_service.claim(job_id, "w-a")
+    jobs_service.cancel_job(ADMIN, job_id)  # RUNNING: flagged, the worker would kill it ... but it is gone
+    jobs_service.fail_running("worker lost", "WorkerLost", workers=["w-a"], requeue_idempotent=True)
+    assert _state(job_id)[0] == "CANCELLED"
+
+
+def test_a_reaped_worker_comes_back_with_its_heartbeat(portal_db: None) -> None:
+    workers.mark_lost(["w-a"])
+    assert next(w for w in workers.recent() if w.id == "w-a").stopped_at is not None
+    workers.heartbeat("w-a", 0)
+    assert next(w for w in workers.recent() if w.id == "w-a").stopped_at is None
