@@ -144,13 +144,13 @@ def _raw_roundtrip(logs: Path) -> list[float]:
         _clear(namespace)
 
 
-def _raw_drain(logs: Path) -> float:
+def _raw_drain(logs: Path, task: str) -> float:
     namespace = f"rawdrain{os.getpid()}"
     app = raw_celery.make_app(namespace)
     counter = redis.Redis.from_url(REDIS_URL)
     try:
         for _ in range(DRAIN_JOBS):
-            app.send_task("raw.count", queue=namespace)
+            app.send_task(task, queue=namespace)
         start = time.perf_counter()
         with _processes(_raw_workers(WORKERS), _raw_env(namespace), logs):
             deadline = time.monotonic() + DRAIN_LIMIT
@@ -258,13 +258,19 @@ def run() -> dict[str, Any]:
         portal_rate = DRAIN_JOBS / drain_seconds
         show(f"[{NAME}] portal drained {DRAIN_JOBS} jobs in {drain_seconds:.1f} s: {portal_rate:.0f} jobs/s")
         show(f"[{NAME}] floor: raw Celery draining {DRAIN_JOBS} no-op tasks with {WORKERS} worker processes")
-        raw_rate = _raw_drain(logs)
+        raw_rate = _raw_drain(logs, "raw.count")
         drain_ratio = portal_rate / raw_rate
+        show(f"[{NAME}] second floor: raw Celery tasks that each start `python -I -S -c pass`")
+        spawn_rate = _raw_drain(logs, "raw.spawn")
         verdict = "stretch met" if drain_ratio >= DRAIN_STRETCH else "met" if drain_ratio >= DRAIN_TARGET else "missed"
         show(
             f"[{NAME}]   raw Celery {raw_rate:.0f} tasks/s; portal/raw {drain_ratio:.2f} "
             f"(target >= {DRAIN_TARGET}, stretch >= {DRAIN_STRETCH}: {verdict}); "
             f"0 lost, 0 stuck, 0 run twice ({check['states']})"
+        )
+        show(
+            f"[{NAME}]   raw Celery + a process per task {spawn_rate:.0f} tasks/s; "
+            f"portal/that {portal_rate / spawn_rate:.2f}"
         )
         figures["drain"] = {
             "jobs": DRAIN_JOBS,
@@ -273,6 +279,8 @@ def run() -> dict[str, Any]:
             "portal_jobs_per_second": round(portal_rate, 1),
             "raw_celery_tasks_per_second": round(raw_rate, 1),
             "ratio": round(drain_ratio, 3),
+            "raw_celery_with_process_per_task": round(spawn_rate, 1),
+            "ratio_to_process_per_task": round(portal_rate / spawn_rate, 3),
             "states": check["states"],
         }
     show(f"[{NAME}] results in {write_results(NAME, figures)}")

@@ -1,19 +1,23 @@
 """The floor of the distributed scenario: plain Celery on the same Redis, with no portal in the way.
 
 `raw.noop` returns through a Redis result backend (for the round trip); `raw.count` increments a Redis counter
-(for the drain, whose end is seen without a result per task). The delivery settings are the portal workers':
-late acknowledgement, one message reserved per thread, the thread pool. Worker processes are started with
-`celery -A bench.raw_celery:app worker` and find their namespace in BENCH_RAW_NAMESPACE.
+(for the drain, whose end is seen without a result per task); `raw.spawn` starts `python -I -S -c pass` and then
+counts: the process per job a portal job pays for, as a second floor. The delivery settings are the portal
+workers': late acknowledgement, one message reserved per thread, the thread pool. Worker processes are started
+with `celery -A bench.raw_celery:app worker` and find their namespace in BENCH_RAW_NAMESPACE.
 """
 
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 
 import redis
 from celery import Celery
 
 REDIS_URL = os.environ.get("PORTAL_BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
+FLOOR_COMMAND = [os.path.realpath(sys.executable), "-I", "-S", "-c", "pass"]
 
 
 def counter_key(namespace: str) -> str:
@@ -49,6 +53,11 @@ def worker_app(namespace: str) -> Celery:
 
     @app.task(name="raw.count", ignore_result=True)  # type: ignore[untyped-decorator]
     def count() -> None:
+        counter.incr(counter_key(namespace))
+
+    @app.task(name="raw.spawn", ignore_result=True)  # type: ignore[untyped-decorator]
+    def spawn() -> None:
+        subprocess.run(FLOOR_COMMAND, check=True, stdin=subprocess.DEVNULL)
         counter.incr(counter_key(namespace))
 
     return app
