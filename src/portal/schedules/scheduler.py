@@ -45,8 +45,8 @@ class Scheduler:
                     until = (report.next_due - utcnow()).total_seconds()
                     if until > 0:
                         wait = min(wait, until)
-                    elif report.more or report.jobs or report.failed:
-                        wait = 0  # more became due meanwhile, or more than one tick takes
+                    elif report.jobs or report.failed:
+                        wait = 0  # ticks fired, and more are due (became due meanwhile, or more than one tick takes)
                     # else: a tick that stays due is failing unexpectedly (logged): retry after the poll interval
             except Exception:  # the database is away for a moment, ...: try again on the next round
                 log.exception("the scheduler's tick failed")

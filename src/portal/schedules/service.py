@@ -43,7 +43,7 @@ from portal.schedules.schemas import (
     ScheduleUpdate,
 )
 from portal.secrets import crypto
-from portal.secrets.masking import MASK
+from portal.secrets.masking import MASK, Masker
 from portal.settings import get_settings
 
 log = logging.getLogger(__name__)
@@ -115,17 +115,31 @@ def _resolve(item_id: str, version: str, problems: list[dict[str, str]]) -> cata
 
 
 def _check_inputs(
-    runnable: catalog_service.RunnableVersion, inputs: dict[str, Any], problems: list[dict[str, str]]
+    runnable: catalog_service.RunnableVersion,
+    inputs: dict[str, Any],
+    problems: list[dict[str, str]],
+    sealed: dict[str, Any] | None = None,
 ) -> None:
-    """Inputs against the version's schema (problems on `inputs.<field>`); Conflict when secrets are missing."""
+    """Inputs against the version's schema (problems on `inputs.<field>`); Conflict when secrets are missing.
+
+    `sealed` are the schedule's stored sensitive values: a message about them, or about the inputs as a whole
+    (which quotes them), is not shown, and any other message has them masked. The version may have changed
+    since they were sealed (a field no longer marked sensitive), so the version's own marks are not enough.
+    """
+    masker = Masker(sealed.values()) if sealed else None
     try:
         jobs_service.check_runnable(runnable, inputs)
     except ValidationFailed as exc:
         details = exc.details if isinstance(exc.details, list) else []
         for detail in details:
-            where = str(detail.get("field") or "")
-            where = "inputs" if where in ("", "(root)") else f"inputs.{where}"
-            problems.append(_problem(where, str(detail.get("message"))))
+            field_name = str(detail.get("field") or "")
+            where = "inputs" if field_name in ("", "(root)") else f"inputs.{field_name}"
+            message = str(detail.get("message"))
+            if sealed and (where == "inputs" or field_name.split(".")[0].split("[")[0] in sealed):
+                message = "does not match the schema (not shown: it involves a stored sensitive value)"
+            elif masker is not None:
+                message = masker.text(message)
+            problems.append(_problem(where, message))
         if not details:
             problems.append(_problem("inputs", exc.message))
 
@@ -324,7 +338,8 @@ def update_schedule(
         inputs = _with_kept_secrets(current, given["inputs"]) if "inputs" in given else _all_inputs(current)
         runnable = _resolve(item_id, version, problems)
         if runnable is not None:
-            _check_inputs(runnable, inputs, problems)
+            kept = crypto.unseal(current.sealed_inputs) if current.sealed_inputs else None
+            _check_inputs(runnable, inputs, problems, kept)
             stored, sealed = jobs_service.seal_sensitive(runnable, inputs)
     _raise(problems)
     assert parsed is not None
@@ -461,7 +476,8 @@ def _prepare(schedule: Schedule) -> tuple[catalog_service.RunnableVersion, dict[
     runnable = _resolve(schedule.item_id, schedule.version, problems)
     inputs = _all_inputs(schedule)
     if runnable is not None:
-        _check_inputs(runnable, inputs, problems)
+        sealed = crypto.unseal(schedule.sealed_inputs) if schedule.sealed_inputs else None
+        _check_inputs(runnable, inputs, problems, sealed)
     _raise(problems)
     assert runnable is not None
     return runnable, inputs
@@ -483,7 +499,6 @@ class TickReport:
     jobs: list[int] = field(default_factory=list)
     failed: list[int] = field(default_factory=list)
     next_due: datetime | None = None
-    more: bool = False  # more were due than one tick takes
 
 
 def _claim_tick(dialect: str) -> Any:
@@ -503,7 +518,6 @@ def tick(now: datetime | None = None, limit: int = 100) -> TickReport:
             .order_by(Schedule.next_run_at, Schedule.id)
             .limit(limit)
         ).all()
-    report.more = len(due) >= limit
     for schedule_id, due_at in due:
         if due_at is None:  # pragma: no cover - compared with now above, so never null
             continue
@@ -537,6 +551,9 @@ def _fire(schedule_id: int, due_at: datetime, now: datetime, report: TickReport)
             prepared = (owner, runnable, inputs)
         except PortalError as exc:
             error = _describe(exc)
+        except Exception as exc:  # recorded on the tick like any other failure: it must not stay due forever
+            log.exception("schedule %s: preparing the tick due at %s failed", schedule_id, due_at)
+            error = f"unexpected error ({type(exc).__name__}); see the portal's log"
     row: Row[Any] | None = None
     with db.write() as s:
         claimed = s.execute(
