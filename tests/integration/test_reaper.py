@@ -46,25 +46,30 @@ def _state(job_id: int) -> tuple[str, str | None]:
     return job.state.value, job.worker
 
 
-def test_a_job_taken_from_a_lost_worker_is_out_of_its_reach(portal_db: None) -> None:
+@pytest.mark.parametrize("second", ["w-b", "w-a"])
+def test_a_job_taken_from_a_lost_run_is_out_of_its_reach(portal_db: None, second: str) -> None:
     job_id = jobs_service.create_job(ADMIN, "again", "1.0.0", {}).id
-    assert jobs_service.claim(job_id, "w-a") is not None
-    # w-a is lost: its idempotent job goes back to the queue, and w-b takes it.
+    lost = jobs_service.claim(job_id, "w-a")
+    assert lost is not None
+    # w-a is lost: its idempotent job goes back to the queue, and a worker (another, or w-a itself once it can
+    # reach the database again) claims it.
     assert jobs_service.fail_running("worker lost", "WorkerLost", workers=["w-a"], requeue_idempotent=True) == [job_id]
     assert _state(job_id) == ("QUEUED", None)
-    assert jobs_service.claim(job_id, "w-b") is not None
-    # A second reaper that still thinks w-a holds it, and w-a's own run, can change nothing any more.
+    current = jobs_service.claim(job_id, second)
+    assert current is not None and current.run != lost.run
+    # A second reaper that read the lost run, and the lost run itself, can change nothing any more.
     with db.write() as s:
-        stale = jobs_service.transition(s, job_id, JobState.RUNNING, JobState.FAILED, {}, held_by="w-a")
+        stale = jobs_service.transition(s, job_id, JobState.RUNNING, JobState.FAILED, {}, held_by=lost.run)
     assert stale is None
-    jobs_service.report_progress(job_id, "w-a", 50, "from the lost run")
-    assert jobs_service.finish(job_id, "w-a", jobs_service.RunResult(succeeded=False, error={"type": "X"})) is None
-    assert _state(job_id) == ("RUNNING", "w-b")
+    jobs_service.report_progress(job_id, lost.run, 50, "from the lost run")
+    failed = jobs_service.RunResult(succeeded=False, error={"type": "X"})
+    assert jobs_service.finish(job_id, lost.run, failed) is None
+    assert _state(job_id) == ("RUNNING", second)
     assert jobs_service.get_job(ADMIN, job_id).message != "from the lost run"
-    assert jobs_service.to_stop_among([job_id], "w-a") == [job_id]  # the lost run is told to stop
-    assert jobs_service.to_stop_among([job_id], "w-b") == []
-    jobs_service.finish(job_id, "w-b", jobs_service.RunResult(succeeded=True, result={"ok": True}))
-    assert _state(job_id) == ("SUCCEEDED", "w-b")
+    assert jobs_service.to_stop_among({job_id: lost.run}) == [job_id]  # the lost run is told to stop
+    assert jobs_service.to_stop_among({job_id: current.run}) == []
+    jobs_service.finish(job_id, current.run, jobs_service.RunResult(succeeded=True, result={"ok": True}))
+    assert _state(job_id) == ("SUCCEEDED", second)
 
 
 def test_requeues_are_bounded_and_plain_items_fail(portal_db: None) -> None:
@@ -88,6 +93,17 @@ def test_a_cancelled_job_of_a_lost_worker_is_not_requeued(portal_db: None) -> No
     jobs_service.claim(job_id, "w-a")
     jobs_service.cancel_job(ADMIN, job_id)  # RUNNING: flagged, the worker would kill it ... but it is gone
     jobs_service.fail_running("worker lost", "WorkerLost", workers=["w-a"], requeue_idempotent=True)
+    assert _state(job_id)[0] == "CANCELLED"
+
+
+def test_a_cancel_between_the_reapers_read_and_its_requeue_wins(portal_db: None) -> None:
+    job_id = jobs_service.create_job(ADMIN, "again", "1.0.0", {}).id
+    claimed = jobs_service.claim(job_id, "w-a")
+    assert claimed is not None
+    jobs_service.cancel_job(ADMIN, job_id)  # after the reaper read the job (flag false), before it re-queues
+    with db.write() as s:
+        row = jobs_service._requeue(s, job_id, claimed.run, "worker lost")
+    assert row is not None and row.state == "CANCELLED"
     assert _state(job_id)[0] == "CANCELLED"
 
 

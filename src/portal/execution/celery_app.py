@@ -17,6 +17,7 @@ from typing import Any
 
 from celery import Celery
 from celery.exceptions import Reject
+from celery.signals import worker_shutting_down
 
 from portal.catalog import service as catalog_service
 from portal.execution import executor as executors
@@ -74,6 +75,13 @@ def make_app(settings: Settings) -> Celery:
             "queue_order_strategy": "priority",
             "global_keyprefix": f"{settings.redis_namespace}:",
         }
+    else:
+        # RabbitMQ: publisher confirms (a send returns once the broker has the message) and bounded socket calls.
+        transport = {
+            "confirm_publish": True,
+            "read_timeout": BROKER_SOCKET_TIMEOUT,
+            "write_timeout": BROKER_SOCKET_TIMEOUT,
+        }
     app.conf.update(
         task_acks_late=True,
         task_reject_on_worker_lost=True,
@@ -102,12 +110,16 @@ class WorkerNode:
     """A `portal worker` process: a Celery worker (thread pool) whose tasks run jobs through a JobHost."""
 
     def __init__(self, settings: Settings) -> None:
+        from portal.execution.distributed import CeleryExecutor  # it imports this module
+
         self.settings = settings
         self.host = JobHost(settings, KIND, settings.worker_concurrency)
         self.app = make_app(settings)
         self.control = bus.RedisEventBus(settings.redis_url, control_channel(settings))
         self.events = bus.RedisEventBus(settings.redis_url, events_channel(settings))
         self._monitor = threading.Thread(target=self._duties, name="worker-monitor", daemon=True)
+        # Not started (a worker has no node duties): it sends the jobs this worker's reaper puts back in the queue.
+        self.sender = CeleryExecutor(settings)
         host = self.host
 
         @self.app.task(name=TASK_NAME, ignore_result=True)  # type: ignore[untyped-decorator]
@@ -121,17 +133,15 @@ class WorkerNode:
                 raise Reject(str(exc), requeue=True) from exc
             if job is None:
                 return  # already claimed, cancelled or finished: a duplicate or stale message
-            host.finish(job.id, host.run(job))
+            host.finish(job, host.run(job))
 
     def run(self, log_level: str = "info") -> None:
         """Register, listen for cancels, and run the Celery worker until it is told to stop (warm shutdown)."""
-        from portal.execution.distributed import CeleryExecutor
-
         bus.set_bus(self.events)
-        # Not started (no node duties): it sends the jobs this worker's reaper puts back in the queue.
-        executors.set_current(CeleryExecutor(self.settings))
+        executors.set_current(self.sender)
         self.host.register()
         self.control.subscribe(self._on_control)
+        worker_shutting_down.connect(self._on_shutting_down, weak=False)
         self._monitor.start()
         name = f"{KIND}-{os.getpid()}@{socket.gethostname()}"
         try:
@@ -153,6 +163,9 @@ class WorkerNode:
             self.control.close()
             self.events.close()
 
+    def _on_shutting_down(self, **_: Any) -> None:
+        self.host.draining.set()
+
     def _on_control(self, message: dict[str, Any]) -> None:
         if message.get("type") == "job.cancel":
             self.host.cancel(int(message["job_id"]))
@@ -163,6 +176,8 @@ class WorkerNode:
     def _duties(self) -> None:
         while not self.host.stopping.wait(1.0):
             try:
+                self.events.flush()
+                self.sender.resend_unsent()
                 self.host.duties(time.monotonic())
             except Exception:
                 log.exception("worker duties failed")

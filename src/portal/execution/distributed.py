@@ -13,7 +13,7 @@ import threading
 import time
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from portal.catalog import service as catalog_service
 from portal.db import session as db
@@ -32,6 +32,8 @@ log = logging.getLogger(__name__)
 KIND = "api"
 CHECKS_MAX_AGE = 15.0
 CHECKS_EVERY = 5.0
+# A job committed this long before the broker was asked has had its message sent (or is in the unsent list).
+SEND_GRACE_SECONDS = 1.0
 RESEND_BATCH = 10_000
 
 
@@ -160,7 +162,8 @@ class CeleryExecutor:
             ("heartbeat", self.settings.worker_heartbeat_seconds, self._beat_and_reap),
             ("approvals", self.settings.approval_check_seconds, control.expire_approvals),
             ("checks", CHECKS_EVERY, self._refresh_checks),
-            ("unsent", 1.0, self._resend_unsent),
+            ("unsent", 1.0, self.resend_unsent),
+            ("events", 1.0, bus.current().flush),
             ("sweep", self.settings.recovery_seconds, self._sweep),
         )
         while not self._stopping.wait(1.0):
@@ -182,7 +185,8 @@ class CeleryExecutor:
         if not beat_was_late:  # after an outage of our own, the others need a beat to show up
             reap_lost_workers(self.settings, exclude=self.node_id)
 
-    def _resend_unsent(self) -> None:
+    def resend_unsent(self) -> None:
+        """Send the jobs the broker did not take when they were queued (it was away)."""
         with self._lock:
             pending, self._unsent = self._unsent, {}
         items = list(pending.items())
@@ -199,56 +203,74 @@ class CeleryExecutor:
     def _sweep(self) -> None:
         """Send again the messages the broker lost (one API node per round does it; the others skip).
 
-        - Redis restarted or failed over (its run id changed): every queued job is sent again.
-        - Otherwise each queue's depth is compared with its queued jobs (the broker is asked first, so a job
-          whose message is taken meanwhile has left QUEUED when the jobs are counted). A message a worker took
-          but has not claimed yet looks missing for an instant, so a queue is sent again only when it falls
-          short on two rounds in a row, and then only its jobs older than a round.
-        Duplicates are no-ops: the worker's claim is conditional.
+        The broker is asked first how many messages each queue holds; then the jobs queued before that moment
+        (less a second for sends in flight) are counted. Jobs that leave QUEUED meanwhile are not counted, and
+        jobs queued later do not count, so a queue holding fewer messages than that is missing some. A message
+        a worker took but has not claimed yet looks missing for an instant, so a queue must fall short on two
+        rounds in a row, unless Redis restarted or failed over (its run id changed). Then the deficit, oldest
+        jobs first, is sent again: duplicates are no-ops (the claim is conditional), and a lost message not
+        among them shows up again as the queue drains.
         """
         run_id = self._broker_run_id()
         restarted = run_id is not None and self._run_id is not None and run_id != self._run_id
         self._run_id = run_id
         if not self.control.take_turn("sweep", self.node_id, self.settings.recovery_seconds):
             return
+        queues: set[str] = set()
         with db.read() as s:
-            queued = {
-                queue: n for state, queue, _item, n in counters.state_counts(s.connection()) if state == "QUEUED" and n
-            }
-        if not queued:
+            for state, queue, _item, n in counters.state_counts(s.connection()):
+                if state == "QUEUED" and n:
+                    queues.add(queue)
+        if not queues:
             self._short_queues = set()
             return
-        depths = self.queue_depths(sorted(queued))
-        short = {q for q, n in queued.items() if (depth := depths.get(q)) is not None and depth < n}
-        confirmed, self._short_queues = short & self._short_queues, short
-        if restarted:
-            log.warning("the broker restarted (Redis run id changed): sending every queued job again")
-            self._resend(sorted(queued), None)
-        elif confirmed:
-            for queue in sorted(confirmed):
-                log.warning(
-                    "queue %s holds %s message(s) for %d queued job(s): sending the waiting ones again",
-                    queue,
-                    depths.get(queue),
-                    queued[queue],
-                )
-            self._resend(sorted(confirmed), utcnow() - timedelta(seconds=self.settings.recovery_seconds))
+        asked_at = utcnow()
+        depths = self.queue_depths(sorted(queues))
+        sent_before = asked_at - timedelta(seconds=SEND_GRACE_SECONDS)
+        with db.read() as s:
+            waiting = dict(
+                s.execute(
+                    select(Job.queue, func.count())
+                    .where(Job.state == JobState.QUEUED.value, Job.queued_at < sent_before, Job.queue.in_(queues))
+                    .group_by(Job.queue)
+                ).all()
+            )
+        deficits = {
+            queue: int(waiting[queue]) - depth
+            for queue, depth in depths.items()
+            if depth is not None and int(waiting.get(queue, 0)) > depth
+        }
+        confirmed = set(deficits) if restarted else set(deficits) & self._short_queues
+        self._short_queues = set(deficits)
+        for queue in sorted(confirmed):
+            log.warning(
+                "queue %s holds %s message(s) for %d waiting job(s)%s: sending the oldest %d again",
+                queue,
+                depths[queue],
+                waiting[queue],
+                " after a broker restart" if restarted else "",
+                deficits[queue],
+            )
+            self._resend(queue, sent_before, deficits[queue])
 
-    def _resend(self, queues: list[str], queued_before: datetime | None) -> None:
-        conditions = [Job.state == JobState.QUEUED.value, Job.queue.in_(queues)]
-        if queued_before is not None:
-            conditions.append(Job.queued_at < queued_before)
+    def _resend(self, queue: str, queued_before: datetime, count: int) -> None:
         after = 0
-        while True:
+        while count > 0:
             with db.read() as s:
                 rows = s.execute(
-                    select(Job.id, Job.queue, Job.priority)
-                    .where(*conditions, Job.id > after)
+                    select(Job.id, Job.priority)
+                    .where(
+                        Job.state == JobState.QUEUED.value,
+                        Job.queue == queue,
+                        Job.queued_at < queued_before,
+                        Job.id > after,
+                    )
                     .order_by(Job.id)
-                    .limit(RESEND_BATCH)
+                    .limit(min(count, RESEND_BATCH))
                 ).all()
             for row in rows:
-                self._send(row.id, row.queue, row.priority)
-            if len(rows) < RESEND_BATCH:
+                self._send(row.id, queue, row.priority)
+            if not rows:
                 return
+            count -= len(rows)
             after = rows[-1].id

@@ -72,7 +72,11 @@ class JobHost:
             filesystem_sandbox=settings.job_filesystem_sandbox,
         )
         self.stopping = threading.Event()
-        self._running: dict[int, threading.Event] = {}
+        # Set when the process was asked to stop but lets its running jobs finish (Celery's warm shutdown):
+        # recording an outcome is then retried a few times only, within the grace period.
+        self.draining = threading.Event()
+        # The runs in progress: job id -> (its run, the event that kills its child).
+        self._running: dict[int, tuple[jobs_service.RunKey, threading.Event]] = {}
         self._last_beat = 0.0
 
     @property
@@ -87,14 +91,15 @@ class JobHost:
             log.info("job file system sandbox: %s", f"Landlock ABI {abi}" if abi else "unavailable on this kernel")
 
     def cancel(self, job_id: int) -> None:
-        event = self._running.get(job_id)
+        current = self._running.get(job_id)
+        event = current[1] if current else None
         if event is not None:
             event.set()
 
     def stop(self) -> None:
         """Kill what still runs (its jobs are recorded as interrupted) and leave the registry."""
         self.stopping.set()
-        for event in list(self._running.values()):
+        for _run, event in list(self._running.values()):
             event.set()
 
     def close(self) -> None:
@@ -104,7 +109,10 @@ class JobHost:
     def run(self, job: jobs_service.ClaimedJob) -> jobs_service.RunResult:
         """Run a claimed job to its end (its child killed when `cancel` is called) and say how it ended."""
         cancel = threading.Event()
-        self._running[job.id] = cancel
+        stale = self._running.get(job.id)
+        if stale is not None:
+            stale[1].set()  # the same job claimed again (it was reaped from us meanwhile): the old run stops
+        self._running[job.id] = (job.run, cancel)
         if job.kind == jobs_service.KIND_IMPORT:
             return self._run_import(job, cancel)
         workdir: Path | None = None
@@ -126,9 +134,7 @@ class JobHost:
 
             def on_event(event: dict[str, Any]) -> None:
                 if event["type"] == "progress":
-                    jobs_service.report_progress(
-                        job.id, self.worker_id, event["percent"], masker.text(event["message"])
-                    )
+                    jobs_service.report_progress(job.id, job.run, event["percent"], masker.text(event["message"]))
                 elif event["type"] == "logs":
                     lines = [{**line, "line": masker.text(line["line"])} for line in event["lines"]]
                     jobs_service.append_logs(job.id, job.created_by, lines)
@@ -170,7 +176,7 @@ class JobHost:
             result = git_importer.run_import_job(
                 job.inputs,
                 actor,
-                lambda percent, message: jobs_service.report_progress(job.id, self.worker_id, percent, message),
+                lambda percent, message: jobs_service.report_progress(job.id, job.run, percent, message),
                 cancel,
             )
             return jobs_service.RunResult(succeeded=True, result=result)
@@ -185,7 +191,7 @@ class JobHost:
             return jobs_service.RunResult(succeeded=False, error={"type": type(exc).__name__, "message": str(exc)})
 
     def finish(
-        self, job_id: int, result: jobs_service.RunResult, claim_next: bool = False
+        self, job: jobs_service.ClaimedJob, result: jobs_service.RunResult, claim_next: bool = False
     ) -> jobs_service.ClaimedJob | None:
         """Record the outcome and, with `claim_next` and unless stopping, claim this worker's next job in the same
         transaction. A database that is away (a failover) is waited for: the outcome is retried with a growing
@@ -196,14 +202,17 @@ class JobHost:
                 attempt += 1
                 try:
                     more = claim_next and not self.stopping.is_set()
-                    return jobs_service.finish(job_id, self.worker_id, result, claim_next=more)
+                    return jobs_service.finish(job.id, job.run, result, claim_next=more)
                 except Exception:
-                    log.exception("job %s: recording the outcome failed (attempt %d)", job_id, attempt)
-                    if self.stopping.is_set() and attempt >= _FINISH_ATTEMPTS:
+                    log.exception("job %s: recording the outcome failed (attempt %d)", job.id, attempt)
+                    winding_down = self.stopping.is_set() or self.draining.is_set()
+                    if winding_down and attempt >= _FINISH_ATTEMPTS:
                         return None
                     time.sleep(min(0.5 * attempt, _FINISH_PAUSE_MAX))
         finally:
-            self._running.pop(job_id, None)
+            current = self._running.get(job.id)
+            if current is not None and current[0] == job.run:
+                del self._running[job.id]
 
     def duties(self, now: float) -> None:
         """Called about every second: heartbeat, reaping, and jobs to stop (cancelled, or taken away)."""
@@ -223,7 +232,8 @@ class JobHost:
                 started_before=utcnow() - timedelta(seconds=self.settings.worker_lost_after_seconds),
             )
             self._last_beat = now
-        for job_id in jobs_service.to_stop_among(list(self._running), self.worker_id):
+        runs = {job_id: run for job_id, (run, _event) in list(self._running.items())}
+        for job_id in jobs_service.to_stop_among(runs):
             self.cancel(job_id)
 
 

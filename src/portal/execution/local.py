@@ -101,7 +101,7 @@ class LocalExecutor:
             try:
                 job = jobs_service.claim_next(self.worker_id)
                 while job is not None:
-                    job = self.host.finish(job.id, self.host.run(job), claim_next=True)
+                    job = self.host.finish(job, self.host.run(job), claim_next=True)
             except Exception:
                 # A job this slot held and could not finish is failed by the monitor ("runner lost").
                 log.exception("slot %s failed; it carries on", threading.current_thread().name)

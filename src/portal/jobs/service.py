@@ -136,6 +136,7 @@ _PROGRESS = (
         jobs_t.c.id == bindparam("job_id"),
         jobs_t.c.state == JobState.RUNNING.value,
         jobs_t.c.worker == bindparam("held_by"),
+        jobs_t.c.started_at == bindparam("held_since"),
     )
     .values(
         progress=bindparam("progress"), message=bindparam("message"), rev=jobs_t.c.rev + 1, updated_at=bindparam("now")
@@ -153,7 +154,7 @@ def _transition_statement(keys: tuple[str, ...], held: bool) -> Update:
     if statement is None:
         conditions = [jobs_t.c.id == bindparam("w_id"), jobs_t.c.state == bindparam("w_state")]
         if held:
-            conditions.append(jobs_t.c.worker == bindparam("w_worker"))
+            conditions += [jobs_t.c.worker == bindparam("w_worker"), jobs_t.c.started_at == bindparam("w_since")]
         statement = (
             update(jobs_t)
             .where(*conditions)
@@ -171,6 +172,10 @@ def _transition_statement(keys: tuple[str, ...], held: bool) -> Update:
 
 def _event(conn: Connection, job_id: int, at: Any, kind: str, **fields: Any) -> None:
     conn.execute(_INSERT_EVENT, {**_EVENT_DEFAULTS, **fields, "job_id": job_id, "at": at, "kind": kind})
+
+
+# A run of a job: the worker that claimed it and the time it did (a worker may claim the same job twice).
+RunKey = tuple[str, datetime]
 
 
 @dataclass(frozen=True)
@@ -191,6 +196,14 @@ class ClaimedJob:
     created_by_name: str
     sealed_inputs: str | None = None
     secrets: tuple[str, ...] = ()
+    worker: str = ""
+    started_at: datetime | None = None
+
+    @property
+    def run(self) -> RunKey:
+        """This run of the job: the worker that claimed it, and when."""
+        assert self.started_at is not None
+        return (self.worker, self.started_at)
 
 
 @dataclass(frozen=True)
@@ -276,12 +289,12 @@ def transition(
     *,
     message: str = "",
     actor: str | None = None,
-    held_by: str | None = None,
+    held_by: RunKey | None = None,
 ) -> Row[Any] | None:
     """Move one job from `expected` to `target`; None when it was not in `expected` (someone else moved it).
 
-    With `held_by`, only while that worker holds the job: a run that lost its job (reaped, then claimed by
-    another worker) can no longer change it.
+    With `held_by` (a worker and the time it claimed the job), only while that run holds the job: a run that
+    lost its job (reaped, then claimed again, by another worker or the same one) can no longer change it.
     """
     now = utcnow()
     conn = s.connection()
@@ -289,9 +302,9 @@ def transition(
         values = {**values, "sealed_inputs": None}  # sensitive inputs live no longer than the job
     keys = tuple(sorted(values))
     params = {f"v_{key}": values[key] for key in keys}
-    where = {"w_id": job_id, "w_state": expected.value}
+    where: dict[str, Any] = {"w_id": job_id, "w_state": expected.value}
     if held_by is not None:
-        where["w_worker"] = held_by
+        where["w_worker"], where["w_since"] = held_by
     row = conn.execute(
         _transition_statement(keys, held_by is not None),
         {**params, **where, "v_state": target.value, "v_updated_at": now},
@@ -797,6 +810,8 @@ def _claim(s: Session, worker_id: str, now: Any, job_id: int | None = None) -> t
         created_by_name=row.created_by_name,
         sealed_inputs=row.sealed_inputs,
         secrets=tuple(row.secrets or ()),
+        worker=worker_id,
+        started_at=row.started_at,
     )
 
 
@@ -810,13 +825,21 @@ def claim_next(worker_id: str) -> ClaimedJob | None:
     return claimed[1]
 
 
-def report_progress(job_id: int, worker: str, percent: int, message: str) -> None:
-    """A running job's progress, from the worker that holds it."""
+def report_progress(job_id: int, run: RunKey, percent: int, message: str) -> None:
+    """A running job's progress, from the run that holds it."""
     now = utcnow()
     with db.write() as s:
         conn = s.connection()
         row = conn.execute(
-            _PROGRESS, {"job_id": job_id, "held_by": worker, "progress": percent, "message": message, "now": now}
+            _PROGRESS,
+            {
+                "job_id": job_id,
+                "held_by": run[0],
+                "held_since": run[1],
+                "progress": percent,
+                "message": message,
+                "now": now,
+            },
         ).first()
         if row is None:
             return
@@ -842,9 +865,9 @@ def append_logs(job_id: int, owner: int | None, lines: list[dict[str, str]]) -> 
     bus.publish({"type": "job.log", "job_id": job_id, "created_by": owner, "lines": numbered, "at": now.isoformat()})
 
 
-def finish(job_id: int, worker: str, outcome: RunResult, *, claim_next: bool = False) -> ClaimedJob | None:
-    """Record how `worker`'s run of a job ended (RUNNING -> SUCCEEDED | FAILED | CANCELLED); nothing when the
-    worker no longer holds the job (the reaper took it meanwhile).
+def finish(job_id: int, run: RunKey, outcome: RunResult, *, claim_next: bool = False) -> ClaimedJob | None:
+    """Record how a run of a job ended (RUNNING -> SUCCEEDED | FAILED | CANCELLED); nothing when that run no
+    longer holds the job (the reaper took it meanwhile).
 
     With `claim_next`, the same transaction also claims that worker's next job, which it returns: a busy
     worker pays one write transaction per job instead of two.
@@ -869,12 +892,12 @@ def finish(job_id: int, worker: str, outcome: RunResult, *, claim_next: bool = F
             message = f"{error.get('type')}: {error.get('message')}"[:1000]
             values = {"error": error, "message": message}
         row = transition(
-            s, job_id, JobState.RUNNING, target, {**values, "finished_at": now}, message=message, held_by=worker
+            s, job_id, JobState.RUNNING, target, {**values, "finished_at": now}, message=message, held_by=run
         )
         if row is not None:
             changed.append(row)
         if claim_next:
-            next_job = _claim(s, worker, now)
+            next_job = _claim(s, run[0], now)
             if next_job is not None:
                 changed.append(next_job[0])
                 claimed = next_job[1]
@@ -910,9 +933,9 @@ def fail_running(
     MAX_REQUEUES times) and is handed to the executor again.
     """
     with db.read() as s:
-        query = select(Job.id, Job.item_id, Job.item_version, Job.kind, Job.worker, Job.cancel_requested).where(
-            Job.state == JobState.RUNNING.value
-        )
+        query = select(
+            Job.id, Job.item_id, Job.item_version, Job.kind, Job.worker, Job.started_at, Job.cancel_requested
+        ).where(Job.state == JobState.RUNNING.value)
         if workers is not None:
             query = query.where(Job.worker.in_(workers))
         if started_before is not None:
@@ -929,7 +952,8 @@ def fail_running(
         with db.write() as s:
             # Every transition is guarded by the worker that held the job: reapers on several nodes see the same
             # lost worker, and the second must not touch a job the first re-queued and another worker runs now.
-            row = _requeue(s, job.id, job.worker, message) if requeue else None
+            run: RunKey | None = (job.worker, job.started_at) if job.worker and job.started_at else None
+            row = _requeue(s, job.id, run, message) if requeue else None
             if row is None and job.cancel_requested:
                 row = transition(
                     s,
@@ -939,7 +963,7 @@ def fail_running(
                     {"finished_at": utcnow(), "message": f"cancelled; {message}"},
                     message=f"cancelled; {message}",
                     actor="reaper",
-                    held_by=job.worker,
+                    held_by=run,
                 )
             elif row is None:
                 row = transition(
@@ -950,7 +974,7 @@ def fail_running(
                     {"finished_at": utcnow(), "message": message, "error": {"type": error_type, "message": message}},
                     message=message,
                     actor="reaper",
-                    held_by=job.worker,
+                    held_by=run,
                 )
         if row is None:
             continue
@@ -963,7 +987,7 @@ def fail_running(
     return failed
 
 
-def _requeue(s: Session, job_id: int, worker: str | None, reason: str) -> Row[Any] | None:
+def _requeue(s: Session, job_id: int, run: RunKey | None, reason: str) -> Row[Any] | None:
     """RUNNING -> QUEUED for a job whose worker was lost, unless it was re-queued MAX_REQUEUES times already."""
     done = s.scalar(
         select(func.count()).select_from(events_t).where(events_t.c.job_id == job_id, events_t.c.kind == "requeue")
@@ -979,8 +1003,20 @@ def _requeue(s: Session, job_id: int, worker: str | None, reason: str) -> Row[An
         {"queued_at": now, "started_at": None, "worker": None, "progress": 0, "message": f"re-queued: {reason}"},
         message=f"re-queued: {reason}",
         actor="reaper",
-        held_by=worker,
+        held_by=run,
     )
+    if row is not None and row.cancel_requested:
+        # A cancel came after the reaper read the job: it wins, in this same transaction (no worker can claim
+        # the job in between).
+        return transition(
+            s,
+            job_id,
+            JobState.QUEUED,
+            JobState.CANCELLED,
+            {"finished_at": now, "message": "cancelled"},
+            message="cancelled; its worker was lost",
+            actor="reaper",
+        )
     if row is not None:
         _event(
             s.connection(),
@@ -1006,25 +1042,21 @@ def claim(job_id: int, worker_id: str) -> ClaimedJob | None:
     return claimed[1]
 
 
-def to_stop_among(job_ids: list[int], worker: str) -> list[int]:
-    """Which of the jobs this worker runs it should stop: asked to stop (the database flag is the source of
-    truth), or no longer held by it (reaped while the worker could not reach the database)."""
-    if not job_ids:
+def to_stop_among(runs: dict[int, RunKey]) -> list[int]:
+    """Which of these runs (job id: the run's worker and claim time) should stop: asked to stop (the database
+    flag is the source of truth), or no longer holding their job (reaped while the worker could not reach the
+    database, and perhaps claimed again since)."""
+    if not runs:
         return []
     with db.read() as s:
-        return list(
-            s.scalars(
-                select(Job.id).where(
-                    Job.id.in_(job_ids),
-                    or_(
-                        Job.cancel_requested.is_(True),
-                        Job.state != JobState.RUNNING.value,
-                        Job.worker.is_(None),
-                        Job.worker != worker,
-                    ),
-                )
-            )
-        )
+        rows = s.execute(
+            select(Job.id, Job.state, Job.worker, Job.started_at, Job.cancel_requested).where(Job.id.in_(list(runs)))
+        ).all()
+    return [
+        r.id
+        for r in rows
+        if r.cancel_requested or r.state != JobState.RUNNING.value or (r.worker, r.started_at) != runs[r.id]
+    ]
 
 
 def queued_ids(limit: int = 1) -> list[int]:

@@ -27,6 +27,9 @@ class EventBus(Protocol):
 
     def close(self) -> None: ...
 
+    def flush(self) -> None:
+        """Called about every second by the process's monitor: make up for messages it had to drop."""
+
 
 class LocalEventBus:
     """Delivers each message synchronously to this process's listeners (which must be quick and thread-safe)."""
@@ -55,6 +58,9 @@ class LocalEventBus:
     def close(self) -> None:
         with self._lock:
             self._listeners = []
+
+    def flush(self) -> None:
+        return None
 
 
 _bus: EventBus = LocalEventBus()
@@ -86,6 +92,7 @@ RESYNC = {"type": "bus.resync"}
 # meanwhile are made up for by a resync).
 SOCKET_TIMEOUT = 3.0
 PUBLISH_PAUSE = 2.0
+RESYNC_GAP = 5.0
 
 
 class RedisEventBus:
@@ -116,11 +123,6 @@ class RedisEventBus:
             return  # Redis failed a moment ago: do not make every caller wait for it again
         try:
             self._redis.publish(self.channel, json.dumps(message, separators=(",", ":"), default=str))
-            if self._dropped:
-                # Messages were dropped while Redis was away from this node (perhaps from this node only):
-                # every subscriber resynchronises from the database.
-                self._dropped = False
-                self._redis.publish(self.channel, json.dumps(RESYNC))
         except redis.RedisError as exc:
             self._dropped = True
             self._pause_until = now + PUBLISH_PAUSE
@@ -160,17 +162,25 @@ class RedisEventBus:
             self._listeners = []
         self._redis.close()
 
-    def _resync_after_outage(self) -> None:
-        """Messages were missed here, and maybe dropped by this node's publishers: when this node dropped some,
-        every subscriber (this one included) is told to resynchronise; otherwise only this one."""
-        if self._dropped:
-            try:
+    def flush(self) -> None:
+        """When this node dropped messages (Redis was away from it, maybe from it alone), tell every subscriber
+        to resynchronise from the database once Redis answers again, at most once per RESYNC_GAP across all
+        nodes (a flaky Redis must not make every browser refetch all the time; until it is this node's turn,
+        the resync that another node sent covers most of what it dropped, and its own follows)."""
+        if not self._dropped or time.monotonic() < self._pause_until:
+            return
+        try:
+            if self.take_turn("resync", "any", RESYNC_GAP):
                 self._redis.publish(self.channel, json.dumps(RESYNC))
                 self._dropped = False
-                return
-            except redis.RedisError:
-                log.debug("publishing the resync failed", exc_info=True)
+        except redis.RedisError:
+            self._pause_until = time.monotonic() + PUBLISH_PAUSE
+
+    def _resync_after_outage(self) -> None:
+        """Messages were missed here: this process's listeners resynchronise (and, when it dropped some of its
+        own, every subscriber does, through `flush`)."""
         self._deliver(RESYNC)
+        self.flush()
 
     def _deliver(self, message: dict[str, Any]) -> None:
         for listener in self._listeners:
