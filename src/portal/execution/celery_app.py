@@ -160,6 +160,7 @@ class WorkerNode:
         finally:
             self.host.stop()
             self.host.close()
+            self.sender.shutdown()
             self.control.close()
             self.events.close()
 
@@ -167,11 +168,9 @@ class WorkerNode:
         self.host.draining.set()
 
     def _on_control(self, message: dict[str, Any]) -> None:
+        # Cancels sent while Redis was away are not replayed (nor needed): each duty round reads the flags.
         if message.get("type") == "job.cancel":
             self.host.cancel(int(message["job_id"]))
-        elif message.get("type") == bus.RESYNC["type"]:
-            # Cancels sent while Redis was away are in the database: the next duty round reads the flags.
-            return
 
     def _duties(self) -> None:
         while not self.host.stopping.wait(1.0):

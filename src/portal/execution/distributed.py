@@ -85,9 +85,9 @@ class CeleryExecutor:
 
     def shutdown(self) -> None:
         self._stopping.set()
-        if self._thread.is_alive():
+        if self.started:
             self._thread.join(timeout=10)
-        workers.mark_stopped(self.node_id)
+            workers.mark_stopped(self.node_id)
         self.control.close()
         self.started = False
 
