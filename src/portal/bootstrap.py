@@ -109,7 +109,7 @@ def start(settings: Settings, run_executor: bool = True) -> PortalState:
     executors.set_current(executor)
     scheduler = None
     if run_executor and settings.scheduler:
-        scheduler = Scheduler(settings.scheduler_poll_seconds)
+        scheduler = Scheduler(settings.scheduler_poll_seconds, settings.scheduler_keep_runs_days)
         scheduler.start()
     return PortalState(
         settings=settings, executor=executor, initial_password=password, lock_fd=lock_fd, scheduler=scheduler

@@ -118,6 +118,9 @@ class Settings(BaseSettings):
     scheduler_min_interval_seconds: float = Field(
         default=60.0, ge=1, description="schedules whose runs come closer together than this are refused"
     )
+    scheduler_keep_runs_days: int = Field(
+        default=90, ge=1, description="how long the record of each tick (its job or its error) is kept"
+    )
 
     # Audit log
     audit_scan_rows: int = Field(

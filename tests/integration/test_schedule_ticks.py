@@ -16,6 +16,9 @@ from typing import Any
 import pytest
 from sqlalchemy import create_engine, text
 
+from portal.db import session as db
+from portal.schedules import service
+from portal.settings import Settings, use_settings
 from tests.helpers import PortalServer
 
 PROCESSES = 4
@@ -119,5 +122,22 @@ def test_several_schedulers_create_exactly_one_job_per_tick(
             assert conn.execute(text("SELECT count(*) FROM jobs")).scalar_one() == len(jobs)
             moved_on = conn.execute(text("SELECT next_run_at FROM schedules WHERE id = :id"), {"id": victim})
             assert moved_on.scalar_one() != ran
+
+        # Retention: the record of a tick older than the kept days is forgotten, the others stay.
+        with engine.begin() as conn:
+            conn.execute(
+                text("UPDATE schedule_runs SET at = :old WHERE schedule_id = :id AND due_at = :due"),
+                {"old": datetime(2020, 1, 1), "id": victim, "due": ran},
+            )
+        settings = Settings(data_dir=data_dir, database_url=url, scheduler=False)
+        use_settings(settings)
+        db.configure(settings)
+        try:
+            assert service.prune_runs(datetime(2021, 1, 1)) == 1
+            assert service.prune_runs(datetime(2021, 1, 1)) == 0
+        finally:
+            db.dispose()
+        with engine.connect() as conn:
+            assert conn.execute(text("SELECT count(*) FROM schedule_runs")).scalar_one() == len(runs) - 1
     finally:
         engine.dispose()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from datetime import datetime, timedelta
 
 from portal.db.base import utcnow
 from portal.schedules import service
@@ -17,9 +18,14 @@ from portal.schedules import service
 log = logging.getLogger(__name__)
 
 
+PRUNE_EVERY = timedelta(hours=1)
+
+
 class Scheduler:
-    def __init__(self, poll_seconds: float) -> None:
+    def __init__(self, poll_seconds: float, keep_runs_days: int = 90) -> None:
         self.poll_seconds = poll_seconds
+        self.keep_runs = timedelta(days=keep_runs_days)
+        self._pruned_at: datetime | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -40,6 +46,10 @@ class Scheduler:
             service.changed.clear()
             wait = self.poll_seconds
             try:
+                now = utcnow()
+                if self._pruned_at is None or now - self._pruned_at >= PRUNE_EVERY:
+                    service.prune_runs(now - self.keep_runs)
+                    self._pruned_at = now
                 report = service.tick()
                 if report.next_due is not None:
                     until = (report.next_due - utcnow()).total_seconds()

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, Table, func, or_, select, update
+from sqlalchemy import Row, Table, delete, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -504,6 +504,14 @@ class TickReport:
 def _claim_tick(dialect: str) -> Any:
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     return insert(runs_t).on_conflict_do_nothing(index_elements=["schedule_id", "due_at"]).returning(runs_t.c.id)
+
+
+def prune_runs(before: datetime) -> int:
+    """Forget the ticks recorded before `before` (their jobs stay). Safe: a schedule's next tick is never moved
+    back before now, so a forgotten tick cannot fire again."""
+    with db.write() as s:
+        result = s.execute(delete(runs_t).where(runs_t.c.at < before))
+    return int(getattr(result, "rowcount", 0) or 0)
 
 
 def tick(now: datetime | None = None, limit: int = 100) -> TickReport:
