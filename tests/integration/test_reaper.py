@@ -62,6 +62,9 @@ def test_a_job_taken_from_a_lost_run_is_out_of_its_reach(portal_db: None, second
         stale = jobs_service.transition(s, job_id, JobState.RUNNING, JobState.FAILED, {}, held_by=lost.run)
     assert stale is None
     jobs_service.report_progress(job_id, lost.run, 50, "from the lost run")
+    jobs_service.append_logs(job_id, lost.run, None, [{"stream": "stdout", "line": "from the lost run"}])
+    jobs_service.append_logs(job_id, current.run, None, [{"stream": "stdout", "line": "from the current run"}])
+    assert [line.line for line in jobs_service.get_logs(ADMIN, job_id).items] == ["from the current run"]
     failed = jobs_service.RunResult(succeeded=False, error={"type": "X"})
     assert jobs_service.finish(job_id, lost.run, failed) is None
     assert _state(job_id) == ("RUNNING", second)

@@ -137,7 +137,7 @@ class JobHost:
                     jobs_service.report_progress(job.id, job.run, event["percent"], masker.text(event["message"]))
                 elif event["type"] == "logs":
                     lines = [{**line, "line": masker.text(line["line"])} for line in event["lines"]]
-                    jobs_service.append_logs(job.id, job.created_by, lines)
+                    jobs_service.append_logs(job.id, job.run, job.created_by, lines)
 
             outcome = self.runner.run(
                 RunRequest(

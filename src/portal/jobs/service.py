@@ -847,11 +847,23 @@ def report_progress(job_id: int, run: RunKey, percent: int, message: str) -> Non
     publish(row)
 
 
-def append_logs(job_id: int, owner: int | None, lines: list[dict[str, str]]) -> None:
-    """Store a batch of log lines and stream them to the job's watchers."""
+def append_logs(job_id: int, run: RunKey, owner: int | None, lines: list[dict[str, str]]) -> None:
+    """Store a batch of log lines of the run that holds the job, and stream them to the job's watchers."""
     now = utcnow()
     with db.write() as s:
         conn = s.connection()
+        held = conn.execute(
+            select(jobs_t.c.id)
+            .where(
+                jobs_t.c.id == job_id,
+                jobs_t.c.state == JobState.RUNNING.value,
+                jobs_t.c.worker == run[0],
+                jobs_t.c.started_at == run[1],
+            )
+            .with_for_update()
+        ).first()
+        if held is None:
+            return  # a lost run's lines (it is stopped within a second) do not mix into the job's new run
         conn.execute(
             _INSERT_LOG,
             [{"job_id": job_id, "at": now, "stream": line["stream"], "line": line["line"]} for line in lines],
