@@ -31,6 +31,7 @@ log = logging.getLogger(__name__)
 
 TASK_NAME = "portal.run_job"
 CLAIM_RETRY_PAUSE = 2.0
+DUTIES_LOG_EVERY = 30.0
 # Every call to the broker or the bus gives up after this long: a Redis that accepts connections but does not
 # answer must not hold requests (or the readiness probe) forever.
 BROKER_SOCKET_TIMEOUT = 5.0
@@ -173,13 +174,18 @@ class WorkerNode:
             self.host.cancel(int(message["job_id"]))
 
     def _duties(self) -> None:
+        logged = -DUTIES_LOG_EVERY
         while not self.host.stopping.wait(1.0):
+            now = time.monotonic()
             try:
                 self.events.flush()
                 self.sender.resend_unsent()
-                self.host.duties(time.monotonic())
+                self.host.duties(now)
             except Exception:
-                log.exception("worker duties failed")
+                # Retried every second (the database may be away for a while); logged every half minute.
+                if now - logged >= DUTIES_LOG_EVERY:
+                    log.exception("worker duties failed")
+                    logged = now
 
 
 def check_worker(settings: Settings) -> tuple[bool, str]:

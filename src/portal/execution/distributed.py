@@ -35,6 +35,7 @@ CHECKS_EVERY = 5.0
 # A job committed this long before the broker was asked has had its message sent (or is in the unsent list).
 SEND_GRACE_SECONDS = 1.0
 RESEND_BATCH = 10_000
+DUTY_LOG_EVERY = 30.0
 
 
 class CeleryExecutor:
@@ -166,6 +167,7 @@ class CeleryExecutor:
             ("events", 1.0, bus.current().flush),
             ("sweep", self.settings.recovery_seconds, self._sweep),
         )
+        logged: dict[str, float] = {}
         while not self._stopping.wait(1.0):
             for name, every, duty in duties:
                 now = time.monotonic()
@@ -176,7 +178,10 @@ class CeleryExecutor:
                     last[name] = now
                 except Exception:
                     # Each duty on its own: a database that is away must not stop the resends, nor the reverse.
-                    log.exception("node duty %s failed", name)
+                    # A failing duty is retried every second, and logged at most every half minute.
+                    if now - logged.get(name, -DUTY_LOG_EVERY) >= DUTY_LOG_EVERY:
+                        log.exception("node duty %s failed", name)
+                        logged[name] = now
 
     def _beat_and_reap(self) -> None:
         beat_was_late = time.monotonic() - self._last_beat > self.settings.worker_lost_after_seconds
