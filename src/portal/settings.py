@@ -60,6 +60,10 @@ class Settings(BaseSettings):
     broker_visibility_timeout: int = Field(
         default=3 * 3600, ge=60, description="seconds before Redis redelivers an unacknowledged job message"
     )
+    worker_metrics_port: int = Field(
+        default=0, ge=0, le=65535, description="Prometheus port of `portal worker` (job durations, runner failures)"
+    )
+    worker_metrics_host: str = Field(default="127.0.0.1", description="address the worker's metrics listen on")
     recovery_seconds: float = Field(
         default=10.0, gt=0, description="how often API nodes look for job messages the broker lost"
     )

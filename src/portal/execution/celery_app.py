@@ -18,11 +18,13 @@ from typing import Any
 from celery import Celery
 from celery.exceptions import Reject
 from celery.signals import worker_shutting_down
+from prometheus_client import start_http_server
 
 from portal.catalog import service as catalog_service
 from portal.execution import executor as executors
 from portal.execution import workers
 from portal.execution.host import JobHost
+from portal.health.metrics import WORKER_REGISTRY
 from portal.jobs import service as jobs_service
 from portal.realtime import bus
 from portal.settings import Settings
@@ -143,6 +145,10 @@ class WorkerNode:
         self.host.register()
         self.control.subscribe(self._on_control)
         worker_shutting_down.connect(self._on_shutting_down, weak=False)
+        if self.settings.worker_metrics_port:
+            start_http_server(
+                self.settings.worker_metrics_port, addr=self.settings.worker_metrics_host, registry=WORKER_REGISTRY
+            )
         self._monitor.start()
         name = f"{KIND}-{os.getpid()}@{socket.gethostname()}"
         try:

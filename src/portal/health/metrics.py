@@ -74,6 +74,12 @@ class _LiveCollector(Collector):
 
 REGISTRY.register(_LiveCollector())
 
+# What a `portal worker` serves on PORTAL_WORKER_METRICS_PORT: the figures only it sees (jobs end in workers in
+# the distributed mode); the totals read from the database are the API nodes' to report.
+WORKER_REGISTRY = CollectorRegistry()
+WORKER_REGISTRY.register(JOB_DURATION)
+WORKER_REGISTRY.register(RUNNER_FAILURES)
+
 
 def job_finished(item_id: str, state: str, seconds: float | None, error_type: str | None) -> None:
     """Record a job's end (called by the job service after the commit)."""

@@ -20,6 +20,8 @@ ITEMS = {
     # Priorities on a queue no worker listens to until the test starts one.
     "ordered-low": "queue: ordered\npriority: 1\n",
     "ordered-high": "queue: ordered\npriority: 8\n",
+    # For the worker whose metrics a test reads.
+    "metered": "queue: metered\n",
 }
 TASK = """import os
 import time

@@ -8,7 +8,7 @@ from typing import Any
 
 import httpx
 
-from tests.helpers import collect, finished, process_alive, sleeper_pids, wait_for_job, wait_until, ws
+from tests.helpers import collect, finished, free_port, process_alive, sleeper_pids, wait_for_job, wait_until, ws
 from tests.integration.distributed.conftest import Cluster
 
 
@@ -142,3 +142,15 @@ def test_a_worker_killed_mid_job_leaves_no_job_stuck(cluster: Cluster) -> None:
     assert done["state"] == "SUCCEEDED"
     runs = [e for e in done["events"] if e["kind"] == "state" and e["to_state"] == "RUNNING"]
     assert len(runs) == 2 and runs[0]["message"] != runs[1]["message"]  # started on the victim, then the rescuer
+
+
+def test_a_worker_serves_its_job_metrics(cluster: Cluster) -> None:
+    port = free_port()
+    worker = cluster.add_worker(PORTAL_WORKER_QUEUES="metered", PORTAL_WORKER_METRICS_PORT=str(port))
+    with cluster.client(0) as first:
+        job_id = launch(first, "metered")
+        assert wait_for_job(first, job_id, {"SUCCEEDED", "FAILED"})["state"] == "SUCCEEDED"
+    text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text
+    worker.stop()
+    assert 'portal_job_duration_seconds_count{item_id="metered",state="SUCCEEDED"} 1.0' in text
+    assert "portal_jobs{" not in text  # the totals are the API nodes' to report
