@@ -7,6 +7,7 @@ import hashlib
 import hmac
 import io
 import json
+import shutil
 import tarfile
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -383,6 +384,12 @@ def test_development_versions_run_from_their_folder(
     )
     assert second["result"]["result"] == "edited"
     assert not (folder / "__pycache__").exists()
+    # A worker that cannot read the folder (another machine, or it is gone) says so instead of a vague failure.
+    shutil.rmtree(folder)
+    gone = wait_for_job(
+        req, req.post("/api/jobs", json={"item_id": "dev-item", "inputs": {}}).json()["id"], {"SUCCEEDED", "FAILED"}
+    )
+    assert gone["state"] == "FAILED" and gone["error"]["type"] == "DevelopmentFolderUnavailable"
 
 
 def test_migrate_json_is_idempotent(

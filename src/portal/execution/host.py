@@ -125,6 +125,12 @@ class JobHost:
                     succeeded=False, error={"type": "SecretUnavailable", "message": exc.message}
                 )
             workdir = Path(tempfile.mkdtemp(dir=self.settings.scratch_dir, prefix=f"job-{job.id}-"))
+            if job.source_path and not Path(job.source_path).is_dir():
+                # A development item runs from its folder: a worker on another machine may not have it.
+                message = f"this worker cannot read the development folder {job.source_path}"
+                return jobs_service.RunResult(
+                    succeeded=False, error={"type": "DevelopmentFolderUnavailable", "message": message}
+                )
             try:
                 bundle_dir = job.source_path or catalog_service.bundle_directory(job.bundle_sha256)
             except PortalError as exc:  # missing from the store, or failed its checksum: nothing runs
