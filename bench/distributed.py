@@ -20,17 +20,14 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import httpx
 import psycopg
 import redis
-from websockets.sync.client import connect
 
-from bench import raw_celery
+from bench import raw_celery, roundtrip
 from bench.common import (
     PORTAL_BIN,
     CorrectnessError,
     Server,
-    auth,
     data_dir,
     interpreter_floor,
     latency_summary,
@@ -42,11 +39,10 @@ from bench.common import (
 )
 from bench.drain import SUBMITTERS, submit_noops
 from bench.raw_celery import REDIS_URL
-from bench.roundtrip import _one, _Stream
 
 NAME = "distributed"
-ITERATIONS = 200
-WARMUP = 10
+ITERATIONS = roundtrip.ITERATIONS
+WARMUP = roundtrip.WARMUP
 DRAIN_JOBS = 5000
 WORKERS = 2
 THREADS = 2
@@ -217,18 +213,8 @@ def run() -> dict[str, Any]:
                 (data / "api").mkdir()
                 with Server(data / "api", settings=env) as server:
                     token = server.create_token()
-                    with (
-                        _processes(_portal_workers(1), server.env, logs),
-                        httpx.Client(base_url=server.base_url, headers=auth(token), timeout=30.0) as client,
-                        connect(f"{server.ws_url}/ws/jobs", additional_headers=auth(token), open_timeout=10) as ws,
-                    ):
-                        stream = _Stream(ws)
-                        show(f"[{NAME}] {WARMUP} warm-up + {ITERATIONS} round trips through an API node and a worker")
-                        for _ in range(WARMUP):
-                            _one(client, stream)
-                        times = [_one(client, stream) for _ in range(ITERATIONS)]
-                    if stream.duplicates:
-                        raise CorrectnessError(f"{stream.duplicates} job.updated messages were delivered twice")
+                    with _processes(_portal_workers(1), server.env, logs):
+                        times, _stream = roundtrip.measure(server, token, NAME)
                     summary = latency_summary(times)
                     ratio = percentile(times, 50) / floor
                     figures["roundtrip"] = {

@@ -83,6 +83,22 @@ def _one(client: httpx.Client, stream: _Stream) -> float:
     return time.perf_counter() - start
 
 
+def measure(server: Server, token: str, what: str) -> tuple[list[float], _Stream]:
+    """`WARMUP` uncounted, then `ITERATIONS` timed round trips against a running server, one WebSocket for all."""
+    with (
+        httpx.Client(base_url=server.base_url, headers=auth(token), timeout=30.0) as client,
+        connect(f"{server.ws_url}/ws/jobs", additional_headers=auth(token), open_timeout=10) as ws,
+    ):
+        stream = _Stream(ws)
+        show(f"[{what}] {WARMUP} warm-up + {ITERATIONS} measured round trips (POST, then wait on /ws/jobs)")
+        for _ in range(WARMUP):
+            _one(client, stream)
+        times = [_one(client, stream) for _ in range(ITERATIONS)]
+    if stream.duplicates:
+        raise CorrectnessError(f"{stream.duplicates} job.updated messages were delivered twice")
+    return times, stream
+
+
 def run() -> dict[str, Any]:
     """Run the scenario, print its figures and return them."""
     show(f"[{NAME}] floor: {FLOOR_RUNS} sequential runs of `python -I -S -c pass`")
@@ -90,18 +106,7 @@ def run() -> dict[str, Any]:
     floor = percentile(floor_runs, 50)
     show(f"[{NAME}]   floor median {ms(floor):.2f} ms")
     with data_dir(NAME) as data, Server(data) as server:
-        token = server.create_token()
-        with (
-            httpx.Client(base_url=server.base_url, headers=auth(token), timeout=30.0) as client,
-            connect(f"{server.ws_url}/ws/jobs", additional_headers=auth(token), open_timeout=10) as ws,
-        ):
-            stream = _Stream(ws)
-            show(f"[{NAME}] {WARMUP} warm-up + {ITERATIONS} measured round trips (POST, then wait on /ws/jobs)")
-            for _ in range(WARMUP):
-                _one(client, stream)
-            times = [_one(client, stream) for _ in range(ITERATIONS)]
-        if stream.duplicates:
-            raise CorrectnessError(f"{stream.duplicates} job.updated messages were delivered twice")
+        times, stream = measure(server, server.create_token(), NAME)
     summary = latency_summary(times)
     ratio = percentile(times, 50) / floor
     figures: dict[str, Any] = {

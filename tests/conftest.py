@@ -3,15 +3,35 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 
+from portal.db import migrate
+from portal.db import session as db
+from portal.settings import Settings, use_settings
 from tests import services
 from tests.helpers import FIXTURE_CATALOG, PortalServer
 
 PASSWORD = "correct-horse-battery"
+
+
+@contextmanager
+def migrated_database(request: pytest.FixtureRequest, data_dir: Path, **settings: Any) -> Iterator[Settings]:
+    """This process's database for in-process tests: SQLite in `data_dir`, or a fresh PostgreSQL database when
+    the test is parametrized with "postgresql"; migrated, and disposed of afterwards."""
+    url = request.getfixturevalue("postgres_url") if request.param == "postgresql" else ""
+    configured = Settings(data_dir=data_dir, database_url=url, **settings)
+    use_settings(configured)
+    db.configure(configured)
+    migrate.upgrade()
+    try:
+        yield configured
+    finally:
+        db.dispose()
 
 
 @pytest.fixture

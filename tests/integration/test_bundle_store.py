@@ -17,25 +17,18 @@ from sqlalchemy import func, select, update
 from portal.catalog.blobstore import DatabaseBundleStore
 from portal.catalog.bundles import BundleCache, BundleCorrupt, BundleMissing, pack_folder
 from portal.catalog.models import BundleBlob
-from portal.db import migrate
 from portal.db import session as db
 from portal.errors import PayloadTooLarge
-from portal.settings import Settings, use_settings
+from portal.settings import Settings
+from tests.conftest import migrated_database
 from tests.helpers import EXAMPLES, FIXTURE_CATALOG, PortalServer, item_files, wait_for_job, write
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Settings]:
     """A migrated database of each kind, configured for this process; the bundle store set to the database."""
-    url = request.getfixturevalue("postgres_url") if request.param == "postgresql" else ""
-    settings = Settings(data_dir=tmp_path / "data", database_url=url, bundle_store="database")
-    use_settings(settings)
-    db.configure(settings)
-    migrate.upgrade()
-    try:
+    with migrated_database(request, tmp_path / "data", bundle_store="database") as settings:
         yield settings
-    finally:
-        db.dispose()
 
 
 def bundle(tmp_path: Path, name: str = "item") -> bytes:

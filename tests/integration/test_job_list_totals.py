@@ -15,24 +15,18 @@ from portal.auth import service as auth_service
 from portal.auth.principal import SYSTEM, Principal
 from portal.auth.roles import Role
 from portal.catalog import service as catalog_service
-from portal.db import migrate
 from portal.db import session as db
 from portal.jobs import service as jobs_service
 from portal.jobs.models import Job
 from portal.jobs.states import JobState
-from portal.settings import Settings, use_settings
+from tests.conftest import migrated_database
 from tests.helpers import item_files, write
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def jobs(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[dict[str, Principal]]:
     """Two requesters with jobs of two items, some of them cancelled; returns the requesters."""
-    url = request.getfixturevalue("postgres_url") if request.param == "postgresql" else ""
-    settings = Settings(data_dir=tmp_path / "data", database_url=url, catalog_load_examples=False)
-    use_settings(settings)
-    db.configure(settings)
-    migrate.upgrade()
-    try:
+    with migrated_database(request, tmp_path / "data", catalog_load_examples=False):
         write(tmp_path / "items" / "alpha", item_files("alpha", "1.0.0"))
         write(tmp_path / "items" / "beta12", item_files("beta12", "1.0.0"))
         catalog_service.import_local(SYSTEM, str(tmp_path / "items"), enforce_roots=False)
@@ -46,8 +40,6 @@ def jobs(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[dict[str, P
             if n % 3 == 0:
                 jobs_service.cancel_job(users[name], job.id)
         yield users
-    finally:
-        db.dispose()
 
 
 def _count(conditions: list[Any]) -> int:

@@ -12,12 +12,11 @@ import pytest
 from portal.auth.principal import SYSTEM, Principal
 from portal.auth.roles import Role
 from portal.catalog import service as catalog_service
-from portal.db import migrate
 from portal.db import session as db
 from portal.execution import workers
 from portal.jobs import service as jobs_service
 from portal.jobs.states import JobState
-from portal.settings import Settings, use_settings
+from tests.conftest import migrated_database
 from tests.helpers import item_files, write
 
 ADMIN = Principal(id=None, username="system", role=Role.admin)
@@ -25,20 +24,13 @@ ADMIN = Principal(id=None, username="system", role=Role.admin)
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def portal_db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[None]:
-    url = request.getfixturevalue("postgres_url") if request.param == "postgresql" else ""
-    settings = Settings(data_dir=tmp_path / "data", database_url=url, catalog_load_examples=False)
-    use_settings(settings)
-    db.configure(settings)
-    migrate.upgrade()
-    try:
+    with migrated_database(request, tmp_path / "data", catalog_load_examples=False):
         write(tmp_path / "items" / "again" / "1.0.0", item_files("again", "1.0.0", extra_manifest="idempotent: true\n"))
         write(tmp_path / "items" / "once" / "1.0.0", item_files("once", "1.0.0"))
         catalog_service.import_local(SYSTEM, str(tmp_path / "items"), enforce_roots=False)
         for worker in ("w-a", "w-b"):
             workers.register(worker, "celery", 2)
         yield
-    finally:
-        db.dispose()
 
 
 def _state(job_id: int) -> tuple[str, str | None]:

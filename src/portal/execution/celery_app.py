@@ -122,7 +122,7 @@ class WorkerNode:
         self.events = bus.RedisEventBus(settings.redis_url, events_channel(settings))
         self._monitor = threading.Thread(target=self._duties, name="worker-monitor", daemon=True)
         # Not started (a worker has no node duties): it sends the jobs this worker's reaper puts back in the queue.
-        self.sender = CeleryExecutor(settings)
+        self.sender = CeleryExecutor(settings, self.app, self.control)
         host = self.host
 
         @self.app.task(name=TASK_NAME, ignore_result=True)  # type: ignore[untyped-decorator]
@@ -167,8 +167,7 @@ class WorkerNode:
         finally:
             self.host.stop()
             self.host.close()
-            self.sender.shutdown()
-            self.control.close()
+            self.sender.shutdown()  # closes the control channel it shares
             self.events.close()
 
     def _on_shutting_down(self, **_: Any) -> None:

@@ -13,6 +13,7 @@ import threading
 import time
 from datetime import datetime, timedelta
 
+from celery import Celery
 from sqlalchemy import func, select
 
 from portal.catalog import service as catalog_service
@@ -41,10 +42,11 @@ DUTY_LOG_EVERY = 30.0
 class CeleryExecutor:
     """Sends each queued job's id to its Celery queue; never runs a job itself."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, app: Celery | None = None, control: bus.RedisEventBus | None = None) -> None:
+        """`app` and `control`: a worker process's own, shared rather than opened a second time."""
         self.settings = settings
-        self.app = make_app(settings)
-        self.control = bus.RedisEventBus(settings.redis_url, control_channel(settings))
+        self.app = app or make_app(settings)
+        self.control = control or bus.RedisEventBus(settings.redis_url, control_channel(settings))
         self.node_id = workers.new_worker_id(KIND)
         self._unsent: dict[int, tuple[str, int]] = {}
         self._short_queues: set[str] = set()

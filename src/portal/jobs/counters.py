@@ -235,13 +235,7 @@ def count_jobs(
     searching = search_items is not None or search_owners is not None or search_id is not None
     by_owner = owner is not None or bool(search_owners)
     table = owners_t if by_owner else counts_t
-    conditions: list[Any] = []
-    if states:
-        conditions.append(table.c.state.in_(states))
-    if item_id:
-        conditions.append(table.c.item_id == item_id)
-    if owner is not None:
-        conditions.append(table.c.created_by == owner)
+    conditions = _filters(table, states, item_id, owner)
     terms: list[Any] = []
     if search_items:
         terms.append(table.c.item_id.in_(search_items))
@@ -254,13 +248,7 @@ def count_jobs(
         total = int(conn.scalar(select(func.coalesce(func.sum(table.c.n), 0)).where(*conditions)) or 0)
     if search_id is not None:
         # The job with that id, when it matches the filters and no other search term already counted it.
-        extra: list[Any] = [jobs_t.c.id == search_id]
-        if states:
-            extra.append(jobs_t.c.state.in_(states))
-        if item_id:
-            extra.append(jobs_t.c.item_id == item_id)
-        if owner is not None:
-            extra.append(jobs_t.c.created_by == owner)
+        extra = [jobs_t.c.id == search_id, *_filters(jobs_t, states, item_id, owner)]
         found: list[Any] = []
         if search_items:
             found.append(jobs_t.c.item_id.in_(search_items))
@@ -270,6 +258,18 @@ def count_jobs(
             extra.append(not_(or_(*found)))
         total += int(conn.scalar(select(func.count()).select_from(jobs_t).where(and_(*extra))) or 0)
     return total
+
+
+def _filters(table: Table, states: list[str] | None, item_id: str | None, owner: int | None) -> list[Any]:
+    """The list's filters on a table with `state`, `item_id` and `created_by` (a counter table or the jobs)."""
+    conditions: list[Any] = []
+    if states:
+        conditions.append(table.c.state.in_(states))
+    if item_id:
+        conditions.append(table.c.item_id == item_id)
+    if owner is not None:
+        conditions.append(table.c.created_by == owner)
+    return conditions
 
 
 def hourly_since(conn: Connection, since: datetime) -> list[Any]:
