@@ -32,8 +32,9 @@ def free_port() -> int:
 class PortalServer:
     """A `portal serve` process on its own port and data directory."""
 
-    def __init__(self, data_dir: Path, env: dict[str, str] | None = None) -> None:
+    def __init__(self, data_dir: Path, env: dict[str, str] | None = None, command: list[str] | None = None) -> None:
         self.data_dir = data_dir
+        self.command = command or [PORTAL]  # how to run `portal` (as another user, with another interpreter)
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.ws_url = f"ws://127.0.0.1:{self.port}"
@@ -56,7 +57,7 @@ class PortalServer:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         log = open(self.log_path, "ab")  # noqa: SIM115 (the process owns it until it stops)
         self.proc = subprocess.Popen(
-            [PORTAL, "serve", "--host", "127.0.0.1", "--port", str(self.port), "--log-level", "warning"],
+            [*self.command, "serve", "--host", "127.0.0.1", "--port", str(self.port), "--log-level", "warning"],
             env=self.env,
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -90,7 +91,9 @@ class PortalServer:
         self.proc = None
 
     def cli(self, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([PORTAL, *args], env=self.env, input=stdin, capture_output=True, text=True, timeout=60)
+        return subprocess.run(
+            [*self.command, *args], env=self.env, input=stdin, capture_output=True, text=True, timeout=60
+        )
 
     @property
     def admin_password(self) -> str:
@@ -138,8 +141,9 @@ def distributed_env(database_url: str, namespace: str, redis_url: str) -> dict[s
 class WorkerProcess:
     """A `portal worker` process (distributed mode) with its own data directory (scratch and bundle cache)."""
 
-    def __init__(self, data_dir: Path, env: dict[str, str]) -> None:
+    def __init__(self, data_dir: Path, env: dict[str, str], command: list[str] | None = None) -> None:
         self.data_dir = data_dir
+        self.command = command or [PORTAL]
         self.env = {**os.environ, "PORTAL_DATA_DIR": str(data_dir), **env}
         self.proc: subprocess.Popen[bytes] | None = None
         self.log_path = data_dir / "worker.log"
@@ -148,7 +152,7 @@ class WorkerProcess:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         log = open(self.log_path, "ab")  # noqa: SIM115 (the process owns it until it stops)
         self.proc = subprocess.Popen(
-            [PORTAL, "worker", "--log-level", "info"], env=self.env, stdout=log, stderr=subprocess.STDOUT
+            [*self.command, "worker", "--log-level", "info"], env=self.env, stdout=log, stderr=subprocess.STDOUT
         )
         log.close()
         deadline = time.monotonic() + timeout
@@ -215,18 +219,50 @@ def wait_until(predicate: Any, timeout: float = 10.0, interval: float = 0.05) ->
     return bool(predicate())
 
 
+def marked_processes(marker: str) -> tuple[int, int] | None:
+    """(task, grandchild): the host pids of the sleeper's `sleep MARKER` and of the process that started it."""
+    wanted = b"sleep\0" + marker.encode() + b"\0"
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/cmdline", "rb") as fh:
+                if fh.read() != wanted:
+                    continue
+            with open(f"/proc/{entry}/status") as fh:
+                ppid = next(int(line.split()[1]) for line in fh if line.startswith("PPid:"))
+        except (OSError, StopIteration):
+            continue
+        return ppid, int(entry)
+    return None
+
+
+def wait_for_marked(marker: str, timeout: float = 5.0) -> tuple[int, int] | None:
+    """`marked_processes`, waited for: right after `Popen` returns, the new program's arguments may not be set yet
+    (the exec is still loading it), so a process found a moment later was there all along."""
+    deadline = time.monotonic() + timeout
+    while (pids := marked_processes(marker)) is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return pids
+
+
+def sleeper_marker(message: str) -> str | None:
+    """The marker in the sleeper item's progress message, once it runs."""
+    return message.split()[1] if message.startswith("sleeping ") else None
+
+
 def sleeper_pids(client: httpx.Client, job_id: int, timeout: float = 30.0) -> tuple[int, int]:
-    """The pids the sleeper item reports in its progress message once it runs: (task, grandchild)."""
+    """The host pids of a running sleeper job's task process and of the grandchild it started."""
     found: list[tuple[int, int]] = []
 
     def reported() -> bool:
-        message = str(client.get(f"/api/jobs/{job_id}").json()["message"])
-        if message.startswith("pids "):
-            child, grandchild = message.split()[1:]
-            found.append((int(child), int(grandchild)))
+        marker = sleeper_marker(str(client.get(f"/api/jobs/{job_id}").json()["message"]))
+        pids = wait_for_marked(marker) if marker else None
+        if pids:
+            found.append(pids)
         return bool(found)
 
-    assert wait_until(reported, timeout=timeout), f"job {job_id} never reported its pids"
+    assert wait_until(reported, timeout=timeout), f"job {job_id} never reported its marker"
     return found[0]
 
 

@@ -45,7 +45,9 @@ def serve(host: str, port: int, log_level: str) -> None:
 
     from portal.app import create_app
 
+    # No job may reach this node's API (docs/architecture.md, "The sandbox promises").
     settings = get_settings()
+    settings = settings.model_copy(update={"job_blocked_ports": [*settings.job_blocked_ports, port]})
     click.echo(f"Portal starting on http://{host}:{port} (data in {settings.data_dir.resolve()})")
     json_logs = settings.log_format == "json"
     logs.configure(settings.log_format, log_level)
@@ -95,6 +97,31 @@ def worker(check: bool, log_level: str) -> None:
         f"data in {settings.data_dir}"
     )
     celery_app.WorkerNode(settings).run(log_level)
+
+
+@main.command()
+def doctor() -> None:
+    """List each protection jobs run with here, on or off and why; exit 1 when one is off."""
+    from portal.execution.host import new_runner
+    from portal.execution.isolation import IsolationUnavailable
+
+    settings = get_settings()
+    runner = new_runner(settings)
+    try:
+        try:
+            protections = runner.start()
+        except IsolationUnavailable:
+            protections = runner.isolation.protections
+        for protection in protections:
+            click.echo(f"{'on ' if protection.on else 'OFF'}  {protection.name:<17} {protection.detail}")
+    finally:
+        runner.stop()
+    missing = [p.name for p in protections if not p.on]
+    click.echo(
+        f"job isolation ({settings.job_isolation}): "
+        + (f"missing {', '.join(missing)}" if missing else f"all {len(protections)} protections on")
+    )
+    sys.exit(1 if missing else 0)
 
 
 @main.command()

@@ -45,8 +45,22 @@ class Settings(BaseSettings):
     job_log_max_line_chars: int = 4000
     job_progress_per_second: float = 10.0
     job_result_max_bytes: int = 1_048_576
-    # Landlock confinement of each job's file system view: "auto" uses it where the kernel has it.
-    job_filesystem_sandbox: Literal["auto", "required", "off"] = "auto"
+    # Job containment (docs/architecture.md, "The sandbox promises"): "auto" runs with every protection this
+    # machine offers and says which are missing; "required" refuses to run jobs without all of them; "off" is for
+    # measurements and debugging only.
+    job_isolation: Literal["auto", "required", "off"] = "auto"
+    job_uids: str = Field(
+        default="200000-201023",
+        pattern=r"^\d+-\d+$",
+        description="uids (and gids) jobs run as when the portal is root, one per running job: FIRST-LAST",
+    )
+    job_max_processes: int = Field(default=64, ge=1, le=100_000, description="processes of one job at a time")
+    job_scratch_mb: int = Field(default=256, ge=1, le=1_048_576, description="scratch space of one job (tmpfs)")
+    job_blocked_ports: Annotated[list[int], NoDecode] = Field(
+        default_factory=list,
+        description="more TCP ports no job may reach (the API port of other nodes); the database, Redis, broker "
+        "and this node's API port are always blocked",
+    )
 
     # Distributed mode
     broker_url: str = Field(default="", description="Celery broker (redis://... or amqp://...); default: redis_url")
@@ -145,6 +159,21 @@ class Settings(BaseSettings):
             return [Path(part.strip()) for part in value.split(",") if part.strip()]
         return value
 
+    @field_validator("job_uids")
+    @classmethod
+    def _uid_range(cls, value: str) -> str:
+        first, last = (int(part) for part in value.split("-"))
+        if not 1000 <= first <= last < 2**31 - 1:
+            raise ValueError("PORTAL_JOB_UIDS must be FIRST-LAST with 1000 <= FIRST <= LAST < 2147483647")
+        return value
+
+    @field_validator("job_blocked_ports", mode="before")
+    @classmethod
+    def _split_ports(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
     @field_validator(
         "cors_origins", "git_webhook_repos", "secrets_key", "metrics_allow", "worker_queues", mode="before"
     )
@@ -162,6 +191,11 @@ class Settings(BaseSettings):
             if not self.database_url or self.database_url.startswith("sqlite"):
                 raise ValueError(
                     "PORTAL_EXECUTOR=celery needs a database every node reaches: set PORTAL_DATABASE_URL to PostgreSQL"
+                )
+            if not self.secrets_key:
+                raise ValueError(
+                    "PORTAL_EXECUTOR=celery needs PORTAL_SECRETS_KEY: every node encrypts secrets and signs the "
+                    "messages it sends to the others with it"
                 )
         return self
 
@@ -188,6 +222,11 @@ class Settings(BaseSettings):
         if self.executor != "local" or not self.resolved_database_url.startswith("sqlite"):
             return "database"
         return "files"
+
+    @property
+    def job_uid_range(self) -> tuple[int, int]:
+        first, last = (int(part) for part in self.job_uids.split("-"))
+        return first, last
 
     @property
     def bundles_dir(self) -> Path:

@@ -11,17 +11,16 @@ from typing import Any
 
 import pytest
 
-from portal.execution.child import landlock_abi
 from portal.execution.runner import Limits, Outcome, Runner, RunRequest
-from tests.helpers import FIXTURE_CATALOG, process_alive, wait_until
+from tests.helpers import FIXTURE_CATALOG, process_alive, sleeper_marker, wait_for_marked, wait_until
 
 ITEMS = FIXTURE_CATALOG / "items"
 LIMITS = Limits(memory_mb=512, cpu_seconds=30, file_size_mb=8, open_files=64, timeout_seconds=20)
 
 
 @pytest.fixture(scope="module")
-def runner() -> Iterator[Runner]:
-    r = Runner(log_max_lines=50, progress_per_second=10)
+def runner(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Runner]:
+    r = Runner(scratch_root=tmp_path_factory.mktemp("scratch"), log_max_lines=50, progress_per_second=10)
     yield r
     r.stop()
 
@@ -37,17 +36,19 @@ def run(
     entrypoint: str = "task.py",
 ) -> tuple[Outcome, list[dict[str, Any]]]:
     events: list[dict[str, Any]] = []
-    workdir = tmp_path / "work"
-    workdir.mkdir(exist_ok=True)
-    request = RunRequest(
-        job_id=7,
-        bundle_dir=str(bundle),
-        entrypoint=entrypoint,
-        inputs=inputs or {},
-        workdir=str(workdir),
-        limits=limits,
-    )
-    return runner.run(request, events.append, cancel), events
+    request = RunRequest(job_id=7, bundle_dir=str(bundle), entrypoint=entrypoint, inputs=inputs or {}, limits=limits)
+    return runner.run(request, recorder(events), cancel), events
+
+
+def recorder(events: list[dict[str, Any]]) -> Any:
+    """An event callback that keeps the events; the sleeper's first progress event gets the host pids of its
+    processes, found by its marker while they run."""
+
+    def record(event: dict[str, Any]) -> None:
+        marker = sleeper_marker(event["message"]) if event["type"] == "progress" else None
+        events.append({**event, "pids": wait_for_marked(marker)} if marker else event)
+
+    return record
 
 
 def write_task(tmp_path: Path, source: str, name: str = "task.py") -> Path:
@@ -75,8 +76,8 @@ def test_child_is_sandboxed(runner: Runner, tmp_path: Path) -> None:
         del os.environ["PORTAL_TEST_SECRET"]
     result = outcome.result
     assert set(result["env"]) == {"PATH", "HOME", "TMPDIR", "LANG", "PYTHONDONTWRITEBYTECODE", "PORTAL_JOB_ID"}
-    assert result["cwd"] == str(tmp_path / "work")
-    assert result["pgid"] == result["pid"] == result["sid"]  # its own session and process group
+    assert result["cwd"] == "/job/scratch"
+    assert result["pgid"] == result["pid"] == result["sid"] == 1  # the first process of its own PID namespace
     assert result["rlimit_as"] == 512 * 1024 * 1024
     assert result["rlimit_cpu"] == 30
     assert result["rlimit_fsize"] == 8 * 1024 * 1024
@@ -143,22 +144,13 @@ def test_file_size_limit(runner: Runner, tmp_path: Path) -> None:
 
 
 def sleeper_pids(events: list[dict[str, Any]]) -> tuple[int, int] | None:
-    """The sleeper item reports its pid and its grandchild's as the message of its first progress event."""
-    for event in list(events):
-        if event["type"] == "progress" and event["message"].startswith("pids "):
-            child, grandchild = event["message"].split()[1:]
-            return int(child), int(grandchild)
-    return None
+    """The host pids of the sleeper item's task and grandchild, as `recorder` found them."""
+    return next((event["pids"] for event in list(events) if event.get("pids")), None)
 
 
-def sleeper_request(tmp_path: Path) -> RunRequest:
+def sleeper_request() -> RunRequest:
     return RunRequest(
-        job_id=7,
-        bundle_dir=str(ITEMS / "sleeper" / "1.0.0"),
-        entrypoint="task.py",
-        inputs={},
-        workdir=str(tmp_path),
-        limits=LIMITS,
+        job_id=7, bundle_dir=str(ITEMS / "sleeper" / "1.0.0"), entrypoint="task.py", inputs={}, limits=LIMITS
     )
 
 
@@ -176,8 +168,8 @@ def test_cancel_kills_child_and_grandchild(runner: Runner, tmp_path: Path) -> No
     cancel = threading.Event()
     result: list[Outcome] = []
     events: list[dict[str, Any]] = []
-    request = sleeper_request(tmp_path)
-    thread = threading.Thread(target=lambda: result.append(runner.run(request, events.append, cancel)))
+    request = sleeper_request()
+    thread = threading.Thread(target=lambda: result.append(runner.run(request, recorder(events), cancel)))
     thread.start()
     assert wait_until(lambda: sleeper_pids(events) is not None, timeout=10)
     child, grandchild = sleeper_pids(events) or (0, 0)
@@ -227,7 +219,7 @@ def test_module_function_entrypoint(runner: Runner, tmp_path: Path) -> None:
 
 def test_runner_survives_its_zygote_dying(runner: Runner, tmp_path: Path) -> None:
     bundle = write_task(tmp_path, "def run(inputs):\n    return 1\n")
-    zygote = runner._zygote._proc
+    zygote = runner.zygote_process
     assert zygote is not None
     zygote.kill()
     zygote.wait()
@@ -282,7 +274,7 @@ def test_endless_output_without_newlines_is_bounded(runner: Runner, tmp_path: Pa
 
 
 def test_oversized_event_line_ends_the_task(tmp_path: Path) -> None:
-    small = Runner(result_max_bytes=1000)
+    small = Runner(scratch_root=tmp_path / "scratch", result_max_bytes=1000)
     try:
         bundle = write_task(
             tmp_path, "import os, time\n\ndef run(inputs):\n    os.write(3, b'{' * 200_000)\n    time.sleep(60)\n"
@@ -295,66 +287,18 @@ def test_oversized_event_line_ends_the_task(tmp_path: Path) -> None:
 
 def test_a_failing_event_callback_never_leaves_the_child_running(runner: Runner, tmp_path: Path) -> None:
     seen: list[dict[str, Any]] = []
+    record = recorder(seen)
 
     def on_event(event: dict[str, Any]) -> None:
-        seen.append(event)
+        record(event)
         if sleeper_pids(seen):
             raise RuntimeError("the database is gone")
 
-    request = sleeper_request(tmp_path)
+    request = sleeper_request()
     with pytest.raises(RuntimeError, match="database is gone"):
         runner.run(request, on_event)
     child, grandchild = sleeper_pids(seen) or (0, 0)
     assert wait_until(lambda: not process_alive(child) and not process_alive(grandchild))
-
-
-needs_landlock = pytest.mark.skipif(
-    landlock_abi() == 0 and os.environ.get("CI") != "true", reason="this kernel has no Landlock"
-)
-
-
-@needs_landlock
-def test_the_task_sees_only_its_bundle_its_scratch_dir_and_the_system(runner: Runner, tmp_path: Path) -> None:
-    secret = tmp_path / "data" / "portal.db"
-    secret.parent.mkdir()
-    secret.write_text("users and tokens")
-    bundle = write_task(
-        tmp_path,
-        (
-            "import os\n\n"
-            "def attempt(action):\n"
-            "    try:\n        action()\n        return 'allowed'\n"
-            "    except OSError as exc:\n        return type(exc).__name__\n\n"
-            "def run(inputs):\n"
-            "    here = os.path.dirname(os.path.abspath(__file__))\n"
-            "    return {\n"
-            "        'read_data_dir': attempt(lambda: open(inputs['secret']).read()),\n"
-            "        'list_data_dir': attempt(lambda: os.listdir(os.path.dirname(inputs['secret']))),\n"
-            "        'worker_environ': attempt(lambda: open(f\"/proc/{inputs['worker']}/environ\").read()),\n"
-            "        'write_bundle': attempt(lambda: open(os.path.join(here, 'task.py'), 'a').write('#')),\n"
-            "        'write_scratch': attempt(lambda: open('scratch.txt', 'w').write('ok')),\n"
-            "        'read_system': attempt(lambda: open('/etc/hosts').read()),\n"
-            "        'read_shadow': attempt(lambda: open('/etc/shadow').read()),\n"
-            "        'own_proc': attempt(lambda: open('/proc/self/status').read()),\n"
-            "        'signal_parent': attempt(lambda: os.kill(os.getppid(), 0)),\n"
-            "        'run_a_program': attempt(lambda: os.system('true')),\n"
-            "    }\n"
-        ),
-    )
-    outcome, _ = run(runner, tmp_path, bundle, {"secret": str(secret), "worker": os.getpid()})
-    assert outcome.succeeded, outcome.error
-    assert outcome.result == {
-        "read_data_dir": "PermissionError",
-        "list_data_dir": "PermissionError",
-        "worker_environ": "PermissionError",
-        "write_bundle": "PermissionError",
-        "write_scratch": "allowed",
-        "read_system": "allowed",
-        "read_shadow": "PermissionError",
-        "own_proc": "allowed",
-        "signal_parent": "PermissionError",
-        "run_a_program": "allowed",
-    }
 
 
 def test_a_cancel_that_comes_before_the_task_starts_still_ends_it(runner: Runner, tmp_path: Path) -> None:

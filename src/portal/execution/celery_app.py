@@ -27,6 +27,7 @@ from portal.execution.host import JobHost
 from portal.health.metrics import WORKER_REGISTRY
 from portal.jobs import service as jobs_service
 from portal.realtime import bus
+from portal.realtime.signing import Signer
 from portal.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -118,8 +119,8 @@ class WorkerNode:
         self.settings = settings
         self.host = JobHost(settings, KIND, settings.worker_concurrency)
         self.app = make_app(settings)
-        self.control = bus.RedisEventBus(settings.redis_url, control_channel(settings))
-        self.events = bus.RedisEventBus(settings.redis_url, events_channel(settings))
+        self.control = bus.RedisEventBus(settings.redis_url, control_channel(settings), Signer(settings.secrets_key))
+        self.events = bus.RedisEventBus(settings.redis_url, events_channel(settings), Signer(settings.secrets_key))
         self._monitor = threading.Thread(target=self._duties, name="worker-monitor", daemon=True)
         # Not started (a worker has no node duties): it sends the jobs this worker's reaper puts back in the queue.
         self.sender = CeleryExecutor(settings, self.app, self.control)

@@ -1,7 +1,8 @@
-"""The child side of the runner: sandbox a freshly forked process and run one task in it.
+"""The child side of the runner: confine a freshly forked process and run one task in it.
 
 Standard library only, and nothing imported that a task does not need: every millisecond here is paid by every job.
-The process that calls `start` has just been forked from the zygote; it never returns into the caller.
+The process that calls `start` has just been forked from the zygote, as the first process of a PID namespace of its
+own when the kernel allows it (so every process the task starts dies with it); it never returns into the caller.
 
 Protocol: fd 0 carries one JSON request; fd 3 carries JSON-line events, each one of
 `{"type": "progress", "percent", "message"}`, `{"type": "log", "level", "message"}`,
@@ -12,35 +13,34 @@ The task's own stdout and stderr (fds 1 and 2) are pipes the parent turns into l
 from __future__ import annotations
 
 import asyncio
-import ctypes
-import fcntl
+import errno
 import importlib.util
 import inspect
 import json
 import os
 import resource
 import signal
-import stat
 import sys
 import traceback
 from typing import Any
 
+from portal.execution.sandbox import jail, landlock, seccomp
+
 EVENT_FD = 3
-_PR_SET_PDEATHSIG = 1
-_PR_SET_NO_NEW_PRIVS = 38
-# Landlock (Linux 5.13+): the same syscall numbers on x86_64 and arm64.
-_LANDLOCK_CREATE_RULESET, _LANDLOCK_ADD_RULE, _LANDLOCK_RESTRICT_SELF = 444, 445, 446
-_LANDLOCK_RULE_PATH_BENEATH = 1
-_SCOPE_ABSTRACT_UNIX_SOCKET, _SCOPE_SIGNAL = 1 << 0, 1 << 1
-_FS_EXECUTE, _FS_READ_FILE, _FS_READ_DIR = 1 << 0, 1 << 2, 1 << 3
-_FS_READ = _FS_EXECUTE | _FS_READ_FILE | _FS_READ_DIR
-_FS_FILE_RIGHTS = _FS_EXECUTE | (1 << 1) | _FS_READ_FILE | (1 << 14)  # EXECUTE, WRITE_FILE, READ_FILE, TRUNCATE
 _MAX_TRACEBACK_FRAMES = 20
 _BASE_SYS_PATH = [p for p in sys.path if "site-packages" not in p and "dist-packages" not in p]
-try:
-    _LIBC: Any = ctypes.CDLL(None, use_errno=True)  # loaded once in the zygote, not in every child
-except OSError:
-    _LIBC = None
+_EXECUTABLE = os.path.realpath(sys.executable)  # the interpreter itself, not a virtualenv's link to it
+_SECCOMP: bytes | None = None
+
+
+class CpuLimitExceeded(BaseException):
+    """Raised in the task at the CPU soft limit (the first process of a PID namespace ignores a default SIGXCPU)."""
+
+
+def prepare(seccomp_program: bytes | None) -> None:
+    """In the zygote: keep what every child installs."""
+    global _SECCOMP
+    _SECCOMP = seccomp_program
 
 
 class _Events:
@@ -69,153 +69,73 @@ class _Done:
 _DONE = _Done()
 
 
-def _sandbox(spec: dict[str, Any], fds: list[int], parent: int) -> None:
-    """The pipes on fds 0-3, own session, parent-death signal, limits, file system confinement, scratch dir,
-    scrubbed environment. The pipes come first, so any later failure can still be reported as an event."""
-    for target, fd in enumerate(fds):
-        os.dup2(fd, target, inheritable=True)
-    confine = spec.get("confine")
-    if confine and not _confine(confine) and confine.get("required"):
-        raise OSError("this kernel has no Landlock, and PORTAL_JOB_FILESYSTEM_SANDBOX=required")
-    os.closerange(len(fds), 65536)  # after confinement: it used the descriptors the zygote keeps open
-    os.setsid()
-    try:
-        _LIBC.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
-    except AttributeError:
-        pass  # not Linux: the zygote still kills its children when it stops
-    if os.getppid() != parent:
-        os._exit(72)  # the zygote died between our fork and the line above: nobody would stop us
-    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGCHLD, signal.SIGPIPE, signal.SIGXCPU):
-        signal.signal(sig, signal.SIG_DFL)
-    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write over the limit raises OSError instead of killing
+def _cpu_limit(_signum: int, _frame: Any) -> None:
+    raise CpuLimitExceeded("the task used more CPU time than its limit")
 
-    limits = spec["limits"]
+
+def _set_limits(limits: dict[str, Any]) -> None:
     mem = int(limits["memory_mb"]) * 1024 * 1024
     cpu = int(limits["cpu_seconds"])
     file_size = int(limits["file_size_mb"]) * 1024 * 1024
     # CPU: SIGXCPU at the soft limit (reported as such), SIGKILL a second later if the task ignores it.
-    for which, soft, hard in (
+    wanted = [
         (resource.RLIMIT_AS, mem, mem),
         (resource.RLIMIT_CPU, cpu, cpu + 1),
         (resource.RLIMIT_FSIZE, file_size, file_size),
         (resource.RLIMIT_NOFILE, int(limits["open_files"]), int(limits["open_files"])),
         (resource.RLIMIT_CORE, 0, 0),
-    ):
+    ]
+    if limits.get("processes"):
+        # Counted per uid: each job has a uid (or a user namespace) of its own, so this is a limit per job.
+        wanted.append((resource.RLIMIT_NPROC, int(limits["processes"]), int(limits["processes"])))
+    for which, soft, hard in wanted:
         ceiling = resource.getrlimit(which)[1]
         if ceiling != resource.RLIM_INFINITY:  # an unprivileged process cannot raise its hard limit
             soft, hard = min(soft, ceiling), min(hard, ceiling)
         resource.setrlimit(which, (soft, hard))
 
+
+def _sandbox(spec: dict[str, Any], fds: list[int], alive_fd: int) -> None:
+    """The pipes on fds 0-3; then the job's namespaces and private root, its own session, no privileges, limits,
+    the parent-death signal, seccomp and Landlock; then the scratch directory and a scrubbed environment. The
+    pipes come first, so any later failure can still be reported as an event."""
+    for target, fd in enumerate(fds):
+        os.dup2(fd, target, inheritable=True)
+    cell = spec.get("jail")
+    if cell:
+        jail.enter(cell)
+        jail.drop_privileges(cell)
+    elif spec.get("isolate"):
+        jail.drop_capabilities()
+        jail.no_new_privileges()
+    os.setsid()
+    jail.die_with_zygote(alive_fd)
+    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGCHLD, signal.SIGPIPE, signal.SIGXCPU):
+        signal.signal(sig, signal.SIG_DFL)
+    signal.signal(signal.SIGXCPU, _cpu_limit)
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write over the limit raises OSError instead of killing
+    _set_limits(spec["limits"])
+    confine = spec.get("landlock")
+    if confine:
+        landlock.restrict(
+            prepared=confine["prepared"],
+            paths=confine["paths"],
+            connect_ports=confine.get("connect_ports"),
+            any_port_except=confine.get("any_port_except"),
+        )
+    os.closerange(len(fds), 65536)  # after confinement: it used the descriptors the zygote keeps open
+    if spec.get("seccomp"):
+        if _SECCOMP is None:
+            raise OSError(errno.ENOSYS, "no seccomp filter for this architecture")
+        seccomp.install(_SECCOMP)
     os.umask(0o077)
     os.chdir(spec["workdir"])
     os.environ.clear()
     os.environ.update(spec["env"])
     sys.path[:] = [spec["bundle_dir"], *_BASE_SYS_PATH]
+    sys.executable = _EXECUTABLE
     sys.dont_write_bytecode = True  # never leave __pycache__ in a development item's folder
     sys.argv[:] = ["task"]
-
-
-def landlock_abi() -> int:
-    """The kernel's Landlock ABI version, or 0 when it has none."""
-    if _LIBC is None:
-        return 0
-    _LIBC.syscall.restype = ctypes.c_long
-    version = int(_LIBC.syscall(_LANDLOCK_CREATE_RULESET, None, ctypes.c_size_t(0), ctypes.c_uint32(1)))
-    return max(version, 0)
-
-
-def _handled_rights(abi: int) -> int:
-    handled = (1 << 13) - 1  # ABI 1: every file system right from EXECUTE to MAKE_SYM
-    if abi >= 2:
-        handled |= 1 << 13  # REFER
-    if abi >= 3:
-        handled |= 1 << 14  # TRUNCATE
-    return handled
-
-
-_abi: int | None = None
-_handled = 0
-# Rules for the system paths, built once in the zygote with their O_PATH descriptors kept open there (above
-# fd 255, clear of the child's pipes); every child inherits them and only has to hand them to the kernel.
-_prepared: dict[tuple[str, int], Any] = {}
-_KEPT_FD_MIN = 256
-
-
-def _rule(path: str, access: int, keep: bool) -> tuple[Any, int] | None:
-    try:
-        fd = os.open(path, os.O_PATH | os.O_CLOEXEC)
-    except OSError:
-        return None  # a system folder this machine does not have
-    if keep:
-        kept = fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, _KEPT_FD_MIN)
-        os.close(fd)
-        fd = kept
-    allowed = access & _handled
-    if not stat.S_ISDIR(os.fstat(fd).st_mode):
-        allowed &= _FS_FILE_RIGHTS  # a rule on a file may only carry rights files have
-    rule = (ctypes.c_uint8 * 12).from_buffer_copy(allowed.to_bytes(8, "little") + fd.to_bytes(4, "little", signed=True))
-    return rule, fd
-
-
-def prepare(confine: dict[str, Any] | None) -> None:
-    """In the zygote, before forking: learn the Landlock ABI and describe the system paths, once."""
-    global _abi, _handled
-    if not confine:
-        return
-    if _abi is None:
-        _abi = landlock_abi()
-        _handled = _handled_rights(_abi)
-    if _abi < 1:
-        return
-    for paths, access in ((confine["system_read"], _FS_READ), (confine["system_write"], _handled)):
-        for path in paths:
-            if (path, access) not in _prepared:
-                _prepared[(path, access)] = _rule(path, access, keep=True)
-
-
-def _confine(confine: dict[str, Any]) -> bool:
-    """Allow the process to read (and execute) only below the read paths and to change files only below the
-    write paths. Landlock applies to root too, and a confined task cannot open another process's memory.
-    Returns False when the kernel has no Landlock."""
-    prepare(confine)
-    if not _abi:
-        return False
-    # ABI 6+: also scope signals and abstract unix sockets to the task's own domain, so it cannot signal (or
-    # stop) the zygote, the worker or anything else outside. The network is not restricted here.
-    scoped = _SCOPE_SIGNAL | _SCOPE_ABSTRACT_UNIX_SOCKET if _abi >= 6 else 0
-    attr = (ctypes.c_uint64 * 3)(_handled, 0, scoped)
-    size = 24 if scoped else 8
-    ruleset = int(_LIBC.syscall(_LANDLOCK_CREATE_RULESET, attr, ctypes.c_size_t(size), ctypes.c_uint32(0)))
-    if ruleset < 0:
-        raise OSError(ctypes.get_errno(), "landlock_create_ruleset failed")
-    opened: list[int] = []
-    try:
-        rules = [
-            r
-            for key in (
-                *((p, _FS_READ) for p in confine["system_read"]),
-                *((p, _handled) for p in confine["system_write"]),
-            )
-            if (r := _prepared.get(key))
-        ]
-        for paths, access in ((confine["read"], _FS_READ), (confine["write"], _handled)):
-            for path in paths:
-                found = _rule(path, access, keep=False)
-                if found is not None:
-                    rules.append(found)
-                    opened.append(found[1])
-        for rule, _fd in rules:
-            if _LIBC.syscall(_LANDLOCK_ADD_RULE, ruleset, _LANDLOCK_RULE_PATH_BENEATH, rule, 0) < 0:
-                raise OSError(ctypes.get_errno(), "landlock_add_rule failed")
-        if _LIBC.prctl(_PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0:
-            raise OSError(ctypes.get_errno(), "PR_SET_NO_NEW_PRIVS failed")
-        if _LIBC.syscall(_LANDLOCK_RESTRICT_SELF, ruleset, 0) < 0:
-            raise OSError(ctypes.get_errno(), "landlock_restrict_self failed")
-    finally:
-        os.close(ruleset)
-        for fd in opened:
-            os.close(fd)
-    return True
 
 
 def _load(bundle_dir: str, entrypoint: str) -> tuple[Any, Any]:
@@ -289,12 +209,47 @@ def _task_traceback(exc: BaseException, bundle_dir: str) -> list[str]:
     return traceback.format_exception(type(exc), exc, tb or exc.__traceback__, limit=-_MAX_TRACEBACK_FRAMES)
 
 
-def start(spec: dict[str, Any], fds: list[int], parent: int) -> None:
+def _os_errors(exc: BaseException) -> list[OSError]:
+    """`exc` and the exceptions it was raised from or during, where they are OSErrors."""
+    found: list[OSError] = []
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, OSError):
+            found.append(current)
+        current = current.__cause__ or current.__context__
+    return found
+
+
+def _job_processes() -> int:
+    """How many processes the job has now (its own /proc shows its PID namespace only)."""
+    try:
+        return sum(1 for name in os.listdir("/proc") if name.isdigit())
+    except OSError:
+        return 0
+
+
+def _limit_hit(exc: BaseException, spec: dict[str, Any]) -> tuple[str, str] | None:
+    """The job limit behind a task's failure, when it was one: its scratch space or its process count."""
+    if isinstance(exc, CpuLimitExceeded):
+        return "CpuLimitExceeded", str(exc)
+    cell = spec.get("jail")
+    for error in _os_errors(exc):
+        if error.errno in (errno.ENOSPC, errno.EDQUOT) and cell:
+            return "ScratchFull", f"the job's scratch space ({cell['scratch_mb']} MB) is full: {error}"
+        limit = spec["limits"].get("processes")
+        if error.errno == errno.EAGAIN and limit and cell and _job_processes() >= int(limit) - 1:
+            return "ProcessLimitExceeded", f"the job reached its limit of {limit} processes: {error}"
+    return None
+
+
+def start(spec: dict[str, Any], fds: list[int], alive_fd: int) -> None:
     """Entry point in the freshly forked child; ends the process, never returns."""
     code = 0
     try:
         try:
-            _sandbox(spec, fds, parent)
+            _sandbox(spec, fds, alive_fd)
         except BaseException as exc:
             message = {
                 "type": "error",
@@ -313,18 +268,58 @@ def start(spec: dict[str, Any], fds: list[int], parent: int) -> None:
             _run_task(request, events)
         except BaseException as exc:  # the task's failure, whatever it is, becomes an error event
             code = 1
-            tb = _task_traceback(exc, request["bundle_dir"])
-            events.send(
-                {
-                    "type": "error",
-                    "error_type": type(exc).__name__,
-                    "message": str(exc) or type(exc).__name__,
-                    "traceback": "".join(tb)[-8000:],
-                }
-            )
+            tb = "".join(_task_traceback(exc, request["bundle_dir"]))[-8000:]
+            error_type, text = _limit_hit(exc, spec) or (type(exc).__name__, str(exc) or type(exc).__name__)
+            events.send({"type": "error", "error_type": error_type, "message": text, "traceback": tb})
         sys.stdout.flush()
         sys.stderr.flush()
     except BaseException:
         code = 70
     finally:
         os._exit(code)
+
+
+def probe(spec: dict[str, Any], report_fd: int, alive_fd: int) -> None:
+    """In a child forked like a job: try each protection in turn and write what worked (and why not) as JSON on
+    `report_fd`. Ends the process."""
+    found: dict[str, Any] = {}
+
+    def attempt(name: str, action: Any) -> bool:
+        try:
+            action()
+            found[name] = [True, ""]
+            return True
+        except BaseException as exc:
+            found[name] = [False, str(exc) or type(exc).__name__]
+            return False
+
+    try:
+        first = os.getpid() == 1
+        found["pid_namespace"] = [first, "" if first else "not the first process of a PID namespace"]
+        cell = spec.get("jail")
+        if cell and attempt("jail", lambda: jail.enter(cell)):
+            found["jail_view"] = sorted(os.listdir("/"))
+            attempt("drop_privileges", lambda: jail.drop_privileges(cell))
+            found["capabilities"] = jail.capability_sets()
+            found["uid"] = os.getuid()
+        else:
+            attempt("drop_privileges", jail.drop_capabilities)
+            attempt("no_new_privs", jail.no_new_privileges)
+            found["capabilities"] = jail.capability_sets()
+        attempt("die_with_zygote", lambda: jail.die_with_zygote(alive_fd))
+        confine = spec.get("landlock")
+        if confine:
+            attempt(
+                "landlock",
+                lambda: landlock.restrict(
+                    prepared=confine["prepared"],
+                    paths=confine["paths"],
+                ),
+            )
+        if _SECCOMP is not None:
+            attempt("seccomp", lambda: seccomp.install(_SECCOMP))
+    finally:
+        try:
+            os.write(report_fd, json.dumps(found).encode())
+        finally:
+            os._exit(0)

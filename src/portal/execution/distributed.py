@@ -12,6 +12,7 @@ import logging
 import threading
 import time
 from datetime import datetime, timedelta
+from typing import Any
 
 from celery import Celery
 from sqlalchemy import func, select
@@ -26,6 +27,7 @@ from portal.jobs import control, counters
 from portal.jobs.models import Job
 from portal.jobs.states import JobState
 from portal.realtime import bus
+from portal.realtime.signing import Signer
 from portal.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -46,7 +48,9 @@ class CeleryExecutor:
         """`app` and `control`: a worker process's own, shared rather than opened a second time."""
         self.settings = settings
         self.app = app or make_app(settings)
-        self.control = control or bus.RedisEventBus(settings.redis_url, control_channel(settings))
+        self.control = control or bus.RedisEventBus(
+            settings.redis_url, control_channel(settings), Signer(settings.secrets_key)
+        )
         self.node_id = workers.new_worker_id(KIND)
         self._unsent: dict[int, tuple[str, int]] = {}
         self._short_queues: set[str] = set()
@@ -121,6 +125,9 @@ class CeleryExecutor:
             broker = f"unreachable: {type(exc).__name__}"
         self._checks = {"broker": broker, "event_bus": "ok" if self.control.ping() else "unreachable"}
         self._checked_at = time.monotonic()
+
+    def isolation(self) -> list[dict[str, Any]]:
+        return []  # jobs run in `portal worker` processes: each reports its own (the workers table)
 
     def queue_depths(self, queues: list[str]) -> dict[str, int | None]:
         """Messages waiting in each broker queue (None where the broker did not say)."""

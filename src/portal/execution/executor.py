@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Any, Protocol
 
 
 class Executor(Protocol):
@@ -21,6 +21,9 @@ class Executor(Protocol):
 
     def queue_depths(self, queues: list[str]) -> dict[str, int | None]:
         """Messages waiting in the broker per queue (empty when there is no broker: the jobs table is the queue)."""
+
+    def isolation(self) -> list[dict[str, Any]]:
+        """The protections of the jobs this process runs ({name, on, detail}); empty when it runs none."""
 
 
 class NullExecutor:
@@ -43,6 +46,9 @@ class NullExecutor:
 
     def queue_depths(self, queues: list[str]) -> dict[str, int | None]:
         return {}
+
+    def isolation(self) -> list[dict[str, Any]]:
+        return []
 
 
 _current: Executor = NullExecutor()

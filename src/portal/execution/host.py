@@ -4,22 +4,22 @@ process's duties (registration, heartbeat, reaping lost workers, honouring cance
 from __future__ import annotations
 
 import logging
-import tempfile
 import threading
 import time
+from dataclasses import asdict
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 from portal.auth.principal import Principal
 from portal.auth.roles import Role
+from portal.catalog import network as catalog_network
 from portal.catalog import service as catalog_service
-from portal.catalog.bundles import force_remove
 from portal.catalog.importers import git as git_importer
 from portal.db.base import utcnow
 from portal.errors import PortalError
 from portal.execution import workers
-from portal.execution.child import landlock_abi
+from portal.execution.isolation import Policy, Protection, service_ports
 from portal.execution.runner import Limits, Runner, RunRequest
 from portal.jobs import service as jobs_service
 from portal.secrets import crypto
@@ -46,6 +46,33 @@ def limits_for(settings: Settings, resources: dict[str, Any] | None, timeout_sec
     )
 
 
+def isolation_policy(settings: Settings) -> Policy:
+    """The settings' isolation policy, with the ports of the portal's own services blocked for every job."""
+    first, last = settings.job_uid_range
+    urls = [settings.resolved_database_url, settings.redis_url, settings.resolved_broker_url]
+    extra = [*settings.job_blocked_ports, *([settings.worker_metrics_port] if settings.worker_metrics_port else [])]
+    return Policy(
+        mode=settings.job_isolation,
+        uid_first=first,
+        uid_last=last,
+        max_processes=settings.job_max_processes,
+        scratch_mb=settings.job_scratch_mb,
+        blocked_ports=service_ports(urls, extra),
+    )
+
+
+def new_runner(settings: Settings) -> Runner:
+    """A runner with the settings' limits and isolation, its scratch space in the data directory."""
+    return Runner(
+        scratch_root=settings.scratch_dir,
+        policy=isolation_policy(settings),
+        log_max_lines=settings.job_log_max_lines,
+        log_max_line_chars=settings.job_log_max_line_chars,
+        progress_per_second=settings.job_progress_per_second,
+        result_max_bytes=settings.job_result_max_bytes,
+    )
+
+
 def confidential_parts(job: jobs_service.ClaimedJob) -> tuple[dict[str, Any], dict[str, str], Masker]:
     """The inputs with the sealed sensitive ones restored, the secrets as environment, and a masker for both.
 
@@ -64,13 +91,8 @@ class JobHost:
         self.kind = kind
         self.slots = slots
         self.worker_id = workers.new_worker_id(kind)
-        self.runner = Runner(
-            log_max_lines=settings.job_log_max_lines,
-            log_max_line_chars=settings.job_log_max_line_chars,
-            progress_per_second=settings.job_progress_per_second,
-            result_max_bytes=settings.job_result_max_bytes,
-            filesystem_sandbox=settings.job_filesystem_sandbox,
-        )
+        self.runner = new_runner(settings)
+        self.protections: list[Protection] = []
         self.stopping = threading.Event()
         # Set when the process was asked to stop but lets its running jobs finish (Celery's warm shutdown):
         # recording an outcome is then retried a few times only, within the grace period.
@@ -84,11 +106,14 @@ class JobHost:
         return list(self._running)
 
     def register(self) -> None:
-        workers.register(self.worker_id, self.kind, self.slots)
-        self.settings.scratch_dir.mkdir(parents=True, exist_ok=True)
-        if self.settings.job_filesystem_sandbox != "off":
-            abi = landlock_abi()
-            log.info("job file system sandbox: %s", f"Landlock ABI {abi}" if abi else "unavailable on this kernel")
+        """Start the sandbox (IsolationUnavailable under PORTAL_JOB_ISOLATION=required when a protection is
+        missing: the process must not run jobs) and join the registry of workers."""
+        self.protections = self.runner.start()
+        for protection in self.protections:
+            log.info(
+                "job isolation: %-17s %s: %s", protection.name, "on" if protection.on else "OFF", protection.detail
+            )
+        workers.register(self.worker_id, self.kind, self.slots, [asdict(p) for p in self.protections])
 
     def cancel(self, job_id: int) -> None:
         current = self._running.get(job_id)
@@ -115,7 +140,6 @@ class JobHost:
         self._running[job.id] = (job.run, cancel)
         if job.kind == jobs_service.KIND_IMPORT:
             return self._run_import(job, cancel)
-        workdir: Path | None = None
         result: jobs_service.RunResult
         try:
             try:
@@ -124,13 +148,16 @@ class JobHost:
                 return jobs_service.RunResult(
                     succeeded=False, error={"type": "SecretUnavailable", "message": exc.message}
                 )
-            workdir = Path(tempfile.mkdtemp(dir=self.settings.scratch_dir, prefix=f"job-{job.id}-"))
             if job.source_path and not Path(job.source_path).is_dir():
                 # A development item runs from its folder: a worker on another machine may not have it.
                 message = f"this worker cannot read the development folder {job.source_path}"
                 return jobs_service.RunResult(
                     succeeded=False, error={"type": "DevelopmentFolderUnavailable", "message": message}
                 )
+            need = job.resources.get("network")
+            if not catalog_network.allowed(job.item_id, need):
+                message = f"{job.item_id} needs network access, which an administrator has not allowed (or withdrew)"
+                return jobs_service.RunResult(succeeded=False, error={"type": "NetworkNotAllowed", "message": message})
             try:
                 bundle_dir = job.source_path or catalog_service.bundle_directory(job.bundle_sha256)
             except PortalError as exc:  # missing from the store, or failed its checksum: nothing runs
@@ -151,9 +178,9 @@ class JobHost:
                     bundle_dir=str(bundle_dir),
                     entrypoint=job.entrypoint,
                     inputs=inputs,
-                    workdir=str(workdir),
                     limits=limits_for(self.settings, job.resources, job.timeout_seconds),
                     env=env,
+                    network=need,
                 ),
                 on_event,
                 cancel,
@@ -167,9 +194,6 @@ class JobHost:
         except Exception as exc:
             log.exception("job %s: the runner failed", job.id)
             result = jobs_service.RunResult(succeeded=False, error={"type": "RunnerError", "message": str(exc)})
-        finally:
-            if workdir is not None:
-                force_remove(workdir)
         if self.stopping.is_set() and result.cancelled:
             # Killed because the process stops; `finish` still records CANCELLED if a user had asked for it.
             result = jobs_service.RunResult(succeeded=False, error={"type": "Interrupted", "message": INTERRUPTED})

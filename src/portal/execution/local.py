@@ -4,20 +4,21 @@ from __future__ import annotations
 
 import json
 import logging
-import tempfile
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 from jsonschema import Draft7Validator
 
+from portal.catalog.manifest import network_need
 from portal.catalog.validate import check_folder, input_errors
 from portal.errors import ValidationFailed
 from portal.execution import workers
-from portal.execution.host import INTERRUPTED, JobHost, limits_for
-from portal.execution.runner import Runner, RunRequest
+from portal.execution.host import INTERRUPTED, JobHost, limits_for, new_runner
+from portal.execution.runner import RunRequest
 from portal.jobs import control
 from portal.jobs import service as jobs_service
 from portal.settings import Settings
@@ -79,6 +80,9 @@ class LocalExecutor:
 
     def queue_depths(self, queues: list[str]) -> dict[str, int | None]:
         return {}
+
+    def isolation(self) -> list[dict[str, Any]]:
+        return [asdict(p) for p in self.host.protections]
 
     @property
     def running_jobs(self) -> list[int]:
@@ -148,24 +152,20 @@ def run_folder_once(settings: Settings, path: str, inputs: dict[str, Any], echo:
             for line in event["lines"]:
                 echo(f"{line['stream']:>6} | {line['line']}")
 
-    runner = Runner(
-        log_max_lines=settings.job_log_max_lines,
-        progress_per_second=settings.job_progress_per_second,
-        filesystem_sandbox=settings.job_filesystem_sandbox,
-    )
+    runner = new_runner(settings)
     try:
-        with tempfile.TemporaryDirectory(prefix="portal-run-") as workdir:
-            outcome = runner.run(
-                RunRequest(
-                    job_id=0,
-                    bundle_dir=str(folder),
-                    entrypoint=item.manifest["entrypoint"],
-                    inputs=inputs,
-                    workdir=workdir,
-                    limits=limits,
-                ),
-                on_event,
-            )
+        runner.start()
+        outcome = runner.run(
+            RunRequest(
+                job_id=0,
+                bundle_dir=str(folder),
+                entrypoint=item.manifest["entrypoint"],
+                inputs=inputs,
+                limits=limits,
+                network=network_need(item.manifest),
+            ),
+            on_event,
+        )
     finally:
         runner.stop()
     if outcome.succeeded:

@@ -6,6 +6,7 @@ import os
 import socket
 import uuid
 from datetime import timedelta
+from typing import Any
 
 from sqlalchemy import select, update
 
@@ -18,9 +19,19 @@ def new_worker_id(kind: str) -> str:
     return f"{kind}@{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
 
 
-def register(worker_id: str, kind: str, slots: int) -> None:
+def register(worker_id: str, kind: str, slots: int, isolation: list[dict[str, Any]] | None = None) -> None:
+    """Join the registry; `isolation` lists the protections its jobs run with ({name, on, detail})."""
     with db.write() as s:
-        s.add(Worker(id=worker_id, kind=kind, hostname=socket.gethostname(), pid=os.getpid(), slots=slots))
+        s.add(
+            Worker(
+                id=worker_id,
+                kind=kind,
+                hostname=socket.gethostname(),
+                pid=os.getpid(),
+                slots=slots,
+                isolation=isolation,
+            )
+        )
 
 
 def heartbeat(worker_id: str, running: int) -> None:

@@ -1,56 +1,97 @@
-"""The zygote: a warm, clean process that forks one sandboxed child per job.
+"""The zygote: a warm, clean process that forks one confined child per job.
 
-Started once per worker as `python -I -m portal.execution.zygote FD` with a scrubbed environment. It never runs task
-code itself, so every child starts from the same clean state, without paying for a fresh interpreter.
+Started once per worker as `python -I -m portal.execution.zygote FD PARENT CONFIG` with a scrubbed environment. It
+never runs task code itself, so every child starts from the same clean state, without paying for a fresh
+interpreter. At start it prepares what every job shares (see `sandbox/`): a user namespace when the portal is not
+root, the template of the jobs' file system view, the Landlock rules of the system paths and the seccomp filter;
+then it forks a probe child that tries each protection and tells the parent what holds, in its first message.
 
 Messages on the SOCK_SEQPACKET control socket are JSON:
+  zygote -> parent, once: {"hello": {...what is available and why not...}}
   parent -> zygote: {"id": N, "spec": {...}} with the child's four fds (stdin, stdout, stderr, events) attached;
-  zygote -> parent: {"id": N, "pid": PID} or {"id": N, "error": "..."}; later {"exit": PID, "status": CODE}
-  where CODE is the exit code, or minus the signal number that ended the child.
-When the control socket closes or the zygote is told to stop, it kills every child's process group and exits.
+  zygote -> parent: {"id": N, "pid": PID} or {"id": N, "error": "..."}; later
+                    {"id": N, "exit": CODE, "cpu_seconds": S, "max_rss_kb": K} where CODE is the exit code, or minus
+                    the signal number that ended the child;
+  parent -> zygote: {"kill": N}: SIGKILL the child of request N (and so its whole PID namespace).
+When the control socket closes or the zygote is told to stop, it kills every child and exits.
 """
 
 from __future__ import annotations
 
-import ctypes
+import contextlib
 import gc
 import json
 import os
+import select
 import selectors
 import signal
 import socket
 import sys
+from dataclasses import dataclass, field
+from typing import Any
 
 from portal.execution import child
+from portal.execution.sandbox import jail, kernel, landlock, seccomp
 
 _MAX_MESSAGE = 1 << 20
+_PROBE_SECONDS = 10.0
 
 
-def _kill_all(children: dict[int, int]) -> None:
-    for pid in list(children.values()):
+@dataclass
+class _State:
+    """What the zygote knows about itself and its children."""
+
+    # A pipe whose write end only the zygote holds: its read end tells a child that the zygote is gone.
+    alive_r: int = -1
+    alive_w: int = -1
+    pid_ns: int | None = None  # its own PID namespace, to return to after forking a child into a new one
+    children: dict[int, tuple[int, int]] = field(default_factory=dict)  # pidfd -> (request id, pid)
+
+    def pid_of(self, request_id: int) -> int | None:
+        return next((pid for rid, pid in self.children.values() if rid == request_id), None)
+
+
+def _kill(pid: int) -> None:
+    for kill in (os.killpg, os.kill):  # the group too: without a PID namespace, grandchildren live there
         try:
-            os.killpg(pid, signal.SIGKILL)
-        except ProcessLookupError:
+            kill(pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
             pass
 
 
-def serve(control: socket.socket) -> None:
+def _kill_all(state: _State) -> None:
+    for _request, pid in list(state.children.values()):
+        _kill(pid)
+
+
+def _fork(state: _State) -> int:
+    """fork(), the child as the first process of a new PID namespace when the kernel allows it."""
+    if state.pid_ns is None:
+        return os.fork()
+    kernel.unshare(kernel.CLONE_NEWPID)
+    try:
+        pid = os.fork()
+    except BaseException:
+        kernel.setns(state.pid_ns, kernel.CLONE_NEWPID)
+        raise
+    if pid:
+        kernel.setns(state.pid_ns, kernel.CLONE_NEWPID)  # back to our own: the next child gets a new one again
+    return pid
+
+
+def serve(control: socket.socket, state: _State) -> None:
     """Fork children on request and report their exits until the parent goes away."""
     selector = selectors.DefaultSelector()
     selector.register(control, selectors.EVENT_READ, None)
-    children: dict[int, int] = {}  # pidfd -> pid
-    stopping = False
 
     def _stop(_signum: int, _frame: object) -> None:
-        nonlocal stopping
-        stopping = True
-        _kill_all(children)
+        _kill_all(state)
         os._exit(0)
 
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
-    while not stopping:
+    while True:
         for key, _ in selector.select():
             if key.data is None:
                 try:
@@ -58,59 +99,175 @@ def serve(control: socket.socket) -> None:
                 except OSError:
                     data, fds = b"", []
                 if not data:
-                    _kill_all(children)
+                    _kill_all(state)
                     return
-                _spawn(control, selector, children, data, fds)
+                message = json.loads(data)
+                if "kill" in message:
+                    pid = state.pid_of(int(message["kill"]))
+                    if pid is not None:
+                        _kill(pid)
+                    continue
+                _spawn(control, selector, state, message, fds)
             else:
                 pidfd = key.fd
-                pid = children.pop(pidfd)
+                request_id, pid = state.children.pop(pidfd)
                 selector.unregister(pidfd)
                 os.close(pidfd)
-                _, status = os.waitpid(pid, 0)
+                if state.pid_ns is None:
+                    # What it left running in its process group, which would hold the pipes open. Before the
+                    # child is reaped: until then its pid, and so the group's id, cannot be anyone else's.
+                    with contextlib.suppress(ProcessLookupError, PermissionError):
+                        os.killpg(pid, signal.SIGKILL)
+                _, status, usage = os.wait4(pid, 0)
                 code = -os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status)
-                control.send(json.dumps({"exit": pid, "status": code}).encode())
+                notice = {
+                    "id": request_id,
+                    "exit": code,
+                    "cpu_seconds": round(usage.ru_utime + usage.ru_stime, 3),
+                    "max_rss_kb": usage.ru_maxrss,
+                }
+                control.send(json.dumps(notice).encode())
 
 
 def _spawn(
-    control: socket.socket,
-    selector: selectors.BaseSelector,
-    children: dict[int, int],
-    data: bytes,
-    fds: list[int],
+    control: socket.socket, selector: selectors.BaseSelector, state: _State, message: dict[str, Any], fds: list[int]
 ) -> None:
-    message = json.loads(data)
+    spec = message["spec"]
     try:
-        child.prepare(message["spec"].get("confine"))
-        zygote_pid = os.getpid()
-        pid = os.fork()
+        confine = spec.get("landlock")
+        if confine:
+            landlock.prepare(confine["prepared"])
+            if confine.get("any_port_except") is not None:
+                landlock.prepare_any_port_except(confine["any_port_except"])
+        pid = _fork(state)
     except Exception as exc:  # never let one request stop the zygote
         for fd in fds:
             os.close(fd)
         control.send(json.dumps({"id": message["id"], "error": f"cannot start the task process: {exc}"}).encode())
         return
     if pid == 0:
-        child.start(message["spec"], fds, zygote_pid)  # never returns
+        os.close(state.alive_w)
+        child.start(spec, fds, state.alive_r)  # never returns
     for fd in fds:
         os.close(fd)
     pidfd = os.pidfd_open(pid)
-    children[pidfd] = pid
+    state.children[pidfd] = (int(message["id"]), pid)
     selector.register(pidfd, selectors.EVENT_READ, pid)
     control.send(json.dumps({"id": message["id"], "pid": pid}).encode())
 
 
+def _outcome(action: Any) -> list[Any]:
+    try:
+        action()
+        return [True, ""]
+    except OSError as exc:
+        return [False, exc.strerror or str(exc)]
+
+
+def _become_user_namespace_root(control: socket.socket) -> list[Any]:
+    """Not root: the zygote goes on as root of a user namespace of its own, as the first process of a new PID
+    namespace. The process the worker started stays behind only to wait for it (and to die with the worker)."""
+    entered = _outcome(jail.enter_user_namespace)
+    if not entered[0]:
+        return entered
+    keeper_r, keeper_w = os.pipe()
+    pid = os.fork()
+    if pid:
+        control.close()
+        os.close(keeper_r)
+        _, status = os.waitpid(pid, 0)
+        os._exit(os.waitstatus_to_exitcode(status) & 0xFF)
+    os.close(keeper_w)
+    kernel.prctl(kernel.PR_SET_PDEATHSIG, signal.SIGKILL)  # and with us, as the namespace's first process, every job
+    if select.select([keeper_r], [], [], 0)[0]:
+        os._exit(0)  # the process that started us is gone already
+    os.close(keeper_r)
+    return entered
+
+
+def _pid_namespaces(state: _State) -> list[Any]:
+    """Children as the first process of a PID namespace each: needs to make one and to return to our own."""
+    try:
+        own = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
+        kernel.unshare(kernel.CLONE_NEWPID)
+        kernel.setns(own, kernel.CLONE_NEWPID)
+    except OSError as exc:
+        return [False, exc.strerror or str(exc)]
+    state.pid_ns = own
+    return [True, ""]
+
+
+def _probe(state: _State, spec: dict[str, Any]) -> dict[str, Any]:
+    """Fork a child like a job's and let it try each protection; its report, or why there is none."""
+    report_r, report_w = os.pipe()
+    try:
+        pid = _fork(state)
+    except OSError as exc:
+        os.close(report_r)
+        os.close(report_w)
+        return {"error": f"cannot fork a probe: {exc}"}
+    if pid == 0:
+        os.close(report_r)
+        os.close(state.alive_w)
+        child.probe(spec, report_w, state.alive_r)  # never returns
+    os.close(report_w)
+    data = b""
+    try:
+        while select.select([report_r], [], [], _PROBE_SECONDS)[0]:
+            chunk = os.read(report_r, 65536)
+            if not chunk:
+                break
+            data += chunk
+    finally:
+        os.close(report_r)
+        _kill(pid)
+        os.waitpid(pid, 0)
+    try:
+        found: dict[str, Any] = json.loads(data)
+    except ValueError:
+        return {"error": "the probe reported nothing"}
+    return found
+
+
+def prepare(config: dict[str, Any], control: socket.socket, state: _State) -> dict[str, Any]:
+    """Everything the jobs share, tried for real: what holds goes into the hello message."""
+    hello: dict[str, Any] = {"euid": os.geteuid(), "arch": kernel.ARCH, "landlock_abi": landlock.abi()}
+    if config["isolation"] == "off":
+        state.alive_r, state.alive_w = os.pipe()
+        return hello
+    if os.geteuid() != 0:
+        hello["user_namespace"] = _become_user_namespace_root(control)
+    state.alive_r, state.alive_w = os.pipe()
+    hello["template"] = _outcome(lambda: jail.build_template(config["root"], config["read_paths"], config["devices"]))
+    hello["pid_namespace"] = _pid_namespaces(state)
+    program = seccomp.filter_program()
+    child.prepare(program)
+    hello["seccomp_filter"] = [program is not None, "" if program else f"no seccomp table for {kernel.ARCH}"]
+    landlock.prepare(config["probe"].get("landlock", {}).get("prepared", []))
+    probe_spec = dict(config["probe"])
+    if not hello["template"][0]:
+        probe_spec.pop("jail", None)
+    hello["probe"] = _probe(state, probe_spec)
+    return hello
+
+
 def main() -> None:
     control = socket.socket(fileno=int(sys.argv[1]))
-    # Everything imported so far lives as long as the zygote: keep the collector from walking (and so
-    # copy-on-write touching) those objects in every child.
-    gc.freeze()
+    config = json.loads(sys.argv[3])
     try:
         # Die (and so kill our children) when the worker that started us dies, even by SIGKILL.
-        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)
+        kernel.prctl(kernel.PR_SET_PDEATHSIG, signal.SIGTERM)
     except (OSError, AttributeError):
         pass
     if os.getppid() != int(sys.argv[2]):
         return  # the worker died before we could ask to die with it
-    serve(control)
+    state = _State()
+    hello = prepare(config, control, state)
+    # Everything imported so far lives as long as the zygote: keep the collector from walking (and so
+    # copy-on-write touching) those objects in every child.
+    gc.freeze()
+    control.send(json.dumps({"hello": hello}).encode())
+    serve(control, state)
 
 
 if __name__ == "__main__":

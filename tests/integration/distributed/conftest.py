@@ -23,14 +23,17 @@ ITEMS = {
     # For the worker whose metrics a test reads.
     "metered": "queue: metered\n",
 }
-TASK = """import os
+TASK = """import secrets
+import subprocess
 import time
 
 
 def run(inputs, progress_callback):
-    progress_callback(10, f"pid {os.getpid()}")
+    marker = f"300.{secrets.randbelow(10**9):09d}"
+    subprocess.Popen(["sleep", marker])
+    progress_callback(10, f"sleeping {marker}")
     time.sleep(float(inputs.get("seconds", 0)))
-    return {"pid": os.getpid()}
+    return {"marker": marker}
 """
 
 

@@ -126,9 +126,7 @@ def test_a_worker_killed_mid_job_leaves_no_job_stuck(cluster: Cluster) -> None:
     with cluster.client(0) as first:
         once = launch(first, "fragile-once", {"seconds": 120})
         again = launch(first, "fragile-idempotent", {"seconds": 2})
-        for job_id in (once, again):
-            wait_until(lambda j=job_id: str(first.get(f"/api/jobs/{j}").json()["message"]).startswith("pid "), 30)
-        pids = [int(str(first.get(f"/api/jobs/{j}").json()["message"]).split()[1]) for j in (once, again)]
+        pids = [pid for job_id in (once, again) for pid in sleeper_pids(first, job_id)]
         victim.stop(signal.SIGKILL)
         assert wait_until(lambda: not any(process_alive(pid) for pid in pids), timeout=10)  # children die with it
         failed = wait_for_job(first, once, {"FAILED", "SUCCEEDED", "CANCELLED"}, timeout=60)

@@ -1,0 +1,252 @@
+"""The runner's side of the zygote: start it (and again when it dies), ask it for children, learn how they end."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import queue
+import select
+import socket
+import subprocess
+import sys
+import threading
+from concurrent.futures import Future
+from dataclasses import dataclass
+from typing import Any
+
+SPAWN_SECONDS = 30.0
+_HELLO_SECONDS = 30.0
+
+
+class RunnerLost(Exception):
+    """The zygote died or refused to fork."""
+
+
+@dataclass(frozen=True)
+class Exit:
+    """How a child ended: its exit code (minus the signal number when a signal ended it) and what it used."""
+
+    status: int
+    cpu_seconds: float = 0.0
+    max_rss_kb: int = 0
+
+
+class ZygoteClient:
+    """Client of one zygote process: serialized spawn requests, exit notices routed to the waiting run."""
+
+    def __init__(self, config: dict[str, Any], on_hello: Any) -> None:
+        self._config = config
+        self._on_hello = on_hello
+        self._lock = threading.Lock()
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._sock: socket.socket | None = None
+        self._next_id = 0
+        self._spawns: dict[int, Future[int]] = {}
+        self._exits: dict[int, Future[Exit]] = {}
+        # Which zygote (by its socket) each request belongs to: when one zygote goes, only its own waiters fail,
+        # not those of the zygote that replaced it.
+        self._owners: dict[int, socket.socket] = {}
+        # The zygote's parent-death signal fires when the *thread* that started it exits, so zygotes are
+        # started by this thread, which lives as long as the runner, never by a request or slot thread.
+        self._starts: queue.Queue[tuple[Future[subprocess.Popen[bytes]], socket.socket] | None] = queue.Queue()
+        self._keeper = threading.Thread(target=self._keep, name="zygote-keeper", daemon=True)
+        self._keeper.start()
+
+    @property
+    def process(self) -> subprocess.Popen[bytes] | None:
+        return self._proc
+
+    def _keep(self) -> None:
+        while (request := self._starts.get()) is not None:
+            started, child_sock = request
+            try:
+                started.set_result(
+                    subprocess.Popen(
+                        [
+                            sys.executable,
+                            "-I",
+                            "-m",
+                            "portal.execution.zygote",
+                            str(child_sock.fileno()),
+                            str(os.getpid()),
+                            json.dumps(self._config),
+                        ],
+                        pass_fds=[child_sock.fileno()],
+                        env={"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": os.environ.get("LANG", "C.UTF-8")},
+                        cwd="/",
+                        stdin=subprocess.DEVNULL,
+                        start_new_session=True,
+                    )
+                )
+            except BaseException as exc:
+                started.set_exception(exc)
+
+    def start(self) -> None:
+        """Make sure a zygote runs (and so that its hello was heard)."""
+        with self._lock:
+            if self._sock is None:
+                self._start()
+
+    def _start(self) -> socket.socket:
+        parent_sock, child_sock = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        started: Future[subprocess.Popen[bytes]] = Future()
+        self._starts.put((started, child_sock))
+        try:
+            proc = started.result(timeout=SPAWN_SECONDS)
+        except BaseException:
+            parent_sock.close()
+            raise
+        finally:
+            child_sock.close()
+        try:
+            hello = self._hello(parent_sock)
+        except BaseException:
+            parent_sock.close()
+            with contextlib.suppress(ProcessLookupError):
+                proc.kill()
+            proc.wait()
+            raise
+        self._on_hello(hello)
+        self._proc, self._sock = proc, parent_sock
+        threading.Thread(target=self._read, args=(parent_sock, proc), name="zygote-reader", daemon=True).start()
+        return parent_sock
+
+    @staticmethod
+    def _hello(sock: socket.socket) -> dict[str, Any]:
+        if not select.select([sock], [], [], _HELLO_SECONDS)[0]:
+            raise RunnerLost(f"the runner's zygote did not start within {_HELLO_SECONDS:g} s")
+        data = sock.recv(65536)
+        if not data:
+            raise RunnerLost("the runner's zygote stopped while starting")
+        hello: dict[str, Any] = json.loads(data)["hello"]
+        return hello
+
+    def _read(self, sock: socket.socket, proc: subprocess.Popen[bytes]) -> None:
+        while True:
+            try:
+                data = sock.recv(65536)
+            except OSError:
+                data = b""
+            if not data:
+                break
+            message = json.loads(data)
+            request_id = int(message["id"])
+            with self._lock:
+                if "exit" in message:
+                    # Dropped when the run already gave up on this child (forget).
+                    waiting = self._exits.get(request_id)
+                    if waiting is not None and not waiting.done():
+                        waiting.set_result(
+                            Exit(int(message["exit"]), float(message["cpu_seconds"]), int(message["max_rss_kb"]))
+                        )
+                    continue
+                future = self._spawns.pop(request_id, None)
+                if future is not None and "pid" in message:
+                    self._exits[request_id] = Future()
+                else:
+                    self._owners.pop(request_id, None)
+            if future is None:
+                continue
+            if "pid" in message:
+                future.set_result(int(message["pid"]))
+            else:
+                future.set_exception(RunnerLost(message.get("error", "spawn failed")))
+        with self._lock:
+            if self._sock is sock:
+                self._sock = None
+            mine = [r for r, owner in self._owners.items() if owner is sock]
+            pending: list[Future[Any]] = []
+            for request_id in mine:
+                del self._owners[request_id]
+                spawn = self._spawns.pop(request_id, None)
+                ended = self._exits.pop(request_id, None)
+                pending.extend(f for f in (spawn, ended) if f is not None)
+        for future in pending:
+            if not future.done():
+                future.set_exception(RunnerLost("the runner's zygote process stopped"))
+        with contextlib.suppress(ProcessLookupError, ChildProcessError, subprocess.TimeoutExpired):
+            proc.wait(timeout=5)
+        sock.close()
+
+    def spawn(self, spec: dict[str, Any], fds: list[int]) -> tuple[int, Future[Exit]]:
+        """Fork a child with `fds` as its pipes; returns the request id (to kill or forget it) and its end."""
+        with self._lock:
+            sock = self._sock or self._start()
+            self._next_id += 1
+            request_id = self._next_id
+            future: Future[int] = Future()
+            self._spawns[request_id] = future
+            message = json.dumps({"id": request_id, "spec": spec}).encode()
+            self._owners[request_id] = sock
+            try:
+                socket.send_fds(sock, [message], fds)
+            except OSError:
+                # The zygote died since the last job and its reader has not noticed yet: start another, once.
+                if self._sock is sock:
+                    self._sock = None
+                    with contextlib.suppress(OSError):
+                        sock.shutdown(socket.SHUT_RDWR)
+                try:
+                    sock = self._start()
+                    self._owners[request_id] = sock
+                    socket.send_fds(sock, [message], fds)
+                except OSError as exc:
+                    self._spawns.pop(request_id, None)
+                    self._owners.pop(request_id, None)
+                    raise RunnerLost(f"cannot reach the runner's zygote: {exc}") from exc
+        try:
+            future.result(timeout=SPAWN_SECONDS)
+        except TimeoutError:
+            with self._lock:
+                self._spawns.pop(request_id, None)
+                self._owners.pop(request_id, None)
+            self._restart()  # a zygote that does not answer is replaced, not waited on forever
+            raise RunnerLost(f"the runner's zygote did not answer within {SPAWN_SECONDS:g} s") from None
+        with self._lock:
+            exit_future = self._exits.get(request_id)
+        if exit_future is None:  # the zygote stopped right after forking: the child died with it
+            exit_future = Future()
+            exit_future.set_exception(RunnerLost("the runner's zygote process stopped"))
+        return request_id, exit_future
+
+    def kill(self, request_id: int) -> None:
+        """SIGKILL the child of a request, and with it every process of its job."""
+        with self._lock:
+            sock = self._owners.get(request_id)
+        if sock is None:
+            return
+        with contextlib.suppress(OSError):
+            sock.send(json.dumps({"kill": request_id}).encode())
+
+    def forget(self, request_id: int) -> None:
+        with self._lock:
+            self._exits.pop(request_id, None)
+            self._owners.pop(request_id, None)
+
+    def _restart(self) -> None:
+        """Drop the current zygote (its reader fails what still waits on it); the next spawn starts another."""
+        with self._lock:
+            sock, proc = self._sock, self._proc
+            self._sock = None
+        if proc is not None:
+            with contextlib.suppress(ProcessLookupError):
+                proc.kill()
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+
+    def stop(self) -> None:
+        self._starts.put(None)
+        with self._lock:
+            sock, proc = self._sock, self._proc
+            self._sock = None
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+        if proc is not None:
+            try:
+                proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
