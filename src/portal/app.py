@@ -24,6 +24,7 @@ from portal.audit.router import router as audit_router
 from portal.auth.deps import Admin
 from portal.auth.router import router as auth_router
 from portal.catalog.router import UPLOAD_PATHS
+from portal.catalog.router import admin_router as catalog_admin_router
 from portal.catalog.router import router as catalog_router
 from portal.dev.router import router as dev_router
 from portal.errors import PortalError
@@ -190,6 +191,7 @@ def create_app(settings: Settings | None = None, *, run_executor: bool = True) -
     app.include_router(health_router)
     app.include_router(auth_router)
     app.include_router(catalog_router)
+    app.include_router(catalog_admin_router)
     app.include_router(jobs_router)
     app.include_router(audit_router)
     app.include_router(admin_router)

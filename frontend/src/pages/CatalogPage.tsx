@@ -6,7 +6,7 @@ import { api, unwrap, type Item } from "../api/client";
 import { SearchBox } from "../components/SearchBox";
 import { Empty, Spinner } from "../components/ui";
 import { hasRole, useMe } from "../lib/auth";
-import { useAllCatalogItems } from "../lib/catalog";
+import { describeNetwork, useAllCatalogItems } from "../lib/catalog";
 import { useUrlState } from "../lib/urlState";
 
 const ImportDialog = lazy(() => import("./ImportDialog"));
@@ -31,6 +31,14 @@ function ItemCard({ item }: { item: Item }) {
         {item.category && (
           <span className="rounded-full bg-accent-100 px-2 py-0.5 text-accent-800 dark:bg-accent-800/40 dark:text-accent-100">
             {item.category}
+          </span>
+        )}
+        {describeNetwork(item.network) && (
+          <span
+            className={`rounded-full px-2 py-0.5 ${item.network_allowed ? "bg-sky-100 text-sky-900 dark:bg-sky-900/40 dark:text-sky-100" : "bg-amber-100 text-amber-900 dark:bg-amber-900/40 dark:text-amber-100"}`}
+            title={`Needs ${describeNetwork(item.network)}${item.network_allowed ? "" : " (not allowed by an administrator yet)"}`}
+          >
+            network{item.network_allowed ? "" : " (not allowed)"}
           </span>
         )}
         {item.tags.map((tag) => (

@@ -6,7 +6,7 @@
 import Form from "@rjsf/core";
 import type { ErrorSchema, RJSFSchema, UiSchema } from "@rjsf/utils";
 import validator from "@rjsf/validator-ajv8";
-import { useMutation, useQuery } from "@tanstack/react-query";
+import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { useMemo, useState } from "react";
 import { Link, useNavigate, useParams, useSearchParams } from "react-router";
 import { api, ApiError, unwrap } from "../api/client";
@@ -16,6 +16,7 @@ import { Markdown } from "../components/Markdown";
 import { useToast } from "../components/toasts";
 import { Spinner } from "../components/ui";
 import { hasRole, useMe } from "../lib/auth";
+import { describeNetwork } from "../lib/catalog";
 import { toErrorSchema } from "../lib/formErrors";
 
 type Inputs = Record<string, unknown>;
@@ -39,6 +40,7 @@ export default function ItemPage() {
   const navigate = useNavigate();
   const toast = useToast();
   const me = useMe();
+  const queryClient = useQueryClient();
 
   const versions = useQuery({
     queryKey: ["versions", itemId],
@@ -90,6 +92,17 @@ export default function ItemPage() {
         toast(error.message, "error");
       }
     },
+  });
+
+  const network = useMutation({
+    mutationFn: (allowed: boolean) =>
+      unwrap(api.PUT("/api/admin/catalog/{item_id}/network", { params: { path: { item_id: itemId } }, body: { allowed } })),
+    onSuccess: (access) => {
+      toast(access.allowed ? "Network access allowed" : "Network access withdrawn");
+      void queryClient.invalidateQueries({ queryKey: ["descriptor", itemId] });
+      void queryClient.invalidateQueries({ queryKey: ["catalog"] });
+    },
+    onError: (error) => toast(error.message, "error"),
   });
 
   const schema = descriptor.data?.schema as RJSFSchema | undefined;
@@ -163,6 +176,29 @@ export default function ItemPage() {
         <p role="note" className="mb-4 rounded-md border border-violet-300 bg-violet-50 p-3 text-sm text-violet-900 dark:border-violet-800 dark:bg-violet-950 dark:text-violet-200">
           Runs of this item wait for approval before they start.
         </p>
+      )}
+      {describeNetwork(descriptor.data?.network) && (
+        <div
+          role="note"
+          className={`mb-4 flex flex-wrap items-center justify-between gap-3 rounded-md border p-3 text-sm ${descriptor.data?.network_allowed ? "border-sky-300 bg-sky-50 text-sky-900 dark:border-sky-800 dark:bg-sky-950 dark:text-sky-200" : "border-amber-300 bg-amber-50 text-amber-900 dark:border-amber-800 dark:bg-amber-950 dark:text-amber-200"}`}
+        >
+          <p>
+            This version needs network access ({describeNetwork(descriptor.data?.network)}).{" "}
+            {descriptor.data?.network_allowed
+              ? "An administrator allowed it; its jobs still never reach the portal's own services."
+              : "An administrator has not allowed it: its jobs are refused until then."}
+          </p>
+          {hasRole(me.data?.role, "admin") && (
+            <button
+              type="button"
+              className="btn"
+              disabled={network.isPending}
+              onClick={() => network.mutate(!descriptor.data?.network_allowed)}
+            >
+              {descriptor.data?.network_allowed ? "Withdraw network access" : "Allow network access"}
+            </button>
+          )}
+        </div>
       )}
       {selected?.deprecated && (
         <p role="note" className="mb-4 rounded-md border border-amber-300 bg-amber-50 p-3 text-sm text-amber-900 dark:border-amber-800 dark:bg-amber-950 dark:text-amber-200">

@@ -33,6 +33,7 @@ FIELD_TYPES: dict[str, tuple[type, ...]] = {
     "queue": _STR,
     "priority": (int,),
     "idempotent": (bool,),
+    "network": (bool, dict),
 }
 RESOURCE_KEYS = {"memory_mb", "cpu_seconds"}
 APPROVAL_KEYS = {"approvers", "count", "timeout"}
@@ -52,6 +53,34 @@ def deprecation_note(manifest: dict[str, Any]) -> str | None:
     if value is True:
         return "deprecated"
     return value if isinstance(value, str) and value.strip() else None
+
+
+NETWORK_KEYS = {"tcp_ports"}
+
+
+def network_need(manifest: dict[str, Any]) -> dict[str, Any] | None:
+    """The network access a checked manifest declares: None (none, the default), {} (`network: true`: any TCP port
+    but the portal's own services) or {"tcp_ports": [...]} (only those outbound TCP ports)."""
+    value = manifest.get("network")
+    if value is True:
+        return {}
+    if isinstance(value, dict):
+        return {"tcp_ports": sorted(set(value["tcp_ports"]))} if "tcp_ports" in value else {}
+    return None
+
+
+def _network_problems(network: Any, file: str, line: int | None) -> list[Problem]:
+    if not isinstance(network, dict):
+        return []
+    problems = [Problem(file, f"unknown key 'network.{key}'", line) for key in network if key not in NETWORK_KEYS]
+    ports = network.get("tcp_ports")
+    if "tcp_ports" in network and not (
+        isinstance(ports, list)
+        and ports
+        and all(isinstance(p, int) and not isinstance(p, bool) and 1 <= p <= 65535 for p in ports)
+    ):
+        problems.append(Problem(file, "'network.tcp_ports' must be a list of TCP ports (1-65535)", line))
+    return problems
 
 
 def duration_seconds(value: Any) -> int | None:
@@ -198,6 +227,7 @@ def parse_manifest(text: str, file: str = "manifest.yaml") -> tuple[dict[str, An
     if isinstance(priority, int) and not isinstance(priority, bool) and not 0 <= priority <= MAX_PRIORITY:
         problems.append(Problem(file, f"'priority' must be between 0 and {MAX_PRIORITY}", lines.get("priority")))
     problems.extend(_approval_problems(data.get("approval"), file, lines.get("approval")))
+    problems.extend(_network_problems(data.get("network"), file, lines.get("network")))
     secrets = data.get("secrets")
     if isinstance(secrets, list):
         for name in secrets:

@@ -22,6 +22,12 @@ class CatalogItem(Base):
     owner: Mapped[str | None] = mapped_column(String(200), default=None)
     latest_version: Mapped[str | None] = mapped_column(String(64), default=None)
     versions: Mapped[list[Any]] = mapped_column(default=list)  # active versions, highest first (denormalized)
+    # The network access the latest version declares (denormalized, see manifest.network_need), and what an
+    # admin allowed: jobs of a version whose need the grant does not cover are refused.
+    network: Mapped[dict[str, Any] | None] = mapped_column(default=None)
+    network_grant: Mapped[dict[str, Any] | None] = mapped_column(default=None)
+    network_granted_by: Mapped[str | None] = mapped_column(String(64), default=None)
+    network_granted_at: Mapped[datetime | None] = mapped_column(default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 

@@ -8,8 +8,8 @@ from fastapi import APIRouter, File, Form, Query, Request, Response, UploadFile
 from fastapi.responses import FileResponse
 from starlette.concurrency import run_in_threadpool
 
-from portal.auth.deps import Publisher, Viewer
-from portal.catalog import service
+from portal.auth.deps import Admin, Publisher, Viewer
+from portal.catalog import network, service
 from portal.catalog.importers import git
 from portal.catalog.schemas import (
     Descriptor,
@@ -18,6 +18,8 @@ from portal.catalog.schemas import (
     ItemPage,
     LocalImportRequest,
     LocalValidateRequest,
+    NetworkAccess,
+    NetworkAccessUpdate,
     ValidationReport,
     VersionOut,
     WebhookOut,
@@ -121,3 +123,19 @@ def validate_bundle(
 ) -> ValidationReport:
     """Every problem of an upload, with file and line, without registering anything (the import preview)."""
     return service.validate_upload(file.filename or "upload.tar.gz", file.file)
+
+
+admin_router = APIRouter(prefix="/api/admin/catalog", tags=["admin"])
+
+
+@admin_router.get("/{item_id}/network", operation_id="catalog-get-network", response_model=NetworkAccess)
+def get_network(item_id: str, _: Admin) -> NetworkAccess:
+    """What network access the item's versions declare, and what an admin allowed. Role: admin."""
+    return network.get_access(item_id)
+
+
+@admin_router.put("/{item_id}/network", operation_id="catalog-set-network", response_model=NetworkAccess)
+def set_network(item_id: str, body: NetworkAccessUpdate, principal: Admin) -> NetworkAccess:
+    """Allow what the item's versions declare now (a later version that asks for more needs this again), or
+    withdraw it: jobs that need it are refused, queued ones fail when they start. Audited. Role: admin."""
+    return network.set_access(principal, item_id, body.allowed)

@@ -19,6 +19,12 @@ class VersionOut(BaseModel):
     deprecated: str | None = Field(default=None, description="why the version is deprecated (from its manifest)")
 
 
+NETWORK_NEED = (
+    "network access a version declares: null (none), {} (any outbound TCP port except the portal's own "
+    "services) or {tcp_ports: [...]}"
+)
+
+
 class ItemOut(BaseModel):
     id: str
     name: str
@@ -29,6 +35,22 @@ class ItemOut(BaseModel):
     latest_version: str | None
     versions: list[str] = Field(description="active versions, highest first (semver order)")
     updated_at: datetime
+    network: dict[str, Any] | None = Field(default=None, description=f"of the latest version: {NETWORK_NEED}")
+    network_allowed: bool = Field(default=True, description="whether an admin allowed the latest version's need")
+
+
+class NetworkAccess(BaseModel):
+    item_id: str
+    needs: dict[str, Any] | None = Field(description=f"what the item's versions declare together; {NETWORK_NEED}")
+    allowed: dict[str, Any] | None = Field(description="what an admin allowed (same shape), or null")
+    allowed_by: str | None = None
+    allowed_at: datetime | None = None
+
+
+class NetworkAccessUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    allowed: bool = Field(description="true: allow what the item's versions declare now; false: withdraw it")
 
 
 class ItemPage(BaseModel):
@@ -45,6 +67,8 @@ class Descriptor(BaseModel):
     readme: str
     bundle_sha256: str
     status: str
+    network: dict[str, Any] | None = Field(default=None, description=NETWORK_NEED)
+    network_allowed: bool = Field(default=True, description="whether an admin allowed this version's need")
 
     model_config = ConfigDict(populate_by_name=True)
 

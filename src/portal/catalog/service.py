@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from portal.audit import service as audit
 from portal.auth.principal import Principal
+from portal.catalog import network
 from portal.catalog.blobstore import DatabaseBundleStore
 from portal.catalog.bundles import (
     BundleCache,
@@ -30,7 +31,7 @@ from portal.catalog.bundles import (
 )
 from portal.catalog.importers.local import Candidate, discover
 from portal.catalog.importers.upload import extracted, sha256_of
-from portal.catalog.manifest import Problem, approval_policy, deprecation_note, parse_version
+from portal.catalog.manifest import Problem, approval_policy, deprecation_note, network_need, parse_version
 from portal.catalog.models import Bundle, CatalogItem, CatalogVersion
 from portal.catalog.schemas import (
     Descriptor,
@@ -72,6 +73,7 @@ class RunnableVersion:
     queue: str = "default"
     priority: int = 0
     deprecated: str | None = None  # why, when the version's manifest deprecates it
+    network: dict[str, Any] | None = None  # what network access it declares (manifest.network_need)
 
 
 _stores_lock = threading.Lock()
@@ -449,6 +451,7 @@ def _refresh_item(s: Session, item_id: str) -> None:
     item.latest_version = _latest([(r.version, r.status) for r in rows])
     item.versions = sorted((r.version for r in rows if r.status == ACTIVE), key=_sort_key, reverse=True)
     latest = next((r.manifest for r in rows if r.version == item.latest_version), None)
+    item.network = network_need(latest) if latest is not None else None
     if latest is not None:
         item.name = latest.get("displayName") or latest["name"]
         item.description = latest.get("description", "") or ""
@@ -479,7 +482,13 @@ def list_items(
     if tag:
         rows = [r for r in rows if tag in (r.tags or [])]
     window = rows[(page - 1) * page_size : page * page_size]
-    return ItemPage(items=[ItemOut.model_validate(r, from_attributes=True) for r in window], total=len(rows))
+    items = [
+        ItemOut.model_validate(
+            {**r._mapping, "network_allowed": network.covers(r.network_grant, r.network)}, from_attributes=True
+        )
+        for r in window
+    ]
+    return ItemPage(items=items, total=len(rows))
 
 
 _list_cache: dict[tuple[Any, ...], tuple[tuple[Any, ...], bytes]] = {}
@@ -522,6 +531,8 @@ _ITEM_COLUMNS = (
     CatalogItem.latest_version,
     CatalogItem.versions,
     CatalogItem.updated_at,
+    CatalogItem.network,
+    CatalogItem.network_grant,
 )
 
 
@@ -551,6 +562,8 @@ def _find_version(s: Session, item_id: str, version: str | None) -> CatalogVersi
 def get_descriptor(item_id: str, version: str) -> Descriptor:
     with db.read() as s:
         row = _find_version(s, item_id, version)
+        grant = s.scalar(select(CatalogItem.network_grant).where(CatalogItem.id == item_id))
+    need = network_need(row.manifest)
     return Descriptor.model_validate(
         {
             "item_id": row.item_id,
@@ -561,6 +574,8 @@ def get_descriptor(item_id: str, version: str) -> Descriptor:
             "readme": row.readme,
             "bundle_sha256": row.bundle_sha256,
             "status": row.status,
+            "network": need,
+            "network_allowed": network.covers(grant, need),
         }
     )
 
@@ -577,6 +592,7 @@ class _BundleFacts:
     queue: str
     priority: int
     deprecated: str | None
+    network: dict[str, Any] | None = None
 
 
 def sensitive_fields(schema: dict[str, Any]) -> tuple[str, ...]:
@@ -643,6 +659,7 @@ def resolve_runnable(item_id: str, version: str | None) -> RunnableVersion:
                 queue=str(manifest.get("queue") or DEFAULT_QUEUE),
                 priority=int(manifest.get("priority") or 0),
                 deprecated=deprecation_note(manifest),
+                network=network_need(manifest),
             )
             _facts[row.bundle_sha256] = facts
     return RunnableVersion(
@@ -660,6 +677,7 @@ def resolve_runnable(item_id: str, version: str | None) -> RunnableVersion:
         queue=facts.queue,
         priority=facts.priority,
         deprecated=facts.deprecated,
+        network=facts.network,
     )
 
 

@@ -18,6 +18,7 @@ from portal.audit import service as audit
 from portal.auth import service as auth_service
 from portal.auth.principal import Principal
 from portal.auth.roles import Role
+from portal.catalog import network as catalog_network
 from portal.catalog import service as catalog_service
 from portal.catalog.validate import input_errors
 from portal.db import session as db
@@ -447,7 +448,10 @@ def _insert_run(
         source_path=runnable.dev_path,
         inputs=stored,
         timeout_seconds=runnable.timeout_seconds,
-        resources=runnable.resources,
+        # The network need goes with the job: the worker checks it against the item's grant at run time.
+        resources={**runnable.resources, "network": runnable.network}
+        if runnable.network is not None
+        else runnable.resources,
         retry_of=retry_of,
         attempt=attempt,
         state=JobState.PENDING_APPROVAL if runnable.approval else JobState.QUEUED,
@@ -510,6 +514,7 @@ def _check_runnable(runnable: catalog_service.RunnableVersion, inputs: dict[str,
             f"{runnable.item_id} needs secrets that are not granted to it: {', '.join(missing)}",
             details={"missing": missing},
         )
+    catalog_network.check(runnable.item_id, runnable.network)
 
 
 def check_runnable(runnable: catalog_service.RunnableVersion, inputs: dict[str, Any]) -> None:
