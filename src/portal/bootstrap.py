@@ -17,6 +17,7 @@ from portal.execution import executor as executors
 from portal.execution.local import LocalExecutor
 from portal.realtime import bus
 from portal.realtime.hub import hub
+from portal.realtime.signing import Signer
 from portal.schedules.scheduler import Scheduler
 from portal.settings import EXAMPLES_DIR, Settings, use_settings
 
@@ -98,7 +99,7 @@ def start(settings: Settings, run_executor: bool = True) -> PortalState:
         from portal.execution.celery_app import events_channel
         from portal.execution.distributed import CeleryExecutor
 
-        event_bus = bus.RedisEventBus(settings.redis_url, events_channel(settings))
+        event_bus = bus.RedisEventBus(settings.redis_url, events_channel(settings), Signer(settings.secrets_key))
         executor = CeleryExecutor(settings) if run_executor else executors.NullExecutor()
     else:
         event_bus = bus.LocalEventBus()

@@ -331,7 +331,13 @@ def test_dockerfile_runtime_stage(stages: list[Stage]) -> None:
 
 def test_dockerignore_keeps_secrets_out_and_lets_the_build_inputs_in(stages: list[Stage]) -> None:
     patterns = ignore_patterns(ROOT / ".dockerignore")
-    for secret in ("deploy/portal.env", "deploy/postgres.env", "deploy/kubernetes/secret.yaml", "x/.env"):
+    for secret in (
+        "deploy/portal.env",
+        "deploy/postgres.env",
+        "deploy/redis.env",
+        "deploy/kubernetes/secret.yaml",
+        "x/.env",
+    ):
         assert ignored_by(patterns, secret, docker=True), f"{secret} would be sent to the Docker build"
     for heavy in (".git/HEAD", ".venv/bin/python", "frontend/node_modules/vite/package.json", "data/portal.db"):
         assert ignored_by(patterns, heavy, docker=True), f"{heavy} would be sent to the Docker build"
@@ -429,7 +435,8 @@ def test_compose_commands_and_healthchecks(compose: dict[str, Any]) -> None:
     api_check = " ".join(services["api"]["healthcheck"]["test"])
     assert re.search(r"http://(127\.0\.0\.1|localhost):8000/readyz\b", api_check), api_check
     assert " ".join(services["postgres"]["healthcheck"]["test"]).count("pg_isready") == 1
-    assert services["redis"]["healthcheck"]["test"] == ["CMD", "redis-cli", "ping"]
+    assert services["redis"]["healthcheck"]["test"][0] == "CMD-SHELL"
+    assert "redis-cli ping" in services["redis"]["healthcheck"]["test"][1]
     assert {"postgres-data", "redis-data"} <= set(compose["volumes"])
     # Every portal container runs the same image.
     assert len({s["image"] for s in portal_services(compose).values()}) == 1
@@ -447,7 +454,7 @@ def test_compose_env_files_have_examples_and_stay_out_of_git(compose: dict[str, 
             assert (DEPLOY / f"{path}.example").is_file(), f"{name}: env_file {path} has no {path}.example"
             assert ignored_by(gitignore, f"deploy/{path}", docker=False), f"deploy/{path} is not in .gitignore"
     assert ignored_by(gitignore, "deploy/kubernetes/secret.yaml", docker=False), "the filled-in Secret is not ignored"
-    assert {"portal.env", "postgres.env"} <= env_files
+    assert {"portal.env", "postgres.env", "redis.env"} <= env_files
     for name, service in portal_services(compose).items():
         assert service.get("env_file") == "portal.env", f"{name} must read portal.env"
 
@@ -478,9 +485,12 @@ def test_compose_settings_fit_the_services(compose: dict[str, Any]) -> None:
     assert database.username == postgres["POSTGRES_USER"]
     assert database.password == postgres["POSTGRES_PASSWORD"], "the two example files disagree on the password"
     assert database.path.lstrip("/") == postgres["POSTGRES_DB"]
+    redis, _ = read_env_file(DEPLOY / "redis.env.example")
+    assert "--requirepass" in " ".join(services["redis"]["command"]), "Redis must require a password"
     for name in ("PORTAL_BROKER_URL", "PORTAL_REDIS_URL"):
         url = urlsplit(values[name])
         assert url.scheme == "redis" and url.hostname == "redis" and "redis" in services, values[name]
+        assert url.password == redis["REDIS_PASSWORD"], f"{name} and redis.env disagree on the password"
     # The broker and the event bus do not share a Redis database (Celery's keys stay apart from pub/sub).
     assert urlsplit(values["PORTAL_BROKER_URL"]).path != urlsplit(values["PORTAL_REDIS_URL"]).path
     assert values["PORTAL_WORKER_PREFETCH"] == "1"
@@ -498,9 +508,18 @@ def test_example_files_hold_no_secrets() -> None:
             assert "CHANGE-ME" in value, f"secret.example.yaml: {name} must be a CHANGE-ME placeholder"
     postgres, _ = read_env_file(DEPLOY / "postgres.env.example")
     assert "CHANGE-ME" in postgres["POSTGRES_PASSWORD"]
+    redis, _ = read_env_file(DEPLOY / "redis.env.example")
+    assert "CHANGE-ME" in redis["REDIS_PASSWORD"]
     for path in [*DEPLOY.glob("*.example"), *KUBE.glob("*.yaml")]:
         for token in re.findall(r"[A-Za-z0-9_=-]{44}", path.read_text()):
             assert not looks_like_fernet_key(token), f"{path.name} holds what looks like a real Fernet key"
+
+
+def test_compose_workers_may_make_the_namespaces_of_the_job_sandbox(compose: dict[str, Any]) -> None:
+    for name, service in services_of(compose).items():
+        if service.get("command") == WORKER:
+            options = set(service.get("security_opt", []))
+            assert {"seccomp=unconfined", "apparmor=unconfined", "systempaths=unconfined"} <= options, name
 
 
 def test_worker_grace_period_is_the_same_in_compose_and_kubernetes(compose: dict[str, Any]) -> None:
@@ -622,7 +641,13 @@ def test_kubernetes_containers_have_resources_and_run_unprivileged() -> None:
         pod_security = pod.get("securityContext", {})
         assert pod_security.get("runAsNonRoot") is True, name
         assert pod_security.get("runAsUser", 0) != 0, name
-        assert pod_security.get("seccompProfile", {}).get("type") == "RuntimeDefault", name
+        # Workers make the job sandbox's namespaces (which RuntimeDefault refuses) inside a pod user namespace,
+        # and install their own seccomp filter in every job; every other pod keeps the runtime's profile.
+        if name == "portal-worker":
+            assert pod.get("hostUsers") is False, name
+            assert pod_security.get("seccompProfile", {}).get("type") == "Unconfined", name
+        else:
+            assert pod_security.get("seccompProfile", {}).get("type") == "RuntimeDefault", name
         assert pod.get("automountServiceAccountToken") is False, f"{name} needs no Kubernetes API access"
         volumes = {v["name"]: v for v in pod.get("volumes", [])}
         for container in containers_of(pod):

@@ -15,6 +15,8 @@ from typing import Any, Protocol
 
 import redis
 
+from portal.realtime.signing import Signer
+
 log = logging.getLogger(__name__)
 
 Listener = Callable[[dict[str, Any]], None]
@@ -103,8 +105,11 @@ class RedisEventBus:
     WebSocket hub drops its clients, which reconnect and refetch (the database is the truth).
     """
 
-    def __init__(self, url: str, channel: str) -> None:
+    def __init__(self, url: str, channel: str, signer: Signer) -> None:
         self.channel = channel
+        self._signer = signer
+        self._last_forgery_warning = 0.0
+        self.forged = 0  # messages ignored because no node signed them
         self._redis = redis.Redis.from_url(
             url, socket_timeout=SOCKET_TIMEOUT, socket_connect_timeout=SOCKET_TIMEOUT, health_check_interval=15
         )
@@ -122,7 +127,9 @@ class RedisEventBus:
         if now < self._pause_until:
             return  # Redis failed a moment ago: do not make every caller wait for it again
         try:
-            self._redis.publish(self.channel, json.dumps(message, separators=(",", ":"), default=str))
+            self._redis.publish(
+                self.channel, self._signer.seal(json.dumps(message, separators=(",", ":"), default=str))
+            )
         except redis.RedisError as exc:
             self._dropped = True
             self._pause_until = now + PUBLISH_PAUSE
@@ -171,7 +178,7 @@ class RedisEventBus:
             return
         try:
             if self.take_turn("resync", "any", RESYNC_GAP):
-                self._redis.publish(self.channel, json.dumps(RESYNC))
+                self._redis.publish(self.channel, self._signer.seal(json.dumps(RESYNC)))
                 self._dropped = False
         except redis.RedisError:
             self._pause_until = time.monotonic() + PUBLISH_PAUSE
@@ -189,11 +196,18 @@ class RedisEventBus:
             except Exception:
                 log.exception("event listener failed")
 
+    def _forged(self) -> None:
+        self.forged += 1
+        now = time.monotonic()
+        if now - self._last_forgery_warning > 10:
+            self._last_forgery_warning = now
+            log.warning("ignored a message on %s that no node signed (or a replay of an old one)", self.channel)
+
     def _listen(self) -> None:
         backoff = 0.2
         lost = False
         while not self._closing.is_set():
-            pubsub = self._redis.pubsub(ignore_subscribe_messages=True)  # type: ignore[no-untyped-call]
+            pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
             try:
                 pubsub.subscribe(self.channel)
                 self.connected = True
@@ -206,8 +220,12 @@ class RedisEventBus:
                     raw = pubsub.get_message(timeout=1.0)
                     if raw is None or raw.get("type") != "message":
                         continue
+                    payload = self._signer.open(raw["data"])
+                    if payload is None:
+                        self._forged()
+                        continue
                     try:
-                        message = json.loads(raw["data"])
+                        message = json.loads(payload)
                     except ValueError:
                         log.warning("dropped a malformed message on %s", self.channel)
                         continue
