@@ -179,3 +179,22 @@ def test_an_admin_schedules_a_run_and_sees_its_next_runs(page: Page, web_server:
     with api_client(web_server, "ada") as ada:
         assert ada.get(f"/api/admin/schedules/{created['id']}").json()["enabled"] is False
         assert ada.delete(f"/api/admin/schedules/{created['id']}").status_code == 204
+
+
+def test_an_admin_allows_an_items_network_access_and_sees_each_jobs_protections(page: Page) -> None:
+    login(page, "ada", path="/catalog/needs-network")
+    note = page.get_by_role("note").filter(has_text="needs network access")
+    expect(note).to_contain_text("outbound TCP port 443")
+    expect(note).to_contain_text("has not allowed it")
+    note.get_by_role("button", name="Allow network access").click()
+    expect(page.get_by_role("status").filter(has_text="Network access allowed")).to_be_visible()
+    expect(note).to_contain_text("An administrator allowed it")
+    note.get_by_role("button", name="Withdraw network access").click()
+    expect(note).to_contain_text("has not allowed it")
+
+    page.goto("/admin/system")
+    card = page.get_by_role("region", name="Job isolation")
+    expect(card).to_contain_text("protections on")
+    for name in ("uid", "seccomp", "pid namespace", "filesystem view", "network namespace", "process limit"):
+        expect(card.get_by_role("list").first).to_contain_text(name)
+    screenshot(page, "system-isolation")

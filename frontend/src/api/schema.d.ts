@@ -64,6 +64,31 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/admin/catalog/{item_id}/network": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get Network
+         * @description What network access the item's versions declare, and what an admin allowed. Role: admin.
+         */
+        get: operations["catalog-get-network"];
+        /**
+         * Set Network
+         * @description Allow what the item's versions declare now (a later version that asks for more needs this again), or
+         *     withdraw it: jobs that need it are refused, queued ones fail when they start. Audited. Role: admin.
+         */
+        put: operations["catalog-set-network"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/admin/health/detailed": {
         parameters: {
             query?: never;
@@ -1027,7 +1052,11 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Readyz */
+        /**
+         * Readyz
+         * @description Ready when every check is "ok". `isolation` lists the protections of the jobs this process runs, each "on"
+         *     or "off: why" (an "off" does not make the node unready: PORTAL_JOB_ISOLATION=required refuses to start).
+         */
         get: operations["health-ready"];
         put?: never;
         post?: never;
@@ -1247,6 +1276,19 @@ export interface components {
             manifest: {
                 [key: string]: unknown;
             };
+            /**
+             * Network
+             * @description network access a version declares: null (none), {} (any outbound TCP port except the portal's own services) or {tcp_ports: [...]}
+             */
+            network?: {
+                [key: string]: unknown;
+            } | null;
+            /**
+             * Network Allowed
+             * @description whether an admin allowed this version's need
+             * @default true
+             */
+            network_allowed: boolean;
             /** Readme */
             readme: string;
             /** Schema */
@@ -1372,6 +1414,19 @@ export interface components {
             latest_version: string | null;
             /** Name */
             name: string;
+            /**
+             * Network
+             * @description of the latest version: network access a version declares: null (none), {} (any outbound TCP port except the portal's own services) or {tcp_ports: [...]}
+             */
+            network?: {
+                [key: string]: unknown;
+            } | null;
+            /**
+             * Network Allowed
+             * @description whether an admin allowed the latest version's need
+             * @default true
+             */
+            network_allowed: boolean;
             /** Owner */
             owner: string | null;
             /** Tags */
@@ -1775,6 +1830,37 @@ export interface components {
             /** Via */
             via: string;
         };
+        /** NetworkAccess */
+        NetworkAccess: {
+            /**
+             * Allowed
+             * @description what an admin allowed (same shape), or null
+             */
+            allowed: {
+                [key: string]: unknown;
+            } | null;
+            /** Allowed At */
+            allowed_at?: string | null;
+            /** Allowed By */
+            allowed_by?: string | null;
+            /** Item Id */
+            item_id: string;
+            /**
+             * Needs
+             * @description what the item's versions declare together; network access a version declares: null (none), {} (any outbound TCP port except the portal's own services) or {tcp_ports: [...]}
+             */
+            needs: {
+                [key: string]: unknown;
+            } | null;
+        };
+        /** NetworkAccessUpdate */
+        NetworkAccessUpdate: {
+            /**
+             * Allowed
+             * @description true: allow what the item's versions declare now; false: withdraw it
+             */
+            allowed: boolean;
+        };
         /** NextRun */
         NextRun: {
             /**
@@ -1813,6 +1899,11 @@ export interface components {
             hostname: string;
             /** Id */
             id: string;
+            /**
+             * Isolation
+             * @description the protections its jobs run with (processes that run jobs)
+             */
+            isolation?: components["schemas"]["ProtectionOut"][] | null;
             /** Kind */
             kind: string;
             /** Pid */
@@ -1862,6 +1953,21 @@ export interface components {
             line: number | null;
             /** Message */
             message: string;
+        };
+        /** ProtectionOut */
+        ProtectionOut: {
+            /**
+             * Detail
+             * @description what it does, or why it is off
+             */
+            detail: string;
+            /**
+             * Name
+             * @description uid, capabilities, seccomp, pid_namespace, filesystem_view, ... (docs/architecture.md)
+             */
+            name: string;
+            /** On */
+            on: boolean;
         };
         /** QueueDepth */
         QueueDepth: {
@@ -2463,6 +2569,11 @@ export interface components {
             hostname: string;
             /** Id */
             id: string;
+            /**
+             * Isolation
+             * @description the protections its jobs run with (processes that run jobs)
+             */
+            isolation?: components["schemas"]["ProtectionOut"][] | null;
             /** Kind */
             kind: string;
             /** Pid */
@@ -2599,6 +2710,72 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["AuditFacets"];
+                };
+            };
+        };
+    };
+    "catalog-get-network": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                item_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["NetworkAccess"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "catalog-set-network": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                item_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["NetworkAccessUpdate"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["NetworkAccess"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
                 };
             };
         };

@@ -48,6 +48,14 @@ class ItemFailures(BaseModel):
     failure_rate: float
 
 
+class ProtectionOut(BaseModel):
+    name: str = Field(
+        description="uid, capabilities, seccomp, pid_namespace, filesystem_view, ... (docs/architecture.md)"
+    )
+    on: bool
+    detail: str = Field(description="what it does, or why it is off")
+
+
 class WorkerOut(BaseModel):
     id: str
     kind: str
@@ -60,6 +68,9 @@ class WorkerOut(BaseModel):
     stopped_at: datetime | None
     heartbeat_age_seconds: float
     alive: bool
+    isolation: list[ProtectionOut] | None = Field(
+        default=None, description="the protections its jobs run with (processes that run jobs)"
+    )
 
 
 class Alert(BaseModel):

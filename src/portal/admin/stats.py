@@ -36,6 +36,7 @@ def workers_seen(now: datetime, lost_after: float) -> list[WorkerOut]:
                 stopped_at=w.stopped_at,
                 heartbeat_age_seconds=round(age, 1),
                 alive=w.stopped_at is None and age <= lost_after,
+                isolation=w.isolation,
             )
         )
     return out

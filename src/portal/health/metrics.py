@@ -22,7 +22,16 @@ from portal.realtime.hub import hub
 
 # Failures of the machinery around a task rather than of the task's own code.
 RUNNER_ERROR_TYPES = frozenset(
-    {"ProtocolError", "ProcessExited", "Timeout", "ResultTooLarge", "RunnerError", "RunnerLost", "WorkerLost"}
+    {
+        "ProtocolError",
+        "ProcessExited",
+        "Timeout",
+        "ResultTooLarge",
+        "RunnerError",
+        "RunnerLost",
+        "WorkerLost",
+        "SandboxError",
+    }
 )
 REGISTRY = CollectorRegistry()
 HTTP_LATENCY = Histogram(

@@ -24,11 +24,12 @@ def healthz() -> dict[str, str]:
 
 @router.get("/readyz", operation_id="health-ready")
 def readyz() -> JSONResponse:
+    """Ready when every check is "ok". `isolation` lists the protections of the jobs this process runs, each "on"
+    or "off: why" (an "off" does not make the node unready: PORTAL_JOB_ISOLATION=required refuses to start)."""
     checks = service.checks()
     ready = all(value == "ok" for value in checks.values())
-    return JSONResponse(
-        {"status": "ready" if ready else "not ready", "checks": checks}, status_code=200 if ready else 503
-    )
+    body = {"status": "ready" if ready else "not ready", "checks": checks, "isolation": service.isolation()}
+    return JSONResponse(body, status_code=200 if ready else 503)
 
 
 @router.get("/metrics", include_in_schema=False)

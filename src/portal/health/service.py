@@ -20,3 +20,8 @@ def checks() -> dict[str, str]:
     result["executor"] = "ok" if getattr(executor, "started", False) else "not running"
     result.update(executor.checks())
     return result
+
+
+def isolation() -> dict[str, str]:
+    """Each protection of the jobs this process runs: "on", or "off: " and why (empty when it runs no jobs)."""
+    return {p["name"]: "on" if p["on"] else f"off: {p['detail']}" for p in executors.current().isolation()}

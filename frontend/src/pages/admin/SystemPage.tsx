@@ -96,6 +96,51 @@ function NodesCard() {
   );
 }
 
+/** The protections the jobs of each running node get (docs/architecture.md, "The sandbox promises"), on or off. */
+function IsolationCard() {
+  const health = useQuery({
+    queryKey: ["admin", "health"],
+    queryFn: () => unwrap(api.GET("/api/admin/health/detailed")),
+    refetchInterval: REFRESH_MS,
+    staleTime: 0,
+  });
+  const runners = (health.data?.nodes ?? []).filter((n) => n.alive && n.isolation && n.isolation.length > 0);
+  return (
+    <Card id="sys-isolation" title="Job isolation" className="sm:col-span-2 xl:col-span-3">
+      {!health.data ? (
+        health.isError ? <p className="text-sm">{health.error.message}</p> : <Spinner label="Loading the job isolation" />
+      ) : runners.length === 0 ? (
+        <p className="text-sm muted">No node that runs jobs is alive.</p>
+      ) : (
+        runners.map((n) => {
+          const off = (n.isolation ?? []).filter((p) => !p.on);
+          return (
+            <details key={n.id} className="mb-2" open={off.length > 0 || runners.length === 1}>
+              <summary className="cursor-pointer text-sm">
+                <span className="font-mono text-xs break-all">{n.id}</span>{" "}
+                {off.length === 0 ? (
+                  <Badge tone="green">all {n.isolation?.length} protections on</Badge>
+                ) : (
+                  <Badge tone="red">{off.length} off</Badge>
+                )}
+              </summary>
+              <ul className="mt-2 grid gap-1 text-sm" aria-label={`Protections of ${n.id}`}>
+                {(n.isolation ?? []).map((p) => (
+                  <li key={p.name} className="flex flex-wrap items-baseline gap-2">
+                    <Badge tone={p.on ? "green" : "red"}>{p.on ? "on" : "off"}</Badge>
+                    <span className="font-medium">{p.name.replaceAll("_", " ")}</span>
+                    <span className="muted min-w-0 break-words">{p.detail}</span>
+                  </li>
+                ))}
+              </ul>
+            </details>
+          );
+        })
+      )}
+    </Card>
+  );
+}
+
 export default function SystemPage() {
   const system = useQuery({
     queryKey: ["admin", "system"],
@@ -280,6 +325,7 @@ export default function SystemPage() {
         </Card>
 
         <NodesCard />
+        <IsolationCard />
       </div>
     </section>
   );
