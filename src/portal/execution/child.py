@@ -30,7 +30,7 @@ EVENT_FD = 3
 _MAX_TRACEBACK_FRAMES = 20
 _BASE_SYS_PATH = [p for p in sys.path if "site-packages" not in p and "dist-packages" not in p]
 _EXECUTABLE = os.path.realpath(sys.executable)  # the interpreter itself, not a virtualenv's link to it
-_SECCOMP: bytes | None = None
+_SECCOMP: seccomp.Loaded | None = None
 
 
 class CpuLimitExceeded(BaseException):
@@ -40,7 +40,7 @@ class CpuLimitExceeded(BaseException):
 def prepare(seccomp_program: bytes | None) -> None:
     """In the zygote: keep what every child installs."""
     global _SECCOMP
-    _SECCOMP = seccomp_program
+    _SECCOMP = seccomp.Loaded(seccomp_program) if seccomp_program else None
 
 
 class _Events:
@@ -127,7 +127,7 @@ def _sandbox(spec: dict[str, Any], fds: list[int], alive_fd: int) -> None:
     if spec.get("seccomp"):
         if _SECCOMP is None:
             raise OSError(errno.ENOSYS, "no seccomp filter for this architecture")
-        seccomp.install(_SECCOMP)
+        _SECCOMP.install()
     os.umask(0o077)
     os.chdir(spec["workdir"])
     os.environ.clear()
@@ -317,7 +317,7 @@ def probe(spec: dict[str, Any], report_fd: int, alive_fd: int) -> None:
                 ),
             )
         if _SECCOMP is not None:
-            attempt("seccomp", lambda: seccomp.install(_SECCOMP))
+            attempt("seccomp", _SECCOMP.install)
     finally:
         try:
             os.write(report_fd, json.dumps(found).encode())

@@ -191,6 +191,11 @@ class Isolation:
         return self._works("template")[0] and self._works("jail")[0] and self._works("pid_namespace")[0]
 
     @property
+    def own_network(self) -> bool:
+        """Jobs without network get a network namespace of their own (only a loopback)."""
+        return self.jailed and self._works("network_namespace")[0]
+
+    @property
     def seccomp(self) -> bool:
         return self._works("seccomp")[0]
 
@@ -249,10 +254,11 @@ class Isolation:
             ),
             Protection(
                 "network_namespace",
-                self.jailed,
+                self.own_network,
                 "no network unless the item declares it and an admin allows it"
-                if self.jailed
-                else "needs the private file system view",
+                if self.own_network
+                else (self._works("network_namespace")[1] if self.jailed else "needs the private file system view")
+                + ("; TCP is closed to jobs by Landlock instead" if abi >= 4 else ""),
             ),
             Protection("landlock", abi >= 1, f"Landlock ABI {abi}: files" if abi else landlock_why or "no Landlock"),
             Protection(
@@ -320,7 +326,7 @@ class Isolation:
                 "root": str(self.root),
                 "bundle": bundle_dir,
                 "scratch_mb": self.policy.scratch_mb,
-                "network": network is not None,
+                "network": network is not None or not self.own_network,
             }
             try:
                 if os.geteuid() == 0 and self._uids is not None:
@@ -359,9 +365,10 @@ class Isolation:
         return run
 
     def _network_rules(self, network: dict[str, Any] | None) -> tuple[list[int] | None, list[int] | None]:
-        """(ports it may connect to, or None) and (ports it may not, when it may use any other)."""
+        """(ports it may connect to, or None) and (ports it may not, when it may use any other). A job without
+        network that shares the host's network (no namespace of its own here) may connect to no TCP port."""
         if network is None:
-            return None, None
+            return ([], None) if not self.own_network else (None, None)
         blocked = list(self.policy.blocked_ports)
         ports = network.get("tcp_ports")
         if ports is None:

@@ -46,9 +46,22 @@ class _State:
     alive_w: int = -1
     pid_ns: int | None = None  # its own PID namespace, to return to after forking a child into a new one
     children: dict[int, tuple[int, int]] = field(default_factory=dict)  # pidfd -> (request id, pid)
+    # Network namespaces (their descriptors) ready for jobs without network, and the one each child uses: a
+    # namespace serves one job at a time and comes back when every process of that job is gone.
+    free_netns: list[int] = field(default_factory=list)
+    netns_of: dict[int, int] = field(default_factory=dict)  # pidfd -> netns descriptor
 
     def pid_of(self, request_id: int) -> int | None:
         return next((pid for rid, pid in self.children.values() if rid == request_id), None)
+
+    def lend_netns(self, spec: dict[str, Any]) -> int | None:
+        """Give a job without network a namespace of its own (in its spec); None when it needs none."""
+        cell = spec.get("jail")
+        if not cell or cell.get("network"):
+            return None
+        fd = self.free_netns.pop() if self.free_netns else jail.new_network_namespace()
+        cell["netns"] = fd
+        return fd
 
 
 def _kill(pid: int) -> None:
@@ -113,12 +126,15 @@ def serve(control: socket.socket, state: _State) -> None:
                 request_id, pid = state.children.pop(pidfd)
                 selector.unregister(pidfd)
                 os.close(pidfd)
+                lent = state.netns_of.pop(pidfd, None)
                 if state.pid_ns is None:
                     # What it left running in its process group, which would hold the pipes open. Before the
                     # child is reaped: until then its pid, and so the group's id, cannot be anyone else's.
                     with contextlib.suppress(ProcessLookupError, PermissionError):
                         os.killpg(pid, signal.SIGKILL)
                 _, status, usage = os.wait4(pid, 0)
+                if lent is not None:
+                    state.free_netns.append(lent)  # the job's processes are all gone: nothing of it stays there
                 code = -os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status)
                 notice = {
                     "id": request_id,
@@ -133,14 +149,18 @@ def _spawn(
     control: socket.socket, selector: selectors.BaseSelector, state: _State, message: dict[str, Any], fds: list[int]
 ) -> None:
     spec = message["spec"]
+    netns: int | None = None
     try:
         confine = spec.get("landlock")
         if confine:
             landlock.prepare(confine["prepared"])
             if confine.get("any_port_except") is not None:
                 landlock.prepare_any_port_except(confine["any_port_except"])
+        netns = state.lend_netns(spec)
         pid = _fork(state)
     except Exception as exc:  # never let one request stop the zygote
+        if netns is not None:
+            state.free_netns.append(netns)
         for fd in fds:
             os.close(fd)
         control.send(json.dumps({"id": message["id"], "error": f"cannot start the task process: {exc}"}).encode())
@@ -152,6 +172,8 @@ def _spawn(
         os.close(fd)
     pidfd = os.pidfd_open(pid)
     state.children[pidfd] = (int(message["id"]), pid)
+    if netns is not None:
+        state.netns_of[pidfd] = netns
     selector.register(pidfd, selectors.EVENT_READ, pid)
     control.send(json.dumps({"id": message["id"], "pid": pid}).encode())
 
@@ -201,6 +223,12 @@ def _probe(state: _State, spec: dict[str, Any]) -> dict[str, Any]:
     """Fork a child like a job's and let it try each protection; its report, or why there is none."""
     report_r, report_w = os.pipe()
     try:
+        netns = state.lend_netns(spec)
+    except OSError as exc:
+        netns = None
+        spec.get("jail", {})["network"] = True  # probe the rest; the report says why there is no namespace
+        spec["netns_error"] = exc.strerror or str(exc)
+    try:
         pid = _fork(state)
     except OSError as exc:
         os.close(report_r)
@@ -222,10 +250,13 @@ def _probe(state: _State, spec: dict[str, Any]) -> dict[str, Any]:
         os.close(report_r)
         _kill(pid)
         os.waitpid(pid, 0)
+        if netns is not None:
+            state.free_netns.append(netns)
     try:
         found: dict[str, Any] = json.loads(data)
     except ValueError:
         return {"error": "the probe reported nothing"}
+    found["network_namespace"] = [netns is not None, spec.get("netns_error", "")]
     return found
 
 
@@ -240,6 +271,10 @@ def prepare(config: dict[str, Any], control: socket.socket, state: _State) -> di
     state.alive_r, state.alive_w = os.pipe()
     hello["template"] = _outcome(lambda: jail.build_template(config["root"], config["read_paths"], config["devices"]))
     hello["pid_namespace"] = _pid_namespaces(state)
+    if os.geteuid() == 0 and _outcome(kernel.drop_bounding_set)[0]:
+        # Gone from the zygote's bounding set, gone from every child's: they keep what they hold now (for their
+        # mounts) and lose it with their uid, with no way back through an exec.
+        jail.bounding_set_dropped = True
     program = seccomp.filter_program()
     child.prepare(program)
     hello["seccomp_filter"] = [program is not None, "" if program else f"no seccomp table for {kernel.ARCH}"]

@@ -24,6 +24,8 @@ from typing import Any
 
 from portal.execution.sandbox import kernel
 
+# Set in the zygote when it gave up its bounding set (as root): every child inherits the empty set then.
+bounding_set_dropped = False
 JOB_BUNDLE = "/job/bundle"
 JOB_SCRATCH = "/job/scratch"
 _SIOCGIFFLAGS, _SIOCSIFFLAGS, _IFF_UP = 0x8913, 0x8914, 0x1
@@ -92,8 +94,9 @@ def enter(jail: dict[str, Any]) -> None:
     /proc into the template, and pivot into it. The process is left in /job/scratch."""
     for procs in jail.get("cgroups", ()):
         kernel.write_file(procs, "0")
-    flags = kernel.CLONE_NEWNS | kernel.CLONE_NEWIPC | (0 if jail.get("network") else kernel.CLONE_NEWNET)
-    kernel.unshare(flags)
+    if "netns" in jail:  # one the zygote keeps ready, loopback up: making a network namespace is slow
+        kernel.setns(int(jail["netns"]), kernel.CLONE_NEWNET)
+    kernel.unshare(kernel.CLONE_NEWNS | kernel.CLONE_NEWIPC)
     root = jail["root"]
     kernel.bind_read_only(jail["bundle"], root + JOB_BUNDLE)
     size_mb = int(jail["scratch_mb"])
@@ -105,8 +108,36 @@ def enter(jail: dict[str, Any]) -> None:
     kernel.pivot_root(".", ".")
     kernel.umount_detach(".")  # the host's tree, stacked below the new root by the pivot, is gone for good
     os.chdir(JOB_SCRATCH)
-    if not jail.get("network"):
-        _loopback_up()
+
+
+def new_network_namespace() -> int:
+    """In the zygote: a network namespace with only its loopback, up; the descriptor that keeps it. A helper
+    process makes it (the zygote could not come back to its own namespace when it is not root)."""
+    ready_r, ready_w = os.pipe()
+    done_r, done_w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        code = 1
+        try:
+            os.close(ready_r)
+            os.close(done_w)
+            kernel.unshare(kernel.CLONE_NEWNET)
+            _loopback_up()
+            os.write(ready_w, b"1")
+            os.read(done_r, 1)  # stay until the zygote holds the namespace
+            code = 0
+        finally:
+            os._exit(code)
+    os.close(ready_w)
+    os.close(done_r)
+    try:
+        if os.read(ready_r, 1) != b"1":
+            raise OSError(1, "could not make a network namespace")
+        return os.open(f"/proc/{pid}/ns/net", os.O_RDONLY | os.O_CLOEXEC)
+    finally:
+        os.close(ready_r)
+        os.close(done_w)
+        os.waitpid(pid, 0)
 
 
 def _loopback_up() -> None:
@@ -122,7 +153,8 @@ def drop_privileges(jail: dict[str, Any]) -> None:
     if "uid" in jail:
         uid, gid = int(jail["uid"]), int(jail["gid"])
         os.setgroups([])
-        kernel.drop_bounding_set()  # needs CAP_SETPCAP: while still root
+        if not bounding_set_dropped:
+            kernel.drop_bounding_set()  # needs CAP_SETPCAP: while still root
         os.setresgid(gid, gid, gid)
         os.setresuid(uid, uid, uid)
     else:
@@ -138,7 +170,7 @@ def drop_privileges(jail: dict[str, Any]) -> None:
 
 def drop_capabilities() -> None:
     """Without a jail (no mount namespace here): keep the uid but give up every capability, for good."""
-    if os.geteuid() == 0:
+    if os.geteuid() == 0 and not bounding_set_dropped:
         kernel.drop_bounding_set()  # or an exec as uid 0 would get them all back
     kernel.clear_capabilities()
 

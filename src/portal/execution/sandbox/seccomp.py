@@ -164,8 +164,13 @@ class _FilterProgram(ctypes.Structure):
     _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
 
 
-def install(program: bytes) -> None:
-    """Install the filter on this process (and everything it starts). Needs no_new_privs, set by the caller."""
-    buffer = ctypes.create_string_buffer(program, len(program))
-    fprog = _FilterProgram(len(program) // 8, ctypes.cast(buffer, ctypes.c_void_p))
-    kernel.prctl(kernel.PR_SET_SECCOMP, kernel.SECCOMP_MODE_FILTER, ctypes.addressof(fprog))
+class Loaded:
+    """A filter ready to install: its buffer and descriptor made once (in the zygote), not in every child."""
+
+    def __init__(self, program: bytes) -> None:
+        self._buffer = ctypes.create_string_buffer(program, len(program))
+        self._fprog = _FilterProgram(len(program) // 8, ctypes.cast(self._buffer, ctypes.c_void_p))
+
+    def install(self) -> None:
+        """Install the filter on this process (and everything it starts). Needs no_new_privs, set by the caller."""
+        kernel.prctl(kernel.PR_SET_SECCOMP, kernel.SECCOMP_MODE_FILTER, ctypes.addressof(self._fprog))
