@@ -1,21 +1,19 @@
 """Cgroups for jobs: a limit on the processes and on the memory of all of a job's processes together.
 
-cgroup v2 where the pids and memory controllers are available to us, otherwise v1 (as root). Each runner process
-keeps a few cgroups of its own below `<parent>/portal-jobs/` and reuses them job after job (a job's processes are
-all dead before its cgroup serves the next one); they are named `<pid>-<n>`, so those of a process that died are
-found and removed when the next one starts.
+cgroup v2 where the pids and memory controllers are available to us, otherwise v1 (as root). Each runner keeps a
+few cgroups of its own below `<parent>/portal-jobs/` and reuses them job after job (a job's processes are all
+dead before its cgroup serves the next one); they are named `<pid>-<runner>-<n>`, so those of a process that died
+are found and removed when the next one starts.
 """
 
 from __future__ import annotations
 
 import contextlib
-import logging
+import itertools
 import os
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-
-log = logging.getLogger(__name__)
 
 CONTROLLERS = ("pids", "memory")
 _DIR = "portal-jobs"
@@ -27,7 +25,6 @@ class Usage:
 
     oom_kills: int = 0
     process_limit_hits: int = 0
-    memory_peak_bytes: int | None = None
 
 
 def _read(path: Path) -> str:
@@ -89,14 +86,21 @@ def _pid_alive(pid: int) -> bool:
 
 
 class JobCgroups:
-    """The cgroups of one runner process's jobs (`available` says whether there are any, and why not)."""
+    """The cgroups of one runner's jobs (`available` says whether there are any, and why not)."""
+
+    _instances = itertools.count()
 
     def __init__(self) -> None:
+        # `<pid>-<runner>-<n>`: the sweep knows a dead process's cgroups by the pid; a process may have several
+        # runners (the CLI's `catalog run`, tests), each removing only its own.
+        self._prefix = f"{os.getpid()}-{next(self._instances)}"
         self.version: str | None = None
         self.reason = ""
         self._parents: dict[str, Path] = {}  # controller -> the portal-jobs folder it lives in
         self._free: list[int] = []
         self._next = 0
+        self._limits: dict[int, tuple[int, int]] = {}  # slot -> the (memory_mb, processes) last written
+        self._counts: dict[int, tuple[int, int]] = {}  # slot -> (oom kills, refused forks) when its last job ended
         self._lock = threading.Lock()
         try:
             self._discover()
@@ -157,75 +161,92 @@ class JobCgroups:
                         entry.rmdir()
 
     def _write(self, controller: str, slot: int, name: str, value: str) -> None:
-        (self._parents[controller] / f"{os.getpid()}-{slot}" / name).write_text(value)
+        (self._parents[controller] / f"{self._prefix}-{slot}" / name).write_text(value)
 
     def lease(self, memory_mb: int, processes: int) -> CgroupLease:
-        """A cgroup for one job with its limits set; `procs` are the files its first process joins it by."""
+        """A cgroup for one job with its limits set; `procs` are the files its first process joins it by.
+
+        Cgroups are reused job after job: a limit is written only when it differs from the last job's, and the
+        counters read at the end of one job are where the next one starts from."""
         with self._lock:
             slot = self._free.pop() if self._free else self._next
             if slot == self._next:
                 self._next += 1
+        folders = {c: self._parents[c] / f"{self._prefix}-{slot}" for c in CONTROLLERS}
         try:
-            folders = {c: self._parents[c] / f"{os.getpid()}-{slot}" for c in CONTROLLERS}
-            for folder in set(folders.values()):
-                folder.mkdir(exist_ok=True)
-            memory = str(memory_mb * 1024 * 1024)
-            self._write("pids", slot, "pids.max", str(processes))
-            if self.version == "v2":
-                self._write("memory", slot, "memory.max", memory)
-                with contextlib.suppress(FileNotFoundError):
-                    self._write("memory", slot, "memory.swap.max", "0")
-            else:
-                swap = folders["memory"] / "memory.memsw.limit_in_bytes"
-                if swap.exists():
-                    swap.write_text("-1")  # the swap limit may never be below the memory limit
-                self._write("memory", slot, "memory.limit_in_bytes", memory)
-                if swap.exists():
-                    swap.write_text(memory)
-                with contextlib.suppress(OSError):
-                    self._write("memory", slot, "memory.max_usage_in_bytes", "0")
+            if slot not in self._limits:
+                for folder in set(folders.values()):
+                    folder.mkdir(exist_ok=True)
+            if self._limits.get(slot) != (memory_mb, processes):
+                self._set_limits(slot, folders, memory_mb, processes)
+                self._limits[slot] = (memory_mb, processes)
+            lease = CgroupLease(self, slot, folders, self._counts.get(slot))
         except OSError:
+            self._limits.pop(slot, None)
             self._give_back(slot)
             raise
-        return CgroupLease(self, slot, folders)
+        return lease
 
-    def _give_back(self, slot: int) -> None:
+    def _set_limits(self, slot: int, folders: dict[str, Path], memory_mb: int, processes: int) -> None:
+        memory = str(memory_mb * 1024 * 1024)
+        self._write("pids", slot, "pids.max", str(processes))
+        if self.version == "v2":
+            self._write("memory", slot, "memory.max", memory)
+            with contextlib.suppress(FileNotFoundError):
+                self._write("memory", slot, "memory.swap.max", "0")
+            return
+        swap = folders["memory"] / "memory.memsw.limit_in_bytes"
+        if swap.exists():
+            swap.write_text("-1")  # the swap limit may never be below the memory limit
+        self._write("memory", slot, "memory.limit_in_bytes", memory)
+        if swap.exists():
+            swap.write_text(memory)
+
+    def _give_back(self, slot: int, counts: tuple[int, int] | None = None) -> None:
         with self._lock:
+            if counts is not None:
+                self._counts[slot] = counts
             self._free.append(slot)
+
+    def _retire(self, slot: int) -> None:
+        """A slot whose job's processes may not all be gone: never used again (removed with the others)."""
+        with self._lock:
+            self._limits.pop(slot, None)
 
     def close(self) -> None:
         """Remove this process's job cgroups (their jobs have ended)."""
         with self._lock:
             slots = range(self._next)
             self._free, self._next = [], 0
+            self._limits.clear()
+            self._counts.clear()
         for slot in slots:
             for parent in set(self._parents.values()):
                 with contextlib.suppress(OSError):
-                    (parent / f"{os.getpid()}-{slot}").rmdir()
+                    (parent / f"{self._prefix}-{slot}").rmdir()
 
 
 class CgroupLease:
     """One job's cgroup: the files its first process writes itself into, and what it saw at the end."""
 
-    def __init__(self, owner: JobCgroups, slot: int, folders: dict[str, Path]) -> None:
+    def __init__(
+        self, owner: JobCgroups, slot: int, folders: dict[str, Path], before: tuple[int, int] | None
+    ) -> None:
         self._owner, self._slot, self._folders = owner, slot, folders
         self.procs = [str(folder / "cgroup.procs") for folder in sorted(set(folders.values()))]
-        self._before = self._counts()
+        self._before = before if before is not None else self._counts()
 
     def _counts(self) -> tuple[int, int]:
         pids = _field(_read(self._folders["pids"] / "pids.events"), "max")
-        memory = self._folders["memory"]
         events = "memory.events" if self._owner.version == "v2" else "memory.oom_control"
-        return _field(_read(memory / events), "oom_kill"), pids
+        return _field(_read(self._folders["memory"] / events), "oom_kill"), pids
 
-    def finish(self) -> Usage:
-        """What happened during the job; the cgroup goes back to the pool (the job's processes are all dead)."""
+    def finish(self, clean: bool = True) -> Usage:
+        """What happened during the job. With `clean` (every process of the job is gone) the cgroup serves the
+        next job; otherwise it is retired."""
         oom, pids = self._counts()
-        peak_file = "memory.peak" if self._owner.version == "v2" else "memory.max_usage_in_bytes"
-        peak_text = _read(self._folders["memory"] / peak_file).strip()
-        self._owner._give_back(self._slot)
-        return Usage(
-            oom_kills=oom - self._before[0],
-            process_limit_hits=pids - self._before[1],
-            memory_peak_bytes=int(peak_text) if peak_text.isdigit() else None,
-        )
+        if clean:
+            self._owner._give_back(self._slot, (oom, pids))
+        else:
+            self._owner._retire(self._slot)
+        return Usage(oom_kills=oom - self._before[0], process_limit_hits=pids - self._before[1])

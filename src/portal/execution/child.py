@@ -20,6 +20,7 @@ import json
 import os
 import resource
 import signal
+import socket
 import sys
 import traceback
 from typing import Any
@@ -99,9 +100,11 @@ def _sandbox(spec: dict[str, Any], fds: list[int], alive_fd: int) -> None:
     """The pipes on fds 0-3; then the job's namespaces and private root, its own session, no privileges, limits,
     the parent-death signal, seccomp and Landlock; then the scratch directory and a scrubbed environment. The
     pipes come first, so any later failure can still be reported as an event."""
-    for target, fd in enumerate(fds):
+    for target, fd in enumerate(fds[:4]):
         os.dup2(fd, target, inheritable=True)
     cell = spec.get("jail")
+    if cell and len(fds) > 4:
+        cell["netns"] = fds[4]  # lent by the zygote, passed with the pipes
     if cell:
         jail.enter(cell)
         jail.drop_privileges(cell)
@@ -123,7 +126,7 @@ def _sandbox(spec: dict[str, Any], fds: list[int], alive_fd: int) -> None:
             connect_ports=confine.get("connect_ports"),
             any_port_except=confine.get("any_port_except"),
         )
-    os.closerange(len(fds), 65536)  # after confinement: it used the descriptors the zygote keeps open
+    os.closerange(4, 65536)  # after confinement: it used the descriptors the zygote keeps open
     if spec.get("seccomp"):
         if _SECCOMP is None:
             raise OSError(errno.ENOSYS, "no seccomp filter for this architecture")
@@ -242,6 +245,20 @@ def _limit_hit(exc: BaseException, spec: dict[str, Any]) -> tuple[str, str] | No
         if error.errno == errno.EAGAIN and limit and cell and _job_processes() >= int(limit) - 1:
             return "ProcessLimitExceeded", f"the job reached its limit of {limit} processes: {error}"
     return None
+
+
+def wait_then_start(sock_fd: int, alive_fd: int) -> None:
+    """A child forked ahead of its job (to keep the fork off the job's path): wait for the spec and the pipes,
+    then start as any child. Ends the process, never returns."""
+    sock = socket.socket(fileno=sock_fd)
+    try:
+        data, fds, _flags, _addr = socket.recv_fds(sock, 1 << 20, 8)
+    except OSError:
+        data, fds = b"", []
+    if not data:
+        os._exit(0)  # the zygote is gone, or let this one go
+    sock.close()
+    start(json.loads(data), fds, alive_fd)
 
 
 def start(spec: dict[str, Any], fds: list[int], alive_fd: int) -> None:

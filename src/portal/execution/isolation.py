@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -100,18 +101,25 @@ class JobConfinement:
     spec: dict[str, Any]
     bundle_dir: str
     workdir: str
+    owner: Isolation | None = None
     uid: UidLease | None = None
     cgroup: CgroupLease | None = None
     host_workdir: Path | None = None
     usage: Usage = field(default_factory=Usage)
 
-    def finish(self) -> None:
-        """After every process of the job is dead: read the cgroup, give back the uid."""
+    def finish(self, clean: bool = True) -> None:
+        """After the job: read its cgroup and give back its uid and cgroup for the next job. `clean` says that
+        every process of the job is gone; if not, both are retired rather than shared with another job."""
         if self.cgroup is not None:
-            self.usage = self.cgroup.finish()
+            self.usage = self.cgroup.finish(clean)
             self.cgroup = None
         if self.uid is not None:
-            self.uid.release()
+            if self.owner is None:
+                self.uid.release()
+            elif clean:
+                self.owner.give_back(self.uid)
+            else:
+                self.owner.retire(self.uid)
             self.uid = None
 
 
@@ -126,6 +134,11 @@ class Isolation:
         self._hello: dict[str, Any] = {}
         self._uids: UidPool | None = None
         self._uid_reason = ""
+        # Uids this runner holds between jobs (held uids are never another process's), and those it retired
+        # because a job's processes might outlive it: both stay held until the runner stops.
+        self._held: list[UidLease] = []
+        self._retired: list[UidLease] = []
+        self._uid_lock = threading.Lock()
         self._cgroups: JobCgroups | None = None
         self.protections: list[Protection] = []
         if policy.mode == "off":
@@ -321,7 +334,7 @@ class Isolation:
         spec: dict[str, Any] = {"isolate": True, "seccomp": self.seccomp}
         landlock: dict[str, Any] | None = None
         if self.jailed:
-            run = JobConfinement(spec=spec, bundle_dir=JOB_BUNDLE, workdir=JOB_SCRATCH)
+            run = JobConfinement(spec=spec, bundle_dir=JOB_BUNDLE, workdir=JOB_SCRATCH, owner=self)
             cell: dict[str, Any] = {
                 "root": str(self.root),
                 "bundle": bundle_dir,
@@ -330,7 +343,7 @@ class Isolation:
             }
             try:
                 if os.geteuid() == 0 and self._uids is not None:
-                    run.uid = self._uids.acquire()
+                    run.uid = self._uid()
                     cell.update(uid=run.uid.uid, gid=run.uid.gid)
                 elif os.geteuid() != 0:
                     cell.update(self._identity(0))
@@ -380,7 +393,26 @@ class Isolation:
             )
         return sorted(ports), None
 
+    def _uid(self) -> UidLease:
+        assert self._uids is not None
+        with self._uid_lock:
+            if self._held:
+                return self._held.pop()
+        return self._uids.acquire()
+
+    def give_back(self, lease: UidLease) -> None:
+        with self._uid_lock:
+            self._held.append(lease)
+
+    def retire(self, lease: UidLease) -> None:
+        with self._uid_lock:
+            self._retired.append(lease)
+
     def close(self) -> None:
+        with self._uid_lock:
+            for lease in [*self._held, *self._retired]:
+                lease.release()
+            self._held, self._retired = [], []
         if self._uids is not None:
             self._uids.close()
         if self._cgroups is not None:

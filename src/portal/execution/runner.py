@@ -67,8 +67,8 @@ class Outcome:
     error: dict[str, Any] | None = None
     cancelled: bool = False
     exit_status: int | None = None
-    cpu_seconds: float | None = None
-    memory_peak_bytes: int | None = None
+    cpu_seconds: float | None = None  # of the job's first process and the children it waited for
+    max_rss_bytes: int | None = None
 
 
 EventCallback = Callable[[dict[str, Any]], None]
@@ -120,7 +120,7 @@ class Runner:
         try:
             return self._run_confined(request, run, on_event, cancel)
         finally:
-            run.finish()
+            run.finish(clean=False)  # a no-op after the run's own finish; otherwise it went wrong before the child
             if run.host_workdir is not None:
                 remove_tree(run.host_workdir)  # every process of the job is gone by now
 
@@ -168,9 +168,12 @@ class Runner:
         )
         try:
             outcome = supervision.run(json.dumps(payload).encode())
+        except BaseException:
+            run.finish(clean=supervision.exit_future.done())
+            raise
         finally:
             self._zygote.forget(request_id)
-        run.finish()
+        run.finish(clean=outcome.exit_status is not None)
         return _with_usage(outcome, run, request.limits)
 
     @staticmethod
@@ -252,6 +255,7 @@ class _Supervision:
             return self.outcome
         self.outcome.exit_status = ended.status
         self.outcome.cpu_seconds = ended.cpu_seconds
+        self.outcome.max_rss_bytes = ended.max_rss_kb * 1024
         if writer is not None:
             writer.join(timeout=1)
         return _conclude(self.outcome, ended, self.kill_reason, self.request.limits)
@@ -485,7 +489,6 @@ def _with_usage(outcome: Outcome, run: JobConfinement, limits: Limits) -> Outcom
     """What the job's cgroup saw. A job whose processes hit its memory or process limit failed, even where the
     task itself carried on (a process of it was killed, or could not start): the error names the limit."""
     usage = run.usage
-    outcome.memory_peak_bytes = usage.memory_peak_bytes
     if outcome.cancelled or (outcome.error or {}).get("type") == "Timeout":
         return outcome
     if usage.oom_kills:

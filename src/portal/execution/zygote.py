@@ -50,6 +50,10 @@ class _State:
     # namespace serves one job at a time and comes back when every process of that job is gone.
     free_netns: list[int] = field(default_factory=list)
     netns_of: dict[int, int] = field(default_factory=dict)  # pidfd -> netns descriptor
+    # A child forked ahead of the next job (pid, the socket its spec goes through, the Landlock generation it
+    # was forked at): the fork is then off the job's path.
+    warm: tuple[int, socket.socket, int] | None = None
+    control_fd: int = -1
 
     def pid_of(self, request_id: int) -> int | None:
         return next((pid for rid, pid in self.children.values() if rid == request_id), None)
@@ -75,6 +79,65 @@ def _kill(pid: int) -> None:
 def _kill_all(state: _State) -> None:
     for _request, pid in list(state.children.values()):
         _kill(pid)
+    _drop_warm(state)
+
+
+def _drop_warm(state: _State) -> None:
+    if state.warm is not None:
+        pid, sock, _generation = state.warm
+        state.warm = None
+        sock.close()  # it exits when it reads the end
+        _kill(pid)
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(pid, 0)
+
+
+def _in_child(state: _State) -> None:
+    """First thing in any forked child: let go of what only the zygote may hold."""
+    os.close(state.alive_w)
+    os.close(state.control_fd)
+    if state.warm is not None:
+        state.warm[1].close()
+
+
+def _make_warm(state: _State) -> None:
+    """Fork the child of the next job now, while nothing waits for it."""
+    if state.warm is not None:
+        return
+    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    try:
+        pid = _fork(state)
+    except OSError:
+        ours.close()
+        theirs.close()
+        return  # the next job forks its own
+    if pid == 0:
+        ours.close()
+        _in_child(state)
+        child.wait_then_start(theirs.detach(), state.alive_r)  # never returns
+    theirs.close()
+    state.warm = (pid, ours, landlock.generation)
+
+
+def _take_warm(state: _State, spec: dict[str, Any], fds: list[int]) -> int | None:
+    """Hand a job to the child forked ahead; its pid, or None when there is none fit for it."""
+    if state.warm is None:
+        return None
+    pid, sock, generation = state.warm
+    if generation != landlock.generation:  # forked before rules this job needs were prepared
+        _drop_warm(state)
+        return None
+    state.warm = None
+    try:
+        socket.send_fds(sock, [json.dumps(spec).encode()], fds)
+    except OSError:
+        sock.close()
+        _kill(pid)
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(pid, 0)
+        return None
+    sock.close()
+    return pid
 
 
 def _fork(state: _State) -> int:
@@ -157,25 +220,31 @@ def _spawn(
             if confine.get("any_port_except") is not None:
                 landlock.prepare_any_port_except(confine["any_port_except"])
         netns = state.lend_netns(spec)
-        pid = _fork(state)
+        fds = [*fds, netns] if netns is not None else fds
+        pid = _take_warm(state, spec, fds)
+        if pid is None:
+            pid = _fork(state)
     except Exception as exc:  # never let one request stop the zygote
         if netns is not None:
             state.free_netns.append(netns)
         for fd in fds:
-            os.close(fd)
+            if fd != netns:
+                os.close(fd)
         control.send(json.dumps({"id": message["id"], "error": f"cannot start the task process: {exc}"}).encode())
         return
     if pid == 0:
-        os.close(state.alive_w)
+        _in_child(state)
         child.start(spec, fds, state.alive_r)  # never returns
     for fd in fds:
-        os.close(fd)
+        if fd != netns:
+            os.close(fd)
     pidfd = os.pidfd_open(pid)
     state.children[pidfd] = (int(message["id"]), pid)
     if netns is not None:
         state.netns_of[pidfd] = netns
     selector.register(pidfd, selectors.EVENT_READ, pid)
     control.send(json.dumps({"id": message["id"], "pid": pid}).encode())
+    _make_warm(state)
 
 
 def _outcome(action: Any) -> list[Any]:
@@ -236,7 +305,7 @@ def _probe(state: _State, spec: dict[str, Any]) -> dict[str, Any]:
         return {"error": f"cannot fork a probe: {exc}"}
     if pid == 0:
         os.close(report_r)
-        os.close(state.alive_w)
+        _in_child(state)
         child.probe(spec, report_w, state.alive_r)  # never returns
     os.close(report_w)
     data = b""
@@ -296,12 +365,13 @@ def main() -> None:
         pass
     if os.getppid() != int(sys.argv[2]):
         return  # the worker died before we could ask to die with it
-    state = _State()
+    state = _State(control_fd=control.fileno())
     hello = prepare(config, control, state)
     # Everything imported so far lives as long as the zygote: keep the collector from walking (and so
     # copy-on-write touching) those objects in every child.
     gc.freeze()
     control.send(json.dumps({"hello": hello}).encode())
+    _make_warm(state)
     serve(control, state)
 
 

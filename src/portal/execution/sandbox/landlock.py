@@ -26,6 +26,8 @@ FS_ALL = -1  # every right the kernel handles
 _KEPT_FD_MIN = 256
 
 _abi: int | None = None
+# Bumped whenever `prepare` or `prepare_any_port_except` adds something: a child forked before that lacks it.
+generation = 0
 # (path, access) -> (rule, fd), opened once in the zygote and inherited by every child.
 _prepared: dict[tuple[str, int], tuple[Any, int] | None] = {}
 # Frozen sets of TCP ports a job may not reach -> a ruleset that allows every other port (65,000 rules: built once).
@@ -81,11 +83,13 @@ def _keys(rules: Iterable[Sequence[Any]]) -> list[tuple[str, int]]:
 
 def prepare(rules: Iterable[Sequence[Any]]) -> None:
     """In the zygote, before forking: open the rules (path, access) every job shares, once."""
+    global generation
     if abi() < 1:
         return
     for key in _keys(rules):
         if key not in _prepared:
             _prepared[key] = _path_rule(*key, keep=True)
+            generation += 1
 
 
 def _ruleset(handled_fs_rights: int, handled_net: int, scoped: int) -> int:
@@ -103,9 +107,11 @@ def _allow_ports(ruleset: int, ports: list[int]) -> None:
 
 def prepare_any_port_except(blocked: list[int]) -> None:
     """In the zygote: the ruleset of jobs that may connect to every TCP port but `blocked` (ABI 4+)."""
+    global generation
     key = frozenset(blocked)
     if abi() < 4 or key in _except_rulesets:
         return
+    generation += 1
     ruleset = _ruleset(0, _NET_BIND_TCP | _NET_CONNECT_TCP, 0)
     _allow_ports(ruleset, [p for p in range(1, 65536) if p not in key])
     _except_rulesets[key] = fcntl.fcntl(ruleset, fcntl.F_DUPFD_CLOEXEC, _KEPT_FD_MIN)
