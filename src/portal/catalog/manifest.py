@@ -56,6 +56,7 @@ def deprecation_note(manifest: dict[str, Any]) -> str | None:
 
 
 NETWORK_KEYS = {"tcp_ports"}
+MAX_TCP_PORTS = 64
 
 
 def network_need(manifest: dict[str, Any]) -> dict[str, Any] | None:
@@ -76,10 +77,12 @@ def _network_problems(network: Any, file: str, line: int | None) -> list[Problem
     ports = network.get("tcp_ports")
     if "tcp_ports" in network and not (
         isinstance(ports, list)
-        and ports
+        and 0 < len(ports) <= MAX_TCP_PORTS
         and all(isinstance(p, int) and not isinstance(p, bool) and 1 <= p <= 65535 for p in ports)
     ):
-        problems.append(Problem(file, "'network.tcp_ports' must be a list of TCP ports (1-65535)", line))
+        problems.append(
+            Problem(file, f"'network.tcp_ports' must be a list of 1 to {MAX_TCP_PORTS} TCP ports (1-65535)", line)
+        )
     return problems
 
 

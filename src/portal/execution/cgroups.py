@@ -11,7 +11,9 @@ from __future__ import annotations
 import contextlib
 import itertools
 import os
+import signal
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -152,13 +154,23 @@ class JobCgroups:
         return None
 
     def _sweep(self) -> None:
-        """Remove the job cgroups of runner processes that died."""
+        """Remove the job cgroups of runner processes that died, killing whatever still runs in them first (a job
+        that outlived a crash cannot outlive this)."""
         for parent in set(self._parents.values()):
             for entry in parent.iterdir():
                 owner = entry.name.partition("-")[0]
-                if entry.is_dir() and owner.isdigit() and not _pid_alive(int(owner)):
-                    with contextlib.suppress(OSError):
+                if not (entry.is_dir() and owner.isdigit()) or _pid_alive(int(owner)):
+                    continue
+                for _ in range(50):
+                    pids = [int(p) for p in _read(entry / "cgroup.procs").split() if p.isdigit()]
+                    for pid in pids:
+                        with contextlib.suppress(ProcessLookupError, PermissionError):
+                            os.kill(pid, signal.SIGKILL)
+                    try:
                         entry.rmdir()
+                        break
+                    except OSError:
+                        time.sleep(0.02)  # the killed processes are still leaving it
 
     def _write(self, controller: str, slot: int, name: str, value: str) -> None:
         (self._parents[controller] / f"{self._prefix}-{slot}" / name).write_text(value)
@@ -229,9 +241,7 @@ class JobCgroups:
 class CgroupLease:
     """One job's cgroup: the files its first process writes itself into, and what it saw at the end."""
 
-    def __init__(
-        self, owner: JobCgroups, slot: int, folders: dict[str, Path], before: tuple[int, int] | None
-    ) -> None:
+    def __init__(self, owner: JobCgroups, slot: int, folders: dict[str, Path], before: tuple[int, int] | None) -> None:
         self._owner, self._slot, self._folders = owner, slot, folders
         self.procs = [str(folder / "cgroup.procs") for folder in sorted(set(folders.values()))]
         self._before = before if before is not None else self._counts()

@@ -96,17 +96,15 @@ def _set_limits(limits: dict[str, Any]) -> None:
         resource.setrlimit(which, (soft, hard))
 
 
-def _sandbox(spec: dict[str, Any], fds: list[int], alive_fd: int) -> None:
+def _sandbox(spec: dict[str, Any], fds: list[int], alive_fd: int, made_netns: bool) -> None:
     """The pipes on fds 0-3; then the job's namespaces and private root, its own session, no privileges, limits,
     the parent-death signal, seccomp and Landlock; then the scratch directory and a scrubbed environment. The
     pipes come first, so any later failure can still be reported as an event."""
-    for target, fd in enumerate(fds[:4]):
+    for target, fd in enumerate(fds):
         os.dup2(fd, target, inheritable=True)
     cell = spec.get("jail")
-    if cell and len(fds) > 4:
-        cell["netns"] = fds[4]  # lent by the zygote, passed with the pipes
     if cell:
-        jail.enter(cell)
+        jail.enter(cell, made_netns)
         jail.drop_privileges(cell)
     elif spec.get("isolate"):
         jail.drop_capabilities()
@@ -133,8 +131,7 @@ def _sandbox(spec: dict[str, Any], fds: list[int], alive_fd: int) -> None:
         _SECCOMP.install()
     os.umask(0o077)
     os.chdir(spec["workdir"])
-    os.environ.clear()
-    os.environ.update(spec["env"])
+    os.environ.clear()  # the job's own comes with its request
     sys.path[:] = [spec["bundle_dir"], *_BASE_SYS_PATH]
     sys.executable = _EXECUTABLE
     sys.dont_write_bytecode = True  # never leave __pycache__ in a development item's folder
@@ -191,13 +188,19 @@ def _run_task(request: dict[str, Any], events: _Events) -> None:
             inputs = cleaned
 
     def progress_callback(percent: float = 0, message: str = "") -> _Done:
-        events.send({"type": "progress", "percent": percent, "message": str(message)})
+        try:
+            number = float(percent)
+        except (TypeError, ValueError):
+            number = float("nan")
+        if number != number or number in (float("inf"), float("-inf")):
+            raise ValueError(f"progress_callback: percent must be a number from 0 to 100, not {percent!r}")
+        events.send({"type": "progress", "percent": number, "message": str(message)})
         return _DONE
 
     result = _call(run, inputs, progress_callback) if _wants_progress(run) else _call(run, inputs)
     try:
-        payload = json.dumps({"type": "result", "result": result}, separators=(",", ":"))
-    except (TypeError, ValueError) as exc:
+        payload = json.dumps({"type": "result", "result": result}, separators=(",", ":"), allow_nan=False)
+    except (TypeError, ValueError, RecursionError) as exc:
         raise TypeError(f"the task's result is not JSON-serializable: {exc}") from None
     sys.stdout.flush()
     sys.stderr.flush()
@@ -247,9 +250,16 @@ def _limit_hit(exc: BaseException, spec: dict[str, Any]) -> tuple[str, str] | No
     return None
 
 
-def wait_then_start(sock_fd: int, alive_fd: int) -> None:
-    """A child forked ahead of its job (to keep the fork off the job's path): wait for the spec and the pipes,
-    then start as any child. Ends the process, never returns."""
+def wait_then_start(sock_fd: int, alive_fd: int, make_netns: bool) -> None:
+    """A child forked ahead of its job (to keep the fork off the job's path): make its network namespace, wait
+    for the spec and the pipes, then start as any child. Ends the process, never returns."""
+    made_netns = False
+    if make_netns:
+        try:
+            jail.own_network()
+            made_netns = True
+        except OSError:
+            pass  # the job's own setup tries again, and reports why it cannot
     sock = socket.socket(fileno=sock_fd)
     try:
         data, fds, _flags, _addr = socket.recv_fds(sock, 1 << 20, 8)
@@ -258,15 +268,15 @@ def wait_then_start(sock_fd: int, alive_fd: int) -> None:
     if not data:
         os._exit(0)  # the zygote is gone, or let this one go
     sock.close()
-    start(json.loads(data), fds, alive_fd)
+    start(json.loads(data), fds, alive_fd, made_netns)
 
 
-def start(spec: dict[str, Any], fds: list[int], alive_fd: int) -> None:
+def start(spec: dict[str, Any], fds: list[int], alive_fd: int, made_netns: bool) -> None:
     """Entry point in the freshly forked child; ends the process, never returns."""
     code = 0
     try:
         try:
-            _sandbox(spec, fds, alive_fd)
+            _sandbox(spec, fds, alive_fd, made_netns)
         except BaseException as exc:
             message = {
                 "type": "error",
@@ -281,6 +291,7 @@ def start(spec: dict[str, Any], fds: list[int], alive_fd: int) -> None:
         sys.stdin = open(0, encoding="utf-8", closefd=False)  # noqa: SIM115
         events = _Events(EVENT_FD)
         request = json.loads(sys.stdin.read())
+        os.environ.update(request["env"])
         try:
             _run_task(request, events)
         except BaseException as exc:  # the task's failure, whatever it is, becomes an error event
@@ -314,7 +325,12 @@ def probe(spec: dict[str, Any], report_fd: int, alive_fd: int) -> None:
         first = os.getpid() == 1
         found["pid_namespace"] = [first, "" if first else "not the first process of a PID namespace"]
         cell = spec.get("jail")
-        if cell and attempt("jail", lambda: jail.enter(cell)):
+        made_netns = False
+        if cell:
+            made_netns = attempt("network_namespace", jail.own_network)
+            if not made_netns:
+                cell = {**cell, "network": True}  # probe the rest of the jail without one
+        if cell and attempt("jail", lambda: jail.enter(cell, made_netns)):
             found["jail_view"] = sorted(os.listdir("/"))
             attempt("drop_privileges", lambda: jail.drop_privileges(cell))
             found["capabilities"] = jail.capability_sets()

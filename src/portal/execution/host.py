@@ -11,6 +11,8 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy.exc import DataError
+
 from portal.auth.principal import Principal
 from portal.auth.roles import Role
 from portal.catalog import network as catalog_network
@@ -233,6 +235,17 @@ class JobHost:
                 try:
                     more = claim_next and not self.stopping.is_set()
                     return jobs_service.finish(job.id, job.run, result, claim_next=more)
+                except DataError as exc:
+                    # The outcome itself is what the database refuses (whatever the runner let through): trying
+                    # again would fail forever and hold the slot. Record why instead.
+                    log.error("job %s: its outcome cannot be stored: %s", job.id, exc.orig)
+                    result = jobs_service.RunResult(
+                        succeeded=False,
+                        error={
+                            "type": "OutcomeNotStorable",
+                            "message": "the job's result or error could not be stored",
+                        },
+                    )
                 except Exception:
                     log.exception("job %s: recording the outcome failed (attempt %d)", job.id, attempt)
                     winding_down = self.stopping.is_set() or self.draining.is_set()

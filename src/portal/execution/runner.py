@@ -140,7 +140,6 @@ class Runner:
             "bundle_dir": run.bundle_dir,
             "workdir": run.workdir,
             "limits": limits,
-            "env": self._child_env(request, run.workdir),
         }
         stdin_r, stdin_w = os.pipe()
         stdout_r, stdout_w = os.pipe()
@@ -156,7 +155,14 @@ class Runner:
         finally:
             for fd in child_fds:
                 os.close(fd)
-        payload = {"bundle_dir": run.bundle_dir, "entrypoint": request.entrypoint, "inputs": request.inputs}
+        # The environment (secrets among it) and the inputs go to the child alone, on its stdin: never through the
+        # zygote, whose memory every later child starts as a copy of.
+        payload = {
+            "bundle_dir": run.bundle_dir,
+            "entrypoint": request.entrypoint,
+            "inputs": request.inputs,
+            "env": self._child_env(request, run.workdir),
+        }
         supervision = _Supervision(
             self,
             request,
@@ -365,7 +371,7 @@ class _Supervision:
             line = f"[log truncated after {limit} lines]"
             stream = "system"
         else:
-            line = raw.decode("utf-8", "replace").rstrip("\r")[: self.runner._log_max_line_chars]
+            line = _storable(raw.decode("utf-8", "replace").rstrip("\r")[: self.runner._log_max_line_chars])
         self.pending_logs.append({"stream": stream, "line": line})
 
     def _event(self, raw: bytes) -> None:
@@ -390,12 +396,12 @@ class _Supervision:
                     "message": f"the result is {len(raw)} bytes, over the {limit} byte limit",
                 }
             else:
-                self.outcome.succeeded, self.outcome.result = True, event.get("result")
+                self.outcome.succeeded, self.outcome.result = True, _scrubbed(event.get("result"))
         elif event["type"] == "error":
             self.outcome.error = {
-                "type": str(event.get("error_type", "Error")),
-                "message": str(event.get("message", "")),
-                "traceback": str(event.get("traceback", "")),
+                "type": _storable(str(event.get("error_type", "Error")))[:200],
+                "message": _storable(str(event.get("message", ""))),
+                "traceback": _storable(str(event.get("traceback", ""))),
             }
 
     def _wait_for_exit(self) -> Exit | None:
@@ -435,20 +441,49 @@ def _write_all(fd: int, payload: bytes) -> None:
         os.close(fd)
 
 
+def _not_json(constant: str) -> Any:
+    raise ValueError(f"{constant} is not JSON")
+
+
 def _parse_event(raw: bytes | bytearray) -> dict[str, Any] | None:
+    """An event line, or None when it is not one: not JSON (NaN and Infinity are not), nested beyond what can be
+    read back, of an unknown type, or a progress whose percent is not a finite number."""
     try:
-        event = json.loads(raw)
-    except ValueError:
+        event = json.loads(raw, parse_constant=_not_json)
+    except (ValueError, RecursionError):
         return None
     if not isinstance(event, dict) or event.get("type") not in {"progress", "log", "result", "error"}:
         return None
     if event["type"] == "progress":
         try:
             event["percent"] = max(0, min(100, int(float(event.get("percent", 0)))))
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):
             return None
-        event["message"] = str(event.get("message", ""))[:1000]
+        event["message"] = _storable(str(event.get("message", ""))[:1000])
     return event
+
+
+def _storable(text: str) -> str:
+    """Text a database can hold: PostgreSQL refuses NUL characters."""
+    return text.replace("\x00", "\ufffd") if "\x00" in text else text
+
+
+def _scrubbed(value: Any) -> Any:
+    """A result with every NUL character (in strings and keys) replaced; walked without recursion."""
+    root = [value]
+    stack: list[tuple[Any, Any]] = [(root, 0)]
+    while stack:
+        container, key = stack.pop()
+        item = container[key]
+        if isinstance(item, str):
+            container[key] = _storable(item)
+        elif isinstance(item, list):
+            stack.extend((item, index) for index in range(len(item)))
+        elif isinstance(item, dict):
+            if any("\x00" in k for k in item):
+                item = container[key] = {_storable(k): v for k, v in item.items()}
+            stack.extend((item, k) for k in item)
+    return root[0]
 
 
 _SIGNAL_REASONS: dict[int, tuple[str, str]] = {

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import queue
@@ -21,6 +22,10 @@ _HELLO_SECONDS = 30.0
 
 class RunnerLost(Exception):
     """The zygote died or refused to fork."""
+
+
+class _ZygoteStopped(RunnerLost):
+    """The zygote stopped before it answered a spawn request: the request can be made again to a new one."""
 
 
 @dataclass(frozen=True)
@@ -70,7 +75,6 @@ class ZygoteClient:
                             "portal.execution.zygote",
                             str(child_sock.fileno()),
                             str(os.getpid()),
-                            json.dumps(self._config),
                         ],
                         pass_fds=[child_sock.fileno()],
                         env={"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": os.environ.get("LANG", "C.UTF-8")},
@@ -100,6 +104,7 @@ class ZygoteClient:
         finally:
             child_sock.close()
         try:
+            parent_sock.send(json.dumps({"config": self._config}).encode())
             hello = self._hello(parent_sock)
         except BaseException:
             parent_sock.close()
@@ -164,13 +169,26 @@ class ZygoteClient:
                 pending.extend(f for f in (spawn, ended) if f is not None)
         for future in pending:
             if not future.done():
-                future.set_exception(RunnerLost("the runner's zygote process stopped"))
+                future.set_exception(_ZygoteStopped("the runner's zygote process stopped"))
         with contextlib.suppress(ProcessLookupError, ChildProcessError, subprocess.TimeoutExpired):
             proc.wait(timeout=5)
         sock.close()
 
     def spawn(self, spec: dict[str, Any], fds: list[int]) -> tuple[int, Future[Exit]]:
-        """Fork a child with `fds` as its pipes; returns the request id (to kill or forget it) and its end."""
+        """Fork a child with `fds` as its pipes; returns the request id (to kill or forget it) and its end.
+
+        A zygote that stops before it answered (it died since the last job, and its reader has not noticed yet)
+        is replaced and asked again, once: no child of it can be running."""
+        try:
+            return self._spawn_once(spec, fds)
+        except _ZygoteStopped:
+            return self._spawn_once(spec, fds)
+        except OSError as exc:
+            if exc.errno == errno.EMSGSIZE:  # the request, not the zygote, is at fault: nothing to restart
+                raise RunnerLost(f"the job's request is too large for the runner ({exc})") from exc
+            raise
+
+    def _spawn_once(self, spec: dict[str, Any], fds: list[int]) -> tuple[int, Future[Exit]]:
         with self._lock:
             sock = self._sock or self._start()
             self._next_id += 1
@@ -181,20 +199,16 @@ class ZygoteClient:
             self._owners[request_id] = sock
             try:
                 socket.send_fds(sock, [message], fds)
-            except OSError:
-                # The zygote died since the last job and its reader has not noticed yet: start another, once.
+            except OSError as exc:
+                self._spawns.pop(request_id, None)
+                self._owners.pop(request_id, None)
+                if exc.errno == errno.EMSGSIZE:
+                    raise
                 if self._sock is sock:
                     self._sock = None
                     with contextlib.suppress(OSError):
                         sock.shutdown(socket.SHUT_RDWR)
-                try:
-                    sock = self._start()
-                    self._owners[request_id] = sock
-                    socket.send_fds(sock, [message], fds)
-                except OSError as exc:
-                    self._spawns.pop(request_id, None)
-                    self._owners.pop(request_id, None)
-                    raise RunnerLost(f"cannot reach the runner's zygote: {exc}") from exc
+                raise _ZygoteStopped() from exc
         try:
             future.result(timeout=SPAWN_SECONDS)
         except TimeoutError:
@@ -203,6 +217,8 @@ class ZygoteClient:
                 self._owners.pop(request_id, None)
             self._restart()  # a zygote that does not answer is replaced, not waited on forever
             raise RunnerLost(f"the runner's zygote did not answer within {SPAWN_SECONDS:g} s") from None
+        except _ZygoteStopped:
+            raise
         with self._lock:
             exit_future = self._exits.get(request_id)
         if exit_future is None:  # the zygote stopped right after forking: the child died with it

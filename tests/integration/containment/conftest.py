@@ -63,10 +63,18 @@ def libc(name, *args):
     return action
 
 
-def tcp(port):
+def tcp(port, protocol=0):
     def action():
-        with socket.create_connection(("127.0.0.1", port), timeout=3):
-            pass
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM, protocol) as sock:
+            sock.settimeout(3)
+            sock.connect(("127.0.0.1", port))
+    return action
+
+
+def udp(port):
+    def action():
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+            sock.sendto(b"from a job", ("127.0.0.1", port))
     return action
 
 
@@ -111,6 +119,9 @@ def run(inputs):
         "signal": {str(pid): outcome(lambda pid=pid: os.kill(pid, 0)) for pid in inputs.get("pids", [])},
         "environ": {str(pid): outcome(read(f"/proc/{pid}/environ")) for pid in inputs.get("pids", [])},
         "tcp": {str(port): outcome(tcp(port)) for port in inputs.get("ports", [])},
+        "mptcp": {str(port): outcome(tcp(port, 262)) for port in inputs.get("ports", [])},
+        "udp": {str(port): outcome(udp(port)) for port in inputs.get("udp_ports", [])},
+        "interfaces": sorted(line.split(":")[0].strip() for line in list(open("/proc/net/dev"))[2:]),
         "unix": {path: outcome(unix(path)) for path in inputs.get("sockets", [])},
         "files": {path: outcome(read(path)) for path in inputs.get("files", [])},
         "write_scratch": outcome(lambda: open("/tmp/mine", "w").write("ok")),
@@ -229,6 +240,61 @@ def run(inputs):
     return {"planted": True}
 """
 
+# A task that gives up its parent-death signal, then starts a grandchild that leaves its session: it bets on
+# outliving its zygote.
+IMMORTAL = ESCAPER.replace(
+    "def run(inputs, progress_callback):",
+    "def run(inputs, progress_callback):\n    import ctypes\n    ctypes.CDLL(None).prctl(1, 0)",
+)
+
+SECRET_HOLDER = """
+import os
+
+
+def run(inputs):
+    return {"has_secret": bool(os.environ.get("SANDBOX_TEST_SECRET"))}
+"""
+
+# Looks through all of its own memory for what follows a prefix, and compares each candidate's hash with the one
+# it was given: it never holds the value it looks for, so it cannot find itself.
+MEMORY_SCANNER = """
+import ctypes
+import hashlib
+
+
+def run(inputs):
+    prefix, wanted, length = inputs["prefix"].encode(), inputs["sha256"], int(inputs["length"])
+    seen = regions = 0
+    with open("/proc/self/maps") as maps:
+        for line in maps:
+            fields = line.split()
+            start, end = (int(x, 16) for x in fields[0].split("-"))
+            # Heap, stack and anonymous memory: where a copy of what the zygote once held would be.
+            if not fields[1].startswith("r") or (len(fields) > 5 and fields[5] not in ("[heap]", "[stack]")):
+                continue
+            regions += 1
+            data = ctypes.string_at(start, end - start)
+            at = data.find(prefix)
+            while at >= 0:
+                seen += 1
+                candidate = data[at : at + len(prefix) + length]
+                if hashlib.sha256(candidate).hexdigest() == wanted:
+                    return {"found": True, "seen": seen, "regions": regions}
+                at = data.find(prefix, at + 1)
+    return {"found": False, "seen": seen, "regions": regions}
+"""
+
+NAN_RESULT = """
+def run(inputs):
+    return {"x": float("nan")}
+"""
+
+NUL_ERROR = """
+def run(inputs):
+    print("a line with a \\x00 in it")
+    raise ValueError("bad\\x00byte")
+"""
+
 OPEN_SCHEMA = '{"type": "object"}'
 
 
@@ -246,6 +312,11 @@ def items(listener_port: int, api_port: int) -> dict[str, tuple[str, str]]:
         "net-ports": (f"network:\n  tcp_ports: [{listener_port}]\n", PROBE),
         "net-any": ("network: true\n", PROBE),
         "net-blocked": (f"network:\n  tcp_ports: [{api_port}]\n", PROBE),
+        "immortal": ("", IMMORTAL),
+        "secret-holder": ("secrets: [SANDBOX_TEST_SECRET]\n", SECRET_HOLDER),
+        "memory-scanner": ("", MEMORY_SCANNER),
+        "nan-result": ("", NAN_RESULT),
+        "nul-error": ("", NUL_ERROR),
     }
 
 
@@ -263,7 +334,7 @@ def write_catalog(root: Path, listener_port: int, api_port: int) -> Path:
 
 
 class Listener:
-    """A TCP server on the host's loopback that counts the connections it accepts."""
+    """A TCP server and a UDP socket on the host's loopback that count what reaches them."""
 
     def __init__(self) -> None:
         self.sock = socket.socket()
@@ -271,7 +342,19 @@ class Listener:
         self.sock.listen(16)
         self.port = int(self.sock.getsockname()[1])
         self.accepted = 0
+        self.datagrams = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.datagrams.bind(("127.0.0.1", 0))
+        self.datagrams.setblocking(False)
+        self.udp_port = int(self.datagrams.getsockname()[1])
         threading.Thread(target=self._serve, daemon=True).start()
+
+    def received(self) -> int:
+        """Datagrams that arrived (and are read now)."""
+        count = 0
+        with contextlib.suppress(BlockingIOError):
+            while self.datagrams.recv(2048):
+                count += 1
+        return count
 
     def _serve(self) -> None:
         while True:
@@ -284,6 +367,7 @@ class Listener:
 
     def close(self) -> None:
         self.sock.close()
+        self.datagrams.close()
 
 
 # --- the unprivileged user ----------------------------------------------------------------------------------------

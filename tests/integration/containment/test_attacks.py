@@ -5,6 +5,7 @@ Every test runs against four portals: embedded and distributed, each run by root
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import secrets
@@ -73,6 +74,7 @@ def test_a_task_holds_no_privilege(portal: Sandboxed) -> None:
     assert {name: seen["calls"][name] for name in REFUSED_CALLS} == dict.fromkeys(REFUSED_CALLS, "EPERM")
     assert seen["calls"]["setuid_root"] in ("EPERM", "EINVAL")
     assert seen["sockets"] == {"packet": "EAFNOSUPPORT", "raw": "EPERM", "netlink": "EAFNOSUPPORT"}
+    assert seen["interfaces"] == ["lo"]  # a network of its own, with only a loopback
     assert all(result != "allowed" for result in seen["files"].values()), seen["files"]
     assert seen["write_scratch"] == "allowed"
 
@@ -94,14 +96,22 @@ def test_a_task_reaches_neither_the_portal_nor_another_job(portal: Sandboxed) ->
             str(owner.data_dir / "initial-admin-password"),
         ]
         ports = [portal.api.port, 5432, 6379, portal.listener.port]
-        probe = portal.run("probe", {"pids": targets, "files": files, "ports": ports, "sockets": [POSTGRES_SOCKET]})
+        attempts = {
+            "pids": targets,
+            "files": files,
+            "ports": ports,
+            "udp_ports": [portal.listener.udp_port],
+            "sockets": [POSTGRES_SOCKET],
+        }
+        probe = portal.run("probe", attempts)
         assert probe["state"] == "SUCCEEDED", probe
         seen = probe["result"]
-        for kind in ("ptrace", "signal", "environ", "files", "tcp", "unix"):
+        for kind in ("ptrace", "signal", "environ", "files", "tcp", "mptcp", "unix"):
             allowed = [target for target, result in seen[kind].items() if result == "allowed"]
             assert not allowed, f"{kind}: {allowed} reachable from a job: {seen[kind]}"
         assert secret not in str(seen)
         assert portal.listener.accepted == 0  # the host's loopback is another network than the job's
+        assert portal.listener.received() == 0  # UDP too
         assert client.get(f"/api/jobs/{holder}").json()["state"] == "RUNNING"  # neither touched nor killed
         assert process_alive(task_pid) and process_alive(grandchild)
         assert client.post(f"/api/jobs/{holder}/cancel").status_code == 200
@@ -163,7 +173,7 @@ def test_network_access_is_declared_allowed_and_still_keeps_off_the_portal(porta
             for item_id in ("net-ports", "net-any"):
                 before = portal.listener.accepted
                 job = portal.run(item_id, {"ports": ports, "sockets": [POSTGRES_SOCKET]})
-                assert job["state"] == "SUCCEEDED", job
+                assert job["state"] == "SUCCEEDED", job["error"]
                 tcp = job["result"]["tcp"]
                 assert tcp[str(portal.listener.port)] == "allowed"
                 # It reached the host's network (the listener's thread counts the connection a moment later).
@@ -172,6 +182,8 @@ def test_network_access_is_declared_allowed_and_still_keeps_off_the_portal(porta
                 own = [portal.api.port, *([5432, 6379] if portal.executor == "distributed" else [])]
                 for port in own:
                     assert tcp[str(port)] == "EACCES", (item_id, tcp)
+                # Nor over MPTCP, which Landlock's TCP port rules would not see: no such socket at all.
+                assert set(job["result"]["mptcp"].values()) == {"EPROTONOSUPPORT"}, job["result"]["mptcp"]
                 assert job["result"]["unix"][POSTGRES_SOCKET] != "allowed"
             blocked = portal.run("net-blocked", {"ports": [portal.api.port]})
             assert blocked["state"] == "FAILED" and blocked["error"]["type"] == "NetworkRefused", blocked
@@ -225,3 +237,73 @@ def test_a_killed_portal_leaves_no_job_process_behind(portal: Sandboxed) -> None
         os.kill(owner.proc.pid, signal.SIGKILL)
         owner.proc.wait()
         assert wait_until(lambda: gone(marker) and not process_alive(task_pid), timeout=10)
+
+
+def zygote_of(owner_pid: int) -> tuple[int, int]:
+    """(the process the worker started as its zygote, the zygote proper: the first process of its namespaces)."""
+    children: dict[int, list[int]] = {}
+    commands: dict[int, bytes] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/status") as fh:
+                ppid = next(int(line.split()[1]) for line in fh if line.startswith("PPid:"))
+            with open(f"/proc/{entry}/cmdline", "rb") as fh:
+                commands[int(entry)] = fh.read()
+        except (OSError, StopIteration):
+            continue
+        children.setdefault(ppid, []).append(int(entry))
+    launcher = next(p for p in children.get(owner_pid, []) if b"portal.execution.zygote" in commands.get(p, b""))
+    return launcher, children[launcher][0]
+
+
+def test_a_job_that_gave_up_its_death_signal_dies_with_a_killed_zygote(portal: Sandboxed) -> None:
+    with portal.requester as client:
+        job_id = launch(client, "immortal")
+        marker = marker_of(client, job_id)
+        task_pid, grandchild = wait_for_marked(marker) or (0, 0)
+        assert grandchild
+        owner = portal.job_process_owner
+        assert owner.proc is not None
+        _launcher, zygote = zygote_of(owner.proc.pid)
+        os.kill(zygote, signal.SIGKILL)  # what the out-of-memory killer would do
+        assert wait_until(lambda: gone(marker) and not process_alive(task_pid), timeout=10)
+        ended = wait_for_job(client, job_id, {"FAILED", "SUCCEEDED", "CANCELLED"})
+        assert ended["state"] == "FAILED" and ended["error"]["type"] == "RunnerLost", ended
+    after = portal.run("probe")  # a new zygote serves the next job
+    assert after["state"] == "SUCCEEDED", after
+
+
+def test_no_job_finds_another_jobs_secret_in_its_memory(portal: Sandboxed) -> None:
+    prefix = "sk-sandbox-"
+    secret = prefix + secrets.token_hex(16)
+    with portal.admin as admin:
+        created = admin.post(
+            "/api/admin/secrets",
+            json={"name": "SANDBOX_TEST_SECRET", "value": secret, "items": ["secret-holder"]},
+        )
+        assert created.status_code in (201, 409), created.text
+        if created.status_code == 409:
+            updated = admin.patch("/api/admin/secrets/SANDBOX_TEST_SECRET", json={"value": secret})
+            assert updated.status_code == 200, updated.text
+    for _ in range(3):  # the secret's job runs first on the worker, then the other user's scanners
+        holder = portal.run("secret-holder")
+        assert holder["state"] == "SUCCEEDED" and holder["result"] == {"has_secret": True}, holder
+    digest = hashlib.sha256(secret.encode()).hexdigest()
+    scan = portal.run("memory-scanner", {"prefix": prefix, "sha256": digest, "length": len(secret) - len(prefix)})
+    assert scan["state"] == "SUCCEEDED", scan["error"]
+    assert scan["result"]["found"] is False, scan["result"]
+
+
+def test_a_result_or_error_the_database_cannot_hold_fails_cleanly(portal: Sandboxed) -> None:
+    nan = portal.run("nan-result")
+    assert nan["state"] == "FAILED" and nan["error"]["type"] == "TypeError", nan["error"]
+    assert "JSON" in nan["error"]["message"]
+    nul = portal.run("nul-error")
+    assert nul["state"] == "FAILED" and nul["error"]["type"] == "ValueError", nul["error"]
+    assert nul["error"]["message"] == "bad\ufffdbyte"
+    with portal.requester as client:
+        lines = client.get(f"/api/jobs/{nul['id']}/logs").json()["items"]
+    assert any(line["line"] == "a line with a \ufffd in it" for line in lines), lines
+    assert portal.run("probe")["state"] == "SUCCEEDED"  # no slot is held by them

@@ -88,14 +88,20 @@ def build_template(root: str, read_paths: list[str], devices: list[str]) -> None
     kernel.mount(None, root, None, kernel.MS_REMOUNT | kernel.MS_RDONLY | kernel.MS_NOSUID | kernel.MS_NODEV)
 
 
-def enter(jail: dict[str, Any]) -> None:
+def enter(jail: dict[str, Any], made_netns: bool) -> None:
     """In the child (the first process of its own PID namespace), still privileged: join the job's cgroups, take
     its own mount, IPC and (unless it may use the network) network namespaces, mount its bundle, scratch space and
-    /proc into the template, and pivot into it. The process is left in /job/scratch."""
+    /proc into the template, and pivot into it. The process is left in /job/scratch.
+
+    `made_netns`: a network namespace of its own was made already (ahead of the job); a job that may use the
+    network goes back to the host's."""
     for procs in jail.get("cgroups", ()):
         kernel.write_file(procs, "0")
-    if "netns" in jail:  # one the zygote keeps ready, loopback up: making a network namespace is slow
-        kernel.setns(int(jail["netns"]), kernel.CLONE_NEWNET)
+    if jail.get("network"):
+        if made_netns:
+            kernel.setns(int(jail["host_netns"]), kernel.CLONE_NEWNET)
+    elif not made_netns:
+        own_network()
     kernel.unshare(kernel.CLONE_NEWNS | kernel.CLONE_NEWIPC)
     root = jail["root"]
     kernel.bind_read_only(jail["bundle"], root + JOB_BUNDLE)
@@ -110,34 +116,10 @@ def enter(jail: dict[str, Any]) -> None:
     os.chdir(JOB_SCRATCH)
 
 
-def new_network_namespace() -> int:
-    """In the zygote: a network namespace with only its loopback, up; the descriptor that keeps it. A helper
-    process makes it (the zygote could not come back to its own namespace when it is not root)."""
-    ready_r, ready_w = os.pipe()
-    done_r, done_w = os.pipe()
-    pid = os.fork()
-    if pid == 0:
-        code = 1
-        try:
-            os.close(ready_r)
-            os.close(done_w)
-            kernel.unshare(kernel.CLONE_NEWNET)
-            _loopback_up()
-            os.write(ready_w, b"1")
-            os.read(done_r, 1)  # stay until the zygote holds the namespace
-            code = 0
-        finally:
-            os._exit(code)
-    os.close(ready_w)
-    os.close(done_r)
-    try:
-        if os.read(ready_r, 1) != b"1":
-            raise OSError(1, "could not make a network namespace")
-        return os.open(f"/proc/{pid}/ns/net", os.O_RDONLY | os.O_CLOEXEC)
-    finally:
-        os.close(ready_r)
-        os.close(done_w)
-        os.waitpid(pid, 0)
+def own_network() -> None:
+    """A network namespace of this process's own, with only its loopback, up."""
+    kernel.unshare(kernel.CLONE_NEWNET)
+    _loopback_up()
 
 
 def _loopback_up() -> None:

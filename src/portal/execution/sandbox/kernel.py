@@ -21,6 +21,8 @@ NAMESPACE_FLAGS = (
 MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC = 1, 2, 4, 8
 MS_REMOUNT, MS_BIND, MS_REC, MS_PRIVATE = 32, 4096, 16384, 1 << 18
 MNT_DETACH = 2
+MOUNT_ATTR_RDONLY, MOUNT_ATTR_NOSUID, MOUNT_ATTR_NODEV = 0x1, 0x2, 0x4
+_AT_FDCWD, _AT_RECURSIVE = -100, 0x8000
 
 PR_SET_PDEATHSIG = 1
 PR_SET_DUMPABLE = 4
@@ -33,10 +35,10 @@ SECCOMP_MODE_FILTER = 2
 
 # The few system calls without a libc wrapper that every glibc has, per architecture.
 _SYSCALLS = {
-    "x86_64": {"pivot_root": 155, "capset": 126, "landlock_create_ruleset": 444, "landlock_add_rule": 445,
-               "landlock_restrict_self": 446},
-    "aarch64": {"pivot_root": 41, "capset": 91, "landlock_create_ruleset": 444, "landlock_add_rule": 445,
-                "landlock_restrict_self": 446},
+    "x86_64": {"pivot_root": 155, "capset": 126, "mount_setattr": 442, "landlock_create_ruleset": 444,
+               "landlock_add_rule": 445, "landlock_restrict_self": 446},
+    "aarch64": {"pivot_root": 41, "capset": 91, "mount_setattr": 442, "landlock_create_ruleset": 444,
+                "landlock_add_rule": 445, "landlock_restrict_self": 446},
 }  # fmt: skip
 ARCH = platform.machine()
 SYSCALLS = _SYSCALLS.get(ARCH, {})
@@ -85,8 +87,20 @@ def mount(source: str | None, target: str, fstype: str | None, flags: int, data:
 
 
 def bind_read_only(source: str, target: str, recursive: bool = False) -> None:
-    """Bind `source` onto `target`, then make that mount read-only, without set-uid programs and devices."""
+    """Bind `source` onto `target` (with the mounts below it when `recursive`), then make those mounts read-only,
+    without set-uid programs and devices: every one of them, not only the top one."""
     mount(source, target, None, MS_BIND | (MS_REC if recursive else 0))
+    if recursive:
+        attr = (ctypes.c_uint64 * 4)(MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV, 0, 0, 0)
+        try:
+            syscall(
+                "mount_setattr", ctypes.c_int(_AT_FDCWD), target.encode(), ctypes.c_uint(_AT_RECURSIVE), attr,
+                ctypes.c_size_t(32),
+            )  # fmt: skip
+            return
+        except OSError as exc:
+            if exc.errno != 38:  # ENOSYS: a kernel older than 5.12 makes the top mount read-only only
+                raise
     mount(None, target, None, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV)
 
 

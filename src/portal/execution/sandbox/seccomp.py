@@ -1,11 +1,11 @@
 """A seccomp filter that refuses the system calls a task has no business making.
 
-Built once in the zygote (`filter_program`), installed by each child (`install`). It is a deny list: anything not
+Built once in the zygote (`filter_program`, `Loaded`), installed by each child. It is a deny list: anything not
 named here is allowed, so ordinary Python, subprocesses, threads and sockets work as before. Refused calls fail
-with EPERM (EAFNOSUPPORT for socket families, ENOSYS for clone3 so that libc falls back to clone, whose flags a
-filter can read). A foreign architecture (a 32-bit or x32 call on x86_64) is refused too, so the filter cannot be
-stepped around with another system call table. See docs/architecture.md ("The sandbox promises") for the why of
-each group.
+with EPERM (EAFNOSUPPORT for socket families, EPROTONOSUPPORT for IP protocols other than TCP, UDP and ping,
+ENOSYS for clone3 so that libc falls back to clone, whose flags a filter can read). A foreign architecture (a
+32-bit or x32 call on x86_64) is refused too, so the filter cannot be stepped around with another system call
+table. docs/architecture.md ("The job sandbox") says why each group is refused.
 """
 
 from __future__ import annotations
@@ -22,8 +22,8 @@ DENIED = {
                                      "uselib", "syslog", "acct", "swapon", "swapoff", "vhangup", "nfsservctl",
                                      "iopl", "ioperm", "modify_ldt", "lookup_dcookie"],
     "mounts and namespaces": ["mount", "umount2", "pivot_root", "chroot", "unshare", "setns", "fsopen", "fsconfig",
-                              "fsmount", "fspick", "move_mount", "open_tree", "mount_setattr", "quotactl",
-                              "quotactl_fd"],
+                              "fsmount", "fspick", "move_mount", "open_tree", "open_tree_attr", "mount_setattr",
+                              "quotactl", "quotactl_fd"],
     "kernel attack surface": ["bpf", "perf_event_open", "userfaultfd", "io_uring_setup", "io_uring_enter",
                               "io_uring_register", "keyctl", "add_key", "request_key", "fanotify_init",
                               "open_by_handle_at", "name_to_handle_at"],
@@ -46,7 +46,7 @@ TABLES = {
         "open_by_handle_at": 304, "name_to_handle_at": 303, "ptrace": 101, "process_vm_readv": 310,
         "process_vm_writev": 311, "process_madvise": 440, "pidfd_getfd": 438, "kcmp": 312, "migrate_pages": 256,
         "move_pages": 279, "settimeofday": 164, "clock_settime": 227, "clock_adjtime": 305, "adjtimex": 159,
-        "sethostname": 170, "setdomainname": 171,
+        "sethostname": 170, "setdomainname": 171, "open_tree_attr": 467,
         "socket": 41, "clone": 56, "clone3": 435, "ioctl": 16,
     },
     "aarch64": {
@@ -60,7 +60,7 @@ TABLES = {
         "open_by_handle_at": 265, "name_to_handle_at": 264, "ptrace": 117, "process_vm_readv": 270,
         "process_vm_writev": 271, "process_madvise": 440, "pidfd_getfd": 438, "kcmp": 272, "migrate_pages": 238,
         "move_pages": 239, "settimeofday": 170, "clock_settime": 112, "clock_adjtime": 266, "adjtimex": 171,
-        "sethostname": 161, "setdomainname": 162,
+        "sethostname": 161, "setdomainname": 162, "open_tree_attr": 467,
         "socket": 198, "clone": 220, "clone3": 435, "ioctl": 29,
     },
 }  # fmt: skip
@@ -70,9 +70,13 @@ _HIGHEST_KNOWN = 470
 _X32_SYSCALL_BIT = 0x40000000
 
 _AF_UNIX, _AF_INET, _AF_INET6 = 1, 2, 10
-_SOCK_RAW, _SOCK_PACKET = 3, 10
+_SOCK_STREAM, _SOCK_DGRAM = 1, 2
+# The protocols an IP socket may have: TCP and UDP (0 is their default), and ICMP for ping sockets. Not MPTCP
+# (262), whose connections Landlock's TCP port rules do not see, nor SCTP, DCCP, UDP-Lite and the like.
+_STREAM_PROTOCOLS = (0, 6)
+_DGRAM_PROTOCOLS = (0, 17, 1, 58)
 _TIOCSTI, _TIOCLINUX = 0x5412, 0x541C
-_EPERM, _ENOSYS, _EAFNOSUPPORT = 1, 38, 97
+_EPERM, _ENOSYS, _EPROTONOSUPPORT, _EAFNOSUPPORT = 1, 38, 93, 97
 
 _LD_W_ABS, _ALU_AND_K = 0x20, 0x54
 _JEQ, _JGE, _JSET, _RET = 0x15, 0x35, 0x45, 0x06
@@ -127,7 +131,7 @@ def filter_program(arch: str = kernel.ARCH) -> bytes | None:
     p.op(_JEQ, table["clone3"], "enosys", 0)
     p.op(_JEQ, table["ioctl"], "ioctl", 0)
     p.op(_RET, _RET_ALLOW)
-    # socket(family, type, protocol): Unix, IPv4 and IPv6 only; no raw or packet sockets.
+    # socket(family, type, protocol): Unix, IPv4 and IPv6 only; IP sockets as TCP, UDP or ping only.
     p.label("socket")
     p.op(_LD_W_ABS, _arg(0))
     p.op(_JEQ, _AF_UNIX, "allow", 0)
@@ -136,10 +140,19 @@ def filter_program(arch: str = kernel.ARCH) -> bytes | None:
     p.op(_RET, _RET_ERRNO | _EAFNOSUPPORT)
     p.label("socket_type")
     p.op(_LD_W_ABS, _arg(1))
-    p.op(_ALU_AND_K, 0xF)
-    p.op(_JEQ, _SOCK_RAW, "eperm", 0)
-    p.op(_JEQ, _SOCK_PACKET, "eperm", 0)
-    p.op(_RET, _RET_ALLOW)
+    p.op(_ALU_AND_K, 0xF)  # the type without SOCK_NONBLOCK and SOCK_CLOEXEC
+    p.op(_JEQ, _SOCK_STREAM, "stream", 0)
+    p.op(_JEQ, _SOCK_DGRAM, "dgram", "eperm")
+    p.label("stream")
+    p.op(_LD_W_ABS, _arg(2))
+    for protocol in _STREAM_PROTOCOLS:
+        p.op(_JEQ, protocol, "allow", 0)
+    p.op(_RET, _RET_ERRNO | _EPROTONOSUPPORT)
+    p.label("dgram")
+    p.op(_LD_W_ABS, _arg(2))
+    for protocol in _DGRAM_PROTOCOLS:
+        p.op(_JEQ, protocol, "allow", 0)
+    p.op(_RET, _RET_ERRNO | _EPROTONOSUPPORT)
     # clone(flags, ...): threads and processes, but no new namespaces.
     p.label("clone")
     p.op(_LD_W_ABS, _arg(0))
