@@ -56,6 +56,7 @@ class _State:
     alive_w: int = -1
     pid_ns: int | None = None  # its own PID namespace, to return to after forking a child into a new one
     host_netns: int = -1  # the network namespace jobs that may use the network stay in
+    template_ns: int = -1  # the mount namespace whose copies jobs get (jail.template_namespace)
     # Whether children make a network namespace of their own, and whether one made ahead can be left again for
     # the host's (only as root: a user namespace's root may not join the host's network namespace).
     fresh_netns: bool = False
@@ -222,7 +223,7 @@ def _spawn(
             if confine.get("any_port_except") is not None:
                 landlock.prepare_any_port_except(confine["any_port_except"])
         if spec.get("jail"):
-            spec["jail"]["host_netns"] = state.host_netns
+            spec["jail"].update(host_netns=state.host_netns, template_ns=state.template_ns)
         pid = _take_warm(state, spec, fds)
         if pid is None:
             pid = _fork(state)
@@ -291,6 +292,11 @@ def _become_namespace_init(control: socket.socket, user_namespace: bool) -> list
     return entered
 
 
+def _template(state: _State, config: dict[str, Any]) -> None:
+    jail.build_template(config["root"], config["read_paths"], config["devices"])
+    state.template_ns = _high(jail.template_namespace(config["root"]))
+
+
 def _pid_namespaces(state: _State) -> list[Any]:
     """Children as the first process of a PID namespace each: needs to make one and to return to our own."""
     try:
@@ -347,7 +353,7 @@ def prepare(config: dict[str, Any], control: socket.socket, state: _State) -> di
     if not root:
         hello["user_namespace"] = hello["namespace_init"]
     _alive_pipe(state)
-    hello["template"] = _outcome(lambda: jail.build_template(config["root"], config["read_paths"], config["devices"]))
+    hello["template"] = _outcome(lambda: _template(state, config))
     hello["pid_namespace"] = _pid_namespaces(state)
     if root and _outcome(kernel.drop_bounding_set)[0]:
         # Gone from the zygote's bounding set, gone from every child's: they keep what they hold now (for their
@@ -359,7 +365,7 @@ def prepare(config: dict[str, Any], control: socket.socket, state: _State) -> di
     landlock.prepare(config["probe"].get("landlock", {}).get("prepared", []))
     probe_spec = dict(config["probe"])
     if hello["template"][0]:
-        probe_spec["jail"] = {**probe_spec["jail"], "host_netns": state.host_netns}
+        probe_spec["jail"] = {**probe_spec["jail"], "host_netns": state.host_netns, "template_ns": state.template_ns}
     else:
         probe_spec.pop("jail", None)
     hello["probe"] = _probe(state, probe_spec)

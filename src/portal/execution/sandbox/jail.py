@@ -2,10 +2,10 @@
 
 The zygote builds a template root once (`build_template`): a read-only tmpfs holding bind mounts of the system
 folders, the interpreter and a few devices, and empty places for the job's bundle (`/job/bundle`), its scratch space
-(`/job/scratch`) and its `/proc`. Each child (`enter`) then takes a copy of that mount namespace, mounts its bundle
-read-only, a size-limited tmpfs as its scratch space and a `/proc` of its own PID namespace, pivots into the
-template and forgets the host's tree. Nothing else of the host is reachable: not the portal's data directory, not
-other jobs, not the Unix sockets of PostgreSQL or Redis, not home directories.
+(`/job/scratch`) and its `/proc`; and a mount namespace whose root it is (`template_namespace`). Each child
+(`enter`) then takes a copy of that namespace and mounts its bundle read-only, a size-limited tmpfs as its scratch
+space and a `/proc` of its own PID namespace. The host's tree is never in its view: not the portal's data
+directory, not other jobs, not the Unix sockets of PostgreSQL or Redis, not home directories.
 
 When the portal runs as root, the job then becomes a uid of its own (`setresuid`); otherwise the zygote lives in a
 user namespace where the portal's uid is root, and each job enters a user namespace of its own where it is the
@@ -88,10 +88,44 @@ def build_template(root: str, read_paths: list[str], devices: list[str]) -> None
     kernel.mount(None, root, None, kernel.MS_REMOUNT | kernel.MS_RDONLY | kernel.MS_NOSUID | kernel.MS_NODEV)
 
 
+def template_namespace(root: str) -> int:
+    """In the zygote, after `build_template`: a mount namespace whose root is the template and nothing else of the
+    host (a helper pivots into it and hands it over). Jobs take copies of it: a handful of mounts, where a copy of
+    the zygote's own namespace would hold the host's whole tree, to be pivoted away and detached in every job.
+
+    Its /proc is a procfs of the zygote's PID namespace, covered in every job by the job's own: a user namespace
+    may mount a procfs only where a complete one is in view already."""
+    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    pid = os.fork()
+    if pid == 0:
+        code = 1
+        try:
+            ours.close()
+            kernel.unshare(kernel.CLONE_NEWNS)
+            namespace = os.open("/proc/self/ns/mnt", os.O_RDONLY | os.O_CLOEXEC)
+            kernel.mount("proc", root + "/proc", "proc", kernel.MS_NOSUID | kernel.MS_NODEV | kernel.MS_NOEXEC)
+            os.chdir(root)
+            kernel.pivot_root(".", ".")
+            kernel.umount_detach(".")
+            socket.send_fds(theirs, [b"1"], [namespace])
+            code = 0
+        finally:
+            os._exit(code)
+    theirs.close()
+    try:
+        _message, fds, _flags, _addr = socket.recv_fds(ours, 16, 1)
+        if not fds:
+            raise OSError(1, "could not make the jobs' mount namespace")
+        return fds[0]
+    finally:
+        ours.close()
+        os.waitpid(pid, 0)
+
+
 def enter(jail: dict[str, Any], made_netns: bool) -> None:
     """In the child (the first process of its own PID namespace), still privileged: join the job's cgroups, take
-    its own mount, IPC and (unless it may use the network) network namespaces, mount its bundle, scratch space and
-    /proc into the template, and pivot into it. The process is left in /job/scratch.
+    its own network (unless it may use the network), mount and IPC namespaces, the mount one a copy of the template
+    namespace, with its bundle, scratch space and /proc mounted. The process is left in /job/scratch.
 
     `made_netns`: a network namespace of its own was made already (ahead of the job); a job that may use the
     network goes back to the host's."""
@@ -102,17 +136,15 @@ def enter(jail: dict[str, Any], made_netns: bool) -> None:
             kernel.setns(int(jail["host_netns"]), kernel.CLONE_NEWNET)
     elif not made_netns:
         own_network()
+    bundle = kernel.detached_read_only_copy(jail["bundle"])  # while the host's tree is still in view
+    kernel.setns(int(jail["template_ns"]), kernel.CLONE_NEWNS)  # the root is the template's from here on
     kernel.unshare(kernel.CLONE_NEWNS | kernel.CLONE_NEWIPC)
-    root = jail["root"]
-    kernel.bind_read_only(jail["bundle"], root + JOB_BUNDLE)
+    kernel.attach(bundle, JOB_BUNDLE)
     size_mb = int(jail["scratch_mb"])
     owner = f",uid={jail['uid']},gid={jail['gid']}" if "uid" in jail else ""
     options = f"size={size_mb}m,nr_inodes={max(4096, size_mb * 256)},mode=0700{owner}"
-    kernel.mount("tmpfs", root + JOB_SCRATCH, "tmpfs", kernel.MS_NOSUID | kernel.MS_NODEV, options)
-    kernel.mount("proc", root + "/proc", "proc", kernel.MS_NOSUID | kernel.MS_NODEV | kernel.MS_NOEXEC)
-    os.chdir(root)
-    kernel.pivot_root(".", ".")
-    kernel.umount_detach(".")  # the host's tree, stacked below the new root by the pivot, is gone for good
+    kernel.mount("tmpfs", JOB_SCRATCH, "tmpfs", kernel.MS_NOSUID | kernel.MS_NODEV, options)
+    kernel.mount("proc", "/proc", "proc", kernel.MS_NOSUID | kernel.MS_NODEV | kernel.MS_NOEXEC)
     os.chdir(JOB_SCRATCH)
 
 

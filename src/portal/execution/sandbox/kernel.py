@@ -22,7 +22,10 @@ MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC = 1, 2, 4, 8
 MS_REMOUNT, MS_BIND, MS_REC, MS_PRIVATE = 32, 4096, 16384, 1 << 18
 MNT_DETACH = 2
 MOUNT_ATTR_RDONLY, MOUNT_ATTR_NOSUID, MOUNT_ATTR_NODEV = 0x1, 0x2, 0x4
-_AT_FDCWD, _AT_RECURSIVE = -100, 0x8000
+_READ_ONLY_ATTRS = MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV
+_AT_FDCWD, _AT_EMPTY_PATH, _AT_RECURSIVE = -100, 0x1000, 0x8000
+_OPEN_TREE_CLONE, _OPEN_TREE_CLOEXEC = 1, 0o2000000
+_MOVE_MOUNT_F_EMPTY_PATH = 0x4
 
 PR_SET_PDEATHSIG = 1
 PR_SET_DUMPABLE = 4
@@ -35,10 +38,10 @@ SECCOMP_MODE_FILTER = 2
 
 # The few system calls without a libc wrapper that every glibc has, per architecture.
 _SYSCALLS = {
-    "x86_64": {"pivot_root": 155, "capset": 126, "mount_setattr": 442, "landlock_create_ruleset": 444,
-               "landlock_add_rule": 445, "landlock_restrict_self": 446},
-    "aarch64": {"pivot_root": 41, "capset": 91, "mount_setattr": 442, "landlock_create_ruleset": 444,
-                "landlock_add_rule": 445, "landlock_restrict_self": 446},
+    "x86_64": {"pivot_root": 155, "capset": 126, "open_tree": 428, "move_mount": 429, "mount_setattr": 442,
+               "landlock_create_ruleset": 444, "landlock_add_rule": 445, "landlock_restrict_self": 446},
+    "aarch64": {"pivot_root": 41, "capset": 91, "open_tree": 428, "move_mount": 429, "mount_setattr": 442,
+                "landlock_create_ruleset": 444, "landlock_add_rule": 445, "landlock_restrict_self": 446},
 }  # fmt: skip
 ARCH = platform.machine()
 SYSCALLS = _SYSCALLS.get(ARCH, {})
@@ -91,7 +94,7 @@ def bind_read_only(source: str, target: str, recursive: bool = False) -> None:
     without set-uid programs and devices: every one of them, not only the top one."""
     mount(source, target, None, MS_BIND | (MS_REC if recursive else 0))
     if recursive:
-        attr = (ctypes.c_uint64 * 4)(MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV, 0, 0, 0)
+        attr = (ctypes.c_uint64 * 4)(_READ_ONLY_ATTRS, 0, 0, 0)
         try:
             syscall(
                 "mount_setattr", ctypes.c_int(_AT_FDCWD), target.encode(), ctypes.c_uint(_AT_RECURSIVE), attr,
@@ -102,6 +105,32 @@ def bind_read_only(source: str, target: str, recursive: bool = False) -> None:
             if exc.errno != 38:  # ENOSYS: a kernel older than 5.12 makes the top mount read-only only
                 raise
     mount(None, target, None, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV)
+
+
+def detached_read_only_copy(source: str) -> int:
+    """A mount of `source` not attached anywhere yet (it can be moved into another mount namespace), read-only,
+    without set-uid programs and devices; its descriptor."""
+    fd = syscall(
+        "open_tree", ctypes.c_int(_AT_FDCWD), source.encode(), ctypes.c_uint(_OPEN_TREE_CLONE | _OPEN_TREE_CLOEXEC)
+    )
+    try:
+        attr = (ctypes.c_uint64 * 4)(_READ_ONLY_ATTRS, 0, 0, 0)
+        syscall("mount_setattr", ctypes.c_int(fd), b"", ctypes.c_uint(_AT_EMPTY_PATH), attr, ctypes.c_size_t(32))
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def attach(fd: int, target: str) -> None:
+    """Attach a detached mount (`detached_read_only_copy`) at `target` of this mount namespace."""
+    try:
+        syscall(
+            "move_mount", ctypes.c_int(fd), b"", ctypes.c_int(_AT_FDCWD), target.encode(),
+            ctypes.c_uint(_MOVE_MOUNT_F_EMPTY_PATH),
+        )  # fmt: skip
+    finally:
+        os.close(fd)
 
 
 def umount_detach(target: str) -> None:
