@@ -333,12 +333,10 @@ def probe(spec: dict[str, Any], report_fd: int, alive_fd: int) -> None:
         if cell and attempt("jail", lambda: jail.enter(cell, made_netns)):
             found["jail_view"] = sorted(os.listdir("/"))
             attempt("drop_privileges", lambda: jail.drop_privileges(cell))
-            found["capabilities"] = jail.capability_sets()
             found["uid"] = os.getuid()
         else:
             attempt("drop_privileges", jail.drop_capabilities)
             attempt("no_new_privs", jail.no_new_privileges)
-            found["capabilities"] = jail.capability_sets()
         attempt("die_with_zygote", lambda: jail.die_with_zygote(alive_fd))
         confine = spec.get("landlock")
         if confine:
@@ -351,6 +349,7 @@ def probe(spec: dict[str, Any], report_fd: int, alive_fd: int) -> None:
             )
         if _SECCOMP is not None:
             attempt("seccomp", _SECCOMP.install)
+        found["status"] = jail.privilege_status()  # what the kernel says holds, after all of it
     finally:
         try:
             os.write(report_fd, json.dumps(found).encode())

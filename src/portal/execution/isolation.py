@@ -210,7 +210,7 @@ class Isolation:
 
     @property
     def seccomp(self) -> bool:
-        return self._works("seccomp")[0]
+        return self._works("seccomp")[0] and (self._probe.get("status") or {}).get("Seccomp") == 2
 
     @property
     def landlock_abi(self) -> int:
@@ -224,8 +224,10 @@ class Isolation:
         template_ok, template_why = self._works("template")
         pid_ok, pid_why = self._works("pid_namespace")
         view_why = template_why if not template_ok else jail_why if not jail_ok else pid_why
-        caps = self._probe.get("capabilities") or {}
+        status = self._probe.get("status") or {}
+        caps = {k: v for k, v in status.items() if k.startswith("Cap")}
         caps_ok = bool(caps) and not any(caps.values()) and self._works("drop_privileges")[0]
+        no_new_privs = status.get("NoNewPrivs") == 1
         root = os.geteuid() == 0
         if root and self.jailed and self._uids is not None:
             user = Protection("uid", True, f"each job runs as a uid of its own ({p.uid_first}-{p.uid_last}), not root")
@@ -244,7 +246,11 @@ class Isolation:
         return [
             user,
             Protection("capabilities", caps_ok, "none in any set" if caps_ok else f"still held: {caps or 'unknown'}"),
-            Protection("no_new_privs", self._works("die_with_zygote")[0], "no set-uid program can raise privileges"),
+            Protection(
+                "no_new_privs",
+                no_new_privs,
+                "no set-uid program or file capability can raise privileges" if no_new_privs else "not set",
+            ),
             Protection(
                 "seccomp",
                 self.seccomp,

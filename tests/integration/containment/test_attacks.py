@@ -10,6 +10,7 @@ import json
 import os
 import secrets
 import signal
+import subprocess
 import time
 from typing import Any
 
@@ -17,6 +18,7 @@ import httpx
 import pytest
 
 from tests.helpers import (
+    PortalServer,
     marked_processes,
     process_alive,
     sleeper_marker,
@@ -25,7 +27,14 @@ from tests.helpers import (
     wait_for_marked,
     wait_until,
 )
-from tests.integration.containment.conftest import MAX_PROCESSES, SCRATCH_MB, Sandboxed
+from tests.integration.containment.conftest import (
+    MAX_PROCESSES,
+    SCRATCH_MB,
+    Identity,
+    Sandboxed,
+    identity_for,
+    owned_dir,
+)
 
 REFUSED_CALLS = {"reboot", "bpf", "chroot", "mount", "unshare"}
 ZERO = "0000000000000000"
@@ -307,3 +316,30 @@ def test_a_result_or_error_the_database_cannot_hold_fails_cleanly(portal: Sandbo
         lines = client.get(f"/api/jobs/{nul['id']}/logs").json()["items"]
     assert any(line["line"] == "a line with a \ufffd in it" for line in lines), lines
     assert portal.run("probe")["state"] == "SUCCEEDED"  # no slot is held by them
+
+
+@pytest.mark.parametrize("user", ["root", "unprivileged"])
+def test_required_isolation_refuses_to_start_without_every_protection(
+    user: str, identities: dict[str, Identity]
+) -> None:
+    identity = identity_for(user, identities)
+    doctor = subprocess.run(
+        [*identity.command, "doctor"],
+        env={**os.environ, "PORTAL_DATA_DIR": str(owned_dir(identity, "doctor"))},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    missing = [line.split()[1] for line in doctor.stdout.splitlines() if line.startswith("OFF")]
+    assert doctor.returncode == (1 if missing else 0), doctor.stdout + doctor.stderr
+    server = PortalServer(
+        owned_dir(identity, f"required-{user}"), {"PORTAL_JOB_ISOLATION": "required"}, identity.command
+    )
+    if not missing:
+        server.start()  # everything on: it runs
+        server.stop()
+        return
+    with pytest.raises(RuntimeError, match="PORTAL_JOB_ISOLATION=required, but this machine lacks") as refused:
+        server.start(timeout=60)
+    for name in missing:
+        assert name in str(refused.value)

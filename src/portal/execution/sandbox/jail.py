@@ -195,14 +195,16 @@ def no_new_privileges() -> None:
     kernel.prctl(kernel.PR_SET_NO_NEW_PRIVS, 1)
 
 
-def capability_sets() -> dict[str, int]:
-    """This process's capability sets from /proc/self/status (all zero once `drop_privileges` ran)."""
+def privilege_status() -> dict[str, int]:
+    """This process's capability sets, `NoNewPrivs` and `Seccomp` mode, from /proc/self/status."""
     found: dict[str, int] = {}
     with open("/proc/self/status") as fh:
         for line in fh:
             key, _, value = line.partition(":")
             if key in _STATUS_CAPS:
                 found[key] = int(value.strip(), 16)
+            elif key in ("NoNewPrivs", "Seccomp"):
+                found[key] = int(value.strip())
     return found
 
 
