@@ -68,6 +68,10 @@ def attempts() -> dict[str, Any]:
 
         return call
 
+    def pair() -> None:
+        for end in socket.socketpair():
+            end.close()
+
     def thread() -> None:
         worker = threading.Thread(target=lambda: None)
         worker.start()
@@ -86,7 +90,7 @@ def attempts() -> dict[str, Any]:
         "mptcp": outcome(lambda: socket.socket(socket.AF_INET, socket.SOCK_STREAM, 262).close()),
         "sctp": outcome(lambda: socket.socket(socket.AF_INET, socket.SOCK_SEQPACKET, 132).close()),
         "udplite": outcome(lambda: socket.socket(socket.AF_INET, socket.SOCK_DGRAM, 136).close()),
-        "unix pair": outcome(lambda: [s.close() for s in socket.socketpair()]),
+        "unix pair": outcome(pair),
         "subprocess": outcome(lambda: subprocess.run(["true"], check=True)),
         "thread": outcome(thread),
     }
