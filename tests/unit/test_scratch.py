@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from portal.execution.scratch import ScratchSpace, remove_tree
+from portal.execution.scratch import ScratchSpace
+from portal.fs import remove_tree
 
 
 def victim(tmp_path: Path) -> Path:
@@ -83,7 +84,7 @@ def test_a_directory_swapped_for_a_link_during_the_removal_is_not_followed(
                 swapped.append(name)
         return names
 
-    monkeypatch.setattr("portal.execution.scratch.os.listdir", list_then_swap)
+    monkeypatch.setattr("portal.fs.os.listdir", list_then_swap)
     remove_tree(scratch)
     monkeypatch.undo()
     assert len(swapped) == 5

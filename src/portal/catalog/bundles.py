@@ -11,7 +11,6 @@ import gzip
 import hashlib
 import io
 import os
-import shutil
 import stat
 import tarfile
 import tempfile
@@ -20,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO, Protocol
 
 from portal.errors import NotFound, PayloadTooLarge, PortalError, ValidationFailed
+from portal.fs import remove_tree
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -296,24 +296,4 @@ class BundleCache:
                 if not target.is_dir():
                     raise
         finally:
-            force_remove(tmp)
-
-
-def force_remove(path: Path) -> None:
-    """Remove a tree even where a task or the cache made parts of it read-only."""
-
-    def _onerror(func: object, p: str, _exc: object) -> None:
-        with contextlib.suppress(OSError):
-            os.chmod(p, 0o700)
-            os.chmod(os.path.dirname(p), 0o700)
-        with contextlib.suppress(OSError):
-            (shutil.rmtree if os.path.isdir(p) else os.unlink)(p)
-
-    try:
-        os.rmdir(path)  # the common case: a task that left its scratch directory empty
-        return
-    except FileNotFoundError:
-        return
-    except OSError:
-        pass
-    shutil.rmtree(path, onerror=_onerror)
+            remove_tree(tmp)

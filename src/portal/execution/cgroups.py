@@ -9,6 +9,7 @@ are found and removed when the next one starts.
 from __future__ import annotations
 
 import contextlib
+import errno
 import itertools
 import os
 import signal
@@ -19,6 +20,8 @@ from pathlib import Path
 
 CONTROLLERS = ("pids", "memory")
 _DIR = "portal-jobs"
+# Memory a finished job may leave charged to its cgroup before the cgroup is retired rather than reused.
+LINGERING_BYTES = 8 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -179,9 +182,18 @@ class JobCgroups:
         """A cgroup for one job with its limits set; `procs` are the files its first process joins it by.
 
         Cgroups are reused job after job: a limit is written only when it differs from the last job's, and the
-        counters read at the end of one job are where the next one starts from."""
+        counters read at the end of one job are where the next one starts from. A cgroup whose limit cannot be
+        lowered (memory still charged to it: EBUSY) is retired and a fresh one made."""
+        try:
+            return self._lease(memory_mb, processes)
+        except OSError as exc:
+            if exc.errno != errno.EBUSY:
+                raise
+            return self._lease(memory_mb, processes, fresh=True)
+
+    def _lease(self, memory_mb: int, processes: int, fresh: bool = False) -> CgroupLease:
         with self._lock:
-            slot = self._free.pop() if self._free else self._next
+            slot = self._free.pop() if self._free and not fresh else self._next
             if slot == self._next:
                 self._next += 1
         folders = {c: self._parents[c] / f"{self._prefix}-{slot}" for c in CONTROLLERS}
@@ -193,9 +205,12 @@ class JobCgroups:
                 self._set_limits(slot, folders, memory_mb, processes)
                 self._limits[slot] = (memory_mb, processes)
             lease = CgroupLease(self, slot, folders, self._counts.get(slot))
-        except OSError:
-            self._limits.pop(slot, None)
-            self._give_back(slot)
+        except OSError as exc:
+            if exc.errno == errno.EBUSY:
+                self._retire(slot)
+            else:
+                self._limits.pop(slot, None)
+                self._give_back(slot)
             raise
         return lease
 
@@ -213,6 +228,19 @@ class JobCgroups:
         self._write("memory", slot, "memory.limit_in_bytes", memory)
         if swap.exists():
             swap.write_text(memory)
+        # v1 leaves the kernel memory of TCP buffers out of the memory limit unless it has a limit of its own
+        # (v2 counts all socket memory in memory.max; v1 cannot count UDP at all: see isolation.Isolation).
+        with contextlib.suppress(FileNotFoundError):
+            self._write("memory", slot, "memory.kmem.tcp.limit_in_bytes", memory)
+
+    def lingering(self, folders: dict[str, Path]) -> int:
+        """Bytes still charged to a cgroup whose processes are all gone that reclaim cannot free (memory held by
+        something that outlived them, such as a file descriptor in flight in a Unix socket cycle)."""
+        stat = _read(folders["memory"] / "memory.stat")
+        if self.version == "v2":
+            return sum(_field(stat, name) for name in ("anon", "shmem", "sock"))
+        tcp = _read(folders["memory"] / "memory.kmem.tcp.usage_in_bytes").strip()
+        return _field(stat, "total_rss") + _field(stat, "total_shmem") + (int(tcp) if tcp.isdigit() else 0)
 
     def _give_back(self, slot: int, counts: tuple[int, int] | None = None) -> None:
         with self._lock:
@@ -252,9 +280,11 @@ class CgroupLease:
         return _field(_read(self._folders["memory"] / events), "oom_kill"), pids
 
     def finish(self, clean: bool = True) -> Usage:
-        """What happened during the job. With `clean` (every process of the job is gone) the cgroup serves the
-        next job; otherwise it is retired."""
+        """What happened during the job. With `clean` (every process of the job is gone, and nothing of it keeps
+        memory charged to the cgroup) the cgroup serves the next job; otherwise it is retired."""
         oom, pids = self._counts()
+        if clean and self._owner.lingering(self._folders) > LINGERING_BYTES:
+            clean = False
         if clean:
             self._owner._give_back(self._slot, (oom, pids))
         else:

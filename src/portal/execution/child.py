@@ -31,17 +31,18 @@ EVENT_FD = 3
 _MAX_TRACEBACK_FRAMES = 20
 _BASE_SYS_PATH = [p for p in sys.path if "site-packages" not in p and "dist-packages" not in p]
 _EXECUTABLE = os.path.realpath(sys.executable)  # the interpreter itself, not a virtualenv's link to it
-_SECCOMP: seccomp.Loaded | None = None
+# The seccomp filters every child installs, by name: "network" (jobs with network access), "local" (the rest).
+_SECCOMP: dict[str, seccomp.Loaded] = {}
 
 
 class CpuLimitExceeded(BaseException):
     """Raised in the task at the CPU soft limit (the first process of a PID namespace ignores a default SIGXCPU)."""
 
 
-def prepare(seccomp_program: bytes | None) -> None:
+def prepare(seccomp_programs: dict[str, bytes | None]) -> None:
     """In the zygote: keep what every child installs."""
-    global _SECCOMP
-    _SECCOMP = seccomp.Loaded(seccomp_program) if seccomp_program else None
+    _SECCOMP.clear()
+    _SECCOMP.update({name: seccomp.Loaded(p) for name, p in seccomp_programs.items() if p})
 
 
 class _Events:
@@ -126,9 +127,9 @@ def _sandbox(spec: dict[str, Any], fds: list[int], alive_fd: int, made_netns: bo
         )
     os.closerange(4, 65536)  # after confinement: it used the descriptors the zygote keeps open
     if spec.get("seccomp"):
-        if _SECCOMP is None:
+        if spec["seccomp"] not in _SECCOMP:
             raise OSError(errno.ENOSYS, "no seccomp filter for this architecture")
-        _SECCOMP.install()
+        _SECCOMP[spec["seccomp"]].install()
     os.umask(0o077)
     os.chdir(spec["workdir"])
     os.environ.clear()  # the job's own comes with its request
@@ -338,6 +339,8 @@ def probe(spec: dict[str, Any], report_fd: int, alive_fd: int) -> None:
             attempt("drop_privileges", jail.drop_capabilities)
             attempt("no_new_privs", jail.no_new_privileges)
         attempt("die_with_zygote", lambda: jail.die_with_zygote(alive_fd))
+        # Opened before Landlock, which may not let it be opened afterwards (when jobs get no view of their own).
+        status_fd = os.open("/proc/self/status", os.O_RDONLY | os.O_CLOEXEC)
         confine = spec.get("landlock")
         if confine:
             attempt(
@@ -347,9 +350,9 @@ def probe(spec: dict[str, Any], report_fd: int, alive_fd: int) -> None:
                     paths=confine["paths"],
                 ),
             )
-        if _SECCOMP is not None:
-            attempt("seccomp", _SECCOMP.install)
-        found["status"] = jail.privilege_status()  # what the kernel says holds, after all of it
+        if "local" in _SECCOMP:
+            attempt("seccomp", _SECCOMP["local"].install)
+        found["status"] = jail.privilege_status(status_fd)  # what the kernel says holds, after all of it
     finally:
         try:
             os.write(report_fd, json.dumps(found).encode())

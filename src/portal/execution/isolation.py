@@ -183,9 +183,19 @@ class Isolation:
         return [*([p, FS_READ] for p in read), *([d, FS_ALL] for d in DEVICES)]
 
     def accept(self, hello: dict[str, Any]) -> None:
-        """The zygote's report: work out each protection."""
+        """The zygote's report: work out each protection. A zygote started again (the last one died) must give
+        the jobs every protection the first one did: IsolationUnavailable otherwise, and the jobs fail rather than
+        run less confined than the portal said they would (under `required`, every protection, every time)."""
+        before, first = self._hello, not self._hello
         self._hello = hello
-        self.protections = self._report()
+        protections = self._report()
+        lost = [p for p in self.protections if p.on and not any(q.name == p.name and q.on for q in protections)]
+        if not first and (lost or (self.policy.mode == "required" and any(not p.on for p in protections))):
+            self._hello = before
+            listing = "; ".join(f"{p.name}: {p.detail}" for p in (lost or [p for p in protections if not p.on]))
+            log.error("job isolation: a restarted sandbox lacks what the first one had: %s", listing)
+            raise IsolationUnavailable(f"the job sandbox, started again, lacks: {listing}")
+        self.protections = protections
 
     @property
     def _probe(self) -> dict[str, Any]:
@@ -254,7 +264,9 @@ class Isolation:
             Protection(
                 "seccomp",
                 self.seccomp,
-                f"{len(seccomp_names)} system calls refused (reboot, mount, bpf, ptrace, ...), no raw or packet sockets"
+                f"{len(seccomp_names)} system calls refused (reboot, mount, bpf, ptrace, ...), no raw or packet "
+                "sockets, no UDP without network"
+                + ("; what the kernel counts per user (inotify, pipe sizes) too" if os.geteuid() != 0 else "")
                 if self.seccomp
                 else self._works("seccomp")[1] or str(self._hello.get("seccomp_filter", ["", ""])[1]),
             ),
@@ -337,7 +349,9 @@ class Isolation:
         if self.policy.mode == "off":
             workdir = self.scratch.new_dir(job_id)
             return JobConfinement(spec={}, bundle_dir=bundle_dir, workdir=str(workdir), host_workdir=workdir)
-        spec: dict[str, Any] = {"isolate": True, "seccomp": self.seccomp}
+        # Jobs without network get no IP datagram sockets either (see seccomp.filter_program).
+        variant = "local" if network is None else "network"
+        spec: dict[str, Any] = {"isolate": True, "seccomp": variant if self.seccomp else False}
         landlock: dict[str, Any] | None = None
         if self.jailed:
             run = JobConfinement(spec=spec, bundle_dir=JOB_BUNDLE, workdir=JOB_SCRATCH, owner=self)
@@ -361,7 +375,9 @@ class Isolation:
                 raise
             spec["jail"] = cell
             if "uid" in cell or "outer_uid" in cell:
-                spec["processes"] = self.policy.max_processes
+                # One above the cgroup's limit when there is one, so that the cgroup is what refuses a fork, and
+                # counts it (a task that carries on after a refused fork is still reported over its limit).
+                spec["processes"] = self.policy.max_processes + (1 if run.cgroup is not None else 0)
             if self.landlock_abi:
                 landlock = {"prepared": self._jail_rules(), "paths": [[JOB_SCRATCH, FS_ALL]]}
         else:

@@ -21,9 +21,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from portal.execution.isolation import Isolation, JobConfinement, NetworkRefused, Policy, Protection
-from portal.execution.scratch import remove_tree
+from portal import values
+from portal.execution.isolation import (
+    Isolation,
+    IsolationUnavailable,
+    JobConfinement,
+    NetworkRefused,
+    Policy,
+    Protection,
+)
 from portal.execution.zygote_client import Exit, RunnerLost, ZygoteClient
+from portal.fs import remove_tree
 
 log = logging.getLogger(__name__)
 
@@ -112,13 +120,15 @@ class Runner:
 
     def run(self, request: RunRequest, on_event: EventCallback, cancel: threading.Event | None = None) -> Outcome:
         """Run one task to its end. `on_event` receives progress and log events; `cancel` kills it when set."""
-        self._zygote.start()
         try:
+            self._zygote.start()
             run = self.isolation.confine(request.job_id, request.bundle_dir, request.limits.memory_mb, request.network)
-        except NetworkRefused as exc:
-            return Outcome(error={"type": "NetworkRefused", "message": str(exc)})
+        except (NetworkRefused, IsolationUnavailable) as exc:
+            return Outcome(error={"type": type(exc).__name__, "message": str(exc)})
         try:
             return self._run_confined(request, run, on_event, cancel)
+        except IsolationUnavailable as exc:  # its zygote died, and the one started again was refused
+            return Outcome(error={"type": type(exc).__name__, "message": str(exc)})
         finally:
             run.finish(clean=False)  # a no-op after the run's own finish; otherwise it went wrong before the child
             if run.host_workdir is not None:
@@ -396,7 +406,15 @@ class _Supervision:
                     "message": f"the result is {len(raw)} bytes, over the {limit} byte limit",
                 }
             else:
-                self.outcome.succeeded, self.outcome.result = True, _scrubbed(event.get("result"))
+                result = _scrubbed(event.get("result"))
+                unservable = values.problems(result, "result")
+                if unservable:
+                    self.outcome.error = {
+                        "type": "ResultNotStorable",
+                        "message": "; ".join(f"{p['field']} {p['message']}" for p in unservable)[:2000],
+                    }
+                else:
+                    self.outcome.succeeded, self.outcome.result = True, result
         elif event["type"] == "error":
             self.outcome.error = {
                 "type": _storable(str(event.get("error_type", "Error")))[:200],
@@ -463,13 +481,11 @@ def _parse_event(raw: bytes | bytearray) -> dict[str, Any] | None:
     return event
 
 
-def _storable(text: str) -> str:
-    """Text a database can hold: PostgreSQL refuses NUL characters."""
-    return text.replace("\x00", "\ufffd") if "\x00" in text else text
+_storable = values.text
 
 
 def _scrubbed(value: Any) -> Any:
-    """A result with every NUL character (in strings and keys) replaced; walked without recursion."""
+    """A result whose strings and keys every database takes (`values.text`); walked without recursion."""
     root = [value]
     stack: list[tuple[Any, Any]] = [(root, 0)]
     while stack:
@@ -480,7 +496,7 @@ def _scrubbed(value: Any) -> Any:
         elif isinstance(item, list):
             stack.extend((item, index) for index in range(len(item)))
         elif isinstance(item, dict):
-            if any("\x00" in k for k in item):
+            if any(isinstance(k, str) and _storable(k) != k for k in item):
                 item = container[key] = {_storable(k): v for k, v in item.items()}
             stack.extend((item, k) for k in item)
     return root[0]

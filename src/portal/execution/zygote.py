@@ -188,6 +188,9 @@ def serve(control: socket.socket, state: _State) -> None:
                         _kill(pid)
                     continue
                 _spawn(control, selector, state, message, fds)
+                # The next job's child is forked here, with nothing of this request left in its frames.
+                del message, data, fds
+                _make_warm(state)
             else:
                 _reap(control, selector, state, key.fd)
 
@@ -241,7 +244,6 @@ def _spawn(
     state.children[pidfd] = (int(message["id"]), pid)
     selector.register(pidfd, selectors.EVENT_READ, pid)
     control.send(json.dumps({"id": message["id"], "pid": pid}).encode())
-    _make_warm(state)
 
 
 def _high(fd: int) -> int:
@@ -359,9 +361,14 @@ def prepare(config: dict[str, Any], control: socket.socket, state: _State) -> di
         # Gone from the zygote's bounding set, gone from every child's: they keep what they hold now (for their
         # mounts) and lose it with their uid, with no way back through an exec.
         jail.bounding_set_dropped = True
-    program = seccomp.filter_program()
-    child.prepare(program)
-    hello["seccomp_filter"] = [program is not None, "" if program else f"no seccomp table for {kernel.ARCH}"]
+    # Jobs of an unprivileged portal share its uid: what the kernel counts per user is refused them.
+    programs = {
+        "network": seccomp.filter_program(shared_uid=not root),
+        "local": seccomp.filter_program(datagrams=False, shared_uid=not root),
+    }
+    child.prepare(programs)
+    found = programs["local"] is not None
+    hello["seccomp_filter"] = [found, "" if found else f"no seccomp table for {kernel.ARCH}"]
     landlock.prepare(config["probe"].get("landlock", {}).get("prepared", []))
     probe_spec = dict(config["probe"])
     if hello["template"][0]:

@@ -105,14 +105,13 @@ class ZygoteClient:
             child_sock.close()
         try:
             parent_sock.send(json.dumps({"config": self._config}).encode())
-            hello = self._hello(parent_sock)
+            self._on_hello(self._hello(parent_sock))  # may refuse it: then it is stopped like one that failed
         except BaseException:
             parent_sock.close()
             with contextlib.suppress(ProcessLookupError):
                 proc.kill()
             proc.wait()
             raise
-        self._on_hello(hello)
         self._proc, self._sock = proc, parent_sock
         threading.Thread(target=self._read, args=(parent_sock, proc), name="zygote-reader", daemon=True).start()
         return parent_sock

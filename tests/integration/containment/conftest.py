@@ -36,6 +36,7 @@ MAX_PROCESSES = 24
 PROBE = '''
 import ctypes
 import errno
+import fcntl
 import os
 import platform
 import socket
@@ -109,7 +110,10 @@ def run(inputs):
             "mount": outcome(libc("mount", b"none", b"/tmp", b"tmpfs", 0, None)),
             "unshare": outcome(libc("unshare", 0x10000000)),
             "setuid_root": outcome(libc("setuid", 0)),
+            "inotify": outcome(libc("inotify_init1", 0)),
+            "grow_pipe": outcome(lambda: fcntl.fcntl(os.pipe()[1], 1031, 1 << 20)),  # F_SETPIPE_SZ
         },
+        "cgroup": open("/proc/self/cgroup").read().split(),
         "sockets": {
             "packet": outcome(lambda: socket.socket(17, socket.SOCK_RAW, 0).close()),
             "raw": outcome(lambda: socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP).close()),

@@ -65,6 +65,14 @@ def _expose(root: str, path: str, done: list[str]) -> None:
 
 def build_template(root: str, read_paths: list[str], devices: list[str]) -> None:
     """In the zygote: a private mount namespace with the jobs' root prepared at `root` (an empty directory)."""
+    previous = os.umask(0o022)  # the modes below are meant for the job's user: the portal's own umask is 077
+    try:
+        _build_template(root, read_paths, devices)
+    finally:
+        os.umask(previous)
+
+
+def _build_template(root: str, read_paths: list[str], devices: list[str]) -> None:
     kernel.unshare(kernel.CLONE_NEWNS)
     kernel.mount(None, "/", None, kernel.MS_REC | kernel.MS_PRIVATE)  # nothing we mount reaches the host
     kernel.mount("tmpfs", root, "tmpfs", kernel.MS_NOSUID | kernel.MS_NODEV, "mode=0755,size=4m")
@@ -124,8 +132,8 @@ def template_namespace(root: str) -> int:
 
 def enter(jail: dict[str, Any], made_netns: bool) -> None:
     """In the child (the first process of its own PID namespace), still privileged: join the job's cgroups, take
-    its own network (unless it may use the network), mount and IPC namespaces, the mount one a copy of the template
-    namespace, with its bundle, scratch space and /proc mounted. The process is left in /job/scratch.
+    its own network (unless it may use the network), mount, IPC and cgroup namespaces, the mount one a copy of the
+    template namespace, with its bundle, scratch space and /proc mounted. The process is left in /job/scratch.
 
     `made_netns`: a network namespace of its own was made already (ahead of the job); a job that may use the
     network goes back to the host's."""
@@ -138,7 +146,8 @@ def enter(jail: dict[str, Any], made_netns: bool) -> None:
         own_network()
     bundle = kernel.detached_read_only_copy(jail["bundle"])  # while the host's tree is still in view
     kernel.setns(int(jail["template_ns"]), kernel.CLONE_NEWNS)  # the root is the template's from here on
-    kernel.unshare(kernel.CLONE_NEWNS | kernel.CLONE_NEWIPC)
+    # A cgroup namespace too, rooted at the job's cgroup: /proc/self/cgroup names no host path.
+    kernel.unshare(kernel.CLONE_NEWNS | kernel.CLONE_NEWIPC | kernel.CLONE_NEWCGROUP)
     kernel.attach(bundle, JOB_BUNDLE)
     size_mb = int(jail["scratch_mb"])
     owner = f",uid={jail['uid']},gid={jail['gid']}" if "uid" in jail else ""
@@ -195,16 +204,21 @@ def no_new_privileges() -> None:
     kernel.prctl(kernel.PR_SET_NO_NEW_PRIVS, 1)
 
 
-def privilege_status() -> dict[str, int]:
-    """This process's capability sets, `NoNewPrivs` and `Seccomp` mode, from /proc/self/status."""
+def privilege_status(status_fd: int | None = None) -> dict[str, int]:
+    """This process's capability sets, `NoNewPrivs` and `Seccomp` mode, from /proc/self/status (or from that
+    file opened earlier as `status_fd`: Landlock may not let it be opened any more, reading it still works)."""
     found: dict[str, int] = {}
-    with open("/proc/self/status") as fh:
-        for line in fh:
-            key, _, value = line.partition(":")
-            if key in _STATUS_CAPS:
-                found[key] = int(value.strip(), 16)
-            elif key in ("NoNewPrivs", "Seccomp"):
-                found[key] = int(value.strip())
+    if status_fd is None:
+        with open("/proc/self/status", "rb") as fh:
+            text = fh.read().decode()
+    else:
+        text = os.pread(status_fd, 1 << 16, 0).decode()
+    for line in text.splitlines():
+        key, _, value = line.partition(":")
+        if key in _STATUS_CAPS:
+            found[key] = int(value.strip(), 16)
+        elif key in ("NoNewPrivs", "Seccomp"):
+            found[key] = int(value.strip())
     return found
 
 

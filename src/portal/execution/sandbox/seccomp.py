@@ -47,7 +47,8 @@ TABLES = {
         "process_vm_writev": 311, "process_madvise": 440, "pidfd_getfd": 438, "kcmp": 312, "migrate_pages": 256,
         "move_pages": 279, "settimeofday": 164, "clock_settime": 227, "clock_adjtime": 305, "adjtimex": 159,
         "sethostname": 170, "setdomainname": 171, "open_tree_attr": 467,
-        "socket": 41, "clone": 56, "clone3": 435, "ioctl": 16,
+        "socket": 41, "clone": 56, "clone3": 435, "ioctl": 16, "fcntl": 72, "inotify_init": 253,
+        "inotify_init1": 294,
     },
     "aarch64": {
         "reboot": 142, "kexec_load": 104, "kexec_file_load": 294, "init_module": 105, "finit_module": 273,
@@ -61,7 +62,7 @@ TABLES = {
         "process_vm_writev": 271, "process_madvise": 440, "pidfd_getfd": 438, "kcmp": 272, "migrate_pages": 238,
         "move_pages": 239, "settimeofday": 170, "clock_settime": 112, "clock_adjtime": 266, "adjtimex": 171,
         "sethostname": 161, "setdomainname": 162, "open_tree_attr": 467,
-        "socket": 198, "clone": 220, "clone3": 435, "ioctl": 29,
+        "socket": 198, "clone": 220, "clone3": 435, "ioctl": 29, "fcntl": 25, "inotify_init1": 26,
     },
 }  # fmt: skip
 _AUDIT_ARCH = {"x86_64": 0xC000003E, "aarch64": 0xC00000B7}
@@ -76,6 +77,10 @@ _SOCK_STREAM, _SOCK_DGRAM = 1, 2
 _STREAM_PROTOCOLS = (0, 6)
 _DGRAM_PROTOCOLS = (0, 17, 1, 58)
 _TIOCSTI, _TIOCLINUX = 0x5412, 0x541C
+_F_SETPIPE_SZ = 1031
+# Counted per user by the kernel: refused when jobs share the portal's uid (unprivileged), so that no job can
+# use up what the portal and the other jobs need (inotify instances; pipe pages, through F_SETPIPE_SZ).
+SHARED_UID_DENIED = ["inotify_init", "inotify_init1"]
 _EPERM, _ENOSYS, _EPROTONOSUPPORT, _EAFNOSUPPORT = 1, 38, 93, 97
 
 _LD_W_ABS, _ALU_AND_K = 0x20, 0x54
@@ -111,12 +116,17 @@ class _Program:
         return out
 
 
-def filter_program(arch: str = kernel.ARCH) -> bytes | None:
-    """The filter for `arch`, or None when the sandbox has no table for it."""
+def filter_program(arch: str = kernel.ARCH, *, datagrams: bool = True, shared_uid: bool = False) -> bytes | None:
+    """The filter for `arch`, or None when the sandbox has no table for it.
+
+    `datagrams`: IP datagram sockets (UDP, ping) are allowed; jobs without network do without (they only have
+    their own loopback, and cgroup v1 counts no UDP buffer memory). `shared_uid`: jobs run as the portal's own
+    uid, so what the kernel counts per user is refused (SHARED_UID_DENIED, F_SETPIPE_SZ)."""
     table = TABLES.get(arch)
     if table is None:
         return None
-    denied = sorted({table[name] for names in DENIED.values() for name in names if name in table})
+    names = [name for group in DENIED.values() for name in group] + (SHARED_UID_DENIED if shared_uid else [])
+    denied = sorted({table[name] for name in names if name in table})
     p = _Program()
     p.op(_LD_W_ABS, _ARCH_OFFSET)
     p.op(_JEQ, _AUDIT_ARCH[arch], 0, "kill")
@@ -130,6 +140,8 @@ def filter_program(arch: str = kernel.ARCH) -> bytes | None:
     p.op(_JEQ, table["clone"], "clone", 0)
     p.op(_JEQ, table["clone3"], "enosys", 0)
     p.op(_JEQ, table["ioctl"], "ioctl", 0)
+    if shared_uid:
+        p.op(_JEQ, table["fcntl"], "fcntl", 0)
     p.op(_RET, _RET_ALLOW)
     # socket(family, type, protocol): Unix, IPv4 and IPv6 only; IP sockets as TCP, UDP or ping only.
     p.label("socket")
@@ -142,7 +154,7 @@ def filter_program(arch: str = kernel.ARCH) -> bytes | None:
     p.op(_LD_W_ABS, _arg(1))
     p.op(_ALU_AND_K, 0xF)  # the type without SOCK_NONBLOCK and SOCK_CLOEXEC
     p.op(_JEQ, _SOCK_STREAM, "stream", 0)
-    p.op(_JEQ, _SOCK_DGRAM, "dgram", "eperm")
+    p.op(_JEQ, _SOCK_DGRAM, "dgram" if datagrams else "eperm", "eperm")
     p.label("stream")
     p.op(_LD_W_ABS, _arg(2))
     for protocol in _STREAM_PROTOCOLS:
@@ -162,6 +174,11 @@ def filter_program(arch: str = kernel.ARCH) -> bytes | None:
     p.op(_LD_W_ABS, _arg(1))
     p.op(_JEQ, _TIOCSTI, "eperm", 0)
     p.op(_JEQ, _TIOCLINUX, "eperm", "allow")
+    if shared_uid:
+        # fcntl(fd, cmd, ...): no pipe grown past its default size out of the pages the user shares.
+        p.label("fcntl")
+        p.op(_LD_W_ABS, _arg(1))
+        p.op(_JEQ, _F_SETPIPE_SZ, "eperm", "allow")
     p.label("allow")
     p.op(_RET, _RET_ALLOW)
     p.label("eperm")
