@@ -45,6 +45,8 @@ class PortalServer:
             "PORTAL_CATALOG_LOCAL_ROOTS": f"{EXAMPLES},{FIXTURE_CATALOG}",
             "PORTAL_DEV": "1",
             "PORTAL_WS_PING_SECONDS": "1",
+            # Streams must follow credential changes through events: the timer is tested on its own.
+            "PORTAL_WS_RECHECK_SECONDS": "600",
             "PORTAL_APPROVAL_CHECK_SECONDS": "0.5",
             "PORTAL_SCHEDULER_POLL_SECONDS": "0.5",
             "PORTAL_SCHEDULER_MIN_INTERVAL_SECONDS": "1",

@@ -38,7 +38,7 @@ LOCK_FILE = "serve.lock"
 
 def _lock_data_dir(settings: Settings) -> int:
     """One embedded portal per data directory: a second one would fail the first one's running jobs."""
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    settings.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     fd = os.open(settings.data_dir / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o600)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -105,6 +105,7 @@ def start(settings: Settings, run_executor: bool = True) -> PortalState:
         event_bus = bus.LocalEventBus()
         executor = LocalExecutor(settings) if run_executor else executors.NullExecutor()
     bus.set_bus(event_bus)
+    event_bus.subscribe(auth_service.follow_credential_changes)
     hub.attach(event_bus)
     executor.start()
     executors.set_current(executor)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 
@@ -33,6 +34,14 @@ def _fail(exc: PortalError) -> None:
 @click.group()
 def main() -> None:
     """Self-service portal. Settings come from PORTAL_* environment variables."""
+    # What the portal writes (its database, bundles, keys) is its own: no other local user may read it.
+    os.umask(0o077)
+    data_dir = get_settings().data_dir
+    if data_dir.is_dir() and data_dir.stat().st_uid == os.geteuid():
+        data_dir.chmod(0o700)  # also one made before this rule, with the files in it
+        for entry in data_dir.iterdir():
+            if entry.is_file() and not entry.is_symlink() and entry.stat().st_uid == os.geteuid():
+                entry.chmod(0o600)
 
 
 @main.command()
@@ -60,6 +69,9 @@ def serve(host: str, port: int, log_level: str) -> None:
         access_log=not json_logs,
         ws="websockets-sansio",
         timeout_graceful_shutdown=10,
+        # X-Forwarded-Proto and X-Forwarded-For are believed from PORTAL_TRUSTED_PROXIES only.
+        proxy_headers=bool(settings.trusted_proxies),
+        forwarded_allow_ips=",".join(settings.trusted_proxies) or "127.0.0.1",
     )
 
 

@@ -24,6 +24,8 @@ SECURITY_HEADERS = [
     (b"x-frame-options", b"DENY"),
     (b"referrer-policy", b"same-origin"),
 ]
+# Only on responses to HTTPS requests (a browser ignores it on plain HTTP anyway): stay on HTTPS for a year.
+HSTS = (b"strict-transport-security", b"max-age=31536000; includeSubDomains")
 
 
 class _TooLarge(HTTPException):
@@ -81,6 +83,7 @@ class RequestContextMiddleware:
                     *message.get("headers", []),
                     (b"x-request-id", request_id.encode()),
                     *SECURITY_HEADERS,
+                    *([HSTS] if scope.get("scheme") == "https" else []),
                 ]
             await send(message)
 

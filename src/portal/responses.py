@@ -1,9 +1,16 @@
-"""Response helpers shared by the routers."""
+"""Response helpers and parameter types shared by the routers."""
 
 from __future__ import annotations
 
-from fastapi import Response
+from typing import Annotated
+
+from fastapi import Path, Response
 from pydantic import BaseModel
+
+from portal.values import MAX_ID
+
+# A row id in a path: anything beyond the database's 64-bit integers is a 422, not a query that fails.
+RowId = Annotated[int, Path(ge=1, le=MAX_ID)]
 
 
 def json_response(model: BaseModel, status_code: int = 200) -> Response:

@@ -104,11 +104,23 @@ class Settings(BaseSettings):
 
     # Auth
     session_hours: float = 12.0
-    session_cookie_secure: bool = False
+    session_cookie_secure: bool = Field(
+        default=False, description="always mark session cookies Secure (they are whenever a request came over HTTPS)"
+    )
+    trusted_proxies: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="addresses or networks of reverse proxies whose X-Forwarded-Proto and X-Forwarded-For are believed",
+    )
     token_touch_seconds: float = 60.0
     auth_cache_seconds: float = Field(default=2.0, ge=0, le=60)
     password_min_length: int = Field(default=12, ge=8, le=128)
-    ws_ping_seconds: float = Field(default=25.0, gt=0, description="idle WebSocket ping; credentials rechecked")
+    password_min_score: int = Field(
+        default=3, ge=0, le=4, description="how hard to guess a new password must be (zxcvbn's score, 0-4)"
+    )
+    ws_ping_seconds: float = Field(default=25.0, gt=0, description="idle WebSocket ping")
+    ws_recheck_seconds: float = Field(
+        default=10.0, gt=0, description="how often each WebSocket stream rechecks its credentials, whatever its traffic"
+    )
 
     # Secrets: Fernet keys, comma-separated (the first encrypts, every one decrypts, so keys can be rotated).
     # Empty: a key is generated once into the data directory (fine for one machine; set it in production).
@@ -175,7 +187,13 @@ class Settings(BaseSettings):
         return value
 
     @field_validator(
-        "cors_origins", "git_webhook_repos", "secrets_key", "metrics_allow", "worker_queues", mode="before"
+        "cors_origins",
+        "git_webhook_repos",
+        "secrets_key",
+        "metrics_allow",
+        "worker_queues",
+        "trusted_proxies",
+        mode="before",
     )
     @classmethod
     def _split_list(cls, value: object) -> object:

@@ -45,14 +45,16 @@ def audit_admin(audit_server: PortalServer) -> Iterator[httpx.Client]:
 
 def _write_history(server: PortalServer, admin: httpx.Client) -> None:
     for name in ("alice", "bob"):
-        created = admin.post("/api/admin/users", json={"username": name, "role": "requester", "password": "p" * 16})
+        created = admin.post(
+            "/api/admin/users", json={"username": name, "role": "requester", "password": "audit-Trail-passphrase-9"}
+        )
         assert created.status_code == 201, created.text
     with httpx.Client(base_url=server.url) as anonymous:
         for name in ("mallory", "mallory", "alice", FORMULA):
             wrong = anonymous.post("/api/auth/login", json={"username": name, "password": "wrong-password"})
             assert wrong.status_code == 401
     with httpx.Client(base_url=server.url) as browser:
-        me = browser.post("/api/auth/login", json={"username": "alice", "password": "p" * 16}).json()
+        me = browser.post("/api/auth/login", json={"username": "alice", "password": "audit-Trail-passphrase-9"}).json()
         token = browser.post("/api/auth/tokens", json={"name": "a"}, headers={"X-CSRF-Token": me["csrf_token"]})
         assert token.status_code == 201, token.text
         browser.post("/api/auth/logout", headers={"X-CSRF-Token": me["csrf_token"]})

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import httpx
+import pytest
 
 from tests.helpers import PortalServer
 
@@ -128,3 +129,32 @@ def test_audit_records_logins_users_and_tokens(server: PortalServer, tokens: dic
     assert {"auth.login", "auth.login_failed", "user.create", "token.create", "token.revoke"} <= actions
     failed = next(e for e in entries if e["action"] == "auth.login_failed")
     assert failed["target_id"] == "admin" and failed["ip"] == "127.0.0.1" and failed["request_id"]
+
+
+def test_over_https_behind_a_trusted_proxy_cookies_are_secure_with_hsts(
+    server: PortalServer, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    forwarded = {"X-Forwarded-Proto": "https", "X-Forwarded-For": "203.0.113.9"}
+    # A client that is not a trusted proxy cannot claim HTTPS (or another address) for itself.
+    untrusted = httpx.post(
+        f"{server.url}/api/auth/login",
+        json={"username": "admin", "password": server.admin_password},
+        headers=forwarded,
+    )
+    assert untrusted.status_code == 200
+    assert not any("Secure" in c for c in untrusted.headers.get_list("set-cookie"))
+    assert "strict-transport-security" not in untrusted.headers
+    behind = PortalServer(tmp_path_factory.mktemp("proxied"), {"PORTAL_TRUSTED_PROXIES": "127.0.0.1/32"}).start()
+    try:
+        trusted = httpx.post(
+            f"{behind.url}/api/auth/login",
+            json={"username": "admin", "password": behind.admin_password},
+            headers=forwarded,
+        )
+        assert trusted.status_code == 200
+        assert all("Secure" in c for c in trusted.headers.get_list("set-cookie"))
+        assert trusted.headers["strict-transport-security"].startswith("max-age=")
+        plain = httpx.get(f"{behind.url}/healthz")  # straight HTTP from the proxy's address: no HSTS
+        assert "strict-transport-security" not in plain.headers
+    finally:
+        behind.stop()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import stat
+
 import httpx
 
 from tests.helpers import PortalServer
@@ -66,3 +68,12 @@ def test_cli_users_and_tokens(server: PortalServer) -> None:
     assert "cli-user\toperator\tactive" in listed.stdout
     missing = server.cli("tokens", "create", "ghost", "--name", "x")
     assert missing.returncode == 1 and "not found" in missing.stderr
+
+
+def test_the_data_directory_is_the_portals_alone(server: PortalServer) -> None:
+    assert stat.S_IMODE(server.data_dir.stat().st_mode) == 0o700
+    for name in ("portal.db", "initial-admin-password", "secrets.key"):
+        path = server.data_dir / name
+        if path.exists():
+            assert stat.S_IMODE(path.stat().st_mode) == 0o600, name
+    assert (server.data_dir / "portal.db").exists()

@@ -314,3 +314,17 @@ def test_admin_lists_and_revokes_any_token(server: PortalServer, admin_client: h
     [entry] = audit(admin_client, "token.revoke", str(oldest["id"]))
     assert entry["actor_name"] == "admin"
     assert entry["details"] == {"name": "automation", "user": "tok-user"}
+
+
+@pytest.mark.parametrize(
+    ("username", "password"),
+    [("weak1", "aaaaaaaaaaaa"), ("weak2", "password1234"), ("margaret", "margaret1234!"), ("weak3", "qwertyuiopas")],
+)
+def test_passwords_that_are_easy_to_guess_are_refused(admin_client: httpx.Client, username: str, password: str) -> None:
+    response = admin_client.post(
+        "/api/admin/users", json={"username": username, "role": "viewer", "password": password}
+    )
+    assert response.status_code == 422, response.text
+    detail = response.json()["error"]["details"][0]
+    assert detail["field"] == "password" and detail["message"].startswith("too easy to guess"), detail
+    assert all(u["username"] != username for u in admin_client.get("/api/admin/users").json())

@@ -15,6 +15,7 @@ from portal.auth.principal import Principal
 from portal.jobs import control
 from portal.jobs import service as jobs_service
 from portal.jobs.schemas import BulkRequest, BulkResponse, JobCreated, JobOut, RetryRequest
+from portal.responses import RowId
 from portal.settings import get_settings
 
 router = APIRouter(prefix="/api/admin", tags=["admin"])
@@ -49,7 +50,7 @@ Controller = Annotated[Principal, Depends(job_control_limit)]
     responses=CONTROL_RESPONSES,
 )
 def retry(
-    job_id: int,
+    job_id: RowId,
     principal: Controller,
     body: Annotated[
         RetryRequest | None,
@@ -64,13 +65,13 @@ def retry(
 @router.post(
     "/jobs/{job_id}/cancel", operation_id="admin-jobs-cancel", response_model=JobOut, responses=CONTROL_RESPONSES
 )
-def cancel(job_id: int, principal: Controller) -> JobOut:
+def cancel(job_id: RowId, principal: Controller) -> JobOut:
     """Cancel a PENDING_APPROVAL, QUEUED or RUNNING job of anyone. Role: operator."""
     return jobs_service.cancel_job(principal, job_id)
 
 
 @router.post("/jobs/{job_id}/run", operation_id="admin-jobs-run", response_model=JobOut, responses=CONTROL_RESPONSES)
-def force_run(job_id: int, principal: Controller) -> JobOut:
+def force_run(job_id: RowId, principal: Controller) -> JobOut:
     """Force-run: a QUEUED job jumps the queue; a PENDING_APPROVAL job starts without its approvals.
 
     Role: operator (admin for a job that waits for approval)."""

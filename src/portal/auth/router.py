@@ -22,6 +22,7 @@ from portal.auth.schemas import (
     UserOut,
     UserUpdate,
 )
+from portal.responses import RowId
 from portal.settings import get_settings
 
 router = APIRouter(prefix="/api", tags=["auth"])
@@ -35,13 +36,15 @@ def login(body: LoginRequest, request: Request, response: Response) -> MeOut:
         body.username, body.password, session_hours=settings.session_hours, user_agent=request.headers.get("user-agent")
     )
     max_age = int(settings.session_hours * 3600)
+    # Secure whenever the browser came over HTTPS (behind a trusted proxy, as its X-Forwarded-Proto says).
+    secure = settings.session_cookie_secure or request.url.scheme == "https"
     response.set_cookie(
         SESSION_COOKIE,
         result.session_secret,
         max_age=max_age,
         httponly=True,
         samesite="lax",
-        secure=settings.session_cookie_secure,
+        secure=secure,
         path="/",
     )
     response.set_cookie(
@@ -50,7 +53,7 @@ def login(body: LoginRequest, request: Request, response: Response) -> MeOut:
         max_age=max_age,
         httponly=False,
         samesite="lax",
-        secure=settings.session_cookie_secure,
+        secure=secure,
         path="/",
     )
     p = result.principal
@@ -99,7 +102,7 @@ def create_my_token(body: TokenCreate, principal: CurrentUser) -> TokenCreated:
 
 
 @router.delete("/auth/tokens/{token_id}", operation_id="tokens-revoke", status_code=204)
-def revoke_token(token_id: int, principal: CurrentUser) -> Response:
+def revoke_token(token_id: RowId, principal: CurrentUser) -> Response:
     """Revoke one of your API tokens. Role: any logged-in user."""
     service.revoke_token(principal, token_id)
     return Response(status_code=204)
@@ -124,13 +127,13 @@ def create_user(body: UserCreate, principal: Admin) -> UserCreated:
 
 
 @router.get("/admin/users/{user_id}", operation_id="users-get", response_model=UserOut, tags=["admin"])
-def get_user(user_id: int, _: Admin) -> UserOut:
+def get_user(user_id: RowId, _: Admin) -> UserOut:
     """One user. Role: admin."""
     return service.get_user(user_id)
 
 
 @router.patch("/admin/users/{user_id}", operation_id="users-update", response_model=UserOut, tags=["admin"])
-def update_user(user_id: int, body: UserUpdate, principal: Admin) -> UserOut:
+def update_user(user_id: RowId, body: UserUpdate, principal: Admin) -> UserOut:
     """Change a user's role, display name or disabled flag (never the last enabled admin's, nor your own).
 
     Role: admin."""
@@ -145,7 +148,7 @@ def update_user(user_id: int, body: UserUpdate, principal: Admin) -> UserOut:
     response_model=PasswordResetDone,
     tags=["admin"],
 )
-def reset_password(user_id: int, principal: Admin, body: PasswordReset | None = None) -> PasswordResetDone:
+def reset_password(user_id: RowId, principal: Admin, body: PasswordReset | None = None) -> PasswordResetDone:
     """Set another user's password (generated when the body has none) and end their sessions. Role: admin."""
     generated = service.reset_password(principal, user_id, body.password if body else None)
     return PasswordResetDone(generated_password=generated)
@@ -164,7 +167,7 @@ def list_all_tokens(
 
 
 @router.delete("/admin/tokens/{token_id}", operation_id="tokens-admin-revoke", status_code=204, tags=["admin"])
-def revoke_any_token(token_id: int, principal: Admin) -> Response:
+def revoke_any_token(token_id: RowId, principal: Admin) -> Response:
     """Revoke any user's API token. Role: admin."""
     service.revoke_token(principal, token_id)
     return Response(status_code=204)

@@ -18,6 +18,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 from sqlalchemy import CursorResult, and_, bindparam, delete, func, not_, or_, select, update
 from sqlalchemy.orm import Session
+from zxcvbn import zxcvbn
 
 from portal.audit import service as audit
 from portal.auth.models import ApiToken, AuthSession, User
@@ -27,6 +28,7 @@ from portal.auth.schemas import TokenOut, TokenPage, UserOut
 from portal.db import session as db
 from portal.db.base import utcnow
 from portal.errors import Conflict, NotFound, Unauthorized, ValidationFailed
+from portal.realtime import bus
 from portal.settings import get_settings
 
 _hasher = PasswordHasher()
@@ -94,14 +96,30 @@ def generate_password() -> str:
     return secrets.token_urlsafe(18)
 
 
-def password_problems(password: str, field: str = "password") -> list[dict[str, str]]:
-    """What a new password breaks of the policy (`PORTAL_PASSWORD_MIN_LENGTH`), as 422 details."""
-    minimum = get_settings().password_min_length
-    if len(password) < minimum:
-        return [{"field": field, "message": f"at least {minimum} characters"}]
+def password_problems(
+    password: str, field: str = "password", user_inputs: tuple[str, ...] = ()
+) -> list[dict[str, str]]:
+    """What a new password breaks of the policy, as 422 details: its length (`PORTAL_PASSWORD_MIN_LENGTH`) and
+    how guessable it is (zxcvbn's estimate against common passwords, words, names, keyboard patterns and the
+    user's own name, at least `PORTAL_PASSWORD_MIN_SCORE` of 4)."""
+    settings = get_settings()
+    if len(password) < settings.password_min_length:
+        return [{"field": field, "message": f"at least {settings.password_min_length} characters"}]
     if len(password) > MAX_PASSWORD_LENGTH:
         return [{"field": field, "message": f"at most {MAX_PASSWORD_LENGTH} characters"}]
+    estimate = zxcvbn(password, user_inputs=[u for u in user_inputs if u])
+    if estimate["score"] < settings.password_min_score:
+        feedback = estimate["feedback"]
+        hints = [feedback.get("warning") or "", *feedback.get("suggestions", [])]
+        reason = " ".join(h.rstrip(".") + "." for h in hints if h) or "Add more words or characters."
+        return [{"field": field, "message": f"too easy to guess: {reason}"}]
     return []
+
+
+def _names_of(user_id: int) -> tuple[str, ...]:
+    with db.read() as s:
+        row = s.execute(select(User.username, User.display_name).where(User.id == user_id)).first()
+    return (row.username, row.display_name) if row else ()
 
 
 def create_user(
@@ -119,7 +137,7 @@ def create_user(
     if password is None:
         password = generated = generate_password()
     else:
-        problems += password_problems(password)
+        problems += password_problems(password, user_inputs=(username, display_name))
     if problems:
         raise ValidationFailed("invalid user", details=problems)
     with db.write() as s:
@@ -225,7 +243,7 @@ def update_user(
         s.flush()
         view = _user_view(user)
     if after or toggled:
-        forget_verified_credentials()
+        credentials_changed(user_id)
     return view
 
 
@@ -236,7 +254,7 @@ def reset_password(actor: Principal, user_id: int, password: str | None = None) 
     generated = None
     if password is None:
         password = generated = generate_password()
-    elif problems := password_problems(password):
+    elif problems := password_problems(password, user_inputs=_names_of(user_id)):
         raise ValidationFailed("invalid password", details=problems)
     password_hash = _hasher.hash(password)  # before the write transaction: argon2 is slow on purpose
     with db.write() as s:
@@ -246,7 +264,7 @@ def reset_password(actor: Principal, user_id: int, password: str | None = None) 
         user.password_hash = password_hash
         details = {"generated": generated is not None, "sessions_ended": _end_sessions(s, user.id)}
         audit.record(s, actor, "user.password_reset", target_type="user", target_id=user.username, details=details)
-    forget_verified_credentials()
+    credentials_changed(user_id)
     return generated
 
 
@@ -256,7 +274,7 @@ def change_password(principal: Principal, current: str, new: str, keep_session: 
         user = s.get(User, principal.id) if principal.id is not None else None
     if user is None:
         raise NotFound(f"user {principal.username!r} not found")
-    problems = password_problems(new, "new_password")
+    problems = password_problems(new, "new_password", (user.username, user.display_name))
     if not _verify(user.password_hash, current):
         problems.insert(0, {"field": "current_password", "message": "wrong password"})
     elif not problems and new == current:
@@ -268,7 +286,7 @@ def change_password(principal: Principal, current: str, new: str, keep_session: 
         s.execute(update(User).where(User.id == user.id).values(password_hash=password_hash))
         details = {"sessions_ended": _end_sessions(s, user.id, keep_session)}
         audit.record(s, principal, "user.password_change", target_type="user", target_id=user.username, details=details)
-    forget_verified_credentials()
+    credentials_changed(user.id)
 
 
 def count_users() -> int:
@@ -340,10 +358,10 @@ def login(username: str, password: str, *, session_hours: float, user_agent: str
 
 
 def logout(principal: Principal, session_secret: str) -> None:
-    forget_verified_credentials()
     with db.write() as s:
         s.execute(delete(AuthSession).where(AuthSession.id_hash == _sha256(session_secret)))
         audit.record(s, principal, "auth.logout", target_type="user", target_id=principal.username)
+    credentials_changed(principal.id)
 
 
 class _CredentialCache:
@@ -385,9 +403,18 @@ _CACHE_ENTRIES = 10_000
 _credentials = _CredentialCache()
 
 
-def forget_verified_credentials() -> None:
-    """Call after any change to who may do what (logout, revocation, a disabled user, a new role)."""
+def credentials_changed(user_id: int | None) -> None:
+    """Call after any change to who may do what (logout, revocation, a disabled user, a new role, a password):
+    this process forgets the principals it verified, and every node hears it on the bus (their caches too, and
+    their WebSocket streams of that user recheck their credentials at once)."""
     _credentials.clear()
+    bus.publish({"type": bus.AUTH_CHANGED, "user_id": user_id})
+
+
+def follow_credential_changes(message: dict[str, Any]) -> None:
+    """A bus listener: a change made on another node empties this one's cache of verified principals."""
+    if message.get("type") == bus.AUTH_CHANGED:
+        _credentials.clear()
 
 
 def cached_principal(token: str | None, session_secret: str | None) -> Principal | None:
@@ -487,7 +514,8 @@ def revoke_token(actor: Principal, token_id: int) -> None:
         owner = s.scalar(select(User.username).where(User.id == token.user_id))
         details = {"name": token.name, "user": owner}
         audit.record(s, actor, "token.revoke", target_type="token", target_id=token_id, details=details)
-    forget_verified_credentials()
+        owner_id = token.user_id
+    credentials_changed(owner_id)
 
 
 def principal_from_token(secret: str, touch_seconds: float) -> Principal | None:

@@ -20,7 +20,7 @@ from portal.jobs.schemas import (
     RetryRequest,
 )
 from portal.jobs.states import JobState
-from portal.responses import json_response
+from portal.responses import RowId, json_response
 
 router = APIRouter(prefix="/api/jobs", tags=["jobs"])
 
@@ -91,13 +91,13 @@ def awaiting_my_approval(principal: CurrentUser) -> list[JobOut]:
 
 
 @router.get("/{job_id}", operation_id="jobs-get", response_model=JobDetail)
-def get_job(job_id: int, principal: CurrentUser) -> Response:
+def get_job(job_id: RowId, principal: CurrentUser) -> Response:
     return json_response(service.get_job(principal, job_id))
 
 
 @router.get("/{job_id}/logs", operation_id="jobs-logs", response_model=LogPage)
 def get_logs(
-    job_id: int,
+    job_id: RowId,
     principal: CurrentUser,
     after: int = Query(default=0, ge=0),
     limit: int = Query(default=500, ge=1, le=5000),
@@ -106,7 +106,7 @@ def get_logs(
 
 
 @router.post("/{job_id}/retry", operation_id="jobs-retry", response_model=JobCreated, status_code=201)
-def retry_job(job_id: int, principal: Requester, body: RetryRequest | None = None) -> JobCreated:
+def retry_job(job_id: RowId, principal: Requester, body: RetryRequest | None = None) -> JobCreated:
     """A new job for the same item version, linked by `retry_of` (409 unless failed or cancelled).
 
     It reuses the inputs, or takes edited ones; sensitive inputs (never stored) must be given again (422).
@@ -116,19 +116,19 @@ def retry_job(job_id: int, principal: Requester, body: RetryRequest | None = Non
 
 
 @router.post("/{job_id}/approve", operation_id="jobs-approve", response_model=JobOut)
-def approve_job(job_id: int, body: DecisionRequest, principal: CurrentUser) -> JobOut:
+def approve_job(job_id: RowId, body: DecisionRequest, principal: CurrentUser) -> JobOut:
     """Approve a job waiting for approval (approvers named by the item; never the requester). The last approval
     needed queues it."""
     return control.approve(principal, job_id, body.comment)
 
 
 @router.post("/{job_id}/reject", operation_id="jobs-reject", response_model=JobOut)
-def reject_job(job_id: int, body: DecisionRequest, principal: CurrentUser) -> JobOut:
+def reject_job(job_id: RowId, body: DecisionRequest, principal: CurrentUser) -> JobOut:
     """Reject a job waiting for approval: it is cancelled with the reason."""
     return control.reject(principal, job_id, body.comment)
 
 
 @router.post("/{job_id}/cancel", operation_id="jobs-cancel", response_model=JobOut)
-def cancel_job(job_id: int, principal: Requester) -> JobOut:
+def cancel_job(job_id: RowId, principal: Requester) -> JobOut:
     """Queued: cancelled at once. Running: the child's process group is killed (the state follows within 2 s)."""
     return service.cancel_job(principal, job_id)

@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import Connection, Row, Table, Update, bindparam, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
+from portal import values
 from portal.audit import service as audit
 from portal.auth import service as auth_service
 from portal.auth.principal import Principal
@@ -492,6 +493,9 @@ def hand_over(row: Row[Any] | None) -> JobOut:
 
 def _check_runnable(runnable: catalog_service.RunnableVersion, inputs: dict[str, Any]) -> None:
     """Sensitive inputs given for real, inputs that match the schema, and every declared secret granted."""
+    unservable = values.problems(inputs)
+    if unservable:
+        raise ValidationFailed("the inputs hold values that cannot be stored", details=unservable)
     masked = [name for name in runnable.sensitive if inputs.get(name) == MASK]
     if masked:
         raise ValidationFailed(

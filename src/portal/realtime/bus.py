@@ -90,6 +90,8 @@ def close() -> None:
 
 
 RESYNC = {"type": "bus.resync"}
+# Someone's sessions, tokens, role or account changed: {"type": AUTH_CHANGED, "user_id": id}.
+AUTH_CHANGED = "auth.changed"
 # A call to Redis gives up after this long, and after a failure publishing pauses this long (messages dropped
 # meanwhile are made up for by a resync).
 SOCKET_TIMEOUT = 3.0

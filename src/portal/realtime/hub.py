@@ -9,7 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from portal.realtime.bus import RESYNC, EventBus
+from portal.realtime.bus import AUTH_CHANGED, RESYNC, EventBus
 
 Filter = Callable[[dict[str, Any]], bool]
 CLIENT_QUEUE_SIZE = 2000
@@ -17,12 +17,17 @@ CLIENT_QUEUE_SIZE = 2000
 
 @dataclass(eq=False)
 class Client:
-    """A connected WebSocket: its loop, its queue of encoded messages and what it may receive."""
+    """A connected WebSocket: its loop, its queue of encoded messages, what it may receive (`accepts`), what
+    ends it (`ends`: a message after which its user may no longer see what it streams) and whose it is."""
 
     loop: asyncio.AbstractEventLoop
     accepts: Filter
+    user_id: int | None = None
+    ends: Filter | None = None
     queue: asyncio.Queue[str | None] = field(default_factory=lambda: asyncio.Queue(CLIENT_QUEUE_SIZE))
     overflowed: bool = False
+    # Set when its user's credentials changed somewhere: the stream rechecks them before it sends anything more.
+    recheck: asyncio.Event = field(default_factory=asyncio.Event)
 
     def close(self) -> None:
         """Ask the client's stream to end (it reconnects and refetches)."""
@@ -74,20 +79,33 @@ class Hub:
         if message.get("type") == RESYNC["type"]:
             # Updates may have been missed: every client reconnects and refetches.
             for client in self._clients:
-                try:
-                    client.loop.call_soon_threadsafe(client.close)
-                except RuntimeError:
-                    self.remove(client)
+                self._call(client, client.close)
             return
+        if message.get("type") == AUTH_CHANGED:
+            self._recheck(message.get("user_id"))
+            return
+        for client in self._clients:
+            if client.ends is not None and client.ends(message):
+                self._call(client, client.close)
         targets = [c for c in self._clients if c.accepts(message)]
         if not targets:
             return
         text = json.dumps(message, separators=(",", ":"), default=str)
         for client in targets:
-            try:
-                client.loop.call_soon_threadsafe(client.offer, text)
-            except RuntimeError:
-                self.remove(client)  # its loop is closed
+            self._call(client, client.offer, text)
+
+    def _recheck(self, user_id: Any) -> None:
+        """A user's credentials changed (`None`: anyone's): their streams recheck theirs before sending more.
+        Scheduled in the order of the bus, so nothing published after the change is sent before the check."""
+        for client in self._clients:
+            if user_id is None or client.user_id == user_id:
+                self._call(client, client.recheck.set)
+
+    def _call(self, client: Client, callback: Callable[..., None], *args: Any) -> None:
+        try:
+            client.loop.call_soon_threadsafe(callback, *args)
+        except RuntimeError:
+            self.remove(client)  # its loop is closed
 
 
 hub = Hub()

@@ -13,8 +13,10 @@ from portal.auth.deps import websocket_principal
 from portal.auth.principal import Principal
 from portal.errors import NotFound
 from portal.jobs import service as jobs_service
+from portal.jobs.states import JobState
 from portal.realtime.hub import Client, hub
 from portal.settings import get_settings
+from portal.values import MAX_ID
 
 router = APIRouter()
 POLICY_VIOLATION = 1008
@@ -27,39 +29,62 @@ def _owner(message: dict[str, Any]) -> Any:
 
 
 async def _still_allowed(websocket: WebSocket, principal: Principal) -> bool:
-    """A stream lives longer than a request: logout, a revoked token, a disabled user or a changed role ends it."""
+    """A stream lives longer than a request: logout, a revoked token, a disabled user or a changed role ends it.
+    Checked against the database, never a cache."""
     current = await run_in_threadpool(websocket_principal, websocket)
     return current is not None and (current.id, current.role) == (principal.id, principal.role)
 
 
 async def _serve(websocket: WebSocket, client: Client, principal: Principal) -> None:
-    """Send the client's queued messages until it disconnects, overflows, loses its rights, or the server stops."""
+    """Send the client's queued messages until it disconnects, overflows, loses its rights, or the server stops.
+
+    Its credentials are rechecked every `ws_recheck_seconds` whatever the traffic, and at once (before anything
+    more is sent) when the bus says its user's credentials changed on any node.
+    """
+    settings = get_settings()
+    loop = asyncio.get_running_loop()
     hub.add(client)
     receiver = asyncio.create_task(_drain_incoming(websocket))
+    getter: asyncio.Task[str | None] | None = None
+    rechecker = asyncio.create_task(client.recheck.wait())
+    recheck_at = loop.time() + settings.ws_recheck_seconds
+    ping_at = loop.time() + settings.ws_ping_seconds
     try:
         while True:
-            getter = asyncio.create_task(client.queue.get())
+            if getter is None:
+                getter = asyncio.create_task(client.queue.get())
             done, _ = await asyncio.wait(
-                {getter, receiver}, timeout=get_settings().ws_ping_seconds, return_when=asyncio.FIRST_COMPLETED
+                {getter, receiver, rechecker},
+                timeout=max(0.0, min(recheck_at, ping_at) - loop.time()),
+                return_when=asyncio.FIRST_COMPLETED,
             )
-            if getter not in done:
-                getter.cancel()
-                if receiver in done:
-                    break
+            if receiver in done:
+                break
+            if client.recheck.is_set() or loop.time() >= recheck_at:
+                client.recheck.clear()
+                if rechecker.done():
+                    rechecker = asyncio.create_task(client.recheck.wait())
                 if not await _still_allowed(websocket, principal):
                     await websocket.close(code=POLICY_VIOLATION, reason="credentials no longer valid")
                     break
+                recheck_at = loop.time() + settings.ws_recheck_seconds
+            if getter.done():
+                text = getter.result()
+                getter = None
+                if text is None:
+                    break
+                await websocket.send_text(text)
+                ping_at = loop.time() + settings.ws_ping_seconds
+            elif loop.time() >= ping_at:
                 await websocket.send_text('{"type":"ping"}')
-                continue
-            text = getter.result()
-            if text is None:
-                break
-            await websocket.send_text(text)
+                ping_at = loop.time() + settings.ws_ping_seconds
     except (WebSocketDisconnect, RuntimeError, OSError):
         pass
     finally:
         hub.remove(client)
-        receiver.cancel()
+        for task in (receiver, rechecker, getter):
+            if task is not None:
+                task.cancel()
         with contextlib.suppress(Exception):
             await websocket.close()
 
@@ -88,7 +113,8 @@ async def jobs_stream(websocket: WebSocket) -> None:
     def accepts(message: dict[str, Any]) -> bool:
         return message.get("type") == "job.updated" and jobs_service.may_see(principal, _owner(message))
 
-    await _serve(websocket, Client(loop=asyncio.get_running_loop(), accepts=accepts), principal)
+    client = Client(loop=asyncio.get_running_loop(), accepts=accepts, user_id=principal.id)
+    await _serve(websocket, client, principal)
 
 
 @router.websocket("/ws/jobs/{job_id}")
@@ -97,15 +123,27 @@ async def job_stream(websocket: WebSocket, job_id: int) -> None:
     if principal is None:
         return
     try:
-        await run_in_threadpool(jobs_service.visible_owner, principal, job_id)
+        if not 1 <= job_id <= MAX_ID:
+            raise NotFound(f"job {job_id} not found")
+        owner = await run_in_threadpool(jobs_service.visible_owner, principal, job_id)
     except NotFound:
         await websocket.close(code=POLICY_VIOLATION, reason="job not found")
         return
     await websocket.accept()
+    # An approver who may not otherwise see the job sees it while it waits for approval, and no longer: the
+    # stream ends with the update that takes it out of that state (REST answers 404 from then on).
+    approver_only = not jobs_service.may_see(principal, owner)
+
+    def ours(message: dict[str, Any]) -> bool:
+        return message.get("type") == "job.updated" and message["job"].get("id") == job_id
 
     def accepts(message: dict[str, Any]) -> bool:
-        if message.get("type") == "job.updated":
-            return bool(message["job"].get("id") == job_id)
-        return message.get("type") == "job.log" and message.get("job_id") == job_id
+        if ours(message):
+            return not ends(message)
+        return not approver_only and message.get("type") == "job.log" and message.get("job_id") == job_id
 
-    await _serve(websocket, Client(loop=asyncio.get_running_loop(), accepts=accepts), principal)
+    def ends(message: dict[str, Any]) -> bool:
+        return approver_only and ours(message) and message["job"].get("state") != JobState.PENDING_APPROVAL.value
+
+    client = Client(loop=asyncio.get_running_loop(), accepts=accepts, ends=ends, user_id=principal.id)
+    await _serve(websocket, client, principal)

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Query, Response
 
 from portal.auth.deps import Admin, Operator
 from portal.jobs.schemas import JobOut
+from portal.responses import RowId
 from portal.schedules import service
 from portal.schedules.schemas import (
     MAX_NEXT_RUNS,
@@ -50,45 +51,45 @@ def preview(body: SchedulePreviewRequest, _: Operator) -> NextRuns:
 
 
 @router.get("/{schedule_id}", operation_id="schedules-get", response_model=ScheduleDetail)
-def get_schedule(schedule_id: int, _: Operator) -> ScheduleDetail:
+def get_schedule(schedule_id: RowId, _: Operator) -> ScheduleDetail:
     """A schedule with its next 5 runs and its 10 most recent ticks. Role: operator."""
     return service.get_schedule(schedule_id)
 
 
 @router.patch("/{schedule_id}", operation_id="schedules-update", response_model=ScheduleDetail)
-def update_schedule(schedule_id: int, body: ScheduleUpdate, principal: Admin) -> ScheduleDetail:
+def update_schedule(schedule_id: RowId, body: ScheduleUpdate, principal: Admin) -> ScheduleDetail:
     """Change the given fields (a sensitive input sent as `***` keeps its value); the caller becomes the user
     its jobs run as. Role: admin."""
     return service.update_schedule(principal, schedule_id, body)
 
 
 @router.delete("/{schedule_id}", operation_id="schedules-delete", status_code=204)
-def delete_schedule(schedule_id: int, principal: Admin) -> Response:
+def delete_schedule(schedule_id: RowId, principal: Admin) -> Response:
     """Delete a schedule (the jobs it created stay). Role: admin."""
     service.delete_schedule(principal, schedule_id)
     return Response(status_code=204)
 
 
 @router.post("/{schedule_id}/enable", operation_id="schedules-enable", response_model=ScheduleDetail)
-def enable_schedule(schedule_id: int, principal: Admin) -> ScheduleDetail:
+def enable_schedule(schedule_id: RowId, principal: Admin) -> ScheduleDetail:
     """Run from the next tick after now (ticks missed while disabled are not run). Role: admin."""
     return service.set_enabled(principal, schedule_id, True)
 
 
 @router.post("/{schedule_id}/disable", operation_id="schedules-disable", response_model=ScheduleDetail)
-def disable_schedule(schedule_id: int, principal: Admin) -> ScheduleDetail:
+def disable_schedule(schedule_id: RowId, principal: Admin) -> ScheduleDetail:
     """Stop creating jobs until enabled again. Role: admin."""
     return service.set_enabled(principal, schedule_id, False)
 
 
 @router.get("/{schedule_id}/next", operation_id="schedules-next-runs", response_model=NextRuns)
-def next_runs(schedule_id: int, _: Operator, count: Annotated[int, Query(ge=1, le=MAX_NEXT_RUNS)] = 5) -> NextRuns:
+def next_runs(schedule_id: RowId, _: Operator, count: Annotated[int, Query(ge=1, le=MAX_NEXT_RUNS)] = 5) -> NextRuns:
     """The next `count` ticks after now, in UTC and in the schedule's time zone. Role: operator."""
     return service.next_runs(schedule_id, count)
 
 
 @router.post("/{schedule_id}/run", operation_id="schedules-run-now", response_model=JobOut, status_code=201)
-def run_now(schedule_id: int, principal: Admin) -> JobOut:
+def run_now(schedule_id: RowId, principal: Admin) -> JobOut:
     """Create a job with the schedule's version and inputs now, as the caller; the ticks are unchanged. Role:
     admin."""
     return service.run_now(principal, schedule_id)
