@@ -7,6 +7,8 @@ import signal
 from typing import Any
 
 import httpx
+import pytest
+from websockets.exceptions import ConnectionClosed
 
 from tests.helpers import collect, finished, free_port, process_alive, sleeper_pids, wait_for_job, wait_until, ws
 from tests.integration.distributed.conftest import Cluster
@@ -61,6 +63,21 @@ def test_log_lines_stream_to_the_other_api_node(cluster: Cluster) -> None:
     lines = [line for m in messages if m["type"] == "job.log" for line in m["lines"]]
     ids = [line["id"] for line in lines]
     assert lines and ids == sorted(set(ids))
+
+
+def test_a_token_revoked_on_one_api_node_ends_its_streams_on_the_other(cluster: Cluster) -> None:
+    """The nodes recheck credentials on a timer only every 600 s here: the close comes from the bus."""
+    with cluster.client(0) as first:
+        created = first.post("/api/auth/tokens", json={"name": "streaming"}).json()
+        with ws(cluster.apis[1], "/ws/jobs", created["secret"]) as stream:
+            launch(first, "chatty", {"lines": 0, "progress_steps": 300})
+            collect(stream, lambda m: m.get("type") == "job.updated", timeout=60)  # updates are flowing
+            assert first.delete(f"/api/auth/tokens/{created['token']['id']}").status_code == 204
+            with pytest.raises(ConnectionClosed) as closed:
+                collect(stream, lambda m: False, timeout=15)
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == 1008
+    with cluster.apis[1].client(created["secret"]) as revoked:  # and the other node's credential cache forgot it
+        assert revoked.get("/api/auth/me").status_code == 401
 
 
 def test_cancel_on_one_api_node_stops_the_job_on_its_worker(cluster: Cluster) -> None:
