@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import signal
 import socket
 import subprocess
 import sys
+import tarfile
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -323,3 +325,26 @@ def finished(job_id: int) -> Any:
         and m["job"]["id"] == job_id
         and m["job"]["state"] in ("SUCCEEDED", "FAILED", "CANCELLED")
     )
+
+
+def targz(files: Mapping[str, bytes | str], *, wrap: str = "") -> bytes:
+    """A .tar.gz of the files (their names prefixed with `wrap`), as an upload would send it."""
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode="w:gz") as tar:
+        for name, data in files.items():
+            payload = data.encode() if isinstance(data, str) else data
+            info = tarfile.TarInfo(f"{wrap}{name}")
+            info.size = len(payload)
+            tar.addfile(info, io.BytesIO(payload))
+    return raw.getvalue()
+
+
+def upload(
+    client: httpx.Client,
+    data: bytes,
+    path: str = "/api/catalog/bundle/upload",
+    name: str = "bundle.tar.gz",
+    **form: str,
+) -> httpx.Response:
+    """Upload a bundle the way the UI does (multipart, field `file`)."""
+    return client.post(path, files={"file": (name, data, "application/gzip")}, data=form)

@@ -117,6 +117,23 @@ class Settings(BaseSettings):
     password_min_score: int = Field(
         default=3, ge=0, le=4, description="how hard to guess a new password must be (zxcvbn's score, 0-4)"
     )
+    login_free_failures: int = Field(
+        default=5, ge=1, le=1000, description="failed logins of a username before each further one waits longer"
+    )
+    login_lock_failures: int = Field(
+        default=20, ge=2, le=10000, description="failed or refused logins of a username that lock it for a while"
+    )
+    login_lock_minutes: float = Field(default=15.0, gt=0, le=1440, description="how long a locked username stays so")
+    login_address_failures: int = Field(
+        default=50, ge=1, le=100000, description="failed logins from one client address before its further ones wait"
+    )
+    login_checks: int = Field(
+        default_factory=lambda: max(1, (os.cpu_count() or 2) // 2),
+        ge=1,
+        le=64,
+        description="password checks at once (argon2 is slow on purpose: more would starve other requests)",
+    )
+    login_queue: int = Field(default=16, ge=0, le=10000, description="logins waiting for a check; more get 429")
     ws_ping_seconds: float = Field(default=25.0, gt=0, description="idle WebSocket ping")
     ws_recheck_seconds: float = Field(
         default=10.0, gt=0, description="how often each WebSocket stream rechecks its credentials, whatever its traffic"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+import httpx
 from playwright.sync_api import Page, expect
 
 from tests.e2e.conftest import api_client, axe_violations, login, screenshot
@@ -198,3 +199,45 @@ def test_an_admin_allows_an_items_network_access_and_sees_each_jobs_protections(
     for name in ("uid", "seccomp", "pid namespace", "filesystem view", "network namespace", "process limit"):
         expect(card.get_by_role("list").first).to_contain_text(name)
     screenshot(page, "system-isolation")
+
+
+def test_an_admin_sees_a_locked_login_and_unlocks_it(page: Page, web_server: PortalServer) -> None:
+    for n in range(25):  # a guesser: a few failures, then refusals, then the lock
+        httpx.post(f"{web_server.url}/api/auth/login", json={"username": "guessed-e2e", "password": f"guess-{n}"})
+    login(page, "ada", path="/admin/users")
+    locks = page.get_by_role("region", name="Locked logins")
+    lock = locks.locator("tr[data-login-lock='guessed-e2e']")
+    expect(lock).to_contain_text("Locked")
+    expect(lock).to_contain_text("(no such user)")
+    screenshot(page, "login-locks")
+    lock.get_by_role("button", name="Unlock guessed-e2e").click()
+    page.get_by_role("dialog").get_by_role("button", name="Unlock").click()
+    expect(page.get_by_role("status").filter(has_text="guessed-e2e may log in again")).to_be_visible()
+    expect(lock).to_have_count(0)
+    assert (
+        httpx.post(f"{web_server.url}/api/auth/login", json={"username": "guessed-e2e", "password": "x"}).status_code
+        == 401
+    )
+
+
+def test_an_admin_extends_a_secret_to_a_version_that_waits_for_it(page: Page, web_server: PortalServer) -> None:
+    with api_client(web_server, "ada") as ada:
+        created = ada.post(
+            "/api/admin/secrets", json={"name": "API_TOKEN", "value": "e2e-v4lue", "items": ["secretive@^2.0.0"]}
+        )
+        assert created.status_code == 201, created.text
+    try:
+        login(page, "ada", path="/admin/secrets")
+        row = page.locator("tr[data-secret='API_TOKEN']")
+        expect(row).to_contain_text("secretive 1.0.0 declares it but is not granted")
+        screenshot(page, "secret-uncovered")
+        row.get_by_role("button", name="Extend API_TOKEN to secretive 1.0.0").click()
+        page.get_by_role("dialog").get_by_role("button", name="Extend the grant").click()
+        expect(page.get_by_role("status").filter(has_text="API_TOKEN granted to secretive 1.0.0")).to_be_visible()
+        expect(row).not_to_contain_text("declares it but is not granted")
+        expect(row).to_contain_text("^2.0.0 || =1.0.0")
+        row.get_by_role("button", name="Edit API_TOKEN").click()
+        expect(page.get_by_label("Versions of secretive")).to_have_value("^2.0.0 || =1.0.0")
+    finally:
+        with api_client(web_server, "ada") as ada:
+            assert ada.delete("/api/admin/secrets/API_TOKEN").status_code == 204

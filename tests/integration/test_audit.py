@@ -113,7 +113,7 @@ def test_the_full_list_is_newest_first_and_holds_what_was_done(audit_admin: http
     assert keys == sorted(keys, reverse=True) and len(set(keys)) == len(keys)
     done = [(e["actor_name"], e["action"], e["target_type"], e["target_id"]) for e in entries]
     assert ("admin", "user.create", "user", "alice") in done
-    assert done.count(("mallory", "auth.login_failed", "user", "mallory")) == 2
+    assert done.count(("mallory", "auth.login_failed", "user", "mallory")) == 1  # once per burst
     assert ("alice", "auth.login", "user", "alice") in done and ("alice", "auth.logout", "user", "alice") in done
     assert [(d[0], d[1]) for d in done].count(("alice", "token.create")) == 1
     request = [e["action"] for e in entries if e["request_id"] == "audit-two"]

@@ -9,7 +9,7 @@ import io
 import json
 import shutil
 import tarfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +17,7 @@ import httpx
 import pytest
 
 from tests.conftest import PASSWORD
-from tests.helpers import PortalServer, git, item_files, wait_for_job, write
+from tests.helpers import PortalServer, git, item_files, targz, upload, wait_for_job, write
 
 SECRET = "webhook-secret"
 UPLOAD_LIMIT = 256 * 1024
@@ -225,27 +225,6 @@ def test_gitlab_tag_push_imports(source_server: PortalServer, clients: dict[str,
 
 
 # --- uploads --------------------------------------------------------------------------------------------------
-
-
-def targz(files: Mapping[str, bytes | str], *, wrap: str = "") -> bytes:
-    raw = io.BytesIO()
-    with tarfile.open(fileobj=raw, mode="w:gz") as tar:
-        for name, data in files.items():
-            payload = data.encode() if isinstance(data, str) else data
-            info = tarfile.TarInfo(f"{wrap}{name}")
-            info.size = len(payload)
-            tar.addfile(info, io.BytesIO(payload))
-    return raw.getvalue()
-
-
-def upload(
-    client: httpx.Client,
-    data: bytes,
-    path: str = "/api/catalog/bundle/upload",
-    name: str = "bundle.tar.gz",
-    **form: str,
-) -> httpx.Response:
-    return client.post(path, files={"file": (name, data, "application/gzip")}, data=form)
 
 
 def test_upload_registers_and_is_idempotent(clients: dict[str, httpx.Client]) -> None:

@@ -27,7 +27,8 @@ def test_a_secret_reaches_only_its_job_and_is_masked_everywhere(
         json={"name": "API_TOKEN", "value": TOKEN, "description": "demo", "items": ["secretive"]},
     )
     assert created.status_code == 201, created.text
-    assert TOKEN not in created.text and created.json()["items"] == ["secretive"]
+    # A bare item is granted the versions that exist now, spelled out.
+    assert TOKEN not in created.text and created.json()["items"] == ["secretive@=1.0.0"]
     assert admin.post("/api/admin/secrets", json={"name": "API_TOKEN", "value": "y"}).status_code == 409
     assert admin.post("/api/admin/secrets", json={"name": "lower-case", "value": "y"}).status_code == 422
     listed = admin.get("/api/admin/secrets")
@@ -89,6 +90,9 @@ def test_a_secret_reaches_only_its_job_and_is_masked_everywhere(
     assert requester.post("/api/jobs", json={"item_id": "secretive", "inputs": inputs}).status_code == 409
     entries = admin.get("/api/admin/audit", params={"target_type": "secret"}).json()["items"]
     assert [e["action"] for e in entries[:2]] == ["secret.update", "secret.create"]
-    assert entries[0]["details"]["before"]["items"] == ["secretive"] and entries[0]["details"]["after"]["items"] == []
+    assert (
+        entries[0]["details"]["before"]["items"] == ["secretive@=1.0.0"]
+        and entries[0]["details"]["after"]["items"] == []
+    )
     assert admin.delete("/api/admin/secrets/API_TOKEN").status_code == 204
     assert admin.delete("/api/admin/secrets/API_TOKEN").status_code == 404

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import base64
 import json
+from urllib.parse import quote, quote_plus
 
 from portal.secrets.masking import Masker
 
@@ -28,3 +30,38 @@ def test_a_multi_line_secret_is_masked_line_by_line() -> None:
 def test_short_values_are_left_alone() -> None:
     masker = Masker(["abc"])
     assert not masker and masker.text("abc def") == "abc def"
+
+
+def test_a_value_is_masked_in_the_encodings_a_task_may_print() -> None:
+    secret = "hunter2-s3cret/value+more"
+    masker = Masker([secret])
+    raw = secret.encode()
+    for shown in (
+        base64.b64encode(raw).decode(),
+        base64.urlsafe_b64encode(raw).decode(),
+        base64.b64encode(raw).decode().rstrip("="),
+        quote(secret, safe=""),
+        quote_plus(secret),
+        raw.hex(),
+        raw.hex().upper(),
+    ):
+        masked = masker.text(f"value: {shown} end")
+        assert masked.startswith("value: ") and masked.endswith(" end"), shown
+        assert shown not in masked and "***" in masked, (shown, masked)
+
+
+def test_a_value_inside_a_longer_base64_text_is_masked_at_any_offset() -> None:
+    secret = "correct-horse-battery"
+    masker = Masker([secret])
+    for prefix in ("", "a", "ab", "admin:", "user12:"):
+        header = base64.b64encode(f"{prefix}{secret}@host".encode()).decode()
+        masked = masker.text(f"Authorization: Basic {header}")
+        assert "***" in masked, (prefix, header)
+        # what is left is too little to decode the secret: at most a few letters on each side of the mask
+        left = masked.removeprefix("Authorization: Basic ").split("***")
+        assert all(len(part) <= 8 + len(prefix) * 2 for part in left), (prefix, masked)
+
+
+def test_encodings_of_short_values_are_not_masked_in_ordinary_text() -> None:
+    masker = Masker(["abcd"])  # its base64 "YWJjZA" is too short to tell from text; its hex is long enough
+    assert masker.text("YWJjZA 61626364 abcd") == "YWJjZA *** ***"

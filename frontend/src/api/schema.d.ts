@@ -195,6 +195,47 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/admin/login-locks": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List Login Locks
+         * @description Usernames whose logins are locked or backing off now (known users and unknown names alike), the most
+         *     recent first. Role: admin.
+         */
+        get: operations["login-locks-list"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/admin/login-locks/{username}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /**
+         * Clear Login Lock
+         * @description Unlock a username: its failed logins are forgotten (audited as `auth.login_unlocked`). Role: admin.
+         */
+        delete: operations["login-locks-clear"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/admin/schedules": {
         parameters: {
             query?: never;
@@ -366,7 +407,8 @@ export interface paths {
         put?: never;
         /**
          * Create Secret
-         * @description Store a secret encrypted and grant it to items (409 if the name exists). Role: admin.
+         * @description Store a secret encrypted and grant it to item versions (409 if the name exists; 422 naming `items[i]` for
+         *     a bad grant). Role: admin.
          */
         post: operations["secrets-create"];
         delete?: never;
@@ -394,9 +436,30 @@ export interface paths {
         head?: never;
         /**
          * Update Secret
-         * @description Rotate the value, change the description, or replace the granted items. Role: admin.
+         * @description Rotate the value, change the description, or replace the grants. Role: admin.
          */
         patch: operations["secrets-update"];
+        trace?: never;
+    };
+    "/api/admin/secrets/{name}/extend": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Extend Secret
+         * @description Widen the secret's grants: `item@<range>` adds the range, a bare `item` the versions that exist now (e.g. a
+         *     new version refused at launch). Audited as `secret.extend`. Role: admin.
+         */
+        post: operations["secrets-extend"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
         trace?: never;
     };
     "/api/admin/stats": {
@@ -560,7 +623,8 @@ export interface paths {
         put?: never;
         /**
          * Login
-         * @description Log in with a password; sets the session cookie and the CSRF cookie. Role: none (public).
+         * @description Log in with a password; sets the session cookie and the CSRF cookie. Throttled per username and per
+         *     client address (429 with Retry-After). Role: none (public).
          */
         post: operations["auth-login"];
         delete?: never;
@@ -1035,7 +1099,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Healthz */
+        /**
+         * Healthz
+         * @description The process answers: on the event loop, never queued behind the threads' work (a flood of logins).
+         */
         get: operations["health-live"];
         put?: never;
         post?: never;
@@ -1812,6 +1879,46 @@ export interface components {
             /** Next After */
             next_after: number | null;
         };
+        /**
+         * LoginLockOut
+         * @description A username whose logins are throttled now: locked, or waiting out a back-off.
+         */
+        LoginLockOut: {
+            /**
+             * Failures
+             * @description failed and refused attempts of the current burst
+             */
+            failures: number;
+            /**
+             * First Failure At
+             * Format: date-time
+             */
+            first_failure_at: string;
+            /**
+             * Known
+             * @description whether a user of that name exists (failures are counted for any name)
+             */
+            known: boolean;
+            /**
+             * Last Client
+             * @description the client address of the last attempt
+             */
+            last_client: string;
+            /**
+             * Last Failure At
+             * Format: date-time
+             */
+            last_failure_at: string;
+            /** Locked */
+            locked: boolean;
+            /**
+             * Until
+             * @description when the lock or the back-off ends
+             */
+            until: string | null;
+            /** Username */
+            username: string;
+        };
         /** LoginRequest */
         LoginRequest: {
             /** Password */
@@ -2249,7 +2356,7 @@ export interface components {
             description: string;
             /**
              * Items
-             * @description catalog items granted this secret
+             * @description the versions granted this secret: `item@<semver range>` (e.g. `backup@^1.2.0`), or a bare `item` for the versions that exist now (later ones only when the grant is extended)
              */
             items?: string[];
             /**
@@ -2259,6 +2366,14 @@ export interface components {
             name: string;
             /** Value */
             value: string;
+        };
+        /** SecretExtend */
+        SecretExtend: {
+            /**
+             * Items
+             * @description what to add: `item@<range>` adds the range, a bare `item` the versions that exist now
+             */
+            items: string[];
         };
         /** SecretOut */
         SecretOut: {
@@ -2271,10 +2386,18 @@ export interface components {
             created_by: string;
             /** Description */
             description: string;
-            /** Items */
+            /**
+             * Items
+             * @description each grant as `item@<semver range>`, bare grants with their versions listed
+             */
             items: string[];
             /** Name */
             name: string;
+            /**
+             * Uncovered
+             * @description versions that declare this secret and that no grant covers (an admin may extend the grants)
+             */
+            uncovered: components["schemas"]["UncoveredVersion"][];
             /**
              * Updated At
              * Format: date-time
@@ -2287,7 +2410,7 @@ export interface components {
             description?: string | null;
             /**
              * Items
-             * @description replaces the items granted this secret
+             * @description replaces the grants: the versions granted this secret: `item@<semver range>` (e.g. `backup@^1.2.0`), or a bare `item` for the versions that exist now (later ones only when the grant is extended)
              */
             items?: string[] | null;
             /** Value */
@@ -2422,6 +2545,16 @@ export interface components {
             page_size: number;
             /** Total */
             total: number;
+        };
+        /**
+         * UncoveredVersion
+         * @description A catalog version that declares the secret but that no grant covers: its jobs are refused.
+         */
+        UncoveredVersion: {
+            /** Item Id */
+            item_id: string;
+            /** Version */
+            version: string;
         };
         /** UserCreate */
         UserCreate: {
@@ -2979,6 +3112,55 @@ export interface operations {
             };
         };
     };
+    "login-locks-list": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LoginLockOut"][];
+                };
+            };
+        };
+    };
+    "login-locks-clear": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                username: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
     "schedules-list": {
         parameters: {
             query?: {
@@ -3418,6 +3600,41 @@ export interface operations {
             };
         };
     };
+    "secrets-extend": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["SecretExtend"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SecretOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
     "admin-stats": {
         parameters: {
             query?: never;
@@ -3720,6 +3937,13 @@ export interface operations {
                 content: {
                     "application/json": components["schemas"]["HTTPValidationError"];
                 };
+            };
+            /** @description too many failed logins of this username or from this address (Retry-After) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
             };
         };
     };

@@ -53,3 +53,17 @@ class ApiToken(Base):
     last_used_at: Mapped[datetime | None] = mapped_column(default=None)
     expires_at: Mapped[datetime | None] = mapped_column(default=None)
     revoked_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class LoginThrottle(Base):
+    """Failed logins of one username (whether or not such a user exists), for back-off and temporary locks."""
+
+    __tablename__ = "login_throttles"
+
+    username: Mapped[str] = mapped_column(String(64), primary_key=True)
+    failures: Mapped[int] = mapped_column(default=0)  # failed and refused attempts of the current burst
+    first_failure_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_failure_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    last_client: Mapped[str] = mapped_column(String(64), default="")
+    blocked_until: Mapped[datetime | None] = mapped_column(default=None)  # the back-off: no check before
+    locked_until: Mapped[datetime | None] = mapped_column(default=None)

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Query, Request, Response
+from typing import Annotated
 
-from portal.auth import service
+from fastapi import APIRouter, Path, Query, Request, Response
+
+from portal.auth import logins, service
 from portal.auth.deps import CSRF_COOKIE, SESSION_COOKIE, Admin, CurrentUser
 from portal.auth.roles import ROLE_NAMES
 from portal.auth.schemas import (
+    LoginLockOut,
     LoginRequest,
     MeOut,
     PasswordChange,
@@ -28,12 +31,19 @@ from portal.settings import get_settings
 router = APIRouter(prefix="/api", tags=["auth"])
 
 
-@router.post("/auth/login", operation_id="auth-login", response_model=MeOut)
-def login(body: LoginRequest, request: Request, response: Response) -> MeOut:
-    """Log in with a password; sets the session cookie and the CSRF cookie. Role: none (public)."""
+@router.post(
+    "/auth/login",
+    operation_id="auth-login",
+    response_model=MeOut,
+    responses={429: {"description": "too many failed logins of this username or from this address (Retry-After)"}},
+)
+async def login(body: LoginRequest, request: Request, response: Response) -> MeOut:
+    """Log in with a password; sets the session cookie and the CSRF cookie. Throttled per username and per
+    client address (429 with Retry-After). Role: none (public)."""
     settings = get_settings()
-    result = service.login(
-        body.username, body.password, session_hours=settings.session_hours, user_agent=request.headers.get("user-agent")
+    client = request.client.host if request.client else ""
+    result = await logins.login(
+        body.username, body.password, client=client, user_agent=request.headers.get("user-agent")
     )
     max_age = int(settings.session_hours * 3600)
     # Secure whenever the browser came over HTTPS (behind a trusted proxy, as its X-Forwarded-Proto says).
@@ -170,4 +180,18 @@ def list_all_tokens(
 def revoke_any_token(token_id: RowId, principal: Admin) -> Response:
     """Revoke any user's API token. Role: admin."""
     service.revoke_token(principal, token_id)
+    return Response(status_code=204)
+
+
+@router.get("/admin/login-locks", operation_id="login-locks-list", response_model=list[LoginLockOut], tags=["admin"])
+def list_login_locks(_: Admin) -> list[LoginLockOut]:
+    """Usernames whose logins are locked or backing off now (known users and unknown names alike), the most
+    recent first. Role: admin."""
+    return logins.throttled()
+
+
+@router.delete("/admin/login-locks/{username}", operation_id="login-locks-clear", status_code=204, tags=["admin"])
+def clear_login_lock(username: Annotated[str, Path(max_length=64)], principal: Admin) -> Response:
+    """Unlock a username: its failed logins are forgotten (audited as `auth.login_unlocked`). Role: admin."""
+    logins.unlock(principal, username)
     return Response(status_code=204)

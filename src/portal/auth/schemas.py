@@ -93,3 +93,16 @@ class TokenCreate(BaseModel):
 class TokenCreated(BaseModel):
     token: TokenOut
     secret: str = Field(description="shown once; send it as `Authorization: Bearer <secret>`")
+
+
+class LoginLockOut(BaseModel):
+    """A username whose logins are throttled now: locked, or waiting out a back-off."""
+
+    username: str
+    known: bool = Field(description="whether a user of that name exists (failures are counted for any name)")
+    failures: int = Field(description="failed and refused attempts of the current burst")
+    first_failure_at: datetime
+    last_failure_at: datetime
+    last_client: str = Field(description="the client address of the last attempt")
+    locked: bool
+    until: datetime | None = Field(description="when the lock or the back-off ends")

@@ -9,36 +9,28 @@ import re
 import secrets
 import threading
 import time
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, cast
 
-from argon2 import PasswordHasher
-from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 from sqlalchemy import CursorResult, and_, bindparam, delete, func, not_, or_, select, update
 from sqlalchemy.orm import Session
-from zxcvbn import zxcvbn
 
 from portal.audit import service as audit
+from portal.auth import passwords
 from portal.auth.models import ApiToken, AuthSession, User
 from portal.auth.principal import Principal
 from portal.auth.roles import Role
 from portal.auth.schemas import TokenOut, TokenPage, UserOut
 from portal.db import session as db
 from portal.db.base import utcnow
-from portal.errors import Conflict, NotFound, Unauthorized, ValidationFailed
+from portal.errors import Conflict, NotFound, ValidationFailed
 from portal.realtime import bus
 from portal.settings import get_settings
 
-_hasher = PasswordHasher()
-# Verified against when the user does not exist, so a wrong username costs the same time as a wrong password.
-_DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
 USERNAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{1,63}$")
 TOKEN_PREFIX = "ptk_"  # noqa: S105 (a prefix, not a secret)
 INITIAL_PASSWORD_FILE = "initial-admin-password"  # noqa: S105 (a file name)
-MAX_PASSWORD_LENGTH = 1024
-BAD_CREDENTIALS = "invalid username or password"
 
 # Every request authenticates: these lookups are built once.
 _SESSION_LOOKUP = (
@@ -63,15 +55,8 @@ _TOKEN_LOOKUP = (
 )
 
 
-@dataclass(frozen=True)
-class LoginResult:
-    session_secret: str
-    csrf_token: str
-    expires_at: datetime
-    principal: Principal
-
-
-def _sha256(value: str) -> str:
+def secret_digest(value: str) -> str:
+    """The sha256 under which a session or token secret is stored (never the secret itself)."""
     return hashlib.sha256(value.encode()).hexdigest()
 
 
@@ -90,30 +75,6 @@ def _token_view(token: ApiToken, username: str) -> TokenOut:
 
 def _user_view(user: User) -> UserOut:
     return UserOut.model_validate(user)
-
-
-def generate_password() -> str:
-    return secrets.token_urlsafe(18)
-
-
-def password_problems(
-    password: str, field: str = "password", user_inputs: tuple[str, ...] = ()
-) -> list[dict[str, str]]:
-    """What a new password breaks of the policy, as 422 details: its length (`PORTAL_PASSWORD_MIN_LENGTH`) and
-    how guessable it is (zxcvbn's estimate against common passwords, words, names, keyboard patterns and the
-    user's own name, at least `PORTAL_PASSWORD_MIN_SCORE` of 4)."""
-    settings = get_settings()
-    if len(password) < settings.password_min_length:
-        return [{"field": field, "message": f"at least {settings.password_min_length} characters"}]
-    if len(password) > MAX_PASSWORD_LENGTH:
-        return [{"field": field, "message": f"at most {MAX_PASSWORD_LENGTH} characters"}]
-    estimate = zxcvbn(password, user_inputs=[u for u in user_inputs if u])
-    if estimate["score"] < settings.password_min_score:
-        feedback = estimate["feedback"]
-        hints = [feedback.get("warning") or "", *feedback.get("suggestions", [])]
-        reason = " ".join(h.rstrip(".") + "." for h in hints if h) or "Add more words or characters."
-        return [{"field": field, "message": f"too easy to guess: {reason}"}]
-    return []
 
 
 def _names_of(user_id: int) -> tuple[str, ...]:
@@ -135,15 +96,16 @@ def create_user(
         problems.append({"field": "role", "message": str(exc)})
     generated = None
     if password is None:
-        password = generated = generate_password()
+        password = generated = passwords.generate()
     else:
-        problems += password_problems(password, user_inputs=(username, display_name))
+        problems += passwords.problems(password, user_inputs=(username, display_name))
     if problems:
         raise ValidationFailed("invalid user", details=problems)
+    password_hash = passwords.hash_password(password)  # before the write transaction: argon2 is slow on purpose
     with db.write() as s:
         if s.scalar(select(User.id).where(User.username == username)) is not None:
             raise Conflict(f"user {username!r} already exists", details={"field": "username"})
-        user = User(username=username, role=role, password_hash=_hasher.hash(password), display_name=display_name)
+        user = User(username=username, role=role, password_hash=password_hash, display_name=display_name)
         s.add(user)
         s.flush()
         audit.record(s, actor, "user.create", target_type="user", target_id=username, details={"role": role})
@@ -182,7 +144,7 @@ def _end_sessions(s: Session, user_id: int, keep_secret: str | None = None) -> i
     """Delete a user's browser sessions (but the one of `keep_secret`); returns how many ended."""
     statement = delete(AuthSession).where(AuthSession.user_id == user_id)
     if keep_secret:
-        statement = statement.where(AuthSession.id_hash != _sha256(keep_secret))
+        statement = statement.where(AuthSession.id_hash != secret_digest(keep_secret))
     return cast(CursorResult[Any], s.execute(statement)).rowcount
 
 
@@ -253,10 +215,10 @@ def reset_password(actor: Principal, user_id: int, password: str | None = None) 
         raise Conflict("change your own password with POST /api/auth/password", details={"rule": "self"})
     generated = None
     if password is None:
-        password = generated = generate_password()
-    elif problems := password_problems(password, user_inputs=_names_of(user_id)):
+        password = generated = passwords.generate()
+    elif problems := passwords.problems(password, user_inputs=_names_of(user_id)):
         raise ValidationFailed("invalid password", details=problems)
-    password_hash = _hasher.hash(password)  # before the write transaction: argon2 is slow on purpose
+    password_hash = passwords.hash_password(password)  # before the write transaction: argon2 is slow on purpose
     with db.write() as s:
         user = s.get(User, user_id)
         if user is None:
@@ -274,14 +236,14 @@ def change_password(principal: Principal, current: str, new: str, keep_session: 
         user = s.get(User, principal.id) if principal.id is not None else None
     if user is None:
         raise NotFound(f"user {principal.username!r} not found")
-    problems = password_problems(new, "new_password", (user.username, user.display_name))
-    if not _verify(user.password_hash, current):
+    problems = passwords.problems(new, "new_password", (user.username, user.display_name))
+    if not passwords.verify(user.password_hash, current):
         problems.insert(0, {"field": "current_password", "message": "wrong password"})
     elif not problems and new == current:
         problems.append({"field": "new_password", "message": "must differ from the current password"})
     if problems:
         raise ValidationFailed("the password was not changed", details=problems)
-    password_hash = _hasher.hash(new)
+    password_hash = passwords.hash_password(new)
     with db.write() as s:
         s.execute(update(User).where(User.id == user.id).values(password_hash=password_hash))
         details = {"sessions_ended": _end_sessions(s, user.id, keep_session)}
@@ -298,7 +260,7 @@ def ensure_initial_admin(data_dir: Path) -> str | None:
     """With no users at all, create `admin` with a random password, write it to the data dir and return it."""
     if count_users() > 0:
         return None
-    password = generate_password()
+    password = passwords.generate()
     system = Principal(id=None, username="system", role=Role.admin, via="system")
     try:
         create_user(system, "admin", Role.admin.name, password, display_name="Administrator")
@@ -311,55 +273,9 @@ def ensure_initial_admin(data_dir: Path) -> str | None:
     return password
 
 
-def _verify(password_hash: str, password: str) -> bool:
-    try:
-        return _hasher.verify(password_hash, password)
-    except (VerifyMismatchError, VerificationError, InvalidHashError):
-        return False
-
-
-def login(username: str, password: str, *, session_hours: float, user_agent: str | None) -> LoginResult:
-    """Check the credentials and open a browser session. One error for every wrong part: no hint which."""
-    with db.read() as s:
-        user = s.scalar(select(User).where(User.username == username))
-    if user is None:
-        _verify(_DUMMY_HASH, password)
-    ok = user is not None and _verify(user.password_hash, password) and not user.disabled
-    if not ok or user is None:
-        with db.write() as s:
-            audit.record(
-                s,
-                None,
-                "auth.login_failed",
-                target_type="user",
-                target_id=username[:64],
-                actor_name=username[:64] or "anonymous",
-            )
-        raise Unauthorized(BAD_CREDENTIALS)
-    secret = secrets.token_urlsafe(32)
-    csrf = secrets.token_urlsafe(24)
-    expires = utcnow() + timedelta(hours=session_hours)
-    principal = Principal(id=user.id, username=user.username, role=Role.parse(user.role), csrf_token=csrf)
-    with db.write() as s:
-        s.add(
-            AuthSession(
-                id_hash=_sha256(secret),
-                user_id=user.id,
-                csrf_token=csrf,
-                expires_at=expires,
-                user_agent=(user_agent or "")[:300],
-            )
-        )
-        s.execute(update(User).where(User.id == user.id).values(last_login_at=utcnow()))
-        if _hasher.check_needs_rehash(user.password_hash):
-            s.execute(update(User).where(User.id == user.id).values(password_hash=_hasher.hash(password)))
-        audit.record(s, principal, "auth.login", target_type="user", target_id=user.username)
-    return LoginResult(secret, csrf, expires, principal)
-
-
 def logout(principal: Principal, session_secret: str) -> None:
     with db.write() as s:
-        s.execute(delete(AuthSession).where(AuthSession.id_hash == _sha256(session_secret)))
+        s.execute(delete(AuthSession).where(AuthSession.id_hash == secret_digest(session_secret)))
         audit.record(s, principal, "auth.logout", target_type="user", target_id=principal.username)
     credentials_changed(principal.id)
 
@@ -420,18 +336,18 @@ def follow_credential_changes(message: dict[str, Any]) -> None:
 def cached_principal(token: str | None, session_secret: str | None) -> Principal | None:
     """A principal verified moments ago for this bearer token or session cookie, without any I/O."""
     secret = token if token is not None else session_secret
-    return _credentials.get(_sha256(secret)) if secret else None
+    return _credentials.get(secret_digest(secret)) if secret else None
 
 
 def principal_from_session(secret: str) -> Principal | None:
     with db.read() as s:
-        row = s.execute(_SESSION_LOOKUP, {"id_hash": _sha256(secret)}).first()
+        row = s.execute(_SESSION_LOOKUP, {"id_hash": secret_digest(secret)}).first()
     if row is None or row.disabled or row.expires_at <= utcnow():
         return None
     principal = Principal(
         id=row.id, username=row.username, role=Role.parse(row.role), via="session", csrf_token=row.csrf_token
     )
-    _credentials.put(_sha256(secret), principal, row.expires_at, get_settings().auth_cache_seconds)
+    _credentials.put(secret_digest(secret), principal, row.expires_at, get_settings().auth_cache_seconds)
     return principal
 
 
@@ -455,7 +371,7 @@ def create_token(actor: Principal, username: str, name: str, expires_days: float
             user_id=user.id,
             name=name.strip(),
             prefix=secret[: len(TOKEN_PREFIX) + 6],
-            token_hash=_sha256(secret),
+            token_hash=secret_digest(secret),
             expires_at=expires,
         )
         s.add(token)
@@ -522,7 +438,7 @@ def principal_from_token(secret: str, touch_seconds: float) -> Principal | None:
     """The owner of a valid bearer token; records last use at most once per `touch_seconds`."""
     if not secret.startswith(TOKEN_PREFIX):
         return None
-    digest = _sha256(secret)
+    digest = secret_digest(secret)
     with db.read() as s:
         row = s.execute(_TOKEN_LOOKUP, {"token_hash": digest}).first()
     if row is None or not hmac.compare_digest(row.token_hash, digest):

@@ -78,10 +78,10 @@ def new_runner(settings: Settings) -> Runner:
 def confidential_parts(job: jobs_service.ClaimedJob) -> tuple[dict[str, Any], dict[str, str], Masker]:
     """The inputs with the sealed sensitive ones restored, the secrets as environment, and a masker for both.
 
-    Secrets come only if the job declares them and they are granted to its item (PortalError otherwise).
+    Secrets come only if the job declares them and a grant covers its version (PortalError otherwise).
     """
     sensitive = crypto.unseal(job.sealed_inputs) if job.sealed_inputs else {}
-    env = secrets_service.values_for(job.item_id, job.secrets) if job.secrets else {}
+    env = secrets_service.values_for(job.item_id, job.item_version, job.secrets) if job.secrets else {}
     return {**job.inputs, **sensitive}, env, Masker([*sensitive.values(), *env.values()])
 
 

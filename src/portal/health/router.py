@@ -18,7 +18,8 @@ router = APIRouter(tags=["health"])
 
 
 @router.get("/healthz", operation_id="health-live")
-def healthz() -> dict[str, str]:
+async def healthz() -> dict[str, str]:
+    """The process answers: on the event loop, never queued behind the threads' work (a flood of logins)."""
     return {"status": "ok"}
 
 

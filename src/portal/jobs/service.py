@@ -512,12 +512,9 @@ def _check_runnable(runnable: catalog_service.RunnableVersion, inputs: dict[str,
         raise ValidationFailed(
             f"the inputs do not match the schema of {runnable.item_id} {runnable.version}", details=errors
         )
-    missing = secrets_service.missing_for(runnable.item_id, runnable.secrets)
-    if missing:
-        raise Conflict(
-            f"{runnable.item_id} needs secrets that are not granted to it: {', '.join(missing)}",
-            details={"missing": missing},
-        )
+    refused = secrets_service.refusal(runnable.item_id, runnable.version, runnable.secrets)
+    if refused is not None:
+        raise refused
     catalog_network.check(runnable.item_id, runnable.network)
 
 

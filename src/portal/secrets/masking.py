@@ -1,14 +1,23 @@
-"""Replace secret values with `***` in text and in JSON-like values (logs, messages, results, errors)."""
+"""Replace secret values with `***` in text and in JSON-like values (logs, messages, results, errors).
+
+A value is also masked as a task may encode it: base64 (standard and URL-safe, also inside a longer base64
+text such as an `Authorization: Basic` header, whatever the value's offset in it), URL-encoded and hex.
+"""
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 from collections.abc import Iterable
 from typing import Any
+from urllib.parse import quote, quote_plus
 
 MASK = "***"
 # Shorter values would mask ordinary text ("1", "on"): they are not masked, and the docs say so.
 MIN_MASKED_LENGTH = 4
+# An encoded form shorter than this could be ordinary text (a few base64 letters): only longer ones are masked.
+MIN_ENCODED_LENGTH = 8
 
 
 def _forms(text: str) -> set[str]:
@@ -19,14 +28,36 @@ def _forms(text: str) -> set[str]:
     return forms
 
 
+def _base64_cores(data: bytes) -> set[str]:
+    """The base64 letters that depend on `data` alone, for each of its 3 possible offsets in a longer text: a
+    value encoded inside `user:value` or a JSON document shows one of them whatever comes before or after it."""
+    cores: set[str] = set()
+    for shift in range(3):
+        encoded = base64.b64encode(bytes(shift) + data).decode().rstrip("=")
+        first = -(-8 * shift // 6)  # the first letter with no bit of the padding before the value
+        last = 8 * (shift + len(data)) // 6  # the letters after this one hold bits of what follows it
+        core = encoded[first:last]
+        cores.update((core, core.replace("+", "-").replace("/", "_")))
+    return cores
+
+
+def _encoded_forms(text: str) -> set[str]:
+    """A value as a task may encode it: base64 (alone or inside more), URL-encoded, hex."""
+    data = text.encode()
+    forms = _base64_cores(data)
+    forms.update((quote(text, safe=""), quote_plus(text, safe=""), binascii.hexlify(data).decode()))
+    forms.add(binascii.hexlify(data).decode().upper())
+    return {form for form in forms if len(form) >= MIN_ENCODED_LENGTH}
+
+
 class Masker:
     """Masks every occurrence of the given values, longest first (so a value containing another is whole)."""
 
     def __init__(self, values: Iterable[Any]) -> None:
         texts: set[str] = set()
         for value in values:
-            if value is not None and not isinstance(value, bool):
-                texts |= _forms(str(value))
+            if value is not None and not isinstance(value, bool) and len(str(value)) >= MIN_MASKED_LENGTH:
+                texts |= _forms(str(value)) | _encoded_forms(str(value))
         self.values = sorted((t for t in texts if len(t) >= MIN_MASKED_LENGTH), key=len, reverse=True)
 
     def __bool__(self) -> bool:

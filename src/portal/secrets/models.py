@@ -23,9 +23,11 @@ class Secret(Base):
 
 
 class SecretGrant(Base):
-    """Secret `secret_id` may be given to jobs of catalog item `item_id` that declare it."""
+    """Secret `secret_id` may be given to jobs of catalog item `item_id` that declare it, for the versions
+    matching the semver range `versions` (see portal.secrets.grants)."""
 
     __tablename__ = "secret_grants"
 
     secret_id: Mapped[int] = mapped_column(ForeignKey("secrets.id", ondelete="CASCADE"), primary_key=True)
     item_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    versions: Mapped[str] = mapped_column(Text, default="")

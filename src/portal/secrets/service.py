@@ -1,4 +1,5 @@
-"""Secrets: stored encrypted, granted per catalog item, decrypted only for the job that declares them."""
+"""Secrets: stored encrypted, granted per catalog item and version range, decrypted only for the job that declares
+them and whose version a grant covers."""
 
 from __future__ import annotations
 
@@ -7,20 +8,45 @@ from sqlalchemy.orm import Session
 
 from portal.audit import service as audit
 from portal.auth.principal import Principal
+from portal.catalog.models import CatalogVersion
 from portal.db import session as db
 from portal.db.base import utcnow
 from portal.errors import Conflict, NotFound
 from portal.secrets import crypto
+from portal.secrets.grants import Grant, covers, extended, parse
 from portal.secrets.models import Secret, SecretGrant
-from portal.secrets.schemas import SecretCreate, SecretOut, SecretUpdate
+from portal.secrets.schemas import SecretCreate, SecretExtend, SecretOut, SecretUpdate, UncoveredVersion
 
 
-def _view(s: Session, secret: Secret) -> SecretOut:
-    items = sorted(s.scalars(select(SecretGrant.item_id).where(SecretGrant.secret_id == secret.id)))
+def _grants(s: Session, secret: Secret) -> dict[str, Grant]:
+    rows = s.execute(select(SecretGrant.item_id, SecretGrant.versions).where(SecretGrant.secret_id == secret.id)).all()
+    return {item_id: Grant(item_id, versions) for item_id, versions in rows}
+
+
+def _declaring(s: Session) -> dict[str, list[tuple[str, str]]]:
+    """(item, version) of every catalog version, by each secret its manifest declares."""
+    declared: dict[str, list[tuple[str, str]]] = {}
+    rows = s.execute(select(CatalogVersion.item_id, CatalogVersion.version, CatalogVersion.manifest)).all()
+    for item_id, version, manifest in rows:
+        names = manifest.get("secrets") if isinstance(manifest, dict) else None
+        for name in names if isinstance(names, list) else ():
+            declared.setdefault(str(name), []).append((item_id, version))
+    return declared
+
+
+def _view(s: Session, secret: Secret, declared: dict[str, list[tuple[str, str]]] | None = None) -> SecretOut:
+    grants = _grants(s, secret)
+    wanting = (declared if declared is not None else _declaring(s)).get(secret.name, [])
+    uncovered = [
+        UncoveredVersion(item_id=item_id, version=version)
+        for item_id, version in sorted(wanting)
+        if item_id not in grants or not covers(grants[item_id].versions, version)
+    ]
     return SecretOut(
         name=secret.name,
         description=secret.description,
-        items=items,
+        items=[str(grants[item_id]) for item_id in sorted(grants)],
+        uncovered=uncovered,
         created_by=secret.created_by_name,
         created_at=secret.created_at,
         updated_at=secret.updated_at,
@@ -34,15 +60,16 @@ def _get(s: Session, name: str) -> Secret:
     return secret
 
 
-def _grant(s: Session, secret: Secret, items: list[str]) -> None:
+def _grant(s: Session, secret: Secret, grants: list[Grant]) -> None:
     s.execute(delete(SecretGrant).where(SecretGrant.secret_id == secret.id))
-    for item_id in sorted(set(items)):
-        s.add(SecretGrant(secret_id=secret.id, item_id=item_id))
+    for grant in grants:
+        s.add(SecretGrant(secret_id=secret.id, item_id=grant.item_id, versions=grant.versions))
 
 
 def list_secrets() -> list[SecretOut]:
     with db.read() as s:
-        return [_view(s, secret) for secret in s.scalars(select(Secret).order_by(Secret.name))]
+        declared = _declaring(s)
+        return [_view(s, secret, declared) for secret in s.scalars(select(Secret).order_by(Secret.name))]
 
 
 def create_secret(actor: Principal, body: SecretCreate) -> SecretOut:
@@ -55,9 +82,10 @@ def create_secret(actor: Principal, body: SecretCreate) -> SecretOut:
             ciphertext=crypto.encrypt(body.value),
             created_by_name=actor.username,
         )
+        grants = parse(s, body.items)
         s.add(secret)
         s.flush()
-        _grant(s, secret, body.items)
+        _grant(s, secret, grants)
         s.flush()
         view = _view(s, secret)
         audit.record(
@@ -76,7 +104,7 @@ def update_secret(actor: Principal, name: str, body: SecretUpdate) -> SecretOut:
         if body.description is not None:
             secret.description = body.description
         if body.items is not None:
-            _grant(s, secret, body.items)
+            _grant(s, secret, parse(s, body.items))
         secret.updated_at = utcnow()
         s.flush()
         after = _view(s, secret)
@@ -95,6 +123,25 @@ def update_secret(actor: Principal, name: str, body: SecretUpdate) -> SecretOut:
     return after
 
 
+def extend_secret(actor: Principal, name: str, body: SecretExtend) -> SecretOut:
+    """Widen the grants by the versions `body.items` names (a range, or a bare item's existing versions)."""
+    with db.write() as s:
+        secret = _get(s, name)
+        before = _view(s, secret)
+        grants = _grants(s, secret)
+        for addition in parse(s, body.items):
+            grants[addition.item_id] = extended(grants.get(addition.item_id), addition, s)
+        if [str(grants[item_id]) for item_id in sorted(grants)] == before.items:
+            return before  # covered already: nothing changes, nothing to audit
+        _grant(s, secret, [grants[item_id] for item_id in sorted(grants)])
+        secret.updated_at = utcnow()
+        s.flush()
+        after = _view(s, secret)
+        details = {"asked": body.items, "before": {"items": before.items}, "after": {"items": after.items}}
+        audit.record(s, actor, "secret.extend", target_type="secret", target_id=name, details=details)
+    return after
+
+
 def delete_secret(actor: Principal, name: str) -> None:
     with db.write() as s:
         secret = _get(s, name)
@@ -102,28 +149,37 @@ def delete_secret(actor: Principal, name: str) -> None:
         audit.record(s, actor, "secret.delete", target_type="secret", target_id=name)
 
 
-def missing_for(item_id: str, names: tuple[str, ...] | list[str]) -> list[str]:
-    """Which of `names` do not exist or are not granted to `item_id` (a job could not get them)."""
+def missing_for(item_id: str, version: str, names: tuple[str, ...] | list[str]) -> list[str]:
+    """Which of `names` do not exist or have no grant covering `version` of `item_id` (a job could not get them)."""
     if not names:
         return []
     with db.read() as s:
-        granted = set(
-            s.scalars(
-                select(Secret.name)
-                .join(SecretGrant, SecretGrant.secret_id == Secret.id)
-                .where(Secret.name.in_(list(names)), SecretGrant.item_id == item_id)
-            )
-        )
+        rows = s.execute(
+            select(Secret.name, SecretGrant.versions)
+            .join(SecretGrant, SecretGrant.secret_id == Secret.id)
+            .where(Secret.name.in_(list(names)), SecretGrant.item_id == item_id)
+        ).all()
+    granted = {name for name, versions in rows if covers(versions, version)}
     return [name for name in names if name not in granted]
 
 
-def values_for(item_id: str, names: tuple[str, ...] | list[str]) -> dict[str, str]:
-    """The decrypted values of the secrets a job of `item_id` declares (Conflict when one is not granted)."""
-    missing = missing_for(item_id, names)
-    if missing:
-        raise Conflict(
-            f"secrets not granted to {item_id}: {', '.join(missing)}", details={"item_id": item_id, "missing": missing}
-        )
+def refusal(item_id: str, version: str, names: tuple[str, ...] | list[str]) -> Conflict | None:
+    """Why a job of `version` of `item_id` could not get the secrets it declares, or None when it could."""
+    missing = missing_for(item_id, version, names)
+    if not missing:
+        return None
+    return Conflict(
+        f"{item_id} {version} needs secrets that are not granted to this version: {', '.join(missing)} "
+        "(an admin grants them, or extends a grant of other versions, on the Secrets page)",
+        details={"item_id": item_id, "version": version, "missing": missing},
+    )
+
+
+def values_for(item_id: str, version: str, names: tuple[str, ...] | list[str]) -> dict[str, str]:
+    """The decrypted values of the secrets a job declares (Conflict when one is not granted to its version)."""
+    refused = refusal(item_id, version, names)
+    if refused is not None:
+        raise refused
     with db.read() as s:
         rows = s.execute(select(Secret.name, Secret.ciphertext).where(Secret.name.in_(list(names)))).all()
     return {name: crypto.decrypt(ciphertext) for name, ciphertext in rows}

@@ -1,11 +1,12 @@
 /**
  * Secrets for catalog items (admin; the server enforces it). A secret's value goes in and never comes back: the
- * list shows names, descriptions and the items granted each one; values can only be replaced.
+ * list shows names, descriptions, the item versions granted each one and the versions that wait for a grant
+ * (with Extend); values can only be replaced.
  */
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { useMemo, useState, type FormEvent } from "react";
-import { Link } from "react-router";
-import { api, ApiError, unwrap, type Item, type Schemas } from "../../api/client";
+import { api, ApiError, unwrap, type Schemas } from "../../api/client";
+import { GrantList, GrantPicker } from "./SecretGrants";
 import { errorText, Field, fieldAria, fieldMessages, FormError, SECRET_NAME_PATTERN, TableHead } from "../../components/admin";
 import { Dialog, useConfirm } from "../../components/Dialog";
 import { useToast } from "../../components/toasts";
@@ -13,106 +14,13 @@ import { Empty, Spinner, Time } from "../../components/ui";
 import { useAllCatalogItems } from "../../lib/catalog";
 
 type Secret = Schemas["SecretOut"];
+type Uncovered = Schemas["UncoveredVersion"];
 type Editing = { mode: "create" } | { mode: "edit"; secret: Secret };
 
 function sameSet(a: string[], b: string[]): boolean {
   if (a.length !== b.length) return false;
   const set = new Set(a);
   return b.every((x) => set.has(x));
-}
-
-/** Checkboxes for the catalog's items, plus any granted item the catalog no longer lists. */
-function ItemPicker({
-  items,
-  loading,
-  loadError,
-  selected,
-  onChange,
-  errors,
-}: {
-  items: Item[];
-  loading: boolean;
-  loadError: string | null;
-  selected: string[];
-  onChange: (ids: string[]) => void;
-  errors: string[];
-}) {
-  const [filter, setFilter] = useState("");
-  const known = new Set(items.map((i) => i.id));
-  const rows: { id: string; name: string; missing: boolean }[] = [
-    ...selected.filter((id) => !known.has(id)).map((id) => ({ id, name: id, missing: true })),
-    ...items.map((i) => ({ id: i.id, name: i.name, missing: false })),
-  ];
-  const needle = filter.trim().toLowerCase();
-  const visible = needle ? rows.filter((r) => r.id.toLowerCase().includes(needle) || r.name.toLowerCase().includes(needle)) : rows;
-  const toggle = (id: string, on: boolean) => onChange(on ? [...selected, id] : selected.filter((x) => x !== id));
-  return (
-    <fieldset aria-describedby={describedIds(errors)}>
-      <legend className="mb-1 text-sm font-medium">
-        Granted items <span className="font-normal muted">({selected.length} selected)</span>
-      </legend>
-      <p id="secret-items-hint" className="mb-2 text-xs muted">
-        Only jobs of these items receive the secret, and only when their version declares it.
-      </p>
-      {rows.length > 8 && (
-        <>
-          <label htmlFor="secret-items-filter" className="sr-only">
-            Filter items
-          </label>
-          <input
-            id="secret-items-filter"
-            type="search"
-            className="input mb-2"
-            placeholder="Filter items"
-            value={filter}
-            onChange={(e) => setFilter(e.target.value)}
-          />
-        </>
-      )}
-      {loading ? (
-        <Spinner label="Loading the catalog" />
-      ) : (
-        <>
-          {loadError && <p className="mb-2 text-sm text-red-700 dark:text-red-400">The catalog could not be loaded: {loadError}</p>}
-          {rows.length === 0 ? (
-            <p className="text-sm muted">The catalog has no items yet.</p>
-          ) : (
-            <ul className="max-h-56 space-y-1 overflow-y-auto rounded-md border border-stone-200 p-2 dark:border-stone-700">
-              {visible.map((row) => (
-                <li key={row.id} className="flex items-start gap-2 text-sm">
-                  <input
-                    id={`grant-${row.id}`}
-                    type="checkbox"
-                    className="mt-1 accent-accent-600"
-                    checked={selected.includes(row.id)}
-                    onChange={(e) => toggle(row.id, e.target.checked)}
-                  />
-                  <label htmlFor={`grant-${row.id}`} className="min-w-0">
-                    <span className="font-mono">{row.id}</span>
-                    {row.missing ? (
-                      <span className="ml-1 text-xs text-amber-800 dark:text-amber-300">(not in the catalog)</span>
-                    ) : (
-                      row.name !== row.id && <span className="ml-1 muted">{row.name}</span>
-                    )}
-                  </label>
-                </li>
-              ))}
-              {visible.length === 0 && <li className="text-sm muted">No item matches “{filter}”.</li>}
-            </ul>
-          )}
-        </>
-      )}
-      {errors.length > 0 && (
-        <p id="secret-items-error" className="mt-1 text-sm text-red-700 dark:text-red-400">
-          {errors.join("; ")}
-        </p>
-      )}
-    </fieldset>
-  );
-}
-
-function describedIds(errors: string[]): string {
-  return errors.length ? "secret-items-hint secret-items-error" : "secret-items-hint";
 }
 
 function SecretForm({ editing, onDone, onCancel }: { editing: Editing; onDone: (secret: Secret, outcome: "created" | "saved" | "unchanged") => void; onCancel: () => void }) {
@@ -234,7 +142,7 @@ function SecretForm({ editing, onDone, onCancel }: { editing: Editing; onDone: (
           {...fieldAria("secret-description", errors.description)}
         />
       </Field>
-      <ItemPicker
+      <GrantPicker
         items={catalog.data?.items ?? []}
         loading={catalog.isPending}
         loadError={catalog.isError ? catalog.error.message : null}
@@ -281,6 +189,36 @@ export default function SecretsPage() {
     onError: (error, secret) => toast(`${secret.name} was not deleted: ${errorText(error)}`, "error"),
   });
 
+  const extend = useMutation({
+    mutationFn: ({ secret, version }: { secret: Secret; version: Uncovered }) =>
+      unwrap(
+        api.POST("/api/admin/secrets/{name}/extend", {
+          params: { path: { name: secret.name } },
+          body: { items: [`${version.item_id}@=${version.version}`] },
+        }),
+      ),
+    onSuccess: (_, { secret, version }) => {
+      void client.invalidateQueries({ queryKey: ["admin", "secrets"] });
+      toast(`${secret.name} granted to ${version.item_id} ${version.version}`);
+    },
+    onError: (error, { secret }) => toast(`${secret.name} was not extended: ${errorText(error)}`, "error"),
+  });
+
+  const askExtend = async (secret: Secret, version: Uncovered) => {
+    const yes = await confirm({
+      title: `Grant ${secret.name} to ${version.item_id} ${version.version}?`,
+      message: (
+        <>
+          Jobs of version {version.version} of <span className="font-mono">{version.item_id}</span> will receive the value of{" "}
+          <span className="font-mono">{secret.name}</span>. Check what that version does with it first: its code may differ from the versions
+          granted before.
+        </>
+      ),
+      confirmLabel: "Extend the grant",
+    });
+    if (yes) extend.mutate({ secret, version });
+  };
+
   const askDelete = async (secret: Secret) => {
     const yes = await confirm({
       title: `Delete secret ${secret.name}?`,
@@ -310,8 +248,9 @@ export default function SecretsPage() {
         </div>
       </div>
       <p className="mb-4 max-w-3xl text-sm muted">
-        A secret is given to the jobs of the items it is granted to, as an environment variable named like the secret. Values are stored
-        encrypted and are never shown again, here or in job logs.
+        A secret is given to the jobs of the item versions it is granted to, as an environment variable named like the secret. A new
+        version gets it only when its grant covers it: extend the grant once you trust the new code. Values are stored encrypted and are
+        never shown again, here or in job logs (not even base64, URL or hex encoded).
       </p>
       {secrets.isPending ? (
         <Spinner label="Loading secrets" />
@@ -336,23 +275,12 @@ export default function SecretsPage() {
                   <td className="px-3 py-2 font-mono font-medium">{secret.name}</td>
                   <td className="max-w-72 px-3 py-2">{secret.description || <span className="muted">—</span>}</td>
                   <td className="px-3 py-2">
-                    {secret.items.length === 0 ? (
-                      <span className="muted">none</span>
-                    ) : (
-                      <ul className="flex flex-wrap gap-1">
-                        {secret.items.map((id) => (
-                          <li key={id}>
-                            <Link
-                              to={`/catalog/${encodeURIComponent(id)}`}
-                              className="inline-block rounded-full bg-stone-100 px-2 py-0.5 font-mono text-xs hover:underline dark:bg-stone-800"
-                              title={names.get(id) ?? `${id} (not in the catalog)`}
-                            >
-                              {id}
-                            </Link>
-                          </li>
-                        ))}
-                      </ul>
-                    )}
+                    <GrantList
+                      secret={secret}
+                      names={names}
+                      extending={extend.isPending && extend.variables ? `${extend.variables.version.item_id}@${extend.variables.version.version}` : null}
+                      onExtend={(version) => void askExtend(secret, version)}
+                    />
                   </td>
                   <td className="px-3 py-2">{secret.created_by}</td>
                   <td className="px-3 py-2 whitespace-nowrap">

@@ -1,9 +1,9 @@
 /**
- * Users and API tokens (admin; the server enforces it): filters in the URL, role changes, disable and enable,
- * password resets and new users (generated passwords shown once), and every user's tokens with revoke.
+ * Users (admin; the server enforces it): filters in the URL, role changes, disable and enable, password resets and
+ * new users (generated passwords shown once); below them the locked logins and every user's API tokens.
  */
 import { keepPreviousData, useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
-import { useMemo, useState, type FormEvent } from "react";
+import { useState, type FormEvent } from "react";
 import { api, ApiError, unwrap, type Schemas } from "../../api/client";
 import {
   Badge,
@@ -12,12 +12,9 @@ import {
   fieldAria,
   fieldMessages,
   FormError,
-  Section,
   ShownOnceDialog,
   TableHead,
-  TokensTable,
   type ShownOnce,
-  type Token,
 } from "../../components/admin";
 import { Dialog, useConfirm } from "../../components/Dialog";
 import { SearchBox } from "../../components/SearchBox";
@@ -25,24 +22,17 @@ import { useToast } from "../../components/toasts";
 import { Empty, Spinner, Time } from "../../components/ui";
 import { ROLES, useMe } from "../../lib/auth";
 import { useUrlState } from "../../lib/urlState";
+import { LoginLocksSection } from "./LoginLocksSection";
+import { TokensSection } from "./TokensSection";
+import { USER_DEFAULTS } from "./users";
 
 type User = Schemas["UserOut"];
 
-const USER_DEFAULTS = { q: "", role: "", disabled: "" };
-const TOKEN_DEFAULTS = { tokens_user: "", tokens_active: "", tokens_page: "1" };
-const TOKEN_PAGE_SIZE = 50;
 
 /** Why a change was refused, for a toast: the server's message says it (last admin, yourself). */
 function refusal(error: unknown): string {
   if (error instanceof ApiError && error.status === 409) return error.message;
   return `Not changed: ${errorText(error)}`;
-}
-
-function useAllUsers() {
-  return useQuery({
-    queryKey: ["admin", "users", USER_DEFAULTS],
-    queryFn: () => unwrap(api.GET("/api/admin/users")),
-  });
 }
 
 function NewUserDialog({ open, onClose, onCreated }: { open: boolean; onClose: () => void; onCreated: (created: Schemas["UserCreated"]) => void }) {
@@ -420,149 +410,12 @@ function UsersSection({ onShow }: { onShow: (shown: ShownOnce) => void }) {
   );
 }
 
-function TokensSection() {
-  const [params, update] = useUrlState(TOKEN_DEFAULTS);
-  const page = Math.max(1, Number(params.tokens_page) || 1);
-  const toast = useToast();
-  const confirm = useConfirm();
-  const client = useQueryClient();
-  const allUsers = useAllUsers();
-  const disabledUsers = useMemo(() => new Set((allUsers.data ?? []).filter((u) => u.disabled).map((u) => u.username)), [allUsers.data]);
-
-  const tokens = useQuery({
-    queryKey: ["admin", "tokens", { ...params, page }],
-    queryFn: () =>
-      unwrap(
-        api.GET("/api/admin/tokens", {
-          params: {
-            query: {
-              username: params.tokens_user || undefined,
-              active: params.tokens_active === "" ? undefined : params.tokens_active === "true",
-              page,
-              page_size: TOKEN_PAGE_SIZE,
-            },
-          },
-        }),
-      ),
-    placeholderData: keepPreviousData,
-  });
-
-  const revoke = useMutation({
-    mutationFn: (token: Token) => unwrap(api.DELETE("/api/admin/tokens/{token_id}", { params: { path: { token_id: token.id } } })),
-    onSuccess: (_, token) => {
-      void client.invalidateQueries({ queryKey: ["admin", "tokens"] });
-      toast(`Token ${token.name} of ${token.username} revoked`);
-    },
-    onError: (error) => toast(error instanceof ApiError && error.status === 409 ? error.message : `Not revoked: ${errorText(error)}`, "error"),
-  });
-
-  const ask = async (token: Token) => {
-    const yes = await confirm({
-      title: `Revoke token ${token.name}?`,
-      message: `Programs using this token of ${token.username} get 401 at once. A revoked token cannot be brought back.`,
-      confirmLabel: "Revoke",
-      danger: true,
-    });
-    if (yes) revoke.mutate(token);
-  };
-
-  const pages = tokens.data ? Math.max(1, Math.ceil(tokens.data.total / tokens.data.page_size)) : 1;
-  const filtered = Boolean(params.tokens_user || params.tokens_active);
-
-  return (
-    <Section id="tokens-title" title="API tokens" actions={tokens.isFetching && !tokens.isPending ? <Spinner label="Updating" /> : undefined}>
-      <div className="mb-3 grid gap-2 sm:grid-cols-2 lg:max-w-xl">
-        <div>
-          <label htmlFor="tokens-user" className="sr-only">
-            User
-          </label>
-          <select
-            id="tokens-user"
-            className="input"
-            value={params.tokens_user}
-            onChange={(e) => update({ tokens_user: e.target.value, tokens_page: "1" })}
-          >
-            <option value="">All users</option>
-            {params.tokens_user && !(allUsers.data ?? []).some((u) => u.username === params.tokens_user) && (
-              <option value={params.tokens_user}>{params.tokens_user}</option>
-            )}
-            {(allUsers.data ?? []).map((u) => (
-              <option key={u.id} value={u.username}>
-                {u.username}
-              </option>
-            ))}
-          </select>
-        </div>
-        <div>
-          <label htmlFor="tokens-active" className="sr-only">
-            Token status
-          </label>
-          <select
-            id="tokens-active"
-            className="input"
-            value={params.tokens_active}
-            onChange={(e) => update({ tokens_active: e.target.value, tokens_page: "1" })}
-          >
-            <option value="">Every token</option>
-            <option value="true">Working now</option>
-            <option value="false">Revoked, expired or refused</option>
-          </select>
-        </div>
-      </div>
-      {tokens.isPending ? (
-        <Spinner label="Loading tokens" />
-      ) : tokens.isError ? (
-        <Empty title="The tokens could not be loaded">{tokens.error.message}</Empty>
-      ) : tokens.data.items.length === 0 && tokens.data.total > 0 ? (
-        <Empty title={`There is no page ${page}`}>
-          <button type="button" className="link" onClick={() => update({ tokens_page: "1" })}>
-            Go to the first page
-          </button>
-        </Empty>
-      ) : tokens.data.items.length === 0 ? (
-        <Empty title={filtered ? "No token matches these filters" : "No API tokens yet"}>
-          {filtered ? (
-            <button type="button" className="link" onClick={() => update({ tokens_user: "", tokens_active: "", tokens_page: "1" })}>
-              Clear the filters
-            </button>
-          ) : (
-            "Users create their own tokens on their profile page."
-          )}
-        </Empty>
-      ) : (
-        <>
-          <TokensTable
-            tokens={tokens.data.items}
-            caption={`API tokens of every user, ${tokens.data.total} in all`}
-            showUser
-            disabledUsers={disabledUsers}
-            revoking={revoke.isPending ? revoke.variables?.id : null}
-            onRevoke={(token) => void ask(token)}
-          />
-          <nav aria-label="Token pages" className="mt-3 flex flex-wrap items-center justify-between gap-2 text-sm">
-            <span className="muted" aria-live="polite">
-              {tokens.data.total.toLocaleString()} {tokens.data.total === 1 ? "token" : "tokens"} · page {page} of {pages}
-            </span>
-            <div className="flex gap-2">
-              <button type="button" className="btn" disabled={page <= 1} onClick={() => update({ tokens_page: String(page - 1) })}>
-                Previous
-              </button>
-              <button type="button" className="btn" disabled={page >= pages} onClick={() => update({ tokens_page: String(page + 1) })}>
-                Next
-              </button>
-            </div>
-          </nav>
-        </>
-      )}
-    </Section>
-  );
-}
-
 export default function UsersPage() {
   const [shown, setShown] = useState<ShownOnce | null>(null);
   return (
     <section aria-labelledby="users-title">
       <UsersSection onShow={setShown} />
+      <LoginLocksSection />
       <TokensSection />
       <ShownOnceDialog shown={shown} onClose={() => setShown(null)} />
     </section>
