@@ -9,7 +9,7 @@ import traceback
 from collections.abc import Callable
 from typing import Any
 
-from bench import audit, catalog, distributed, drain, listing, logins, roundtrip, stats, submit, web
+from bench import audit, catalog, distributed, drain, history, listing, logins, roundtrip, stats, submit, web
 from bench.common import CorrectnessError, load_average
 
 SCENARIOS: dict[str, Callable[[], dict[str, Any]]] = {
@@ -22,6 +22,7 @@ SCENARIOS: dict[str, Callable[[], dict[str, Any]]] = {
     "stats": stats.run,
     "audit": audit.run,
     "logins": logins.run,
+    "history": history.run,
     "distributed": distributed.run,
 }
 

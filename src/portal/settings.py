@@ -44,6 +44,12 @@ class Settings(BaseSettings):
     job_log_max_lines: int = 2000
     job_log_max_line_chars: int = 4000
     job_progress_per_second: float = 10.0
+    job_progress_event_seconds: float = Field(
+        default=1.0, gt=0, le=3600, description="a job's timeline keeps one progress event per this many seconds"
+    )
+    job_progress_events: int = Field(
+        default=200, ge=2, le=100_000, description="progress events a job's timeline keeps at most (sampled)"
+    )
     job_result_max_bytes: int = 1_048_576
     # Job containment (docs/architecture.md, "The sandbox promises"): "auto" runs with every protection this
     # machine offers and says which are missing; "required" refuses to run jobs without all of them; "off" is for

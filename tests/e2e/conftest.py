@@ -30,7 +30,14 @@ def web_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PortalServe
     if not WEB_INDEX.is_file():
         services.unavailable("the web app is not built (make web)")
     portal = PortalServer(
-        tmp_path_factory.mktemp("portal-e2e"), env={"PORTAL_WORKER_SLOTS": "3", "PORTAL_GIT_ALLOW_FILE": "true"}
+        tmp_path_factory.mktemp("portal-e2e"),
+        env={
+            "PORTAL_WORKER_SLOTS": "3",
+            "PORTAL_GIT_ALLOW_FILE": "true",
+            # Every progress report stored (up to the cap): a short job gets a timeline longer than one page.
+            "PORTAL_JOB_PROGRESS_PER_SECOND": "1000",
+            "PORTAL_JOB_PROGRESS_EVENT_SECONDS": "0.001",
+        },
     ).start()
     try:
         admin_token = portal.token_for("admin")

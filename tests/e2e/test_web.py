@@ -183,6 +183,25 @@ def test_retry_a_failed_job_and_follow_the_links(page: Page, web_server: PortalS
     expect(page.get_by_role("link", name=f"#{retry_id}")).to_be_visible()
 
 
+def test_a_long_timeline_shows_its_newest_events_and_pages_earlier_ones(
+    page: Page, web_server: PortalServer
+) -> None:
+    with api_client(web_server, "alice") as alice:
+        created = alice.post("/api/jobs", json={"item_id": "chatty", "inputs": {"lines": 1, "progress_steps": 150}})
+        job = wait_for_job(alice, created.json()["id"], {"SUCCEEDED"}, timeout=60)
+        job = alice.get(f"/api/jobs/{job['id']}").json()
+    assert job["events_total"] > len(job["events"]) == 100, job["events_total"]
+    login(page, "alice", path=f"/jobs/{job['id']}")
+    timeline = page.get_by_role("region", name="Timeline")
+    expect(timeline.get_by_role("listitem")).to_have_count(100)
+    expect(timeline.get_by_role("listitem").last).to_contain_text("SUCCEEDED")
+    earlier = job["events_total"] - 100
+    timeline.get_by_role("button", name=f"Show the {earlier} earlier events").click()
+    expect(timeline.get_by_role("listitem")).to_have_count(job["events_total"])
+    expect(timeline.get_by_role("listitem").first).to_contain_text("QUEUED")
+    expect(timeline.get_by_role("button")).to_have_count(0)
+
+
 def _bundle(item_id: str, manifest_extra: str = "") -> bytes:
     files = {
         f"{item_id}/1.0.0/manifest.yaml": f"id: {item_id}\nname: Uploaded {item_id}\nversion: 1.0.0\n"

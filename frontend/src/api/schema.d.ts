@@ -1033,6 +1033,27 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/jobs/{job_id}/events": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get Events
+         * @description A job's timeline, oldest first, a page at a time (`next_after` until null). Transitions are all kept;
+         *     progress is sampled (see PORTAL_JOB_PROGRESS_EVENTS). Role: the job's owner, operator+, or its approvers.
+         */
+        get: operations["jobs-events"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/jobs/{job_id}/logs": {
         parameters: {
             query?: never;
@@ -1371,6 +1392,16 @@ export interface components {
             /** Version */
             version: string;
         };
+        /** EventPage */
+        EventPage: {
+            /** Items */
+            items: components["schemas"]["JobEventOut"][];
+            /**
+             * Next After
+             * @description pass as `after` for the next page; null on the last page
+             */
+            next_after: number | null;
+        };
         /** GitImportRequest */
         GitImportRequest: {
             /** Item Id */
@@ -1636,8 +1667,16 @@ export interface components {
             } | null;
             /** Error Type */
             error_type?: string | null;
-            /** Events */
+            /**
+             * Events
+             * @description the newest 100 events of the timeline, oldest first; the others: GET /api/jobs/{id}/events
+             */
             events: components["schemas"]["JobEventOut"][];
+            /**
+             * Events Total
+             * @description events in the whole timeline
+             */
+            events_total: number;
             /** Finished At */
             finished_at: string | null;
             /** Id */
@@ -4587,6 +4626,40 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["JobOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "jobs-events": {
+        parameters: {
+            query?: {
+                after?: number;
+                limit?: number;
+            };
+            header?: never;
+            path: {
+                job_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EventPage"];
                 };
             };
             /** @description Validation Error */

@@ -11,6 +11,7 @@ from portal.errors import ValidationFailed
 from portal.jobs import control, service
 from portal.jobs.schemas import (
     DecisionRequest,
+    EventPage,
     JobCreate,
     JobCreated,
     JobDetail,
@@ -21,6 +22,7 @@ from portal.jobs.schemas import (
 )
 from portal.jobs.states import JobState
 from portal.responses import RowId, json_response
+from portal.values import MAX_ID
 
 router = APIRouter(prefix="/api/jobs", tags=["jobs"])
 
@@ -95,11 +97,23 @@ def get_job(job_id: RowId, principal: CurrentUser) -> Response:
     return json_response(service.get_job(principal, job_id))
 
 
+@router.get("/{job_id}/events", operation_id="jobs-events", response_model=EventPage)
+def get_events(
+    job_id: RowId,
+    principal: CurrentUser,
+    after: int = Query(default=0, ge=0, le=MAX_ID),
+    limit: int = Query(default=200, ge=1, le=1000),
+) -> EventPage:
+    """A job's timeline, oldest first, a page at a time (`next_after` until null). Transitions are all kept;
+    progress is sampled (see PORTAL_JOB_PROGRESS_EVENTS). Role: the job's owner, operator+, or its approvers."""
+    return service.get_events(principal, job_id, after, limit)
+
+
 @router.get("/{job_id}/logs", operation_id="jobs-logs", response_model=LogPage)
 def get_logs(
     job_id: RowId,
     principal: CurrentUser,
-    after: int = Query(default=0, ge=0),
+    after: int = Query(default=0, ge=0, le=MAX_ID),
     limit: int = Query(default=500, ge=1, le=5000),
 ) -> LogPage:
     return service.get_logs(principal, job_id, after, limit)

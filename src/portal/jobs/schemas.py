@@ -108,7 +108,10 @@ class JobDetail(JobOut):
     result: Any | None
     error: dict[str, Any] | None
     timeout_seconds: int
-    events: list[JobEventOut]
+    events: list[JobEventOut] = Field(
+        description="the newest 100 events of the timeline, oldest first; the others: GET /api/jobs/{id}/events"
+    )
+    events_total: int = Field(description="events in the whole timeline")
     retries: list[int] = Field(description="ids of the jobs that retried this one")
     approval: ApprovalInfo | None = None
     secrets: list[str] = Field(default_factory=list, description="names of the secrets the job receives")
@@ -178,6 +181,11 @@ class LogLine(BaseModel):
     at: datetime
     stream: str
     line: str
+
+
+class EventPage(BaseModel):
+    items: list[JobEventOut]
+    next_after: int | None = Field(description="pass as `after` for the next page; null on the last page")
 
 
 class LogPage(BaseModel):

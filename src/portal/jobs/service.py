@@ -27,11 +27,12 @@ from portal.db.base import utcnow
 from portal.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from portal.execution import executor as executors
 from portal.health import metrics
-from portal.jobs import counters
+from portal.jobs import counters, history
 from portal.jobs.models import Job, JobApproval, JobEvent, JobLog
 from portal.jobs.schemas import (
     ApprovalInfo,
     ApprovalOut,
+    EventPage,
     JobDetail,
     JobEventOut,
     JobOut,
@@ -175,6 +176,9 @@ def _transition_statement(keys: tuple[str, ...], held: bool) -> Update:
 def _event(conn: Connection, job_id: int, at: Any, kind: str, **fields: Any) -> None:
     conn.execute(_INSERT_EVENT, {**_EVENT_DEFAULTS, **fields, "job_id": job_id, "at": at, "kind": kind})
 
+
+# The newest events a job's detail holds; the rest of its timeline is paged (`get_events`).
+DETAIL_EVENTS = 100
 
 # A run of a job: the worker that claimed it and the time it did (a worker may claim the same job twice).
 RunKey = tuple[str, datetime]
@@ -680,7 +684,11 @@ def cancel_job(actor: Principal, job_id: int) -> JobOut:
 def get_job(actor: Principal, job_id: int) -> JobDetail:
     with db.read() as s:
         job = _visible(s, actor, job_id)
-        events = list(s.scalars(select(JobEvent).where(JobEvent.job_id == job_id).order_by(JobEvent.id)))
+        newest = select(JobEvent).where(JobEvent.job_id == job_id).order_by(JobEvent.id.desc()).limit(DETAIL_EVENTS)
+        events = list(reversed(s.scalars(newest).all()))
+        events_total = len(events)
+        if events_total == DETAIL_EVENTS:
+            events_total = s.scalar(select(func.count()).where(JobEvent.job_id == job_id)) or 0
         retries = list(s.scalars(select(Job.id).where(Job.retry_of == job_id).order_by(Job.id)))
         approval = None
         if job.approval is not None:
@@ -700,6 +708,7 @@ def get_job(actor: Principal, job_id: int) -> JobDetail:
             "error": job.error,
             "timeout_seconds": job.timeout_seconds,
             "events": [JobEventOut.model_validate(e) for e in events],
+            "events_total": events_total,
             "retries": retries,
             "approval": approval,
             "secrets": list(job.secrets or []),
@@ -715,6 +724,17 @@ def get_logs(actor: Principal, job_id: int, after: int = 0, limit: int = 500) ->
         )
     return LogPage(
         items=[LogLine.model_validate(r) for r in rows], next_after=rows[-1].id if len(rows) == limit else None
+    )
+
+
+def get_events(actor: Principal, job_id: int, after: int = 0, limit: int = 200) -> EventPage:
+    """A page of a job's timeline, oldest first, from the event after `after`."""
+    with db.read() as s:
+        _visible(s, actor, job_id)
+        query = select(JobEvent).where(JobEvent.job_id == job_id, JobEvent.id > after).order_by(JobEvent.id)
+        rows = list(s.scalars(query.limit(limit)))
+    return EventPage(
+        items=[JobEventOut.model_validate(r) for r in rows], next_after=rows[-1].id if len(rows) == limit else None
     )
 
 
@@ -849,7 +869,7 @@ def report_progress(job_id: int, run: RunKey, percent: int, message: str) -> Non
         ).first()
         if row is None:
             return
-        _event(conn, job_id, now, "progress", progress=percent, message=message)
+        history.store_progress(conn, job_id, now, run[1], percent, message)
     publish(row)
 
 
