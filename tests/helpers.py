@@ -52,6 +52,8 @@ class PortalServer:
             "PORTAL_APPROVAL_CHECK_SECONDS": "0.5",
             "PORTAL_SCHEDULER_POLL_SECONDS": "0.5",
             "PORTAL_SCHEDULER_MIN_INTERVAL_SECONDS": "1",
+            # The tests' users submit in bursts; the limit is tested with a server of its own.
+            "PORTAL_JOB_SUBMIT_RATE_PER_MINUTE": "100000",
             **(env or {}),
         }
         self.proc: subprocess.Popen[bytes] | None = None

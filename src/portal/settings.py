@@ -104,6 +104,10 @@ class Settings(BaseSettings):
 
     # Git sources
     git_allow_file: bool = False
+    git_allow_http: bool = Field(
+        default=False,
+        description="allow Git over http:// and git:// (not encrypted: anyone on the path can swap the code)",
+    )
     git_timeout_seconds: int = Field(default=120, ge=5, le=3600)
     git_webhook_secret: str = ""
     git_webhook_repos: Annotated[list[str], NoDecode] = []
@@ -151,6 +155,9 @@ class Settings(BaseSettings):
 
     # Admin control plane
     admin_bulk_max: int = Field(default=200, ge=1, le=10_000, description="jobs one bulk action may touch")
+    job_submit_rate_per_minute: int = Field(
+        default=300, ge=1, description="jobs a user may submit (new and retried) per minute on each API node"
+    )
     admin_rate_per_minute: int = Field(default=120, ge=1, description="job-control calls per user and minute")
     admin_bulk_rate_per_minute: int = Field(default=10, ge=1, description="bulk calls per user and minute")
     approval_check_seconds: float = Field(default=5.0, gt=0, description="how often expired approvals are checked")

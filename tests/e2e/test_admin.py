@@ -241,3 +241,20 @@ def test_an_admin_extends_a_secret_to_a_version_that_waits_for_it(page: Page, we
     finally:
         with api_client(web_server, "ada") as ada:
             assert ada.delete("/api/admin/secrets/API_TOKEN").status_code == 204
+
+
+def test_swagger_ui_loads_from_the_portal_under_its_policy(page: Page) -> None:
+    """Offline (only the portal's origin is reachable) and with no Content-Security-Policy violation."""
+    violations: list[str] = []
+    page.on(
+        "console",
+        lambda message: violations.append(message.text) if "Content Security Policy" in message.text else None,
+    )
+    outside: list[str] = []
+    page.on("request", lambda request: outside.append(request.url) if "127.0.0.1" not in request.url else None)
+    login(page, "ada", path="/admin/system")
+    page.goto("/api/docs")
+    expect(page.get_by_role("heading", name=re.compile("Self-Service Portal"))).to_be_visible()
+    expect(page.locator(".opblock").first).to_be_visible()
+    screenshot(page, "api-docs")
+    assert violations == [] and outside == [], (violations, outside)

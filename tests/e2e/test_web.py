@@ -183,9 +183,7 @@ def test_retry_a_failed_job_and_follow_the_links(page: Page, web_server: PortalS
     expect(page.get_by_role("link", name=f"#{retry_id}")).to_be_visible()
 
 
-def test_a_long_timeline_shows_its_newest_events_and_pages_earlier_ones(
-    page: Page, web_server: PortalServer
-) -> None:
+def test_a_long_timeline_shows_its_newest_events_and_pages_earlier_ones(page: Page, web_server: PortalServer) -> None:
     with api_client(web_server, "alice") as alice:
         created = alice.post("/api/jobs", json={"item_id": "chatty", "inputs": {"lines": 1, "progress_steps": 150}})
         job = wait_for_job(alice, created.json()["id"], {"SUCCEEDED"}, timeout=60)

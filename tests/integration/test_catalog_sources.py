@@ -151,6 +151,9 @@ def test_git_requests_are_checked_before_queueing(clients: dict[str, httpx.Clien
         ({"repo_url": f"file://{repo}", "item_id": "Demo Git", "version": "1.0.0"}, "item_id"),
         ({"repo_url": f"file://{repo}", "item_id": "demo-git", "version": "one"}, "version"),
         ({"repo_url": f"file://{repo}", "item_id": "demo-git"}, "version"),
+        # Not encrypted: whoever is on the way could swap the code the portal then runs.
+        ({"repo_url": "http://git.example.com/ops/catalog.git", "item_id": "demo-git", "version": "1.0.0"}, "repo_url"),
+        ({"repo_url": "git://git.example.com/ops/catalog.git", "item_id": "demo-git", "version": "1.0.0"}, "repo_url"),
     ]:
         response = pub.post("/api/catalog/git/import", json=body)
         assert response.status_code == 422, body

@@ -6,11 +6,12 @@ import pytest
 
 from portal.catalog.importers.git import GitImportRequest, check_request, normalize_repo_url
 from portal.errors import ValidationFailed
+from portal.settings import Settings
 
 
-def fields(request: GitImportRequest, allow_file: bool = False) -> set[str]:
+def fields(request: GitImportRequest, *, git_allow_file: bool = False, git_allow_http: bool = False) -> set[str]:
     try:
-        check_request(request, allow_file)
+        check_request(request, Settings(git_allow_file=git_allow_file, git_allow_http=git_allow_http))
     except ValidationFailed as exc:
         return {d["field"] for d in exc.details}
     return set()
@@ -22,12 +23,17 @@ def fields(request: GitImportRequest, allow_file: bool = False) -> set[str]:
         "https://git.example.com/ops/catalog.git",
         "ssh://git@git.example.com/ops/catalog",
         "git@github.com:o/r.git",
-        "git://example.com/r",
-        "http://internal/repo.git",
     ],
 )
 def test_remote_urls_are_accepted(url: str) -> None:
     assert fields(GitImportRequest(url, "demo", version="1.0.0")) == set()
+
+
+@pytest.mark.parametrize("url", ["http://internal/repo.git", "git://example.com/r", "HTTP://internal/repo.git"])
+def test_plain_text_transports_only_when_allowed(url: str) -> None:
+    """Whoever sits between the portal and the server could hand over other code, which jobs would then run."""
+    assert fields(GitImportRequest(url, "demo", version="1.0.0")) == {"repo_url"}
+    assert fields(GitImportRequest(url, "demo", version="1.0.0"), git_allow_http=True) == set()
 
 
 @pytest.mark.parametrize(
@@ -44,7 +50,7 @@ def test_credentials_in_urls_are_refused(url: str) -> None:
 
 
 def test_file_urls_only_when_allowed() -> None:
-    assert fields(GitImportRequest("file:///srv/repo", "demo", version="1.0.0"), allow_file=True) == set()
+    assert fields(GitImportRequest("file:///srv/repo", "demo", version="1.0.0"), git_allow_file=True) == set()
 
 
 @pytest.mark.parametrize("ref", ["--upload-pack=x", "a..b", "main branch", "-x"])

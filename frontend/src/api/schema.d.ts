@@ -946,7 +946,8 @@ export interface paths {
         put?: never;
         /**
          * Create Job
-         * @description Validate the inputs against the item's schema and queue a job (201), or 422 with every field's error.
+         * @description Validate the inputs against the item's schema and queue a job (201), or 422 with every field's error;
+         *     429 with Retry-After beyond PORTAL_JOB_SUBMIT_RATE_PER_MINUTE of the user's submissions.
          */
         post: operations["jobs-create"];
         delete?: never;
@@ -1105,6 +1106,7 @@ export interface paths {
          * @description A new job for the same item version, linked by `retry_of` (409 unless failed or cancelled).
          *
          *     It reuses the inputs, or takes edited ones; sensitive inputs (never stored) must be given again (422).
+         *     Counts as a submission (429 beyond PORTAL_JOB_SUBMIT_RATE_PER_MINUTE).
          */
         post: operations["jobs-retry"];
         delete?: never;

@@ -8,13 +8,13 @@ from fastapi import APIRouter, Body, Depends
 
 from portal.admin import health, system
 from portal.admin import stats as stats_service
-from portal.admin.ratelimit import limiter
 from portal.admin.schemas import HealthDetailed, Stats, SystemStatus
 from portal.auth.deps import Admin, Operator
 from portal.auth.principal import Principal
 from portal.jobs import control
 from portal.jobs import service as jobs_service
 from portal.jobs.schemas import BulkRequest, BulkResponse, JobCreated, JobOut, RetryRequest
+from portal.ratelimit import limiter
 from portal.responses import RowId
 from portal.settings import get_settings
 

@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Body, Query, Response
 
 from portal.auth.deps import CurrentUser, Requester
+from portal.auth.principal import Principal
 from portal.errors import ValidationFailed
 from portal.jobs import control, service
 from portal.jobs.schemas import (
@@ -21,7 +22,9 @@ from portal.jobs.schemas import (
     RetryRequest,
 )
 from portal.jobs.states import JobState
+from portal.ratelimit import limiter
 from portal.responses import RowId, json_response
+from portal.settings import get_settings
 from portal.values import MAX_ID
 
 router = APIRouter(prefix="/api/jobs", tags=["jobs"])
@@ -38,6 +41,10 @@ _EXAMPLE = {
 }
 
 
+def _count_submission(principal: Principal) -> None:
+    limiter.check("job submission", principal.id or 0, get_settings().job_submit_rate_per_minute)
+
+
 @router.post("", operation_id="jobs-create", response_model=JobCreated, status_code=201)
 def create_job(
     principal: Requester,
@@ -51,7 +58,9 @@ def create_job(
         ),
     ],
 ) -> Response:
-    """Validate the inputs against the item's schema and queue a job (201), or 422 with every field's error."""
+    """Validate the inputs against the item's schema and queue a job (201), or 422 with every field's error;
+    429 with Retry-After beyond PORTAL_JOB_SUBMIT_RATE_PER_MINUTE of the user's submissions."""
+    _count_submission(principal)
     job = service.create_job(principal, body.item_id, body.version, body.inputs)
     return json_response(JobCreated(**job.model_dump(), job_id=job.id), 201)
 
@@ -124,7 +133,9 @@ def retry_job(job_id: RowId, principal: Requester, body: RetryRequest | None = N
     """A new job for the same item version, linked by `retry_of` (409 unless failed or cancelled).
 
     It reuses the inputs, or takes edited ones; sensitive inputs (never stored) must be given again (422).
+    Counts as a submission (429 beyond PORTAL_JOB_SUBMIT_RATE_PER_MINUTE).
     """
+    _count_submission(principal)
     job = service.retry_job(principal, job_id, body.inputs if body else None)
     return JobCreated(**job.model_dump(), job_id=job.id)
 

@@ -1,7 +1,8 @@
 """Import item versions from Git with the git CLI: a shallow fetch of one tag, branch or commit.
 
 Every fetch runs with a timeout, no hooks, no prompts, no credential helpers and no system or user config;
-`file://` repositories are refused unless PORTAL_GIT_ALLOW_FILE is set. Imports run as jobs of kind
+`file://` repositories are refused unless PORTAL_GIT_ALLOW_FILE is set, and the plain-text `http://` and `git://`
+unless PORTAL_GIT_ALLOW_HTTP is. Imports run as jobs of kind
 `catalog_import` (see `run_import_job`), so they show in the jobs list with their progress steps.
 """
 
@@ -31,12 +32,13 @@ from portal.catalog.validate import MANIFEST
 from portal.errors import BadRequest, Forbidden, PortalError, Unauthorized, ValidationFailed
 from portal.jobs import service as jobs_service
 from portal.jobs.schemas import JobOut
-from portal.settings import get_settings
+from portal.settings import Settings, get_settings
 
 TAG_RE = re.compile(r"^(?P<item_id>[a-z0-9][a-z0-9-]{1,62})@(?P<version>[0-9A-Za-z.+-]+)$")
 REF_RE = re.compile(r"^(?!-)(?!.*\.\.)[A-Za-z0-9._/@+-]{1,200}$")
 _SCP_RE = re.compile(r"^[A-Za-z0-9._-]+@[A-Za-z0-9.-]+:(?!-)[A-Za-z0-9._/~-]+$")
 _REMOTE_SCHEMES = ("https://", "http://", "ssh://", "git://")
+_PLAIN_SCHEMES = ("http://", "git://")
 ProgressCallback = Callable[[int, str], None]
 
 
@@ -67,16 +69,22 @@ class GitImportRequest:
         }
 
 
-def check_request(request: GitImportRequest, allow_file: bool) -> None:
-    """Refuse what git must never be handed: unknown transports, option-like refs, bad ids and versions."""
+def check_request(request: GitImportRequest, settings: Settings) -> None:
+    """Refuse what git must never be handed: unknown or unallowed transports, option-like refs, bad ids and
+    versions."""
     problems = []
     url = request.repo_url.strip()
-    if url.startswith("file://"):
-        if not allow_file:
+    scheme = url.lower()  # git reads schemes in any case
+    if scheme.startswith("file://"):
+        if not settings.git_allow_file:
             problems.append({"field": "repo_url", "message": "file:// repositories need PORTAL_GIT_ALLOW_FILE=true"})
-    elif not (url.startswith(_REMOTE_SCHEMES) or _SCP_RE.match(url)) or any(c.isspace() for c in url):
+    elif scheme.startswith(_PLAIN_SCHEMES) and not settings.git_allow_http:
+        # Anyone on the path could hand over other code, which the portal would then run.
+        message = "http:// and git:// are not encrypted: use https:// or ssh:// (or set PORTAL_GIT_ALLOW_HTTP=true)"
+        problems.append({"field": "repo_url", "message": message})
+    elif not (scheme.startswith(_REMOTE_SCHEMES) or _SCP_RE.match(url)) or any(c.isspace() for c in url):
         problems.append({"field": "repo_url", "message": "use an https://, ssh://, git:// or user@host:path URL"})
-    elif url.startswith(("https://", "http://", "git://")) and "@" in urlsplit(url).netloc:
+    elif scheme.startswith(("https://", "http://", "git://")) and "@" in urlsplit(url).netloc:
         # It would be stored with the job, its timeline, the audit trail and the version's source.
         problems.append({"field": "repo_url", "message": "credentials in the URL are not accepted"})
     if not ID_RE.match(request.item_id):
@@ -100,7 +108,7 @@ def start_import(
 ) -> JobOut:
     """Validate the request and queue it as a `catalog_import` job."""
     settings = get_settings()
-    check_request(request, settings.git_allow_file)
+    check_request(request, settings)
     return jobs_service.create_import_job(
         actor,
         item_id=request.item_id,
@@ -130,16 +138,17 @@ def _git_env(home: Path) -> dict[str, str]:
     }
 
 
-def _git_config(allow_file: bool) -> list[str]:
+def _git_config(settings: Settings) -> list[str]:
+    plain = "always" if settings.git_allow_http else "never"  # a redirect to http:// is refused as well
     options = {
         "core.hooksPath": "/dev/null",
         "credential.helper": "",
         "protocol.allow": "never",
         "protocol.https.allow": "always",
-        "protocol.http.allow": "always",
+        "protocol.http.allow": plain,
         "protocol.ssh.allow": "always",
-        "protocol.git.allow": "always",
-        "protocol.file.allow": "always" if allow_file else "never",
+        "protocol.git.allow": plain,
+        "protocol.file.allow": "always" if settings.git_allow_file else "never",
         "advice.detachedHead": "false",
         "core.symlinks": "false",
     }
@@ -184,7 +193,7 @@ def fetch(request: GitImportRequest, workdir: Path, cancel: threading.Event | No
     env = _git_env(workdir)
     repo = workdir / "repo"
     repo.mkdir()
-    config = _git_config(settings.git_allow_file)
+    config = _git_config(settings)
     _run_git([*config, "init", "-q"], repo, env, deadline, cancel)
     _run_git(
         [*config, "fetch", "-q", "--depth=1", "--no-tags", "--", request.repo_url, request.refspec],
@@ -227,7 +236,7 @@ def run_import_job(
         ref=inputs.get("ref"),
         replace=bool(inputs.get("replace")),
     )
-    check_request(request, get_settings().git_allow_file)
+    check_request(request, get_settings())
     with tempfile.TemporaryDirectory(prefix="portal-git-") as tmp:
         progress(10, f"cloning {request.repo_url} at {request.refspec}")
         commit = fetch(request, Path(tmp), cancel)

@@ -1,4 +1,4 @@
-"""Per-user rate limits for the job-control endpoints: a sliding one-minute window in this process.
+"""Per-user rate limits (job submission, job control, bulk calls): a sliding one-minute window in this process.
 
 Limits protect the system from a runaway script or a stuck button, not from an attacker with many API nodes;
 in the distributed mode each API node applies them on its own.
