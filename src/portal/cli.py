@@ -235,6 +235,37 @@ def tokens_revoke(token_id: int) -> None:
 
 
 @main.group()
+def logins() -> None:
+    """Locked logins: list them, unlock a username (when no admin can log in to do it on the Users page)."""
+
+
+@logins.command("list")
+def logins_list() -> None:
+    """Usernames locked or backing off now: name, state, failures, until, last client address."""
+    from portal.auth import login_throttle
+
+    _prepare_db()
+    for lock in login_throttle.throttled():
+        state = "locked" if lock.locked else "backing-off"
+        click.echo(f"{lock.username}\t{state}\t{lock.failures}\t{lock.until}\t{lock.last_client}")
+
+
+@logins.command("unlock")
+@click.argument("username")
+def logins_unlock(username: str) -> None:
+    """Forget USERNAME's failed logins, so it may log in at once (audited as auth.login_unlocked)."""
+    from portal.auth import login_throttle
+
+    _prepare_db()
+    try:
+        login_throttle.unlock(SYSTEM, username)
+    except PortalError as exc:
+        _fail(exc)
+        return
+    click.echo(f"unlocked {username}")
+
+
+@main.group()
 def catalog() -> None:
     """Manage the catalog."""
 

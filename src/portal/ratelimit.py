@@ -21,17 +21,20 @@ class RateLimiter:
         self._lock = threading.Lock()
         self._calls: dict[tuple[str, int], deque[float]] = {}
 
-    def check(self, bucket: str, user_id: int, per_minute: int, now: float | None = None) -> None:
-        """Count one call, or raise RateLimited (429, Retry-After) when the user made `per_minute` in the window."""
+    def check(self, bucket: str, user_id: int, per_minute: int, now: float | None = None, cost: int = 1) -> None:
+        """Count a call worth `cost` (at most the whole minute's allowance), or raise RateLimited (429,
+        Retry-After) when it would take the user beyond `per_minute` in the window."""
         now = time.monotonic() if now is None else now
+        cost = max(1, min(cost, per_minute))
         with self._lock:
             calls = self._calls.setdefault((bucket, user_id), deque())
             while calls and calls[0] <= now - WINDOW_SECONDS:
                 calls.popleft()
-            if len(calls) >= per_minute:
-                wait = max(1, math.ceil(calls[0] + WINDOW_SECONDS - now))
+            if len(calls) + cost > per_minute:
+                oldest = calls[len(calls) + cost - per_minute - 1]  # the one whose expiry makes room
+                wait = max(1, math.ceil(oldest + WINDOW_SECONDS - now))
                 raise RateLimited(f"too many {bucket} requests: at most {per_minute} a minute", retry_after=wait)
-            calls.append(now)
+            calls.extend([now] * cost)
 
 
 limiter = RateLimiter()

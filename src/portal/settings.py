@@ -108,6 +108,9 @@ class Settings(BaseSettings):
         default=False,
         description="allow Git over http:// and git:// (not encrypted: anyone on the path can swap the code)",
     )
+    git_ssh_known_hosts: str = Field(
+        default="", description="the known_hosts file Git over ssh trusts (default: ssh_known_hosts in the data dir)"
+    )
     git_timeout_seconds: int = Field(default=120, ge=5, le=3600)
     git_webhook_secret: str = ""
     git_webhook_repos: Annotated[list[str], NoDecode] = []

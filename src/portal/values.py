@@ -1,5 +1,6 @@
 """What JSON and the database can store and give back unchanged: checked at the door, so that nothing accepted
-can make a later read fail (a lone surrogate, NaN, an integer beyond 64 bits, nesting too deep to serialize)."""
+can make a later read fail (a lone surrogate, a NUL character, NaN, an integer beyond 64 bits, nesting too deep to
+serialize)."""
 
 from __future__ import annotations
 
@@ -26,6 +27,8 @@ def problems(value: Any, field: str = "") -> list[dict[str, str]]:
         if isinstance(item, str):
             if _SURROGATE.search(item):
                 found.append({"field": where, "message": "holds an unpaired surrogate, which is not text"})
+            if "\x00" in item:
+                found.append({"field": where, "message": "holds a NUL character, which the database cannot store"})
         elif isinstance(item, bool) or item is None:
             continue
         elif isinstance(item, int):
@@ -38,6 +41,8 @@ def problems(value: Any, field: str = "") -> list[dict[str, str]]:
             for key, child in item.items():
                 if isinstance(key, str) and _SURROGATE.search(key):
                     found.append({"field": where or "(root)", "message": "has a key with an unpaired surrogate"})
+                if isinstance(key, str) and "\x00" in key:
+                    found.append({"field": where or "(root)", "message": "has a key with a NUL character"})
                 stack.append((child, f"{where}.{key}" if where else str(key), depth + 1))
         elif isinstance(item, list):
             stack.extend((child, f"{where}[{index}]", depth + 1) for index, child in enumerate(item))

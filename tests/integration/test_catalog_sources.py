@@ -99,7 +99,7 @@ def test_git_import_of_a_tag_runs_as_a_job(clients: dict[str, httpx.Client], rep
     assert done["state"] == "SUCCEEDED", done["error"]
     commit = git(repo, "rev-list", "-n", "1", "demo-git@1.0.0").strip()
     assert done["result"]["commit"] == commit
-    steps = [e["message"] for e in done["events"] if e["kind"] == "progress"]
+    steps = [e["message"] for e in done["events"] if e["kind"] == "step"]
     assert any(m.startswith("cloning") for m in steps) and any(m.startswith("validating") for m in steps)
     version = catalog_versions(pub, "demo-git")["1.0.0"]
     assert version["source"] == {
@@ -372,6 +372,23 @@ def test_development_versions_run_from_their_folder(
         req, req.post("/api/jobs", json={"item_id": "dev-item", "inputs": {}}).json()["id"], {"SUCCEEDED", "FAILED"}
     )
     assert gone["state"] == "FAILED" and gone["error"]["type"] == "DevelopmentFolderUnavailable"
+
+
+def test_a_development_version_gets_no_secret_even_when_granted(
+    source_server: PortalServer, clients: dict[str, httpx.Client]
+) -> None:
+    """Its code is a folder anyone who can write there may change without an import: no grant may cover it."""
+    pub, req, admin = clients["pub"], clients["req"], clients["admin"]
+    root: Path = source_server.local_root  # type: ignore[attr-defined]
+    files = item_files("dev-secret", "0.1.0", extra_manifest="secrets: [DEV_TOKEN]\n")
+    write(root / "dev-secret" / "items" / "dev-secret" / "0.1.0", files)
+    imported = pub.post("/api/catalog/local/import", json={"path": str(root / "dev-secret"), "development": True})
+    assert imported.status_code == 200, imported.text
+    body = {"name": "DEV_TOKEN", "value": "dev-t0ken-value", "items": ["dev-secret@*"]}
+    assert admin.post("/api/admin/secrets", json=body).status_code == 201
+    refused = req.post("/api/jobs", json={"item_id": "dev-secret", "inputs": {}})
+    assert refused.status_code == 409 and "development version" in refused.json()["error"]["message"], refused.text
+    assert admin.delete("/api/admin/secrets/DEV_TOKEN").status_code == 204
 
 
 def test_migrate_json_is_idempotent(

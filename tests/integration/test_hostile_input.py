@@ -25,6 +25,7 @@ def post_raw(client: httpx.Client, body: str) -> httpx.Response:
         ('{"x": 1180591620717411303424}', "x", "64 bits"),
         ('{"x": ' + "[" * 70 + "1" + "]" * 70 + "}", None, "deeper"),
         ('{"k\\udfff": 1}', "(root)", "surrogate"),
+        ('{"x": "a\\u0000b"}', "x", "NUL"),
     ],
 )
 def test_inputs_the_database_cannot_serve_back_are_refused(

@@ -12,13 +12,16 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import func, select, update
 
+from portal.audit.models import AuditEntry
 from portal.auth.principal import SYSTEM
 from portal.catalog import service as catalog_service
 from portal.db import session as db
 from portal.db.base import utcnow
 from portal.jobs import history
 from portal.jobs import service as jobs_service
+from portal.jobs.models import Job
 from tests.conftest import migrated_database
 from tests.helpers import FIXTURE_CATALOG, PortalServer, item_files, wait_for_job, write
 
@@ -93,3 +96,20 @@ def test_an_hour_of_progress_twice_a_second_keeps_a_few_hundred_samples_spread_o
     # The detail holds the newest 100, and says how many there are in all.
     assert len(detail.events) == jobs_service.DETAIL_EVENTS and detail.events_total == len(page.items)
     assert [e.id for e in detail.events] == [e.id for e in page.items[-jobs_service.DETAIL_EVENTS :]]
+
+
+def test_asking_to_cancel_a_running_job_again_records_nothing_more(queued_job: int) -> None:
+    """A job whose worker is gone stays RUNNING until the reaper: a script cancelling it in a loop must not grow
+    its timeline or the audit trail."""
+    with db.write() as s:
+        s.execute(update(Job).where(Job.id == queued_job).values(state="RUNNING", started_at=utcnow()))
+    first = jobs_service.cancel_job(SYSTEM, queued_job)
+    assert first.cancel_requested
+    for _ in range(5):
+        again = jobs_service.cancel_job(SYSTEM, queued_job)
+        assert again.cancel_requested and again.rev == first.rev
+    events = jobs_service.get_events(SYSTEM, queued_job, 0, 1000).items
+    assert [e.kind for e in events].count("cancel") == 1
+    with db.read() as s:
+        audited = s.scalar(select(func.count()).where(AuditEntry.action == "job.cancel"))
+    assert audited == 1

@@ -6,8 +6,10 @@ address of its own."""
 from __future__ import annotations
 
 import secrets
+import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import httpx
 import pytest
@@ -70,8 +72,15 @@ def test_fifty_wrong_passwords_lock_the_account_until_an_admin_unlocks_it(
     # One audit entry for the burst and one for the lock, not fifty.
     assert audited(admin, "auth.login_failed", "guessed") == 1
     assert audited(admin, "auth.login_locked", "guessed") == 1
-    assert admin.delete("/api/admin/login-locks/guessed").status_code == 204
+    # The command line unlocks too (an attacker may have locked every admin).
+    listed_cli = portal.cli("logins", "list")
+    assert listed_cli.returncode == 0 and "guessed\tlocked" in listed_cli.stdout, listed_cli.stdout
+    assert portal.cli("logins", "unlock", "guessed").returncode == 0
     assert audited(admin, "auth.login_unlocked", "guessed") == 1
+    assert portal.cli("logins", "unlock", "guessed").returncode != 0  # nothing to unlock
+    assert attempt(portal, "guessed", "still-wrong", "198.51.100.4").status_code == 401  # checked again
+    assert admin.delete("/api/admin/login-locks/guessed").status_code == 204  # the admin's unlock
+    assert audited(admin, "auth.login_unlocked", "guessed") == 2
     assert attempt(portal, "guessed", PASSWORD, "198.51.100.3").status_code == 200
     assert admin.delete("/api/admin/login-locks/guessed").status_code == 404  # a success forgets the failures
 
@@ -116,3 +125,41 @@ def test_the_audit_of_a_burst_is_one_entry(portal: PortalServer, admin: httpx.Cl
     for n in range(3):
         assert attempt(portal, "burst-name", f"wrong-{n}", "198.51.100.30").status_code == 401
     assert audited(admin, "auth.login_failed", "burst-name") == 1
+
+
+def test_guesses_sent_at_once_are_counted_before_they_are_checked(portal: PortalServer) -> None:
+    """Twenty guesses in flight together: only the free ones (and the one that starts the back-off) are checked."""
+    with ThreadPoolExecutor(20) as pool:
+        codes = list(
+            pool.map(lambda n: attempt(portal, "raced-name", f"guess-{n}", "198.51.100.60").status_code, range(20))
+        )
+    assert codes.count(401) <= 6 and codes.count(429) >= 14, codes
+
+
+def test_waiting_out_the_lock_buys_one_guess_at_a_time(tmp_path: Path) -> None:
+    """The patient attacker: after a lock, each failure locks the name again at once; the count is not reset."""
+    settings = {
+        "PORTAL_TRUSTED_PROXIES": "127.0.0.1",
+        "PORTAL_LOGIN_FREE_FAILURES": "2",
+        "PORTAL_LOGIN_LOCK_FAILURES": "4",
+        "PORTAL_LOGIN_LOCK_MINUTES": "0.03",  # 1.8 s
+    }
+    server = PortalServer(tmp_path / "data", settings).start()
+    try:
+        with server.client(server.token_for("admin")) as admin:
+            new_user(admin, "patient")
+        deadline = time.monotonic() + 30
+        while attempt(server, "patient", "guess", "198.51.100.70").status_code != 429 or not locked(server):
+            assert time.monotonic() < deadline, "never locked"
+            time.sleep(0.3)
+        time.sleep(2.0)  # the lock ends
+        assert attempt(server, "patient", "guess-after", "198.51.100.70").status_code == 401  # one guess...
+        again = attempt(server, "patient", PASSWORD, "198.51.100.71")
+        assert again.status_code == 429 and locked(server), again.text  # ...and locked again at once
+    finally:
+        server.stop()
+
+
+def locked(server: PortalServer) -> bool:
+    listed = server.cli("logins", "list").stdout
+    return "patient\tlocked" in listed

@@ -48,5 +48,8 @@ def test_secret_grants_made_before_versions_cover_the_versions_that_existed(tmp_
     (secret,) = secrets_service.list_secrets()
     # Every version that existed, in semver order; the grant of an item without versions is gone.
     assert secret.items == ["granted@=1.0.0 || =1.2.0 || =1.10.0"]
-    assert secrets_service.missing_for("granted", "1.10.0", ["OLD_GRANT"]) == []
-    assert secrets_service.missing_for("granted", "1.11.0", ["OLD_GRANT"]) == ["OLD_GRANT"]
+    with db.read() as s:
+        sha = s.execute(text("SELECT bundle_sha256 FROM catalog_versions WHERE version = '1.10.0'")).scalar_one()
+    assert secrets_service.missing_for("granted", "1.10.0", sha, ["OLD_GRANT"]) == []
+    assert secrets_service.missing_for("granted", "1.10.0", "0" * 64, ["OLD_GRANT"]) == ["OLD_GRANT"]  # other code
+    assert secrets_service.missing_for("granted", "1.11.0", sha, ["OLD_GRANT"]) == ["OLD_GRANT"]

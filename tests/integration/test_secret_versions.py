@@ -28,10 +28,10 @@ def run(inputs):
 """
 
 
-def publish(admin: httpx.Client, version: str) -> None:
+def publish(admin: httpx.Client, version: str, task: str = TASK, **form: str) -> None:
     manifest = f"id: {ITEM}\nname: {ITEM}\nversion: {version}\nentrypoint: task.py\nsecrets: [{SECRET}]\n"
-    files = {"manifest.yaml": manifest, "schema.json": '{"type": "object"}', "task.py": TASK}
-    imported = upload(admin, targz(files))
+    files = {"manifest.yaml": manifest, "schema.json": '{"type": "object"}', "task.py": task}
+    imported = upload(admin, targz(files), **form)
     assert imported.status_code == 200 and imported.json()["imported"], imported.text
 
 
@@ -117,17 +117,35 @@ def test_a_new_version_gets_the_secret_only_when_an_admin_extends_the_grant(
     publish(admin, "3.0.0-rc.1")
     refused(requester, "3.0.0-rc.1")  # a prerelease of the next major is not in ^2.0.0
 
+    # A grant approves code: the same version string with other code (a replace) is not covered, nor is a
+    # version that differs by build metadata only, which semver would compare equal.
+    pinned = admin.patch(f"/api/admin/secrets/{SECRET}", json={"items": [f"{ITEM}@=2.0.0"]})
+    assert pinned.status_code == 200, pinned.text
+    assert run(requester, "2.0.0")["state"] == "SUCCEEDED"
+    publish(admin, "2.0.0", TASK + "\n# other code\n", replace="true")
+    refused(requester, "2.0.0")
+    assert {"item_id": ITEM, "version": "2.0.0"} in grants(admin)["uncovered"]
+    publish(admin, "2.0.0+evil")
+    refused(requester, "2.0.0+evil")
+    assert {"item_id": ITEM, "version": "2.0.0+evil"} in grants(admin)["uncovered"]
+    extended = admin.post(f"/api/admin/secrets/{SECRET}/extend", json={"items": [f"{ITEM}@=2.0.0"]})
+    assert extended.status_code == 200, extended.text
+    assert run(requester, "2.0.0")["state"] == "SUCCEEDED"  # the admin approved the new code
+    refused(requester, "2.0.0+evil")
+
     admin.delete(f"/api/admin/secrets/{SECRET}")
 
 
 def test_bad_grants_are_refused_naming_each_and_change_nothing(admin: httpx.Client) -> None:
     created = admin.post("/api/admin/secrets", json={"name": "GRANT_CHECKS", "value": "v4lue-x", "items": []})
     assert created.status_code == 201, created.text
-    bad = ["Not_An_Id", "secretive@not a range!", "never-imported", "secretive@"]
+    # Empty ranges and empty alternatives would mean every version to npm; a newline after an id is no id.
+    bad = ["Not_An_Id", "secretive@not a range!", "never-imported", "secretive@", "secretive@||", "secretive@1.0.0 ||"]
+    bad.append("secretive\n@=1.0.0")
     answer = admin.patch("/api/admin/secrets/GRANT_CHECKS", json={"items": ["secretive", *bad]})
     assert answer.status_code == 422, answer.text
     fields = [d["field"] for d in answer.json()["error"]["details"]]
-    assert fields == ["items[1]", "items[2]", "items[3]", "items[4]"], answer.json()
+    assert fields == [f"items[{n}]" for n in range(1, len(bad) + 1)], answer.json()
     assert "no versions yet" in answer.json()["error"]["details"][2]["message"]
     extend = admin.post("/api/admin/secrets/GRANT_CHECKS/extend", json={"items": ["secretive@>=1 <"]})
     assert extend.status_code == 422 and extend.json()["error"]["details"][0]["field"] == "items[0]"

@@ -167,3 +167,9 @@ def test_sensitive_inputs_must_be_top_level_properties() -> None:
         "sensitive inputs must be top-level properties, not /properties/login/properties/password "
         "(they would not be masked)",
     ]
+
+
+def test_an_id_with_a_trailing_newline_is_no_id() -> None:
+    """`$` would match before a final newline: ids, names and refs must end where the text ends."""
+    _, problems = parse_manifest('id: "backup\\n"\nname: n\nversion: 1.0.0\nentrypoint: task.py\n')
+    assert any(p.message.startswith("'id' must be") for p in problems), problems

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
-from portal.catalog.importers.git import GitImportRequest, check_request, normalize_repo_url
+from portal.catalog.importers.git import GitImportRequest, _git_env, check_request, known_hosts, normalize_repo_url
 from portal.errors import ValidationFailed
 from portal.settings import Settings
 
@@ -53,7 +55,7 @@ def test_file_urls_only_when_allowed() -> None:
     assert fields(GitImportRequest("file:///srv/repo", "demo", version="1.0.0"), git_allow_file=True) == set()
 
 
-@pytest.mark.parametrize("ref", ["--upload-pack=x", "a..b", "main branch", "-x"])
+@pytest.mark.parametrize("ref", ["--upload-pack=x", "a..b", "main branch", "-x", "main\n"])
 def test_option_like_or_odd_refs_are_refused(ref: str) -> None:
     assert fields(GitImportRequest("https://h/r.git", "demo", ref=ref)) == {"ref"}
 
@@ -82,3 +84,12 @@ def test_repository_urls_compare_loosely(a: str, b: str) -> None:
 
 def test_different_repositories_differ() -> None:
     assert normalize_repo_url("https://github.com/org/repo") != normalize_repo_url("https://github.com/org/other")
+
+
+def test_ssh_trusts_only_the_known_hosts_file(tmp_path: Path) -> None:
+    """No trust on first use: an unknown host key is refused, never learnt from whoever answers first."""
+    settings = Settings(data_dir=tmp_path, git_ssh_known_hosts=str(tmp_path / "hosts"))
+    ssh = _git_env(tmp_path, settings)["GIT_SSH_COMMAND"]
+    assert "StrictHostKeyChecking=yes" in ssh and "accept-new" not in ssh
+    assert f"UserKnownHostsFile={tmp_path / 'hosts'}" in ssh and "GlobalKnownHostsFile=/dev/null" in ssh
+    assert known_hosts(Settings(data_dir=tmp_path)) == tmp_path / "ssh_known_hosts"

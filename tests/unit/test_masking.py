@@ -41,6 +41,9 @@ def test_a_value_is_masked_in_the_encodings_a_task_may_print() -> None:
         base64.urlsafe_b64encode(raw).decode(),
         base64.b64encode(raw).decode().rstrip("="),
         quote(secret, safe=""),
+        quote(secret),  # "/" kept
+        quote(secret, safe="!'()*"),  # as encodeURIComponent writes it
+        quote(secret, safe="").lower(),  # lowercase hex
         quote_plus(secret),
         raw.hex(),
         raw.hex().upper(),

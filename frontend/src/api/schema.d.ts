@@ -123,8 +123,9 @@ export interface paths {
          * Bulk
          * @description Retry, cancel or force-run many jobs (by ids or a filter), each on its own, with a result per job.
          *
-         *     One call touches at most `PORTAL_ADMIN_BULK_MAX` jobs (422 beyond). Role: operator (admin to start a job
-         *     that waits for approval).
+         *     One call touches at most `PORTAL_ADMIN_BULK_MAX` jobs (422 beyond). A retry counts its jobs as submissions
+         *     of the operator's (PORTAL_JOB_SUBMIT_RATE_PER_MINUTE). Role: operator (admin to start a job that waits for
+         *     approval).
          */
         post: operations["admin-jobs-bulk"];
         delete?: never;
@@ -164,7 +165,8 @@ export interface paths {
         put?: never;
         /**
          * Retry
-         * @description Retry a FAILED or CANCELLED job of anyone as a new linked job, with its inputs or edited ones. Role: operator.
+         * @description Retry a FAILED or CANCELLED job of anyone as a new linked job, with its inputs or edited ones; counts as
+         *     a submission of the operator's (PORTAL_JOB_SUBMIT_RATE_PER_MINUTE). Role: operator.
          */
         post: operations["admin-jobs-retry"];
         delete?: never;
@@ -786,6 +788,7 @@ export interface paths {
         /**
          * Import Git
          * @description Queue an import of tag `item_id@version` (or a ref) as a `catalog_import` job; follow it like any job.
+         *     Counts as a job submission of the publisher's (PORTAL_JOB_SUBMIT_RATE_PER_MINUTE).
          */
         post: operations["catalog-import-git"];
         delete?: never;

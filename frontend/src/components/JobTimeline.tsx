@@ -2,6 +2,7 @@
  * A job's timeline: every event with its time, how long until the next one, and who caused it. The job's detail
  * holds the newest events; the earlier ones are fetched a page at a time on request (`/api/jobs/{id}/events`).
  */
+import { keepPreviousData, useQuery } from "@tanstack/react-query";
 import { useState } from "react";
 import { api, unwrap, type JobDetail, type Schemas } from "../api/client";
 import { formatDuration } from "./ui";
@@ -10,35 +11,35 @@ type JobEvent = Schemas["JobEventOut"];
 
 const PAGE = 200;
 
-/** The events before `firstShown`, oldest first, following the pages. */
-async function earlierEvents(jobId: number, firstShown: number): Promise<JobEvent[]> {
+/** The fetched timeline with any newer events of the detail after it (by id, none twice). */
+function mergeNewest(fetched: JobEvent[], newest: JobEvent[]): JobEvent[] {
+  const last = fetched.at(-1)?.id ?? 0;
+  return [...fetched, ...newest.filter((e) => e.id > last)];
+}
+
+/** The whole timeline, oldest first, following the pages (it is bounded: transitions and sampled progress). */
+async function allEvents(jobId: number): Promise<JobEvent[]> {
   const events: JobEvent[] = [];
   let after = 0;
   for (;;) {
     const page = await unwrap(api.GET("/api/jobs/{job_id}/events", { params: { path: { job_id: jobId }, query: { after, limit: PAGE } } }));
-    events.push(...page.items.filter((e) => e.id < firstShown));
-    const last = page.items.at(-1)?.id;
-    if (page.next_after == null || last == null || last >= firstShown) return events;
+    events.push(...page.items);
+    if (page.next_after == null) return events;
     after = page.next_after;
   }
 }
 
 export function Timeline({ job }: { job: JobDetail }) {
-  const [earlier, setEarlier] = useState<{ jobId: number; events: JobEvent[] } | null>(null);
-  const [loading, setLoading] = useState(false);
-  const [failed, setFailed] = useState<string | null>(null);
-  const shownEarlier = earlier?.jobId === job.id ? earlier.events : [];
-  const firstShown = job.events[0]?.id ?? Number.MAX_SAFE_INTEGER;
-  const events = [...shownEarlier.filter((e) => e.id < firstShown), ...job.events];
+  const [expanded, setExpanded] = useState<number | null>(null);
+  // Fetched again whenever the timeline grows, so nothing between the pages and the newest events goes missing.
+  const full = useQuery({
+    queryKey: ["job", job.id, "events", job.events_total],
+    queryFn: () => allEvents(job.id),
+    enabled: expanded === job.id,
+    placeholderData: keepPreviousData,
+  });
+  const events = expanded === job.id && full.data ? mergeNewest(full.data, job.events) : job.events;
   const hidden = Math.max(0, job.events_total - events.length);
-  const load = () => {
-    setLoading(true);
-    setFailed(null);
-    earlierEvents(job.id, firstShown)
-      .then((found) => setEarlier({ jobId: job.id, events: found }))
-      .catch((error: unknown) => setFailed(error instanceof Error ? error.message : String(error)))
-      .finally(() => setLoading(false));
-  };
   return (
     <section aria-labelledby="timeline-title" className="card p-4">
       <h2 id="timeline-title" className="mb-3 font-semibold">
@@ -46,10 +47,10 @@ export function Timeline({ job }: { job: JobDetail }) {
       </h2>
       {hidden > 0 && (
         <p className="mb-2 text-sm">
-          <button type="button" className="link" onClick={load} disabled={loading}>
-            {loading ? "Loading…" : `Show the ${hidden} earlier ${hidden === 1 ? "event" : "events"}`}
+          <button type="button" className="link" onClick={() => setExpanded(job.id)} disabled={full.isFetching}>
+            {full.isFetching ? "Loading…" : `Show the ${hidden} earlier ${hidden === 1 ? "event" : "events"}`}
           </button>
-          {failed && <span className="ml-2 text-red-700 dark:text-red-400">They could not be loaded: {failed}</span>}
+          {full.isError && <span className="ml-2 text-red-700 dark:text-red-400">They could not be loaded: {full.error.message}</span>}
         </p>
       )}
       <ol className="space-y-2 border-l-2 border-stone-200 pl-4 text-sm dark:border-stone-700">

@@ -57,7 +57,9 @@ def retry(
         Body(openapi_examples={"same inputs": {"value": {}}, "edited": {"value": {"inputs": {"label": "again"}}}}),
     ] = None,
 ) -> JobCreated:
-    """Retry a FAILED or CANCELLED job of anyone as a new linked job, with its inputs or edited ones. Role: operator."""
+    """Retry a FAILED or CANCELLED job of anyone as a new linked job, with its inputs or edited ones; counts as
+    a submission of the operator's (PORTAL_JOB_SUBMIT_RATE_PER_MINUTE). Role: operator."""
+    limiter.check("job submission", principal.id or 0, get_settings().job_submit_rate_per_minute)
     job = jobs_service.retry_job(principal, job_id, body.inputs if body else None)
     return JobCreated(**job.model_dump(), job_id=job.id)
 
@@ -93,10 +95,15 @@ def bulk(
 ) -> BulkResponse:
     """Retry, cancel or force-run many jobs (by ids or a filter), each on its own, with a result per job.
 
-    One call touches at most `PORTAL_ADMIN_BULK_MAX` jobs (422 beyond). Role: operator (admin to start a job
-    that waits for approval).
+    One call touches at most `PORTAL_ADMIN_BULK_MAX` jobs (422 beyond). A retry counts its jobs as submissions
+    of the operator's (PORTAL_JOB_SUBMIT_RATE_PER_MINUTE). Role: operator (admin to start a job that waits for
+    approval).
     """
-    return control.bulk(principal, body, get_settings().admin_bulk_max)
+    settings = get_settings()
+    if body.action == "retry":
+        jobs = len(body.ids) if body.ids is not None else settings.admin_bulk_max
+        limiter.check("job submission", principal.id or 0, settings.job_submit_rate_per_minute, cost=jobs)
+    return control.bulk(principal, body, settings.admin_bulk_max)
 
 
 @router.get("/stats", operation_id="admin-stats", response_model=Stats)

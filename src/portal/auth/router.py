@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request, Response
 
-from portal.auth import logins, service
+from portal.auth import login_throttle, logins, service
 from portal.auth.deps import CSRF_COOKIE, SESSION_COOKIE, Admin, CurrentUser
 from portal.auth.roles import ROLE_NAMES
 from portal.auth.schemas import (
@@ -187,11 +187,11 @@ def revoke_any_token(token_id: RowId, principal: Admin) -> Response:
 def list_login_locks(_: Admin) -> list[LoginLockOut]:
     """Usernames whose logins are locked or backing off now (known users and unknown names alike), the most
     recent first. Role: admin."""
-    return logins.throttled()
+    return login_throttle.throttled()
 
 
 @router.delete("/admin/login-locks/{username}", operation_id="login-locks-clear", status_code=204, tags=["admin"])
 def clear_login_lock(username: Annotated[str, Path(max_length=64)], principal: Admin) -> Response:
     """Unlock a username: its failed logins are forgotten (audited as `auth.login_unlocked`). Role: admin."""
-    logins.unlock(principal, username)
+    login_throttle.unlock(principal, username)
     return Response(status_code=204)

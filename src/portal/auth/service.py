@@ -28,7 +28,7 @@ from portal.errors import Conflict, NotFound, ValidationFailed
 from portal.realtime import bus
 from portal.settings import get_settings
 
-USERNAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{1,63}$")
+USERNAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{1,63}\Z")
 TOKEN_PREFIX = "ptk_"  # noqa: S105 (a prefix, not a secret)
 INITIAL_PASSWORD_FILE = "initial-admin-password"  # noqa: S105 (a file name)
 

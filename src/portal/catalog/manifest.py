@@ -9,8 +9,8 @@ from typing import Any
 import semver
 import yaml
 
-ID_RE = re.compile(r"^[a-z0-9][a-z0-9-]{1,62}$")
-ENTRYPOINT_RE = re.compile(r"^([A-Za-z0-9_./-]+\.py(:[A-Za-z_]\w*)?|[A-Za-z_][\w.]*:[A-Za-z_]\w*)$")
+ID_RE = re.compile(r"^[a-z0-9][a-z0-9-]{1,62}\Z")
+ENTRYPOINT_RE = re.compile(r"^([A-Za-z0-9_./-]+\.py(:[A-Za-z_]\w*)?|[A-Za-z_][\w.]*:[A-Za-z_]\w*)\Z")
 REQUIRED = ("id", "name", "version", "entrypoint")
 _STR = (str,)
 FIELD_TYPES: dict[str, tuple[type, ...]] = {
@@ -38,12 +38,12 @@ FIELD_TYPES: dict[str, tuple[type, ...]] = {
 RESOURCE_KEYS = {"memory_mb", "cpu_seconds"}
 APPROVAL_KEYS = {"approvers", "count", "timeout"}
 ROLE_NAMES = ("viewer", "requester", "operator", "publisher", "admin")
-SECRET_NAME_RE = re.compile(r"^[A-Z_][A-Z0-9_]{0,127}$")
-DURATION_RE = re.compile(r"^(\d+)\s*([smhd]?)$")
+SECRET_NAME_RE = re.compile(r"^[A-Z_][A-Z0-9_]{0,127}\Z")
+DURATION_RE = re.compile(r"^(\d+)\s*([smhd]?)\Z")
 DURATION_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
 DEFAULT_APPROVAL_TIMEOUT = 24 * 3600
 MAX_TIMEOUT = 7 * 24 * 3600
-QUEUE_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
+QUEUE_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}\Z")
 MAX_PRIORITY = 9
 
 

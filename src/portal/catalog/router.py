@@ -25,6 +25,8 @@ from portal.catalog.schemas import (
     WebhookOut,
 )
 from portal.jobs.schemas import JobOut
+from portal.ratelimit import limiter
+from portal.settings import get_settings
 
 router = APIRouter(prefix="/api/catalog", tags=["catalog"])
 
@@ -83,7 +85,9 @@ def validate_local(body: LocalValidateRequest, _: Publisher) -> ValidationReport
 
 @router.post("/git/import", operation_id="catalog-import-git", response_model=JobOut, status_code=202)
 def import_git(body: GitImportRequest, principal: Publisher) -> JobOut:
-    """Queue an import of tag `item_id@version` (or a ref) as a `catalog_import` job; follow it like any job."""
+    """Queue an import of tag `item_id@version` (or a ref) as a `catalog_import` job; follow it like any job.
+    Counts as a job submission of the publisher's (PORTAL_JOB_SUBMIT_RATE_PER_MINUTE)."""
+    limiter.check("job submission", principal.id or 0, get_settings().job_submit_rate_per_minute)
     return git.start_import(
         principal,
         git.GitImportRequest(

@@ -81,7 +81,13 @@ def confidential_parts(job: jobs_service.ClaimedJob) -> tuple[dict[str, Any], di
     Secrets come only if the job declares them and a grant covers its version (PortalError otherwise).
     """
     sensitive = crypto.unseal(job.sealed_inputs) if job.sealed_inputs else {}
-    env = secrets_service.values_for(job.item_id, job.item_version, job.secrets) if job.secrets else {}
+    env = (
+        secrets_service.values_for(
+            job.item_id, job.item_version, job.bundle_sha256, job.secrets, development=job.source_path is not None
+        )
+        if job.secrets
+        else {}
+    )
     return {**job.inputs, **sensitive}, env, Masker([*sensitive.values(), *env.values()])
 
 
@@ -208,7 +214,7 @@ class JobHost:
             result = git_importer.run_import_job(
                 job.inputs,
                 actor,
-                lambda percent, message: jobs_service.report_progress(job.id, job.run, percent, message),
+                lambda percent, message: jobs_service.report_progress(job.id, job.run, percent, message, step=True),
                 cancel,
             )
             return jobs_service.RunResult(succeeded=True, result=result)

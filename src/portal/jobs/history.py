@@ -6,7 +6,8 @@ when the job's previous progress event is at least a spacing old; otherwise it r
 stored sample is the last report of its window. The spacing is `PORTAL_JOB_PROGRESS_EVENT_SECONDS` (1 s), or
 the run's age divided by half of `PORTAL_JOB_PROGRESS_EVENTS` (200) when that is longer, so samples stay
 spread over the whole run; when the job holds more progress events than that, every other one is dropped (the
-first and the last stay). Transitions, approvals and requeues are never touched.
+first and the last stay). Transitions, approvals, requeues and the named steps of the portal's own jobs (a Git
+import's) are never touched.
 """
 
 from __future__ import annotations

@@ -516,7 +516,13 @@ def _check_runnable(runnable: catalog_service.RunnableVersion, inputs: dict[str,
         raise ValidationFailed(
             f"the inputs do not match the schema of {runnable.item_id} {runnable.version}", details=errors
         )
-    refused = secrets_service.refusal(runnable.item_id, runnable.version, runnable.secrets)
+    refused = secrets_service.refusal(
+        runnable.item_id,
+        runnable.version,
+        runnable.bundle_sha256,
+        runnable.secrets,
+        development=runnable.dev_path is not None,
+    )
     if refused is not None:
         raise refused
     catalog_network.check(runnable.item_id, runnable.network)
@@ -645,15 +651,20 @@ def cancel_job(actor: Principal, job_id: int) -> JobOut:
         state = JobState(job.state)
         if state not in CANCELLABLE:
             raise Conflict(f"job {job_id} is {state.value} and cannot be cancelled", details={"state": state.value})
+        if state is JobState.RUNNING and job.cancel_requested:
+            # Asked already: the kill is under way. Asking again changes nothing and records nothing, so
+            # repeated cancels cannot grow the job's timeline or the audit trail.
+            executors.current().cancel(job_id, running=True)
+            return job_out(job)
         if state is JobState.RUNNING:
             now = utcnow()
             row = s.execute(
                 update(Job)
-                .where(Job.id == job_id, Job.state == JobState.RUNNING.value)
+                .where(Job.id == job_id, Job.state == JobState.RUNNING.value, Job.cancel_requested.is_(False))
                 .values(cancel_requested=True, rev=Job.rev + 1, updated_at=now, message="cancelling")
                 .returning(*SUMMARY_COLUMNS)
             ).first()
-            if row is None:  # it ended (or was re-queued) since it was read
+            if row is None:  # it ended, was re-queued or was cancelled by someone else since it was read
                 raise Conflict(f"job {job_id} changed state, try again")
             _event(
                 s.connection(),
@@ -851,8 +862,9 @@ def claim_next(worker_id: str) -> ClaimedJob | None:
     return claimed[1]
 
 
-def report_progress(job_id: int, run: RunKey, percent: int, message: str) -> None:
-    """A running job's progress, from the run that holds it."""
+def report_progress(job_id: int, run: RunKey, percent: int, message: str, *, step: bool = False) -> None:
+    """A running job's progress, from the run that holds it. A `step` (one of the few named stages of the
+    portal's own jobs, such as a Git import's) is stored as an event of kind `step`, never sampled away."""
     now = utcnow()
     with db.write() as s:
         conn = s.connection()
@@ -869,7 +881,10 @@ def report_progress(job_id: int, run: RunKey, percent: int, message: str) -> Non
         ).first()
         if row is None:
             return
-        history.store_progress(conn, job_id, now, run[1], percent, message)
+        if step:
+            _event(conn, job_id, now, "step", progress=percent, message=message)
+        else:
+            history.store_progress(conn, job_id, now, run[1], percent, message)
     publish(row)
 
 

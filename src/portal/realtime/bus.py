@@ -127,7 +127,10 @@ class RedisEventBus:
     def publish(self, message: dict[str, Any]) -> None:
         now = time.monotonic()
         if now < self._pause_until:
-            return  # Redis failed a moment ago: do not make every caller wait for it again
+            # Redis failed a moment ago: do not make every caller wait for it again. This node's own listeners
+            # still hear it (a revoked credential ends this node's streams at once), the others resync later.
+            self._deliver(message)
+            return
         try:
             self._redis.publish(
                 self.channel, self._signer.seal(json.dumps(message, separators=(",", ":"), default=str))
@@ -135,6 +138,7 @@ class RedisEventBus:
         except redis.RedisError as exc:
             self._dropped = True
             self._pause_until = now + PUBLISH_PAUSE
+            self._deliver(message)
             if now - self._last_publish_error > 10:
                 log.warning("publishing on %s failed: %s", self.channel, exc)
                 self._last_publish_error = now

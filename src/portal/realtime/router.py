@@ -47,7 +47,9 @@ async def _serve(websocket: WebSocket, client: Client, principal: Principal) -> 
     receiver = asyncio.create_task(_drain_incoming(websocket))
     getter: asyncio.Task[str | None] | None = None
     rechecker = asyncio.create_task(client.recheck.wait())
-    recheck_at = loop.time() + settings.ws_recheck_seconds
+    # The first recheck comes at once: a credential revoked between the handshake's check and `hub.add` missed
+    # its event, and must not stream for a whole period.
+    recheck_at = loop.time()
     ping_at = loop.time() + settings.ws_ping_seconds
     try:
         while True:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import re
 from collections.abc import Iterable
 from typing import Any
 from urllib.parse import quote, quote_plus
@@ -18,6 +19,7 @@ MASK = "***"
 MIN_MASKED_LENGTH = 4
 # An encoded form shorter than this could be ordinary text (a few base64 letters): only longer ones are masked.
 MIN_ENCODED_LENGTH = 8
+_PERCENT = re.compile("%[0-9A-F]{2}")
 
 
 def _forms(text: str) -> set[str]:
@@ -45,8 +47,10 @@ def _encoded_forms(text: str) -> set[str]:
     """A value as a task may encode it: base64 (alone or inside more), URL-encoded, hex."""
     data = text.encode()
     forms = _base64_cores(data)
-    forms.update((quote(text, safe=""), quote_plus(text, safe=""), binascii.hexlify(data).decode()))
-    forms.add(binascii.hexlify(data).decode().upper())
+    # URL-encoded as Python, JavaScript's encodeURIComponent and form bodies write it, in either hex case.
+    urls = {quote(text, safe=safe) for safe in ("", "/", "!'()*")} | {quote_plus(text, safe="")}
+    forms.update(urls | {_PERCENT.sub(lambda m: m.group(0).lower(), url) for url in urls})
+    forms.update((binascii.hexlify(data).decode(), binascii.hexlify(data).decode().upper()))
     return {form for form in forms if len(form) >= MIN_ENCODED_LENGTH}
 
 

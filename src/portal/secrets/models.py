@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import ForeignKey, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
@@ -30,4 +31,7 @@ class SecretGrant(Base):
 
     secret_id: Mapped[int] = mapped_column(ForeignKey("secrets.id", ondelete="CASCADE"), primary_key=True)
     item_id: Mapped[str] = mapped_column(String(64), primary_key=True)
-    versions: Mapped[str] = mapped_column(Text, default="")
+    versions: Mapped[str] = mapped_column(Text)
+    # version -> bundle sha256 of the versions that existed when the grant was made or extended: other code
+    # under the same version string is not covered.
+    pins: Mapped[dict[str, Any]] = mapped_column(default=dict)

@@ -12,7 +12,7 @@ ITEMS = (
     "the versions granted this secret: `item@<semver range>` (e.g. `backup@^1.2.0`), or a bare `item` for the "
     "versions that exist now (later ones only when the grant is extended)"
 )
-GrantEntry = Annotated[str, Field(min_length=1, max_length=600)]
+GrantEntry = Annotated[str, Field(min_length=1, max_length=20_100)]
 
 
 class SecretCreate(BaseModel):

@@ -3,6 +3,8 @@ them and whose version a grant covers."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
@@ -13,34 +15,38 @@ from portal.db import session as db
 from portal.db.base import utcnow
 from portal.errors import Conflict, NotFound
 from portal.secrets import crypto
-from portal.secrets.grants import Grant, covers, extended, parse
+from portal.secrets.grants import Grant, extended, parse
 from portal.secrets.models import Secret, SecretGrant
 from portal.secrets.schemas import SecretCreate, SecretExtend, SecretOut, SecretUpdate, UncoveredVersion
 
 
 def _grants(s: Session, secret: Secret) -> dict[str, Grant]:
-    rows = s.execute(select(SecretGrant.item_id, SecretGrant.versions).where(SecretGrant.secret_id == secret.id)).all()
-    return {item_id: Grant(item_id, versions) for item_id, versions in rows}
+    columns = (SecretGrant.item_id, SecretGrant.versions, SecretGrant.pins)
+    rows = s.execute(select(*columns).where(SecretGrant.secret_id == secret.id)).all()
+    return {item_id: Grant(item_id, versions, dict(pins or {})) for item_id, versions, pins in rows}
 
 
-def _declaring(s: Session) -> dict[str, list[tuple[str, str]]]:
-    """(item, version) of every catalog version, by each secret its manifest declares."""
-    declared: dict[str, list[tuple[str, str]]] = {}
-    rows = s.execute(select(CatalogVersion.item_id, CatalogVersion.version, CatalogVersion.manifest)).all()
-    for item_id, version, manifest in rows:
+Declared = dict[str, list[tuple[str, str, str]]]
+
+
+def _declaring(s: Session) -> Declared:
+    """(item, version, bundle) of every catalog version, by each secret its manifest declares."""
+    declared: Declared = {}
+    columns = (CatalogVersion.item_id, CatalogVersion.version, CatalogVersion.bundle_sha256, CatalogVersion.manifest)
+    for item_id, version, sha, manifest in s.execute(select(*columns)).all():
         names = manifest.get("secrets") if isinstance(manifest, dict) else None
         for name in names if isinstance(names, list) else ():
-            declared.setdefault(str(name), []).append((item_id, version))
+            declared.setdefault(str(name), []).append((item_id, version, sha))
     return declared
 
 
-def _view(s: Session, secret: Secret, declared: dict[str, list[tuple[str, str]]] | None = None) -> SecretOut:
+def _view(s: Session, secret: Secret, declared: Declared | None = None) -> SecretOut:
     grants = _grants(s, secret)
     wanting = (declared if declared is not None else _declaring(s)).get(secret.name, [])
     uncovered = [
         UncoveredVersion(item_id=item_id, version=version)
-        for item_id, version in sorted(wanting)
-        if item_id not in grants or not covers(grants[item_id].versions, version)
+        for item_id, version, sha in sorted(wanting)
+        if item_id not in grants or not grants[item_id].covers(version, sha)
     ]
     return SecretOut(
         name=secret.name,
@@ -63,7 +69,7 @@ def _get(s: Session, name: str) -> Secret:
 def _grant(s: Session, secret: Secret, grants: list[Grant]) -> None:
     s.execute(delete(SecretGrant).where(SecretGrant.secret_id == secret.id))
     for grant in grants:
-        s.add(SecretGrant(secret_id=secret.id, item_id=grant.item_id, versions=grant.versions))
+        s.add(SecretGrant(secret_id=secret.id, item_id=grant.item_id, versions=grant.versions, pins=grant.pins))
 
 
 def list_secrets() -> list[SecretOut]:
@@ -128,10 +134,11 @@ def extend_secret(actor: Principal, name: str, body: SecretExtend) -> SecretOut:
     with db.write() as s:
         secret = _get(s, name)
         before = _view(s, secret)
-        grants = _grants(s, secret)
+        current = _grants(s, secret)
+        grants = dict(current)
         for addition in parse(s, body.items):
             grants[addition.item_id] = extended(grants.get(addition.item_id), addition, s)
-        if [str(grants[item_id]) for item_id in sorted(grants)] == before.items:
+        if grants == current:
             return before  # covered already: nothing changes, nothing to audit
         _grant(s, secret, [grants[item_id] for item_id in sorted(grants)])
         secret.updated_at = utcnow()
@@ -149,35 +156,51 @@ def delete_secret(actor: Principal, name: str) -> None:
         audit.record(s, actor, "secret.delete", target_type="secret", target_id=name)
 
 
-def missing_for(item_id: str, version: str, names: tuple[str, ...] | list[str]) -> list[str]:
-    """Which of `names` do not exist or have no grant covering `version` of `item_id` (a job could not get them)."""
+def missing_for(item_id: str, version: str, bundle_sha256: str, names: Sequence[str]) -> list[str]:
+    """Which of `names` do not exist or have no grant covering this version and bundle of `item_id`."""
     if not names:
         return []
     with db.read() as s:
         rows = s.execute(
-            select(Secret.name, SecretGrant.versions)
+            select(Secret.name, SecretGrant.versions, SecretGrant.pins)
             .join(SecretGrant, SecretGrant.secret_id == Secret.id)
             .where(Secret.name.in_(list(names)), SecretGrant.item_id == item_id)
         ).all()
-    granted = {name for name, versions in rows if covers(versions, version)}
+    granted = {
+        name for name, versions, pins in rows if Grant(item_id, versions, pins or {}).covers(version, bundle_sha256)
+    }
     return [name for name in names if name not in granted]
 
 
-def refusal(item_id: str, version: str, names: tuple[str, ...] | list[str]) -> Conflict | None:
-    """Why a job of `version` of `item_id` could not get the secrets it declares, or None when it could."""
-    missing = missing_for(item_id, version, names)
+def refusal(
+    item_id: str, version: str, bundle_sha256: str, names: Sequence[str], *, development: bool = False
+) -> Conflict | None:
+    """Why a job of this version of `item_id` could not get the secrets it declares, or None when it could.
+    A development version runs from a folder whose code changes without an import: it never gets secrets."""
+    if not names:
+        return None
+    details = {"item_id": item_id, "version": version}
+    if development:
+        return Conflict(
+            f"{item_id} {version} is a development version (run from its folder, whose code may change at any "
+            f"time): it gets no secrets ({', '.join(names)}); import it as a release",
+            details={**details, "missing": list(names)},
+        )
+    missing = missing_for(item_id, version, bundle_sha256, names)
     if not missing:
         return None
     return Conflict(
         f"{item_id} {version} needs secrets that are not granted to this version: {', '.join(missing)} "
         "(an admin grants them, or extends a grant of other versions, on the Secrets page)",
-        details={"item_id": item_id, "version": version, "missing": missing},
+        details={**details, "missing": missing},
     )
 
 
-def values_for(item_id: str, version: str, names: tuple[str, ...] | list[str]) -> dict[str, str]:
+def values_for(
+    item_id: str, version: str, bundle_sha256: str, names: Sequence[str], *, development: bool = False
+) -> dict[str, str]:
     """The decrypted values of the secrets a job declares (Conflict when one is not granted to its version)."""
-    refused = refusal(item_id, version, names)
+    refused = refusal(item_id, version, bundle_sha256, names, development=development)
     if refused is not None:
         raise refused
     with db.read() as s:

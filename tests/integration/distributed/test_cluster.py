@@ -169,3 +169,16 @@ def test_a_worker_serves_its_job_metrics(cluster: Cluster) -> None:
     worker.stop()
     assert 'portal_job_duration_seconds_count{item_id="metered",state="SUCCEEDED"} 1.0' in text
     assert "portal_jobs{" not in text  # the totals are the API nodes' to report
+
+
+def test_a_nul_character_postgresql_cannot_store_is_a_422_not_a_500(cluster: Cluster) -> None:
+    """SQLite stores NUL, PostgreSQL does not: on PostgreSQL every field answers 422, naming what is wrong."""
+    with cluster.client(0) as admin:
+        user = {"username": "nul-tester", "role": "viewer", "display_name": "a\u0000b", "password": None}
+        refused = admin.post("/api/admin/users", json=user)
+        assert refused.status_code == 422 and "NUL" in refused.json()["error"]["message"], refused.text
+        job = admin.post("/api/jobs", json={"item_id": "noop", "inputs": {"x": "a\u0000b"}})
+        assert job.status_code == 422 and job.json()["error"]["details"][0]["field"] == "x", job.text
+        assert admin.get("/api/admin/users", params={"q": "nul-tester"}).json() == []
+        login = httpx.post(f"{cluster.apis[0].url}/api/auth/login", json={"username": "a\u0000b", "password": "x"})
+        assert login.status_code == 422, login.text

@@ -13,6 +13,7 @@ import hmac
 import json
 import os
 import re
+import shlex
 import signal
 import subprocess
 import tempfile
@@ -34,9 +35,9 @@ from portal.jobs import service as jobs_service
 from portal.jobs.schemas import JobOut
 from portal.settings import Settings, get_settings
 
-TAG_RE = re.compile(r"^(?P<item_id>[a-z0-9][a-z0-9-]{1,62})@(?P<version>[0-9A-Za-z.+-]+)$")
-REF_RE = re.compile(r"^(?!-)(?!.*\.\.)[A-Za-z0-9._/@+-]{1,200}$")
-_SCP_RE = re.compile(r"^[A-Za-z0-9._-]+@[A-Za-z0-9.-]+:(?!-)[A-Za-z0-9._/~-]+$")
+TAG_RE = re.compile(r"^(?P<item_id>[a-z0-9][a-z0-9-]{1,62})@(?P<version>[0-9A-Za-z.+-]+)\Z")
+REF_RE = re.compile(r"^(?!-)(?!.*\.\.)[A-Za-z0-9._/@+-]{1,200}\Z")
+_SCP_RE = re.compile(r"^[A-Za-z0-9._-]+@[A-Za-z0-9.-]+:(?!-)[A-Za-z0-9._/~-]+\Z")
 _REMOTE_SCHEMES = ("https://", "http://", "ssh://", "git://")
 _PLAIN_SCHEMES = ("http://", "git://")
 ProgressCallback = Callable[[int, str], None]
@@ -123,7 +124,17 @@ def start_import(
 # --- fetching -------------------------------------------------------------------------------------------------
 
 
-def _git_env(home: Path) -> dict[str, str]:
+def known_hosts(settings: Settings) -> Path:
+    """The SSH host keys Git over ssh trusts: PORTAL_GIT_SSH_KNOWN_HOSTS, or `ssh_known_hosts` in the data
+    directory. An unknown host is refused, never learnt on first use (anyone on the way could answer first)."""
+    return Path(settings.git_ssh_known_hosts) if settings.git_ssh_known_hosts else settings.data_dir / "ssh_known_hosts"
+
+
+def _git_env(home: Path, settings: Settings) -> dict[str, str]:
+    ssh = (
+        "ssh -o BatchMode=yes -o StrictHostKeyChecking=yes -o GlobalKnownHostsFile=/dev/null "
+        f"-o UserKnownHostsFile={shlex.quote(str(known_hosts(settings)))}"
+    )
     return {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
         "HOME": str(home),
@@ -133,7 +144,7 @@ def _git_env(home: Path) -> dict[str, str]:
         "GIT_CONFIG_GLOBAL": "/dev/null",
         "GIT_ASKPASS": "/bin/false",
         "SSH_ASKPASS": "/bin/false",
-        "GIT_SSH_COMMAND": "ssh -o BatchMode=yes -o StrictHostKeyChecking=accept-new",
+        "GIT_SSH_COMMAND": ssh,
         "GIT_LFS_SKIP_SMUDGE": "1",
     }
 
@@ -190,7 +201,7 @@ def fetch(request: GitImportRequest, workdir: Path, cancel: threading.Event | No
     """Shallow-fetch the request's tag/ref into `workdir/repo`, check it out, and return the commit."""
     settings = get_settings()
     deadline = time.monotonic() + settings.git_timeout_seconds
-    env = _git_env(workdir)
+    env = _git_env(workdir, settings)
     repo = workdir / "repo"
     repo.mkdir()
     config = _git_config(settings)
