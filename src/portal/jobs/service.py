@@ -40,7 +40,7 @@ from portal.jobs.schemas import (
     LogLine,
     LogPage,
 )
-from portal.jobs.states import CANCELLABLE, RETRYABLE, JobState
+from portal.jobs.states import CANCELLABLE, RETRYABLE, JobState, check_edge
 from portal.realtime import bus
 from portal.secrets import crypto
 from portal.secrets import service as secrets_service
@@ -298,10 +298,12 @@ def transition(
     held_by: RunKey | None = None,
 ) -> Row[Any] | None:
     """Move one job from `expected` to `target`; None when it was not in `expected` (someone else moved it).
+    IllegalTransition, before anything is written, when the state graph has no such edge.
 
     With `held_by` (a worker and the time it claimed the job), only while that run holds the job: a run that
     lost its job (reaped, then claimed again, by another worker or the same one) can no longer change it.
     """
+    check_edge(expected, target)
     now = utcnow()
     conn = s.connection()
     if target.value in counters.FINISHED:
@@ -316,21 +318,36 @@ def transition(
         {**params, **where, "v_state": target.value, "v_updated_at": now},
     ).first()
     if row is not None:
-        _event(
-            conn,
-            job_id,
-            now,
-            "state",
-            from_state=expected.value,
-            to_state=target.value,
-            message=message,
-            actor=actor,
-            progress=values.get("progress"),
-        )
-        counters.moved(s, row.item_id, row.queue, expected.value, target.value, owner=row.created_by)
-        if target.value in counters.FINISHED:
-            counters.finished(s, row.item_id, target.value, now, row.started_at)
+        _moved(s, row, expected, target, now, message=message, actor=actor, progress=values.get("progress"))
     return row
+
+
+def _moved(
+    s: Session,
+    row: Row[Any],
+    source: JobState,
+    target: JobState,
+    now: datetime,
+    *,
+    message: str = "",
+    actor: str | None = None,
+    progress: int | None = None,
+) -> None:
+    """What every change of state records with it, in its transaction: the timeline event and the counters."""
+    _event(
+        s.connection(),
+        row.id,
+        now,
+        "state",
+        from_state=source.value,
+        to_state=target.value,
+        message=message,
+        actor=actor,
+        progress=progress,
+    )
+    counters.moved(s, row.item_id, row.queue, source.value, target.value, owner=row.created_by)
+    if target.value in counters.FINISHED:
+        counters.finished(s, row.item_id, target.value, now, row.started_at)
 
 
 def _insert_job(
@@ -815,6 +832,7 @@ def list_jobs(
 
 
 def _claim(s: Session, worker_id: str, now: Any, job_id: int | None = None) -> tuple[Row[Any], ClaimedJob] | None:
+    check_edge(JobState.QUEUED, JobState.RUNNING)
     conn = s.connection()
     if job_id is None:
         row = conn.execute(_CLAIM, {"now": now, "worker": worker_id}).first()
@@ -822,16 +840,7 @@ def _claim(s: Session, worker_id: str, now: Any, job_id: int | None = None) -> t
         row = conn.execute(_CLAIM_ONE, {"now": now, "worker": worker_id, "job_id": job_id}).first()
     if row is None:
         return None
-    _event(
-        conn,
-        row.id,
-        now,
-        "state",
-        from_state=JobState.QUEUED.value,
-        to_state=JobState.RUNNING.value,
-        message=f"started on {worker_id}",
-    )
-    counters.moved(s, row.item_id, row.queue, JobState.QUEUED.value, JobState.RUNNING.value, owner=row.created_by)
+    _moved(s, row, JobState.QUEUED, JobState.RUNNING, now, message=f"started on {worker_id}")
     return row, ClaimedJob(
         id=row.id,
         kind=row.kind,

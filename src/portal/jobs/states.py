@@ -24,6 +24,17 @@ TRANSITIONS: dict[JobState, frozenset[JobState]] = {
     JobState.CANCELLED: frozenset(),
 }
 
+
+class IllegalTransition(RuntimeError):
+    """A change of state the graph does not have: a bug in the caller, refused before anything is written."""
+
+
+def check_edge(source: JobState, target: JobState) -> None:
+    """Refuse a move the state graph does not have (IllegalTransition)."""
+    if target not in TRANSITIONS[source]:
+        raise IllegalTransition(f"{source.value} -> {target.value} is not an edge of the job state graph")
+
+
 FINISHED = frozenset({JobState.SUCCEEDED, JobState.FAILED, JobState.CANCELLED})
 ACTIVE = frozenset({JobState.PENDING_APPROVAL, JobState.QUEUED, JobState.RUNNING})
 RETRYABLE = frozenset({JobState.FAILED, JobState.CANCELLED})

@@ -1,0 +1,43 @@
+"""The one writer of job states refuses every edge the state graph does not have, before it writes anything."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from itertools import product
+from pathlib import Path
+
+import pytest
+
+from portal.auth.principal import SYSTEM
+from portal.catalog import service as catalog_service
+from portal.db import session as db
+from portal.jobs import service as jobs_service
+from portal.jobs.states import TRANSITIONS, IllegalTransition, JobState
+from tests.conftest import migrated_database
+from tests.helpers import item_files, write
+
+ILLEGAL = [(a, b) for a, b in product(JobState, JobState) if b not in TRANSITIONS[a]]
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def job_id(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[int]:
+    with migrated_database(request, tmp_path / "data", catalog_load_examples=False):
+        write(tmp_path / "items" / "graph", item_files("graph", "1.0.0"))
+        catalog_service.import_local(SYSTEM, str(tmp_path / "items"), enforce_roots=False)
+        yield jobs_service.create_job(SYSTEM, "graph", "1.0.0", {}).id
+
+
+def test_every_edge_outside_the_graph_is_refused_and_changes_nothing(job_id: int) -> None:
+    assert len(ILLEGAL) == 36 - 8  # six states, eight edges
+    before = jobs_service.get_job(SYSTEM, job_id)
+    for source, target in ILLEGAL:
+        with pytest.raises(IllegalTransition, match=f"{source.value} -> {target.value}"), db.write() as s:
+            jobs_service.transition(s, job_id, source, target, {"message": "should not happen"})
+    after = jobs_service.get_job(SYSTEM, job_id)
+    assert after.state == before.state == JobState.QUEUED and after.rev == before.rev
+    assert after.events_total == before.events_total
+    # The edges of the graph go through the same writer: QUEUED -> RUNNING -> SUCCEEDED.
+    with db.write() as s:
+        assert jobs_service.transition(s, job_id, JobState.QUEUED, JobState.RUNNING, {}) is not None
+        assert jobs_service.transition(s, job_id, JobState.RUNNING, JobState.SUCCEEDED, {}) is not None
+    assert jobs_service.get_job(SYSTEM, job_id).state == JobState.SUCCEEDED
