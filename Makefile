@@ -64,6 +64,7 @@ run: install web
 lint: install
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
+	$(BIN)/lint-imports --no-cache
 
 types: install
 	$(BIN)/mypy

@@ -25,10 +25,10 @@ from bench.common import (
     write_results,
 )
 from bench.roundtrip import _Stream
-from portal.auth.principal import SYSTEM
 from portal.catalog import service as catalog_service
 from portal.catalog.bundles import tree_digest
 from portal.db import session as db
+from portal.identity.principal import SYSTEM
 from portal.settings import Settings, use_settings
 
 NAME = "catalog"

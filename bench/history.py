@@ -17,11 +17,11 @@ from typing import Any
 from sqlalchemy import insert
 
 from bench.common import CorrectnessError, data_dir, show, write_results
-from portal.auth.principal import SYSTEM
 from portal.catalog import service as catalog_service
 from portal.db import migrate
 from portal.db import session as db
 from portal.db.base import utcnow
+from portal.identity.principal import SYSTEM
 from portal.jobs import history
 from portal.jobs import service as jobs_service
 from portal.settings import Settings, use_settings

@@ -8,16 +8,16 @@ import os
 from dataclasses import dataclass
 
 from portal.auth import service as auth_service
-from portal.auth.principal import SYSTEM
 from portal.catalog import service as catalog_service
 from portal.db import migrate
 from portal.db import session as db
 from portal.errors import PortalError
-from portal.execution import executor as executors
+from portal.events import bus
+from portal.events.signing import Signer
 from portal.execution.local import LocalExecutor
-from portal.realtime import bus
+from portal.identity.principal import SYSTEM
+from portal.jobs import executors
 from portal.realtime.hub import hub
-from portal.realtime.signing import Signer
 from portal.schedules.scheduler import Scheduler
 from portal.settings import EXAMPLES_DIR, Settings, use_settings
 

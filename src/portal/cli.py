@@ -10,9 +10,9 @@ import time
 import click
 
 from portal import logs
-from portal.auth.principal import SYSTEM
-from portal.auth.roles import ROLE_NAMES
 from portal.errors import PortalError
+from portal.identity.principal import SYSTEM
+from portal.identity.roles import ROLE_NAMES
 from portal.settings import get_settings
 
 

@@ -12,9 +12,9 @@ from typing import Any
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from portal import instruments
 from portal.context import client_ip_var, request_id_var
 from portal.errors import PayloadTooLarge
-from portal.health import metrics
 from portal.logs import ACCESS_LOGGER
 
 REQUEST_ID_HEADER = b"x-request-id"
@@ -121,7 +121,7 @@ class MetricsMiddleware:
         finally:
             elapsed = time.perf_counter() - start
             route = getattr(scope.get("route"), "path", None) or "(unmatched)"
-            metrics.observe_request(scope["method"], route, status, elapsed)
+            instruments.observe_request(scope["method"], route, status, elapsed)
             if access_log.isEnabledFor(logging.INFO):
                 access_log.info(
                     "%s %s %s",

@@ -15,10 +15,10 @@ import pytest
 from sqlalchemy import func, select, update
 
 from portal.audit.models import AuditEntry
-from portal.auth.principal import SYSTEM
 from portal.catalog import service as catalog_service
 from portal.db import session as db
 from portal.db.base import utcnow
+from portal.identity.principal import SYSTEM
 from portal.jobs import history
 from portal.jobs import service as jobs_service
 from portal.jobs.models import Job

@@ -12,10 +12,10 @@ import pytest
 from sqlalchemy import func, or_, select
 
 from portal.auth import service as auth_service
-from portal.auth.principal import SYSTEM, Principal
-from portal.auth.roles import Role
 from portal.catalog import service as catalog_service
 from portal.db import session as db
+from portal.identity.principal import SYSTEM, Principal
+from portal.identity.roles import Role
 from portal.jobs import service as jobs_service
 from portal.jobs.models import Job
 from portal.jobs.states import JobState

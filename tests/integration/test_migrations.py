@@ -10,10 +10,10 @@ from alembic import command
 from cryptography.fernet import Fernet
 from sqlalchemy import text
 
-from portal.auth.principal import SYSTEM
 from portal.catalog import service as catalog_service
 from portal.db import migrate
 from portal.db import session as db
+from portal.identity.principal import SYSTEM
 from portal.secrets import service as secrets_service
 from portal.secrets.schemas import SecretCreate
 from tests.conftest import migrated_database

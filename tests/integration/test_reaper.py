@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from portal.auth.principal import SYSTEM, Principal
-from portal.auth.roles import Role
 from portal.catalog import service as catalog_service
 from portal.db import session as db
 from portal.execution import workers
+from portal.identity.principal import SYSTEM, Principal
+from portal.identity.roles import Role
 from portal.jobs import service as jobs_service
 from portal.jobs.states import JobState
 from tests.conftest import migrated_database

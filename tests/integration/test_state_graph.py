@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from portal.auth.principal import SYSTEM
 from portal.catalog import service as catalog_service
 from portal.db import session as db
+from portal.identity.principal import SYSTEM
 from portal.jobs import service as jobs_service
 from portal.jobs.states import TRANSITIONS, IllegalTransition, JobState
 from tests.conftest import migrated_database

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from cryptography.fernet import Fernet
 
-from portal.realtime.bus import RedisEventBus
-from portal.realtime.signing import MAX_AGE_SECONDS, Signer
+from portal.events.bus import RedisEventBus
+from portal.events.signing import MAX_AGE_SECONDS, Signer
 
 KEY, OTHER = Fernet.generate_key().decode(), Fernet.generate_key().decode()
 NOW = 1_780_000_000.25

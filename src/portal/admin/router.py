@@ -10,7 +10,7 @@ from portal.admin import health, system
 from portal.admin import stats as stats_service
 from portal.admin.schemas import HealthDetailed, Stats, SystemStatus
 from portal.auth.deps import Admin, Operator
-from portal.auth.principal import Principal
+from portal.identity.principal import Principal
 from portal.jobs import control
 from portal.jobs import service as jobs_service
 from portal.jobs.schemas import BulkRequest, BulkResponse, JobCreated, JobOut, RetryRequest

@@ -11,9 +11,8 @@ from sqlalchemy import Connection
 from portal.admin.schemas import Alert, HourBucket, ItemFailures, ItemTiming, Last24h, QueueDepth, Stats, WorkerOut
 from portal.db import session as db
 from portal.db.base import utcnow
-from portal.execution import executor as executors
 from portal.execution import workers
-from portal.jobs import counters
+from portal.jobs import counters, executors
 from portal.settings import get_settings
 
 TOP_ITEMS = 5

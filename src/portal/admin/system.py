@@ -12,12 +12,11 @@ from typing import Any
 
 from sqlalchemy import QueuePool, text
 
-from portal import __version__
+from portal import __version__, instruments
 from portal.admin.schemas import SystemStatus
 from portal.catalog import service as catalog_service
 from portal.db import session as db
 from portal.db.base import utcnow
-from portal.health import metrics
 from portal.health import service as health_service
 from portal.jobs import counters
 from portal.realtime.hub import hub
@@ -96,6 +95,6 @@ def status() -> SystemStatus:
             "disk_free_bytes": disk.free,
         },
         process=_process(),
-        http=metrics.requests_window.rates(),
+        http=instruments.requests_window.rates(),
         jobs=_jobs(),
     )

@@ -18,11 +18,11 @@ from sqlalchemy.orm import Session
 from portal.audit import query
 from portal.audit.models import AuditEntry
 from portal.audit.schemas import AuditEntryOut, AuditFacets, AuditFilter, AuditPage, ExportFormat
-from portal.auth.principal import Principal
 from portal.context import client_ip_var, request_id_var
 from portal.db import session as db
 from portal.db.base import utcnow
 from portal.errors import ValidationFailed
+from portal.identity.principal import Principal
 from portal.settings import get_settings
 
 _INSERT = insert(AuditEntry.__table__)  # type: ignore[arg-type]

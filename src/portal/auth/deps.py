@@ -10,9 +10,9 @@ from fastapi import Depends, Request, WebSocket
 from starlette.concurrency import run_in_threadpool
 
 from portal.auth import service
-from portal.auth.principal import Principal
-from portal.auth.roles import Role
 from portal.errors import Forbidden, Unauthorized
+from portal.identity.principal import Principal
+from portal.identity.roles import Role
 from portal.settings import get_settings
 
 SESSION_COOKIE = "portal_session"

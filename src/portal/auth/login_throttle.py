@@ -33,11 +33,11 @@ from sqlalchemy.orm import Session
 
 from portal.audit import service as audit
 from portal.auth.models import LoginThrottle, User
-from portal.auth.principal import Principal
 from portal.auth.schemas import LoginLockOut
 from portal.db import session as db
 from portal.db.base import utcnow
 from portal.errors import NotFound, RateLimited
+from portal.identity.principal import Principal
 from portal.settings import get_settings
 
 log = logging.getLogger(__name__)

@@ -23,12 +23,12 @@ from portal.audit import service as audit
 from portal.auth import login_throttle as throttle
 from portal.auth import passwords
 from portal.auth.models import AuthSession, User
-from portal.auth.principal import Principal
-from portal.auth.roles import Role
 from portal.auth.service import secret_digest
 from portal.db import session as db
 from portal.db.base import utcnow
 from portal.errors import RateLimited, Unauthorized
+from portal.identity.principal import Principal
+from portal.identity.roles import Role
 from portal.settings import get_settings
 
 BAD_CREDENTIALS = "invalid username or password"

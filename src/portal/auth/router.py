@@ -8,7 +8,6 @@ from fastapi import APIRouter, Path, Query, Request, Response
 
 from portal.auth import login_throttle, logins, service
 from portal.auth.deps import CSRF_COOKIE, SESSION_COOKIE, Admin, CurrentUser
-from portal.auth.roles import ROLE_NAMES
 from portal.auth.schemas import (
     LoginLockOut,
     LoginRequest,
@@ -25,6 +24,7 @@ from portal.auth.schemas import (
     UserOut,
     UserUpdate,
 )
+from portal.identity.roles import ROLE_NAMES
 from portal.responses import RowId
 from portal.settings import get_settings
 

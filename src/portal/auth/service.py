@@ -19,13 +19,13 @@ from sqlalchemy.orm import Session
 from portal.audit import service as audit
 from portal.auth import passwords
 from portal.auth.models import ApiToken, AuthSession, User
-from portal.auth.principal import Principal
-from portal.auth.roles import Role
 from portal.auth.schemas import TokenOut, TokenPage, UserOut
 from portal.db import session as db
 from portal.db.base import utcnow
 from portal.errors import Conflict, NotFound, ValidationFailed
-from portal.realtime import bus
+from portal.events import bus
+from portal.identity.principal import Principal
+from portal.identity.roles import Role
 from portal.settings import get_settings
 
 USERNAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{1,63}\Z")

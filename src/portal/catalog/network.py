@@ -12,13 +12,13 @@ from typing import Any
 from sqlalchemy import select
 
 from portal.audit import service as audit
-from portal.auth.principal import Principal
 from portal.catalog.manifest import network_need
 from portal.catalog.models import CatalogItem, CatalogVersion
 from portal.catalog.schemas import NetworkAccess
 from portal.db import session as db
 from portal.db.base import utcnow
 from portal.errors import Conflict, NotFound
+from portal.identity.principal import Principal
 
 
 def covers(grant: dict[str, Any] | None, need: dict[str, Any] | None) -> bool:

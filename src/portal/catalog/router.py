@@ -24,6 +24,7 @@ from portal.catalog.schemas import (
     VersionOut,
     WebhookOut,
 )
+from portal.jobs import imports
 from portal.jobs.schemas import JobOut
 from portal.ratelimit import limiter
 from portal.settings import get_settings
@@ -88,7 +89,7 @@ def import_git(body: GitImportRequest, principal: Publisher) -> JobOut:
     """Queue an import of tag `item_id@version` (or a ref) as a `catalog_import` job; follow it like any job.
     Counts as a job submission of the publisher's (PORTAL_JOB_SUBMIT_RATE_PER_MINUTE)."""
     limiter.check("job submission", principal.id or 0, get_settings().job_submit_rate_per_minute)
-    return git.start_import(
+    return imports.start_import(
         principal,
         git.GitImportRequest(
             repo_url=body.repo_url.strip(),
@@ -104,7 +105,7 @@ def import_git(body: GitImportRequest, principal: Publisher) -> JobOut:
 async def git_webhook(request: Request) -> WebhookOut:
     """GitHub (`X-Hub-Signature-256`) or GitLab (`X-Gitlab-Token`) push events: one import per `id@semver` tag."""
     body = await request.body()
-    result = await run_in_threadpool(git.handle_webhook, request.headers, body)
+    result = await run_in_threadpool(imports.handle_webhook, request.headers, body)
     return WebhookOut(
         provider=result.provider, repository=result.repository, accepted=result.accepted, ignored=result.ignored
     )

@@ -15,7 +15,6 @@ from sqlalchemy import bindparam, func, or_, select
 from sqlalchemy.orm import Session
 
 from portal.audit import service as audit
-from portal.auth.principal import Principal
 from portal.catalog import network
 from portal.catalog.blobstore import DatabaseBundleStore
 from portal.catalog.bundles import (
@@ -48,6 +47,7 @@ from portal.catalog.validate import ItemFolder, check_folder
 from portal.db import session as db
 from portal.db.base import utcnow
 from portal.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from portal.identity.principal import Principal
 from portal.settings import Settings, get_settings
 
 ACTIVE = "active"

@@ -21,13 +21,13 @@ from celery.signals import worker_shutting_down
 from prometheus_client import start_http_server
 
 from portal.catalog import service as catalog_service
-from portal.execution import executor as executors
+from portal.events import bus
+from portal.events.signing import Signer
 from portal.execution import workers
 from portal.execution.host import JobHost
-from portal.health.metrics import WORKER_REGISTRY
+from portal.instruments import WORKER_REGISTRY
+from portal.jobs import executors
 from portal.jobs import service as jobs_service
-from portal.realtime import bus
-from portal.realtime.signing import Signer
 from portal.settings import Settings
 
 log = logging.getLogger(__name__)

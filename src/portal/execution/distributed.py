@@ -20,14 +20,14 @@ from sqlalchemy import func, select
 from portal.catalog import service as catalog_service
 from portal.db import session as db
 from portal.db.base import utcnow
+from portal.events import bus
+from portal.events.signing import Signer
 from portal.execution import workers
 from portal.execution.celery_app import TASK_NAME, broker_priority, control_channel, is_redis, make_app, task_id
 from portal.execution.host import reap_lost_workers
 from portal.jobs import control, counters
 from portal.jobs.models import Job
 from portal.jobs.states import JobState
-from portal.realtime import bus
-from portal.realtime.signing import Signer
 from portal.settings import Settings
 
 log = logging.getLogger(__name__)

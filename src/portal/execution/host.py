@@ -13,8 +13,6 @@ from typing import Any
 
 from sqlalchemy.exc import DataError
 
-from portal.auth.principal import Principal
-from portal.auth.roles import Role
 from portal.catalog import network as catalog_network
 from portal.catalog import service as catalog_service
 from portal.catalog.importers import git as git_importer
@@ -23,6 +21,8 @@ from portal.errors import PortalError
 from portal.execution import workers
 from portal.execution.isolation import Policy, Protection, service_ports
 from portal.execution.runner import Limits, Runner, RunRequest
+from portal.identity.principal import Principal
+from portal.identity.roles import Role
 from portal.jobs import service as jobs_service
 from portal.secrets import crypto
 from portal.secrets import service as secrets_service

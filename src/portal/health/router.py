@@ -10,6 +10,7 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from portal import instruments
 from portal.errors import Forbidden, Unauthorized
 from portal.health import metrics, service
 from portal.settings import get_settings
@@ -43,4 +44,4 @@ def prometheus_metrics(request: Request) -> Response:
             raise Unauthorized("metrics need the bearer token of PORTAL_METRICS_TOKEN")
     elif not metrics.allowed(request.client.host if request.client else None, settings.metrics_allow):
         raise Forbidden("metrics are served to the networks in PORTAL_METRICS_ALLOW only")
-    return Response(generate_latest(metrics.REGISTRY), media_type=CONTENT_TYPE_LATEST)
+    return Response(generate_latest(instruments.REGISTRY), media_type=CONTENT_TYPE_LATEST)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from portal.db import migrate
-from portal.execution import executor as executors
+from portal.jobs import executors
 
 
 def checks() -> dict[str, str]:

@@ -14,11 +14,11 @@ from sqlalchemy import Row, func, select, update
 from sqlalchemy.orm import Session
 
 from portal.audit import service as audit
-from portal.auth.principal import Principal
-from portal.auth.roles import Role
 from portal.db import session as db
 from portal.db.base import utcnow
 from portal.errors import Conflict, Forbidden, PortalError, ValidationFailed
+from portal.identity.principal import Principal
+from portal.identity.roles import Role
 from portal.jobs import service
 from portal.jobs.models import Job, JobApproval
 from portal.jobs.schemas import ApprovalOut, BulkFilter, BulkRequest, BulkResponse, BulkResult, JobOut

@@ -7,8 +7,8 @@ from typing import Annotated
 from fastapi import APIRouter, Body, Query, Response
 
 from portal.auth.deps import CurrentUser, Requester
-from portal.auth.principal import Principal
 from portal.errors import ValidationFailed
+from portal.identity.principal import Principal
 from portal.jobs import control, service
 from portal.jobs.schemas import (
     DecisionRequest,

@@ -14,20 +14,19 @@ from typing import Any
 from sqlalchemy import Connection, Row, Table, Update, bindparam, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
-from portal import values
+from portal import instruments, values
 from portal.audit import service as audit
 from portal.auth import service as auth_service
-from portal.auth.principal import Principal
-from portal.auth.roles import Role
 from portal.catalog import network as catalog_network
 from portal.catalog import service as catalog_service
 from portal.catalog.validate import input_errors
 from portal.db import session as db
 from portal.db.base import utcnow
 from portal.errors import Conflict, Forbidden, NotFound, ValidationFailed
-from portal.execution import executor as executors
-from portal.health import metrics
-from portal.jobs import counters, history
+from portal.events import bus
+from portal.identity.principal import Principal
+from portal.identity.roles import Role
+from portal.jobs import counters, executors, history
 from portal.jobs.models import Job, JobApproval, JobEvent, JobLog
 from portal.jobs.schemas import (
     ApprovalInfo,
@@ -41,7 +40,6 @@ from portal.jobs.schemas import (
     LogPage,
 )
 from portal.jobs.states import CANCELLABLE, RETRYABLE, JobState, check_edge
-from portal.realtime import bus
 from portal.secrets import crypto
 from portal.secrets import service as secrets_service
 from portal.secrets.masking import MASK
@@ -974,7 +972,7 @@ def _observe_end(row: Row[Any]) -> None:
     """A job's end in the metrics: its run time, and whether the machinery (not the task) failed it."""
     seconds = (row.finished_at - row.started_at).total_seconds() if row.started_at and row.finished_at else None
     error = row.error if isinstance(row.error, dict) else {}
-    metrics.job_finished(row.item_id, row.state, seconds, error.get("type"))
+    instruments.job_finished(row.item_id, row.state, seconds, error.get("type"))
 
 
 MAX_REQUEUES = 3

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from portal.realtime.bus import AUTH_CHANGED, RESYNC, EventBus
+from portal.events.bus import AUTH_CHANGED, RESYNC, EventBus
 
 Filter = Callable[[dict[str, Any]], bool]
 CLIENT_QUEUE_SIZE = 2000

@@ -10,8 +10,8 @@ from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from starlette.concurrency import run_in_threadpool
 
 from portal.auth.deps import websocket_principal
-from portal.auth.principal import Principal
 from portal.errors import NotFound
+from portal.identity.principal import Principal
 from portal.jobs import service as jobs_service
 from portal.jobs.states import JobState
 from portal.realtime.hub import Client, hub

@@ -21,12 +21,12 @@ from sqlalchemy.orm import Session
 
 from portal.audit import service as audit
 from portal.auth import service as auth_service
-from portal.auth.principal import Principal
-from portal.auth.roles import Role
 from portal.catalog import service as catalog_service
 from portal.db import session as db
 from portal.db.base import utcnow
 from portal.errors import Conflict, NotFound, PortalError, ValidationFailed
+from portal.identity.principal import Principal
+from portal.identity.roles import Role
 from portal.jobs import service as jobs_service
 from portal.jobs.schemas import JobOut
 from portal.schedules import cron

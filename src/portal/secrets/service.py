@@ -9,11 +9,11 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from portal.audit import service as audit
-from portal.auth.principal import Principal
 from portal.catalog.models import CatalogVersion
 from portal.db import session as db
 from portal.db.base import utcnow
 from portal.errors import Conflict, NotFound
+from portal.identity.principal import Principal
 from portal.secrets import crypto
 from portal.secrets.grants import Grant, extended, parse
 from portal.secrets.models import Secret, SecretGrant

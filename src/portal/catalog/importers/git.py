@@ -8,9 +8,6 @@ unless PORTAL_GIT_ALLOW_HTTP is. Imports run as jobs of kind
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-import json
 import os
 import re
 import shlex
@@ -19,20 +16,18 @@ import subprocess
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from portal.auth.principal import Principal
 from portal.catalog import service as catalog_service
 from portal.catalog.importers.local import Candidate, discover
 from portal.catalog.manifest import ID_RE, parse_version
 from portal.catalog.validate import MANIFEST
-from portal.errors import BadRequest, Forbidden, PortalError, Unauthorized, ValidationFailed
-from portal.jobs import service as jobs_service
-from portal.jobs.schemas import JobOut
+from portal.errors import PortalError, ValidationFailed
+from portal.identity.principal import Principal
 from portal.settings import Settings, get_settings
 
 TAG_RE = re.compile(r"^(?P<item_id>[a-z0-9][a-z0-9-]{1,62})@(?P<version>[0-9A-Za-z.+-]+)\Z")
@@ -98,27 +93,6 @@ def check_request(request: GitImportRequest, settings: Settings) -> None:
         problems.append({"field": "ref", "message": "not a valid branch, tag or commit name"})
     if problems:
         raise ValidationFailed("invalid Git import", details=problems)
-
-
-def start_import(
-    actor: Principal | None,
-    request: GitImportRequest,
-    *,
-    actor_name: str | None = None,
-    audit_details: dict[str, Any] | None = None,
-) -> JobOut:
-    """Validate the request and queue it as a `catalog_import` job."""
-    settings = get_settings()
-    check_request(request, settings)
-    return jobs_service.create_import_job(
-        actor,
-        item_id=request.item_id,
-        ref=request.version or str(request.ref),
-        inputs=request.as_inputs(),
-        timeout_seconds=settings.git_timeout_seconds + 60,
-        actor_name=actor_name,
-        audit_details=audit_details,
-    )
 
 
 # --- fetching -------------------------------------------------------------------------------------------------
@@ -282,7 +256,7 @@ def run_import_job(
     }
 
 
-# --- webhooks -------------------------------------------------------------------------------------------------
+# --- repository URLs -----------------------------------------------------------------------------------------
 
 
 def normalize_repo_url(url: str) -> str:
@@ -298,95 +272,3 @@ def normalize_repo_url(url: str) -> str:
         host, _, path = url.split("@", 1)[-1].partition(":")
         return f"{host.lower()}/{path}"
     return url
-
-
-@dataclass
-class WebhookResult:
-    provider: str
-    repository: str | None = None
-    accepted: list[int] = field(default_factory=list)
-    ignored: list[str] = field(default_factory=list)
-
-
-def _payload_urls(payload: dict[str, Any]) -> list[str]:
-    urls = []
-    for section in ("repository", "project"):
-        block = payload.get(section)
-        if isinstance(block, dict):
-            for key in (
-                "clone_url",
-                "ssh_url",
-                "git_url",
-                "html_url",
-                "url",
-                "git_http_url",
-                "git_ssh_url",
-                "http_url",
-                "ssh_url",
-                "homepage",
-                "web_url",
-            ):
-                value = block.get(key)
-                if isinstance(value, str):
-                    urls.append(value)
-    return urls
-
-
-def handle_webhook(headers: Mapping[str, str], body: bytes) -> WebhookResult:
-    """Verify a GitHub or GitLab push and queue one import per pushed `item-id@semver` tag."""
-    settings = get_settings()
-    secret = settings.git_webhook_secret
-    if not secret:
-        raise Forbidden("Git webhooks are not configured (set PORTAL_GIT_WEBHOOK_SECRET)")
-    if "x-hub-signature-256" in headers:
-        expected = "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
-        if not hmac.compare_digest(expected, headers["x-hub-signature-256"]):
-            raise Unauthorized("the webhook signature does not match")
-        result = WebhookResult(provider="github")
-        event = headers.get("x-github-event", "")
-        if event == "ping":
-            return result
-        if event != "push":
-            result.ignored.append(f"event {event!r} is not a push")
-            return result
-    elif "x-gitlab-token" in headers:
-        if not hmac.compare_digest(secret.encode(), headers["x-gitlab-token"].encode()):
-            raise Unauthorized("the webhook token does not match")
-        result = WebhookResult(provider="gitlab")
-        if headers.get("x-gitlab-event") not in ("Tag Push Hook", "Push Hook"):
-            result.ignored.append(f"event {headers.get('x-gitlab-event')!r} is not a push")
-            return result
-    else:
-        raise Unauthorized("the webhook is not signed (X-Hub-Signature-256 or X-Gitlab-Token)")
-    try:
-        payload = json.loads(body)
-    except ValueError:
-        raise BadRequest("the webhook body is not JSON") from None
-    if not isinstance(payload, dict):
-        raise BadRequest("the webhook body is not a JSON object")
-
-    configured = {normalize_repo_url(url): url for url in settings.git_webhook_repos}
-    clone_url = next((configured[n] for n in map(normalize_repo_url, _payload_urls(payload)) if n in configured), None)
-    if clone_url is None:
-        raise Forbidden("this repository is not configured for webhooks (PORTAL_GIT_WEBHOOK_REPOS)")
-    result.repository = clone_url
-    ref = str(payload.get("ref", ""))
-    deleted = payload.get("deleted") is True or payload.get("after") == "0" * 40
-    if not ref.startswith("refs/tags/"):
-        result.ignored.append(f"{ref or 'the push'} is not a tag")
-        return result
-    tag = ref.removeprefix("refs/tags/")
-    match = TAG_RE.match(tag)
-    if deleted:
-        result.ignored.append(f"tag {tag} was deleted")
-    elif match is None or parse_version(match["version"]) is None:
-        result.ignored.append(f"tag {tag} is not of the form item-id@semver")
-    else:
-        job = start_import(
-            None,
-            GitImportRequest(repo_url=clone_url, item_id=match["item_id"], version=match["version"]),
-            actor_name=f"webhook:{result.provider}",
-            audit_details={"webhook": result.provider, "tag": tag},
-        )
-        result.accepted.append(job.id)
-    return result

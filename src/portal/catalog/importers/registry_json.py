@@ -16,12 +16,12 @@ from typing import Any
 
 import yaml
 
-from portal.auth.principal import Principal
 from portal.catalog import service as catalog_service
 from portal.catalog.importers.local import Candidate
 from portal.catalog.importers.upload import extracted
 from portal.catalog.validate import MANIFEST, SCHEMA, UI
 from portal.errors import PortalError, ValidationFailed
+from portal.identity.principal import Principal
 
 ARCHIVED = "archived"
 

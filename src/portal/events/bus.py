@@ -15,7 +15,7 @@ from typing import Any, Protocol
 
 import redis
 
-from portal.realtime.signing import Signer
+from portal.events.signing import Signer
 
 log = logging.getLogger(__name__)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from portal.auth.roles import Role
+from portal.identity.roles import Role
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,5 @@
-"""The Executor interface (submit, cancel, shutdown) and the process's current executor."""
+"""The Executor interface (submit, cancel, shutdown) and the process's current executor: owned by the jobs domain,
+which calls it; the executors in `portal.execution` implement it and are installed at start-up."""
 
 from __future__ import annotations
 

@@ -1,0 +1,134 @@
+"""Catalog imports as jobs of kind `catalog_import`: a Git import request or a signed webhook push becomes a
+queued job (the worker runs it with `catalog.importers.git.run_import_job`). Here, above both, because it
+checks with the catalog's importer and queues with the job service.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from portal.catalog.importers.git import TAG_RE, GitImportRequest, check_request, normalize_repo_url
+from portal.catalog.manifest import parse_version
+from portal.errors import BadRequest, Forbidden, Unauthorized
+from portal.identity.principal import Principal
+from portal.jobs import service as jobs_service
+from portal.jobs.schemas import JobOut
+from portal.settings import get_settings
+
+
+def start_import(
+    actor: Principal | None,
+    request: GitImportRequest,
+    *,
+    actor_name: str | None = None,
+    audit_details: dict[str, Any] | None = None,
+) -> JobOut:
+    """Validate the request and queue it as a `catalog_import` job."""
+    settings = get_settings()
+    check_request(request, settings)
+    return jobs_service.create_import_job(
+        actor,
+        item_id=request.item_id,
+        ref=request.version or str(request.ref),
+        inputs=request.as_inputs(),
+        timeout_seconds=settings.git_timeout_seconds + 60,
+        actor_name=actor_name,
+        audit_details=audit_details,
+    )
+
+
+@dataclass
+class WebhookResult:
+    provider: str
+    repository: str | None = None
+    accepted: list[int] = field(default_factory=list)
+    ignored: list[str] = field(default_factory=list)
+
+
+def _payload_urls(payload: dict[str, Any]) -> list[str]:
+    urls = []
+    for section in ("repository", "project"):
+        block = payload.get(section)
+        if isinstance(block, dict):
+            for key in (
+                "clone_url",
+                "ssh_url",
+                "git_url",
+                "html_url",
+                "url",
+                "git_http_url",
+                "git_ssh_url",
+                "http_url",
+                "ssh_url",
+                "homepage",
+                "web_url",
+            ):
+                value = block.get(key)
+                if isinstance(value, str):
+                    urls.append(value)
+    return urls
+
+
+def handle_webhook(headers: Mapping[str, str], body: bytes) -> WebhookResult:
+    """Verify a GitHub or GitLab push and queue one import per pushed `item-id@semver` tag."""
+    settings = get_settings()
+    secret = settings.git_webhook_secret
+    if not secret:
+        raise Forbidden("Git webhooks are not configured (set PORTAL_GIT_WEBHOOK_SECRET)")
+    if "x-hub-signature-256" in headers:
+        expected = "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+        if not hmac.compare_digest(expected, headers["x-hub-signature-256"]):
+            raise Unauthorized("the webhook signature does not match")
+        result = WebhookResult(provider="github")
+        event = headers.get("x-github-event", "")
+        if event == "ping":
+            return result
+        if event != "push":
+            result.ignored.append(f"event {event!r} is not a push")
+            return result
+    elif "x-gitlab-token" in headers:
+        if not hmac.compare_digest(secret.encode(), headers["x-gitlab-token"].encode()):
+            raise Unauthorized("the webhook token does not match")
+        result = WebhookResult(provider="gitlab")
+        if headers.get("x-gitlab-event") not in ("Tag Push Hook", "Push Hook"):
+            result.ignored.append(f"event {headers.get('x-gitlab-event')!r} is not a push")
+            return result
+    else:
+        raise Unauthorized("the webhook is not signed (X-Hub-Signature-256 or X-Gitlab-Token)")
+    try:
+        payload = json.loads(body)
+    except ValueError:
+        raise BadRequest("the webhook body is not JSON") from None
+    if not isinstance(payload, dict):
+        raise BadRequest("the webhook body is not a JSON object")
+
+    configured = {normalize_repo_url(url): url for url in settings.git_webhook_repos}
+    clone_url = next((configured[n] for n in map(normalize_repo_url, _payload_urls(payload)) if n in configured), None)
+    if clone_url is None:
+        raise Forbidden("this repository is not configured for webhooks (PORTAL_GIT_WEBHOOK_REPOS)")
+    result.repository = clone_url
+    ref = str(payload.get("ref", ""))
+    deleted = payload.get("deleted") is True or payload.get("after") == "0" * 40
+    if not ref.startswith("refs/tags/"):
+        result.ignored.append(f"{ref or 'the push'} is not a tag")
+        return result
+    tag = ref.removeprefix("refs/tags/")
+    match = TAG_RE.match(tag)
+    if deleted:
+        result.ignored.append(f"tag {tag} was deleted")
+    elif match is None or parse_version(match["version"]) is None:
+        result.ignored.append(f"tag {tag} is not of the form item-id@semver")
+    else:
+        job = start_import(
+            None,
+            GitImportRequest(repo_url=clone_url, item_id=match["item_id"], version=match["version"]),
+            actor_name=f"webhook:{result.provider}",
+            audit_details={"webhook": result.provider, "tag": tag},
+        )
+        result.accepted.append(job.id)
+    return result
