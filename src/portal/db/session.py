@@ -8,9 +8,10 @@ Readers never block (WAL).
 
 from __future__ import annotations
 
+import logging
 import threading
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -25,6 +26,9 @@ _engine: Engine | None = None
 _factory: sessionmaker[Session] | None = None
 
 _WRITE = "portal_write"
+_AFTER_COMMIT = "portal_after_commit"
+
+log = logging.getLogger(__name__)
 
 
 def make_engine(url: str, pool_size: int = 10, max_overflow: int = 20) -> Engine:
@@ -128,10 +132,18 @@ def read() -> Iterator[Session]:
         session.close()  # ends the transaction; loaded objects stay readable, detached
 
 
+def after_commit(session: Session, effect: Callable[[], object]) -> None:
+    """Run `effect` once the unit of work of `session` has committed, after its locks are released (never when
+    it rolls back): the one place where what a change sets in motion (events, the executor) starts."""
+    session.info.setdefault(_AFTER_COMMIT, []).append(effect)
+
+
 @contextmanager
 def write() -> Iterator[Session]:
-    """A unit of work that commits on success and rolls back on any exception."""
+    """A unit of work that commits on success and rolls back on any exception; then runs its after-commit
+    effects, in the order they were registered (a failing one is logged, the others still run)."""
     serialize = _engine is not None and _engine.dialect.name == "sqlite"
+    effects: list[Callable[[], object]] = []
     if serialize:
         _sqlite_writer.acquire()
     try:
@@ -139,6 +151,7 @@ def write() -> Iterator[Session]:
         try:
             yield session
             session.commit()
+            effects = session.info.pop(_AFTER_COMMIT, [])
         except BaseException:
             session.rollback()
             raise
@@ -147,3 +160,8 @@ def write() -> Iterator[Session]:
     finally:
         if serialize:
             _sqlite_writer.release()
+    for effect in effects:
+        try:
+            effect()
+        except Exception:
+            log.exception("an after-commit effect failed")

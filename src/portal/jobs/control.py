@@ -87,7 +87,7 @@ def approve(actor: Principal, job_id: int, comment: str) -> JobOut:
         if row is None:  # pragma: no cover - the row lock makes this impossible
             raise Conflict(f"job {job_id} changed state meanwhile; try again")
         audit.record(s, actor, "job.approve", target_type="job", target_id=job_id, details={"comment": comment})
-    return service.hand_over(row)
+    return service.changed(row)
 
 
 def reject(actor: Principal, job_id: int, comment: str) -> JobOut:
@@ -108,7 +108,7 @@ def reject(actor: Principal, job_id: int, comment: str) -> JobOut:
         if row is None:  # pragma: no cover - the row lock makes this impossible
             raise Conflict(f"job {job_id} changed state meanwhile; try again")
         audit.record(s, actor, "job.reject", target_type="job", target_id=job_id, details={"comment": comment})
-    return service.hand_over(row)
+    return service.changed(row)
 
 
 def waiting_for(actor: Principal, limit: int = 200, chunk: int = 500) -> list[JobOut]:
@@ -165,7 +165,6 @@ def expire_approvals() -> list[int]:
             if row is not None:
                 audit.record(s, None, "job.approval_timeout", target_type="job", target_id=job_id, actor_name="system")
         if row is not None:
-            service.publish(row)
             expired.append(job_id)
     return expired
 
@@ -186,6 +185,7 @@ def force_run(actor: Principal, job_id: int) -> JobOut:
             ).first()
             if moved_row is None:  # a worker claimed it meanwhile
                 raise Conflict(f"job {job_id} started meanwhile", details={"state": JobState.RUNNING.value})
+            service.announce(s, moved_row)  # queued: the executor sends it again, at the front
             row = moved_row
             service.add_event(
                 s, job_id, "priority", f"moved to the front of the queue by {actor.username}", actor.username
@@ -212,7 +212,7 @@ def force_run(actor: Principal, job_id: int) -> JobOut:
                 details={"state": state.value},
             )
         audit.record(s, actor, "job.force_run", target_type="job", target_id=job_id, details={"state": state.value})
-    return service.hand_over(row)
+    return service.changed(row)
 
 
 def _one(actor: Principal, action: BulkAction, job_id: int) -> BulkResult:

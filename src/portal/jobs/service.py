@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 
 from sqlalchemy import Connection, Row, Table, Update, bindparam, func, insert, or_, select, update
@@ -276,12 +277,14 @@ def add_event(s: Session, job_id: int, kind: str, message: str, actor: str | Non
 
 def touch(s: Session, job_id: int, message: str) -> Row[Any]:
     """A new message and revision for a job, without a state change (watchers see it)."""
-    return s.execute(
+    row = s.execute(
         update(Job)
         .where(Job.id == job_id)
         .values(message=message, rev=Job.rev + 1, updated_at=utcnow())
         .returning(*SUMMARY_COLUMNS)
     ).one()
+    announce(s, row)
+    return row
 
 
 def transition(
@@ -317,6 +320,7 @@ def transition(
     ).first()
     if row is not None:
         _moved(s, row, expected, target, now, message=message, actor=actor, progress=values.get("progress"))
+        announce(s, row)
     return row
 
 
@@ -421,6 +425,7 @@ def _insert_job(
     counters.created(s, row.item_id, now)
     if state is JobState.PENDING_APPROVAL and approval is not None:
         _event(conn, row.id, now, "approval", message=f"waiting for approval: {describe_policy(approval)}")
+    announce(s, row)
     return row
 
 
@@ -500,13 +505,22 @@ def describe_policy(approval: dict[str, Any]) -> str:
     return f"{approval['count']} of {', '.join(who['users'])}"
 
 
-def hand_over(row: Row[Any] | None) -> JobOut:
-    """After the commit: tell the browsers and, when it is queued, the executor."""
-    if row is None:  # pragma: no cover - the write lock makes this impossible on SQLite
-        raise Conflict("the job changed state meanwhile; try again")
+def announce(s: Session, row: Row[Any]) -> None:
+    """Every change of a job row registers this in its unit of work: once it commits, the browsers hear the
+    new row and, when the job is queued, the executor gets it. No caller publishes or submits by hand."""
+    db.after_commit(s, partial(_announced, row))
+
+
+def _announced(row: Row[Any]) -> None:
     publish(row)
     if row.state == JobState.QUEUED.value:
         executors.current().submit(row.id, row.queue, row.priority)
+
+
+def changed(row: Row[Any] | None) -> JobOut:
+    """The answer for a change that was made (Conflict when it could not be: someone else moved the job)."""
+    if row is None:  # pragma: no cover - the write lock makes this impossible on SQLite
+        raise Conflict("the job changed state meanwhile; try again")
     return JobOut.model_validate(_summary(row))
 
 
@@ -565,8 +579,7 @@ def insert_job_in(
     created_message: str,
 ) -> Row[Any]:
     """A job for checked inputs, created in the caller's transaction (the scheduler's, which also records the
-    tick that made it). The caller audits it, commits, and then calls `hand_over(row)`: the job reaches the
-    executor only once it is committed."""
+    tick that made it). The job reaches the browsers and the executor only once that transaction commits."""
     return _insert_run(s, owner, runnable, inputs, created_message=created_message)
 
 
@@ -584,7 +597,7 @@ def create_job(actor: Principal, item_id: str, version: str | None, inputs: dict
             target_id=row.id,
             details={"item_id": runnable.item_id, "version": runnable.version},
         )
-    return hand_over(row)
+    return changed(row)
 
 
 def create_import_job(
@@ -609,7 +622,7 @@ def create_import_job(
             details={**inputs, **(audit_details or {})},
             actor_name=actor_name,
         )
-    return hand_over(row)
+    return changed(row)
 
 
 def retry_job(actor: Principal, job_id: int, inputs: dict[str, Any] | None = None) -> JobOut:
@@ -640,7 +653,7 @@ def retry_job(actor: Principal, job_id: int, inputs: dict[str, Any] | None = Non
                 s, actor, item_id, version, stored_inputs, timeout_seconds, retry_of=job_id, attempt=attempt + 1
             )
             audit.record(s, actor, "job.retry", target_type="job", target_id=job_id, details={"new_job_id": row.id})
-        return hand_over(row)
+        return changed(row)
     runnable = catalog_service.resolve_runnable(item_id, version)
     edited = inputs is not None
     inputs = stored_inputs if inputs is None else inputs
@@ -655,7 +668,7 @@ def retry_job(actor: Principal, job_id: int, inputs: dict[str, Any] | None = Non
             target_id=job_id,
             details={"new_job_id": row.id, "edited_inputs": edited},
         )
-    return hand_over(row)
+    return changed(row)
 
 
 def cancel_job(actor: Principal, job_id: int) -> JobOut:
@@ -689,6 +702,7 @@ def cancel_job(actor: Principal, job_id: int) -> JobOut:
                 actor=actor.username,
                 message=f"cancel requested by {actor.username}",
             )
+            announce(s, row)
         else:
             row = transition(
                 s,
@@ -702,8 +716,7 @@ def cancel_job(actor: Principal, job_id: int) -> JobOut:
             if row is None:  # pragma: no cover - the write lock makes this impossible on SQLite
                 raise Conflict(f"job {job_id} changed state, try again")
         audit.record(s, actor, "job.cancel", target_type="job", target_id=job_id, details={"state": state.value})
-    publish(row)
-    executors.current().cancel(job_id, running=state is JobState.RUNNING)
+        db.after_commit(s, partial(executors.current().cancel, job_id, running=state is JobState.RUNNING))
     return JobOut.model_validate(_summary(row))
 
 
@@ -839,6 +852,7 @@ def _claim(s: Session, worker_id: str, now: Any, job_id: int | None = None) -> t
     if row is None:
         return None
     _moved(s, row, JobState.QUEUED, JobState.RUNNING, now, message=f"started on {worker_id}")
+    announce(s, row)
     return row, ClaimedJob(
         id=row.id,
         kind=row.kind,
@@ -863,10 +877,7 @@ def claim_next(worker_id: str) -> ClaimedJob | None:
     """Atomically take the oldest highest-priority queued job for this worker (QUEUED -> RUNNING)."""
     with db.write() as s:
         claimed = _claim(s, worker_id, utcnow())
-    if claimed is None:
-        return None
-    publish(claimed[0])
-    return claimed[1]
+    return claimed[1] if claimed is not None else None
 
 
 def report_progress(job_id: int, run: RunKey, percent: int, message: str, *, step: bool = False) -> None:
@@ -892,7 +903,7 @@ def report_progress(job_id: int, run: RunKey, percent: int, message: str, *, ste
             _event(conn, job_id, now, "step", progress=percent, message=message)
         else:
             history.store_progress(conn, job_id, now, run[1], percent, message)
-    publish(row)
+        announce(s, row)
 
 
 def append_logs(job_id: int, run: RunKey, owner: int | None, lines: list[dict[str, str]]) -> None:
@@ -933,7 +944,7 @@ def finish(job_id: int, run: RunKey, outcome: RunResult, *, claim_next: bool = F
     worker pays one write transaction per job instead of two.
     """
     now = utcnow()
-    changed: list[Row[Any]] = []
+    ended: Row[Any] | None = None
     claimed = None
     with db.write() as s:
         # A run that succeeded is recorded as such even if a cancel came too late; only other ends read the flag.
@@ -955,16 +966,13 @@ def finish(job_id: int, run: RunKey, outcome: RunResult, *, claim_next: bool = F
             s, job_id, JobState.RUNNING, target, {**values, "finished_at": now}, message=message, held_by=run
         )
         if row is not None:
-            changed.append(row)
+            ended = row
         if claim_next:
             next_job = _claim(s, run[0], now)
             if next_job is not None:
-                changed.append(next_job[0])
                 claimed = next_job[1]
-    for changed_row in changed:
-        publish(changed_row)
-    if changed and changed[0].id == job_id:
-        _observe_end(changed[0])
+    if ended is not None:
+        _observe_end(ended)
     return claimed
 
 
@@ -1038,10 +1046,7 @@ def fail_running(
                 )
         if row is None:
             continue
-        publish(row)
-        if row.state == JobState.QUEUED.value:
-            executors.current().submit(row.id, row.queue, row.priority)
-        else:
+        if row.state != JobState.QUEUED.value:
             _observe_end(row)
         failed.append(job.id)
     return failed
@@ -1096,10 +1101,7 @@ def claim(job_id: int, worker_id: str) -> ClaimedJob | None:
     """
     with db.write() as s:
         claimed = _claim(s, worker_id, utcnow(), job_id)
-    if claimed is None:
-        return None
-    publish(claimed[0])
-    return claimed[1]
+    return claimed[1] if claimed is not None else None
 
 
 def to_stop_among(runs: dict[int, RunKey]) -> list[int]:

@@ -447,7 +447,7 @@ def run_now(actor: Principal, schedule_id: int) -> JobOut:
             target_id=schedule_id,
             details={"name": schedule.name, "job_id": row.id, "version": runnable.version},
         )
-    return jobs_service.hand_over(row)
+    return jobs_service.changed(row)
 
 
 # --- the scheduler's tick -------------------------------------------------------------------------------------
@@ -631,7 +631,6 @@ def _fire(schedule_id: int, due_at: datetime, now: datetime, report: TickReport)
                     actor_name=SCHEDULER,
                 )
     if row is not None:
-        jobs_service.hand_over(row)
         report.jobs.append(row.id)
     else:
         report.failed.append(schedule_id)
