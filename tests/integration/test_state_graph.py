@@ -5,11 +5,13 @@ from __future__ import annotations
 from collections.abc import Iterator
 from itertools import product
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from portal.catalog import service as catalog_service
 from portal.db import session as db
+from portal.events import bus
 from portal.identity.principal import SYSTEM
 from portal.jobs import service as jobs_service
 from portal.jobs.states import TRANSITIONS, IllegalTransition, JobState
@@ -36,8 +38,27 @@ def test_every_edge_outside_the_graph_is_refused_and_changes_nothing(job_id: int
     after = jobs_service.get_job(SYSTEM, job_id)
     assert after.state == before.state == JobState.QUEUED and after.rev == before.rev
     assert after.events_total == before.events_total
-    # The edges of the graph go through the same writer: QUEUED -> RUNNING -> SUCCEEDED.
+    # A job starts only through a claim (which records its worker); the rest of the graph goes through the
+    # same writer: QUEUED -> RUNNING (claimed) -> SUCCEEDED.
+    with pytest.raises(IllegalTransition, match="claim"), db.write() as s:
+        jobs_service.transition(s, job_id, JobState.QUEUED, JobState.RUNNING, {})
+    claimed = jobs_service.claim(job_id, "graph-worker")
+    assert claimed is not None and claimed.worker == "graph-worker"
     with db.write() as s:
-        assert jobs_service.transition(s, job_id, JobState.QUEUED, JobState.RUNNING, {}) is not None
         assert jobs_service.transition(s, job_id, JobState.RUNNING, JobState.SUCCEEDED, {}) is not None
     assert jobs_service.get_job(SYSTEM, job_id).state == JobState.SUCCEEDED
+
+
+def test_a_job_changed_twice_in_one_unit_of_work_is_announced_once_as_it_ended(job_id: int) -> None:
+    """A requeue that meets a cancel in the same transaction must not show browsers (or the executor) a QUEUED
+    job that is already CANCELLED."""
+    heard: list[dict[str, Any]] = []
+    unsubscribe = bus.current().subscribe(lambda m: heard.append(m) if m.get("type") == "job.updated" else None)
+    try:
+        with db.write() as s:
+            jobs_service.touch(s, job_id, "about to go")
+            jobs_service.transition(s, job_id, JobState.QUEUED, JobState.CANCELLED, {"message": "cancelled"})
+            assert heard == []  # nothing before the commit
+    finally:
+        unsubscribe()
+    assert [(m["job"]["id"], m["job"]["state"]) for m in heard] == [(job_id, "CANCELLED")]

@@ -119,6 +119,7 @@ def _session(write: bool) -> Session:
     session = _factory()
     if write:
         session.connection(execution_options={_WRITE: True})
+        session.info[_AFTER_COMMIT] = []
     return session
 
 
@@ -135,7 +136,9 @@ def read() -> Iterator[Session]:
 def after_commit(session: Session, effect: Callable[[], object]) -> None:
     """Run `effect` once the unit of work of `session` has committed, after its locks are released (never when
     it rolls back): the one place where what a change sets in motion (events, the executor) starts."""
-    session.info.setdefault(_AFTER_COMMIT, []).append(effect)
+    if _AFTER_COMMIT not in session.info:
+        raise RuntimeError("after_commit needs a unit of work opened by db.write()")
+    session.info[_AFTER_COMMIT].append(effect)
 
 
 @contextmanager

@@ -7,6 +7,7 @@ A job is committed before it is handed to the executor, so a fast worker can nev
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import partial
@@ -40,7 +41,7 @@ from portal.jobs.schemas import (
     LogLine,
     LogPage,
 )
-from portal.jobs.states import CANCELLABLE, RETRYABLE, JobState, check_edge
+from portal.jobs.states import CANCELLABLE, RETRYABLE, IllegalTransition, JobState, check_edge
 from portal.secrets import crypto
 from portal.secrets import service as secrets_service
 from portal.secrets.masking import MASK
@@ -176,6 +177,8 @@ def _event(conn: Connection, job_id: int, at: Any, kind: str, **fields: Any) -> 
     conn.execute(_INSERT_EVENT, {**_EVENT_DEFAULTS, **fields, "job_id": job_id, "at": at, "kind": kind})
 
 
+log = logging.getLogger(__name__)
+_ANNOUNCE = "portal_announce"  # the rows a unit of work changed, by job id
 # The newest events a job's detail holds; the rest of its timeline is paged (`get_events`).
 DETAIL_EVENTS = 100
 
@@ -305,6 +308,9 @@ def transition(
     lost its job (reaped, then claimed again, by another worker or the same one) can no longer change it.
     """
     check_edge(expected, target)
+    if target is JobState.RUNNING:
+        # Only a claim starts a job: it records the worker and the start the reaper and the run key rely on.
+        raise IllegalTransition("a job starts RUNNING only through a claim (claim_next, claim)")
     now = utcnow()
     conn = s.connection()
     if target.value in counters.FINISHED:
@@ -507,14 +513,23 @@ def describe_policy(approval: dict[str, Any]) -> str:
 
 def announce(s: Session, row: Row[Any]) -> None:
     """Every change of a job row registers this in its unit of work: once it commits, the browsers hear the
-    new row and, when the job is queued, the executor gets it. No caller publishes or submits by hand."""
-    db.after_commit(s, partial(_announced, row))
+    job's last row and, when it is queued, the executor gets it. A job changed twice in one unit of work (a
+    requeue that meets a cancel) is announced once, as it ended. No caller publishes or submits by hand."""
+    pending: dict[int, Row[Any]] | None = s.info.get(_ANNOUNCE)
+    if pending is None:
+        pending = s.info[_ANNOUNCE] = {}
+        db.after_commit(s, partial(_announce_all, pending))
+    pending[row.id] = row  # the last row wins; the job keeps its place among the unit of work's effects
 
 
-def _announced(row: Row[Any]) -> None:
-    publish(row)
-    if row.state == JobState.QUEUED.value:
-        executors.current().submit(row.id, row.queue, row.priority)
+def _announce_all(rows: dict[int, Row[Any]]) -> None:
+    for row in rows.values():
+        try:
+            publish(row)
+        except Exception:
+            log.exception("publishing job %s failed", row.id)
+        if row.state == JobState.QUEUED.value:
+            executors.current().submit(row.id, row.queue, row.priority)
 
 
 def changed(row: Row[Any] | None) -> JobOut:
@@ -681,8 +696,8 @@ def cancel_job(actor: Principal, job_id: int) -> JobOut:
             raise Conflict(f"job {job_id} is {state.value} and cannot be cancelled", details={"state": state.value})
         if state is JobState.RUNNING and job.cancel_requested:
             # Asked already: the kill is under way. Asking again changes nothing and records nothing, so
-            # repeated cancels cannot grow the job's timeline or the audit trail.
-            executors.current().cancel(job_id, running=True)
+            # repeated cancels cannot grow the job's timeline or the audit trail; the kill is sent again.
+            db.after_commit(s, partial(executors.current().cancel, job_id, running=True))
             return job_out(job)
         if state is JobState.RUNNING:
             now = utcnow()
