@@ -11,7 +11,7 @@ import { JsonView } from "../components/JsonView";
 import { Timeline } from "../components/JobTimeline";
 import { FINISHED_STATES, formatDuration, JobLinks, ProgressBar, Spinner, StateBadge, Time } from "../components/ui";
 import { hasRole, useMe, type Role } from "../lib/auth";
-import { DecisionForm } from "./ApprovalsPage";
+import { DecisionForm } from "../components/jobs/DecisionForm";
 import { JobActions } from "../lib/jobActions";
 import { LogBuffer, type StreamLine } from "../lib/jobLogs";
 import { LiveSocket, RevTracker, socketUrl } from "../lib/ws";

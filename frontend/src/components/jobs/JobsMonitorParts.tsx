@@ -3,11 +3,11 @@ import { useMutation, useQuery } from "@tanstack/react-query";
 import { useState } from "react";
 import { Link } from "react-router";
 import { api, unwrap, type Job, type Schemas } from "../../api/client";
-import { Dialog, useConfirm } from "../../components/Dialog";
-import { Timeline } from "../../components/JobTimeline";
-import { JsonView } from "../../components/JsonView";
-import { useToast } from "../../components/toasts";
-import { Spinner, StateBadge } from "../../components/ui";
+import { Dialog, useConfirm } from "../Dialog";
+import { Timeline } from "../JobTimeline";
+import { JsonView } from "../JsonView";
+import { useToast } from "../toasts";
+import { Spinner, StateBadge } from "../ui";
 
 type BulkAction = "cancel" | "retry" | "run";
 const LABELS: Record<BulkAction, string> = { cancel: "Cancel", retry: "Retry", run: "Run now" };
