@@ -14,6 +14,8 @@ from portal.db import session as db
 from portal.execution import workers
 from portal.identity.principal import SYSTEM, Principal
 from portal.identity.roles import Role
+from portal.jobs import runs, writer
+from portal.jobs import schemas as job_contract
 from portal.jobs import service as jobs_service
 from portal.jobs.states import JobState
 from tests.conftest import migrated_database
@@ -41,63 +43,63 @@ def _state(job_id: int) -> tuple[str, str | None]:
 @pytest.mark.parametrize("second", ["w-b", "w-a"])
 def test_a_job_taken_from_a_lost_run_is_out_of_its_reach(portal_db: None, second: str) -> None:
     job_id = jobs_service.create_job(ADMIN, "again", "1.0.0", {}).id
-    lost = jobs_service.claim(job_id, "w-a")
+    lost = runs.claim(job_id, "w-a")
     assert lost is not None
     # w-a is lost: its idempotent job goes back to the queue, and a worker (another, or w-a itself once it can
     # reach the database again) claims it.
-    assert jobs_service.fail_running("worker lost", "WorkerLost", workers=["w-a"], requeue_idempotent=True) == [job_id]
+    assert runs.fail_running("worker lost", "WorkerLost", workers=["w-a"], requeue_idempotent=True) == [job_id]
     assert _state(job_id) == ("QUEUED", None)
-    current = jobs_service.claim(job_id, second)
+    current = runs.claim(job_id, second)
     assert current is not None and current.run != lost.run
     # A second reaper that read the lost run, and the lost run itself, can change nothing any more.
     with db.write() as s:
-        stale = jobs_service.transition(s, job_id, JobState.RUNNING, JobState.FAILED, {}, held_by=lost.run)
+        stale = writer.transition(s, job_id, JobState.RUNNING, JobState.FAILED, {}, held_by=lost.run)
     assert stale is None
-    jobs_service.report_progress(job_id, lost.run, 50, "from the lost run")
-    jobs_service.append_logs(job_id, lost.run, None, [{"stream": "stdout", "line": "from the lost run"}])
-    jobs_service.append_logs(job_id, current.run, None, [{"stream": "stdout", "line": "from the current run"}])
+    runs.report_progress(job_id, lost.run, 50, "from the lost run")
+    runs.append_logs(job_id, lost.run, None, [{"stream": "stdout", "line": "from the lost run"}])
+    runs.append_logs(job_id, current.run, None, [{"stream": "stdout", "line": "from the current run"}])
     assert [line.line for line in jobs_service.get_logs(ADMIN, job_id).items] == ["from the current run"]
-    failed = jobs_service.RunResult(succeeded=False, error={"type": "X"})
-    assert jobs_service.finish(job_id, lost.run, failed) is None
+    failed = job_contract.RunResult(succeeded=False, error={"type": "X"})
+    assert runs.finish(job_id, lost.run, failed) is None
     assert _state(job_id) == ("RUNNING", second)
     assert jobs_service.get_job(ADMIN, job_id).message != "from the lost run"
-    assert jobs_service.to_stop_among({job_id: lost.run}) == [job_id]  # the lost run is told to stop
-    assert jobs_service.to_stop_among({job_id: current.run}) == []
-    jobs_service.finish(job_id, current.run, jobs_service.RunResult(succeeded=True, result={"ok": True}))
+    assert runs.to_stop_among({job_id: lost.run}) == [job_id]  # the lost run is told to stop
+    assert runs.to_stop_among({job_id: current.run}) == []
+    runs.finish(job_id, current.run, job_contract.RunResult(succeeded=True, result={"ok": True}))
     assert _state(job_id) == ("SUCCEEDED", second)
 
 
 def test_requeues_are_bounded_and_plain_items_fail(portal_db: None) -> None:
     job_id = jobs_service.create_job(ADMIN, "again", "1.0.0", {}).id
-    for _ in range(jobs_service.MAX_REQUEUES):
-        assert jobs_service.claim(job_id, "w-a") is not None
-        jobs_service.fail_running("worker lost", "WorkerLost", workers=["w-a"], requeue_idempotent=True)
+    for _ in range(runs.MAX_REQUEUES):
+        assert runs.claim(job_id, "w-a") is not None
+        runs.fail_running("worker lost", "WorkerLost", workers=["w-a"], requeue_idempotent=True)
         assert _state(job_id)[0] == "QUEUED"
-    jobs_service.claim(job_id, "w-a")
-    jobs_service.fail_running("worker lost", "WorkerLost", workers=["w-a"], requeue_idempotent=True)
+    runs.claim(job_id, "w-a")
+    runs.fail_running("worker lost", "WorkerLost", workers=["w-a"], requeue_idempotent=True)
     assert _state(job_id)[0] == "FAILED"
     plain = jobs_service.create_job(ADMIN, "once", "1.0.0", {}).id
-    jobs_service.claim(plain, "w-a")
-    jobs_service.fail_running("worker lost", "WorkerLost", workers=["w-a"], requeue_idempotent=True)
+    runs.claim(plain, "w-a")
+    runs.fail_running("worker lost", "WorkerLost", workers=["w-a"], requeue_idempotent=True)
     assert _state(plain)[0] == "FAILED"
     assert jobs_service.get_job(ADMIN, plain).error == {"type": "WorkerLost", "message": "worker lost"}
 
 
 def test_a_cancelled_job_of_a_lost_worker_is_not_requeued(portal_db: None) -> None:
     job_id = jobs_service.create_job(ADMIN, "again", "1.0.0", {}).id
-    jobs_service.claim(job_id, "w-a")
+    runs.claim(job_id, "w-a")
     jobs_service.cancel_job(ADMIN, job_id)  # RUNNING: flagged, the worker would kill it ... but it is gone
-    jobs_service.fail_running("worker lost", "WorkerLost", workers=["w-a"], requeue_idempotent=True)
+    runs.fail_running("worker lost", "WorkerLost", workers=["w-a"], requeue_idempotent=True)
     assert _state(job_id)[0] == "CANCELLED"
 
 
 def test_a_cancel_between_the_reapers_read_and_its_requeue_wins(portal_db: None) -> None:
     job_id = jobs_service.create_job(ADMIN, "again", "1.0.0", {}).id
-    claimed = jobs_service.claim(job_id, "w-a")
+    claimed = runs.claim(job_id, "w-a")
     assert claimed is not None
     jobs_service.cancel_job(ADMIN, job_id)  # after the reaper read the job (flag false), before it re-queues
     with db.write() as s:
-        row = jobs_service._requeue(s, job_id, claimed.run, "worker lost")
+        row = runs._requeue(s, job_id, claimed.run, "worker lost")
     assert row is not None and row.state == "CANCELLED"
     assert _state(job_id)[0] == "CANCELLED"
 

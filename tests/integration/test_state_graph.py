@@ -13,6 +13,7 @@ from portal.catalog import service as catalog_service
 from portal.db import session as db
 from portal.events import bus
 from portal.identity.principal import SYSTEM
+from portal.jobs import runs, writer
 from portal.jobs import service as jobs_service
 from portal.jobs.states import TRANSITIONS, IllegalTransition, JobState
 from tests.conftest import migrated_database
@@ -34,18 +35,18 @@ def test_every_edge_outside_the_graph_is_refused_and_changes_nothing(job_id: int
     before = jobs_service.get_job(SYSTEM, job_id)
     for source, target in ILLEGAL:
         with pytest.raises(IllegalTransition, match=f"{source.value} -> {target.value}"), db.write() as s:
-            jobs_service.transition(s, job_id, source, target, {"message": "should not happen"})
+            writer.transition(s, job_id, source, target, {"message": "should not happen"})
     after = jobs_service.get_job(SYSTEM, job_id)
     assert after.state == before.state == JobState.QUEUED and after.rev == before.rev
     assert after.events_total == before.events_total
     # A job starts only through a claim (which records its worker); the rest of the graph goes through the
     # same writer: QUEUED -> RUNNING (claimed) -> SUCCEEDED.
     with pytest.raises(IllegalTransition, match="claim"), db.write() as s:
-        jobs_service.transition(s, job_id, JobState.QUEUED, JobState.RUNNING, {})
-    claimed = jobs_service.claim(job_id, "graph-worker")
+        writer.transition(s, job_id, JobState.QUEUED, JobState.RUNNING, {})
+    claimed = runs.claim(job_id, "graph-worker")
     assert claimed is not None and claimed.worker == "graph-worker"
     with db.write() as s:
-        assert jobs_service.transition(s, job_id, JobState.RUNNING, JobState.SUCCEEDED, {}) is not None
+        assert writer.transition(s, job_id, JobState.RUNNING, JobState.SUCCEEDED, {}) is not None
     assert jobs_service.get_job(SYSTEM, job_id).state == JobState.SUCCEEDED
 
 
@@ -56,8 +57,8 @@ def test_a_job_changed_twice_in_one_unit_of_work_is_announced_once_as_it_ended(j
     unsubscribe = bus.current().subscribe(lambda m: heard.append(m) if m.get("type") == "job.updated" else None)
     try:
         with db.write() as s:
-            jobs_service.touch(s, job_id, "about to go")
-            jobs_service.transition(s, job_id, JobState.QUEUED, JobState.CANCELLED, {"message": "cancelled"})
+            writer.touch(s, job_id, "about to go")
+            writer.transition(s, job_id, JobState.QUEUED, JobState.CANCELLED, {"message": "cancelled"})
             assert heard == []  # nothing before the commit
     finally:
         unsubscribe()

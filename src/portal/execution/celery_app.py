@@ -26,8 +26,7 @@ from portal.events.signing import Signer
 from portal.execution import workers
 from portal.execution.host import JobHost
 from portal.instruments import WORKER_REGISTRY
-from portal.jobs import executors
-from portal.jobs import service as jobs_service
+from portal.jobs import executors, runs
 from portal.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -129,7 +128,7 @@ class WorkerNode:
         @self.app.task(name=TASK_NAME, ignore_result=True)  # type: ignore[untyped-decorator]
         def run_job(job_id: int) -> None:
             try:
-                job = jobs_service.claim(int(job_id), host.worker_id)
+                job = runs.claim(int(job_id), host.worker_id)
             except Exception as exc:
                 # The database is away: put the message back (after a pause, not to spin) instead of dropping it.
                 log.warning("job %s: claiming it failed (%s); its message goes back to the queue", job_id, exc)

@@ -23,6 +23,8 @@ from portal.execution.isolation import Policy, Protection, service_ports
 from portal.execution.runner import Limits, Runner, RunRequest
 from portal.identity.principal import Principal
 from portal.identity.roles import Role
+from portal.jobs import runs
+from portal.jobs import schemas as job_contract
 from portal.jobs import service as jobs_service
 from portal.secrets import crypto
 from portal.secrets import service as secrets_service
@@ -75,7 +77,7 @@ def new_runner(settings: Settings) -> Runner:
     )
 
 
-def confidential_parts(job: jobs_service.ClaimedJob) -> tuple[dict[str, Any], dict[str, str], Masker]:
+def confidential_parts(job: job_contract.ClaimedJob) -> tuple[dict[str, Any], dict[str, str], Masker]:
     """The inputs with the sealed sensitive ones restored, the secrets as environment, and a masker for both.
 
     Secrets come only if the job declares them and a grant covers its version (PortalError otherwise).
@@ -106,7 +108,7 @@ class JobHost:
         # recording an outcome is then retried a few times only, within the grace period.
         self.draining = threading.Event()
         # The runs in progress: job id -> (its run, the event that kills its child).
-        self._running: dict[int, tuple[jobs_service.RunKey, threading.Event]] = {}
+        self._running: dict[int, tuple[job_contract.RunKey, threading.Event]] = {}
         self._last_beat = 0.0
 
     @property
@@ -139,7 +141,7 @@ class JobHost:
         self.runner.stop()
         workers.mark_stopped(self.worker_id)
 
-    def run(self, job: jobs_service.ClaimedJob) -> jobs_service.RunResult:
+    def run(self, job: job_contract.ClaimedJob) -> job_contract.RunResult:
         """Run a claimed job to its end (its child killed when `cancel` is called) and say how it ended."""
         cancel = threading.Event()
         stale = self._running.get(job.id)
@@ -148,37 +150,37 @@ class JobHost:
         self._running[job.id] = (job.run, cancel)
         if job.kind == jobs_service.KIND_IMPORT:
             return self._run_import(job, cancel)
-        result: jobs_service.RunResult
+        result: job_contract.RunResult
         try:
             try:
                 inputs, env, masker = confidential_parts(job)
             except PortalError as exc:
-                return jobs_service.RunResult(
+                return job_contract.RunResult(
                     succeeded=False, error={"type": "SecretUnavailable", "message": exc.message}
                 )
             if job.source_path and not Path(job.source_path).is_dir():
                 # A development item runs from its folder: a worker on another machine may not have it.
                 message = f"this worker cannot read the development folder {job.source_path}"
-                return jobs_service.RunResult(
+                return job_contract.RunResult(
                     succeeded=False, error={"type": "DevelopmentFolderUnavailable", "message": message}
                 )
             need = job.resources.get("network")
             if not catalog_network.allowed(job.item_id, need):
                 message = f"{job.item_id} needs network access, which an administrator has not allowed (or withdrew)"
-                return jobs_service.RunResult(succeeded=False, error={"type": "NetworkNotAllowed", "message": message})
+                return job_contract.RunResult(succeeded=False, error={"type": "NetworkNotAllowed", "message": message})
             try:
                 bundle_dir = job.source_path or catalog_service.bundle_directory(job.bundle_sha256)
             except PortalError as exc:  # missing from the store, or failed its checksum: nothing runs
                 log.error("job %s: bundle %s refused: %s", job.id, job.bundle_sha256, exc.message)
                 error = {"type": "BundleUnavailable", "message": exc.message}
-                return jobs_service.RunResult(succeeded=False, error=error)
+                return job_contract.RunResult(succeeded=False, error=error)
 
             def on_event(event: dict[str, Any]) -> None:
                 if event["type"] == "progress":
-                    jobs_service.report_progress(job.id, job.run, event["percent"], masker.text(event["message"]))
+                    runs.report_progress(job.id, job.run, event["percent"], masker.text(event["message"]))
                 elif event["type"] == "logs":
                     lines = [{**line, "line": masker.text(line["line"])} for line in event["lines"]]
-                    jobs_service.append_logs(job.id, job.run, job.created_by, lines)
+                    runs.append_logs(job.id, job.run, job.created_by, lines)
 
             outcome = self.runner.run(
                 RunRequest(
@@ -193,7 +195,7 @@ class JobHost:
                 on_event,
                 cancel,
             )
-            result = jobs_service.RunResult(
+            result = job_contract.RunResult(
                 succeeded=outcome.succeeded,
                 result=masker.value(outcome.result),
                 error=masker.value(outcome.error),
@@ -201,36 +203,36 @@ class JobHost:
             )
         except Exception as exc:
             log.exception("job %s: the runner failed", job.id)
-            result = jobs_service.RunResult(succeeded=False, error={"type": "RunnerError", "message": str(exc)})
+            result = job_contract.RunResult(succeeded=False, error={"type": "RunnerError", "message": str(exc)})
         if self.stopping.is_set() and result.cancelled:
             # Killed because the process stops; `finish` still records CANCELLED if a user had asked for it.
-            result = jobs_service.RunResult(succeeded=False, error={"type": "Interrupted", "message": INTERRUPTED})
+            result = job_contract.RunResult(succeeded=False, error={"type": "Interrupted", "message": INTERRUPTED})
         return result
 
-    def _run_import(self, job: jobs_service.ClaimedJob, cancel: threading.Event) -> jobs_service.RunResult:
+    def _run_import(self, job: job_contract.ClaimedJob, cancel: threading.Event) -> job_contract.RunResult:
         """A catalog import runs in the worker too (it executes no item code: git, parsing, packing)."""
         actor = Principal(id=job.created_by, username=job.created_by_name, role=Role.publisher, via="job")
         try:
             result = git_importer.run_import_job(
                 job.inputs,
                 actor,
-                lambda percent, message: jobs_service.report_progress(job.id, job.run, percent, message, step=True),
+                lambda percent, message: runs.report_progress(job.id, job.run, percent, message, step=True),
                 cancel,
             )
-            return jobs_service.RunResult(succeeded=True, result=result)
+            return job_contract.RunResult(succeeded=True, result=result)
         except PortalError as exc:
             if exc.code == "cancelled":
-                return jobs_service.RunResult(succeeded=False, cancelled=True)
-            return jobs_service.RunResult(
+                return job_contract.RunResult(succeeded=False, cancelled=True)
+            return job_contract.RunResult(
                 succeeded=False, error={"type": exc.code, "message": exc.message, "details": exc.details}
             )
         except Exception as exc:
             log.exception("job %s: the import failed", job.id)
-            return jobs_service.RunResult(succeeded=False, error={"type": type(exc).__name__, "message": str(exc)})
+            return job_contract.RunResult(succeeded=False, error={"type": type(exc).__name__, "message": str(exc)})
 
     def finish(
-        self, job: jobs_service.ClaimedJob, result: jobs_service.RunResult, claim_next: bool = False
-    ) -> jobs_service.ClaimedJob | None:
+        self, job: job_contract.ClaimedJob, result: job_contract.RunResult, claim_next: bool = False
+    ) -> job_contract.ClaimedJob | None:
         """Record the outcome and, with `claim_next` and unless stopping, claim this worker's next job in the same
         transaction. A database that is away (a failover) is waited for: the outcome is retried with a growing
         pause for as long as the process runs, and only given up after a few tries once it stops."""
@@ -240,12 +242,12 @@ class JobHost:
                 attempt += 1
                 try:
                     more = claim_next and not self.stopping.is_set()
-                    return jobs_service.finish(job.id, job.run, result, claim_next=more)
+                    return runs.finish(job.id, job.run, result, claim_next=more)
                 except DataError as exc:
                     # The outcome itself is what the database refuses (whatever the runner let through): trying
                     # again would fail forever and hold the slot. Record why instead.
                     log.error("job %s: its outcome cannot be stored: %s", job.id, exc.orig)
-                    result = jobs_service.RunResult(
+                    result = job_contract.RunResult(
                         succeeded=False,
                         error={
                             "type": "OutcomeNotStorable",
@@ -273,7 +275,7 @@ class JobHost:
                 # them one heartbeat period to show up before reaping anyone.
                 reap_lost_workers(self.settings, exclude=self.worker_id)
             # A job this worker holds as RUNNING but no longer runs (its end could not be recorded).
-            jobs_service.fail_running(
+            runs.fail_running(
                 "runner lost: the worker no longer runs this job",
                 "RunnerLost",
                 workers=[self.worker_id],
@@ -281,8 +283,8 @@ class JobHost:
                 started_before=utcnow() - timedelta(seconds=self.settings.worker_lost_after_seconds),
             )
             self._last_beat = now
-        runs = {job_id: run for job_id, (run, _event) in list(self._running.items())}
-        for job_id in jobs_service.to_stop_among(runs):
+        held = {job_id: run for job_id, (run, _event) in list(self._running.items())}
+        for job_id in runs.to_stop_among(held):
             self.cancel(job_id)
 
 
@@ -291,7 +293,7 @@ def reap_lost_workers(settings: Settings, exclude: str | None = None) -> list[in
     lost = [w for w in workers.lost(settings.worker_lost_after_seconds) if w != exclude]
     if not lost:
         return []
-    reaped = jobs_service.fail_running(
+    reaped = runs.fail_running(
         "worker lost: its heartbeat stopped", "WorkerLost", workers=lost, requeue_idempotent=True
     )
     workers.mark_lost(lost)

@@ -19,8 +19,7 @@ from portal.errors import ValidationFailed
 from portal.execution import workers
 from portal.execution.host import INTERRUPTED, JobHost, limits_for, new_runner
 from portal.execution.runner import RunRequest
-from portal.jobs import control
-from portal.jobs import service as jobs_service
+from portal.jobs import control, runs
 from portal.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -49,7 +48,7 @@ class LocalExecutor:
         # belonged to a portal that died, and its running jobs died with it.
         previous = workers.previous_of_kind(KIND, exclude=self.worker_id)
         if previous:
-            failed = jobs_service.fail_running(INTERRUPTED, "Interrupted", workers=previous)
+            failed = runs.fail_running(INTERRUPTED, "Interrupted", workers=previous)
             if failed:
                 log.warning("failed %d job(s) interrupted by the previous stop: %s", len(failed), failed)
         for index in range(self.slots):
@@ -103,7 +102,7 @@ class LocalExecutor:
         while not stopping.is_set():
             generation = self._generation
             try:
-                job = jobs_service.claim_next(self.worker_id)
+                job = runs.claim_next(self.worker_id)
                 while job is not None:
                     job = self.host.finish(job, self.host.run(job), claim_next=True)
             except Exception:
@@ -124,7 +123,7 @@ class LocalExecutor:
                     control.expire_approvals()
                     last_expiry = now
                 self.host.duties(now)
-                if len(self.host.running_jobs) < self.slots and jobs_service.queued_ids(1):
+                if len(self.host.running_jobs) < self.slots and runs.queued_ids(1):
                     self._poke(all_slots=True)
             except Exception:
                 log.exception("executor monitor failed")

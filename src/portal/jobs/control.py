@@ -19,7 +19,7 @@ from portal.db.base import utcnow
 from portal.errors import Conflict, Forbidden, PortalError, ValidationFailed
 from portal.identity.principal import Principal
 from portal.identity.roles import Role
-from portal.jobs import service
+from portal.jobs import service, writer
 from portal.jobs.models import Job, JobApproval
 from portal.jobs.schemas import ApprovalOut, BulkFilter, BulkRequest, BulkResponse, BulkResult, JobOut
 from portal.jobs.states import CANCELLABLE, RETRYABLE, JobState
@@ -44,7 +44,7 @@ def _pending(s: Session, actor: Principal, job_id: int) -> Job:
     if job.state != JobState.PENDING_APPROVAL.value or job.approval is None:
         raise Conflict(f"job {job_id} is {job.state}, not waiting for approval", details={"state": job.state})
     if not service.may_approve(actor, job.approval):
-        raise Forbidden(f"you are not an approver of job {job_id} ({service.describe_policy(job.approval)})")
+        raise Forbidden(f"you are not an approver of job {job_id} ({writer.describe_policy(job.approval)})")
     if job.created_by == actor.id:
         raise Forbidden("nobody may approve or reject their own job")
     if s.scalar(select(JobApproval.id).where(JobApproval.job_id == job_id, JobApproval.user_id == actor.id)):
@@ -56,7 +56,7 @@ def _decide(s: Session, actor: Principal, job_id: int, decision: str, comment: s
     s.add(JobApproval(job_id=job_id, user_id=actor.id, username=actor.username, decision=decision, comment=comment))
     s.flush()
     said = f": {comment}" if comment else ""
-    service.add_event(s, job_id, "approval", f"{decision} by {actor.username}{said}", actor=actor.username)
+    writer.add_event(s, job_id, "approval", f"{decision} by {actor.username}{said}", actor=actor.username)
 
 
 def approve(actor: Principal, job_id: int, comment: str) -> JobOut:
@@ -73,7 +73,7 @@ def approve(actor: Principal, job_id: int, comment: str) -> JobOut:
         needed = int(job.approval["count"]) if job.approval else 1
         if (count or 0) >= needed:
             names = ", ".join(a.username for a in decisions(s, job_id) if a.decision == "approved")
-            row = service.transition(
+            row = writer.transition(
                 s,
                 job_id,
                 JobState.PENDING_APPROVAL,
@@ -83,11 +83,11 @@ def approve(actor: Principal, job_id: int, comment: str) -> JobOut:
                 actor=actor.username,
             )
         else:
-            row = service.touch(s, job_id, f"approved by {actor.username}; {count} of {needed}")
+            row = writer.touch(s, job_id, f"approved by {actor.username}; {count} of {needed}")
         if row is None:  # pragma: no cover - the row lock makes this impossible
             raise Conflict(f"job {job_id} changed state meanwhile; try again")
         audit.record(s, actor, "job.approve", target_type="job", target_id=job_id, details={"comment": comment})
-    return service.changed(row)
+    return writer.changed(row)
 
 
 def reject(actor: Principal, job_id: int, comment: str) -> JobOut:
@@ -96,7 +96,7 @@ def reject(actor: Principal, job_id: int, comment: str) -> JobOut:
         _pending(s, actor, job_id)
         _decide(s, actor, job_id, "rejected", comment)
         reason = f"rejected by {actor.username}" + (f": {comment}" if comment else "")
-        row = service.transition(
+        row = writer.transition(
             s,
             job_id,
             JobState.PENDING_APPROVAL,
@@ -108,7 +108,7 @@ def reject(actor: Principal, job_id: int, comment: str) -> JobOut:
         if row is None:  # pragma: no cover - the row lock makes this impossible
             raise Conflict(f"job {job_id} changed state meanwhile; try again")
         audit.record(s, actor, "job.reject", target_type="job", target_id=job_id, details={"comment": comment})
-    return service.changed(row)
+    return writer.changed(row)
 
 
 def waiting_for(actor: Principal, limit: int = 200, chunk: int = 500) -> list[JobOut]:
@@ -122,14 +122,14 @@ def waiting_for(actor: Principal, limit: int = 200, chunk: int = 500) -> list[Jo
         decided = select(JobApproval.job_id).where(JobApproval.user_id == actor.id)
         while len(found) < limit:
             rows = s.execute(
-                select(*service.SUMMARY_COLUMNS, Job.approval)
+                select(*writer.SUMMARY_COLUMNS, Job.approval)
                 .where(Job.state == JobState.PENDING_APPROVAL.value, Job.id > after, Job.id.not_in(decided))
                 .where((Job.created_by != actor.id) | Job.created_by.is_(None))
                 .order_by(Job.id)
                 .limit(chunk)
             ).all()
             found.extend(
-                service.job_out(r) for r in rows if r.approval is not None and service.may_approve(actor, r.approval)
+                writer.job_out(r) for r in rows if r.approval is not None and service.may_approve(actor, r.approval)
             )
             if len(rows) < chunk:
                 break
@@ -153,7 +153,7 @@ def expire_approvals() -> list[int]:
         waited = timedelta(seconds=int((approval or {}).get("timeout", 0)))
         reason = f"approval timed out after {waited}"
         with db.write() as s:
-            row = service.transition(
+            row = writer.transition(
                 s,
                 job_id,
                 JobState.PENDING_APPROVAL,
@@ -181,20 +181,20 @@ def force_run(actor: Principal, job_id: int) -> JobOut:
                 update(Job)
                 .where(Job.id == job_id, Job.state == JobState.QUEUED.value)
                 .values(priority=FRONT_OF_QUEUE, rev=Job.rev + 1, updated_at=utcnow())
-                .returning(*service.SUMMARY_COLUMNS)
+                .returning(*writer.SUMMARY_COLUMNS)
             ).first()
             if moved_row is None:  # a worker claimed it meanwhile
                 raise Conflict(f"job {job_id} started meanwhile", details={"state": JobState.RUNNING.value})
-            service.announce(s, moved_row)  # queued: the executor sends it again, at the front
+            writer.announce(s, moved_row)  # queued: the executor sends it again, at the front
             row = moved_row
-            service.add_event(
+            writer.add_event(
                 s, job_id, "priority", f"moved to the front of the queue by {actor.username}", actor.username
             )
         elif state is JobState.PENDING_APPROVAL:
             if not actor.has(Role.admin):
                 raise Forbidden("starting a job without its approvals needs the admin role")
             message = f"started by admin {actor.username} without approval"
-            transitioned = service.transition(
+            transitioned = writer.transition(
                 s,
                 job_id,
                 JobState.PENDING_APPROVAL,
@@ -212,7 +212,7 @@ def force_run(actor: Principal, job_id: int) -> JobOut:
                 details={"state": state.value},
             )
         audit.record(s, actor, "job.force_run", target_type="job", target_id=job_id, details={"state": state.value})
-    return service.changed(row)
+    return writer.changed(row)
 
 
 def _one(actor: Principal, action: BulkAction, job_id: int) -> BulkResult:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
@@ -191,3 +192,47 @@ class EventPage(BaseModel):
 class LogPage(BaseModel):
     items: list[LogLine]
     next_after: int | None
+
+
+# --- the executor's contract (plain values: they cross into the worker's threads) ---------------------------
+
+# A run of a job: the worker that claimed it and the time it did (a worker may claim the same job twice).
+RunKey = tuple[str, datetime]
+
+
+@dataclass(frozen=True)
+class ClaimedJob:
+    """What the executor needs to run a job it claimed."""
+
+    id: int
+    kind: str
+    item_id: str
+    item_version: str
+    bundle_sha256: str
+    source_path: str | None
+    entrypoint: str
+    inputs: dict[str, Any]
+    timeout_seconds: int
+    resources: dict[str, Any]
+    created_by: int | None
+    created_by_name: str
+    sealed_inputs: str | None = None
+    secrets: tuple[str, ...] = ()
+    worker: str = ""
+    started_at: datetime | None = None
+
+    @property
+    def run(self) -> RunKey:
+        """This run of the job: the worker that claimed it, and when."""
+        assert self.started_at is not None
+        return (self.worker, self.started_at)
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """How a run ended, as the executor reports it."""
+
+    succeeded: bool
+    result: Any = None
+    error: dict[str, Any] | None = None
+    cancelled: bool = False

@@ -28,6 +28,7 @@ from portal.errors import Conflict, NotFound, PortalError, ValidationFailed
 from portal.identity.principal import Principal
 from portal.identity.roles import Role
 from portal.jobs import service as jobs_service
+from portal.jobs import writer
 from portal.jobs.schemas import JobOut
 from portal.schedules import cron
 from portal.schedules.models import Schedule, ScheduleRun
@@ -447,7 +448,7 @@ def run_now(actor: Principal, schedule_id: int) -> JobOut:
             target_id=schedule_id,
             details={"name": schedule.name, "job_id": row.id, "version": runnable.version},
         )
-    return jobs_service.changed(row)
+    return writer.changed(row)
 
 
 # --- the scheduler's tick -------------------------------------------------------------------------------------
