@@ -10,6 +10,7 @@ from starlette.concurrency import run_in_threadpool
 
 from portal.auth.deps import Admin, Publisher, Viewer
 from portal.catalog import network, service
+from portal.catalog import queries as catalog_queries
 from portal.catalog.importers import git
 from portal.catalog.schemas import (
     Descriptor,
@@ -43,12 +44,12 @@ def list_items(
     page: int = Query(default=1, ge=1, le=10_000),
     page_size: int = Query(default=200, ge=1, le=1000),
 ) -> Response:
-    return Response(service.list_items_json(q, category, tag, page, page_size), media_type="application/json")
+    return Response(catalog_queries.list_items_json(q, category, tag, page, page_size), media_type="application/json")
 
 
 @router.get("/{item_id}/versions", operation_id="catalog-list-versions", response_model=list[VersionOut])
 def list_versions(item_id: str, _: Viewer) -> list[VersionOut]:
-    return service.list_versions(item_id)
+    return catalog_queries.list_versions(item_id)
 
 
 @router.get(
@@ -59,7 +60,7 @@ def list_versions(item_id: str, _: Viewer) -> list[VersionOut]:
 )
 def get_descriptor(item_id: str, version: str, _: Viewer) -> Descriptor:
     """Manifest, schema, uiSchema and README of a version; `latest` is the highest active release."""
-    return service.get_descriptor(item_id, version)
+    return catalog_queries.get_descriptor(item_id, version)
 
 
 @router.get("/{item_id}/{version}/bundle", operation_id="catalog-download-bundle", response_class=FileResponse)

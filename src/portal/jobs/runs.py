@@ -14,7 +14,7 @@ from sqlalchemy.engine import Row
 from sqlalchemy.orm import Session
 
 from portal import instruments
-from portal.catalog import service as catalog_service
+from portal.catalog import queries as catalog_queries
 from portal.db import session as db
 from portal.db.base import utcnow
 from portal.events import bus
@@ -262,7 +262,7 @@ def fail_running(
             requeue_idempotent
             and not job.cancel_requested
             and job.kind == KIND_CATALOG
-            and catalog_service.is_idempotent(job.item_id, job.item_version)
+            and catalog_queries.is_idempotent(job.item_id, job.item_version)
         )
         with db.write() as s:
             # Every transition is guarded by the worker that held the job: reapers on several nodes see the same

@@ -17,6 +17,7 @@ from portal import values
 from portal.audit import service as audit
 from portal.auth import service as auth_service
 from portal.catalog import network as catalog_network
+from portal.catalog import queries as catalog_queries
 from portal.catalog import service as catalog_service
 from portal.catalog.validate import input_errors
 from portal.db import session as db
@@ -231,7 +232,7 @@ def insert_job_in(
 
 def create_job(actor: Principal, item_id: str, version: str | None, inputs: dict[str, Any]) -> JobOut:
     """Validate the inputs against the version's schema and queue a job for it."""
-    runnable = catalog_service.resolve_runnable(item_id, version)
+    runnable = catalog_queries.resolve_runnable(item_id, version)
     _check_runnable(runnable, inputs)
     with db.write() as s:
         row = _insert_run(s, actor, runnable, inputs)
@@ -300,7 +301,7 @@ def retry_job(actor: Principal, job_id: int, inputs: dict[str, Any] | None = Non
             )
             audit.record(s, actor, "job.retry", target_type="job", target_id=job_id, details={"new_job_id": row.id})
         return changed(row)
-    runnable = catalog_service.resolve_runnable(item_id, version)
+    runnable = catalog_queries.resolve_runnable(item_id, version)
     edited = inputs is not None
     inputs = stored_inputs if inputs is None else inputs
     _check_runnable(runnable, inputs)
@@ -459,7 +460,7 @@ def list_jobs(
             if term.isdigit():
                 matches.append(Job.id == int(term))
                 search["search_id"] = int(term)
-            item_ids = catalog_service.item_ids_matching(s, term)
+            item_ids = catalog_queries.item_ids_matching(s, term)
             if item_ids:
                 matches.append(Job.item_id.in_(item_ids))
                 search["search_items"] = item_ids

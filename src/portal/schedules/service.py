@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 
 from portal.audit import service as audit
 from portal.auth import service as auth_service
+from portal.catalog import queries as catalog_queries
 from portal.catalog import service as catalog_service
 from portal.db import session as db
 from portal.db.base import utcnow
@@ -96,7 +97,7 @@ def _parse(expression: str, timezone: str, problems: list[dict[str, str]]) -> cr
 def _resolve(item_id: str, version: str, problems: list[dict[str, str]]) -> catalog_service.RunnableVersion | None:
     """The version a schedule names, or None with the problem (item_id or version) added."""
     try:
-        runnable = catalog_service.resolve_runnable(item_id, version)
+        runnable = catalog_queries.resolve_runnable(item_id, version)
     except NotFound as exc:
         where = exc.details.get("field") if isinstance(exc.details, dict) else None
         problems.append(_problem(where or "item_id", exc.message))

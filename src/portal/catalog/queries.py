@@ -1,0 +1,248 @@
+"""Reading the catalog: the item list (cached per catalog state), versions, descriptors, and the version a new
+job will run with the facts its bundle decides (computed once per bundle, since a bundle never changes).
+Imports, uploads and the bundle store are `catalog.service`'s.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from jsonschema import Draft7Validator
+from sqlalchemy import bindparam, func, or_, select
+from sqlalchemy.orm import Session
+
+from portal.catalog import network
+from portal.catalog.manifest import approval_policy, deprecation_note, network_need
+from portal.catalog.models import CatalogItem, CatalogVersion
+from portal.catalog.schemas import (
+    Descriptor,
+    ItemOut,
+    ItemPage,
+    VersionOut,
+)
+from portal.catalog.service import ACTIVE, DEFAULT_QUEUE, LATEST, RunnableVersion, _sort_key, find_version
+from portal.db import session as db
+from portal.errors import Conflict, NotFound
+from portal.settings import get_settings
+
+
+def list_items(
+    q: str | None = None,
+    category: str | None = None,
+    tag: str | None = None,
+    page: int = 1,
+    page_size: int = 200,
+) -> ItemPage:
+    """Items with at least one active version; search and filters apply before paging."""
+    conditions: list[Any] = [CatalogItem.latest_version.is_not(None)]
+    if q:
+        like = f"%{q.lower()}%"
+        conditions.append(
+            or_(CatalogItem.id.like(like), CatalogItem.name.ilike(like), CatalogItem.description.ilike(like))
+        )
+    if category:
+        conditions.append(CatalogItem.category == category)
+    with db.read() as s:
+        rows = s.execute(select(*_ITEM_COLUMNS).where(*conditions).order_by(CatalogItem.name, CatalogItem.id)).all()
+    if tag:
+        rows = [r for r in rows if tag in (r.tags or [])]
+    window = rows[(page - 1) * page_size : page * page_size]
+    items = [
+        ItemOut.model_validate(
+            {**r._mapping, "network_allowed": network.covers(r.network_grant, r.network)}, from_attributes=True
+        )
+        for r in window
+    ]
+    return ItemPage(items=items, total=len(rows))
+
+
+_list_cache: dict[tuple[Any, ...], tuple[tuple[Any, ...], bytes]] = {}
+_LIST_CACHE_ENTRIES = 256
+
+
+def list_items_json(
+    q: str | None = None,
+    category: str | None = None,
+    tag: str | None = None,
+    page: int = 1,
+    page_size: int = 200,
+) -> bytes:
+    """`list_items` as JSON, reused until the catalog changes.
+
+    Every catalog change bumps an item's `updated_at` (or the number of items), so one indexed aggregate tells
+    whether a cached answer is still right; this holds across processes sharing the database.
+    """
+    key = (q, category, tag, page, page_size)
+    with db.read() as s:
+        stamp = tuple(s.execute(_CATALOG_STAMP).one())
+    cached = _list_cache.get(key)
+    if cached is not None and cached[0] == stamp:
+        return cached[1]
+    body = list_items(q, category, tag, page, page_size).model_dump_json().encode()
+    if len(_list_cache) >= _LIST_CACHE_ENTRIES:
+        _list_cache.clear()
+    _list_cache[key] = (stamp, body)
+    return body
+
+
+_CATALOG_STAMP = select(func.max(CatalogItem.updated_at), func.count(CatalogItem.id))
+_ITEM_COLUMNS = (
+    CatalogItem.id,
+    CatalogItem.name,
+    CatalogItem.description,
+    CatalogItem.category,
+    CatalogItem.tags,
+    CatalogItem.owner,
+    CatalogItem.latest_version,
+    CatalogItem.versions,
+    CatalogItem.updated_at,
+    CatalogItem.network,
+    CatalogItem.network_grant,
+)
+
+
+def list_versions(item_id: str) -> list[VersionOut]:
+    with db.read() as s:
+        if s.get(CatalogItem, item_id) is None:
+            raise NotFound(f"catalog item {item_id!r} not found")
+        rows = list(s.scalars(select(CatalogVersion).where(CatalogVersion.item_id == item_id)))
+    rows.sort(key=lambda v: _sort_key(v.version), reverse=True)
+    return [VersionOut.model_validate(v).model_copy(update={"deprecated": deprecation_note(v.manifest)}) for v in rows]
+
+
+def get_descriptor(item_id: str, version: str) -> Descriptor:
+    with db.read() as s:
+        row = find_version(s, item_id, version)
+        grant = s.scalar(select(CatalogItem.network_grant).where(CatalogItem.id == item_id))
+    need = network_need(row.manifest)
+    return Descriptor.model_validate(
+        {
+            "item_id": row.item_id,
+            "version": row.version,
+            "manifest": row.manifest,
+            "schema": row.input_schema,
+            "ui_schema": row.ui_schema,
+            "readme": row.readme,
+            "bundle_sha256": row.bundle_sha256,
+            "status": row.status,
+            "network": need,
+            "network_allowed": network.covers(grant, need),
+        }
+    )
+
+
+@dataclass(frozen=True)
+class _BundleFacts:
+    entrypoint: str
+    timeout_seconds: int
+    resources: dict[str, Any]
+    validator: Draft7Validator
+    approval: dict[str, Any] | None
+    secrets: tuple[str, ...]
+    sensitive: tuple[str, ...]
+    queue: str
+    priority: int
+    deprecated: str | None
+    network: dict[str, Any] | None = None
+
+
+def sensitive_fields(schema: dict[str, Any]) -> tuple[str, ...]:
+    """Top-level inputs marked `"writeOnly": true` or `"format": "password"`: masked wherever inputs are shown."""
+    properties = schema.get("properties") if isinstance(schema, dict) else None
+    if not isinstance(properties, dict):
+        return ()
+    return tuple(
+        name
+        for name, spec in properties.items()
+        if isinstance(spec, dict) and (spec.get("writeOnly") is True or spec.get("format") == "password")
+    )
+
+
+_facts: dict[str, _BundleFacts] = {}
+_VERSION_FACTS = (
+    CatalogVersion.version,
+    CatalogVersion.status,
+    CatalogVersion.bundle_sha256,
+    CatalogVersion.dev_path,
+)
+_LATEST_VERSION = (
+    select(*_VERSION_FACTS)
+    .join(CatalogItem, CatalogItem.latest_version == CatalogVersion.version)
+    .where(CatalogItem.id == bindparam("item_id"), CatalogVersion.item_id == bindparam("item_id"))
+)
+_EXACT_VERSION = select(*_VERSION_FACTS).where(
+    CatalogVersion.item_id == bindparam("item_id"), CatalogVersion.version == bindparam("version")
+)
+
+
+def resolve_runnable(item_id: str, version: str | None) -> RunnableVersion:
+    """The version a new job will run ('latest' or none means the highest active release).
+
+    Only the version's status and bundle are read per call; what follows from the bundle's content (entrypoint,
+    limits, the compiled input validator) is computed once per sha256, since a bundle never changes.
+    """
+    wanted = None if not version or version == LATEST else version
+    with db.read() as s:
+        if wanted is None:
+            row = s.execute(_LATEST_VERSION, {"item_id": item_id}).first()
+        else:
+            row = s.execute(_EXACT_VERSION, {"item_id": item_id, "version": wanted}).first()
+        if row is None:
+            find_version(s, item_id, version)  # raises the precise NotFound
+            raise NotFound(f"catalog item {item_id!r} not found", details={"field": "item_id"})
+        if row.status != ACTIVE:
+            raise Conflict(f"{item_id} {row.version} is {row.status} and cannot run", details={"field": "version"})
+        facts = _facts.get(row.bundle_sha256)
+        if facts is None:
+            manifest, schema = s.execute(
+                select(CatalogVersion.manifest, CatalogVersion.input_schema).where(
+                    CatalogVersion.item_id == item_id, CatalogVersion.version == row.version
+                )
+            ).one()
+            facts = _BundleFacts(
+                entrypoint=manifest["entrypoint"],
+                timeout_seconds=int(manifest.get("timeout") or get_settings().job_timeout_seconds),
+                resources=dict(manifest.get("resources") or {}),
+                validator=Draft7Validator(schema, format_checker=Draft7Validator.FORMAT_CHECKER),
+                approval=approval_policy(manifest),
+                secrets=tuple(manifest.get("secrets") or ()),
+                sensitive=sensitive_fields(schema),
+                queue=str(manifest.get("queue") or DEFAULT_QUEUE),
+                priority=int(manifest.get("priority") or 0),
+                deprecated=deprecation_note(manifest),
+                network=network_need(manifest),
+            )
+            _facts[row.bundle_sha256] = facts
+    return RunnableVersion(
+        item_id=item_id,
+        version=row.version,
+        bundle_sha256=row.bundle_sha256,
+        entrypoint=facts.entrypoint,
+        timeout_seconds=facts.timeout_seconds,
+        resources=facts.resources,
+        validator=facts.validator,
+        dev_path=row.dev_path,
+        approval=facts.approval,
+        secrets=facts.secrets,
+        sensitive=facts.sensitive,
+        queue=facts.queue,
+        priority=facts.priority,
+        deprecated=facts.deprecated,
+        network=facts.network,
+    )
+
+
+def is_idempotent(item_id: str, version: str) -> bool:
+    """Whether a version's manifest declares `idempotent: true` (running it twice is harmless)."""
+    with db.read() as s:
+        manifest = s.scalar(
+            select(CatalogVersion.manifest).where(CatalogVersion.item_id == item_id, CatalogVersion.version == version)
+        )
+    return isinstance(manifest, dict) and manifest.get("idempotent") is True
+
+
+def item_ids_matching(s: Session, q: str) -> list[str]:
+    """Ids of items whose id or name contains `q` (used by job search)."""
+    like = f"%{q.lower()}%"
+    return list(s.scalars(select(CatalogItem.id).where(or_(CatalogItem.id.like(like), CatalogItem.name.ilike(like)))))
