@@ -1,4 +1,5 @@
-"""The catalog: import item versions, list and describe them, and resolve what a job will run."""
+"""The catalog: import item versions (folders, Git checkouts, uploads) into the bundle store. Reading the catalog
+and resolving what a job will run is `catalog.queries`."""
 
 from __future__ import annotations
 

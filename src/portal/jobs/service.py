@@ -1,8 +1,8 @@
-"""The job service: the only place that changes job state.
+"""The job service: what users do with jobs (create, retry, cancel, read, list) and who may see which.
 
-Every change is a conditional update from the expected state (never a blind overwrite), writes a timeline event and,
-for user actions, an audit entry in the same transaction; the update is published after the commit.
-A job is committed before it is handed to the executor, so a fast worker can never be overwritten by a late write.
+Every change of a job row goes through `jobs.writer` (conditional updates checked against the state graph, a
+timeline event, announced after the commit); user actions add their audit entry in the same transaction. The
+executor's side (claims, progress, the end of a run, the reaper) is `jobs.runs`.
 """
 
 from __future__ import annotations
