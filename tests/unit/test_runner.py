@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from portal.execution.runner import Limits, Outcome, Runner, RunRequest
+from portal.execution.runner import Limits, Runner, RunRequest, RunResult
 from tests.helpers import FIXTURE_CATALOG, process_alive, sleeper_marker, wait_for_marked, wait_until
 
 ITEMS = FIXTURE_CATALOG / "items"
@@ -33,7 +33,7 @@ def run(
     limits: Limits = LIMITS,
     cancel: threading.Event | None = None,
     entrypoint: str = "task.py",
-) -> tuple[Outcome, list[dict[str, Any]]]:
+) -> tuple[RunResult, list[dict[str, Any]]]:
     events: list[dict[str, Any]] = []
     request = RunRequest(job_id=7, bundle_dir=str(bundle), entrypoint=entrypoint, inputs=inputs or {}, limits=limits)
     return runner.run(request, recorder(events), cancel), events
@@ -165,7 +165,7 @@ def test_timeout_kills_the_process_group(runner: Runner, tmp_path: Path) -> None
 
 def test_cancel_kills_child_and_grandchild(runner: Runner, tmp_path: Path) -> None:
     cancel = threading.Event()
-    result: list[Outcome] = []
+    result: list[RunResult] = []
     events: list[dict[str, Any]] = []
     request = sleeper_request()
     thread = threading.Thread(target=lambda: result.append(runner.run(request, recorder(events), cancel)))

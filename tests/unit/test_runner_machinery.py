@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from portal.execution.isolation import Isolation, Policy
-from portal.execution.runner import Limits, Outcome, Runner, RunRequest
+from portal.execution.runner import Limits, Runner, RunRequest, RunResult
 from tests.helpers import wait_until
 
 needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="per-job uids and cgroup v1 need root on this machine")
@@ -37,7 +37,7 @@ def run(
     inputs: dict[str, Any] | None = None,
     memory_mb: int = 256,
     network: dict[str, Any] | None = None,
-) -> Outcome:
+) -> RunResult:
     request = RunRequest(
         job_id=1,
         bundle_dir=folder,

@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -195,12 +195,7 @@ class JobHost:
                 on_event,
                 cancel,
             )
-            result = job_contract.RunResult(
-                succeeded=outcome.succeeded,
-                result=masker.value(outcome.result),
-                error=masker.value(outcome.error),
-                cancelled=outcome.cancelled,
-            )
+            result = replace(outcome, result=masker.value(outcome.result), error=masker.value(outcome.error))
         except Exception as exc:
             log.exception("job %s: the runner failed", job.id)
             result = job_contract.RunResult(succeeded=False, error={"type": "RunnerError", "message": str(exc)})

@@ -228,11 +228,15 @@ class ClaimedJob:
         return (self.worker, self.started_at)
 
 
-@dataclass(frozen=True)
+@dataclass
 class RunResult:
-    """How a run ended, as the executor reports it."""
+    """How a run ended: exactly one of result (succeeded), error (failed) or cancelled is meaningful. The runner
+    fills it as the run goes (with what the run used); the executor reports it to `runs.finish`."""
 
-    succeeded: bool
+    succeeded: bool = False
     result: Any = None
     error: dict[str, Any] | None = None
     cancelled: bool = False
+    exit_status: int | None = None
+    cpu_seconds: float | None = None  # of the job's first process and the children it waited for
+    max_rss_bytes: int | None = None
