@@ -16,7 +16,7 @@ from portal.events import bus
 from portal.events.signing import Signer
 from portal.execution.local import LocalExecutor
 from portal.identity.principal import SYSTEM
-from portal.jobs import executors
+from portal.jobs import executors, imports, kinds
 from portal.realtime.hub import hub
 from portal.schedules.scheduler import Scheduler
 from portal.settings import EXAMPLES_DIR, Settings, use_settings
@@ -88,11 +88,17 @@ def _prepare_data(settings: Settings) -> str | None:
     return password
 
 
+def register_job_kinds() -> None:
+    """What carries out each kind of job other than a task, in a process that runs jobs."""
+    kinds.register(kinds.CATALOG_IMPORT, imports.run_import)
+
+
 def start(settings: Settings, run_executor: bool = True) -> PortalState:
     """Embedded: this process runs the jobs (one per data directory). Distributed: it hands them to Celery and
     hears every node's events on Redis."""
     lock_fd = _lock_data_dir(settings) if run_executor and not settings.distributed else None
     password = prepare(settings)
+    register_job_kinds()
     event_bus: bus.EventBus
     executor: executors.Executor
     if settings.distributed:

@@ -80,6 +80,7 @@ def serve(host: str, port: int, log_level: str) -> None:
 @click.option("--log-level", default="info", show_default=True)
 def worker(check: bool, log_level: str) -> None:
     """Run a worker node of the distributed mode (PORTAL_EXECUTOR=celery): a Celery worker that runs jobs."""
+    from portal import bootstrap
     from portal.db import migrate as migrations
     from portal.db import session as db
     from portal.execution import celery_app
@@ -108,6 +109,7 @@ def worker(check: bool, log_level: str) -> None:
         f"Portal worker: queues {','.join(settings.worker_queues)}, concurrency {settings.worker_concurrency}, "
         f"data in {settings.data_dir}"
     )
+    bootstrap.register_job_kinds()
     celery_app.WorkerNode(settings).run(log_level)
 
 

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from portal.catalog.importers.git import GitImportRequest, _git_env, check_request, known_hosts, normalize_repo_url
+from portal.catalog.importers.git import _git_env, check_request, known_hosts, normalize_repo_url
+from portal.catalog.schemas import GitImportRequest
 from portal.errors import ValidationFailed
 from portal.settings import Settings
 

@@ -1407,7 +1407,10 @@ export interface components {
              */
             next_after: number | null;
         };
-        /** GitImportRequest */
+        /**
+         * GitImportRequest
+         * @description An import from Git: the API's body, and the inputs of the `catalog_import` job that carries it out.
+         */
         GitImportRequest: {
             /** Item Id */
             item_id: string;

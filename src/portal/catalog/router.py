@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Annotated
 
 from fastapi import APIRouter, File, Form, Query, Request, Response, UploadFile
@@ -11,7 +12,6 @@ from starlette.concurrency import run_in_threadpool
 from portal.auth.deps import Admin, Publisher, Viewer
 from portal.catalog import network, service
 from portal.catalog import queries as catalog_queries
-from portal.catalog.importers import git
 from portal.catalog.schemas import (
     Descriptor,
     GitImportRequest,
@@ -90,16 +90,7 @@ def import_git(body: GitImportRequest, principal: Publisher) -> JobOut:
     """Queue an import of tag `item_id@version` (or a ref) as a `catalog_import` job; follow it like any job.
     Counts as a job submission of the publisher's (PORTAL_JOB_SUBMIT_RATE_PER_MINUTE)."""
     limiter.check("job submission", principal.id or 0, get_settings().job_submit_rate_per_minute)
-    return imports.start_import(
-        principal,
-        git.GitImportRequest(
-            repo_url=body.repo_url.strip(),
-            item_id=body.item_id,
-            version=body.version,
-            ref=body.ref,
-            replace=body.replace,
-        ),
-    )
+    return imports.start_import(principal, dataclasses.replace(body, repo_url=body.repo_url.strip()))
 
 
 @router.post("/git/webhook", operation_id="catalog-git-webhook", response_model=WebhookOut, status_code=202)

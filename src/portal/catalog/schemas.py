@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
+from pydantic.dataclasses import dataclass as pydantic_dataclass
 
 
 class VersionOut(BaseModel):
@@ -89,14 +91,22 @@ class LocalValidateRequest(BaseModel):
     path: str = Field(min_length=1, max_length=4096, description="a folder under one of PORTAL_CATALOG_LOCAL_ROOTS")
 
 
-class GitImportRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+@pydantic_dataclass(frozen=True, config=ConfigDict(extra="forbid"))
+class GitImportRequest:
+    """An import from Git: the API's body, and the inputs of the `catalog_import` job that carries it out."""
 
     repo_url: str = Field(min_length=1, max_length=2000, examples=["https://git.example.com/ops/catalog.git"])
     item_id: str = Field(min_length=1, max_length=64)
     version: str | None = Field(default=None, max_length=64, description="imports the tag item_id@version")
     ref: str | None = Field(default=None, max_length=200, description="or a branch, tag or commit")
     replace: bool = False
+
+    @property
+    def refspec(self) -> str:
+        return f"refs/tags/{self.item_id}@{self.version}" if self.version else str(self.ref)
+
+    def as_inputs(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
 
 
 class ProblemOut(BaseModel):

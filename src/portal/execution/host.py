@@ -15,17 +15,13 @@ from sqlalchemy.exc import DataError
 
 from portal.catalog import network as catalog_network
 from portal.catalog import service as catalog_service
-from portal.catalog.importers import git as git_importer
 from portal.db.base import utcnow
 from portal.errors import PortalError
 from portal.execution import workers
 from portal.execution.isolation import Policy, Protection, service_ports
 from portal.execution.runner import Limits, Runner, RunRequest
-from portal.identity.principal import Principal
-from portal.identity.roles import Role
-from portal.jobs import runs
+from portal.jobs import kinds, runs
 from portal.jobs import schemas as job_contract
-from portal.jobs import service as jobs_service
 from portal.secrets import crypto
 from portal.secrets import service as secrets_service
 from portal.secrets.masking import Masker
@@ -148,8 +144,12 @@ class JobHost:
         if stale is not None:
             stale[1].set()  # the same job claimed again (it was reaped from us meanwhile): the old run stops
         self._running[job.id] = (job.run, cancel)
-        if job.kind == jobs_service.KIND_IMPORT:
-            return self._run_import(job, cancel)
+        if job.kind != kinds.TASK:
+            runner = kinds.runner_for(job.kind)
+            if runner is None:
+                message = f"this worker cannot run jobs of kind {job.kind}"
+                return job_contract.RunResult(succeeded=False, error={"type": "UnknownJobKind", "message": message})
+            return self._run_kind(job, runner, cancel)
         result: job_contract.RunResult
         try:
             try:
@@ -204,17 +204,17 @@ class JobHost:
             result = job_contract.RunResult(succeeded=False, error={"type": "Interrupted", "message": INTERRUPTED})
         return result
 
-    def _run_import(self, job: job_contract.ClaimedJob, cancel: threading.Event) -> job_contract.RunResult:
-        """A catalog import runs in the worker too (it executes no item code: git, parsing, packing)."""
-        actor = Principal(id=job.created_by, username=job.created_by_name, role=Role.publisher, via="job")
+    @staticmethod
+    def _run_kind(
+        job: job_contract.ClaimedJob, runner: kinds.KindRunner, cancel: threading.Event
+    ) -> job_contract.RunResult:
+        """A job of another kind (a catalog import): it runs in the worker too, and runs no item code."""
+
+        def step(percent: int, message: str) -> None:
+            runs.report_progress(job.id, job.run, percent, message, step=True)
+
         try:
-            result = git_importer.run_import_job(
-                job.inputs,
-                actor,
-                lambda percent, message: runs.report_progress(job.id, job.run, percent, message, step=True),
-                cancel,
-            )
-            return job_contract.RunResult(succeeded=True, result=result)
+            return job_contract.RunResult(succeeded=True, result=runner(job, step, cancel))
         except PortalError as exc:
             if exc.code == "cancelled":
                 return job_contract.RunResult(succeeded=False, cancelled=True)
@@ -222,7 +222,7 @@ class JobHost:
                 succeeded=False, error={"type": exc.code, "message": exc.message, "details": exc.details}
             )
         except Exception as exc:
-            log.exception("job %s: the import failed", job.id)
+            log.exception("job %s: the %s job failed", job.id, job.kind)
             return job_contract.RunResult(succeeded=False, error={"type": type(exc).__name__, "message": str(exc)})
 
     def finish(

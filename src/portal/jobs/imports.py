@@ -1,6 +1,6 @@
 """Catalog imports as jobs of kind `catalog_import`: a Git import request or a signed webhook push becomes a
-queued job (the worker runs it with `catalog.importers.git.run_import_job`). Here, above both, because it
-checks with the catalog's importer and queues with the job service.
+queued job, which a worker carries out with `run_import` (registered for the kind at start-up). Here, above both,
+because it checks with the catalog's importer and queues with the job service.
 """
 
 from __future__ import annotations
@@ -8,16 +8,21 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from portal.catalog.importers.git import TAG_RE, GitImportRequest, check_request, normalize_repo_url
+from portal.catalog.importers import git as git_importer
+from portal.catalog.importers.git import TAG_RE, check_request, normalize_repo_url
 from portal.catalog.manifest import parse_version
+from portal.catalog.schemas import GitImportRequest
 from portal.errors import BadRequest, Forbidden, Unauthorized
 from portal.identity.principal import Principal
+from portal.identity.roles import Role
+from portal.jobs import kinds
 from portal.jobs import service as jobs_service
-from portal.jobs.schemas import JobOut
+from portal.jobs.schemas import ClaimedJob, JobOut
 from portal.settings import get_settings
 
 
@@ -132,3 +137,9 @@ def handle_webhook(headers: Mapping[str, str], body: bytes) -> WebhookResult:
         )
         result.accepted.append(job.id)
     return result
+
+
+def run_import(job: ClaimedJob, step: kinds.StepReporter, cancel: threading.Event) -> dict[str, Any]:
+    """The runner of `catalog_import` jobs: fetch, validate, pack and register as the job's creator."""
+    actor = Principal(id=job.created_by, username=job.created_by_name, role=Role.publisher, via="job")
+    return git_importer.run_import_job(job.inputs, actor, step, cancel)

@@ -18,10 +18,9 @@ from portal.catalog import queries as catalog_queries
 from portal.db import session as db
 from portal.db.base import utcnow
 from portal.events import bus
-from portal.jobs import history
+from portal.jobs import history, kinds
 from portal.jobs.models import Job
 from portal.jobs.schemas import ClaimedJob, RunKey, RunResult
-from portal.jobs.service import KIND_CATALOG
 from portal.jobs.states import JobState, check_edge
 from portal.jobs.writer import (
     SUMMARY,
@@ -261,7 +260,7 @@ def fail_running(
         requeue = (
             requeue_idempotent
             and not job.cancel_requested
-            and job.kind == KIND_CATALOG
+            and job.kind == kinds.TASK
             and catalog_queries.is_idempotent(job.item_id, job.item_version)
         )
         with db.write() as s:

@@ -25,7 +25,7 @@ from portal.db.base import utcnow
 from portal.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from portal.identity.principal import Principal
 from portal.identity.roles import Role
-from portal.jobs import counters, executors
+from portal.jobs import counters, executors, kinds
 from portal.jobs.models import Job, JobApproval, JobEvent, JobLog
 from portal.jobs.schemas import (
     ApprovalInfo,
@@ -53,8 +53,6 @@ from portal.secrets import crypto
 from portal.secrets import service as secrets_service
 from portal.secrets.masking import MASK
 
-KIND_CATALOG = "catalog_execution"
-KIND_IMPORT = "catalog_import"
 MAX_PAGE_SIZE = 1000
 SORTABLE = {
     "id": Job.id,
@@ -115,7 +113,7 @@ def _insert_import(
     return insert_job(
         s,
         actor,
-        kind=KIND_IMPORT,
+        kind=kinds.CATALOG_IMPORT,
         item_id=item_id,
         item_version=ref,
         inputs=inputs,
@@ -139,7 +137,7 @@ def _insert_run(
     return insert_job(
         s,
         actor,
-        kind=KIND_CATALOG,
+        kind=kinds.TASK,
         item_id=runnable.item_id,
         item_version=runnable.version,
         bundle_sha256=runnable.bundle_sha256,
@@ -292,7 +290,7 @@ def retry_job(actor: Principal, job_id: int, inputs: dict[str, Any] | None = Non
         raise Conflict(
             f"job {job_id} is {state}; only failed or cancelled jobs can be retried", details={"state": state}
         )
-    if kind == KIND_IMPORT:
+    if kind == kinds.CATALOG_IMPORT:
         if not actor.has(Role.publisher):
             raise Forbidden("retrying an import needs the publisher role")
         with db.write() as s:

@@ -80,7 +80,8 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     services.require("postgres", "redis")
     root = tmp_path_factory.mktemp("cluster")
     with services.postgres_database() as database_url, services.redis_namespace() as namespace:
-        cluster = Cluster(distributed_env(database_url, namespace, services.REDIS_URL), root)
+        env = {**distributed_env(database_url, namespace, services.REDIS_URL), "PORTAL_GIT_ALLOW_FILE": "true"}
+        cluster = Cluster(env, root)
         try:
             cluster.apis.append(PortalServer(root / "api-0", cluster.env).start())
             cluster.apis.append(PortalServer(root / "api-1", cluster.env).start())

@@ -4,13 +4,26 @@ nodes, queues route, priorities order, and a worker killed with SIGKILL leaves n
 from __future__ import annotations
 
 import signal
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from websockets.exceptions import ConnectionClosed
 
-from tests.helpers import collect, finished, free_port, process_alive, sleeper_pids, wait_for_job, wait_until, ws
+from tests.helpers import (
+    collect,
+    finished,
+    free_port,
+    git,
+    item_files,
+    process_alive,
+    sleeper_pids,
+    wait_for_job,
+    wait_until,
+    write,
+    ws,
+)
 from tests.integration.distributed.conftest import Cluster
 
 
@@ -182,3 +195,24 @@ def test_a_nul_character_postgresql_cannot_store_is_a_422_not_a_500(cluster: Clu
         assert admin.get("/api/admin/users", params={"q": "nul-tester"}).json() == []
         login = httpx.post(f"{cluster.apis[0].url}/api/auth/login", json={"username": "a\u0000b", "password": "x"})
         assert login.status_code == 422, login.text
+
+
+def test_a_git_import_runs_on_a_worker(cluster: Cluster, tmp_path: Path) -> None:
+    """An import is a kind of job the worker process registers when it starts: it runs there like any job."""
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    git(repo, "init", "-q", "-b", "main")
+    write(repo / "items" / "cluster-git", item_files("cluster-git", "1.0.0", "imported on a worker"))
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", "1.0.0")
+    git(repo, "tag", "cluster-git@1.0.0")
+    with cluster.client(0) as first:
+        body = {"repo_url": f"file://{repo}", "item_id": "cluster-git", "version": "1.0.0"}
+        response = first.post("/api/catalog/git/import", json=body)
+        assert response.status_code == 202, response.text
+        done = wait_for_job(first, response.json()["id"], {"SUCCEEDED", "FAILED"})
+        assert done["state"] == "SUCCEEDED", done["error"]
+        assert done["worker"].startswith("celery"), done["worker"]
+        assert [e["message"] for e in done["events"] if e["kind"] == "step"][-1] == "imported"
+        run = wait_for_job(first, launch(first, "cluster-git"), {"SUCCEEDED", "FAILED"})
+        assert run["result"]["result"] == "imported on a worker", run

@@ -17,7 +17,6 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -25,6 +24,7 @@ from urllib.parse import urlsplit
 from portal.catalog import service as catalog_service
 from portal.catalog.importers.local import Candidate, discover
 from portal.catalog.manifest import ID_RE, parse_version
+from portal.catalog.schemas import GitImportRequest
 from portal.catalog.validate import MANIFEST
 from portal.errors import PortalError, ValidationFailed
 from portal.identity.principal import Principal
@@ -41,28 +41,6 @@ ProgressCallback = Callable[[int, str], None]
 class GitError(PortalError):
     status_code = 422
     code = "git_failed"
-
-
-@dataclass(frozen=True)
-class GitImportRequest:
-    repo_url: str
-    item_id: str
-    version: str | None = None
-    ref: str | None = None
-    replace: bool = False
-
-    @property
-    def refspec(self) -> str:
-        return f"refs/tags/{self.item_id}@{self.version}" if self.version else str(self.ref)
-
-    def as_inputs(self) -> dict[str, Any]:
-        return {
-            "repo_url": self.repo_url,
-            "item_id": self.item_id,
-            "version": self.version,
-            "ref": self.ref,
-            "replace": self.replace,
-        }
 
 
 def check_request(request: GitImportRequest, settings: Settings) -> None:
@@ -214,13 +192,7 @@ def run_import_job(
     inputs: dict[str, Any], actor: Principal, progress: ProgressCallback, cancel: threading.Event | None = None
 ) -> dict[str, Any]:
     """The body of a `catalog_import` job: fetch, validate, pack and register, reporting each step."""
-    request = GitImportRequest(
-        repo_url=str(inputs["repo_url"]),
-        item_id=str(inputs["item_id"]),
-        version=inputs.get("version"),
-        ref=inputs.get("ref"),
-        replace=bool(inputs.get("replace")),
-    )
+    request = GitImportRequest(**inputs)
     check_request(request, get_settings())
     with tempfile.TemporaryDirectory(prefix="portal-git-") as tmp:
         progress(10, f"cloning {request.repo_url} at {request.refspec}")

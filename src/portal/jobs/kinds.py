@@ -1,0 +1,43 @@
+"""The kinds of job besides running a catalog item's task, and what carries each out.
+
+A job row names its kind; the executor's host runs a task for the default kind and looks every other kind up
+here. The domain that owns a kind provides its runner, and the composition root (`bootstrap.register_job_kinds`)
+registers it in every process that runs jobs, so the executor never imports the domains whose work it carries.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from portal.jobs.schemas import ClaimedJob
+
+TASK = "catalog_execution"
+CATALOG_IMPORT = "catalog_import"
+
+StepReporter = Callable[[int, str], None]
+"""Reports a step of the job: its percent done and what it does now (shown as a `step` event)."""
+
+KindRunner = Callable[[ClaimedJob, StepReporter, threading.Event], Any]
+"""Carries out a claimed job of its kind and returns its result; the event is set when the job is cancelled.
+A `PortalError` fails the job with its code (`cancelled`: the job was cancelled), any other exception fails it too."""
+
+_runners: dict[str, KindRunner] = {}
+
+
+def register(kind: str, runner: KindRunner) -> None:
+    """Say what carries out jobs of `kind` (registering a kind again replaces its runner)."""
+    if kind == TASK:
+        raise ValueError("the task kind is the executor's own")
+    _runners[kind] = runner
+
+
+def runner_for(kind: str) -> KindRunner | None:
+    """The runner of a kind other than a task; None for a task, or a kind this process does not know."""
+    return _runners.get(kind)
+
+
+def known() -> set[str]:
+    """Every kind this process can run, the task included."""
+    return {TASK, *_runners}
