@@ -17,7 +17,7 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from portal.db import session as db
-from portal.schedules import service
+from portal.schedules import ticks
 from portal.settings import Settings, use_settings
 from tests.helpers import PortalServer
 
@@ -29,7 +29,7 @@ ROUNDS = 5
 def _ticker(data_dir: str, url: str, instants: list[str], barrier: Barrier, results: Any) -> None:
     """One scheduler process: tick at each instant, in step with the others."""
     from portal.db import session as db
-    from portal.schedules import service
+    from portal.schedules import ticks
     from portal.settings import Settings, use_settings
 
     settings = Settings(data_dir=Path(data_dir), database_url=url, scheduler=False)
@@ -39,7 +39,7 @@ def _ticker(data_dir: str, url: str, instants: list[str], barrier: Barrier, resu
     try:
         for instant in instants:
             barrier.wait(timeout=60)
-            created.extend(service.tick(now=datetime.fromisoformat(instant)).jobs)
+            created.extend(ticks.tick(now=datetime.fromisoformat(instant)).jobs)
     finally:
         results.put(created)
         db.dispose()
@@ -133,8 +133,8 @@ def test_several_schedulers_create_exactly_one_job_per_tick(
         use_settings(settings)
         db.configure(settings)
         try:
-            assert service.prune_runs(datetime(2021, 1, 1)) == 1
-            assert service.prune_runs(datetime(2021, 1, 1)) == 0
+            assert ticks.prune_runs(datetime(2021, 1, 1)) == 1
+            assert ticks.prune_runs(datetime(2021, 1, 1)) == 0
         finally:
             db.dispose()
         with engine.connect() as conn:

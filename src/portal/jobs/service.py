@@ -13,19 +13,15 @@ from typing import Any
 from sqlalchemy import Row, func, or_, select, update
 from sqlalchemy.orm import Session
 
-from portal import values
 from portal.audit import service as audit
 from portal.auth import service as auth_service
-from portal.catalog import network as catalog_network
 from portal.catalog import queries as catalog_queries
-from portal.catalog import service as catalog_service
-from portal.catalog.validate import input_errors
 from portal.db import session as db
 from portal.db.base import utcnow
-from portal.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from portal.errors import Conflict, Forbidden, NotFound
 from portal.identity.principal import Principal
 from portal.identity.roles import Role
-from portal.jobs import counters, executors, kinds
+from portal.jobs import counters, executors, kinds, submission
 from portal.jobs.models import Job, JobApproval, JobEvent, JobLog
 from portal.jobs.schemas import (
     ApprovalInfo,
@@ -43,14 +39,11 @@ from portal.jobs.writer import (
     SUMMARY_COLUMNS,
     announce,
     changed,
-    insert_job,
     job_out,
     summary,
     transition,
     write_event,
 )
-from portal.secrets import crypto
-from portal.secrets import service as secrets_service
 from portal.secrets.masking import MASK
 
 MAX_PAGE_SIZE = 1000
@@ -101,139 +94,12 @@ def _visible(s: Session, principal: Principal, job_id: int) -> Job:
     raise job_not_found(job_id)
 
 
-def _insert_import(
-    s: Session,
-    actor: Principal | None,
-    item_id: str,
-    ref: str,
-    inputs: dict[str, Any],
-    timeout_seconds: int,
-    **extra: Any,
-) -> Row[Any]:
-    return insert_job(
-        s,
-        actor,
-        kind=kinds.CATALOG_IMPORT,
-        item_id=item_id,
-        item_version=ref,
-        inputs=inputs,
-        timeout_seconds=timeout_seconds,
-        **extra,
-    )
-
-
-def _insert_run(
-    s: Session,
-    actor: Principal,
-    runnable: catalog_service.RunnableVersion,
-    inputs: dict[str, Any],
-    *,
-    retry_of: int | None = None,
-    attempt: int = 1,
-    created_message: str | None = None,
-) -> Row[Any]:
-    """A job for a checked version: sensitive inputs sealed, waiting for approval when the item asks for it."""
-    stored, sealed = _seal_sensitive(runnable.sensitive, inputs)
-    return insert_job(
-        s,
-        actor,
-        kind=kinds.TASK,
-        item_id=runnable.item_id,
-        item_version=runnable.version,
-        bundle_sha256=runnable.bundle_sha256,
-        entrypoint=runnable.entrypoint,
-        source_path=runnable.dev_path,
-        inputs=stored,
-        timeout_seconds=runnable.timeout_seconds,
-        # The network need goes with the job: the worker checks it against the item's grant at run time.
-        resources={**runnable.resources, "network": runnable.network}
-        if runnable.network is not None
-        else runnable.resources,
-        retry_of=retry_of,
-        attempt=attempt,
-        state=JobState.PENDING_APPROVAL if runnable.approval else JobState.QUEUED,
-        approval=runnable.approval,
-        sealed_inputs=sealed,
-        secrets=runnable.secrets,
-        queue=runnable.queue,
-        priority=runnable.priority,
-        created_message=created_message,
-    )
-
-
-def _seal_sensitive(sensitive: tuple[str, ...], inputs: dict[str, Any]) -> tuple[dict[str, Any], str | None]:
-    """The inputs to store (sensitive values replaced by `***`) and the sensitive values, encrypted."""
-    present = {name: inputs[name] for name in sensitive if name in inputs}
-    if not present:
-        return inputs, None
-    return {**inputs, **dict.fromkeys(present, MASK)}, crypto.seal(present)
-
-
-def _check_runnable(runnable: catalog_service.RunnableVersion, inputs: dict[str, Any]) -> None:
-    """Sensitive inputs given for real, inputs that match the schema, and every declared secret granted."""
-    unservable = values.problems(inputs)
-    if unservable:
-        raise ValidationFailed("the inputs hold values that cannot be stored", details=unservable)
-    masked = [name for name in runnable.sensitive if inputs.get(name) == MASK]
-    if masked:
-        raise ValidationFailed(
-            "sensitive inputs are never stored: give them again",
-            details=[{"field": name, "message": "give this value again"} for name in masked],
-        )
-    errors = input_errors(runnable.validator, inputs)
-    if errors:
-        # jsonschema quotes the value in its messages: never for a sensitive input.
-        sensitive = set(runnable.sensitive)
-        for error in errors:
-            if error["field"].split(".")[0].split("[")[0] in sensitive:
-                error["message"] = "does not match the schema (the value is not shown: the input is sensitive)"
-        raise ValidationFailed(
-            f"the inputs do not match the schema of {runnable.item_id} {runnable.version}", details=errors
-        )
-    refused = secrets_service.refusal(
-        runnable.item_id,
-        runnable.version,
-        runnable.bundle_sha256,
-        runnable.secrets,
-        development=runnable.dev_path is not None,
-    )
-    if refused is not None:
-        raise refused
-    catalog_network.check(runnable.item_id, runnable.network)
-
-
-def check_runnable(runnable: catalog_service.RunnableVersion, inputs: dict[str, Any]) -> None:
-    """What `create_job` checks before it creates a job (ValidationFailed or Conflict), for callers that create
-    jobs inside their own transaction (the scheduler)."""
-    _check_runnable(runnable, inputs)
-
-
-def seal_sensitive(
-    runnable: catalog_service.RunnableVersion, inputs: dict[str, Any]
-) -> tuple[dict[str, Any], str | None]:
-    """Inputs as a job stores them (sensitive values `***`) and the sensitive values, encrypted."""
-    return _seal_sensitive(runnable.sensitive, inputs)
-
-
-def insert_job_in(
-    s: Session,
-    owner: Principal,
-    runnable: catalog_service.RunnableVersion,
-    inputs: dict[str, Any],
-    *,
-    created_message: str,
-) -> Row[Any]:
-    """A job for checked inputs, created in the caller's transaction (the scheduler's, which also records the
-    tick that made it). The job reaches the browsers and the executor only once that transaction commits."""
-    return _insert_run(s, owner, runnable, inputs, created_message=created_message)
-
-
 def create_job(actor: Principal, item_id: str, version: str | None, inputs: dict[str, Any]) -> JobOut:
     """Validate the inputs against the version's schema and queue a job for it."""
     runnable = catalog_queries.resolve_runnable(item_id, version)
-    _check_runnable(runnable, inputs)
+    submission.check_runnable(runnable, inputs)
     with db.write() as s:
-        row = _insert_run(s, actor, runnable, inputs)
+        row = submission.insert_run(s, actor, runnable, inputs)
         audit.record(
             s,
             actor,
@@ -257,7 +123,7 @@ def create_import_job(
 ) -> JobOut:
     """Queue a catalog import (kind `catalog_import`): it shows in the jobs list with its progress steps."""
     with db.write() as s:
-        row = _insert_import(s, actor, item_id, ref, inputs, timeout_seconds, actor_name=actor_name)
+        row = submission.insert_import(s, actor, item_id, ref, inputs, timeout_seconds, actor_name=actor_name)
         audit.record(
             s,
             actor,
@@ -294,7 +160,7 @@ def retry_job(actor: Principal, job_id: int, inputs: dict[str, Any] | None = Non
         if not actor.has(Role.publisher):
             raise Forbidden("retrying an import needs the publisher role")
         with db.write() as s:
-            row = _insert_import(
+            row = submission.insert_import(
                 s, actor, item_id, version, stored_inputs, timeout_seconds, retry_of=job_id, attempt=attempt + 1
             )
             audit.record(s, actor, "job.retry", target_type="job", target_id=job_id, details={"new_job_id": row.id})
@@ -302,9 +168,9 @@ def retry_job(actor: Principal, job_id: int, inputs: dict[str, Any] | None = Non
     runnable = catalog_queries.resolve_runnable(item_id, version)
     edited = inputs is not None
     inputs = stored_inputs if inputs is None else inputs
-    _check_runnable(runnable, inputs)
+    submission.check_runnable(runnable, inputs)
     with db.write() as s:
-        row = _insert_run(s, actor, runnable, inputs, retry_of=job_id, attempt=attempt + 1)
+        row = submission.insert_run(s, actor, runnable, inputs, retry_of=job_id, attempt=attempt + 1)
         audit.record(
             s,
             actor,

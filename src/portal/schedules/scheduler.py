@@ -13,7 +13,7 @@ import threading
 from datetime import datetime, timedelta
 
 from portal.db.base import utcnow
-from portal.schedules import service
+from portal.schedules import service, ticks
 
 log = logging.getLogger(__name__)
 
@@ -48,9 +48,9 @@ class Scheduler:
             try:
                 now = utcnow()
                 if self._pruned_at is None or now - self._pruned_at >= PRUNE_EVERY:
-                    service.prune_runs(now - self.keep_runs)
+                    ticks.prune_runs(now - self.keep_runs)
                     self._pruned_at = now
-                report = service.tick()
+                report = ticks.tick()
                 if report.next_due is not None:
                     until = (report.next_due - utcnow()).total_seconds()
                     if until > 0:

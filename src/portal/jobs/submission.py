@@ -1,0 +1,125 @@
+"""The steps of creating a job, shared by everything that creates one (a user's request, a retry, a schedule's
+tick, an import): check what a version needs against the inputs, seal the sensitive ones, and insert the row in
+the caller's transaction (it reaches the browsers and the executor once that transaction commits)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Row
+from sqlalchemy.orm import Session
+
+from portal import values
+from portal.catalog import network as catalog_network
+from portal.catalog.service import RunnableVersion
+from portal.catalog.validate import input_errors
+from portal.errors import ValidationFailed
+from portal.identity.principal import Principal
+from portal.jobs import kinds
+from portal.jobs.states import JobState
+from portal.jobs.writer import insert_job
+from portal.secrets import crypto
+from portal.secrets import service as secrets_service
+from portal.secrets.masking import MASK
+
+
+def insert_import(
+    s: Session,
+    actor: Principal | None,
+    item_id: str,
+    ref: str,
+    inputs: dict[str, Any],
+    timeout_seconds: int,
+    **extra: Any,
+) -> Row[Any]:
+    """A `catalog_import` job: it shows in the jobs list with its progress steps."""
+    return insert_job(
+        s,
+        actor,
+        kind=kinds.CATALOG_IMPORT,
+        item_id=item_id,
+        item_version=ref,
+        inputs=inputs,
+        timeout_seconds=timeout_seconds,
+        **extra,
+    )
+
+
+def insert_run(
+    s: Session,
+    actor: Principal,
+    runnable: RunnableVersion,
+    inputs: dict[str, Any],
+    *,
+    retry_of: int | None = None,
+    attempt: int = 1,
+    created_message: str | None = None,
+) -> Row[Any]:
+    """A job for a checked version: sensitive inputs sealed, waiting for approval when the item asks for it."""
+    stored, sealed = seal_sensitive(runnable.sensitive, inputs)
+    return insert_job(
+        s,
+        actor,
+        kind=kinds.TASK,
+        item_id=runnable.item_id,
+        item_version=runnable.version,
+        bundle_sha256=runnable.bundle_sha256,
+        entrypoint=runnable.entrypoint,
+        source_path=runnable.dev_path,
+        inputs=stored,
+        timeout_seconds=runnable.timeout_seconds,
+        # The network need goes with the job: the worker checks it against the item's grant at run time.
+        resources={**runnable.resources, "network": runnable.network}
+        if runnable.network is not None
+        else runnable.resources,
+        retry_of=retry_of,
+        attempt=attempt,
+        state=JobState.PENDING_APPROVAL if runnable.approval else JobState.QUEUED,
+        approval=runnable.approval,
+        sealed_inputs=sealed,
+        secrets=runnable.secrets,
+        queue=runnable.queue,
+        priority=runnable.priority,
+        created_message=created_message,
+    )
+
+
+def seal_sensitive(sensitive: tuple[str, ...], inputs: dict[str, Any]) -> tuple[dict[str, Any], str | None]:
+    """The inputs to store (sensitive values replaced by `***`) and the sensitive values, encrypted."""
+    present = {name: inputs[name] for name in sensitive if name in inputs}
+    if not present:
+        return inputs, None
+    return {**inputs, **dict.fromkeys(present, MASK)}, crypto.seal(present)
+
+
+def check_runnable(runnable: RunnableVersion, inputs: dict[str, Any]) -> None:
+    """Sensitive inputs given for real, inputs that match the schema, and every declared secret granted."""
+    unservable = values.problems(inputs)
+    if unservable:
+        raise ValidationFailed("the inputs hold values that cannot be stored", details=unservable)
+    masked = [name for name in runnable.sensitive if inputs.get(name) == MASK]
+    if masked:
+        raise ValidationFailed(
+            "sensitive inputs are never stored: give them again",
+            details=[{"field": name, "message": "give this value again"} for name in masked],
+        )
+    errors = input_errors(runnable.validator, inputs)
+    if errors:
+        # jsonschema quotes the value in its messages: never for a sensitive input.
+        sensitive = set(runnable.sensitive)
+        for error in errors:
+            if error["field"].split(".")[0].split("[")[0] in sensitive:
+                error["message"] = "does not match the schema (the value is not shown: the input is sensitive)"
+        raise ValidationFailed(
+            f"the inputs do not match the schema of {runnable.item_id} {runnable.version}", details=errors
+        )
+    refused = secrets_service.refusal(
+        runnable.item_id,
+        runnable.version,
+        runnable.bundle_sha256,
+        runnable.secrets,
+        development=runnable.dev_path is not None,
+    )
+    if refused is not None:
+        raise refused
+    catalog_network.check(runnable.item_id, runnable.network)
