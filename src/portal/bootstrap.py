@@ -7,6 +7,7 @@ import logging
 import os
 from dataclasses import dataclass
 
+from portal.auth import credentials
 from portal.auth import service as auth_service
 from portal.catalog import service as catalog_service
 from portal.db import migrate
@@ -111,7 +112,7 @@ def start(settings: Settings, run_executor: bool = True) -> PortalState:
         event_bus = bus.LocalEventBus()
         executor = LocalExecutor(settings) if run_executor else executors.NullExecutor()
     bus.set_bus(event_bus)
-    event_bus.subscribe(auth_service.follow_credential_changes)
+    event_bus.subscribe(credentials.follow_credential_changes)
     hub.attach(event_bus)
     executor.start()
     executors.set_current(executor)

@@ -210,11 +210,11 @@ def tokens() -> None:
 @click.option("--expires-days", type=float, default=None)
 def tokens_create(username: str, label: str, expires_days: float | None) -> None:
     """Create an API token for USERNAME and print it (shown only this once)."""
-    from portal.auth import service
+    from portal.auth import tokens as auth_tokens
 
     _prepare_db()
     try:
-        _view, secret = service.create_token(SYSTEM, username, label, expires_days)
+        _view, secret = auth_tokens.create_token(SYSTEM, username, label, expires_days)
     except PortalError as exc:
         _fail(exc)
         return
@@ -225,11 +225,11 @@ def tokens_create(username: str, label: str, expires_days: float | None) -> None
 @click.argument("token_id", type=int)
 def tokens_revoke(token_id: int) -> None:
     """Revoke an API token by id."""
-    from portal.auth import service
+    from portal.auth import tokens as auth_tokens
 
     _prepare_db()
     try:
-        service.revoke_token(SYSTEM, token_id)
+        auth_tokens.revoke_token(SYSTEM, token_id)
     except PortalError as exc:
         _fail(exc)
         return

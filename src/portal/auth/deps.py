@@ -9,7 +9,7 @@ from typing import Annotated
 from fastapi import Depends, Request, WebSocket
 from starlette.concurrency import run_in_threadpool
 
-from portal.auth import service
+from portal.auth import credentials
 from portal.errors import Forbidden, Unauthorized
 from portal.identity.principal import Principal
 from portal.identity.roles import Role
@@ -31,9 +31,9 @@ def _bearer(authorization: str | None) -> str | None:
 def _resolve(authorization: str | None, session_cookie: str | None) -> Principal | None:
     token = _bearer(authorization)
     if token is not None:
-        return service.principal_from_token(token, get_settings().token_touch_seconds)
+        return credentials.principal_from_token(token, get_settings().token_touch_seconds)
     if session_cookie:
-        return service.principal_from_session(session_cookie)
+        return credentials.principal_from_session(session_cookie)
     return None
 
 
@@ -41,7 +41,7 @@ async def current_principal(request: Request) -> Principal:
     """The authenticated caller; 401 otherwise. Cookie sessions must echo the CSRF token on unsafe methods."""
     authorization = request.headers.get("authorization")
     cookie = request.cookies.get(SESSION_COOKIE)
-    principal = service.cached_principal(_bearer(authorization), None if authorization else cookie)
+    principal = credentials.cached_principal(_bearer(authorization), None if authorization else cookie)
     if principal is None:
         principal = await run_in_threadpool(_resolve, authorization, cookie)
     if principal is None:

@@ -22,8 +22,8 @@ from starlette.concurrency import run_in_threadpool
 from portal.audit import service as audit
 from portal.auth import login_throttle as throttle
 from portal.auth import passwords
+from portal.auth.credentials import secret_digest
 from portal.auth.models import AuthSession, User
-from portal.auth.service import secret_digest
 from portal.db import session as db
 from portal.db.base import utcnow
 from portal.errors import RateLimited, Unauthorized

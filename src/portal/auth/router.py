@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request, Response
 
-from portal.auth import login_throttle, logins, service
+from portal.auth import login_throttle, logins, service, tokens
 from portal.auth.deps import CSRF_COOKIE, SESSION_COOKIE, Admin, CurrentUser
 from portal.auth.schemas import (
     LoginLockOut,
@@ -101,20 +101,20 @@ def change_password(body: PasswordChange, principal: CurrentUser, request: Reque
 @router.get("/auth/tokens", operation_id="tokens-list", response_model=list[TokenOut])
 def list_my_tokens(principal: CurrentUser) -> list[TokenOut]:
     """Your API tokens. Role: any logged-in user."""
-    return service.list_tokens(principal)
+    return tokens.list_tokens(principal)
 
 
 @router.post("/auth/tokens", operation_id="tokens-create", response_model=TokenCreated, status_code=201)
 def create_my_token(body: TokenCreate, principal: CurrentUser) -> TokenCreated:
     """Create an API token for yourself (the secret is shown once). Role: any logged-in user."""
-    view, secret = service.create_token(principal, principal.username, body.name, body.expires_days)
+    view, secret = tokens.create_token(principal, principal.username, body.name, body.expires_days)
     return TokenCreated(token=view, secret=secret)
 
 
 @router.delete("/auth/tokens/{token_id}", operation_id="tokens-revoke", status_code=204)
 def revoke_token(token_id: RowId, principal: CurrentUser) -> Response:
     """Revoke one of your API tokens. Role: any logged-in user."""
-    service.revoke_token(principal, token_id)
+    tokens.revoke_token(principal, token_id)
     return Response(status_code=204)
 
 
@@ -173,13 +173,13 @@ def list_all_tokens(
     page_size: int = Query(default=50, ge=1, le=1000),
 ) -> TokenPage:
     """Every user's API tokens, newest first. Role: admin."""
-    return service.list_all_tokens(username=username, active=active, page=page, page_size=page_size)
+    return tokens.list_all_tokens(username=username, active=active, page=page, page_size=page_size)
 
 
 @router.delete("/admin/tokens/{token_id}", operation_id="tokens-admin-revoke", status_code=204, tags=["admin"])
 def revoke_any_token(token_id: RowId, principal: Admin) -> Response:
     """Revoke any user's API token. Role: admin."""
-    service.revoke_token(principal, token_id)
+    tokens.revoke_token(principal, token_id)
     return Response(status_code=204)
 
 
