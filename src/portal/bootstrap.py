@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from portal.auth import credentials
 from portal.auth import service as auth_service
 from portal.catalog import service as catalog_service
+from portal.catalog import storage as catalog_storage
 from portal.db import migrate
 from portal.db import session as db
 from portal.errors import PortalError
@@ -74,7 +75,7 @@ def _prepare_data(settings: Settings) -> str | None:
         )
     if settings.resolved_bundle_store == "database" and any(settings.bundles_dir.glob("??/*.tar.gz")):
         # Switched from files to the database: the bundles of this data directory become readable by every node.
-        report = catalog_service.push_bundles()
+        report = catalog_storage.push_bundles()
         if report.uploaded or report.missing:
             log.warning(
                 "bundle store: %d bundle file(s) copied into the database, %d missing from both",

@@ -322,11 +322,11 @@ def catalog_push_bundles() -> None:
 
     `portal serve` does this by itself at start; this is the same step for a node that is not started yet.
     """
-    from portal.catalog import service
+    from portal.catalog import storage
 
     _prepare_db()
     try:
-        report = service.push_bundles()
+        report = storage.push_bundles()
     except PortalError as exc:
         _fail(exc)
         return

@@ -14,7 +14,7 @@ from sqlalchemy import QueuePool, text
 
 from portal import __version__, instruments
 from portal.admin.schemas import SystemStatus
-from portal.catalog import service as catalog_service
+from portal.catalog import storage as catalog_storage
 from portal.db import session as db
 from portal.db.base import utcnow
 from portal.health import service as health_service
@@ -89,7 +89,7 @@ def status() -> SystemStatus:
             "websocket_clients": hub.client_count,
         },
         storage={
-            **catalog_service.storage_summary(),
+            **catalog_storage.storage_summary(),
             "data_dir": str(settings.data_dir),
             "disk_total_bytes": disk.total,
             "disk_free_bytes": disk.free,

@@ -5,7 +5,8 @@ Imports, uploads and the bundle store are `catalog.service`'s.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any
 
 from jsonschema import Draft7Validator
@@ -13,6 +14,7 @@ from sqlalchemy import bindparam, func, or_, select
 from sqlalchemy.orm import Session
 
 from portal.catalog import network
+from portal.catalog.bundles import BundleMissing, FilesystemBundleStore, verified
 from portal.catalog.manifest import approval_policy, deprecation_note, network_need
 from portal.catalog.models import CatalogItem, CatalogVersion
 from portal.catalog.schemas import (
@@ -21,7 +23,8 @@ from portal.catalog.schemas import (
     ItemPage,
     VersionOut,
 )
-from portal.catalog.service import ACTIVE, DEFAULT_QUEUE, LATEST, RunnableVersion, _sort_key, find_version
+from portal.catalog.service import ACTIVE, DEFAULT_QUEUE, LATEST, _sort_key, find_version
+from portal.catalog.storage import bundle_store
 from portal.db import session as db
 from portal.errors import Conflict, NotFound
 from portal.settings import get_settings
@@ -133,18 +136,24 @@ def get_descriptor(item_id: str, version: str) -> Descriptor:
 
 
 @dataclass(frozen=True)
-class _BundleFacts:
+class RunnableVersion:
+    """What a job needs to know about the version it runs."""
+
+    item_id: str
+    version: str
+    bundle_sha256: str
     entrypoint: str
     timeout_seconds: int
     resources: dict[str, Any]
     validator: Draft7Validator
-    approval: dict[str, Any] | None
-    secrets: tuple[str, ...]
-    sensitive: tuple[str, ...]
-    queue: str
-    priority: int
-    deprecated: str | None
-    network: dict[str, Any] | None = None
+    dev_path: str | None = None
+    approval: dict[str, Any] | None = None
+    secrets: tuple[str, ...] = ()
+    sensitive: tuple[str, ...] = ()
+    queue: str = "default"
+    priority: int = 0
+    deprecated: str | None = None  # why, when the version's manifest deprecates it
+    network: dict[str, Any] | None = None  # what network access it declares (manifest.network_need)
 
 
 def sensitive_fields(schema: dict[str, Any]) -> tuple[str, ...]:
@@ -159,7 +168,8 @@ def sensitive_fields(schema: dict[str, Any]) -> tuple[str, ...]:
     )
 
 
-_facts: dict[str, _BundleFacts] = {}
+# What follows from a bundle's content, per sha256 (a bundle never changes): the version as first resolved.
+_by_bundle: dict[str, RunnableVersion] = {}
 _VERSION_FACTS = (
     CatalogVersion.version,
     CatalogVersion.status,
@@ -193,14 +203,17 @@ def resolve_runnable(item_id: str, version: str | None) -> RunnableVersion:
             raise NotFound(f"catalog item {item_id!r} not found", details={"field": "item_id"})
         if row.status != ACTIVE:
             raise Conflict(f"{item_id} {row.version} is {row.status} and cannot run", details={"field": "version"})
-        facts = _facts.get(row.bundle_sha256)
-        if facts is None:
+        known = _by_bundle.get(row.bundle_sha256)
+        if known is None:
             manifest, schema = s.execute(
                 select(CatalogVersion.manifest, CatalogVersion.input_schema).where(
                     CatalogVersion.item_id == item_id, CatalogVersion.version == row.version
                 )
             ).one()
-            facts = _BundleFacts(
+            known = _by_bundle[row.bundle_sha256] = RunnableVersion(
+                item_id=item_id,
+                version=row.version,
+                bundle_sha256=row.bundle_sha256,
                 entrypoint=manifest["entrypoint"],
                 timeout_seconds=int(manifest.get("timeout") or get_settings().job_timeout_seconds),
                 resources=dict(manifest.get("resources") or {}),
@@ -213,24 +226,7 @@ def resolve_runnable(item_id: str, version: str | None) -> RunnableVersion:
                 deprecated=deprecation_note(manifest),
                 network=network_need(manifest),
             )
-            _facts[row.bundle_sha256] = facts
-    return RunnableVersion(
-        item_id=item_id,
-        version=row.version,
-        bundle_sha256=row.bundle_sha256,
-        entrypoint=facts.entrypoint,
-        timeout_seconds=facts.timeout_seconds,
-        resources=facts.resources,
-        validator=facts.validator,
-        dev_path=row.dev_path,
-        approval=facts.approval,
-        secrets=facts.secrets,
-        sensitive=facts.sensitive,
-        queue=facts.queue,
-        priority=facts.priority,
-        deprecated=facts.deprecated,
-        network=facts.network,
-    )
+    return replace(known, item_id=item_id, version=row.version, dev_path=row.dev_path)
 
 
 def is_idempotent(item_id: str, version: str) -> bool:
@@ -246,3 +242,23 @@ def item_ids_matching(s: Session, q: str) -> list[str]:
     """Ids of items whose id or name contains `q` (used by job search)."""
     like = f"%{q.lower()}%"
     return list(s.scalars(select(CatalogItem.id).where(or_(CatalogItem.id.like(like), CatalogItem.name.ilike(like)))))
+
+
+def bundle_file(item_id: str, version: str) -> tuple[Path | bytes, str]:
+    """The stored bundle of a version (a file to send, or its verified bytes) and a download name for it."""
+    with db.read() as s:
+        row = find_version(s, item_id, version)
+    store = bundle_store()
+    name = f"{row.item_id}@{row.version}.tar.gz"
+    try:
+        if isinstance(store, FilesystemBundleStore):
+            path = store.path(row.bundle_sha256)
+            if not path.is_file():
+                raise BundleMissing(row.bundle_sha256)
+            return path, name
+        return verified(row.bundle_sha256, store.read(row.bundle_sha256)), name
+    except BundleMissing:
+        raise NotFound(
+            f"the bundle of {item_id} {row.version} is missing from the store",
+            details={"sha256": row.bundle_sha256, "store": store.kind},
+        ) from None

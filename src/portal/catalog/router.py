@@ -66,7 +66,7 @@ def get_descriptor(item_id: str, version: str, _: Viewer) -> Descriptor:
 @router.get("/{item_id}/{version}/bundle", operation_id="catalog-download-bundle", response_class=FileResponse)
 def download_bundle(item_id: str, version: str, _: Publisher) -> Response:
     """The version's immutable `.tar.gz` bundle (publisher+)."""
-    content, name = service.bundle_file(item_id, version)
+    content, name = catalog_queries.bundle_file(item_id, version)
     if isinstance(content, bytes):  # the database store
         disposition = {"Content-Disposition": f'attachment; filename="{name}"'}
         return Response(content, media_type="application/gzip", headers=disposition)

@@ -4,29 +4,20 @@ and resolving what a job will run is `catalog.queries`."""
 from __future__ import annotations
 
 import tempfile
-import threading
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
 import semver
-from jsonschema import Draft7Validator
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from portal.audit import service as audit
-from portal.catalog.blobstore import DatabaseBundleStore
 from portal.catalog.bundles import (
-    BundleCache,
     BundleLimits,
-    BundleMissing,
-    BundleStore,
-    FilesystemBundleStore,
     pack_folder,
     sha256_bytes,
     tree_digest,
-    verified,
 )
 from portal.catalog.importers.local import Candidate, discover
 from portal.catalog.importers.upload import extracted, sha256_of
@@ -39,102 +30,17 @@ from portal.catalog.schemas import (
     ValidationReport,
     VersionCheck,
 )
+from portal.catalog.storage import bundle_store
 from portal.catalog.validate import ItemFolder, check_folder
 from portal.db import session as db
 from portal.db.base import utcnow
 from portal.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from portal.identity.principal import Principal
-from portal.settings import Settings, get_settings
+from portal.settings import get_settings
 
 ACTIVE = "active"
 LATEST = "latest"
 DEFAULT_QUEUE = "default"
-
-
-@dataclass(frozen=True)
-class RunnableVersion:
-    """What a job needs to know about the version it runs."""
-
-    item_id: str
-    version: str
-    bundle_sha256: str
-    entrypoint: str
-    timeout_seconds: int
-    resources: dict[str, Any]
-    validator: Draft7Validator
-    dev_path: str | None = None
-    approval: dict[str, Any] | None = None
-    secrets: tuple[str, ...] = ()
-    sensitive: tuple[str, ...] = ()
-    queue: str = "default"
-    priority: int = 0
-    deprecated: str | None = None  # why, when the version's manifest deprecates it
-    network: dict[str, Any] | None = None  # what network access it declares (manifest.network_need)
-
-
-_stores_lock = threading.Lock()
-_stores: dict[tuple[Path, str], tuple[BundleStore, BundleCache]] = {}
-
-
-def _storage(settings: Settings) -> tuple[BundleStore, BundleCache]:
-    kind = settings.resolved_bundle_store
-    key = (settings.data_dir.resolve(), kind)
-    with _stores_lock:
-        if key not in _stores:
-            store: BundleStore
-            if kind == "database":
-                store = DatabaseBundleStore(settings.catalog_bundle_max_bytes)
-            else:
-                store = FilesystemBundleStore(settings.bundles_dir, settings.catalog_bundle_max_bytes)
-            limits = BundleLimits(settings.catalog_max_members, settings.catalog_max_unpacked_bytes)
-            _stores[key] = (store, BundleCache(store, settings.bundle_cache_dir, limits))
-        return _stores[key]
-
-
-def bundle_store() -> BundleStore:
-    return _storage(get_settings())[0]
-
-
-def bundle_directory(sha256: str) -> Path:
-    """The extracted, read-only folder of a bundle on this node (fetched from the store and verified on a miss)."""
-    return _storage(get_settings())[1].directory(sha256)
-
-
-@dataclass(frozen=True)
-class PushReport:
-    uploaded: list[str]
-    present: int
-    missing: list[str]
-
-
-def push_bundles() -> PushReport:
-    """Copy the bundle files of the data directory into the database store (after switching from files).
-
-    Every file is checked against its sha256 first; a bundle the catalog refers to that is neither in the table nor
-    in the files is reported as missing. Safe to run again, and from several nodes at once.
-    """
-    settings = get_settings()
-    if settings.resolved_bundle_store != "database":
-        raise Conflict(
-            "the bundle store is not the database (set PORTAL_BUNDLE_STORE=database)",
-            details={"bundle_store": settings.resolved_bundle_store},
-        )
-    store = DatabaseBundleStore(settings.catalog_bundle_max_bytes)
-    files = FilesystemBundleStore(settings.bundles_dir)
-    present = store.stored()
-    with db.read() as s:
-        wanted = set(s.scalars(select(Bundle.sha256)))
-    uploaded: list[str] = []
-    missing: list[str] = []
-    for sha256 in sorted((wanted | set(files.stored())) - present):
-        try:
-            data = verified(sha256, files.read(sha256))
-        except BundleMissing:
-            missing.append(sha256)
-            continue
-        store.put(data)
-        uploaded.append(sha256)
-    return PushReport(uploaded=uploaded, present=len(present & wanted), missing=missing)
 
 
 def _sort_key(version: str) -> semver.Version:
@@ -408,26 +314,6 @@ def validate_local(path: str) -> ValidationReport:
     return _validation_report(folder, candidates, path)
 
 
-def bundle_file(item_id: str, version: str) -> tuple[Path | bytes, str]:
-    """The stored bundle of a version (a file to send, or its verified bytes) and a download name for it."""
-    with db.read() as s:
-        row = find_version(s, item_id, version)
-    store = bundle_store()
-    name = f"{row.item_id}@{row.version}.tar.gz"
-    try:
-        if isinstance(store, FilesystemBundleStore):
-            path = store.path(row.bundle_sha256)
-            if not path.is_file():
-                raise BundleMissing(row.bundle_sha256)
-            return path, name
-        return verified(row.bundle_sha256, store.read(row.bundle_sha256)), name
-    except BundleMissing:
-        raise NotFound(
-            f"the bundle of {item_id} {row.version} is missing from the store",
-            details={"sha256": row.bundle_sha256, "store": store.kind},
-        ) from None
-
-
 def _ensure_item(s: Session, manifest: dict[str, Any]) -> None:
     if s.get(CatalogItem, manifest["id"]) is None:
         s.add(CatalogItem(id=manifest["id"], name=manifest["name"]))
@@ -469,15 +355,3 @@ def find_version(s: Session, item_id: str, version: str | None) -> CatalogVersio
             raise NotFound(f"catalog item {item_id!r} not found", details={"field": "item_id"})
         raise NotFound(f"version {version!r} of {item_id!r} not found", details={"field": "version"})
     return row
-
-
-def storage_summary() -> dict[str, Any]:
-    """How many bundles the catalog holds and their bytes (from the bundles table, not a walk of the disk), and
-    which store keeps them; the database store also reports what its table holds."""
-    with db.read() as s:
-        count, size = s.execute(select(func.count(Bundle.sha256), func.coalesce(func.sum(Bundle.size), 0))).one()
-    summary: dict[str, Any] = {"bundles": int(count), "bundle_bytes": int(size), "bundle_store": bundle_store().kind}
-    store = bundle_store()
-    if isinstance(store, DatabaseBundleStore):
-        summary["stored_bundles"], summary["stored_bundle_bytes"] = store.summary()
-    return summary

@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy.exc import DataError
 
 from portal.catalog import network as catalog_network
-from portal.catalog import service as catalog_service
+from portal.catalog import storage as catalog_storage
 from portal.db.base import utcnow
 from portal.errors import PortalError
 from portal.execution import workers
@@ -169,7 +169,7 @@ class JobHost:
                 message = f"{job.item_id} needs network access, which an administrator has not allowed (or withdrew)"
                 return job_contract.RunResult(succeeded=False, error={"type": "NetworkNotAllowed", "message": message})
             try:
-                bundle_dir = job.source_path or catalog_service.bundle_directory(job.bundle_sha256)
+                bundle_dir = job.source_path or catalog_storage.bundle_directory(job.bundle_sha256)
             except PortalError as exc:  # missing from the store, or failed its checksum: nothing runs
                 log.error("job %s: bundle %s refused: %s", job.id, job.bundle_sha256, exc.message)
                 error = {"type": "BundleUnavailable", "message": exc.message}

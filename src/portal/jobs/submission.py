@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from portal import values
 from portal.catalog import network as catalog_network
-from portal.catalog.service import RunnableVersion
+from portal.catalog.queries import RunnableVersion
 from portal.catalog.validate import input_errors
 from portal.errors import ValidationFailed
 from portal.identity.principal import Principal

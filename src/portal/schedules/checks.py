@@ -7,7 +7,6 @@ from __future__ import annotations
 from typing import Any
 
 from portal.catalog import queries as catalog_queries
-from portal.catalog import service as catalog_service
 from portal.db.base import utcnow
 from portal.errors import Conflict, NotFound, ValidationFailed
 from portal.jobs import submission
@@ -50,7 +49,7 @@ def parse(expression: str, timezone: str, problems: list[dict[str, str]]) -> cro
     return parsed if not any(p["field"] == "timezone" for p in problems) else None
 
 
-def resolve(item_id: str, version: str, problems: list[dict[str, str]]) -> catalog_service.RunnableVersion | None:
+def resolve(item_id: str, version: str, problems: list[dict[str, str]]) -> catalog_queries.RunnableVersion | None:
     """The version a schedule names, or None with the problem (item_id or version) added."""
     try:
         runnable = catalog_queries.resolve_runnable(item_id, version)
@@ -73,7 +72,7 @@ def resolve(item_id: str, version: str, problems: list[dict[str, str]]) -> catal
 
 
 def check_inputs(
-    runnable: catalog_service.RunnableVersion,
+    runnable: catalog_queries.RunnableVersion,
     inputs: dict[str, Any],
     problems: list[dict[str, str]],
     sealed: dict[str, Any] | None = None,
@@ -124,7 +123,7 @@ def with_kept_secrets(schedule: Schedule, given: dict[str, Any]) -> dict[str, An
     return {name: kept[name] if value == MASK and name in kept else value for name, value in given.items()}
 
 
-def prepare(schedule: Schedule) -> tuple[catalog_service.RunnableVersion, dict[str, Any]]:
+def prepare(schedule: Schedule) -> tuple[catalog_queries.RunnableVersion, dict[str, Any]]:
     """The version to run and the inputs in clear, checked like a new job's (PortalError when they are not)."""
     problems: list[dict[str, str]] = []
     runnable = resolve(schedule.item_id, schedule.version, problems)

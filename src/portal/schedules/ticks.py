@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from portal.audit import service as audit
 from portal.auth import service as auth_service
-from portal.catalog import service as catalog_service
+from portal.catalog import queries as catalog_queries
 from portal.db import session as db
 from portal.db.base import utcnow
 from portal.errors import Conflict, NotFound, PortalError
@@ -109,7 +109,7 @@ def tick(now: datetime | None = None, limit: int = 100) -> TickReport:
     return report
 
 
-Prepared = tuple[Principal, catalog_service.RunnableVersion, dict[str, Any]]
+Prepared = tuple[Principal, catalog_queries.RunnableVersion, dict[str, Any]]
 
 
 def _fire(schedule_id: int, due_at: datetime, now: datetime, report: TickReport) -> None:

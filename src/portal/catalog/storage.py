@@ -1,0 +1,103 @@
+"""Where this process keeps the catalog's bundles: the configured store (files or the database) and its local
+cache of extracted bundles, copying the files into the database store, and what the store holds."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import func, select
+
+from portal.catalog.blobstore import DatabaseBundleStore
+from portal.catalog.bundles import (
+    BundleCache,
+    BundleLimits,
+    BundleMissing,
+    BundleStore,
+    FilesystemBundleStore,
+    verified,
+)
+from portal.catalog.models import Bundle
+from portal.db import session as db
+from portal.errors import Conflict
+from portal.settings import Settings, get_settings
+
+_stores_lock = threading.Lock()
+
+
+_stores: dict[tuple[Path, str], tuple[BundleStore, BundleCache]] = {}
+
+
+def _storage(settings: Settings) -> tuple[BundleStore, BundleCache]:
+    kind = settings.resolved_bundle_store
+    key = (settings.data_dir.resolve(), kind)
+    with _stores_lock:
+        if key not in _stores:
+            store: BundleStore
+            if kind == "database":
+                store = DatabaseBundleStore(settings.catalog_bundle_max_bytes)
+            else:
+                store = FilesystemBundleStore(settings.bundles_dir, settings.catalog_bundle_max_bytes)
+            limits = BundleLimits(settings.catalog_max_members, settings.catalog_max_unpacked_bytes)
+            _stores[key] = (store, BundleCache(store, settings.bundle_cache_dir, limits))
+        return _stores[key]
+
+
+def bundle_store() -> BundleStore:
+    return _storage(get_settings())[0]
+
+
+def bundle_directory(sha256: str) -> Path:
+    """The extracted, read-only folder of a bundle on this node (fetched from the store and verified on a miss)."""
+    return _storage(get_settings())[1].directory(sha256)
+
+
+@dataclass(frozen=True)
+class PushReport:
+    uploaded: list[str]
+    present: int
+    missing: list[str]
+
+
+def push_bundles() -> PushReport:
+    """Copy the bundle files of the data directory into the database store (after switching from files).
+
+    Every file is checked against its sha256 first; a bundle the catalog refers to that is neither in the table nor
+    in the files is reported as missing. Safe to run again, and from several nodes at once.
+    """
+    settings = get_settings()
+    if settings.resolved_bundle_store != "database":
+        raise Conflict(
+            "the bundle store is not the database (set PORTAL_BUNDLE_STORE=database)",
+            details={"bundle_store": settings.resolved_bundle_store},
+        )
+    store = DatabaseBundleStore(settings.catalog_bundle_max_bytes)
+    files = FilesystemBundleStore(settings.bundles_dir)
+    present = store.stored()
+    with db.read() as s:
+        wanted = set(s.scalars(select(Bundle.sha256)))
+    uploaded: list[str] = []
+    missing: list[str] = []
+    for sha256 in sorted((wanted | set(files.stored())) - present):
+        try:
+            data = verified(sha256, files.read(sha256))
+        except BundleMissing:
+            missing.append(sha256)
+            continue
+        store.put(data)
+        uploaded.append(sha256)
+    return PushReport(uploaded=uploaded, present=len(present & wanted), missing=missing)
+
+
+def storage_summary() -> dict[str, Any]:
+    """How many bundles the catalog holds and their bytes (from the bundles table, not a walk of the disk), and
+    which store keeps them; the database store also reports what its table holds."""
+    with db.read() as s:
+        count, size = s.execute(select(func.count(Bundle.sha256), func.coalesce(func.sum(Bundle.size), 0))).one()
+    summary: dict[str, Any] = {"bundles": int(count), "bundle_bytes": int(size), "bundle_store": bundle_store().kind}
+    store = bundle_store()
+    if isinstance(store, DatabaseBundleStore):
+        summary["stored_bundles"], summary["stored_bundle_bytes"] = store.summary()
+    return summary
