@@ -6,7 +6,10 @@ import base64
 import json
 from urllib.parse import quote, quote_plus
 
-from portal.secrets.masking import Masker
+from jsonschema import Draft7Validator
+
+from portal.catalog.validate import input_errors
+from portal.secrets.masking import NOT_SHOWN, Masker, redact_errors
 
 PEM = "-----BEGIN KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC\nBKcwggSjAgEAAoIBAQC7\n-----END KEY-----"
 
@@ -68,3 +71,23 @@ def test_a_value_inside_a_longer_base64_text_is_masked_at_any_offset() -> None:
 def test_encodings_of_short_values_are_not_masked_in_ordinary_text() -> None:
     masker = Masker(["abcd"])  # its base64 "YWJjZA" is too short to tell from text; its hex is long enough
     assert masker.text("YWJjZA 61626364 abcd") == "YWJjZA *** ***"
+
+
+def test_a_schema_error_about_the_whole_inputs_does_not_quote_a_sensitive_value() -> None:
+    """jsonschema quotes the instance it refuses: at the root that is every input, the sensitive ones too."""
+    schema = {
+        "type": "object",
+        "properties": {"password": {"type": "string", "writeOnly": True}, "host": {"type": "string"}},
+        "anyOf": [{"required": ["host"]}, {"required": ["port"]}],
+    }
+    errors = input_errors(Draft7Validator(schema), {"password": "hunter2-secret"})
+    assert any("hunter2-secret" in e["message"] for e in errors)  # what would leak
+    redacted = redact_errors(errors, ("password",))
+    assert redacted and all("hunter2-secret" not in e["message"] for e in redacted)
+    assert {e["message"] for e in redacted} == {NOT_SHOWN}
+
+
+def test_other_schema_errors_are_masked_not_hidden() -> None:
+    errors = [{"field": "host", "message": "'db-hunter2-secret' is too long"}]
+    redacted = redact_errors(errors, ("password",), masker=Masker(["hunter2-secret"]))
+    assert redacted == [{"field": "host", "message": "'db-***' is too long"}]

@@ -44,7 +44,7 @@ from portal.jobs.writer import (
     transition,
     write_event,
 )
-from portal.secrets.masking import MASK
+from portal.secrets.masking import masked_names
 
 MAX_PAGE_SIZE = 1000
 SORTABLE = {
@@ -253,7 +253,7 @@ def get_job(actor: Principal, job_id: int) -> JobDetail:
             **summary(job),
             "bundle_sha256": job.bundle_sha256,
             "inputs": job.inputs,
-            "masked_inputs": [name for name, value in (job.inputs or {}).items() if value == MASK],
+            "masked_inputs": masked_names(job.inputs),
             "result": job.result,
             "error": job.error,
             "timeout_seconds": job.timeout_seconds,

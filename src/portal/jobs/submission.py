@@ -18,7 +18,7 @@ from portal.identity.principal import Principal
 from portal.jobs import kinds
 from portal.jobs.states import JobState
 from portal.jobs.writer import insert_job
-from portal.secrets import crypto
+from portal.secrets import crypto, masking
 from portal.secrets import service as secrets_service
 from portal.secrets.masking import MASK
 
@@ -105,11 +105,7 @@ def check_runnable(runnable: RunnableVersion, inputs: dict[str, Any]) -> None:
         )
     errors = input_errors(runnable.validator, inputs)
     if errors:
-        # jsonschema quotes the value in its messages: never for a sensitive input.
-        sensitive = set(runnable.sensitive)
-        for error in errors:
-            if error["field"].split(".")[0].split("[")[0] in sensitive:
-                error["message"] = "does not match the schema (the value is not shown: the input is sensitive)"
+        masking.redact_errors(errors, runnable.sensitive)
         raise ValidationFailed(
             f"the inputs do not match the schema of {runnable.item_id} {runnable.version}", details=errors
         )

@@ -12,11 +12,12 @@ from portal.errors import Conflict, NotFound, ValidationFailed
 from portal.jobs import submission
 from portal.schedules import cron
 from portal.schedules.models import Schedule
-from portal.secrets import crypto
-from portal.secrets.masking import MASK, Masker
+from portal.secrets import crypto, masking
+from portal.secrets.masking import MASK
 from portal.settings import get_settings
 
 LATEST = "latest"
+_SEALED_NOT_SHOWN = "does not match the schema (not shown: it involves a stored sensitive value)"
 
 
 def problem(field_name: str, message: str) -> dict[str, str]:
@@ -83,20 +84,16 @@ def check_inputs(
     (which quotes them), is not shown, and any other message has them masked. The version may have changed
     since they were sealed (a field no longer marked sensitive), so the version's own marks are not enough.
     """
-    masker = Masker(sealed.values()) if sealed else None
     try:
         submission.check_runnable(runnable, inputs)
     except ValidationFailed as exc:
         details = exc.details if isinstance(exc.details, list) else []
+        if sealed:
+            masking.redact_errors(details, sealed, masker=masking.Masker(sealed.values()), note=_SEALED_NOT_SHOWN)
         for detail in details:
             field_name = str(detail.get("field") or "")
             where = "inputs" if field_name in ("", "(root)") else f"inputs.{field_name}"
-            message = str(detail.get("message"))
-            if sealed and (where == "inputs" or field_name.split(".")[0].split("[")[0] in sealed):
-                message = "does not match the schema (not shown: it involves a stored sensitive value)"
-            elif masker is not None:
-                message = masker.text(message)
-            problems.append(problem(where, message))
+            problems.append(problem(where, str(detail.get("message"))))
         if not details:
             problems.append(problem("inputs", exc.message))
 

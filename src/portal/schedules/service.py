@@ -35,7 +35,7 @@ from portal.schedules.schemas import (
     ScheduleUpdate,
 )
 from portal.secrets import crypto
-from portal.secrets.masking import MASK
+from portal.secrets.masking import masked_names
 
 log = logging.getLogger(__name__)
 SHOWN_NEXT_RUNS = 5
@@ -57,7 +57,7 @@ def _out(schedule: Schedule) -> dict[str, Any]:
         "item_id": schedule.item_id,
         "version": schedule.version,
         "inputs": inputs,
-        "masked_inputs": [k for k, v in inputs.items() if v == MASK] if schedule.sealed_inputs else [],
+        "masked_inputs": masked_names(inputs) if schedule.sealed_inputs else [],
         "cron": schedule.cron,
         "timezone": schedule.timezone,
         "enabled": schedule.enabled,

@@ -10,7 +10,7 @@ import base64
 import binascii
 import json
 import re
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable, Mapping
 from typing import Any
 from urllib.parse import quote, quote_plus
 
@@ -84,3 +84,30 @@ class Masker:
         if isinstance(value, list | tuple):
             return [self.value(v) for v in value]
         return value
+
+
+NOT_SHOWN = "does not match the schema (the value is not shown: the input is sensitive)"
+
+
+def input_of(field: str) -> str:
+    """The top-level input a validation error's field names (`creds.user` and `hosts[2]` name `creds`, `hosts`)."""
+    return field.split(".")[0].split("[")[0]
+
+
+def masked_names(inputs: Mapping[str, Any] | None) -> list[str]:
+    """The inputs stored as `***` (their values are sealed apart, or were never stored)."""
+    return [name for name, value in (inputs or {}).items() if value == MASK]
+
+
+def redact_errors(
+    errors: list[dict[str, Any]], sensitive: Collection[str], *, masker: Masker | None = None, note: str = NOT_SHOWN
+) -> list[dict[str, Any]]:
+    """Validation errors that never quote a sensitive value. jsonschema quotes what it refuses: a message about a
+    sensitive input, or about the inputs as a whole (which hold them), becomes `note`; any other is masked."""
+    for error in errors:
+        field = str(error.get("field") or "")
+        if sensitive and (field in ("", "(root)") or input_of(field) in sensitive):
+            error["message"] = note
+        elif masker:
+            error["message"] = masker.text(str(error.get("message")))
+    return errors
