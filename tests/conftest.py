@@ -10,6 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
+from portal import bootstrap
 from portal.db import migrate
 from portal.db import session as db
 from portal.settings import Settings, use_settings
@@ -31,7 +32,7 @@ def migrated_database(request: pytest.FixtureRequest, data_dir: Path, **settings
     try:
         yield configured
     finally:
-        db.dispose()
+        bootstrap.reset_process()
 
 
 @pytest.fixture

@@ -1,27 +1,41 @@
-"""Start and stop a portal process: database, migrations, first admin, example catalog, event bus, executor."""
+"""Start and stop a portal process: database, migrations, first admin, example catalog, event bus, executor, and
+the duty runner with the process's periodic duties.
+
+The process-wide objects, each installed here at start-up and put back by `reset_process`:
+- the settings (`settings.use_settings`, read from PORTAL_ environment variables otherwise);
+- the database engine (`db.session.configure`);
+- the executor that runs or sends jobs (`jobs.executors.set_current`) and the kinds of job it runs
+  (`jobs.kinds.register`);
+- the event bus (`events.bus.set_bus`) and the realtime hub that listens to it;
+- caches and counters: verified credentials, rate limits, login throttles, bundle stores.
+"""
 
 from __future__ import annotations
 
 import fcntl
 import logging
 import os
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
-from portal.auth import credentials
+from portal.auth import credentials, login_throttle
 from portal.auth import service as auth_service
 from portal.catalog import service as catalog_service
 from portal.catalog import storage as catalog_storage
 from portal.db import migrate
 from portal.db import session as db
+from portal.duties import DutyRunner
 from portal.errors import PortalError
 from portal.events import bus
 from portal.events.signing import Signer
 from portal.execution.local import LocalExecutor
 from portal.identity.principal import SYSTEM
-from portal.jobs import executors, imports, kinds
+from portal.jobs import control, executors, imports, kinds
+from portal.ratelimit import limiter
 from portal.realtime.hub import hub
-from portal.schedules.scheduler import Scheduler
-from portal.settings import EXAMPLES_DIR, Settings, use_settings
+from portal.schedules import service as schedules_service
+from portal.schedules.scheduler import SchedulerDuty
+from portal.settings import EXAMPLES_DIR, Settings, forget_settings, use_settings
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +46,8 @@ class PortalState:
     executor: executors.Executor
     initial_password: str | None
     lock_fd: int | None = None
-    scheduler: Scheduler | None = None
+    duties: DutyRunner = field(default_factory=DutyRunner)
+    forget_schedule_changes: Callable[[], None] | None = None
 
 
 LOCK_FILE = "serve.lock"
@@ -97,14 +112,14 @@ def register_job_kinds() -> None:
 
 def start(settings: Settings, run_executor: bool = True) -> PortalState:
     """Embedded: this process runs the jobs (one per data directory). Distributed: it hands them to Celery and
-    hears every node's events on Redis."""
+    hears every node's events on Redis. Either way its periodic duties run in one duty runner."""
     lock_fd = _lock_data_dir(settings) if run_executor and not settings.distributed else None
     password = prepare(settings)
     register_job_kinds()
     event_bus: bus.EventBus
     executor: executors.Executor
     if settings.distributed:
-        from portal.execution.celery_app import events_channel
+        from portal.execution.celery_config import events_channel
         from portal.execution.distributed import CeleryExecutor
 
         event_bus = bus.RedisEventBus(settings.redis_url, events_channel(settings), Signer(settings.secrets_key))
@@ -117,18 +132,39 @@ def start(settings: Settings, run_executor: bool = True) -> PortalState:
     hub.attach(event_bus)
     executor.start()
     executors.set_current(executor)
-    scheduler = None
-    if run_executor and settings.scheduler:
-        scheduler = Scheduler(settings.scheduler_poll_seconds, settings.scheduler_keep_runs_days)
-        scheduler.start()
-    return PortalState(
-        settings=settings, executor=executor, initial_password=password, lock_fd=lock_fd, scheduler=scheduler
+    state = PortalState(
+        settings=settings, executor=executor, initial_password=password, lock_fd=lock_fd, duties=DutyRunner()
     )
+    _fill_duties(state, event_bus, run_executor)
+    state.duties.start()
+    return state
+
+
+def _fill_duties(state: PortalState, event_bus: bus.EventBus, run_executor: bool) -> None:
+    """The process's periodic duties, per mode: the executor's (heartbeat, reaping, cancel flags, wake-ups; the
+    recovery sweep and resends in the distributed mode), the events waiting for a bus that was away, and, in a
+    process that runs or sends jobs, expiring approvals and the scheduler."""
+    settings, duties = state.settings, state.duties
+    for name, every, duty in state.executor.duties():
+        duties.add(name, every, duty)
+    if settings.distributed:
+        duties.add("events", 1.0, event_bus.flush)
+    if not run_executor:
+        return
+    duties.add("approvals", settings.approval_check_seconds, _expire_approvals, first_after=1.0)
+    if settings.scheduler:
+        duties.add("scheduler", settings.scheduler_poll_seconds, SchedulerDuty(settings.scheduler_keep_runs_days))
+        state.forget_schedule_changes = schedules_service.on_change(lambda: duties.wake("scheduler"))
+
+
+def _expire_approvals() -> None:
+    control.expire_approvals()
 
 
 def stop(state: PortalState) -> None:
-    if state.scheduler is not None:
-        state.scheduler.stop()  # first: no new jobs while the executor stops
+    state.duties.stop()  # first: no new jobs from schedules while the executor stops
+    if state.forget_schedule_changes is not None:
+        state.forget_schedule_changes()
     state.executor.shutdown()
     executors.set_current(executors.NullExecutor())
     hub.detach()
@@ -136,3 +172,18 @@ def stop(state: PortalState) -> None:
     db.dispose()
     if state.lock_fd is not None:
         os.close(state.lock_fd)
+
+
+def reset_process() -> None:
+    """Put every process-wide object back as a new process has it: for tests that run portals in-process one
+    after another (a started portal is stopped with `stop` first)."""
+    executors.set_current(executors.NullExecutor())
+    kinds.forget_all()
+    hub.detach()
+    bus.close()
+    db.dispose()
+    credentials.forget_verified()
+    limiter.reset()
+    login_throttle.addresses.reset()
+    catalog_storage.forget_stores()
+    forget_settings()

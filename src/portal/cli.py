@@ -83,7 +83,7 @@ def worker(check: bool, log_level: str) -> None:
     from portal import bootstrap
     from portal.db import migrate as migrations
     from portal.db import session as db
-    from portal.execution import celery_app
+    from portal.execution import celery_worker
 
     settings = get_settings()
     if not settings.distributed:
@@ -91,7 +91,7 @@ def worker(check: bool, log_level: str) -> None:
         sys.exit(2)
     db.configure(settings)
     if check:
-        alive, message = celery_app.check_worker(settings)
+        alive, message = celery_worker.check_worker(settings)
         click.echo(message)
         sys.exit(0 if alive else 1)
     logs.configure(settings.log_format, log_level)
@@ -110,7 +110,7 @@ def worker(check: bool, log_level: str) -> None:
         f"data in {settings.data_dir}"
     )
     bootstrap.register_job_kinds()
-    celery_app.WorkerNode(settings).run(log_level)
+    celery_worker.WorkerNode(settings).run(log_level)
 
 
 @main.command()

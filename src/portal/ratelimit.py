@@ -36,5 +36,10 @@ class RateLimiter:
                 raise RateLimited(f"too many {bucket} requests: at most {per_minute} a minute", retry_after=wait)
             calls.extend([now] * cost)
 
+    def reset(self) -> None:
+        """Forget every call counted so far."""
+        with self._lock:
+            self._calls.clear()
+
 
 limiter = RateLimiter()

@@ -303,6 +303,12 @@ def get_settings() -> Settings:
     return _current
 
 
+def forget_settings() -> None:
+    """Read the settings from the environment again on the next `get_settings` (a reset for tests)."""
+    global _current
+    _current = None
+
+
 def use_settings(settings: Settings) -> None:
     """Make `settings` the process-wide settings (the app factory and tests start a portal with their own)."""
     global _current

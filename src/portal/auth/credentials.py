@@ -97,6 +97,11 @@ _CACHE_ENTRIES = 10_000
 _credentials = _CredentialCache()
 
 
+def forget_verified() -> None:
+    """Forget the principals this process verified (without telling the other nodes)."""
+    _credentials.clear()
+
+
 def credentials_changed(user_id: int | None) -> None:
     """Call after any change to who may do what (logout, revocation, a disabled user, a new role, a password):
     this process forgets the principals it verified, and every node hears it on the bus (their caches too, and

@@ -102,6 +102,11 @@ class AddressThrottle:
                 self._entries.popitem(last=False)
             return wait, failures
 
+    def reset(self) -> None:
+        """Forget every address's failures."""
+        with self._lock:
+            self._entries.clear()
+
     def succeeded(self, key: str) -> None:
         """A checked attempt was right: it was no failure (the address's earlier failures stay)."""
         with self._lock:

@@ -101,3 +101,9 @@ def storage_summary() -> dict[str, Any]:
     if isinstance(store, DatabaseBundleStore):
         summary["stored_bundles"], summary["stored_bundle_bytes"] = store.summary()
     return summary
+
+
+def forget_stores() -> None:
+    """Drop the stores and caches made so far; the next use makes them from the settings of then."""
+    with _stores_lock:
+        _stores.clear()

@@ -1,31 +1,29 @@
 """The API node's side of the distributed mode: hand job ids to Celery, broadcast cancels, and keep the queue whole.
 
-Besides sending, each API node beats in the worker registry (kind "api"), expires approvals, reaps the jobs of
-lost workers, and runs the recovery sweep: a job the broker lost (Redis restarted without persistence, a send
-that failed while the broker was away) is still QUEUED in the database, so it is sent again. A duplicate message
-is harmless because the worker's claim is conditional.
+Besides sending, each API node beats in the worker registry (kind "api"), reaps the jobs of lost workers, and
+runs the recovery sweep (duties of the process's duty runner): a job the broker lost (Redis restarted without
+persistence, a send that failed while the broker was away) is still QUEUED in the database, so it is sent again.
+A duplicate message is harmless because the worker's claim is conditional.
 """
 
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from datetime import datetime, timedelta
 from typing import Any
 
-from celery import Celery
 from sqlalchemy import func, select
 
 from portal.catalog import service as catalog_service
 from portal.db import session as db
 from portal.db.base import utcnow
-from portal.events import bus
-from portal.events.signing import Signer
+from portal.duties import DutyFunction
 from portal.execution import workers
-from portal.execution.celery_app import TASK_NAME, broker_priority, control_channel, is_redis, make_app, task_id
-from portal.execution.host import reap_lost_workers
-from portal.jobs import control, counters
+from portal.execution.celery_config import is_redis
+from portal.execution.celery_sender import CelerySender
+from portal.execution.host import Heartbeat
+from portal.jobs import counters
 from portal.jobs.models import Job
 from portal.jobs.states import JobState
 from portal.settings import Settings
@@ -38,76 +36,53 @@ CHECKS_EVERY = 5.0
 # A job committed this long before the broker was asked has had its message sent (or is in the unsent list).
 SEND_GRACE_SECONDS = 1.0
 RESEND_BATCH = 10_000
-DUTY_LOG_EVERY = 30.0
 
 
 class CeleryExecutor:
-    """Sends each queued job's id to its Celery queue; never runs a job itself."""
+    """An API node's executor: sends each queued job's id to its Celery queue (never runs a job itself), and
+    keeps the queue whole with its duties (heartbeat and reaping, the checks of the broker and the bus, the
+    recovery sweep)."""
 
-    def __init__(self, settings: Settings, app: Celery | None = None, control: bus.RedisEventBus | None = None) -> None:
-        """`app` and `control`: a worker process's own, shared rather than opened a second time."""
+    def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.app = app or make_app(settings)
-        self.control = control or bus.RedisEventBus(
-            settings.redis_url, control_channel(settings), Signer(settings.secrets_key)
-        )
+        self.sender = CelerySender(settings)
+        self.app = self.sender.app
+        self.control = self.sender.control
         self.node_id = workers.new_worker_id(KIND)
-        self._unsent: dict[int, tuple[str, int]] = {}
+        self._heartbeat = Heartbeat(settings, self.node_id)
         self._short_queues: set[str] = set()
         self._checks: dict[str, str] | None = None
         self._checked_at = 0.0
-        self._last_beat = 0.0
         self._run_id: str | None = None
-        self._lock = threading.Lock()
-        self._stopping = threading.Event()
-        self._thread = threading.Thread(target=self._monitor, name="node-monitor", daemon=True)
         self.started = False
 
     # -- Executor interface ------------------------------------------------------------------------------------
 
     def start(self) -> None:
         workers.register(self.node_id, KIND, 0)
-        self._thread.start()
         self.started = True
 
     def submit(self, job_id: int, queue: str = catalog_service.DEFAULT_QUEUE, priority: int = 0) -> None:
-        try:
-            self._send(job_id, queue, priority)
-        except Exception as exc:
-            log.warning(
-                "job %s: the broker did not take it (%s); it is sent again when the broker is back", job_id, exc
-            )
-            with self._lock:
-                self._unsent[job_id] = (queue, priority)
+        self.sender.submit(job_id, queue, priority)
 
     def cancel(self, job_id: int, running: bool = True) -> None:
-        if running:
-            # Whichever worker runs it hears this at once; one that misses it reads the database flag within 1 s.
-            self.control.publish({"type": "job.cancel", "job_id": job_id})
-            return
-        try:
-            self.app.control.revoke(task_id(self.settings, job_id))
-        except Exception as exc:
-            log.warning("job %s: revoking its message failed (%s); the worker skips it anyway", job_id, exc)
+        self.sender.cancel(job_id, running)
 
     def shutdown(self) -> None:
-        self._stopping.set()
         if self.started:
-            self._thread.join(timeout=10)
             workers.mark_stopped(self.node_id)
-        self.control.close()
+        self.sender.shutdown()
         self.started = False
 
-    # -- the broker --------------------------------------------------------------------------------------------
+    def duties(self) -> list[tuple[str, float, DutyFunction]]:
+        return [
+            ("heartbeat", self.settings.worker_heartbeat_seconds, lambda: self._heartbeat.beat(0)),
+            ("checks", CHECKS_EVERY, self._refresh_checks),
+            *self.sender.duties(),
+            ("sweep", self.settings.recovery_seconds, self._sweep),
+        ]
 
-    def _send(self, job_id: int, queue: str, priority: int) -> None:
-        self.app.send_task(
-            TASK_NAME,
-            args=[job_id],
-            queue=queue,
-            priority=broker_priority(self.settings, priority),
-            task_id=task_id(self.settings, job_id),
-        )
+    # -- the broker --------------------------------------------------------------------------------------------
 
     def checks(self) -> dict[str, str]:
         """The last checks of the broker and the bus, made by the node's monitor (a probe never waits on them)."""
@@ -165,54 +140,6 @@ class CeleryExecutor:
             return str(conn.default_channel.client.info("server").get("run_id"))
 
     # -- the node's duties -------------------------------------------------------------------------------------
-
-    def _monitor(self) -> None:
-        last: dict[str, float] = {}
-        duties = (
-            ("heartbeat", self.settings.worker_heartbeat_seconds, self._beat_and_reap),
-            ("approvals", self.settings.approval_check_seconds, control.expire_approvals),
-            ("checks", CHECKS_EVERY, self._refresh_checks),
-            ("unsent", 1.0, self.resend_unsent),
-            ("events", 1.0, bus.current().flush),
-            ("sweep", self.settings.recovery_seconds, self._sweep),
-        )
-        logged: dict[str, float] = {}
-        while not self._stopping.wait(1.0):
-            for name, every, duty in duties:
-                now = time.monotonic()
-                if now - last.get(name, 0.0) < every:
-                    continue
-                try:
-                    duty()
-                    last[name] = now
-                except Exception:
-                    # Each duty on its own: a database that is away must not stop the resends, nor the reverse.
-                    # A failing duty is retried every second, and logged at most every half minute.
-                    if now - logged.get(name, -DUTY_LOG_EVERY) >= DUTY_LOG_EVERY:
-                        log.exception("node duty %s failed", name)
-                        logged[name] = now
-
-    def _beat_and_reap(self) -> None:
-        beat_was_late = time.monotonic() - self._last_beat > self.settings.worker_lost_after_seconds
-        workers.heartbeat(self.node_id, 0)
-        self._last_beat = time.monotonic()
-        if not beat_was_late:  # after an outage of our own, the others need a beat to show up
-            reap_lost_workers(self.settings, exclude=self.node_id)
-
-    def resend_unsent(self) -> None:
-        """Send the jobs the broker did not take when they were queued (it was away)."""
-        with self._lock:
-            pending, self._unsent = self._unsent, {}
-        items = list(pending.items())
-        for index, (job_id, (queue, priority)) in enumerate(items):
-            try:
-                self._send(job_id, queue, priority)
-            except Exception:
-                # The broker is still away: keep this one and every one not tried yet for the next round.
-                with self._lock:
-                    for later_id, later in items[index:]:
-                        self._unsent.setdefault(later_id, later)
-                return
 
     def _sweep(self) -> None:
         """Send again the messages the broker lost (one API node per round does it; the others skip).
@@ -283,7 +210,7 @@ class CeleryExecutor:
                     .limit(min(count, RESEND_BATCH))
                 ).all()
             for row in rows:
-                self._send(row.id, queue, row.priority)
+                self.sender.send(row.id, queue, row.priority)
             if not rows:
                 return
             count -= len(rows)

@@ -16,6 +16,7 @@ from sqlalchemy.exc import DataError
 from portal.catalog import network as catalog_network
 from portal.catalog import storage as catalog_storage
 from portal.db.base import utcnow
+from portal.duties import DutyFunction
 from portal.errors import PortalError
 from portal.execution import workers
 from portal.execution.isolation import Policy, Protection, service_ports
@@ -105,7 +106,7 @@ class JobHost:
         self.draining = threading.Event()
         # The runs in progress: job id -> (its run, the event that kills its child).
         self._running: dict[int, tuple[job_contract.RunKey, threading.Event]] = {}
-        self._last_beat = 0.0
+        self._heartbeat = Heartbeat(settings, self.worker_id)
 
     @property
     def running_jobs(self) -> list[int]:
@@ -260,27 +261,50 @@ class JobHost:
             if current is not None and current[0] == job.run:
                 del self._running[job.id]
 
-    def duties(self, now: float) -> None:
-        """Called about every second: heartbeat, reaping, and jobs to stop (cancelled, or taken away)."""
-        if now - self._last_beat >= self.settings.worker_heartbeat_seconds:
-            beat_was_late = now - self._last_beat > self.settings.worker_lost_after_seconds
-            workers.heartbeat(self.worker_id, len(self._running))
-            if not beat_was_late:
-                # After an outage of our own (the database was away), every other worker looks lost too: give
-                # them one heartbeat period to show up before reaping anyone.
-                reap_lost_workers(self.settings, exclude=self.worker_id)
-            # A job this worker holds as RUNNING but no longer runs (its end could not be recorded).
-            runs.fail_running(
-                "runner lost: the worker no longer runs this job",
-                "RunnerLost",
-                workers=[self.worker_id],
-                exclude=set(self._running),
-                started_before=utcnow() - timedelta(seconds=self.settings.worker_lost_after_seconds),
-            )
-            self._last_beat = now
+    def duties(self) -> list[tuple[str, float, DutyFunction]]:
+        """The worker's heartbeat (with reaping), and stopping the jobs it should no longer run, every second."""
+        return [
+            ("heartbeat", self.settings.worker_heartbeat_seconds, self.beat),
+            ("stop-flags", 1.0, self.stop_what_should_stop),
+        ]
+
+    def beat(self) -> None:
+        """Beat (and reap lost workers), and fail a job this worker holds as RUNNING but no longer runs (its end
+        could not be recorded)."""
+        self._heartbeat.beat(len(self._running))
+        runs.fail_running(
+            "runner lost: the worker no longer runs this job",
+            "RunnerLost",
+            workers=[self.worker_id],
+            exclude=set(self._running),
+            started_before=utcnow() - timedelta(seconds=self.settings.worker_lost_after_seconds),
+        )
+
+    def stop_what_should_stop(self) -> None:
+        """Kill the runs of jobs cancelled elsewhere, or taken away from this worker."""
         held = {job_id: run for job_id, (run, _event) in list(self._running.items())}
         for job_id in runs.to_stop_among(held):
             self.cancel(job_id)
+
+
+class Heartbeat:
+    """A process's beat in the registry of workers, and the reaping of the workers that stopped beating.
+
+    After an outage of its own (the database was away, so this beat comes late), every other worker looks lost
+    too: they get one heartbeat period to show up before anyone is reaped.
+    """
+
+    def __init__(self, settings: Settings, worker_id: str) -> None:
+        self.settings = settings
+        self.worker_id = worker_id
+        self._last = 0.0
+
+    def beat(self, running: int) -> None:
+        was_late = time.monotonic() - self._last > self.settings.worker_lost_after_seconds
+        workers.heartbeat(self.worker_id, running)
+        self._last = time.monotonic()
+        if not was_late:
+            reap_lost_workers(self.settings, exclude=self.worker_id)
 
 
 def reap_lost_workers(settings: Settings, exclude: str | None = None) -> list[int]:

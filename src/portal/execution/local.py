@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import logging
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
@@ -15,11 +14,12 @@ from jsonschema import Draft7Validator
 
 from portal.catalog.manifest import network_need
 from portal.catalog.validate import check_folder, input_errors
+from portal.duties import DutyFunction
 from portal.errors import ValidationFailed
 from portal.execution import workers
 from portal.execution.host import INTERRUPTED, JobHost, limits_for, new_runner
 from portal.execution.runner import RunRequest
-from portal.jobs import control, runs
+from portal.jobs import runs
 from portal.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -55,9 +55,6 @@ class LocalExecutor:
             thread = threading.Thread(target=self._slot, name=f"slot-{index}", daemon=True)
             thread.start()
             self._threads.append(thread)
-        monitor = threading.Thread(target=self._monitor, name="executor-monitor", daemon=True)
-        monitor.start()
-        self._threads.append(monitor)
         self.started = True
 
     def submit(self, job_id: int, queue: str = "default", priority: int = 0) -> None:
@@ -82,6 +79,10 @@ class LocalExecutor:
 
     def isolation(self) -> list[dict[str, Any]]:
         return [asdict(p) for p in self.host.protections]
+
+    def duties(self) -> list[tuple[str, float, DutyFunction]]:
+        """The host's duties, and waking the slots for jobs queued by other processes (the CLI)."""
+        return [*self.host.duties(), ("queued-elsewhere", 1.0, self._wake_for_queued)]
 
     @property
     def running_jobs(self) -> list[int]:
@@ -113,20 +114,9 @@ class LocalExecutor:
                 if self._generation == generation and not stopping.is_set():
                     self._wake.wait(timeout=1.0)
 
-    def _monitor(self) -> None:
-        """The host's duties, expired approvals, and jobs queued by other processes (the CLI)."""
-        last_expiry = 0.0
-        while not self.host.stopping.wait(1.0):
-            try:
-                now = time.monotonic()
-                if now - last_expiry >= self.settings.approval_check_seconds:
-                    control.expire_approvals()
-                    last_expiry = now
-                self.host.duties(now)
-                if len(self.host.running_jobs) < self.slots and runs.queued_ids(1):
-                    self._poke(all_slots=True)
-            except Exception:
-                log.exception("executor monitor failed")
+    def _wake_for_queued(self) -> None:
+        if len(self.host.running_jobs) < self.slots and runs.queued_ids(1):
+            self._poke(all_slots=True)
 
 
 def run_folder_once(settings: Settings, path: str, inputs: dict[str, Any], echo: Callable[[str], None]) -> bool:

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
+from portal.duties import DutyFunction
+
 
 class Executor(Protocol):
     def start(self) -> None: ...
@@ -25,6 +27,9 @@ class Executor(Protocol):
 
     def isolation(self) -> list[dict[str, Any]]:
         """The protections of the jobs this process runs ({name, on, detail}); empty when it runs none."""
+
+    def duties(self) -> list[tuple[str, float, DutyFunction]]:
+        """Its periodic duties (name, period in seconds, function), run by the process's duty runner."""
 
 
 class NullExecutor:
@@ -49,6 +54,9 @@ class NullExecutor:
         return {}
 
     def isolation(self) -> list[dict[str, Any]]:
+        return []
+
+    def duties(self) -> list[tuple[str, float, DutyFunction]]:
         return []
 
 

@@ -38,6 +38,6 @@ def runner_for(kind: str) -> KindRunner | None:
     return _runners.get(kind)
 
 
-def known() -> set[str]:
-    """Every kind this process can run, the task included."""
-    return {TASK, *_runners}
+def forget_all() -> None:
+    """Unregister every kind but the task (a reset for tests)."""
+    _runners.clear()

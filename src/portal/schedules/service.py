@@ -1,13 +1,13 @@
 """Schedules as admins keep them: list, read, create, change, enable, delete, preview and run now.
 
 Every change is checked like a new schedule (`schedules.checks`) and wakes this process's scheduler loop at once
-(`changed`); the scheduler's tick that turns due schedules into jobs is `schedules.ticks`.
+(`on_change`); the scheduler's tick that turns due schedules into jobs is `schedules.ticks`.
 """
 
 from __future__ import annotations
 
 import logging
-import threading
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -40,8 +40,21 @@ from portal.secrets.masking import masked_names
 log = logging.getLogger(__name__)
 SHOWN_NEXT_RUNS = 5
 RECENT_RUNS = 10
-# Set after a change commits, so the scheduler loop of this process looks at the schedules again at once.
-changed = threading.Event()
+# Called after a change commits, so the scheduler of this process looks at the schedules again at once.
+_change_listeners: list[Callable[[], None]] = []
+
+
+def on_change(listener: Callable[[], None]) -> Callable[[], None]:
+    """Call `listener` after each change of a schedule in this process; returns what stops it."""
+    _change_listeners.append(listener)
+    return lambda: _change_listeners.remove(listener)
+
+
+def _changed() -> None:
+    for listener in list(_change_listeners):
+        listener()
+
+
 _AUDITED = ("name", "description", "item_id", "version", "inputs", "cron", "timezone", "enabled")
 
 
@@ -190,7 +203,7 @@ def create_schedule(actor: Principal, body: ScheduleCreate) -> ScheduleDetail:
             s, actor, "schedule.create", target_type="schedule", target_id=schedule.id, details=_audited(schedule)
         )
         detail = _detail(s, schedule)
-    changed.set()
+    _changed()
     return detail
 
 
@@ -261,7 +274,7 @@ def update_schedule(
             },
         )
         detail = _detail(s, schedule)
-    changed.set()
+    _changed()
     return detail
 
 
@@ -278,7 +291,7 @@ def delete_schedule(actor: Principal, schedule_id: int) -> None:
         details = _audited(schedule)
         s.delete(schedule)
         audit.record(s, actor, "schedule.delete", target_type="schedule", target_id=schedule_id, details=details)
-    changed.set()
+    _changed()
 
 
 def next_runs(schedule_id: int, count: int) -> NextRuns:
