@@ -117,7 +117,7 @@ def worker(check: bool, log_level: str) -> None:
 def doctor() -> None:
     """List each protection jobs run with here, on or off and why; exit 1 when one is off."""
     from portal.execution.host import new_runner
-    from portal.execution.isolation import IsolationUnavailable
+    from portal.execution.policy import IsolationUnavailable
 
     settings = get_settings()
     runner = new_runner(settings)

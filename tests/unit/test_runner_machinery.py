@@ -13,7 +13,8 @@ from typing import Any
 
 import pytest
 
-from portal.execution.isolation import Isolation, Policy
+from portal.execution.isolation import Isolation
+from portal.execution.policy import Policy
 from portal.execution.runner import Limits, Runner, RunRequest, RunResult
 from tests.helpers import wait_until
 

@@ -19,7 +19,7 @@ from portal.db.base import utcnow
 from portal.duties import DutyFunction
 from portal.errors import PortalError
 from portal.execution import workers
-from portal.execution.isolation import Policy, Protection, service_ports
+from portal.execution.policy import Policy, Protection, service_ports
 from portal.execution.runner import Limits, Runner, RunRequest
 from portal.jobs import kinds, runs
 from portal.jobs import schemas as job_contract

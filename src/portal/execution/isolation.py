@@ -14,9 +14,16 @@ import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 from portal.execution.cgroups import CgroupLease, JobCgroups, Usage
+from portal.execution.policy import (
+    DEVICES,
+    SYSTEM_READ_PATHS,
+    IsolationUnavailable,
+    NetworkRefused,
+    Policy,
+    Protection,
+)
 from portal.execution.sandbox.jail import JOB_BUNDLE, JOB_SCRATCH
 from portal.execution.sandbox.landlock import FS_ALL, FS_READ
 from portal.execution.sandbox.seccomp import DENIED
@@ -25,73 +32,14 @@ from portal.execution.uids import UidLease, UidPool
 
 log = logging.getLogger(__name__)
 
-# What a task may read besides its bundle: the system and the interpreter. Not the portal's data directory,
-# not other jobs' scratch directories, not home directories, not the sockets under /run.
-SYSTEM_READ_PATHS = (
-    "/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/opt",
-    # From /etc only what programs need to resolve names, verify TLS and know users: not /etc/shadow, not
-    # /etc/ssl/private.
-    "/etc/ssl/certs", "/etc/ssl/openssl.cnf", "/etc/ca-certificates", "/etc/pki/tls/certs", "/etc/pki/ca-trust",
-    "/etc/resolv.conf", "/etc/hosts", "/etc/nsswitch.conf", "/etc/host.conf", "/etc/gai.conf", "/etc/passwd",
-    "/etc/group", "/etc/localtime", "/etc/timezone", "/etc/os-release", "/etc/protocols", "/etc/services",
-    "/etc/mime.types", "/etc/ld.so.cache", "/etc/alternatives", "/run/systemd/resolve",
-)  # fmt: skip
 # Without a private root, Landlock also lets a task read these machine-wide facts from /proc (its own /proc/self
 # is added per job): other processes' entries, the worker's environment among them, stay out of sight.
 _PROC_READ_PATHS = (
     "/proc/cpuinfo", "/proc/meminfo", "/proc/stat", "/proc/loadavg", "/proc/uptime", "/proc/version", "/proc/sys",
     "/proc/filesystems",
 )  # fmt: skip
-DEVICES = ("/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom")
 # A uid no job holds: the probe runs as it.
 _PROBE_UID = 65534
-
-
-class IsolationUnavailable(RuntimeError):
-    """PORTAL_JOB_ISOLATION=required, and a protection is not available on this machine."""
-
-
-class NetworkRefused(Exception):
-    """A job's declared network access reaches a port of the portal's own services."""
-
-
-@dataclass(frozen=True)
-class Protection:
-    """One protection: on or off, and what it does or why it is off."""
-
-    name: str
-    on: bool
-    detail: str
-
-
-@dataclass(frozen=True)
-class Policy:
-    """The isolation settings a runner works with."""
-
-    mode: str = "auto"
-    uid_first: int = 200_000
-    uid_last: int = 201_023
-    max_processes: int = 64
-    scratch_mb: int = 256
-    blocked_ports: tuple[int, ...] = ()
-
-
-def service_ports(urls: list[str], extra: list[int]) -> tuple[int, ...]:
-    """The TCP ports of the portal's own services (database, Redis, broker, its API): no job may reach them."""
-    defaults = {"postgresql": 5432, "redis": 6379, "rediss": 6379, "amqp": 5672, "amqps": 5671, "mysql": 3306}
-    ports = set(extra)
-    for url in urls:
-        if not url or url.startswith("sqlite"):
-            continue
-        parts = urlsplit(url)
-        scheme = parts.scheme.split("+")[0]
-        try:
-            port = parts.port
-        except ValueError:
-            port = None
-        if port or scheme in defaults:
-            ports.add(port or defaults[scheme])
-    return tuple(sorted(p for p in ports if 0 < p < 65536))
 
 
 @dataclass

@@ -13,14 +13,8 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from portal.execution.isolation import (
-    Isolation,
-    IsolationUnavailable,
-    JobConfinement,
-    NetworkRefused,
-    Policy,
-    Protection,
-)
+from portal.execution.isolation import Isolation, JobConfinement
+from portal.execution.policy import IsolationUnavailable, NetworkRefused, Policy, Protection
 from portal.execution.requests import Limits, RunRequest
 from portal.execution.supervision import EventCallback, OutputLimits, Supervision, with_usage
 from portal.execution.zygote_client import RunnerLost, ZygoteClient
