@@ -297,7 +297,7 @@ def catalog_migrate_json(registry: str, bundle_dir: str) -> None:
     """Import the original portal's catalog_registry.json and its bundles (safe to run again)."""
     from pathlib import Path
 
-    from portal.catalog.importers import registry_json
+    from portal.catalog import registry_json
 
     _prepare_db()
     try:

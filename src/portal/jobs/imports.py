@@ -8,16 +8,19 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import tempfile
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
+from portal.catalog import service as catalog_service
 from portal.catalog.importers import git as git_importer
 from portal.catalog.importers.git import TAG_RE, check_request, normalize_repo_url
 from portal.catalog.manifest import parse_version
 from portal.catalog.schemas import GitImportRequest
-from portal.errors import BadRequest, Forbidden, Unauthorized
+from portal.errors import BadRequest, Forbidden, Unauthorized, ValidationFailed
 from portal.identity.principal import Principal
 from portal.identity.roles import Role
 from portal.jobs import kinds
@@ -140,6 +143,40 @@ def handle_webhook(headers: Mapping[str, str], body: bytes) -> WebhookResult:
 
 
 def run_import(job: ClaimedJob, step: kinds.StepReporter, cancel: threading.Event) -> dict[str, Any]:
-    """The runner of `catalog_import` jobs: fetch, validate, pack and register as the job's creator."""
+    """The runner of `catalog_import` jobs: fetch, validate, pack and register as the job's creator, reporting
+    each step."""
     actor = Principal(id=job.created_by, username=job.created_by_name, role=Role.publisher, via="job")
-    return git_importer.run_import_job(job.inputs, actor, step, cancel)
+    request = GitImportRequest(**job.inputs)
+    check_request(request, get_settings())
+    with tempfile.TemporaryDirectory(prefix="portal-git-") as tmp:
+        step(10, f"cloning {request.repo_url} at {request.refspec}")
+        commit = git_importer.fetch(request, Path(tmp), cancel)
+        repo = Path(tmp) / "repo"
+        step(40, f"validating {request.item_id} at {commit[:12]}")
+        checked = catalog_service.check_candidates(repo, git_importer.locate(repo, request), label=request.refspec)
+        if request.version:
+            for item in checked:
+                if item.manifest.get("version") != request.version:
+                    raise ValidationFailed(
+                        f"the tag says {request.version} but the manifest says {item.manifest.get('version')}",
+                        details=[{"file": "manifest.yaml", "line": None, "message": "version differs from the tag"}],
+                    )
+        step(70, "packing and registering")
+
+        def source(item: Any) -> dict[str, Any]:
+            return {
+                "type": "git",
+                "repo_url": request.repo_url,
+                "ref": request.refspec,
+                "commit": commit,
+                "path": item.path.relative_to(repo).as_posix(),
+            }
+
+        imported = catalog_service.register(actor, checked, source, replace=request.replace)
+    step(100, "imported")
+    return {
+        "repo_url": request.repo_url,
+        "ref": request.refspec,
+        "commit": commit,
+        "imported": [v.model_dump() for v in imported],
+    }

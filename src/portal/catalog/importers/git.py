@@ -3,7 +3,7 @@
 Every fetch runs with a timeout, no hooks, no prompts, no credential helpers and no system or user config;
 `file://` repositories are refused unless PORTAL_GIT_ALLOW_FILE is set, and the plain-text `http://` and `git://`
 unless PORTAL_GIT_ALLOW_HTTP is. Imports run as jobs of kind
-`catalog_import` (see `run_import_job`), so they show in the jobs list with their progress steps.
+`catalog_import` (see `jobs.imports.run_import`), so they show in the jobs list with their progress steps.
 """
 
 from __future__ import annotations
@@ -13,21 +13,17 @@ import re
 import shlex
 import signal
 import subprocess
-import tempfile
 import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 from urllib.parse import urlsplit
 
-from portal.catalog import service as catalog_service
 from portal.catalog.importers.local import Candidate, discover
 from portal.catalog.manifest import ID_RE, parse_version
 from portal.catalog.schemas import GitImportRequest
 from portal.catalog.validate import MANIFEST
 from portal.errors import PortalError, ValidationFailed
-from portal.identity.principal import Principal
 from portal.settings import Settings, get_settings
 
 TAG_RE = re.compile(r"^(?P<item_id>[a-z0-9][a-z0-9-]{1,62})@(?P<version>[0-9A-Za-z.+-]+)\Z")
@@ -186,46 +182,6 @@ def locate(repo: Path, request: GitImportRequest) -> list[Candidate]:
         exact = [c for c in candidates if c.expected_version == request.version]
         return exact or [c for c in candidates if c.expected_version is None]
     return candidates
-
-
-def run_import_job(
-    inputs: dict[str, Any], actor: Principal, progress: ProgressCallback, cancel: threading.Event | None = None
-) -> dict[str, Any]:
-    """The body of a `catalog_import` job: fetch, validate, pack and register, reporting each step."""
-    request = GitImportRequest(**inputs)
-    check_request(request, get_settings())
-    with tempfile.TemporaryDirectory(prefix="portal-git-") as tmp:
-        progress(10, f"cloning {request.repo_url} at {request.refspec}")
-        commit = fetch(request, Path(tmp), cancel)
-        repo = Path(tmp) / "repo"
-        progress(40, f"validating {request.item_id} at {commit[:12]}")
-        checked = catalog_service.check_candidates(repo, locate(repo, request), label=request.refspec)
-        if request.version:
-            for item in checked:
-                if item.manifest.get("version") != request.version:
-                    raise ValidationFailed(
-                        f"the tag says {request.version} but the manifest says {item.manifest.get('version')}",
-                        details=[{"file": "manifest.yaml", "line": None, "message": "version differs from the tag"}],
-                    )
-        progress(70, "packing and registering")
-
-        def source(item: Any) -> dict[str, Any]:
-            return {
-                "type": "git",
-                "repo_url": request.repo_url,
-                "ref": request.refspec,
-                "commit": commit,
-                "path": item.path.relative_to(repo).as_posix(),
-            }
-
-        imported = catalog_service.register(actor, checked, source, replace=request.replace)
-    progress(100, "imported")
-    return {
-        "repo_url": request.repo_url,
-        "ref": request.refspec,
-        "commit": commit,
-        "imported": [v.model_dump() for v in imported],
-    }
 
 
 # --- repository URLs -----------------------------------------------------------------------------------------
