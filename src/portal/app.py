@@ -19,6 +19,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from portal import __version__, bootstrap
+from portal.admin.catalog_router import router as catalog_administration_router
 from portal.admin.router import router as admin_router
 from portal.audit.router import router as audit_router
 from portal.auth.deps import Admin
@@ -224,6 +225,7 @@ def create_app(settings: Settings | None = None, *, run_executor: bool = True) -
     app.include_router(health_router)
     app.include_router(auth_router)
     app.include_router(catalog_router)
+    app.include_router(catalog_administration_router)
     app.include_router(catalog_admin_router)
     app.include_router(jobs_router)
     app.include_router(audit_router)

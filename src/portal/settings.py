@@ -94,6 +94,11 @@ class Settings(BaseSettings):
     catalog_upload_max_bytes: int = 50 * 1024 * 1024
     catalog_max_members: int = 2000
     catalog_max_unpacked_bytes: int = 64 * 1024 * 1024
+    # Whether new catalog versions wait for a review by someone other than their importer before they run
+    # (an item's own policy overrides it).
+    catalog_review: Literal["off", "required"] = "off"
+    # How long an archived version can be restored before it is purged (the bundles jobs ran are kept).
+    catalog_archive_retention_days: int = Field(default=30, ge=1)
     # Where bundles live: "files" (the data directory, one machine), "database" (a table every node reads; see
     # docs/operations.md) or "auto": the database as soon as the portal can span machines, i.e. when the database
     # is not SQLite or the executor is not "local"; files otherwise.

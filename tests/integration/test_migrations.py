@@ -7,12 +7,15 @@ from pathlib import Path
 
 import pytest
 from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
 from cryptography.fernet import Fernet
 from sqlalchemy import text
 
 from portal.catalog import service as catalog_service
 from portal.db import migrate
 from portal.db import session as db
+from portal.db.base import Base
 from portal.identity.principal import SYSTEM
 from portal.secrets import service as secrets_service
 from portal.secrets.schemas import SecretCreate
@@ -53,3 +56,26 @@ def test_secret_grants_made_before_versions_cover_the_versions_that_existed(tmp_
     assert secrets_service.missing_for("granted", "1.10.0", sha, ["OLD_GRANT"]) == []
     assert secrets_service.missing_for("granted", "1.10.0", "0" * 64, ["OLD_GRANT"]) == ["OLD_GRANT"]  # other code
     assert secrets_service.missing_for("granted", "1.11.0", sha, ["OLD_GRANT"]) == ["OLD_GRANT"]
+
+
+@pytest.mark.usefixtures("database")
+def test_the_lifecycle_migration_keeps_every_version_and_deprecates_from_manifests(tmp_path: Path) -> None:
+    write(tmp_path / "items" / "kept" / "1.0.0", item_files("kept", "1.0.0", extra_manifest="deprecated: use 2.0.0\n"))
+    write(tmp_path / "items" / "kept" / "2.0.0", item_files("kept", "2.0.0"))
+    catalog_service.import_local(SYSTEM, str(tmp_path / "items"), enforce_roots=False)
+    _alembic("0011_secret_grant_versions", down=True)
+    with db.write() as s:  # as the catalog was: the manifest's deprecation was only a label on an active version
+        s.execute(text("UPDATE catalog_versions SET status = 'active'"))
+    _alembic("head")
+    with db.read() as s:
+        rows = s.execute(text("SELECT version, status, status_reason FROM catalog_versions ORDER BY version")).all()
+    assert [tuple(r) for r in rows] == [("1.0.0", "deprecated", "use 2.0.0"), ("2.0.0", "active", None)]
+
+
+@pytest.mark.usefixtures("database")
+def test_the_migrated_schema_is_what_the_models_say() -> None:
+    """Alembic's own comparison of the migrated database with the models: a column, index or table one of them
+    lacks is a difference."""
+    with db.get_engine().connect() as connection:
+        differences = compare_metadata(MigrationContext.configure(connection), Base.metadata)
+    assert differences == []

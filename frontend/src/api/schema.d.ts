@@ -64,6 +64,138 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/admin/catalog/items": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List Items
+         * @description Every item, whatever the state of its versions, with channels, version states and the runs of the last
+         *     30 days. Role: publisher.
+         */
+        get: operations["catalog-admin-list"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/admin/catalog/items/{item_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get Item
+         * @description An item with every version (state, reason, channels), its history and metadata. Role: publisher.
+         */
+        get: operations["catalog-admin-get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        /**
+         * Update Item
+         * @description Metadata without a new bundle (a null clears an override); the review policy and maintainers are for
+         *     admins. Audited with before and after.
+         */
+        patch: operations["catalog-admin-update"];
+        trace?: never;
+    };
+    "/api/admin/catalog/items/{item_id}/channels/{channel}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /**
+         * Set Channel
+         * @description Point a channel (`stable` or a custom one) at a runnable version; `latest` is computed.
+         */
+        put: operations["catalog-admin-set-channel"];
+        post?: never;
+        /**
+         * Remove Channel
+         * @description Remove a custom channel or unset `stable`.
+         */
+        delete: operations["catalog-admin-remove-channel"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/admin/catalog/items/{item_id}/versions/{version}/review": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Review
+         * @description Approve (-> active) or reject (-> rejected, a reason required) a version in review; never by its
+         *     importer.
+         */
+        post: operations["catalog-admin-review"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/admin/catalog/items/{item_id}/versions/{version}/transition": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Transition
+         * @description Move a version along its lifecycle (draft, in_review, active, deprecated, archived, rejected): an edge the
+         *     table does not have is a 409 naming both states; deprecating, archiving and rejecting need a reason.
+         */
+        post: operations["catalog-admin-transition"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/admin/catalog/reviews": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Pending Reviews
+         * @description The versions waiting for a review the caller may give, and the caller's own versions in review.
+         */
+        get: operations["catalog-admin-reviews"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/admin/catalog/{item_id}/network": {
         parameters: {
             query?: never;
@@ -884,7 +1016,11 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** List Versions */
+        /**
+         * List Versions
+         * @description The versions that run (active and deprecated), highest first; publishers also see the others (drafts,
+         *     versions in review, rejected and archived ones) with their `status`.
+         */
         get: operations["catalog-list-versions"];
         put?: never;
         post?: never;
@@ -1163,6 +1299,189 @@ export interface paths {
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
+        /** AdminItemDetail */
+        AdminItemDetail: {
+            /** Category */
+            category: string | null;
+            /** Channel History */
+            channel_history: components["schemas"]["ChannelEventOut"][];
+            /**
+             * Channels
+             * @description channel -> version, `latest` included when there is one
+             */
+            channels: {
+                [key: string]: string;
+            };
+            /** Description */
+            description: string;
+            /** Featured */
+            featured: boolean;
+            /** History */
+            history: components["schemas"]["VersionEventOut"][];
+            /** Id */
+            id: string;
+            /** Last Run At */
+            last_run_at: string | null;
+            /** Latest Version */
+            latest_version: string | null;
+            /** Maintainers */
+            maintainers: string[];
+            /**
+             * May Manage
+             * @description whether the caller may change this item
+             */
+            may_manage: boolean;
+            /** Name */
+            name: string;
+            /** Notice */
+            notice: string | null;
+            /** Overrides */
+            overrides: {
+                [key: string]: unknown;
+            };
+            /** Owner */
+            owner: string | null;
+            /** Pending Reviews */
+            pending_reviews: number;
+            /**
+             * Review Policy
+             * @description the item's own; null follows the default
+             */
+            review_policy: ("off" | "required") | null;
+            /**
+             * Review Required
+             * @description whether new versions of it wait for a review (the effective policy)
+             */
+            review_required: boolean;
+            /** Runs 30D */
+            runs_30d: number;
+            /**
+             * States
+             * @description how many versions are in each lifecycle state
+             */
+            states: {
+                [key: string]: number;
+            };
+            /**
+             * Success Rate 30D
+             * @description succeeded / finished runs of the last 30 days
+             */
+            success_rate_30d: number | null;
+            /** Tags */
+            tags: string[];
+            /**
+             * Updated At
+             * Format: date-time
+             */
+            updated_at: string;
+            /** Versions */
+            versions: components["schemas"]["AdminVersionOut"][];
+        };
+        /**
+         * AdminItemOut
+         * @description A row of the admin catalog table.
+         */
+        AdminItemOut: {
+            /** Category */
+            category: string | null;
+            /**
+             * Channels
+             * @description channel -> version, `latest` included when there is one
+             */
+            channels: {
+                [key: string]: string;
+            };
+            /** Featured */
+            featured: boolean;
+            /** Id */
+            id: string;
+            /** Last Run At */
+            last_run_at: string | null;
+            /** Latest Version */
+            latest_version: string | null;
+            /** Maintainers */
+            maintainers: string[];
+            /**
+             * May Manage
+             * @description whether the caller may change this item
+             */
+            may_manage: boolean;
+            /** Name */
+            name: string;
+            /** Owner */
+            owner: string | null;
+            /** Pending Reviews */
+            pending_reviews: number;
+            /** Runs 30D */
+            runs_30d: number;
+            /**
+             * States
+             * @description how many versions are in each lifecycle state
+             */
+            states: {
+                [key: string]: number;
+            };
+            /**
+             * Success Rate 30D
+             * @description succeeded / finished runs of the last 30 days
+             */
+            success_rate_30d: number | null;
+            /** Tags */
+            tags: string[];
+            /**
+             * Updated At
+             * Format: date-time
+             */
+            updated_at: string;
+        };
+        /** AdminItemPage */
+        AdminItemPage: {
+            /** Items */
+            items: components["schemas"]["AdminItemOut"][];
+            /** Total */
+            total: number;
+        };
+        /** AdminVersionOut */
+        AdminVersionOut: {
+            /** Bundle Sha256 */
+            bundle_sha256: string;
+            /** Channels */
+            channels: string[];
+            /** Dependencies */
+            dependencies?: {
+                [key: string]: unknown;
+            }[];
+            /**
+             * Imported At
+             * Format: date-time
+             */
+            imported_at: string;
+            /** Imported By */
+            imported_by: string;
+            /** Reason */
+            reason: string | null;
+            /** Reviewed At */
+            reviewed_at: string | null;
+            /** Reviewed By */
+            reviewed_by: string | null;
+            /** Source */
+            source: {
+                [key: string]: unknown;
+            };
+            /**
+             * State
+             * @enum {string}
+             */
+            state: "draft" | "in_review" | "active" | "deprecated" | "archived" | "rejected";
+            /** State Changed At */
+            state_changed_at: string | null;
+            /** State Changed By */
+            state_changed_by: string | null;
+            /** Sunset At */
+            sunset_at: string | null;
+            /** Version */
+            version: string;
+        };
         /** Alert */
         Alert: {
             /**
@@ -1280,6 +1599,12 @@ export interface components {
         /** Body_catalog-upload-bundle */
         "Body_catalog-upload-bundle": {
             /**
+             * Draft
+             * @description import as drafts: not runnable until moved along their lifecycle (staged releases)
+             * @default false
+             */
+            draft: boolean;
+            /**
              * File
              * @description a .tar.gz holding one or more item versions
              */
@@ -1351,6 +1676,34 @@ export interface components {
              */
             state?: string | null;
         };
+        /** ChannelEventOut */
+        ChannelEventOut: {
+            /** Actor */
+            actor: string;
+            /**
+             * At
+             * Format: date-time
+             */
+            at: string;
+            /** Channel */
+            channel: string;
+            /** From Version */
+            from_version: string | null;
+            /** Reason */
+            reason: string | null;
+            /** To Version */
+            to_version: string | null;
+        };
+        /** ChannelRequest */
+        ChannelRequest: {
+            /**
+             * Reason
+             * @description why (kept in the history and the audit log)
+             */
+            reason?: string | null;
+            /** Version */
+            version: string;
+        };
         /** DecisionRequest */
         DecisionRequest: {
             /**
@@ -1412,6 +1765,12 @@ export interface components {
          * @description An import from Git: the API's body, and the inputs of the `catalog_import` job that carries it out.
          */
         GitImportRequest: {
+            /**
+             * Draft
+             * @description import as drafts: not runnable until moved along their lifecycle (staged releases)
+             * @default false
+             */
+            draft: boolean;
             /** Item Id */
             item_id: string;
             /**
@@ -1565,6 +1924,36 @@ export interface components {
             max_ms: number;
             /** Runs */
             runs: number;
+        };
+        /**
+         * ItemUpdate
+         * @description Metadata an admin (or the item's maintainer) sets without a new bundle; null clears an override.
+         */
+        ItemUpdate: {
+            /** Category */
+            category?: string | null;
+            /** Description */
+            description?: string | null;
+            /** Featured */
+            featured?: boolean | null;
+            /**
+             * Maintainers
+             * @description admins only: usernames
+             */
+            maintainers?: string[] | null;
+            /** Name */
+            name?: string | null;
+            /** Notice */
+            notice?: string | null;
+            /** Owner */
+            owner?: string | null;
+            /**
+             * Review Policy
+             * @description admins only; `default` follows PORTAL_CATALOG_REVIEW
+             */
+            review_policy?: ("off" | "required" | "default") | null;
+            /** Tags */
+            tags?: string[] | null;
         };
         /**
          * JobCreate
@@ -1886,6 +2275,12 @@ export interface components {
              */
             development: boolean;
             /**
+             * Draft
+             * @description import as drafts: not runnable until moved along their lifecycle (staged releases)
+             * @default false
+             */
+            draft: boolean;
+            /**
              * Path
              * @description a folder under one of PORTAL_CATALOG_LOCAL_ROOTS
              */
@@ -2099,6 +2494,19 @@ export interface components {
             /** Generated Password */
             generated_password: string | null;
         };
+        /** PendingReviews */
+        PendingReviews: {
+            /**
+             * Mine
+             * @description the caller's own versions waiting for someone else's review
+             */
+            mine: components["schemas"]["ReviewOut"][];
+            /**
+             * To Review
+             * @description versions in review the caller may approve or reject
+             */
+            to_review: components["schemas"]["ReviewOut"][];
+        };
         /** ProblemOut */
         ProblemOut: {
             /** File */
@@ -2151,6 +2559,35 @@ export interface components {
             inputs?: {
                 [key: string]: unknown;
             } | null;
+        };
+        /** ReviewOut */
+        ReviewOut: {
+            /**
+             * Imported At
+             * Format: date-time
+             */
+            imported_at: string;
+            /** Imported By */
+            imported_by: string;
+            /** Item Id */
+            item_id: string;
+            /** Item Name */
+            item_name: string;
+            /** Version */
+            version: string;
+        };
+        /** ReviewRequest */
+        ReviewRequest: {
+            /**
+             * Decision
+             * @enum {string}
+             */
+            decision: "approve" | "reject";
+            /**
+             * Reason
+             * @description why (kept in the history and the audit log)
+             */
+            reason?: string | null;
         };
         /** ScheduleCreate */
         ScheduleCreate: {
@@ -2593,6 +3030,24 @@ export interface components {
             /** Total */
             total: number;
         };
+        /** TransitionRequest */
+        TransitionRequest: {
+            /**
+             * Reason
+             * @description why (kept in the history and the audit log)
+             */
+            reason?: string | null;
+            /**
+             * Sunset At
+             * @description for `deprecated`: when it stops running
+             */
+            sunset_at?: string | null;
+            /**
+             * To
+             * @description the state to move to
+             */
+            to: string;
+        };
         /**
          * UncoveredVersion
          * @description A catalog version that declares the secret but that no grant covers: its jobs are refused.
@@ -2695,13 +3150,31 @@ export interface components {
             /** Version */
             version: string | null;
         };
+        /** VersionEventOut */
+        VersionEventOut: {
+            /** Actor */
+            actor: string;
+            /**
+             * At
+             * Format: date-time
+             */
+            at: string;
+            /** From State */
+            from_state: string | null;
+            /** Reason */
+            reason: string | null;
+            /** To State */
+            to_state: string;
+            /** Version */
+            version: string;
+        };
         /** VersionOut */
         VersionOut: {
             /** Bundle Sha256 */
             bundle_sha256: string;
             /**
              * Deprecated
-             * @description why the version is deprecated (from its manifest)
+             * @description why the version is deprecated, when it is
              */
             deprecated?: string | null;
             /**
@@ -2717,6 +3190,11 @@ export interface components {
             };
             /** Status */
             status: string;
+            /**
+             * Sunset At
+             * @description when a deprecated version stops being offered
+             */
+            sunset_at?: string | null;
             /** Version */
             version: string;
         };
@@ -2890,6 +3368,339 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["AuditFacets"];
+                };
+            };
+        };
+    };
+    "catalog-admin-list": {
+        parameters: {
+            query?: {
+                q?: string | null;
+                /** @description items with a version in this state */
+                state?: string | null;
+                /** @description the item's owner or one of its maintainers */
+                owner?: string | null;
+                tag?: string | null;
+                category?: string | null;
+                /** @description id, name or updated_at */
+                sort?: string;
+                order?: string;
+                page?: number;
+                page_size?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AdminItemPage"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "catalog-admin-get": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                item_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AdminItemDetail"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "catalog-admin-update": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                item_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ItemUpdate"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AdminItemDetail"];
+                };
+            };
+            /** @description the caller does not manage this item */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "catalog-admin-set-channel": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                item_id: string;
+                channel: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ChannelRequest"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AdminItemDetail"];
+                };
+            };
+            /** @description the caller does not manage this item */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description the lifecycle has no such edge (`details.from`, `details.to`), or the version cannot */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "catalog-admin-remove-channel": {
+        parameters: {
+            query?: {
+                reason?: string | null;
+            };
+            header?: never;
+            path: {
+                item_id: string;
+                channel: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AdminItemDetail"];
+                };
+            };
+            /** @description the caller does not manage this item */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description the lifecycle has no such edge (`details.from`, `details.to`), or the version cannot */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "catalog-admin-review": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                item_id: string;
+                version: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ReviewRequest"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AdminVersionOut"];
+                };
+            };
+            /** @description the caller imported this version, or does not manage the item */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description the lifecycle has no such edge (`details.from`, `details.to`), or the version cannot */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "catalog-admin-transition": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                item_id: string;
+                version: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["TransitionRequest"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AdminVersionOut"];
+                };
+            };
+            /** @description the caller does not manage this item */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description the lifecycle has no such edge (`details.from`, `details.to`), or the version cannot */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "catalog-admin-reviews": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PendingReviews"];
                 };
             };
         };

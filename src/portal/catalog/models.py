@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, ForeignKey, LargeBinary, String, Text, UniqueConstraint
+from sqlalchemy import BigInteger, ForeignKey, Index, LargeBinary, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from portal.db.base import Base, utcnow
@@ -28,6 +28,14 @@ class CatalogItem(Base):
     network_grant: Mapped[dict[str, Any] | None] = mapped_column(default=None)
     network_granted_by: Mapped[str | None] = mapped_column(String(64), default=None)
     network_granted_at: Mapped[datetime | None] = mapped_column(default=None)
+    # Whether new versions need a review before they run: None follows PORTAL_CATALOG_REVIEW.
+    review_policy: Mapped[str | None] = mapped_column(String(16), default=None)
+    featured: Mapped[bool] = mapped_column(default=False)
+    notice: Mapped[str | None] = mapped_column(Text, default=None)  # shown on the item page
+    # What an admin set over the latest manifest's name, description, category, tags and owner.
+    overrides: Mapped[dict[str, Any] | None] = mapped_column(default=None)
+    # The publishers who manage the item (besides admins): usernames.
+    maintainers: Mapped[list[Any] | None] = mapped_column(default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
@@ -39,7 +47,15 @@ class CatalogVersion(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     item_id: Mapped[str] = mapped_column(ForeignKey("catalog_items.id", ondelete="CASCADE"), index=True)
     version: Mapped[str] = mapped_column(String(64))
-    status: Mapped[str] = mapped_column(String(20), default="active")
+    # The lifecycle state (`catalog.lifecycle`), kept here and never in the immutable bundle.
+    status: Mapped[str] = mapped_column(String(20), default="active", index=True)
+    status_reason: Mapped[str | None] = mapped_column(Text, default=None)
+    sunset_at: Mapped[datetime | None] = mapped_column(default=None)
+    status_changed_at: Mapped[datetime | None] = mapped_column(default=None)
+    status_changed_by: Mapped[str | None] = mapped_column(String(64), default=None)
+    archived_from: Mapped[str | None] = mapped_column(String(20), default=None)  # what a restore goes back to
+    reviewed_by: Mapped[str | None] = mapped_column(String(64), default=None)
+    reviewed_at: Mapped[datetime | None] = mapped_column(default=None)
     manifest: Mapped[dict[str, Any]] = mapped_column()
     input_schema: Mapped[dict[str, Any]] = mapped_column()
     ui_schema: Mapped[dict[str, Any]] = mapped_column(default=dict)
@@ -77,3 +93,47 @@ class BundleBlob(Base):
     size: Mapped[int] = mapped_column(BigInteger)
     content: Mapped[bytes] = mapped_column(LargeBinary)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class CatalogVersionEvent(Base):
+    """One change of a version's lifecycle state: the history shown on the admin item page."""
+
+    __tablename__ = "catalog_version_events"
+    __table_args__ = (Index("ix_catalog_version_events_item", "item_id", "version", "id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    item_id: Mapped[str] = mapped_column(String(64))
+    version: Mapped[str] = mapped_column(String(64))
+    from_state: Mapped[str | None] = mapped_column(String(20), default=None)
+    to_state: Mapped[str] = mapped_column(String(20))
+    reason: Mapped[str | None] = mapped_column(Text, default=None)
+    actor: Mapped[str] = mapped_column(String(64))
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class CatalogChannel(Base):
+    """A named pointer to one version of an item (`stable`, `canary`, ...); `latest` is computed, never stored."""
+
+    __tablename__ = "catalog_channels"
+
+    item_id: Mapped[str] = mapped_column(ForeignKey("catalog_items.id", ondelete="CASCADE"), primary_key=True)
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    version: Mapped[str] = mapped_column(String(64))
+    updated_by: Mapped[str] = mapped_column(String(64))
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class CatalogChannelEvent(Base):
+    """One promotion (or removal) of a channel: from which version to which, by whom, why."""
+
+    __tablename__ = "catalog_channel_events"
+    __table_args__ = (Index("ix_catalog_channel_events_item", "item_id", "channel", "id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    item_id: Mapped[str] = mapped_column(String(64))
+    channel: Mapped[str] = mapped_column(String(32))
+    from_version: Mapped[str | None] = mapped_column(String(64), default=None)
+    to_version: Mapped[str | None] = mapped_column(String(64), default=None)
+    reason: Mapped[str | None] = mapped_column(Text, default=None)
+    actor: Mapped[str] = mapped_column(String(64))
+    at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -10,12 +10,12 @@ from pathlib import Path
 from typing import Any
 
 from jsonschema import Draft7Validator
-from sqlalchemy import bindparam, func, or_, select
+from sqlalchemy import ColumnElement, bindparam, func, or_, select
 from sqlalchemy.orm import Session
 
-from portal.catalog import network
+from portal.catalog import channels, lifecycle, network
 from portal.catalog.bundles import BundleMissing, FilesystemBundleStore, verified
-from portal.catalog.manifest import approval_policy, deprecation_note, network_need
+from portal.catalog.manifest import approval_policy, network_need
 from portal.catalog.models import CatalogItem, CatalogVersion
 from portal.catalog.schemas import (
     Descriptor,
@@ -23,11 +23,18 @@ from portal.catalog.schemas import (
     ItemPage,
     VersionOut,
 )
-from portal.catalog.service import ACTIVE, DEFAULT_QUEUE, LATEST, _sort_key, find_version
+from portal.catalog.service import DEFAULT_QUEUE, LATEST, _sort_key, find_version
 from portal.catalog.storage import bundle_store
 from portal.db import session as db
+from portal.db.base import utcnow
 from portal.errors import Conflict, NotFound
 from portal.settings import get_settings
+
+
+def item_matches(q: str) -> ColumnElement[bool]:
+    """Items whose id, name or description contains `q` (any case)."""
+    like = f"%{q.lower()}%"
+    return or_(CatalogItem.id.like(like), CatalogItem.name.ilike(like), CatalogItem.description.ilike(like))
 
 
 def list_items(
@@ -40,10 +47,7 @@ def list_items(
     """Items with at least one active version; search and filters apply before paging."""
     conditions: list[Any] = [CatalogItem.latest_version.is_not(None)]
     if q:
-        like = f"%{q.lower()}%"
-        conditions.append(
-            or_(CatalogItem.id.like(like), CatalogItem.name.ilike(like), CatalogItem.description.ilike(like))
-        )
+        conditions.append(item_matches(q))
     if category:
         conditions.append(CatalogItem.category == category)
     with db.read() as s:
@@ -105,13 +109,23 @@ _ITEM_COLUMNS = (
 )
 
 
-def list_versions(item_id: str) -> list[VersionOut]:
+def list_versions(item_id: str, every_state: bool = False) -> list[VersionOut]:
+    """The versions offered (active and deprecated), or with `every_state` every one, highest first."""
+    conditions = [CatalogVersion.item_id == item_id]
+    if not every_state:
+        conditions.append(CatalogVersion.status.in_(lifecycle.OFFERED))
     with db.read() as s:
         if s.get(CatalogItem, item_id) is None:
             raise NotFound(f"catalog item {item_id!r} not found")
-        rows = list(s.scalars(select(CatalogVersion).where(CatalogVersion.item_id == item_id)))
+        rows = list(s.scalars(select(CatalogVersion).where(*conditions)))
     rows.sort(key=lambda v: _sort_key(v.version), reverse=True)
-    return [VersionOut.model_validate(v).model_copy(update={"deprecated": deprecation_note(v.manifest)}) for v in rows]
+    return [version_out(v) for v in rows]
+
+
+def version_out(row: CatalogVersion) -> VersionOut:
+    """A version as the catalog shows it: `deprecated` holds the reason when it is deprecated."""
+    note = (row.status_reason or "deprecated") if row.status == lifecycle.DEPRECATED else None
+    return VersionOut.model_validate(row).model_copy(update={"deprecated": note})
 
 
 def get_descriptor(item_id: str, version: str) -> Descriptor:
@@ -152,7 +166,7 @@ class RunnableVersion:
     sensitive: tuple[str, ...] = ()
     queue: str = "default"
     priority: int = 0
-    deprecated: str | None = None  # why, when the version's manifest deprecates it
+    deprecated: str | None = None  # why, when the version is deprecated
     network: dict[str, Any] | None = None  # what network access it declares (manifest.network_need)
 
 
@@ -173,6 +187,8 @@ _by_bundle: dict[str, RunnableVersion] = {}
 _VERSION_FACTS = (
     CatalogVersion.version,
     CatalogVersion.status,
+    CatalogVersion.status_reason,
+    CatalogVersion.sunset_at,
     CatalogVersion.bundle_sha256,
     CatalogVersion.dev_path,
 )
@@ -194,6 +210,9 @@ def resolve_runnable(item_id: str, version: str | None) -> RunnableVersion:
     """
     wanted = None if not version or version == LATEST else version
     with db.read() as s:
+        if wanted is not None and channels.is_channel_name(wanted):
+            find_version(s, item_id, wanted)  # the precise NotFound: no such item, or no such channel
+            wanted = channels.version_of(s, item_id, wanted)
         if wanted is None:
             row = s.execute(_LATEST_VERSION, {"item_id": item_id}).first()
         else:
@@ -201,8 +220,13 @@ def resolve_runnable(item_id: str, version: str | None) -> RunnableVersion:
         if row is None:
             find_version(s, item_id, version)  # raises the precise NotFound
             raise NotFound(f"catalog item {item_id!r} not found", details={"field": "item_id"})
-        if row.status != ACTIVE:
+        if row.status not in lifecycle.RUNNABLE:
             raise Conflict(f"{item_id} {row.version} is {row.status} and cannot run", details={"field": "version"})
+        if row.sunset_at is not None and row.sunset_at <= utcnow():
+            raise Conflict(
+                f"{item_id} {row.version} was deprecated until {row.sunset_at.isoformat()} and no longer runs",
+                details={"field": "version", "sunset_at": row.sunset_at.isoformat()},
+            )
         known = _by_bundle.get(row.bundle_sha256)
         if known is None:
             manifest, schema = s.execute(
@@ -223,10 +247,10 @@ def resolve_runnable(item_id: str, version: str | None) -> RunnableVersion:
                 sensitive=sensitive_fields(schema),
                 queue=str(manifest.get("queue") or DEFAULT_QUEUE),
                 priority=int(manifest.get("priority") or 0),
-                deprecated=deprecation_note(manifest),
                 network=network_need(manifest),
             )
-    return replace(known, item_id=item_id, version=row.version, dev_path=row.dev_path)
+    deprecated = (row.status_reason or "deprecated") if row.status == lifecycle.DEPRECATED else None
+    return replace(known, item_id=item_id, version=row.version, dev_path=row.dev_path, deprecated=deprecated)
 
 
 def is_idempotent(item_id: str, version: str) -> bool:

@@ -13,6 +13,7 @@ from portal.auth.deps import Admin, Publisher, Viewer
 from portal.catalog import network, service
 from portal.catalog import queries as catalog_queries
 from portal.catalog.schemas import (
+    DRAFT,
     Descriptor,
     GitImportRequest,
     ImportReport,
@@ -25,6 +26,7 @@ from portal.catalog.schemas import (
     VersionOut,
     WebhookOut,
 )
+from portal.identity.roles import Role
 from portal.jobs import imports
 from portal.jobs.schemas import JobOut
 from portal.ratelimit import limiter
@@ -48,8 +50,10 @@ def list_items(
 
 
 @router.get("/{item_id}/versions", operation_id="catalog-list-versions", response_model=list[VersionOut])
-def list_versions(item_id: str, _: Viewer) -> list[VersionOut]:
-    return catalog_queries.list_versions(item_id)
+def list_versions(item_id: str, principal: Viewer) -> list[VersionOut]:
+    """The versions that run (active and deprecated), highest first; publishers also see the others (drafts,
+    versions in review, rejected and archived ones) with their `status`."""
+    return catalog_queries.list_versions(item_id, every_state=principal.has(Role.publisher))
 
 
 @router.get(
@@ -76,7 +80,9 @@ def download_bundle(item_id: str, version: str, _: Publisher) -> Response:
 @router.post("/local/import", operation_id="catalog-import-local", response_model=ImportReport)
 def import_local(body: LocalImportRequest, principal: Publisher) -> ImportReport:
     """Register the item versions of a folder under an allowed root; all of them or, on any problem, none."""
-    return service.import_local(principal, body.path, replace=body.replace, development=body.development)
+    return service.import_local(
+        principal, body.path, replace=body.replace, development=body.development, draft=body.draft
+    )
 
 
 @router.post("/local/validate", operation_id="catalog-validate-local", response_model=ValidationReport)
@@ -108,9 +114,10 @@ def upload_bundle(
     principal: Publisher,
     file: Annotated[UploadFile, File(description="a .tar.gz holding one or more item versions")],
     replace: Annotated[bool, Form()] = False,
+    draft: Annotated[bool, Form(description=DRAFT)] = False,
 ) -> ImportReport:
     """Validate and register an uploaded bundle (size-limited while it streams in)."""
-    return service.import_upload(principal, file.filename or "upload.tar.gz", file.file, replace=replace)
+    return service.import_upload(principal, file.filename or "upload.tar.gz", file.file, replace=replace, draft=draft)
 
 
 @router.post("/validate", operation_id="catalog-validate-bundle", response_model=ValidationReport)

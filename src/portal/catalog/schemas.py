@@ -18,13 +18,17 @@ class VersionOut(BaseModel):
     source: dict[str, Any]
     imported_by: str
     imported_at: datetime
-    deprecated: str | None = Field(default=None, description="why the version is deprecated (from its manifest)")
+    deprecated: str | None = Field(default=None, description="why the version is deprecated, when it is")
+    sunset_at: datetime | None = Field(default=None, description="when a deprecated version stops being offered")
 
 
 NETWORK_NEED = (
     "network access a version declares: null (none), {} (any outbound TCP port except the portal's own "
     "services) or {tcp_ports: [...]}"
 )
+
+
+DRAFT = "import as drafts: not runnable until moved along their lifecycle (staged releases)"
 
 
 class ItemOut(BaseModel):
@@ -83,6 +87,7 @@ class LocalImportRequest(BaseModel):
     development: bool = Field(
         default=False, description="run these versions straight from the folder (edits apply on the next run)"
     )
+    draft: bool = Field(default=False, description=DRAFT)
 
 
 class LocalValidateRequest(BaseModel):
@@ -100,6 +105,7 @@ class GitImportRequest:
     version: str | None = Field(default=None, max_length=64, description="imports the tag item_id@version")
     ref: str | None = Field(default=None, max_length=200, description="or a branch, tag or commit")
     replace: bool = False
+    draft: bool = Field(default=False, description=DRAFT)
 
     @property
     def refspec(self) -> str:

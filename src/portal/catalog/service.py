@@ -13,6 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from portal.audit import service as audit
+from portal.catalog import access, channels, lifecycle
 from portal.catalog.bundles import (
     BundleLimits,
     pack_folder,
@@ -22,7 +23,7 @@ from portal.catalog.bundles import (
 from portal.catalog.importers.local import Candidate, discover
 from portal.catalog.importers.upload import extracted, sha256_of
 from portal.catalog.manifest import Problem, network_need, parse_version
-from portal.catalog.models import Bundle, CatalogItem, CatalogVersion
+from portal.catalog.models import Bundle, CatalogItem, CatalogVersion, CatalogVersionEvent
 from portal.catalog.schemas import (
     ImportedVersion,
     ImportReport,
@@ -38,7 +39,7 @@ from portal.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from portal.identity.principal import Principal
 from portal.settings import get_settings
 
-ACTIVE = "active"
+ACTIVE = lifecycle.ACTIVE
 LATEST = "latest"
 DEFAULT_QUEUE = "default"
 
@@ -48,11 +49,15 @@ def _sort_key(version: str) -> semver.Version:
 
 
 def _latest(versions: list[tuple[str, str]]) -> str | None:
-    """Highest active release; a pre-release only when there is no release."""
-    active = [v for v, status in versions if status == ACTIVE]
-    releases = [v for v in active if not _sort_key(v).prerelease]
-    pool = releases or active
-    return max(pool, key=_sort_key) if pool else None
+    """Highest active release; a pre-release only when there is no release; a deprecated version only when
+    there is no active one."""
+    for state in (lifecycle.ACTIVE, lifecycle.DEPRECATED):
+        candidates = [v for v, status in versions if status == state]
+        releases = [v for v in candidates if not _sort_key(v).prerelease]
+        pool = releases or candidates
+        if pool:
+            return max(pool, key=_sort_key)
+    return None
 
 
 def _check_allowed(path: Path, roots: list[Path]) -> Path:
@@ -131,7 +136,8 @@ def register(
     *,
     replace: bool = False,
     development: bool = False,
-    status: str = ACTIVE,
+    draft: bool = False,
+    status: str | None = None,
     digests: dict[Path, str] | None = None,
 ) -> list[ImportedVersion]:
     """Pack and register checked item versions, all of them or none.
@@ -163,10 +169,22 @@ def register(
                     "import again with replace",
                     details={"item_id": item_id, "version": version, "bundle_sha256": existing.bundle_sha256},
                 )
+            catalog_item = _ensure_item(s, actor, item.manifest)
+            review = _review_required(catalog_item)
+            if development and review:
+                raise Conflict(
+                    f"{item_id} needs a review before a version runs: development versions (which run whatever "
+                    "their folder holds) are off for it",
+                    details={"item_id": item_id, "field": "development"},
+                )
+            state, reason = (
+                (status, None)
+                if status
+                else lifecycle.initial_state(item.manifest, review_required=review, draft=draft)
+            )
             store.put(data, s)
             if s.get(Bundle, digest) is None:
                 s.add(Bundle(sha256=digest, size=len(data)))
-            _ensure_item(s, item.manifest)
             values = {
                 "manifest": item.manifest,
                 "input_schema": item.schema,
@@ -180,17 +198,21 @@ def register(
                 "imported_at": utcnow(),
             }
             if existing is None:
-                s.add(CatalogVersion(item_id=item_id, version=version, status=status, **values))
+                s.add(CatalogVersion(item_id=item_id, version=version, status=state, status_reason=reason, **values))
+                s.add(_first_event(item_id, version, state, reason, actor))
                 outcome, action = "imported", "catalog.import"
-                details: dict[str, Any] = {"source": values["source"], "bundle_sha256": digest}
+                details: dict[str, Any] = {"source": values["source"], "bundle_sha256": digest, "state": state}
             else:
                 details = {
                     "source": values["source"],
-                    "before": {"bundle_sha256": existing.bundle_sha256},
-                    "after": {"bundle_sha256": digest},
+                    "before": {"bundle_sha256": existing.bundle_sha256, "state": existing.status},
+                    "after": {"bundle_sha256": digest, "state": state},
                 }
                 for key, value in values.items():
                     setattr(existing, key, value)
+                if existing.status != state:
+                    # New content starts over: what was decided about the old one does not carry to it.
+                    lifecycle.record(s, actor, existing, state, reason or "replaced with new content", audited=False)
                 outcome, action = "replaced", "catalog.replace"
             s.flush()
             touched.add(item_id)
@@ -199,7 +221,7 @@ def register(
             )
             results.append(ImportedVersion(item_id=item_id, version=version, outcome=outcome, bundle_sha256=digest))
         for item_id in touched:
-            _refresh_item(s, item_id)
+            refresh_item(s, item_id)
     return results
 
 
@@ -225,6 +247,7 @@ def import_local(
     enforce_roots: bool = True,
     replace: bool = False,
     development: bool = False,
+    draft: bool = False,
 ) -> ImportReport:
     """Validate every item version under `path`, then register them all, or none when anything is wrong."""
     folder, candidates = _local_candidates(path, enforce_roots)
@@ -241,6 +264,7 @@ def import_local(
         lambda item: {"type": "local", "path": str(item.path.resolve())},
         replace=replace,
         development=development,
+        draft=draft,
         digests=digests,
     )
     return ImportReport(imported=unchanged + results)
@@ -257,7 +281,9 @@ def _upload_workdir() -> tempfile.TemporaryDirectory[str]:
     return tempfile.TemporaryDirectory(dir=tmp, prefix="upload-")
 
 
-def import_upload(actor: Principal, filename: str, fileobj: BinaryIO, *, replace: bool = False) -> ImportReport:
+def import_upload(
+    actor: Principal, filename: str, fileobj: BinaryIO, *, replace: bool = False, draft: bool = False
+) -> ImportReport:
     """Register the item versions of an uploaded `.tar.gz`, all of them or none."""
     upload_sha = sha256_of(fileobj)
     with _upload_workdir() as tmp, extracted(fileobj, Path(tmp), bundle_limits()) as (root, candidates):
@@ -271,7 +297,7 @@ def import_upload(actor: Principal, filename: str, fileobj: BinaryIO, *, replace
                 "path": item.path.relative_to(root).as_posix(),
             }
 
-        results = register(actor, checked, source, replace=replace)
+        results = register(actor, checked, source, replace=replace, draft=draft)
     return ImportReport(imported=results)
 
 
@@ -314,13 +340,34 @@ def validate_local(path: str) -> ValidationReport:
     return _validation_report(folder, candidates, path)
 
 
-def _ensure_item(s: Session, manifest: dict[str, Any]) -> None:
-    if s.get(CatalogItem, manifest["id"]) is None:
-        s.add(CatalogItem(id=manifest["id"], name=manifest["name"]))
+def _ensure_item(s: Session, actor: Principal, manifest: dict[str, Any]) -> CatalogItem:
+    """The item a version belongs to (created, with its first maintainer, for a new id); Forbidden when `actor`
+    does not manage it."""
+    item = s.get(CatalogItem, manifest["id"])
+    if item is None:
+        item = CatalogItem(id=manifest["id"], name=manifest["name"], maintainers=access.first_maintainers(actor))
+        s.add(item)
         s.flush()
+    access.check_may_manage(actor, item)
+    return item
 
 
-def _refresh_item(s: Session, item_id: str) -> None:
+def _review_required(item: CatalogItem) -> bool:
+    return (item.review_policy or get_settings().catalog_review) == "required"
+
+
+def _first_event(item_id: str, version: str, state: str, reason: str | None, actor: Principal) -> CatalogVersionEvent:
+    return CatalogVersionEvent(
+        item_id=item_id,
+        version=version,
+        from_state=None,
+        to_state=state,
+        reason=reason or "imported",
+        actor=actor.username,
+    )
+
+
+def refresh_item(s: Session, item_id: str) -> None:
     """Recompute the active versions and `latest_version`, and take the item's presentation from the latest."""
     item = s.get(CatalogItem, item_id)
     if item is None:
@@ -331,7 +378,7 @@ def _refresh_item(s: Session, item_id: str) -> None:
         )
     ).all()
     item.latest_version = _latest([(r.version, r.status) for r in rows])
-    item.versions = sorted((r.version for r in rows if r.status == ACTIVE), key=_sort_key, reverse=True)
+    item.versions = sorted((r.version for r in rows if r.status in lifecycle.OFFERED), key=_sort_key, reverse=True)
     latest = next((r.manifest for r in rows if r.version == item.latest_version), None)
     item.network = network_need(latest) if latest is not None else None
     if latest is not None:
@@ -340,10 +387,17 @@ def _refresh_item(s: Session, item_id: str) -> None:
         item.category = latest.get("category")
         item.tags = list(latest.get("tags") or [])
         item.owner = latest.get("owner") or latest.get("author")
+    for field, value in (item.overrides or {}).items():  # what an admin set wins over the manifest
+        setattr(item, field, value)
     item.updated_at = utcnow()
 
 
 def find_version(s: Session, item_id: str, version: str | None) -> CatalogVersion:
+    """A version of an item by number, `latest` (or none) or a channel's name."""
+    if version and version != LATEST and channels.is_channel_name(version):
+        if s.get(CatalogItem, item_id) is None:
+            raise NotFound(f"catalog item {item_id!r} not found", details={"field": "item_id"})
+        version = channels.version_of(s, item_id, version)
     if not version or version == LATEST:
         latest = s.scalar(select(CatalogItem.latest_version).where(CatalogItem.id == item_id))
         if latest is None:

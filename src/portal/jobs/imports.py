@@ -15,12 +15,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from portal.auth import service as auth_service
 from portal.catalog import service as catalog_service
 from portal.catalog.importers import git as git_importer
 from portal.catalog.importers.git import TAG_RE, check_request, normalize_repo_url
 from portal.catalog.manifest import parse_version
 from portal.catalog.schemas import GitImportRequest
-from portal.errors import BadRequest, Forbidden, Unauthorized, ValidationFailed
+from portal.errors import BadRequest, Forbidden, NotFound, Unauthorized, ValidationFailed
 from portal.identity.principal import Principal
 from portal.identity.roles import Role
 from portal.jobs import kinds
@@ -145,7 +146,7 @@ def handle_webhook(headers: Mapping[str, str], body: bytes) -> WebhookResult:
 def run_import(job: ClaimedJob, step: kinds.StepReporter, cancel: threading.Event) -> dict[str, Any]:
     """The runner of `catalog_import` jobs: fetch, validate, pack and register as the job's creator, reporting
     each step."""
-    actor = Principal(id=job.created_by, username=job.created_by_name, role=Role.publisher, via="job")
+    actor = _importer(job)
     request = GitImportRequest(**job.inputs)
     check_request(request, get_settings())
     with tempfile.TemporaryDirectory(prefix="portal-git-") as tmp:
@@ -172,7 +173,7 @@ def run_import(job: ClaimedJob, step: kinds.StepReporter, cancel: threading.Even
                 "path": item.path.relative_to(repo).as_posix(),
             }
 
-        imported = catalog_service.register(actor, checked, source, replace=request.replace)
+        imported = catalog_service.register(actor, checked, source, replace=request.replace, draft=request.draft)
     step(100, "imported")
     return {
         "repo_url": request.repo_url,
@@ -180,3 +181,15 @@ def run_import(job: ClaimedJob, step: kinds.StepReporter, cancel: threading.Even
         "commit": commit,
         "imported": [v.model_dump() for v in imported],
     }
+
+
+def _importer(job: ClaimedJob) -> Principal:
+    """Who an import job registers versions as: its creator with the role they hold now (the item's maintainers
+    are checked against it), or, for a webhook push, the portal itself (an admin configured the repository)."""
+    if job.created_by is None:
+        return Principal(id=None, username=job.created_by_name, role=Role.admin, via="webhook")
+    try:
+        role = Role.parse(auth_service.get_user(job.created_by).role)
+    except NotFound:
+        role = Role.viewer  # the user is gone: nothing of theirs registers
+    return Principal(id=job.created_by, username=job.created_by_name, role=role, via="job")

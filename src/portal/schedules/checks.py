@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from portal.catalog import channels
 from portal.catalog import queries as catalog_queries
 from portal.db.base import utcnow
 from portal.errors import Conflict, NotFound, ValidationFailed
@@ -61,7 +62,7 @@ def resolve(item_id: str, version: str, problems: list[dict[str, str]]) -> catal
     except Conflict as exc:  # archived or otherwise not runnable
         problems.append(problem("version", exc.message))
         return None
-    if version != LATEST and runnable.deprecated:
+    if version != LATEST and not channels.is_channel_name(version) and runnable.deprecated:
         problems.append(
             problem(
                 "version",

@@ -1,0 +1,177 @@
+"""The catalog administration's reads: the admin table of items (with each item's version states, channels and
+runs of the last 30 days) and an item's page. Here, above the catalog and the jobs, because it joins both."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import case, func, select
+from sqlalchemy.orm import Session
+
+from portal.catalog import access, administration, channels, lifecycle
+from portal.catalog import queries as catalog_queries
+from portal.catalog.admin_schemas import (
+    AdminItemDetail,
+    AdminItemOut,
+    AdminItemPage,
+    ChannelEventOut,
+    VersionEventOut,
+)
+from portal.catalog.models import CatalogChannel, CatalogItem, CatalogVersion, CatalogVersionEvent
+from portal.catalog.service import LATEST, _sort_key
+from portal.db import session as db
+from portal.db.base import utcnow
+from portal.errors import ValidationFailed
+from portal.identity.principal import Principal
+from portal.jobs import kinds
+from portal.jobs.models import Job
+from portal.settings import get_settings
+
+SORTS = {"id": CatalogItem.id, "name": CatalogItem.name, "updated_at": CatalogItem.updated_at}
+STATS_DAYS = 30
+MAX_PAGE_SIZE = 200
+
+
+def list_items(
+    actor: Principal,
+    *,
+    q: str | None = None,
+    state: str | None = None,
+    owner: str | None = None,
+    tag: str | None = None,
+    category: str | None = None,
+    sort: str = "name",
+    descending: bool = False,
+    page: int = 1,
+    page_size: int = 50,
+) -> AdminItemPage:
+    """Every item (whatever the state of its versions), filtered, sorted and paged."""
+    if sort not in SORTS:
+        raise ValidationFailed(
+            "unknown sort", details=[{"field": "sort", "message": f"one of {', '.join(sorted(SORTS))}"}]
+        )
+    page_size = max(1, min(page_size, MAX_PAGE_SIZE))
+    conditions: list[Any] = []
+    if q:
+        conditions.append(catalog_queries.item_matches(q))
+    if category:
+        conditions.append(CatalogItem.category == category)
+    if state:
+        conditions.append(
+            CatalogItem.id.in_(select(CatalogVersion.item_id).where(CatalogVersion.status == state).distinct())
+        )
+    column = SORTS[sort]
+    order = [column.desc() if descending else column, CatalogItem.id]
+    with db.read() as s:
+        items = list(s.scalars(select(CatalogItem).where(*conditions).order_by(*order)))
+        if tag:
+            items = [i for i in items if tag in (i.tags or [])]
+        if owner:  # the owner its manifest (or an admin) names, or one of its maintainers
+            items = [i for i in items if i.owner == owner or owner in (i.maintainers or [])]
+        total = len(items)
+        window = items[(page - 1) * page_size : page * page_size]
+        rows = _rows(s, actor, window)
+    return AdminItemPage(items=rows, total=total)
+
+
+def get_item(actor: Principal, item_id: str) -> AdminItemDetail:
+    with db.read() as s:
+        item = administration.item_row(s, item_id)
+        return _detail(s, actor, item)
+
+
+def _detail(s: Session, actor: Principal, item: CatalogItem) -> AdminItemDetail:
+    row = _rows(s, actor, [item])[0]
+    versions = list(s.scalars(select(CatalogVersion).where(CatalogVersion.item_id == item.id)))
+    versions.sort(key=lambda v: _sort_key(v.version), reverse=True)
+    pointers: dict[str, list[str]] = {}
+    for name, version in row.channels.items():
+        pointers.setdefault(version, []).append(name)
+    events = s.scalars(
+        select(CatalogVersionEvent)
+        .where(CatalogVersionEvent.item_id == item.id)
+        .order_by(CatalogVersionEvent.id.desc())
+        .limit(200)
+    )
+    return AdminItemDetail(
+        **row.model_dump(),
+        description=item.description,
+        notice=item.notice,
+        review_policy=item.review_policy,
+        review_required=(item.review_policy or get_settings().catalog_review) == "required",
+        overrides=dict(item.overrides or {}),
+        versions=[administration.version_out(v, pointers.get(v.version)) for v in versions],
+        history=[VersionEventOut.model_validate(e, from_attributes=True) for e in events],
+        channel_history=[ChannelEventOut.model_validate(e, from_attributes=True) for e in channels.history(s, item.id)],
+    )
+
+
+def _rows(s: Session, actor: Principal, items: list[CatalogItem]) -> list[AdminItemOut]:
+    """Table rows for `items`, with their version states, channels and the runs of the last 30 days."""
+    ids = [i.id for i in items]
+    if not ids:
+        return []
+    states: dict[str, dict[str, int]] = {}
+    for item_id, status, count in s.execute(
+        select(CatalogVersion.item_id, CatalogVersion.status, func.count())
+        .where(CatalogVersion.item_id.in_(ids))
+        .group_by(CatalogVersion.item_id, CatalogVersion.status)
+    ):
+        states.setdefault(item_id, {})[status] = int(count)
+    pointers: dict[str, dict[str, str]] = {}
+    for item_id, name, version in s.execute(
+        select(CatalogChannel.item_id, CatalogChannel.name, CatalogChannel.version).where(
+            CatalogChannel.item_id.in_(ids)
+        )
+    ):
+        pointers.setdefault(item_id, {})[name] = version
+    since = utcnow() - timedelta(days=STATS_DAYS)
+    stats = {
+        item_id: (int(runs), int(succeeded or 0), int(finished or 0))
+        for item_id, runs, succeeded, finished in s.execute(
+            select(
+                Job.item_id,
+                func.count(),
+                func.sum(case((Job.state == "SUCCEEDED", 1), else_=0)),
+                func.sum(case((Job.state.in_(("SUCCEEDED", "FAILED")), 1), else_=0)),
+            )
+            .where(Job.item_id.in_(ids), Job.created_at >= since, Job.kind == kinds.TASK)
+            .group_by(Job.item_id)
+        )
+    }
+    last_runs: dict[str, Any] = {
+        str(item_id): at
+        for item_id, at in s.execute(
+            select(Job.item_id, func.max(Job.created_at))
+            .where(Job.item_id.in_(ids), Job.kind == kinds.TASK)
+            .group_by(Job.item_id)
+        ).all()
+    }
+    rows = []
+    for item in items:
+        runs, succeeded, finished = stats.get(item.id, (0, 0, 0))
+        named = dict(pointers.get(item.id, {}))
+        if item.latest_version:
+            named[LATEST] = item.latest_version
+        rows.append(
+            AdminItemOut(
+                id=item.id,
+                name=item.name,
+                category=item.category,
+                tags=list(item.tags or []),
+                owner=item.owner,
+                maintainers=list(item.maintainers or []),
+                featured=item.featured,
+                latest_version=item.latest_version,
+                channels=named,
+                states=states.get(item.id, {}),
+                pending_reviews=states.get(item.id, {}).get(lifecycle.IN_REVIEW, 0),
+                last_run_at=last_runs.get(item.id),
+                runs_30d=runs,
+                success_rate_30d=round(succeeded / finished, 4) if finished else None,
+                updated_at=item.updated_at,
+                may_manage=access.may_manage(actor, item.maintainers),
+            )
+        )
+    return rows

@@ -1,0 +1,133 @@
+"""`/api/admin/catalog/items/...`: catalog administration. Publishers manage the items they maintain, admins
+every item (the server checks each call; `may_manage` on each row tells the UI what to offer)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+
+from portal.admin import catalog as catalog_reads
+from portal.auth.deps import Publisher
+from portal.catalog import administration
+from portal.catalog.admin_schemas import (
+    AdminItemDetail,
+    AdminItemPage,
+    AdminVersionOut,
+    ChannelRequest,
+    ItemUpdate,
+    PendingReviews,
+    ReviewRequest,
+    TransitionRequest,
+)
+
+router = APIRouter(prefix="/api/admin/catalog", tags=["admin"])
+
+_403: dict[int | str, dict[str, Any]] = {403: {"description": "the caller does not manage this item"}}
+_409: dict[int | str, dict[str, Any]] = {
+    409: {"description": "the lifecycle has no such edge (`details.from`, `details.to`), or the version cannot"}
+}
+
+
+@router.get("/items", operation_id="catalog-admin-list", response_model=AdminItemPage)
+def list_items(
+    principal: Publisher,
+    q: Annotated[str | None, Query(max_length=200)] = None,
+    state: Annotated[str | None, Query(max_length=20, description="items with a version in this state")] = None,
+    owner: Annotated[
+        str | None, Query(max_length=200, description="the item's owner or one of its maintainers")
+    ] = None,
+    tag: Annotated[str | None, Query(max_length=100)] = None,
+    category: Annotated[str | None, Query(max_length=100)] = None,
+    sort: Annotated[str, Query(max_length=20, description="id, name or updated_at")] = "name",
+    order: Annotated[str, Query(pattern="^(asc|desc)$")] = "asc",
+    page: Annotated[int, Query(ge=1, le=100_000)] = 1,
+    page_size: Annotated[int, Query(ge=1, le=200)] = 50,
+) -> AdminItemPage:
+    """Every item, whatever the state of its versions, with channels, version states and the runs of the last
+    30 days. Role: publisher."""
+    return catalog_reads.list_items(
+        principal,
+        q=q,
+        state=state,
+        owner=owner,
+        tag=tag,
+        category=category,
+        sort=sort,
+        descending=order == "desc",
+        page=page,
+        page_size=page_size,
+    )
+
+
+@router.get("/reviews", operation_id="catalog-admin-reviews", response_model=PendingReviews)
+def pending_reviews(principal: Publisher) -> PendingReviews:
+    """The versions waiting for a review the caller may give, and the caller's own versions in review."""
+    return administration.pending_reviews(principal)
+
+
+@router.get("/items/{item_id}", operation_id="catalog-admin-get", response_model=AdminItemDetail)
+def get_item(item_id: str, principal: Publisher) -> AdminItemDetail:
+    """An item with every version (state, reason, channels), its history and metadata. Role: publisher."""
+    return catalog_reads.get_item(principal, item_id)
+
+
+@router.patch("/items/{item_id}", operation_id="catalog-admin-update", response_model=AdminItemDetail, responses=_403)
+def update_item(item_id: str, body: ItemUpdate, principal: Publisher) -> AdminItemDetail:
+    """Metadata without a new bundle (a null clears an override); the review policy and maintainers are for
+    admins. Audited with before and after."""
+    administration.update_item(principal, item_id, body)
+    return catalog_reads.get_item(principal, item_id)
+
+
+@router.post(
+    "/items/{item_id}/versions/{version}/transition",
+    operation_id="catalog-admin-transition",
+    response_model=AdminVersionOut,
+    responses={**_403, **_409},
+)
+def transition(item_id: str, version: str, body: TransitionRequest, principal: Publisher) -> AdminVersionOut:
+    """Move a version along its lifecycle (draft, in_review, active, deprecated, archived, rejected): an edge the
+    table does not have is a 409 naming both states; deprecating, archiving and rejecting need a reason."""
+    return administration.transition(principal, item_id, version, body.to, body.reason, body.sunset_at)
+
+
+@router.post(
+    "/items/{item_id}/versions/{version}/review",
+    operation_id="catalog-admin-review",
+    response_model=AdminVersionOut,
+    responses={403: {"description": "the caller imported this version, or does not manage the item"}, **_409},
+)
+def review(item_id: str, version: str, body: ReviewRequest, principal: Publisher) -> AdminVersionOut:
+    """Approve (-> active) or reject (-> rejected, a reason required) a version in review; never by its
+    importer."""
+    return administration.review(principal, item_id, version, body.decision, body.reason)
+
+
+@router.put(
+    "/items/{item_id}/channels/{channel}",
+    operation_id="catalog-admin-set-channel",
+    response_model=AdminItemDetail,
+    responses={**_403, **_409},
+)
+def set_channel(item_id: str, channel: str, body: ChannelRequest, principal: Publisher) -> AdminItemDetail:
+    """Point a channel (`stable` or a custom one) at a runnable version; `latest` is computed."""
+    administration.set_channel(principal, item_id, channel, body.version, body.reason)
+    return catalog_reads.get_item(principal, item_id)
+
+
+@router.delete(
+    "/items/{item_id}/channels/{channel}",
+    operation_id="catalog-admin-remove-channel",
+    response_model=AdminItemDetail,
+    responses={**_403, **_409},
+)
+def remove_channel(
+    item_id: str,
+    channel: str,
+    principal: Publisher,
+    reason: Annotated[str | None, Query(max_length=2000)] = None,
+) -> AdminItemDetail:
+    """Remove a custom channel or unset `stable`."""
+    administration.remove_channel(principal, item_id, channel, reason)
+    return catalog_reads.get_item(principal, item_id)

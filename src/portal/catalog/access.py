@@ -1,0 +1,33 @@
+"""Who may manage a catalog item: admins every item; publishers the items they maintain, and items nobody
+maintains yet (the first publisher to import an item becomes its maintainer; an admin may change the list)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from portal.catalog.models import CatalogItem
+from portal.errors import Forbidden
+from portal.identity.principal import Principal
+from portal.identity.roles import Role
+
+
+def may_manage(actor: Principal, maintainers: Iterable[str] | None) -> bool:
+    if actor.has(Role.admin):
+        return True
+    names = list(maintainers or [])
+    return actor.has(Role.publisher) and (not names or actor.username in names)
+
+
+def check_may_manage(actor: Principal, item: CatalogItem) -> None:
+    """Forbidden (403) unless `actor` manages `item`."""
+    if not may_manage(actor, item.maintainers):
+        raise Forbidden(
+            f"{item.id} is maintained by {', '.join(item.maintainers or [])}: ask one of them or an admin",
+            details={"item_id": item.id, "maintainers": list(item.maintainers or [])},
+        )
+
+
+def first_maintainers(actor: Principal) -> list[str] | None:
+    """The maintainers of an item `actor` creates: the publisher who imported it (admins and the system leave it
+    open to every publisher until an admin names maintainers)."""
+    return None if actor.has(Role.admin) or actor.id is None else [actor.username]

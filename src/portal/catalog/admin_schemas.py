@@ -1,0 +1,137 @@
+"""Request and response bodies of the catalog administration API (`/api/admin/catalog`)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+State = Literal["draft", "in_review", "active", "deprecated", "archived", "rejected"]  # lifecycle.STATES
+
+REASON = Field(default=None, max_length=2000, description="why (kept in the history and the audit log)")
+
+
+class AdminItemOut(BaseModel):
+    """A row of the admin catalog table."""
+
+    id: str
+    name: str
+    category: str | None
+    tags: list[str]
+    owner: str | None
+    maintainers: list[str]
+    featured: bool
+    latest_version: str | None
+    channels: dict[str, str] = Field(description="channel -> version, `latest` included when there is one")
+    states: dict[str, int] = Field(description="how many versions are in each lifecycle state")
+    pending_reviews: int
+    last_run_at: datetime | None
+    runs_30d: int
+    success_rate_30d: float | None = Field(description="succeeded / finished runs of the last 30 days")
+    updated_at: datetime
+    may_manage: bool = Field(description="whether the caller may change this item")
+
+
+class AdminItemPage(BaseModel):
+    items: list[AdminItemOut]
+    total: int
+
+
+class AdminVersionOut(BaseModel):
+    version: str
+    state: State
+    reason: str | None
+    sunset_at: datetime | None
+    bundle_sha256: str
+    source: dict[str, Any]
+    imported_by: str
+    imported_at: datetime
+    reviewed_by: str | None
+    reviewed_at: datetime | None
+    state_changed_by: str | None
+    state_changed_at: datetime | None
+    channels: list[str]
+    dependencies: list[dict[str, Any]] = Field(default_factory=list)
+
+
+class VersionEventOut(BaseModel):
+    version: str
+    from_state: str | None
+    to_state: str
+    reason: str | None
+    actor: str
+    at: datetime
+
+
+class ChannelEventOut(BaseModel):
+    channel: str
+    from_version: str | None
+    to_version: str | None
+    reason: str | None
+    actor: str
+    at: datetime
+
+
+class AdminItemDetail(AdminItemOut):
+    description: str
+    notice: str | None
+    review_policy: Literal["off", "required"] | None = Field(description="the item's own; null follows the default")
+    review_required: bool = Field(description="whether new versions of it wait for a review (the effective policy)")
+    overrides: dict[str, Any]
+    versions: list[AdminVersionOut]
+    history: list[VersionEventOut]
+    channel_history: list[ChannelEventOut]
+
+
+class TransitionRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    to: str = Field(max_length=20, description="the state to move to")
+    reason: str | None = REASON
+    sunset_at: datetime | None = Field(default=None, description="for `deprecated`: when it stops running")
+
+
+class ReviewRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    decision: Literal["approve", "reject"]
+    reason: str | None = REASON
+
+
+class ChannelRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    version: str = Field(min_length=1, max_length=64)
+    reason: str | None = REASON
+
+
+class ItemUpdate(BaseModel):
+    """Metadata an admin (or the item's maintainer) sets without a new bundle; null clears an override."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    description: str | None = Field(default=None, max_length=5000)
+    category: str | None = Field(default=None, max_length=100)
+    tags: list[str] | None = Field(default=None, max_length=50)
+    owner: str | None = Field(default=None, max_length=200)
+    featured: bool | None = None
+    notice: str | None = Field(default=None, max_length=2000)
+    review_policy: Literal["off", "required", "default"] | None = Field(
+        default=None, description="admins only; `default` follows PORTAL_CATALOG_REVIEW"
+    )
+    maintainers: list[str] | None = Field(default=None, max_length=100, description="admins only: usernames")
+
+
+class ReviewOut(BaseModel):
+    item_id: str
+    item_name: str
+    version: str
+    imported_by: str
+    imported_at: datetime
+
+
+class PendingReviews(BaseModel):
+    to_review: list[ReviewOut] = Field(description="versions in review the caller may approve or reject")
+    mine: list[ReviewOut] = Field(description="the caller's own versions waiting for someone else's review")

@@ -1,0 +1,220 @@
+"""Catalog administration over the API: a version's lifecycle (draft, review by someone else, active, channels,
+deprecated, archived, restored), illegal transitions, four eyes, and who may manage which item."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.conftest import PASSWORD
+from tests.helpers import PortalServer, item_files, targz, upload, wait_for_job
+
+ADMIN_API = "/api/admin/catalog/items"
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:8]}"
+
+
+def publish(client: httpx.Client, item_id: str, version: str, result: str = "ok", **form: str) -> dict[str, Any]:
+    response = upload(client, targz(item_files(item_id, version, result), wrap=f"{item_id}-{version}/"), **form)
+    assert response.status_code == 200, response.text
+    return dict(response.json()["imported"][0])
+
+
+def transition(client: httpx.Client, item_id: str, version: str, to: str, reason: str | None = None) -> httpx.Response:
+    body: dict[str, Any] = {"to": to}
+    if reason is not None:
+        body["reason"] = reason
+    return client.post(f"{ADMIN_API}/{item_id}/versions/{version}/transition", json=body)
+
+
+def states(client: httpx.Client, item_id: str) -> dict[str, str]:
+    detail = client.get(f"{ADMIN_API}/{item_id}").json()
+    return {v["version"]: v["state"] for v in detail["versions"]}
+
+
+def run(client: httpx.Client, item_id: str, version: str | None = None) -> httpx.Response:
+    body: dict[str, Any] = {"item_id": item_id, "inputs": {}}
+    if version is not None:
+        body["version"] = version
+    return client.post("/api/jobs", json=body)
+
+
+@pytest.fixture
+def second_publisher(server: PortalServer, admin: httpx.Client) -> Iterator[httpx.Client]:
+    name = unique("pub")
+    created = admin.post("/api/admin/users", json={"username": name, "role": "publisher", "password": PASSWORD})
+    assert created.status_code == 201, created.text
+    with server.client(server.token_for(name)) as client:
+        yield client
+
+
+def test_a_staged_release_from_draft_to_archived_and_back(
+    publisher: httpx.Client, admin: httpx.Client, requester: httpx.Client
+) -> None:
+    item = unique("staged")
+    assert publish(publisher, item, "1.0.0")["outcome"] == "imported"
+    assert publish(publisher, item, "2.0.0", result="two", draft="true")["outcome"] == "imported"
+    assert states(admin, item) == {"1.0.0": "active", "2.0.0": "draft"}
+    refused = run(requester, item, "2.0.0")
+    assert refused.status_code == 409 and "draft" in refused.json()["error"]["message"]
+    assert requester.get(f"/api/catalog/{item}/latest/descriptor").json()["version"] == "1.0.0"
+
+    assert transition(publisher, item, "2.0.0", "in_review").status_code == 200
+    own = publisher.post(f"{ADMIN_API}/{item}/versions/2.0.0/review", json={"decision": "approve"})
+    assert own.status_code == 403  # four eyes: not by its importer
+    pending = admin.get("/api/admin/catalog/reviews").json()
+    assert any(r["item_id"] == item and r["version"] == "2.0.0" for r in pending["to_review"])
+    assert any(r["item_id"] == item for r in publisher.get("/api/admin/catalog/reviews").json()["mine"])
+    approved = admin.post(f"{ADMIN_API}/{item}/versions/2.0.0/review", json={"decision": "approve", "reason": "ok"})
+    assert approved.status_code == 200, approved.text
+    assert approved.json()["state"] == "active" and approved.json()["reviewed_by"] == "admin"
+
+    promoted = publisher.put(f"{ADMIN_API}/{item}/channels/stable", json={"version": "1.0.0", "reason": "soak 2.0"})
+    assert promoted.status_code == 200, promoted.text
+    assert promoted.json()["channels"] == {"stable": "1.0.0", "latest": "2.0.0"}
+    job = run(requester, item, "stable")
+    assert job.status_code == 201, job.text
+    assert job.json()["item_version"] == "1.0.0"  # the job records the exact version
+    assert wait_for_job(requester, job.json()["id"], {"SUCCEEDED"})["result"]["version"] == "1.0.0"
+    assert requester.get(f"/api/catalog/{item}/stable/descriptor").json()["version"] == "1.0.0"
+
+    deprecated = transition(publisher, item, "1.0.0", "deprecated", "use 2.0.0")
+    assert deprecated.status_code == 200 and deprecated.json()["reason"] == "use 2.0.0"
+    versions = {v["version"]: v for v in requester.get(f"/api/catalog/{item}/versions").json()}
+    assert versions["1.0.0"]["deprecated"] == "use 2.0.0"
+    assert run(requester, item, "1.0.0").status_code == 201  # deprecated still runs
+
+    archived = transition(publisher, item, "1.0.0", "archived", "retired")
+    assert archived.status_code == 200 and archived.json()["channels"] == []
+    detail = admin.get(f"{ADMIN_API}/{item}").json()
+    assert detail["channels"] == {"latest": "2.0.0"}  # archiving took it off stable
+    assert [e["to_version"] for e in detail["channel_history"]][:2] == [None, "1.0.0"]
+    assert run(requester, item, "1.0.0").status_code == 409
+    assert "1.0.0" not in [v["version"] for v in requester.get(f"/api/catalog/{item}/versions").json()]
+
+    wrong = transition(publisher, item, "1.0.0", "active")
+    assert wrong.status_code == 409 and wrong.json()["error"]["details"]["restores_to"] == "deprecated"
+    restored = transition(publisher, item, "1.0.0", "deprecated", "needed by an old schedule")
+    assert restored.status_code == 200 and restored.json()["state"] == "deprecated"
+    history = [(e["version"], e["from_state"], e["to_state"]) for e in detail["history"]]
+    assert ("1.0.0", "deprecated", "archived") in history and ("2.0.0", "in_review", "active") in history
+    audit = admin.get("/api/admin/audit", params={"target_id": f"{item}@1.0.0"}).json()["items"]
+    moves = [e for e in audit if e["action"] == "catalog.version.transition"]
+    assert moves and moves[0]["details"]["before"]["state"] == "archived"
+    assert moves[0]["details"]["after"]["state"] == "deprecated"
+
+
+def test_an_illegal_transition_is_a_409_naming_both_states(publisher: httpx.Client, admin: httpx.Client) -> None:
+    item = unique("illegal")
+    publish(publisher, item, "1.0.0")
+    response = transition(publisher, item, "1.0.0", "in_review")
+    assert response.status_code == 409
+    error = response.json()["error"]
+    assert error["details"]["from"] == "active" and error["details"]["to"] == "in_review"
+    assert "active" in error["message"] and "in_review" in error["message"]
+    assert transition(publisher, item, "1.0.0", "deprecated").status_code == 422  # a reason is required
+    unknown = transition(publisher, item, "1.0.0", "gone")
+    assert unknown.status_code == 409 and "not a lifecycle state" in unknown.json()["error"]["message"]
+    assert states(admin, item) == {"1.0.0": "active"}  # nothing changed
+
+
+def test_an_item_that_requires_review_starts_new_versions_in_review(
+    publisher: httpx.Client, admin: httpx.Client, requester: httpx.Client
+) -> None:
+    item = unique("reviewed")
+    publish(publisher, item, "1.0.0")
+    policy = admin.patch(f"{ADMIN_API}/{item}", json={"review_policy": "required"})
+    assert policy.status_code == 200 and policy.json()["review_required"] is True
+    publish(publisher, item, "1.1.0")
+    assert states(admin, item)["1.1.0"] == "in_review"
+    assert run(requester, item, "1.1.0").status_code == 409
+    # A replaced version (new content) waits for a review again, whatever it was.
+    replaced = upload(publisher, targz(item_files(item, "1.0.0", "changed"), wrap="x/"), replace="true")
+    assert replaced.status_code == 200, replaced.text
+    assert states(admin, item)["1.0.0"] == "in_review"
+    rejected = admin.post(f"{ADMIN_API}/{item}/versions/1.0.0/review", json={"decision": "reject"})
+    assert rejected.status_code == 422  # a rejection needs a reason
+    rejected = admin.post(
+        f"{ADMIN_API}/{item}/versions/1.0.0/review", json={"decision": "reject", "reason": "what changed?"}
+    )
+    assert rejected.status_code == 200 and rejected.json()["state"] == "rejected"
+    # A draft under this policy cannot skip the review.
+    publish(publisher, item, "2.0.0", draft="true")
+    assert transition(publisher, item, "2.0.0", "active").status_code == 409
+
+
+def test_a_publisher_is_refused_on_another_publishers_item(
+    publisher: httpx.Client, second_publisher: httpx.Client, admin: httpx.Client
+) -> None:
+    item = unique("owned")
+    publish(publisher, item, "1.0.0")
+    detail = admin.get(f"{ADMIN_API}/{item}").json()
+    assert detail["maintainers"] == ["pub1"]
+    assert second_publisher.get(f"{ADMIN_API}/{item}").json()["may_manage"] is False
+    assert transition(second_publisher, item, "1.0.0", "deprecated", "mine now").status_code == 403
+    assert second_publisher.put(f"{ADMIN_API}/{item}/channels/stable", json={"version": "1.0.0"}).status_code == 403
+    assert second_publisher.patch(f"{ADMIN_API}/{item}", json={"featured": True}).status_code == 403
+    response = upload(second_publisher, targz(item_files(item, "1.1.0"), wrap="x/"))
+    assert response.status_code == 403  # nor a new version of it
+    assert publisher.patch(f"{ADMIN_API}/{item}", json={"maintainers": ["pub1"]}).status_code == 403  # admins only
+    assert states(admin, item) == {"1.0.0": "active"}
+
+
+def test_metadata_changes_without_a_new_bundle_and_is_audited(
+    publisher: httpx.Client, admin: httpx.Client, viewer: httpx.Client
+) -> None:
+    item = unique("meta")
+    publish(publisher, item, "1.0.0")
+    changed = publisher.patch(
+        f"{ADMIN_API}/{item}",
+        json={"name": "Renamed", "tags": ["ops", "nightly"], "featured": True, "notice": "Maintenance on Friday"},
+    )
+    assert changed.status_code == 200, changed.text
+    body = changed.json()
+    assert (
+        body["name"] == "Renamed" and body["tags"] == ["ops", "nightly"] and body["notice"] == "Maintenance on Friday"
+    )
+    listed = {i["id"]: i for i in viewer.get("/api/catalog", params={"q": item}).json()["items"]}
+    assert listed[item]["name"] == "Renamed"
+    publish(publisher, item, "1.1.0")  # a new version does not undo what was set
+    assert admin.get(f"{ADMIN_API}/{item}").json()["name"] == "Renamed"
+    cleared = publisher.patch(f"{ADMIN_API}/{item}", json={"name": None})
+    assert cleared.json()["name"] == item  # the manifest's again
+    entries = admin.get("/api/admin/audit", params={"target_id": item, "action": "catalog.item.update"}).json()
+    first = entries["items"][-1]["details"]
+    assert first["before"]["overrides"] == {} and first["after"]["overrides"]["name"] == "Renamed"
+
+
+def test_channels_refuse_what_cannot_run_and_latest_is_computed(publisher: httpx.Client) -> None:
+    item = unique("chan")
+    publish(publisher, item, "1.0.0")
+    publish(publisher, item, "2.0.0", draft="true")
+    assert publisher.put(f"{ADMIN_API}/{item}/channels/latest", json={"version": "1.0.0"}).status_code == 409
+    assert publisher.put(f"{ADMIN_API}/{item}/channels/canary", json={"version": "2.0.0"}).status_code == 409
+    assert publisher.put(f"{ADMIN_API}/{item}/channels/1.0.0", json={"version": "1.0.0"}).status_code == 422
+    canary = publisher.put(f"{ADMIN_API}/{item}/channels/canary", json={"version": "1.0.0"})
+    assert canary.status_code == 200 and canary.json()["channels"]["canary"] == "1.0.0"
+    removed = publisher.delete(f"{ADMIN_API}/{item}/channels/canary")
+    assert removed.status_code == 200 and "canary" not in removed.json()["channels"]
+    assert publisher.delete(f"{ADMIN_API}/{item}/channels/canary").status_code == 404
+    assert run(publisher, item, "canary").status_code == 404
+
+
+def test_the_admin_table_filters_and_counts(publisher: httpx.Client, admin: httpx.Client) -> None:
+    item = unique("table")
+    publish(publisher, item, "1.0.0")
+    publish(publisher, item, "1.1.0", draft="true")
+    page = admin.get(ADMIN_API, params={"q": item}).json()
+    assert page["total"] == 1
+    row = page["items"][0]
+    assert row["states"] == {"active": 1, "draft": 1} and row["channels"] == {"latest": "1.0.0"}
+    assert row["maintainers"] == ["pub1"] and row["may_manage"] is True
+    assert admin.get(ADMIN_API, params={"q": item, "state": "archived"}).json()["total"] == 0
+    assert admin.get(ADMIN_API, params={"q": item, "owner": "pub1"}).json()["total"] == 1
+    assert admin.get(ADMIN_API, params={"sort": "nope"}).status_code == 422
