@@ -3,6 +3,7 @@ deprecated, archived, restored), illegal transitions, four eyes, and who may man
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -218,3 +219,53 @@ def test_the_admin_table_filters_and_counts(publisher: httpx.Client, admin: http
     assert admin.get(ADMIN_API, params={"q": item, "state": "archived"}).json()["total"] == 0
     assert admin.get(ADMIN_API, params={"q": item, "owner": "pub1"}).json()["total"] == 1
     assert admin.get(ADMIN_API, params={"sort": "nope"}).status_code == 422
+
+
+def schema_files(item_id: str, version: str, schema: dict[str, Any]) -> dict[str, str]:
+    return {**item_files(item_id, version), "schema.json": json.dumps(schema)}
+
+
+def test_a_breaking_schema_change_names_the_schedule_and_jobs_it_would_break(
+    publisher: httpx.Client, admin: httpx.Client
+) -> None:
+    item = unique("evolving")
+    old_schema = {"type": "object", "properties": {"host": {"type": "string"}, "port": {"type": "integer"}}}
+    new_schema = {
+        "type": "object",
+        "properties": {"host": {"type": "string", "maxLength": 5}, "region": {"type": "string"}},
+        "required": ["region"],
+    }
+    for version, schema in (("1.0.0", old_schema), ("2.0.0", new_schema)):
+        data = targz(schema_files(item, version, schema), wrap=f"{item}-{version}/")
+        assert upload(publisher, data, draft="true" if version == "2.0.0" else "false").status_code == 200
+    schedule = admin.post(
+        "/api/admin/schedules",
+        json={
+            "name": unique("nightly"),
+            "item_id": item,
+            "version": "latest",
+            "inputs": {"host": "db-1"},
+            "cron": "0 3 * * *",
+        },
+    )
+    assert schedule.status_code == 201, schedule.text
+    ok_job = admin.post("/api/jobs", json={"item_id": item, "inputs": {"host": "a", "port": 1}}).json()["id"]
+    long_job = admin.post("/api/jobs", json={"item_id": item, "inputs": {"host": "far-too-long"}}).json()["id"]
+    response = admin.get(f"{ADMIN_API}/{item}/diff", params={"from": "1.0.0", "to": "2.0.0"})
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["from"] == "1.0.0" and body["to"] == "2.0.0"
+    found = {(c["path"], c["kind"], c["breaking"]) for c in body["schema"]["changes"]}
+    assert ("region", "added", True) in found and ("host", "bound_tightened", True) in found
+    assert ("port", "removed", False) in found
+    assert body["schema"]["breaking"] is True
+    affected = body["schema"]["affected"]
+    assert [s["id"] for s in affected["schedules"]] == [schedule.json()["id"]]
+    failing = {j["id"]: j for j in affected["jobs"]}
+    assert set(failing) == {ok_job, long_job}  # both lack region; the long host fails its new bound too
+    assert {e["field"] for e in failing[long_job]["errors"]} == {"host", "region"}
+    assert affected["jobs_checked"] == 2 and affected["jobs_failing"] == 2
+    changed = {f["path"]: f for f in body["files"]["changed"]}
+    assert "schema.json" in changed and "+" in changed["schema.json"]["diff"]
+    assert {"key": "version", "from": "1.0.0", "to": "2.0.0"} in body["manifest"]
+    assert admin.get(f"{ADMIN_API}/{item}/diff", params={"from": "1.0.0", "to": "9.9.9"}).status_code == 404

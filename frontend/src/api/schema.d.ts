@@ -134,6 +134,27 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/admin/catalog/items/{item_id}/diff": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Diff Versions
+         * @description What changed from one version to another: the input schema (each change breaking or compatible, and the
+         *     item's schedules and recent jobs the newer version would refuse), the manifest and the files.
+         */
+        get: operations["catalog-admin-diff"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/admin/catalog/items/{item_id}/versions/{version}/review": {
         parameters: {
             query?: never;
@@ -1479,6 +1500,52 @@ export interface components {
             state_changed_by: string | null;
             /** Sunset At */
             sunset_at: string | null;
+            /** Version */
+            version: string;
+        };
+        /** Affected */
+        Affected: {
+            /**
+             * Jobs
+             * @description recent jobs whose inputs (run again) the new version refuses
+             */
+            jobs: components["schemas"]["AffectedJob"][];
+            /** Jobs Checked */
+            jobs_checked: number;
+            /**
+             * Jobs Failing
+             * @description how many of the jobs checked fail (at most 100 are listed)
+             */
+            jobs_failing: number;
+            /** Schedules */
+            schedules: components["schemas"]["AffectedSchedule"][];
+        };
+        /** AffectedJob */
+        AffectedJob: {
+            /** Created By */
+            created_by: string | null;
+            /** Errors */
+            errors: {
+                [key: string]: unknown;
+            }[];
+            /** Id */
+            id: number;
+            /** Version */
+            version: string;
+        };
+        /** AffectedSchedule */
+        AffectedSchedule: {
+            /**
+             * Errors
+             * @description what the new version refuses in its inputs
+             */
+            errors: {
+                [key: string]: unknown;
+            }[];
+            /** Id */
+            id: number;
+            /** Name */
+            name: string;
             /** Version */
             version: string;
         };
@@ -2831,6 +2898,28 @@ export interface components {
              */
             version?: string | null;
         };
+        /** SchemaChangeOut */
+        SchemaChangeOut: {
+            /** Breaking */
+            breaking: boolean;
+            /** Kind */
+            kind: string;
+            /** Message */
+            message: string;
+            /**
+             * Path
+             * @description where in the inputs: `hosts`, `creds.user`, `hosts[]`, `(root)`, `uiSchema.<key>`
+             */
+            path: string;
+        };
+        /** SchemaDiffOut */
+        SchemaDiffOut: {
+            affected: components["schemas"]["Affected"];
+            /** Breaking */
+            breaking: boolean;
+            /** Changes */
+            changes: components["schemas"]["SchemaChangeOut"][];
+        };
         /** SecretCreate */
         SecretCreate: {
             /**
@@ -3149,6 +3238,30 @@ export interface components {
             problems: components["schemas"]["ProblemOut"][];
             /** Version */
             version: string | null;
+        };
+        /** VersionDiff */
+        VersionDiff: {
+            /**
+             * Files
+             * @description added, removed, changed (with unified diffs), unchanged (a count)
+             */
+            files: {
+                [key: string]: unknown;
+            };
+            /** From */
+            from: string;
+            /** Item Id */
+            item_id: string;
+            /**
+             * Manifest
+             * @description each manifest key that differs: {key, from, to}
+             */
+            manifest: {
+                [key: string]: unknown;
+            }[];
+            schema: components["schemas"]["SchemaDiffOut"];
+            /** To */
+            to: string;
         };
         /** VersionEventOut */
         VersionEventOut: {
@@ -3573,6 +3686,42 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content?: never;
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "catalog-admin-diff": {
+        parameters: {
+            query: {
+                /** @description a version or channel */
+                from: string;
+                /** @description a version or channel */
+                to: string;
+            };
+            header?: never;
+            path: {
+                item_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["VersionDiff"];
+                };
             };
             /** @description Validation Error */
             422: {

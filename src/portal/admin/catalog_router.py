@@ -8,6 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 
 from portal.admin import catalog as catalog_reads
+from portal.admin import catalog_diff
 from portal.auth.deps import Publisher
 from portal.catalog import administration
 from portal.catalog.admin_schemas import (
@@ -19,6 +20,7 @@ from portal.catalog.admin_schemas import (
     PendingReviews,
     ReviewRequest,
     TransitionRequest,
+    VersionDiff,
 )
 
 router = APIRouter(prefix="/api/admin/catalog", tags=["admin"])
@@ -70,6 +72,23 @@ def pending_reviews(principal: Publisher) -> PendingReviews:
 def get_item(item_id: str, principal: Publisher) -> AdminItemDetail:
     """An item with every version (state, reason, channels), its history and metadata. Role: publisher."""
     return catalog_reads.get_item(principal, item_id)
+
+
+@router.get(
+    "/items/{item_id}/diff",
+    operation_id="catalog-admin-diff",
+    response_model=VersionDiff,
+    response_model_by_alias=True,
+)
+def diff_versions(
+    item_id: str,
+    _: Publisher,
+    older: Annotated[str, Query(alias="from", min_length=1, max_length=64, description="a version or channel")],
+    newer: Annotated[str, Query(alias="to", min_length=1, max_length=64, description="a version or channel")],
+) -> VersionDiff:
+    """What changed from one version to another: the input schema (each change breaking or compatible, and the
+    item's schedules and recent jobs the newer version would refuse), the manifest and the files."""
+    return catalog_diff.compare(item_id, older, newer)
 
 
 @router.patch("/items/{item_id}", operation_id="catalog-admin-update", response_model=AdminItemDetail, responses=_403)

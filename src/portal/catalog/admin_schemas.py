@@ -135,3 +135,46 @@ class ReviewOut(BaseModel):
 class PendingReviews(BaseModel):
     to_review: list[ReviewOut] = Field(description="versions in review the caller may approve or reject")
     mine: list[ReviewOut] = Field(description="the caller's own versions waiting for someone else's review")
+
+
+class SchemaChangeOut(BaseModel):
+    path: str = Field(description="where in the inputs: `hosts`, `creds.user`, `hosts[]`, `(root)`, `uiSchema.<key>`")
+    kind: str
+    breaking: bool
+    message: str
+
+
+class AffectedSchedule(BaseModel):
+    id: int
+    name: str
+    version: str
+    errors: list[dict[str, Any]] = Field(description="what the new version refuses in its inputs")
+
+
+class AffectedJob(BaseModel):
+    id: int
+    version: str
+    created_by: str | None
+    errors: list[dict[str, Any]]
+
+
+class Affected(BaseModel):
+    schedules: list[AffectedSchedule]
+    jobs: list[AffectedJob] = Field(description="recent jobs whose inputs (run again) the new version refuses")
+    jobs_checked: int
+    jobs_failing: int = Field(description="how many of the jobs checked fail (at most 100 are listed)")
+
+
+class SchemaDiffOut(BaseModel):
+    changes: list[SchemaChangeOut]
+    breaking: bool
+    affected: Affected
+
+
+class VersionDiff(BaseModel):
+    item_id: str
+    from_version: str = Field(serialization_alias="from")
+    to_version: str = Field(serialization_alias="to")
+    schema_: SchemaDiffOut = Field(serialization_alias="schema")
+    manifest: list[dict[str, Any]] = Field(description="each manifest key that differs: {key, from, to}")
+    files: dict[str, Any] = Field(description="added, removed, changed (with unified diffs), unchanged (a count)")
