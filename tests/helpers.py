@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import sqlalchemy
 from websockets.sync.client import ClientConnection, connect
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -118,6 +119,16 @@ class PortalServer:
             assert response.status_code == 200, response.text
             client.headers["X-CSRF-Token"] = response.json()["csrf_token"]
             yield client
+
+    def sql(self, statement: str, **params: Any) -> None:
+        """Change the portal's database behind its back (to make time pass, say), then let it go."""
+        url = self.env.get("PORTAL_DATABASE_URL") or f"sqlite:///{(self.data_dir / 'portal.db').resolve()}"
+        engine = sqlalchemy.create_engine(url)
+        try:
+            with engine.begin() as connection:
+                connection.execute(sqlalchemy.text(statement), params)
+        finally:
+            engine.dispose()
 
     def client(self, token: str | None = None) -> httpx.Client:
         headers = {"Authorization": f"Bearer {token}"} if token else {}

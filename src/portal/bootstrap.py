@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 
 from portal.auth import credentials, login_throttle
 from portal.auth import service as auth_service
+from portal.catalog import administration as catalog_administration
 from portal.catalog import service as catalog_service
 from portal.catalog import storage as catalog_storage
 from portal.db import migrate
@@ -51,6 +52,7 @@ class PortalState:
 
 
 LOCK_FILE = "serve.lock"
+PURGE_EVERY_SECONDS = 3600.0
 
 
 def _lock_data_dir(settings: Settings) -> int:
@@ -152,6 +154,7 @@ def _fill_duties(state: PortalState, event_bus: bus.EventBus, run_executor: bool
     if not run_executor:
         return
     duties.add("approvals", settings.approval_check_seconds, _expire_approvals, first_after=1.0)
+    duties.add("catalog-purge", PURGE_EVERY_SECONDS, _purge_archived, first_after=60.0)
     if settings.scheduler:
         duties.add("scheduler", settings.scheduler_poll_seconds, SchedulerDuty(settings.scheduler_keep_runs_days))
         state.forget_schedule_changes = schedules_service.on_change(lambda: duties.wake("scheduler"))
@@ -159,6 +162,12 @@ def _fill_duties(state: PortalState, event_bus: bus.EventBus, run_executor: bool
 
 def _expire_approvals() -> None:
     control.expire_approvals()
+
+
+def _purge_archived() -> None:
+    purged = catalog_administration.purge_archived()
+    if purged:
+        log.info("purged %d archived catalog version(s) past their retention: %s", len(purged), purged)
 
 
 def stop(state: PortalState) -> None:

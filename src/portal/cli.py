@@ -339,6 +339,17 @@ def catalog_push_bundles() -> None:
         sys.exit(1)
 
 
+@catalog.command("purge-archived")
+def catalog_purge_archived() -> None:
+    """Forget the versions archived longer than PORTAL_CATALOG_ARCHIVE_RETENTION_DAYS (each `portal serve` does
+    this every hour; the bundles that jobs ran stay)."""
+    from portal.catalog import administration
+
+    _prepare_db()
+    for purged in administration.purge_archived():
+        click.echo(f"purged     {purged}")
+
+
 @catalog.command("run")
 @click.argument("path", type=click.Path(exists=True, file_okay=False))
 @click.option("--inputs", "inputs_json", default="{}", show_default=True, help="the inputs as a JSON object")

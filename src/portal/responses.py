@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import pathlib
 from typing import Annotated
 
 from fastapi import Path, Response
+from fastapi.responses import FileResponse
 from pydantic import BaseModel
 
 from portal.values import MAX_ID
@@ -20,3 +22,12 @@ def json_response(model: BaseModel, status_code: int = 200) -> Response:
     second validation of an object the service has already built and validated (measurable on large lists).
     """
     return Response(model.model_dump_json(), status_code=status_code, media_type="application/json")
+
+
+def download(content: pathlib.Path | bytes, name: str, media_type: str = "application/gzip") -> Response:
+    """A file to download: sent from disk, or the bytes given (the database bundle store)."""
+    if isinstance(content, bytes):
+        return Response(
+            content, media_type=media_type, headers={"Content-Disposition": f'attachment; filename="{name}"'}
+        )
+    return FileResponse(content, media_type=media_type, filename=name)

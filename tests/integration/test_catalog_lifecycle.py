@@ -269,3 +269,31 @@ def test_a_breaking_schema_change_names_the_schedule_and_jobs_it_would_break(
     assert "schema.json" in changed and "+" in changed["schema.json"]["diff"]
     assert {"key": "version", "from": "1.0.0", "to": "2.0.0"} in body["manifest"]
     assert admin.get(f"{ADMIN_API}/{item}/diff", params={"from": "1.0.0", "to": "9.9.9"}).status_code == 404
+
+
+def test_an_archived_version_is_purged_after_its_retention_and_its_jobs_keep_their_bundle(
+    server: PortalServer, publisher: httpx.Client, requester: httpx.Client, admin: httpx.Client
+) -> None:
+    item = unique("purged")
+    publish(publisher, item, "1.0.0")
+    publish(publisher, item, "2.0.0")
+    job = run(requester, item, "1.0.0").json()
+    assert wait_for_job(requester, job["id"], {"SUCCEEDED"})["bundle_sha256"]
+    assert transition(publisher, item, "1.0.0", "archived", "retired").status_code == 200
+    # Not yet past the retention: nothing goes.
+    assert f"{item}@1.0.0" not in server.cli("catalog", "purge-archived").stdout
+    # Back-date the archiving beyond the retention, as time would.
+    server.sql(
+        "UPDATE catalog_versions SET status_changed_at = '2000-01-01 00:00:00' WHERE item_id = :i AND version = :v",
+        i=item,
+        v="1.0.0",
+    )
+    purged = server.cli("catalog", "purge-archived")
+    assert purged.returncode == 0 and f"{item}@1.0.0" in purged.stdout
+    assert set(states(admin, item)) == {"2.0.0"}
+    bundle = requester.get(f"/api/jobs/{job['id']}/bundle")
+    assert bundle.status_code == 200 and bundle.headers["content-type"] == "application/gzip"
+    assert bundle.content[:2] == b"\x1f\x8b"
+    assert requester.get(f"/api/catalog/{item}/1.0.0/descriptor").status_code == 404
+    entries = admin.get("/api/admin/audit", params={"action": "catalog.version.purge", "target_id": f"{item}@1.0.0"})
+    assert len(entries.json()["items"]) == 1

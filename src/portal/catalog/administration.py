@@ -4,7 +4,7 @@ Publishers manage the items they maintain, admins every item; every change is au
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
@@ -207,6 +207,35 @@ def update_item(actor: Principal, item_id: str, body: ItemUpdate) -> None:
             target_id=item_id,
             details={"before": before, "after": _metadata(item)},
         )
+
+
+def purge_archived(now: datetime | None = None) -> list[str]:
+    """Forget the versions archived longer than PORTAL_CATALOG_ARCHIVE_RETENTION_DAYS (their history, audit
+    entries and bundles stay: jobs that ran them keep their bundle). Returns `item@version` of each one."""
+    cutoff = (now or utcnow()) - timedelta(days=get_settings().catalog_archive_retention_days)
+    with db.write() as s:
+        rows = list(
+            s.scalars(
+                select(CatalogVersion).where(
+                    CatalogVersion.status == lifecycle.ARCHIVED, CatalogVersion.status_changed_at < cutoff
+                )
+            )
+        )
+        for row in rows:
+            s.delete(row)
+            audit.record(
+                s,
+                None,
+                "catalog.version.purge",
+                target_type="item_version",
+                target_id=f"{row.item_id}@{row.version}",
+                details={"archived_at": row.status_changed_at.isoformat() if row.status_changed_at else None},
+                actor_name="system",
+            )
+        s.flush()
+        for item_id in {row.item_id for row in rows}:
+            refresh_item(s, item_id)
+    return [f"{row.item_id}@{row.version}" for row in rows]
 
 
 # --- helpers --------------------------------------------------------------------------------------------------

@@ -13,8 +13,7 @@ from jsonschema import Draft7Validator
 from sqlalchemy import ColumnElement, bindparam, func, or_, select
 from sqlalchemy.orm import Session
 
-from portal.catalog import channels, lifecycle, network
-from portal.catalog.bundles import BundleMissing, FilesystemBundleStore, verified
+from portal.catalog import channels, lifecycle, network, storage
 from portal.catalog.manifest import approval_policy, network_need
 from portal.catalog.models import CatalogItem, CatalogVersion
 from portal.catalog.schemas import (
@@ -24,7 +23,6 @@ from portal.catalog.schemas import (
     VersionOut,
 )
 from portal.catalog.service import DEFAULT_QUEUE, LATEST, _sort_key, find_version
-from portal.catalog.storage import bundle_store
 from portal.db import session as db
 from portal.db.base import utcnow
 from portal.errors import Conflict, NotFound
@@ -272,17 +270,6 @@ def bundle_file(item_id: str, version: str) -> tuple[Path | bytes, str]:
     """The stored bundle of a version (a file to send, or its verified bytes) and a download name for it."""
     with db.read() as s:
         row = find_version(s, item_id, version)
-    store = bundle_store()
-    name = f"{row.item_id}@{row.version}.tar.gz"
-    try:
-        if isinstance(store, FilesystemBundleStore):
-            path = store.path(row.bundle_sha256)
-            if not path.is_file():
-                raise BundleMissing(row.bundle_sha256)
-            return path, name
-        return verified(row.bundle_sha256, store.read(row.bundle_sha256)), name
-    except BundleMissing:
-        raise NotFound(
-            f"the bundle of {item_id} {row.version} is missing from the store",
-            details={"sha256": row.bundle_sha256, "store": store.kind},
-        ) from None
+    return storage.bundle_content(
+        row.bundle_sha256, f"{row.item_id} {row.version}"
+    ), f"{row.item_id}@{row.version}.tar.gz"

@@ -30,6 +30,7 @@ from portal.identity.roles import Role
 from portal.jobs import imports
 from portal.jobs.schemas import JobOut
 from portal.ratelimit import limiter
+from portal.responses import download
 from portal.settings import get_settings
 
 router = APIRouter(prefix="/api/catalog", tags=["catalog"])
@@ -70,11 +71,7 @@ def get_descriptor(item_id: str, version: str, _: Viewer) -> Descriptor:
 @router.get("/{item_id}/{version}/bundle", operation_id="catalog-download-bundle", response_class=FileResponse)
 def download_bundle(item_id: str, version: str, _: Publisher) -> Response:
     """The version's immutable `.tar.gz` bundle (publisher+)."""
-    content, name = catalog_queries.bundle_file(item_id, version)
-    if isinstance(content, bytes):  # the database store
-        disposition = {"Content-Disposition": f'attachment; filename="{name}"'}
-        return Response(content, media_type="application/gzip", headers=disposition)
-    return FileResponse(content, media_type="application/gzip", filename=name)
+    return download(*catalog_queries.bundle_file(item_id, version))
 
 
 @router.post("/local/import", operation_id="catalog-import-local", response_model=ImportReport)

@@ -21,7 +21,7 @@ from portal.catalog.bundles import (
 )
 from portal.catalog.models import Bundle
 from portal.db import session as db
-from portal.errors import Conflict
+from portal.errors import Conflict, NotFound
 from portal.settings import Settings, get_settings
 
 _stores_lock = threading.Lock()
@@ -101,6 +101,23 @@ def storage_summary() -> dict[str, Any]:
     if isinstance(store, DatabaseBundleStore):
         summary["stored_bundles"], summary["stored_bundle_bytes"] = store.summary()
     return summary
+
+
+def bundle_content(sha256: str, label: str) -> Path | bytes:
+    """A stored bundle to send: its file (the files store) or its verified bytes (the database store); NotFound
+    naming `label` when the store has lost it."""
+    store = bundle_store()
+    try:
+        if isinstance(store, FilesystemBundleStore):
+            path = store.path(sha256)
+            if not path.is_file():
+                raise BundleMissing(sha256)
+            return path
+        return verified(sha256, store.read(sha256))
+    except BundleMissing:
+        raise NotFound(
+            f"the bundle of {label} is missing from the store", details={"sha256": sha256, "store": store.kind}
+        ) from None
 
 
 def forget_stores() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Body, Query, Response
+from fastapi.responses import FileResponse
 
 from portal.auth.deps import CurrentUser, Requester
 from portal.errors import ValidationFailed
@@ -23,7 +24,7 @@ from portal.jobs.schemas import (
 )
 from portal.jobs.states import JobState
 from portal.ratelimit import limiter
-from portal.responses import RowId, json_response
+from portal.responses import RowId, download, json_response
 from portal.settings import get_settings
 from portal.values import MAX_ID
 
@@ -104,6 +105,13 @@ def awaiting_my_approval(principal: CurrentUser) -> list[JobOut]:
 @router.get("/{job_id}", operation_id="jobs-get", response_model=JobDetail)
 def get_job(job_id: RowId, principal: CurrentUser) -> Response:
     return json_response(service.get_job(principal, job_id))
+
+
+@router.get("/{job_id}/bundle", operation_id="jobs-bundle", response_class=FileResponse)
+def job_bundle(job_id: int, principal: CurrentUser) -> Response:
+    """The bundle the job ran (the `.tar.gz` of its version as it was), also once that version was archived and
+    purged. Who may see the job may download it."""
+    return download(*service.bundle_of(principal, job_id))
 
 
 @router.get("/{job_id}/events", operation_id="jobs-events", response_model=EventPage)

@@ -8,6 +8,7 @@ executor's side (claims, progress, the end of a run, the reaper) is `jobs.runs`.
 from __future__ import annotations
 
 from functools import partial
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Row, func, or_, select, update
@@ -16,6 +17,7 @@ from sqlalchemy.orm import Session
 from portal.audit import service as audit
 from portal.auth import service as auth_service
 from portal.catalog import queries as catalog_queries
+from portal.catalog import storage as catalog_storage
 from portal.db import session as db
 from portal.db.base import utcnow
 from portal.errors import Conflict, Forbidden, NotFound
@@ -229,6 +231,17 @@ def cancel_job(actor: Principal, job_id: int) -> JobOut:
         audit.record(s, actor, "job.cancel", target_type="job", target_id=job_id, details={"state": state.value})
         db.after_commit(s, partial(executors.current().cancel, job_id, running=state is JobState.RUNNING))
     return JobOut.model_validate(summary(row))
+
+
+def bundle_of(actor: Principal, job_id: int) -> tuple[Path | bytes, str]:
+    """The bundle a job ran, as it ran it (kept when its version is archived and purged), and a download name."""
+    with db.read() as s:
+        job = _visible(s, actor, job_id)
+        sha256, item_id, version = job.bundle_sha256, job.item_id, job.item_version
+    if not sha256:
+        raise NotFound(f"job {job_id} ran no bundle (a development version or an import)", details={"job_id": job_id})
+    content = catalog_storage.bundle_content(sha256, f"job {job_id}")
+    return content, f"{item_id}@{version}-job-{job_id}.tar.gz"
 
 
 def get_job(actor: Principal, job_id: int) -> JobDetail:
