@@ -297,3 +297,39 @@ def test_an_archived_version_is_purged_after_its_retention_and_its_jobs_keep_the
     assert requester.get(f"/api/catalog/{item}/1.0.0/descriptor").status_code == 404
     entries = admin.get("/api/admin/audit", params={"action": "catalog.version.purge", "target_id": f"{item}@1.0.0"})
     assert len(entries.json()["items"]) == 1
+
+
+def dependent_files(item_id: str, version: str, dependencies: str) -> dict[str, str]:
+    return item_files(item_id, version, extra_manifest=f"dependencies:\n{dependencies}")
+
+
+def test_dependencies_are_resolved_at_import_shown_both_ways_and_guard_archiving(
+    publisher: httpx.Client, admin: httpx.Client
+) -> None:
+    base, app = unique("base"), unique("app")
+    missing = upload(publisher, targz(dependent_files(app, "1.0.0", f"  {base}: ^1.2\n"), wrap="x/"))
+    assert missing.status_code == 422
+    assert any(base in d["message"] for d in missing.json()["error"]["details"])
+    assert admin.get(f"{ADMIN_API}/{app}").status_code == 404  # nothing was imported
+    publish(publisher, base, "1.2.0")
+    publish(publisher, base, "2.0.0")
+    assert upload(publisher, targz(dependent_files(app, "1.0.0", f"  - {base}@^1.2\n"), wrap="x/")).status_code == 200
+    versions = admin.get(f"{ADMIN_API}/{app}").json()["versions"]
+    assert versions[0]["dependencies"] == [{"version": "1.0.0", "item_id": base, "range": "^1.2", "resolved": "1.2.0"}]
+    used_by = admin.get(f"{ADMIN_API}/{base}").json()["used_by"]
+    assert used_by == [{"item_id": app, "version": "1.0.0", "range": "^1.2", "satisfied_by": ["1.2.0"]}]
+    graph = admin.get("/api/admin/catalog/dependencies").json()
+    assert {"from": f"{app}@1.0.0", "item_id": app, "version": "1.0.0", "to": base, "range": "^1.2"} in graph["edges"]
+
+    refused = transition(publisher, base, "1.2.0", "archived", "old")
+    assert refused.status_code == 409
+    assert refused.json()["error"]["details"]["dependents"] == [f"{app}@1.0.0"]
+    assert states(admin, base)["1.2.0"] == "active"
+    assert transition(publisher, base, "2.0.0", "deprecated", "not used by anyone").status_code == 200
+    confirmed = publisher.post(
+        f"{ADMIN_API}/{base}/versions/1.2.0/transition",
+        json={"to": "archived", "reason": "old", "confirm": [f"{app}@1.0.0"]},
+    )
+    assert confirmed.status_code == 200, confirmed.text
+    bad = upload(publisher, targz(dependent_files(unique("odd"), "1.0.0", "  - 'Not An Id'\n"), wrap="x/"))
+    assert bad.status_code == 422

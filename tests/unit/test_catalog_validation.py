@@ -7,7 +7,7 @@ from pathlib import Path
 
 from jsonschema import Draft7Validator
 
-from portal.catalog.manifest import approval_policy, deprecation_note, parse_manifest
+from portal.catalog.manifest import approval_policy, deprecation_note, parse_dependencies, parse_manifest
 from portal.catalog.validate import check_folder, check_schema, input_errors
 from tests.helpers import EXAMPLES
 
@@ -173,3 +173,15 @@ def test_an_id_with_a_trailing_newline_is_no_id() -> None:
     """`$` would match before a final newline: ids, names and refs must end where the text ends."""
     _, problems = parse_manifest('id: "backup\\n"\nname: n\nversion: 1.0.0\nentrypoint: task.py\n')
     assert any(p.message.startswith("'id' must be") for p in problems), problems
+
+
+def test_dependencies_are_a_mapping_or_a_list_with_semver_ranges() -> None:
+    assert parse_dependencies({"base": "^1.2", "tools": ">=1.0 <2"}) == ([("base", "^1.2"), ("tools", ">=1.0 <2")], [])
+    assert parse_dependencies(["base", "tools@~2.1", {"id": "net", "version": "1.x"}]) == (
+        [("base", "*"), ("tools", "~2.1"), ("net", "1.x")],
+        [],
+    )
+    found, problems = parse_dependencies(["Base", "tools@not a range", {"id": "x", "extra": 1}, 3])
+    assert found == [] and len(problems) == 4
+    _, problems = parse_manifest(GOOD + "dependencies:\n  base: '>>1'\n")
+    assert [p.message for p in problems] == ["dependency base: '>>1' is not a semver range"]

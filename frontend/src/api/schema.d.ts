@@ -64,6 +64,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/admin/catalog/dependencies": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Dependency Graph
+         * @description Every dependency between runnable versions: the items, and an edge per item@version -> item (range).
+         */
+        get: operations["catalog-admin-dependencies"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/admin/catalog/items": {
         parameters: {
             query?: never;
@@ -1416,6 +1436,13 @@ export interface components {
              * Format: date-time
              */
             updated_at: string;
+            /**
+             * Used By
+             * @description runnable versions of other items that depend on this one: {item_id, version, range, satisfied_by}
+             */
+            used_by: {
+                [key: string]: unknown;
+            }[];
             /** Versions */
             versions: components["schemas"]["AdminVersionOut"][];
         };
@@ -1489,7 +1516,10 @@ export interface components {
             bundle_sha256: string;
             /** Channels */
             channels: string[];
-            /** Dependencies */
+            /**
+             * Dependencies
+             * @description what it depends on: {item_id, range, resolved (the highest runnable match)}
+             */
             dependencies?: {
                 [key: string]: unknown;
             }[];
@@ -1799,6 +1829,18 @@ export interface components {
              * @default
              */
             comment: string;
+        };
+        /** DependencyGraph */
+        DependencyGraph: {
+            /**
+             * Edges
+             * @description {from: item@version, item_id, version, to: item id, range}
+             */
+            edges: {
+                [key: string]: unknown;
+            }[];
+            /** Items */
+            items: string[];
         };
         /** Descriptor */
         Descriptor: {
@@ -3143,6 +3185,11 @@ export interface components {
         /** TransitionRequest */
         TransitionRequest: {
             /**
+             * Confirm
+             * @description `item@version` of each version that depends on this one (what the 409 listed), to go on
+             */
+            confirm?: string[] | null;
+            /**
              * Reason
              * @description why (kept in the history and the audit log)
              */
@@ -3502,6 +3549,26 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["AuditFacets"];
+                };
+            };
+        };
+    };
+    "catalog-admin-dependencies": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DependencyGraph"];
                 };
             };
         };

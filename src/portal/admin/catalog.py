@@ -9,13 +9,14 @@ from typing import Any
 from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
-from portal.catalog import access, administration, channels, lifecycle
+from portal.catalog import access, administration, channels, dependencies, lifecycle
 from portal.catalog import queries as catalog_queries
 from portal.catalog.admin_schemas import (
     AdminItemDetail,
     AdminItemOut,
     AdminItemPage,
     ChannelEventOut,
+    DependencyGraph,
     VersionEventOut,
 )
 from portal.catalog.models import CatalogChannel, CatalogItem, CatalogVersion, CatalogVersionEvent
@@ -85,6 +86,7 @@ def _detail(s: Session, actor: Principal, item: CatalogItem) -> AdminItemDetail:
     row = _rows(s, actor, [item])[0]
     versions = list(s.scalars(select(CatalogVersion).where(CatalogVersion.item_id == item.id)))
     versions.sort(key=lambda v: _sort_key(v.version), reverse=True)
+    uses = [{k: d[k] for k in ("version", "item_id", "range", "resolved")} for d in dependencies.uses(s, item.id)]
     pointers: dict[str, list[str]] = {}
     for name, version in row.channels.items():
         pointers.setdefault(version, []).append(name)
@@ -101,7 +103,13 @@ def _detail(s: Session, actor: Principal, item: CatalogItem) -> AdminItemDetail:
         review_policy=item.review_policy,
         review_required=(item.review_policy or get_settings().catalog_review) == "required",
         overrides=dict(item.overrides or {}),
-        versions=[administration.version_out(v, pointers.get(v.version)) for v in versions],
+        versions=[
+            administration.version_out(v, pointers.get(v.version)).model_copy(
+                update={"dependencies": [d for d in uses if d["version"] == v.version]}
+            )
+            for v in versions
+        ],
+        used_by=dependencies.used_by(s, item.id),
         history=[VersionEventOut.model_validate(e, from_attributes=True) for e in events],
         channel_history=[ChannelEventOut.model_validate(e, from_attributes=True) for e in channels.history(s, item.id)],
     )
@@ -175,3 +183,8 @@ def _rows(s: Session, actor: Principal, items: list[CatalogItem]) -> list[AdminI
             )
         )
     return rows
+
+
+def dependency_graph() -> DependencyGraph:
+    with db.read() as s:
+        return DependencyGraph.model_validate(dependencies.graph(s))

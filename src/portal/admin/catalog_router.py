@@ -16,6 +16,7 @@ from portal.catalog.admin_schemas import (
     AdminItemPage,
     AdminVersionOut,
     ChannelRequest,
+    DependencyGraph,
     ItemUpdate,
     PendingReviews,
     ReviewRequest,
@@ -68,6 +69,12 @@ def pending_reviews(principal: Publisher) -> PendingReviews:
     return administration.pending_reviews(principal)
 
 
+@router.get("/dependencies", operation_id="catalog-admin-dependencies", response_model=DependencyGraph)
+def dependency_graph(_: Publisher) -> DependencyGraph:
+    """Every dependency between runnable versions: the items, and an edge per item@version -> item (range)."""
+    return catalog_reads.dependency_graph()
+
+
 @router.get("/items/{item_id}", operation_id="catalog-admin-get", response_model=AdminItemDetail)
 def get_item(item_id: str, principal: Publisher) -> AdminItemDetail:
     """An item with every version (state, reason, channels), its history and metadata. Role: publisher."""
@@ -108,7 +115,7 @@ def update_item(item_id: str, body: ItemUpdate, principal: Publisher) -> AdminIt
 def transition(item_id: str, version: str, body: TransitionRequest, principal: Publisher) -> AdminVersionOut:
     """Move a version along its lifecycle (draft, in_review, active, deprecated, archived, rejected): an edge the
     table does not have is a 409 naming both states; deprecating, archiving and rejecting need a reason."""
-    return administration.transition(principal, item_id, version, body.to, body.reason, body.sunset_at)
+    return administration.transition(principal, item_id, version, body.to, body.reason, body.sunset_at, body.confirm)
 
 
 @router.post(

@@ -52,7 +52,9 @@ class AdminVersionOut(BaseModel):
     state_changed_by: str | None
     state_changed_at: datetime | None
     channels: list[str]
-    dependencies: list[dict[str, Any]] = Field(default_factory=list)
+    dependencies: list[dict[str, Any]] = Field(
+        default_factory=list, description="what it depends on: {item_id, range, resolved (the highest runnable match)}"
+    )
 
 
 class VersionEventOut(BaseModel):
@@ -82,6 +84,14 @@ class AdminItemDetail(AdminItemOut):
     versions: list[AdminVersionOut]
     history: list[VersionEventOut]
     channel_history: list[ChannelEventOut]
+    used_by: list[dict[str, Any]] = Field(
+        description="runnable versions of other items that depend on this one: {item_id, version, range, satisfied_by}"
+    )
+
+
+class DependencyGraph(BaseModel):
+    items: list[str]
+    edges: list[dict[str, Any]] = Field(description="{from: item@version, item_id, version, to: item id, range}")
 
 
 class TransitionRequest(BaseModel):
@@ -90,6 +100,11 @@ class TransitionRequest(BaseModel):
     to: str = Field(max_length=20, description="the state to move to")
     reason: str | None = REASON
     sunset_at: datetime | None = Field(default=None, description="for `deprecated`: when it stops running")
+    confirm: list[str] | None = Field(
+        default=None,
+        max_length=1000,
+        description="`item@version` of each version that depends on this one (what the 409 listed), to go on",
+    )
 
 
 class ReviewRequest(BaseModel):

@@ -11,7 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from portal.audit import service as audit
-from portal.catalog import access, channels, lifecycle
+from portal.catalog import access, channels, dependencies, lifecycle
 from portal.catalog.admin_schemas import (
     AdminVersionOut,
     ItemUpdate,
@@ -75,11 +75,14 @@ def transition(
     to: str,
     reason: str | None,
     sunset_at: datetime | None = None,
+    confirm: list[str] | None = None,
 ) -> AdminVersionOut:
-    """Move a version along the lifecycle (not through a review: see `review`)."""
+    """Move a version along the lifecycle (not through a review: see `review`). Deprecating or archiving a
+    version other items' versions depend on needs `confirm` to name each of them."""
     with db.write() as s:
         item, row = _managed_version(s, actor, item_id, version)
         check_transition(item, row, to, reason, sunset_at)
+        check_dependents(s, row, to, confirm)
         _move(s, actor, item, row, to, reason, sunset_at)
         return version_out(row, _channels_on(s, row))
 
@@ -110,6 +113,21 @@ def check_transition(
         raise ValidationFailed(
             "a sunset date is for a deprecation, and in the future",
             details=[{"field": "sunset_at", "message": "only with to=deprecated, after now"}],
+        )
+
+
+def check_dependents(s: Session, row: CatalogVersion, to: str, confirm: list[str] | None) -> None:
+    """Conflict listing the versions that depend on `row` when it is deprecated or leaves the runnable states,
+    unless `confirm` names every one of them."""
+    if row.status not in lifecycle.RUNNABLE or (to in lifecycle.RUNNABLE and to != lifecycle.DEPRECATED):
+        return
+    waiting = dependencies.dependents(s, row.item_id, row.version)
+    unconfirmed = sorted(set(waiting) - set(confirm or []))
+    if unconfirmed:
+        raise Conflict(
+            f"{len(waiting)} version(s) of other items depend on {row.item_id} {row.version}: "
+            f"confirm by naming them ({', '.join(waiting)})",
+            details={"dependents": waiting, "confirm": "send them back in `confirm`"},
         )
 
 
@@ -223,6 +241,7 @@ def purge_archived(now: datetime | None = None) -> list[str]:
         )
         for row in rows:
             s.delete(row)
+            dependencies.forget(s, row.item_id, row.version)
             audit.record(
                 s,
                 None,

@@ -6,6 +6,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+import nodesemver
 import semver
 import yaml
 
@@ -84,6 +85,38 @@ def _network_problems(network: Any, file: str, line: int | None) -> list[Problem
             Problem(file, f"'network.tcp_ports' must be a list of 1 to {MAX_TCP_PORTS} TCP ports (1-65535)", line)
         )
     return problems
+
+
+def parse_dependencies(value: Any) -> tuple[list[tuple[str, str]], list[str]]:
+    """The items a version depends on, as (item id, semver range) pairs, and what is wrong with the list.
+
+    Either a mapping `{other-item: ">=1.2 <2"}` or a list of `other-item`, `other-item@^1.2` or
+    `{id: other-item, version: "^1.2"}`; no range means any version.
+    """
+    entries: list[tuple[Any, Any]] = []
+    if isinstance(value, dict):
+        entries = list(value.items())
+    elif isinstance(value, list):
+        for entry in value:
+            if isinstance(entry, str):
+                name, _, wanted = entry.partition("@")
+                entries.append((name, wanted or "*"))
+            elif isinstance(entry, dict) and set(entry) <= {"id", "version"}:
+                entries.append((entry.get("id"), entry.get("version", "*")))
+            else:
+                entries.append((entry, None))
+    found: list[tuple[str, str]] = []
+    problems: list[str] = []
+    for name, wanted in entries:
+        if not isinstance(name, str) or not ID_RE.match(name):
+            problems.append(f"dependency {name!r} is not an item id")
+        elif wanted is not None and not isinstance(wanted, str):
+            problems.append(f"dependency {name}: the version range must be text like ^1.2 or >=1.0 <2")
+        elif nodesemver.valid_range(wanted or "*", loose=False) is None:
+            problems.append(f"dependency {name}: {wanted!r} is not a semver range")
+        else:
+            found.append((name, (wanted or "*").strip() or "*"))
+    return found, problems
 
 
 def duration_seconds(value: Any) -> int | None:
@@ -229,6 +262,9 @@ def parse_manifest(text: str, file: str = "manifest.yaml") -> tuple[dict[str, An
     priority = data.get("priority")
     if isinstance(priority, int) and not isinstance(priority, bool) and not 0 <= priority <= MAX_PRIORITY:
         problems.append(Problem(file, f"'priority' must be between 0 and {MAX_PRIORITY}", lines.get("priority")))
+    if "dependencies" in data:
+        _, wrong = parse_dependencies(data["dependencies"])
+        problems.extend(Problem(file, message, lines.get("dependencies")) for message in wrong)
     problems.extend(_approval_problems(data.get("approval"), file, lines.get("approval")))
     problems.extend(_network_problems(data.get("network"), file, lines.get("network")))
     secrets = data.get("secrets")

@@ -137,3 +137,15 @@ class CatalogChannelEvent(Base):
     reason: Mapped[str | None] = mapped_column(Text, default=None)
     actor: Mapped[str] = mapped_column(String(64))
     at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class CatalogDependency(Base):
+    """One item a version depends on (its manifest's `dependencies`), with the semver range it accepts."""
+
+    __tablename__ = "catalog_dependencies"
+    __table_args__ = (Index("ix_catalog_dependencies_depends_on", "depends_on"),)
+
+    item_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    version: Mapped[str] = mapped_column(String(64), primary_key=True)
+    depends_on: Mapped[str] = mapped_column(String(64), primary_key=True)
+    range: Mapped[str] = mapped_column(String(200))

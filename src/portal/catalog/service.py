@@ -13,7 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from portal.audit import service as audit
-from portal.catalog import access, channels, lifecycle
+from portal.catalog import access, channels, dependencies, lifecycle
 from portal.catalog.bundles import (
     BundleLimits,
     pack_folder,
@@ -147,6 +147,14 @@ def register(
     folder and may be re-imported with new content at any time.
     """
     known = digests or {}
+    wanted = {item.path: dependencies.declared(item.manifest) for item in folders}
+    with db.read() as s:
+        batch = {(item.manifest["id"], item.manifest["version"]) for item in folders}
+        missing = dependencies.unresolved(
+            s, ((i.manifest["id"], i.manifest["version"], wanted[i.path]) for i in folders), batch
+        )
+    if missing:
+        raise ValidationFailed(f"{len(missing)} dependency problem(s): nothing was imported", details=missing)
     packed = [(item, pack_folder(item.path), known.get(item.path) or tree_digest(item.path)) for item in folders]
     store = bundle_store()
     results: list[ImportedVersion] = []
@@ -214,6 +222,7 @@ def register(
                     # New content starts over: what was decided about the old one does not carry to it.
                     lifecycle.record(s, actor, existing, state, reason or "replaced with new content", audited=False)
                 outcome, action = "replaced", "catalog.replace"
+            dependencies.record(s, item_id, version, wanted[item.path])
             s.flush()
             touched.add(item_id)
             audit.record(

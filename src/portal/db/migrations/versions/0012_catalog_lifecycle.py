@@ -1,6 +1,6 @@
 """Catalog administration: the lifecycle state of each version (with its reason, sunset date, who changed it and
-its history), per-item review policy and editable metadata, and channels (named pointers to versions, with
-their history). Versions whose manifest deprecates them start in the `deprecated` state.
+its history), per-item review policy and editable metadata, channels (named pointers to versions, with their
+history), and the dependencies versions declare. Versions whose manifest deprecates them start `deprecated`.
 
 Revision ID: 0012_catalog_lifecycle
 Revises: 0011_secret_grant_versions
@@ -79,7 +79,17 @@ def upgrade() -> None:
         sa.Column("at", UTCDateTime(), nullable=False),
     )
     op.create_index("ix_catalog_channel_events_item", "catalog_channel_events", ["item_id", "channel", "id"])
+    op.create_table(
+        "catalog_dependencies",
+        sa.Column("item_id", sa.String(length=64)),
+        sa.Column("version", sa.String(length=64)),
+        sa.Column("depends_on", sa.String(length=64)),
+        sa.Column("range", sa.String(length=200), nullable=False),
+        sa.PrimaryKeyConstraint("item_id", "version", "depends_on"),
+    )
+    op.create_index("ix_catalog_dependencies_depends_on", "catalog_dependencies", ["depends_on"])
     _deprecated_from_manifests()
+    _dependencies_from_manifests()
 
 
 def _deprecated_from_manifests() -> None:
@@ -101,12 +111,46 @@ def _deprecated_from_manifests() -> None:
             )
 
 
+def _dependencies_from_manifests() -> None:
+    """The dependencies every version's manifest declares (accepted before, never read)."""
+    from portal.catalog.manifest import parse_dependencies  # the parser imports use, at this revision
+
+    versions = sa.table(
+        "catalog_versions",
+        sa.column("item_id", sa.String()),
+        sa.column("version", sa.String()),
+        sa.column("manifest", sa.JSON()),
+    )
+    dependencies = sa.table(
+        "catalog_dependencies",
+        sa.column("item_id", sa.String()),
+        sa.column("version", sa.String()),
+        sa.column("depends_on", sa.String()),
+        sa.column("range", sa.String()),
+    )
+    conn = op.get_bind()
+    rows: list[dict[str, Any]] = []
+    for item_id, version, manifest in conn.execute(
+        sa.select(versions.c.item_id, versions.c.version, versions.c.manifest)
+    ):
+        found, _ = parse_dependencies((manifest or {}).get("dependencies") or [])
+        rows.extend(
+            {"item_id": item_id, "version": version, "depends_on": other, "range": wanted}
+            for other, wanted in dict(found).items()
+            if other != item_id
+        )
+    if rows:
+        conn.execute(dependencies.insert(), rows)
+
+
 def downgrade() -> None:
     conn = op.get_bind()
     conn.execute(sa.text("UPDATE catalog_versions SET status = 'active' WHERE status = 'deprecated'"))
     conn.execute(
         sa.text("UPDATE catalog_versions SET status = 'archived' WHERE status IN ('draft', 'in_review', 'rejected')")
     )
+    op.drop_index("ix_catalog_dependencies_depends_on", table_name="catalog_dependencies")
+    op.drop_table("catalog_dependencies")
     op.drop_index("ix_catalog_channel_events_item", table_name="catalog_channel_events")
     op.drop_table("catalog_channel_events")
     op.drop_table("catalog_channels")
