@@ -183,5 +183,5 @@ def test_dependencies_are_a_mapping_or_a_list_with_semver_ranges() -> None:
     )
     found, problems = parse_dependencies(["Base", "tools@not a range", {"id": "x", "extra": 1}, 3])
     assert found == [] and len(problems) == 4
-    _, problems = parse_manifest(GOOD + "dependencies:\n  base: '>>1'\n")
-    assert [p.message for p in problems] == ["dependency base: '>>1' is not a semver range"]
+    _, manifest_problems = parse_manifest(GOOD + "dependencies:\n  base: '>>1'\n")
+    assert [p.message for p in manifest_problems] == ["dependency base: '>>1' is not a semver range"]
