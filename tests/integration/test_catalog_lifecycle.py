@@ -333,3 +333,41 @@ def test_dependencies_are_resolved_at_import_shown_both_ways_and_guard_archiving
     assert confirmed.status_code == 200, confirmed.text
     bad = upload(publisher, targz(dependent_files(unique("odd"), "1.0.0", "  - 'Not An Id'\n"), wrap="x/"))
     assert bad.status_code == 422
+
+
+def test_a_bulk_action_previews_then_acts_row_by_row_with_mixed_outcomes(
+    publisher: httpx.Client, second_publisher: httpx.Client, admin: httpx.Client
+) -> None:
+    mine, theirs = unique("bulk"), unique("bulk")
+    publish(publisher, mine, "1.0.0")
+    publish(publisher, mine, "2.0.0", draft="true")
+    publish(second_publisher, theirs, "1.0.0")
+    body = {
+        "action": "deprecate",
+        "reason": "end of life",
+        "targets": [
+            {"item_id": mine, "version": "1.0.0"},
+            {"item_id": mine, "version": "2.0.0"},  # a draft cannot be deprecated
+            {"item_id": theirs, "version": "1.0.0"},  # another publisher's item
+            {"item_id": mine, "version": "9.9.9"},
+        ],
+    }
+    preview = publisher.post("/api/admin/catalog/bulk", json={**body, "dry_run": True})
+    assert preview.status_code == 200, preview.text
+    rows = preview.json()["results"]
+    assert [r["ok"] for r in rows] == [True, False, False, False]
+    assert rows[0]["outcome"] == "would move active -> deprecated"
+    assert [r["error"] for r in rows[1:]] == ["conflict", "forbidden", "not_found"]
+    assert states(admin, mine) == {"1.0.0": "active", "2.0.0": "draft"}  # the preview changed nothing
+    done = publisher.post("/api/admin/catalog/bulk", json=body).json()
+    assert (done["done"], done["refused"]) == (1, 3)
+    assert states(admin, mine)["1.0.0"] == "deprecated"
+    audit = admin.get("/api/admin/audit", params={"target_id": f"{mine}@1.0.0"}).json()["items"]
+    assert [e["action"] for e in audit].count("catalog.version.transition") == 1
+    tagged = admin.post(
+        "/api/admin/catalog/bulk",
+        json={"action": "tag", "tags": ["eol"], "targets": [{"item_id": mine}, {"item_id": theirs}]},
+    ).json()
+    assert tagged["done"] == 2 and "eol" in admin.get(f"{ADMIN_API}/{theirs}").json()["tags"]
+    missing_channel = admin.post("/api/admin/catalog/bulk", json={"action": "promote", "targets": body["targets"]})
+    assert missing_channel.status_code == 422

@@ -64,6 +64,28 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/admin/catalog/bulk": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Bulk
+         * @description Deprecate, archive, restore, promote to a channel, tag or approve many versions (or items) at once: each
+         *     row checked and done on its own, with its result and reason and an audit entry; `dry_run` previews. Counts
+         *     against PORTAL_ADMIN_BULK_RATE_PER_MINUTE.
+         */
+        post: operations["catalog-admin-bulk"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/admin/catalog/dependencies": {
         parameters: {
             query?: never;
@@ -1793,6 +1815,84 @@ export interface components {
              * @description the job's state after the action, or why it was refused
              */
             state?: string | null;
+        };
+        /** BulkTarget */
+        BulkTarget: {
+            /** Item Id */
+            item_id: string;
+            /**
+             * Version
+             * @description not for `tag` (it applies to the item)
+             */
+            version?: string | null;
+        };
+        /** CatalogBulkRequest */
+        CatalogBulkRequest: {
+            /**
+             * Action
+             * @enum {string}
+             */
+            action: "deprecate" | "archive" | "restore" | "promote" | "tag" | "approve";
+            /**
+             * Channel
+             * @description for `promote`
+             */
+            channel?: string | null;
+            /**
+             * Confirm
+             * @description dependents (`item@version`) the caller confirms, as for one
+             */
+            confirm?: string[] | null;
+            /**
+             * Dry Run
+             * @description say what each row would do, change nothing (the preview)
+             * @default false
+             */
+            dry_run: boolean;
+            /**
+             * Reason
+             * @description why (kept in the history and the audit log)
+             */
+            reason?: string | null;
+            /**
+             * Tags
+             * @description for `tag`: added to each item
+             */
+            tags?: string[] | null;
+            /** Targets */
+            targets: components["schemas"]["BulkTarget"][];
+        };
+        /** CatalogBulkResponse */
+        CatalogBulkResponse: {
+            /** Action */
+            action: string;
+            /** Done */
+            done: number;
+            /** Dry Run */
+            dry_run: boolean;
+            /** Refused */
+            refused: number;
+            /** Results */
+            results: components["schemas"]["CatalogBulkResult"][];
+        };
+        /** CatalogBulkResult */
+        CatalogBulkResult: {
+            /**
+             * Error
+             * @description the error code when refused
+             */
+            error?: string | null;
+            /** Item Id */
+            item_id: string;
+            /** Ok */
+            ok: boolean;
+            /**
+             * Outcome
+             * @description what was done (or, in a dry run, what would be), or why not
+             */
+            outcome: string;
+            /** Version */
+            version: string | null;
         };
         /** ChannelEventOut */
         ChannelEventOut: {
@@ -3550,6 +3650,46 @@ export interface operations {
                 content: {
                     "application/json": components["schemas"]["AuditFacets"];
                 };
+            };
+        };
+    };
+    "catalog-admin-bulk": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CatalogBulkRequest"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CatalogBulkResponse"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+            /** @description too many bulk calls from this user (`Retry-After` says when to try again) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
             };
         };
     };

@@ -11,10 +11,13 @@ from portal.admin import catalog as catalog_reads
 from portal.admin import catalog_diff
 from portal.auth.deps import Publisher
 from portal.catalog import administration
+from portal.catalog import bulk as catalog_bulk
 from portal.catalog.admin_schemas import (
     AdminItemDetail,
     AdminItemPage,
     AdminVersionOut,
+    CatalogBulkRequest,
+    CatalogBulkResponse,
     ChannelRequest,
     DependencyGraph,
     ItemUpdate,
@@ -23,6 +26,8 @@ from portal.catalog.admin_schemas import (
     TransitionRequest,
     VersionDiff,
 )
+from portal.ratelimit import limiter
+from portal.settings import get_settings
 
 router = APIRouter(prefix="/api/admin/catalog", tags=["admin"])
 
@@ -157,3 +162,17 @@ def remove_channel(
     """Remove a custom channel or unset `stable`."""
     administration.remove_channel(principal, item_id, channel, reason)
     return catalog_reads.get_item(principal, item_id)
+
+
+@router.post(
+    "/bulk",
+    operation_id="catalog-admin-bulk",
+    response_model=CatalogBulkResponse,
+    responses={429: {"description": "too many bulk calls from this user (`Retry-After` says when to try again)"}},
+)
+def bulk(body: CatalogBulkRequest, principal: Publisher) -> CatalogBulkResponse:
+    """Deprecate, archive, restore, promote to a channel, tag or approve many versions (or items) at once: each
+    row checked and done on its own, with its result and reason and an audit entry; `dry_run` previews. Counts
+    against PORTAL_ADMIN_BULK_RATE_PER_MINUTE."""
+    limiter.check("catalog bulk", principal.id or 0, get_settings().admin_bulk_rate_per_minute)
+    return catalog_bulk.run(principal, body)

@@ -193,3 +193,40 @@ class VersionDiff(BaseModel):
     schema_: SchemaDiffOut = Field(serialization_alias="schema")
     manifest: list[dict[str, Any]] = Field(description="each manifest key that differs: {key, from, to}")
     files: dict[str, Any] = Field(description="added, removed, changed (with unified diffs), unchanged (a count)")
+
+
+class BulkTarget(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    item_id: str = Field(min_length=1, max_length=64)
+    version: str | None = Field(default=None, max_length=64, description="not for `tag` (it applies to the item)")
+
+
+class CatalogBulkRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    action: Literal["deprecate", "archive", "restore", "promote", "tag", "approve"]
+    targets: list[BulkTarget] = Field(min_length=1, max_length=500)
+    reason: str | None = REASON
+    channel: str | None = Field(default=None, max_length=32, description="for `promote`")
+    tags: list[str] | None = Field(default=None, max_length=50, description="for `tag`: added to each item")
+    confirm: list[str] | None = Field(
+        default=None, max_length=5000, description="dependents (`item@version`) the caller confirms, as for one"
+    )
+    dry_run: bool = Field(default=False, description="say what each row would do, change nothing (the preview)")
+
+
+class CatalogBulkResult(BaseModel):
+    item_id: str
+    version: str | None
+    ok: bool
+    outcome: str = Field(description="what was done (or, in a dry run, what would be), or why not")
+    error: str | None = Field(default=None, description="the error code when refused")
+
+
+class CatalogBulkResponse(BaseModel):
+    action: str
+    dry_run: bool
+    done: int
+    refused: int
+    results: list[CatalogBulkResult]

@@ -83,7 +83,7 @@ def transition(
         item, row = _managed_version(s, actor, item_id, version)
         check_transition(item, row, to, reason, sunset_at)
         check_dependents(s, row, to, confirm)
-        _move(s, actor, item, row, to, reason, sunset_at)
+        move(s, actor, item, row, to, reason, sunset_at)
         return version_out(row, _channels_on(s, row))
 
 
@@ -131,7 +131,7 @@ def check_dependents(s: Session, row: CatalogVersion, to: str, confirm: list[str
         )
 
 
-def _move(
+def move(
     s: Session,
     actor: Principal,
     item: CatalogItem,
@@ -152,25 +152,37 @@ def review(actor: Principal, item_id: str, version: str, decision: str, reason: 
     the version's importer (four eyes)."""
     with db.write() as s:
         item, row = _managed_version(s, actor, item_id, version)
-        if row.imported_by == actor.username:
-            raise Forbidden(
-                f"{actor.username} imported {item_id} {version}: someone else reviews it",
-                details={"imported_by": row.imported_by},
-            )
-        if row.status != lifecycle.IN_REVIEW:
-            raise Conflict(
-                f"{item_id} {version} is {row.status}, not in review", details={"from": row.status, "to": decision}
-            )
-        if decision == "reject" and not (reason or "").strip():
-            raise ValidationFailed("a rejection needs a reason", details=[{"field": "reason", "message": "required"}])
-        to = lifecycle.ACTIVE if decision == "approve" else lifecycle.REJECTED
-        row.reviewed_by, row.reviewed_at = actor.username, utcnow()
-        lifecycle.record(s, actor, row, to, reason, action=f"catalog.version.{decision}")
-        if to not in lifecycle.RUNNABLE:
-            channels.drop_version(s, actor, item.id, row.version, f"{row.version} was rejected")
-        s.flush()
-        refresh_item(s, item.id)
+        check_review(actor, row, decision, reason)
+        decide(s, actor, item, row, decision, reason)
         return version_out(row, _channels_on(s, row))
+
+
+def check_review(actor: Principal, row: CatalogVersion, decision: str, reason: str | None) -> None:
+    """Why a review would be refused: not by the importer, only of a version in review, a rejection's reason."""
+    if row.imported_by == actor.username:
+        raise Forbidden(
+            f"{actor.username} imported {row.item_id} {row.version}: someone else reviews it",
+            details={"imported_by": row.imported_by},
+        )
+    if row.status != lifecycle.IN_REVIEW:
+        raise Conflict(
+            f"{row.item_id} {row.version} is {row.status}, not in review", details={"from": row.status, "to": decision}
+        )
+    if decision == "reject" and not (reason or "").strip():
+        raise ValidationFailed("a rejection needs a reason", details=[{"field": "reason", "message": "required"}])
+
+
+def decide(
+    s: Session, actor: Principal, item: CatalogItem, row: CatalogVersion, decision: str, reason: str | None
+) -> None:
+    """Record a checked review: approved -> active, rejected -> rejected."""
+    to = lifecycle.ACTIVE if decision == "approve" else lifecycle.REJECTED
+    row.reviewed_by, row.reviewed_at = actor.username, utcnow()
+    lifecycle.record(s, actor, row, to, reason, action=f"catalog.version.{decision}")
+    if to not in lifecycle.RUNNABLE:
+        channels.drop_version(s, actor, item.id, row.version, f"{row.version} was rejected")
+    s.flush()
+    refresh_item(s, item.id)
 
 
 def set_channel(actor: Principal, item_id: str, name: str, version: str, reason: str | None) -> None:
