@@ -31,7 +31,7 @@ from portal.events import bus
 from portal.events.signing import Signer
 from portal.execution.local import LocalExecutor
 from portal.identity.principal import SYSTEM
-from portal.jobs import control, executors, imports, kinds
+from portal.jobs import control, executors, imports, item_tests, kinds
 from portal.ratelimit import limiter
 from portal.realtime.hub import hub
 from portal.schedules import service as schedules_service
@@ -107,9 +107,13 @@ def _prepare_data(settings: Settings) -> str | None:
     return password
 
 
-def register_job_kinds() -> None:
-    """What carries out each kind of job other than a task, in a process that runs jobs."""
+def connect_domains() -> None:
+    """What a lower domain asks of a higher one, connected here: who carries out each kind of job other than a
+    task (the executor asks), and what may hold a catalog version back from becoming active (its tests: the
+    catalog asks the jobs domain)."""
     kinds.register(kinds.CATALOG_IMPORT, imports.run_import)
+    if item_tests.activation_gate not in catalog_administration.activation_gates:
+        catalog_administration.activation_gates.append(item_tests.activation_gate)
 
 
 def start(settings: Settings, run_executor: bool = True) -> PortalState:
@@ -117,7 +121,7 @@ def start(settings: Settings, run_executor: bool = True) -> PortalState:
     hears every node's events on Redis. Either way its periodic duties run in one duty runner."""
     lock_fd = _lock_data_dir(settings) if run_executor and not settings.distributed else None
     password = prepare(settings)
-    register_job_kinds()
+    connect_domains()
     event_bus: bus.EventBus
     executor: executors.Executor
     if settings.distributed:
@@ -188,6 +192,7 @@ def reset_process() -> None:
     after another (a started portal is stopped with `stop` first)."""
     executors.set_current(executors.NullExecutor())
     kinds.forget_all()
+    catalog_administration.activation_gates.clear()
     hub.detach()
     bus.close()
     db.dispose()

@@ -109,7 +109,7 @@ def worker(check: bool, log_level: str) -> None:
         f"Portal worker: queues {','.join(settings.worker_queues)}, concurrency {settings.worker_concurrency}, "
         f"data in {settings.data_dir}"
     )
-    bootstrap.register_job_kinds()
+    bootstrap.connect_domains()
     celery_worker.WorkerNode(settings).run(log_level)
 
 

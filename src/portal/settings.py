@@ -97,6 +97,8 @@ class Settings(BaseSettings):
     # Whether new catalog versions wait for a review by someone other than their importer before they run
     # (an item's own policy overrides it).
     catalog_review: Literal["off", "required"] = "off"
+    # Whether a version's tests (tests/*.json) must pass before it becomes active (an item may say otherwise).
+    catalog_tests_required: bool = False
     # How long an archived version can be restored before it is purged (the bundles jobs ran are kept).
     catalog_archive_retention_days: int = Field(default=30, ge=1)
     # Where bundles live: "files" (the data directory, one machine), "database" (a table every node reads; see

@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from tests.conftest import PASSWORD
-from tests.helpers import PortalServer, item_files, targz, upload, wait_for_job
+from tests.helpers import PortalServer, item_files, targz, upload, wait_for_job, wait_until
 
 ADMIN_API = "/api/admin/catalog/items"
 
@@ -371,3 +371,46 @@ def test_a_bulk_action_previews_then_acts_row_by_row_with_mixed_outcomes(
     assert tagged["done"] == 2 and "eol" in admin.get(f"{ADMIN_API}/{theirs}").json()["tags"]
     missing_channel = admin.post("/api/admin/catalog/bulk", json={"action": "promote", "targets": body["targets"]})
     assert missing_channel.status_code == 422
+
+
+def files_with_tests(item_id: str, version: str, result: str, cases: dict[str, Any]) -> dict[str, str]:
+    return {**item_files(item_id, version, result), **{f"tests/{n}.json": json.dumps(c) for n, c in cases.items()}}
+
+
+def test_item_tests_run_on_import_and_a_failing_one_holds_activation_back(
+    publisher: httpx.Client, admin: httpx.Client
+) -> None:
+    item = unique("tested")
+    cases = {
+        "returns-ok": {"inputs": {"n": 1}, "expect": {"result": {"result": "ok"}}},
+        "refuses-text": {"inputs": {"n": "x"}, "expect": {"error": "ValueError"}},
+    }
+    assert admin.patch(f"{ADMIN_API}/{item}", json={"featured": False}).status_code == 404
+    data = targz(files_with_tests(item, "1.0.0", "not ok", cases), wrap="x/")
+    assert upload(publisher, data, draft="true").status_code == 200
+    assert admin.patch(f"{ADMIN_API}/{item}", json={"tests_required": True}).status_code == 200
+    tests_url = f"{ADMIN_API}/{item}/versions/1.0.0/tests"
+    assert wait_until(lambda: admin.get(tests_url).json()["passed"] is not None, timeout=60)
+    found = admin.get(tests_url).json()
+    verdicts = {c["name"]: (c["passed"], c["reason"]) for c in found["cases"]}
+    assert verdicts["returns-ok"] == (False, 'result.result: expected "ok", got "not ok"')
+    assert verdicts["refuses-text"] == (False, "expected an error ValueError, but it succeeded")
+    held = transition(publisher, item, "1.0.0", "active")
+    assert held.status_code == 409 and "tests failed" in held.json()["error"]["message"]
+    listed = admin.get("/api/jobs", params={"q": item}).json()["items"]
+    assert {j["kind"] for j in listed} == {"catalog_test"}
+    assert admin.get(ADMIN_API, params={"q": item}).json()["items"][0]["runs_30d"] == 0  # not runs of the item
+
+    good = {"returns-ok": cases["returns-ok"]}
+    second = targz(files_with_tests(item, "1.1.0", "ok", good), wrap="x/")
+    assert upload(publisher, second, draft="true").status_code == 200
+    passing = f"{ADMIN_API}/{item}/versions/1.1.0/tests"
+    assert wait_until(lambda: admin.get(passing).json()["passed"] is True, timeout=60)
+    assert transition(publisher, item, "1.1.0", "active").status_code == 200
+
+    dry = publisher.post(f"{ADMIN_API}/{item}/versions/1.0.0/dry-run", json={"inputs": {"n": 2}})
+    assert dry.status_code == 201 and dry.json()["kind"] == "catalog_dry_run"
+    assert wait_for_job(publisher, dry.json()["id"], {"SUCCEEDED"})["result"]["result"] == "not ok"
+    broken = targz(files_with_tests(unique("badtests"), "1.0.0", "ok", {"bad": {"inputs": 3}}), wrap="x/")
+    refused = upload(publisher, broken)
+    assert refused.status_code == 422 and "tests/bad.json" in refused.text

@@ -197,6 +197,27 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/admin/catalog/items/{item_id}/versions/{version}/dry-run": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Dry Run
+         * @description Run a version (a draft, say) once with sample inputs, in the sandbox: a job of kind `catalog_dry_run`,
+         *     never counted as a run of the item.
+         */
+        post: operations["catalog-admin-dry-run"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/admin/catalog/items/{item_id}/versions/{version}/review": {
         parameters: {
             query?: never;
@@ -212,6 +233,31 @@ export interface paths {
          *     importer.
          */
         post: operations["catalog-admin-review"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/admin/catalog/items/{item_id}/versions/{version}/tests": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get Test Results
+         * @description The latest run of a version's tests (`tests/*.json` in its bundle): each case, its job and verdict.
+         */
+        get: operations["catalog-admin-test-results"];
+        put?: never;
+        /**
+         * Run Tests
+         * @description Run a version's tests now, each case a job of kind `catalog_test` in the sandbox (they also run when it
+         *     is imported). Not runs of the item.
+         */
+        post: operations["catalog-admin-run-tests"];
         delete?: never;
         options?: never;
         head?: never;
@@ -1454,6 +1500,11 @@ export interface components {
             /** Tags */
             tags: string[];
             /**
+             * Tests Required
+             * @description whether versions need passing tests to become active (effective)
+             */
+            tests_required: boolean;
+            /**
              * Updated At
              * Format: date-time
              */
@@ -1980,6 +2031,13 @@ export interface components {
             /** Version */
             version: string;
         };
+        /** DryRunRequest */
+        DryRunRequest: {
+            /** Inputs */
+            inputs?: {
+                [key: string]: unknown;
+            };
+        };
         /** EventPage */
         EventPage: {
             /** Items */
@@ -2184,6 +2242,11 @@ export interface components {
             review_policy?: ("off" | "required" | "default") | null;
             /** Tags */
             tags?: string[] | null;
+            /**
+             * Tests Required
+             * @description admins only: a version's tests must pass before it is active (null: the default)
+             */
+            tests_required?: boolean | null;
         };
         /**
          * JobCreate
@@ -3233,6 +3296,41 @@ export interface components {
             /** Version */
             version: string;
         };
+        /** TestCaseOut */
+        TestCaseOut: {
+            /** Job Id */
+            job_id: number;
+            /** Name */
+            name: string;
+            /**
+             * Passed
+             * @description null while its job has not ended
+             */
+            passed: boolean | null;
+            /** Reason */
+            reason: string;
+            /** State */
+            state: string;
+        };
+        /** TestResults */
+        TestResults: {
+            /** Cases */
+            cases: components["schemas"]["TestCaseOut"][];
+            /** Item Id */
+            item_id: string;
+            /**
+             * Passed
+             * @description every case passed; null while one runs, or when none ran
+             */
+            passed: boolean | null;
+            /**
+             * Run
+             * @description the latest test run (its first job's id); null when none ran
+             */
+            run: number | null;
+            /** Version */
+            version: string;
+        };
         /** TokenCreate */
         TokenCreate: {
             /** Expires Days */
@@ -3962,6 +4060,56 @@ export interface operations {
             };
         };
     };
+    "catalog-admin-dry-run": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                item_id: string;
+                version: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["DryRunRequest"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["JobOut"];
+                };
+            };
+            /** @description the caller does not manage this item */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description the lifecycle has no such edge (`details.from`, `details.to`), or the version cannot */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
     "catalog-admin-review": {
         parameters: {
             query?: never;
@@ -3988,6 +4136,84 @@ export interface operations {
                 };
             };
             /** @description the caller imported this version, or does not manage the item */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description the lifecycle has no such edge (`details.from`, `details.to`), or the version cannot */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "catalog-admin-test-results": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                item_id: string;
+                version: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TestResults"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "catalog-admin-run-tests": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                item_id: string;
+                version: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TestResults"];
+                };
+            };
+            /** @description the caller does not manage this item */
             403: {
                 headers: {
                     [name: string]: unknown;

@@ -102,6 +102,9 @@ def _detail(s: Session, actor: Principal, item: CatalogItem) -> AdminItemDetail:
         notice=item.notice,
         review_policy=item.review_policy,
         review_required=(item.review_policy or get_settings().catalog_review) == "required",
+        tests_required=item.tests_required
+        if item.tests_required is not None
+        else get_settings().catalog_tests_required,
         overrides=dict(item.overrides or {}),
         versions=[
             administration.version_out(v, pointers.get(v.version)).model_copy(

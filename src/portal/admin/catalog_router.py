@@ -20,12 +20,16 @@ from portal.catalog.admin_schemas import (
     CatalogBulkResponse,
     ChannelRequest,
     DependencyGraph,
+    DryRunRequest,
     ItemUpdate,
     PendingReviews,
     ReviewRequest,
+    TestResults,
     TransitionRequest,
     VersionDiff,
 )
+from portal.jobs import item_tests
+from portal.jobs.schemas import JobOut
 from portal.ratelimit import limiter
 from portal.settings import get_settings
 
@@ -133,6 +137,40 @@ def review(item_id: str, version: str, body: ReviewRequest, principal: Publisher
     """Approve (-> active) or reject (-> rejected, a reason required) a version in review; never by its
     importer."""
     return administration.review(principal, item_id, version, body.decision, body.reason)
+
+
+@router.get(
+    "/items/{item_id}/versions/{version}/tests", operation_id="catalog-admin-test-results", response_model=TestResults
+)
+def get_test_results(item_id: str, version: str, _: Publisher) -> TestResults:
+    """The latest run of a version's tests (`tests/*.json` in its bundle): each case, its job and verdict."""
+    return item_tests.results(item_id, version)
+
+
+@router.post(
+    "/items/{item_id}/versions/{version}/tests",
+    operation_id="catalog-admin-run-tests",
+    response_model=TestResults,
+    status_code=202,
+    responses={**_403, **_409},
+)
+def run_tests(item_id: str, version: str, principal: Publisher) -> TestResults:
+    """Run a version's tests now, each case a job of kind `catalog_test` in the sandbox (they also run when it
+    is imported). Not runs of the item."""
+    return item_tests.start(principal, item_id, version)
+
+
+@router.post(
+    "/items/{item_id}/versions/{version}/dry-run",
+    operation_id="catalog-admin-dry-run",
+    response_model=JobOut,
+    status_code=201,
+    responses={**_403, **_409},
+)
+def dry_run(item_id: str, version: str, body: DryRunRequest, principal: Publisher) -> JobOut:
+    """Run a version (a draft, say) once with sample inputs, in the sandbox: a job of kind `catalog_dry_run`,
+    never counted as a run of the item."""
+    return item_tests.dry_run(principal, item_id, version, body.inputs)
 
 
 @router.put(

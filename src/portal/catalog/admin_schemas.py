@@ -80,6 +80,7 @@ class AdminItemDetail(AdminItemOut):
     notice: str | None
     review_policy: Literal["off", "required"] | None = Field(description="the item's own; null follows the default")
     review_required: bool = Field(description="whether new versions of it wait for a review (the effective policy)")
+    tests_required: bool = Field(description="whether versions need passing tests to become active (effective)")
     overrides: dict[str, Any]
     versions: list[AdminVersionOut]
     history: list[VersionEventOut]
@@ -137,6 +138,9 @@ class ItemUpdate(BaseModel):
         default=None, description="admins only; `default` follows PORTAL_CATALOG_REVIEW"
     )
     maintainers: list[str] | None = Field(default=None, max_length=100, description="admins only: usernames")
+    tests_required: bool | None = Field(
+        default=None, description="admins only: a version's tests must pass before it is active (null: the default)"
+    )
 
 
 class ReviewOut(BaseModel):
@@ -230,3 +234,25 @@ class CatalogBulkResponse(BaseModel):
     done: int
     refused: int
     results: list[CatalogBulkResult]
+
+
+class TestCaseOut(BaseModel):
+    name: str
+    job_id: int
+    state: str
+    passed: bool | None = Field(description="null while its job has not ended")
+    reason: str
+
+
+class TestResults(BaseModel):
+    item_id: str
+    version: str
+    run: int | None = Field(description="the latest test run (its first job's id); null when none ran")
+    passed: bool | None = Field(description="every case passed; null while one runs, or when none ran")
+    cases: list[TestCaseOut]
+
+
+class DryRunRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    inputs: dict[str, Any] = Field(default_factory=dict)

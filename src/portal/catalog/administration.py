@@ -4,6 +4,7 @@ Publishers manage the items they maintain, admins every item; every change is au
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -29,6 +30,10 @@ from portal.settings import get_settings
 
 SORTS = {"id": CatalogItem.id, "name": CatalogItem.name, "updated_at": CatalogItem.updated_at}
 STATS_DAYS = 30
+# What may hold a version back from becoming active, besides the lifecycle (its tests, say): each says why, or
+# None. Filled at start-up by whoever owns the check (`bootstrap`).
+ActivationGate = Callable[[CatalogItem, CatalogVersion], str | None]
+activation_gates: list[ActivationGate] = []
 NEEDS_REASON = frozenset({lifecycle.DEPRECATED, lifecycle.ARCHIVED, lifecycle.REJECTED})
 OVERRIDABLE = ("name", "description", "category", "tags", "owner")
 MAX_PAGE_SIZE = 200
@@ -107,6 +112,8 @@ def check_transition(
             f"{item.id} needs a review before a version becomes active: send it to review (in_review)",
             details={"from": row.status, "to": to},
         )
+    if to == lifecycle.ACTIVE:
+        check_gates(item, row)
     if to in NEEDS_REASON and not (reason or "").strip():
         raise ValidationFailed(f"moving to {to} needs a reason", details=[{"field": "reason", "message": "required"}])
     if sunset_at is not None and (to != lifecycle.DEPRECATED or sunset_at <= utcnow()):
@@ -152,13 +159,14 @@ def review(actor: Principal, item_id: str, version: str, decision: str, reason: 
     the version's importer (four eyes)."""
     with db.write() as s:
         item, row = _managed_version(s, actor, item_id, version)
-        check_review(actor, row, decision, reason)
+        check_review(actor, item, row, decision, reason)
         decide(s, actor, item, row, decision, reason)
         return version_out(row, _channels_on(s, row))
 
 
-def check_review(actor: Principal, row: CatalogVersion, decision: str, reason: str | None) -> None:
-    """Why a review would be refused: not by the importer, only of a version in review, a rejection's reason."""
+def check_review(actor: Principal, item: CatalogItem, row: CatalogVersion, decision: str, reason: str | None) -> None:
+    """Why a review would be refused: not by the importer, only of a version in review, a rejection's reason,
+    an approval a gate (its tests) holds back."""
     if row.imported_by == actor.username:
         raise Forbidden(
             f"{actor.username} imported {row.item_id} {row.version}: someone else reviews it",
@@ -170,6 +178,16 @@ def check_review(actor: Principal, row: CatalogVersion, decision: str, reason: s
         )
     if decision == "reject" and not (reason or "").strip():
         raise ValidationFailed("a rejection needs a reason", details=[{"field": "reason", "message": "required"}])
+    if decision == "approve":
+        check_gates(item, row)
+
+
+def check_gates(item: CatalogItem, row: CatalogVersion) -> None:
+    """Conflict when a gate holds the version back from becoming active."""
+    for gate in activation_gates:
+        why = gate(item, row)
+        if why:
+            raise Conflict(f"{item.id} {row.version} cannot become active: {why}", details={"gate": why})
 
 
 def decide(
@@ -205,7 +223,7 @@ def update_item(actor: Principal, item_id: str, body: ItemUpdate) -> None:
     given = body.model_dump(exclude_unset=True)
     if not given:
         raise ValidationFailed("nothing to change", details=[{"field": "(body)", "message": "give a field"}])
-    admin_only = sorted(k for k in ("review_policy", "maintainers") if k in given)
+    admin_only = sorted(k for k in ("review_policy", "maintainers", "tests_required") if k in given)
     if admin_only and not actor.has(Role.admin):
         raise Forbidden(f"only an admin changes {', '.join(admin_only)}", details={"fields": admin_only})
     with db.write() as s:
@@ -228,6 +246,8 @@ def update_item(actor: Principal, item_id: str, body: ItemUpdate) -> None:
             item.review_policy = None if given["review_policy"] in (None, "default") else given["review_policy"]
         if "maintainers" in given:
             item.maintainers = sorted(set(given["maintainers"] or [])) or None
+        if "tests_required" in given:
+            item.tests_required = given["tests_required"]
         refresh_item(s, item_id)
         audit.record(
             s,
@@ -322,4 +342,5 @@ def _metadata(item: CatalogItem) -> dict[str, Any]:
         "notice": item.notice,
         "review_policy": item.review_policy,
         "maintainers": list(item.maintainers or []),
+        "tests_required": item.tests_required,
     }

@@ -82,7 +82,7 @@ def _preview(
             raise Conflict(f"{item.id} {row.version} is {row.status}: it cannot be on a channel")
         return f"would point {body.channel} at {row.version}"
     if body.action == "approve":
-        administration.check_review(actor, row, "approve", body.reason)
+        administration.check_review(actor, item, row, "approve", body.reason)
         return f"would approve {row.version} (in review -> active)"
     if body.action == "restore" and row.status != lifecycle.ARCHIVED:
         raise Conflict(f"{item.id} {row.version} is {row.status}, not archived", details={"from": row.status})

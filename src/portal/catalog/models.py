@@ -30,6 +30,8 @@ class CatalogItem(Base):
     network_granted_at: Mapped[datetime | None] = mapped_column(default=None)
     # Whether new versions need a review before they run: None follows PORTAL_CATALOG_REVIEW.
     review_policy: Mapped[str | None] = mapped_column(String(16), default=None)
+    # Whether a version's tests must pass before it becomes active: None follows PORTAL_CATALOG_TESTS_REQUIRED.
+    tests_required: Mapped[bool | None] = mapped_column(default=None)
     featured: Mapped[bool] = mapped_column(default=False)
     notice: Mapped[str | None] = mapped_column(Text, default=None)  # shown on the item page
     # What an admin set over the latest manifest's name, description, category, tags and owner.

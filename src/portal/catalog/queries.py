@@ -200,7 +200,7 @@ _EXACT_VERSION = select(*_VERSION_FACTS).where(
 )
 
 
-def resolve_runnable(item_id: str, version: str | None) -> RunnableVersion:
+def resolve_runnable(item_id: str, version: str | None, *, any_state: bool = False) -> RunnableVersion:
     """The version a new job will run ('latest' or none means the highest active release).
 
     Only the version's status and bundle are read per call; what follows from the bundle's content (entrypoint,
@@ -218,9 +218,12 @@ def resolve_runnable(item_id: str, version: str | None) -> RunnableVersion:
         if row is None:
             find_version(s, item_id, version)  # raises the precise NotFound
             raise NotFound(f"catalog item {item_id!r} not found", details={"field": "item_id"})
-        if row.status not in lifecycle.RUNNABLE:
+        if any_state:  # a test or a dry run: any version still in the catalog
+            if row.status == lifecycle.ARCHIVED:
+                raise Conflict(f"{item_id} {row.version} is archived", details={"field": "version"})
+        elif row.status not in lifecycle.RUNNABLE:
             raise Conflict(f"{item_id} {row.version} is {row.status} and cannot run", details={"field": "version"})
-        if row.sunset_at is not None and row.sunset_at <= utcnow():
+        elif row.sunset_at is not None and row.sunset_at <= utcnow():
             raise Conflict(
                 f"{item_id} {row.version} was deprecated until {row.sunset_at.isoformat()} and no longer runs",
                 details={"field": "version", "sunset_at": row.sunset_at.isoformat()},

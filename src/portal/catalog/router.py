@@ -77,7 +77,7 @@ def download_bundle(item_id: str, version: str, _: Publisher) -> Response:
 @router.post("/local/import", operation_id="catalog-import-local", response_model=ImportReport)
 def import_local(body: LocalImportRequest, principal: Publisher) -> ImportReport:
     """Register the item versions of a folder under an allowed root; all of them or, on any problem, none."""
-    return service.import_local(
+    return imports.import_local(
         principal, body.path, replace=body.replace, development=body.development, draft=body.draft
     )
 
@@ -114,7 +114,7 @@ def upload_bundle(
     draft: Annotated[bool, Form(description=DRAFT)] = False,
 ) -> ImportReport:
     """Validate and register an uploaded bundle (size-limited while it streams in)."""
-    return service.import_upload(principal, file.filename or "upload.tar.gz", file.file, replace=replace, draft=draft)
+    return imports.import_upload(principal, file.filename or "upload.tar.gz", file.file, replace=replace, draft=draft)
 
 
 @router.post("/validate", operation_id="catalog-validate-bundle", response_model=ValidationReport)

@@ -11,6 +11,7 @@ import jsonschema
 from jsonschema import Draft7Validator
 from jsonschema.exceptions import SchemaError
 
+from portal.catalog.item_tests import read_cases
 from portal.catalog.manifest import Problem, parse_manifest
 
 MANIFEST = "manifest.yaml"
@@ -151,6 +152,7 @@ def check_folder(path: Path, expected_version: str | None = None, expected_id: s
             folder.ui = ui
 
     folder.readme = _read_text(path / README, README, problems) or ""
+    problems.extend(read_cases(path)[1])
 
     entrypoint = folder.manifest.get("entrypoint")
     if isinstance(entrypoint, str):

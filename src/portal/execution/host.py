@@ -145,7 +145,7 @@ class JobHost:
         if stale is not None:
             stale[1].set()  # the same job claimed again (it was reaped from us meanwhile): the old run stops
         self._running[job.id] = (job.run, cancel)
-        if job.kind != kinds.TASK:
+        if job.kind not in kinds.SANDBOXED:
             runner = kinds.runner_for(job.kind)
             if runner is None:
                 message = f"this worker cannot run jobs of kind {job.kind}"

@@ -13,21 +13,35 @@ import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from portal.auth import service as auth_service
 from portal.catalog import service as catalog_service
 from portal.catalog.importers import git as git_importer
 from portal.catalog.importers.git import TAG_RE, check_request, normalize_repo_url
 from portal.catalog.manifest import parse_version
-from portal.catalog.schemas import GitImportRequest
+from portal.catalog.schemas import GitImportRequest, ImportReport
 from portal.errors import BadRequest, Forbidden, NotFound, Unauthorized, ValidationFailed
 from portal.identity.principal import Principal
 from portal.identity.roles import Role
-from portal.jobs import kinds
+from portal.jobs import item_tests, kinds
 from portal.jobs import service as jobs_service
 from portal.jobs.schemas import ClaimedJob, JobOut
 from portal.settings import get_settings
+
+
+def import_local(actor: Principal, path: str, **options: Any) -> ImportReport:
+    """A folder's versions registered (`catalog.service.import_local`), then the tests of each new one queued."""
+    report = catalog_service.import_local(actor, path, **options)
+    item_tests.start_for_imported(actor, report.imported)
+    return report
+
+
+def import_upload(actor: Principal, filename: str, fileobj: BinaryIO, **options: Any) -> ImportReport:
+    """An upload's versions registered (`catalog.service.import_upload`), then the tests of each new one queued."""
+    report = catalog_service.import_upload(actor, filename, fileobj, **options)
+    item_tests.start_for_imported(actor, report.imported)
+    return report
 
 
 def start_import(
@@ -174,6 +188,7 @@ def run_import(job: ClaimedJob, step: kinds.StepReporter, cancel: threading.Even
             }
 
         imported = catalog_service.register(actor, checked, source, replace=request.replace, draft=request.draft)
+        item_tests.start_for_imported(actor, imported)
     step(100, "imported")
     return {
         "repo_url": request.repo_url,

@@ -1,7 +1,7 @@
 """The kinds of job besides running a catalog item's task, and what carries each out.
 
 A job row names its kind; the executor's host runs a task for the default kind and looks every other kind up
-here. The domain that owns a kind provides its runner, and the composition root (`bootstrap.register_job_kinds`)
+here. The domain that owns a kind provides its runner, and the composition root (`bootstrap.connect_domains`)
 registers it in every process that runs jobs, so the executor never imports the domains whose work it carries.
 """
 
@@ -15,6 +15,11 @@ from portal.jobs.schemas import ClaimedJob
 
 TASK = "catalog_execution"
 CATALOG_IMPORT = "catalog_import"
+# Runs of an item's task that are not real runs: its test cases, and a dry run from the admin item page. They
+# run in the sandbox like a task and count in no item's runs.
+TEST = "catalog_test"
+DRY_RUN = "catalog_dry_run"
+SANDBOXED = frozenset({TASK, TEST, DRY_RUN})
 
 StepReporter = Callable[[int, str], None]
 """Reports a step of the job: its percent done and what it does now (shown as a `step` event)."""
@@ -28,8 +33,8 @@ _runners: dict[str, KindRunner] = {}
 
 def register(kind: str, runner: KindRunner) -> None:
     """Say what carries out jobs of `kind` (registering a kind again replaces its runner)."""
-    if kind == TASK:
-        raise ValueError("the task kind is the executor's own")
+    if kind in SANDBOXED:
+        raise ValueError(f"{kind} jobs run in the executor's sandbox")
     _runners[kind] = runner
 
 

@@ -65,6 +65,22 @@ class Job(Base):
     secrets: Mapped[list[Any]] = mapped_column(default=list)
 
 
+class ItemTestCase(Base):
+    """One case of a version's tests in one test run: the job that ran it and what it should have done."""
+
+    __tablename__ = "item_test_cases"
+    __table_args__ = (Index("ix_item_test_cases_version", "item_id", "version", "run", "id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    item_id: Mapped[str] = mapped_column(String(64))
+    version: Mapped[str] = mapped_column(String(64))
+    run: Mapped[int] = mapped_column()  # the test run (the first case's job id): the latest run decides
+    name: Mapped[str] = mapped_column(String(200))
+    job_id: Mapped[int] = mapped_column(ForeignKey("jobs.id"))
+    expect: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
 class JobEvent(Base):
     """One step of a job's timeline: a state transition or a progress report."""
 

@@ -54,13 +54,15 @@ def insert_run(
     retry_of: int | None = None,
     attempt: int = 1,
     created_message: str | None = None,
+    kind: str = kinds.TASK,
 ) -> Row[Any]:
-    """A job for a checked version: sensitive inputs sealed, waiting for approval when the item asks for it."""
+    """A job for a checked version: sensitive inputs sealed, waiting for approval when the item asks for it (a
+    real run, not a test or a dry run)."""
     stored, sealed = seal_sensitive(runnable.sensitive, inputs)
     return insert_job(
         s,
         actor,
-        kind=kinds.TASK,
+        kind=kind,
         item_id=runnable.item_id,
         item_version=runnable.version,
         bundle_sha256=runnable.bundle_sha256,
@@ -74,8 +76,8 @@ def insert_run(
         else runnable.resources,
         retry_of=retry_of,
         attempt=attempt,
-        state=JobState.PENDING_APPROVAL if runnable.approval else JobState.QUEUED,
-        approval=runnable.approval,
+        state=JobState.PENDING_APPROVAL if runnable.approval and kind == kinds.TASK else JobState.QUEUED,
+        approval=runnable.approval if kind == kinds.TASK else None,
         sealed_inputs=sealed,
         secrets=runnable.secrets,
         queue=runnable.queue,

@@ -39,6 +39,7 @@ def upgrade() -> None:
     op.create_index("ix_catalog_versions_status", "catalog_versions", ["status"])
     item_columns: tuple[sa.Column[Any], ...] = (
         sa.Column("review_policy", sa.String(length=16), nullable=True),
+        sa.Column("tests_required", sa.Boolean(), nullable=True),
         sa.Column("featured", sa.Boolean(), nullable=False, server_default=sa.false()),
         sa.Column("notice", sa.Text(), nullable=True),
         sa.Column("overrides", sa.JSON(), nullable=True),
@@ -88,6 +89,18 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("item_id", "version", "depends_on"),
     )
     op.create_index("ix_catalog_dependencies_depends_on", "catalog_dependencies", ["depends_on"])
+    op.create_table(
+        "item_test_cases",
+        sa.Column("id", sa.Integer(), primary_key=True),
+        sa.Column("item_id", sa.String(length=64), nullable=False),
+        sa.Column("version", sa.String(length=64), nullable=False),
+        sa.Column("run", sa.Integer(), nullable=False),
+        sa.Column("name", sa.String(length=200), nullable=False),
+        sa.Column("job_id", sa.Integer(), sa.ForeignKey("jobs.id"), nullable=False),
+        sa.Column("expect", sa.JSON(), nullable=False),
+        sa.Column("created_at", UTCDateTime(), nullable=False),
+    )
+    op.create_index("ix_item_test_cases_version", "item_test_cases", ["item_id", "version", "run", "id"])
     _deprecated_from_manifests()
     _dependencies_from_manifests()
 
@@ -149,6 +162,8 @@ def downgrade() -> None:
     conn.execute(
         sa.text("UPDATE catalog_versions SET status = 'archived' WHERE status IN ('draft', 'in_review', 'rejected')")
     )
+    op.drop_index("ix_item_test_cases_version", table_name="item_test_cases")
+    op.drop_table("item_test_cases")
     op.drop_index("ix_catalog_dependencies_depends_on", table_name="catalog_dependencies")
     op.drop_table("catalog_dependencies")
     op.drop_index("ix_catalog_channel_events_item", table_name="catalog_channel_events")
@@ -160,7 +175,7 @@ def downgrade() -> None:
     # Plain DROP COLUMN (SQLite 3.35+ and PostgreSQL): a batch copy would drop and recreate catalog_items, and
     # dropping it cascades to every table that refers to it.
     for table, columns in (
-        ("catalog_items", ("maintainers", "overrides", "notice", "featured", "review_policy")),
+        ("catalog_items", ("maintainers", "overrides", "notice", "featured", "tests_required", "review_policy")),
         (
             "catalog_versions",
             (
