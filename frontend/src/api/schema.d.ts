@@ -75,9 +75,9 @@ export interface paths {
         put?: never;
         /**
          * Bulk
-         * @description Deprecate, archive, restore, promote to a channel, tag or approve many versions (or items) at once: each
-         *     row checked and done on its own, with its result and reason and an audit entry; `dry_run` previews. Counts
-         *     against PORTAL_ADMIN_BULK_RATE_PER_MINUTE.
+         * @description Deprecate, archive, restore, promote to a channel, tag or approve many versions (or items) at once: each row
+         *     checked and done on its own, with its result and reason and an audit entry; `dry_run` previews. Counts against
+         *     PORTAL_ADMIN_BULK_RATE_PER_MINUTE. Role: publisher maintaining the item, or admin.
          */
         post: operations["catalog-admin-bulk"];
         delete?: never;
@@ -95,7 +95,8 @@ export interface paths {
         };
         /**
          * Dependency Graph
-         * @description Every dependency between runnable versions: the items, and an edge per item@version -> item (range).
+         * @description Every dependency between runnable versions: the items, and an edge per item@version -> item (range). Role:
+         *     publisher.
          */
         get: operations["catalog-admin-dependencies"];
         put?: never;
@@ -115,8 +116,8 @@ export interface paths {
         };
         /**
          * List Items
-         * @description Every item, whatever the state of its versions, with channels, version states and the runs of the last
-         *     30 days. Role: publisher.
+         * @description Every item, whatever the state of its versions, with channels, version states and the runs of the last 30 days.
+         *     Role: publisher.
          */
         get: operations["catalog-admin-list"];
         put?: never;
@@ -146,8 +147,8 @@ export interface paths {
         head?: never;
         /**
          * Update Item
-         * @description Metadata without a new bundle (a null clears an override); the review policy and maintainers are for
-         *     admins. Audited with before and after.
+         * @description Metadata without a new bundle (a null clears an override); the review policy and maintainers are for admins.
+         *     Audited with before and after. Role: publisher maintaining the item, or admin.
          */
         patch: operations["catalog-admin-update"];
         trace?: never;
@@ -162,13 +163,14 @@ export interface paths {
         get?: never;
         /**
          * Set Channel
-         * @description Point a channel (`stable` or a custom one) at a runnable version; `latest` is computed.
+         * @description Point a channel (`stable` or a custom one) at a runnable version; `latest` is computed. Role: publisher
+         *     maintaining the item, or admin.
          */
         put: operations["catalog-admin-set-channel"];
         post?: never;
         /**
          * Remove Channel
-         * @description Remove a custom channel or unset `stable`.
+         * @description Remove a custom channel or unset `stable`. Role: publisher maintaining the item, or admin.
          */
         delete: operations["catalog-admin-remove-channel"];
         options?: never;
@@ -185,8 +187,9 @@ export interface paths {
         };
         /**
          * Diff Versions
-         * @description What changed from one version to another: the input schema (each change breaking or compatible, and the
-         *     item's schedules and recent jobs the newer version would refuse), the manifest and the files.
+         * @description What changed from one version to another: the input schema (each change breaking or compatible, and the item's
+         *     schedules and recent jobs the newer version would refuse), the manifest and the files. Role: publisher
+         *     maintaining the item, or admin.
          */
         get: operations["catalog-admin-diff"];
         put?: never;
@@ -208,8 +211,8 @@ export interface paths {
         put?: never;
         /**
          * Dry Run
-         * @description Run a version (a draft, say) once with sample inputs, in the sandbox: a job of kind `catalog_dry_run`,
-         *     never counted as a run of the item.
+         * @description Run a version (a draft, say) once with sample inputs, in the sandbox: a job of kind `catalog_dry_run`, never
+         *     counted as a run of the item. Role: publisher maintaining the item, or admin.
          */
         post: operations["catalog-admin-dry-run"];
         delete?: never;
@@ -229,8 +232,8 @@ export interface paths {
         put?: never;
         /**
          * Review
-         * @description Approve (-> active) or reject (-> rejected, a reason required) a version in review; never by its
-         *     importer.
+         * @description Approve (-> active) or reject (-> rejected, a reason required) a version in review; never by its importer. Role:
+         *     publisher maintaining the item, or admin.
          */
         post: operations["catalog-admin-review"];
         delete?: never;
@@ -248,14 +251,15 @@ export interface paths {
         };
         /**
          * Get Test Results
-         * @description The latest run of a version's tests (`tests/*.json` in its bundle): each case, its job and verdict.
+         * @description The latest run of a version's tests (`tests/*.json` in its bundle): each case, its job and verdict. Role:
+         *     publisher.
          */
         get: operations["catalog-admin-test-results"];
         put?: never;
         /**
          * Run Tests
-         * @description Run a version's tests now, each case a job of kind `catalog_test` in the sandbox (they also run when it
-         *     is imported). Not runs of the item.
+         * @description Run a version's tests now, each case a job of kind `catalog_test` in the sandbox (they also run when it is
+         *     imported). Not runs of the item. Role: publisher maintaining the item, or admin.
          */
         post: operations["catalog-admin-run-tests"];
         delete?: never;
@@ -275,8 +279,9 @@ export interface paths {
         put?: never;
         /**
          * Transition
-         * @description Move a version along its lifecycle (draft, in_review, active, deprecated, archived, rejected): an edge the
-         *     table does not have is a 409 naming both states; deprecating, archiving and rejecting need a reason.
+         * @description Move a version along its lifecycle (draft, in_review, active, deprecated, archived, rejected): an edge the table
+         *     does not have is a 409 naming both states; deprecating, archiving and rejecting need a reason. Role: publisher
+         *     maintaining the item, or admin.
          */
         post: operations["catalog-admin-transition"];
         delete?: never;
@@ -294,7 +299,8 @@ export interface paths {
         };
         /**
          * Pending Reviews
-         * @description The versions waiting for a review the caller may give, and the caller's own versions in review.
+         * @description The versions waiting for a review the caller may give, and the caller's own versions in review. Role:
+         *     publisher.
          */
         get: operations["catalog-admin-reviews"];
         put?: never;

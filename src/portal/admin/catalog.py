@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import case, func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import Session
 
 from portal.catalog import access, administration, channels, dependencies, lifecycle
@@ -26,9 +26,17 @@ from portal.db.base import utcnow
 from portal.errors import ValidationFailed
 from portal.identity.principal import Principal
 from portal.jobs import kinds
-from portal.jobs.models import Job
+from portal.jobs.counters import hour_of
+from portal.jobs.models import Job, JobHourly
 from portal.settings import get_settings
 
+# An item's last run: the newest of its jobs that is a run (the index on item and id, read backwards).
+_LAST_RUN = (
+    select(Job.created_at)
+    .where(Job.item_id == bindparam("item_id"), Job.kind == kinds.TASK)
+    .order_by(Job.id.desc())
+    .limit(1)
+)
 SORTS = {"id": CatalogItem.id, "name": CatalogItem.name, "updated_at": CatalogItem.updated_at}
 STATS_DAYS = 30
 MAX_PAGE_SIZE = 200
@@ -137,31 +145,25 @@ def _rows(s: Session, actor: Principal, items: list[CatalogItem]) -> list[AdminI
         )
     ):
         pointers.setdefault(item_id, {})[name] = version
-    since = utcnow() - timedelta(days=STATS_DAYS)
+    since = hour_of(utcnow() - timedelta(days=STATS_DAYS))
     stats = {
-        item_id: (int(runs), int(succeeded or 0), int(finished or 0))
-        for item_id, runs, succeeded, finished in s.execute(
+        str(item_id): (int(runs or 0), int(succeeded or 0), int(failed or 0))
+        for item_id, runs, succeeded, failed in s.execute(
             select(
-                Job.item_id,
-                func.count(),
-                func.sum(case((Job.state == "SUCCEEDED", 1), else_=0)),
-                func.sum(case((Job.state.in_(("SUCCEEDED", "FAILED")), 1), else_=0)),
+                JobHourly.item_id,
+                func.sum(JobHourly.created),
+                func.sum(JobHourly.succeeded),
+                func.sum(JobHourly.failed),
             )
-            .where(Job.item_id.in_(ids), Job.created_at >= since, Job.kind == kinds.TASK)
-            .group_by(Job.item_id)
-        )
-    }
-    last_runs: dict[str, Any] = {
-        str(item_id): at
-        for item_id, at in s.execute(
-            select(Job.item_id, func.max(Job.created_at))
-            .where(Job.item_id.in_(ids), Job.kind == kinds.TASK)
-            .group_by(Job.item_id)
+            .where(JobHourly.item_id.in_(ids), JobHourly.hour >= since)
+            .group_by(JobHourly.item_id)
         ).all()
     }
+    last_runs = {item_id: s.scalar(_LAST_RUN, {"item_id": item_id}) for item_id in ids}
     rows = []
     for item in items:
-        runs, succeeded, finished = stats.get(item.id, (0, 0, 0))
+        runs, succeeded, failed = stats.get(item.id, (0, 0, 0))
+        finished = succeeded + failed
         named = dict(pointers.get(item.id, {}))
         if item.latest_version:
             named[LATEST] = item.latest_version

@@ -56,8 +56,8 @@ def list_items(
     page: Annotated[int, Query(ge=1, le=100_000)] = 1,
     page_size: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> AdminItemPage:
-    """Every item, whatever the state of its versions, with channels, version states and the runs of the last
-    30 days. Role: publisher."""
+    """Every item, whatever the state of its versions, with channels, version states and the runs of the last 30 days.
+    Role: publisher."""
     return catalog_reads.list_items(
         principal,
         q=q,
@@ -74,13 +74,15 @@ def list_items(
 
 @router.get("/reviews", operation_id="catalog-admin-reviews", response_model=PendingReviews)
 def pending_reviews(principal: Publisher) -> PendingReviews:
-    """The versions waiting for a review the caller may give, and the caller's own versions in review."""
+    """The versions waiting for a review the caller may give, and the caller's own versions in review. Role:
+    publisher."""
     return administration.pending_reviews(principal)
 
 
 @router.get("/dependencies", operation_id="catalog-admin-dependencies", response_model=DependencyGraph)
 def dependency_graph(_: Publisher) -> DependencyGraph:
-    """Every dependency between runnable versions: the items, and an edge per item@version -> item (range)."""
+    """Every dependency between runnable versions: the items, and an edge per item@version -> item (range). Role:
+    publisher."""
     return catalog_reads.dependency_graph()
 
 
@@ -102,15 +104,16 @@ def diff_versions(
     older: Annotated[str, Query(alias="from", min_length=1, max_length=64, description="a version or channel")],
     newer: Annotated[str, Query(alias="to", min_length=1, max_length=64, description="a version or channel")],
 ) -> VersionDiff:
-    """What changed from one version to another: the input schema (each change breaking or compatible, and the
-    item's schedules and recent jobs the newer version would refuse), the manifest and the files."""
+    """What changed from one version to another: the input schema (each change breaking or compatible, and the item's
+    schedules and recent jobs the newer version would refuse), the manifest and the files. Role: publisher
+    maintaining the item, or admin."""
     return catalog_diff.compare(item_id, older, newer)
 
 
 @router.patch("/items/{item_id}", operation_id="catalog-admin-update", response_model=AdminItemDetail, responses=_403)
 def update_item(item_id: str, body: ItemUpdate, principal: Publisher) -> AdminItemDetail:
-    """Metadata without a new bundle (a null clears an override); the review policy and maintainers are for
-    admins. Audited with before and after."""
+    """Metadata without a new bundle (a null clears an override); the review policy and maintainers are for admins.
+    Audited with before and after. Role: publisher maintaining the item, or admin."""
     administration.update_item(principal, item_id, body)
     return catalog_reads.get_item(principal, item_id)
 
@@ -122,8 +125,9 @@ def update_item(item_id: str, body: ItemUpdate, principal: Publisher) -> AdminIt
     responses={**_403, **_409},
 )
 def transition(item_id: str, version: str, body: TransitionRequest, principal: Publisher) -> AdminVersionOut:
-    """Move a version along its lifecycle (draft, in_review, active, deprecated, archived, rejected): an edge the
-    table does not have is a 409 naming both states; deprecating, archiving and rejecting need a reason."""
+    """Move a version along its lifecycle (draft, in_review, active, deprecated, archived, rejected): an edge the table
+    does not have is a 409 naming both states; deprecating, archiving and rejecting need a reason. Role: publisher
+    maintaining the item, or admin."""
     return administration.transition(principal, item_id, version, body.to, body.reason, body.sunset_at, body.confirm)
 
 
@@ -134,8 +138,8 @@ def transition(item_id: str, version: str, body: TransitionRequest, principal: P
     responses={403: {"description": "the caller imported this version, or does not manage the item"}, **_409},
 )
 def review(item_id: str, version: str, body: ReviewRequest, principal: Publisher) -> AdminVersionOut:
-    """Approve (-> active) or reject (-> rejected, a reason required) a version in review; never by its
-    importer."""
+    """Approve (-> active) or reject (-> rejected, a reason required) a version in review; never by its importer. Role:
+    publisher maintaining the item, or admin."""
     return administration.review(principal, item_id, version, body.decision, body.reason)
 
 
@@ -143,7 +147,8 @@ def review(item_id: str, version: str, body: ReviewRequest, principal: Publisher
     "/items/{item_id}/versions/{version}/tests", operation_id="catalog-admin-test-results", response_model=TestResults
 )
 def get_test_results(item_id: str, version: str, _: Publisher) -> TestResults:
-    """The latest run of a version's tests (`tests/*.json` in its bundle): each case, its job and verdict."""
+    """The latest run of a version's tests (`tests/*.json` in its bundle): each case, its job and verdict. Role:
+    publisher."""
     return item_tests.results(item_id, version)
 
 
@@ -155,8 +160,8 @@ def get_test_results(item_id: str, version: str, _: Publisher) -> TestResults:
     responses={**_403, **_409},
 )
 def run_tests(item_id: str, version: str, principal: Publisher) -> TestResults:
-    """Run a version's tests now, each case a job of kind `catalog_test` in the sandbox (they also run when it
-    is imported). Not runs of the item."""
+    """Run a version's tests now, each case a job of kind `catalog_test` in the sandbox (they also run when it is
+    imported). Not runs of the item. Role: publisher maintaining the item, or admin."""
     return item_tests.start(principal, item_id, version)
 
 
@@ -168,8 +173,8 @@ def run_tests(item_id: str, version: str, principal: Publisher) -> TestResults:
     responses={**_403, **_409},
 )
 def dry_run(item_id: str, version: str, body: DryRunRequest, principal: Publisher) -> JobOut:
-    """Run a version (a draft, say) once with sample inputs, in the sandbox: a job of kind `catalog_dry_run`,
-    never counted as a run of the item."""
+    """Run a version (a draft, say) once with sample inputs, in the sandbox: a job of kind `catalog_dry_run`, never
+    counted as a run of the item. Role: publisher maintaining the item, or admin."""
     return item_tests.dry_run(principal, item_id, version, body.inputs)
 
 
@@ -180,7 +185,8 @@ def dry_run(item_id: str, version: str, body: DryRunRequest, principal: Publishe
     responses={**_403, **_409},
 )
 def set_channel(item_id: str, channel: str, body: ChannelRequest, principal: Publisher) -> AdminItemDetail:
-    """Point a channel (`stable` or a custom one) at a runnable version; `latest` is computed."""
+    """Point a channel (`stable` or a custom one) at a runnable version; `latest` is computed. Role: publisher
+    maintaining the item, or admin."""
     administration.set_channel(principal, item_id, channel, body.version, body.reason)
     return catalog_reads.get_item(principal, item_id)
 
@@ -197,7 +203,7 @@ def remove_channel(
     principal: Publisher,
     reason: Annotated[str | None, Query(max_length=2000)] = None,
 ) -> AdminItemDetail:
-    """Remove a custom channel or unset `stable`."""
+    """Remove a custom channel or unset `stable`. Role: publisher maintaining the item, or admin."""
     administration.remove_channel(principal, item_id, channel, reason)
     return catalog_reads.get_item(principal, item_id)
 
@@ -209,8 +215,8 @@ def remove_channel(
     responses={429: {"description": "too many bulk calls from this user (`Retry-After` says when to try again)"}},
 )
 def bulk(body: CatalogBulkRequest, principal: Publisher) -> CatalogBulkResponse:
-    """Deprecate, archive, restore, promote to a channel, tag or approve many versions (or items) at once: each
-    row checked and done on its own, with its result and reason and an audit entry; `dry_run` previews. Counts
-    against PORTAL_ADMIN_BULK_RATE_PER_MINUTE."""
+    """Deprecate, archive, restore, promote to a channel, tag or approve many versions (or items) at once: each row
+    checked and done on its own, with its result and reason and an audit entry; `dry_run` previews. Counts against
+    PORTAL_ADMIN_BULK_RATE_PER_MINUTE. Role: publisher maintaining the item, or admin."""
     limiter.check("catalog bulk", principal.id or 0, get_settings().admin_bulk_rate_per_minute)
     return catalog_bulk.run(principal, body)

@@ -1,8 +1,9 @@
 """Job counters and hourly rollups, kept in the transaction of every state change.
 
 Dashboards and metrics read these small tables instead of counting over the jobs table, so their cost does not
-grow with history. `rebuild()` recomputes both from the jobs themselves (the migration that adds them, and
-`portal admin recount` after jobs were written behind the service's back).
+grow with history. The hourly rollups count the runs of items (kind `catalog_execution`): imports, item tests
+and dry runs are in the state counters only. `rebuild()` recomputes both from the jobs themselves (the migration
+that adds them, and `portal admin recount` after jobs were written behind the service's back).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
+from portal.jobs import kinds
 from portal.jobs.models import Job, JobCount, JobHourly, JobOwnerCount
 
 counts_t: Table = JobCount.__table__  # type: ignore[assignment]
@@ -182,12 +184,16 @@ def rebuild(conn: Connection, batch: int = 20_000) -> None:
         for name, value in values.items():
             row[name] = max(row[name], value) if name == "duration_ms_max" else row[name] + value
 
-    jobs = select(Job.state, Job.queue, Job.item_id, Job.created_by, Job.created_at, Job.started_at, Job.finished_at)
-    for state, queue, item_id, owner, created_at, started_at, finished_at in conn.execute(
+    jobs = select(
+        Job.state, Job.queue, Job.item_id, Job.created_by, Job.created_at, Job.started_at, Job.finished_at, Job.kind
+    )
+    for state, queue, item_id, owner, created_at, started_at, finished_at, kind in conn.execute(
         jobs.execution_options(yield_per=batch)
     ):
         counts[(state, queue, item_id)] += 1
         owners[(owner or 0, state, item_id)] += 1
+        if kind != kinds.TASK:  # the hourly rollups count the runs of items: no imports, tests or dry runs
+            continue
         add(hour_of(created_at), item_id, created=1)
         if state in FINISHED and finished_at is not None:
             add(hour_of(finished_at), item_id, **_finish_values(state, finished_at, started_at))

@@ -154,6 +154,7 @@ class JobHourly(Base):
     """Per hour and item: jobs created and finished, and the durations of the finished ones (for charts)."""
 
     __tablename__ = "job_hourly"
+    __table_args__ = (Index("ix_job_hourly_item_hour", "item_id", "hour"),)  # an item's recent runs
 
     hour: Mapped[datetime] = mapped_column(primary_key=True)
     item_id: Mapped[str] = mapped_column(String(64), primary_key=True)

@@ -22,7 +22,7 @@ from portal.db.base import utcnow
 from portal.errors import Conflict
 from portal.events import bus
 from portal.identity.principal import Principal
-from portal.jobs import counters, executors
+from portal.jobs import counters, executors, kinds
 from portal.jobs.models import Job, JobEvent, JobLog
 from portal.jobs.schemas import JobOut, RunKey
 from portal.jobs.states import IllegalTransition, JobState, check_edge
@@ -193,7 +193,7 @@ def record_move(
         progress=progress,
     )
     counters.moved(s, row.item_id, row.queue, source.value, target.value, owner=row.created_by)
-    if target.value in counters.FINISHED:
+    if target.value in counters.FINISHED and row.kind == kinds.TASK:  # the hourly rollups count runs of items
         counters.finished(s, row.item_id, target.value, now, row.started_at)
 
 
@@ -267,7 +267,8 @@ def insert_job(
         message=created_message or (f"retry of job {retry_of}" if retry_of else "created"),
     )
     counters.moved(s, row.item_id, row.queue, None, row.state, owner=row.created_by)
-    counters.created(s, row.item_id, now)
+    if kind == kinds.TASK:
+        counters.created(s, row.item_id, now)
     if state is JobState.PENDING_APPROVAL and approval is not None:
         write_event(conn, row.id, now, "approval", message=f"waiting for approval: {describe_policy(approval)}")
     announce(s, row)

@@ -101,6 +101,7 @@ def upgrade() -> None:
         sa.Column("created_at", UTCDateTime(), nullable=False),
     )
     op.create_index("ix_item_test_cases_version", "item_test_cases", ["item_id", "version", "run", "id"])
+    op.create_index("ix_job_hourly_item_hour", "job_hourly", ["item_id", "hour"])
     _deprecated_from_manifests()
     _dependencies_from_manifests()
 
@@ -162,6 +163,7 @@ def downgrade() -> None:
     conn.execute(
         sa.text("UPDATE catalog_versions SET status = 'archived' WHERE status IN ('draft', 'in_review', 'rejected')")
     )
+    op.drop_index("ix_job_hourly_item_hour", table_name="job_hourly")
     op.drop_index("ix_item_test_cases_version", table_name="item_test_cases")
     op.drop_table("item_test_cases")
     op.drop_index("ix_catalog_dependencies_depends_on", table_name="catalog_dependencies")
