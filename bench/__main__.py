@@ -9,7 +9,20 @@ import traceback
 from collections.abc import Callable
 from typing import Any
 
-from bench import audit, catalog, distributed, drain, history, listing, logins, roundtrip, stats, submit, web
+from bench import (
+    audit,
+    catalog,
+    catalog_admin,
+    distributed,
+    drain,
+    history,
+    listing,
+    logins,
+    roundtrip,
+    stats,
+    submit,
+    web,
+)
 from bench.common import CorrectnessError, load_average
 
 SCENARIOS: dict[str, Callable[[], dict[str, Any]]] = {
@@ -18,6 +31,7 @@ SCENARIOS: dict[str, Callable[[], dict[str, Any]]] = {
     "submit": submit.run,
     "list": listing.run,
     "catalog": catalog.run,
+    "catalog-admin": catalog_admin.run,
     "web": web.run,
     "stats": stats.run,
     "audit": audit.run,
