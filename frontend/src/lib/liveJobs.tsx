@@ -138,11 +138,11 @@ export function LiveJobsProvider({ children }: { children: ReactNode }) {
       },
       onDenied: () => void client.invalidateQueries({ queryKey: ["me"] }),
       onMessage: (message) => {
-        const m = message as { type?: string; job?: Job; rev?: number };
-        if (m.type !== "job.updated" || !m.job) return;
-        if (!revs.accept(m.job.id, m.rev ?? m.job.rev)) return;
-        recent.remember(m.job);
-        pending.set(m.job.id, m.job);
+        if (message.type !== "job.updated") return;
+        const { job, rev } = message;
+        if (!revs.accept(job.id, rev)) return;
+        recent.remember(job);
+        pending.set(job.id, job);
         timer ??= setTimeout(() => {
           timer = null;
           flush(client, pending);

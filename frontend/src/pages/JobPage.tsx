@@ -84,15 +84,13 @@ function useJobStream(jobId: number) {
         fetchLogs();
       },
       onMessage: (message) => {
-        const m = message as { type?: string; job?: JobDetail; rev?: number; lines?: StreamLine[] };
-        if (m.type === "job.log" && m.lines) {
-          if (buffer.add(m.lines)) publish();
-        } else if (m.type === "job.updated" && m.job && revs.accept(m.job.id, m.rev ?? m.job.rev)) {
+        if (message.type === "job.log") {
+          if (buffer.add(message.lines)) publish();
+        } else if (message.type === "job.updated" && revs.accept(message.job.id, message.rev)) {
+          const { job } = message;
           const previous = client.getQueryData<JobDetail>(["job", jobId]);
-          client.setQueryData<JobDetail>(["job", jobId], (detail) =>
-            detail && m.job!.rev > detail.rev ? { ...detail, ...m.job } : detail,
-          );
-          refetchDetail(!previous || previous.state !== m.job.state);
+          client.setQueryData<JobDetail>(["job", jobId], (detail) => (detail && job.rev > detail.rev ? { ...detail, ...job } : detail));
+          refetchDetail(!previous || previous.state !== job.state);
         }
       },
     });
