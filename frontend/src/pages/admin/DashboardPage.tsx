@@ -5,9 +5,10 @@
 import { useQuery } from "@tanstack/react-query";
 import { useEffect, useRef } from "react";
 import { Link } from "react-router";
+import { useMe } from "../../api/auth";
 import { api, unwrap, type Schemas } from "../../api/client";
 import { Empty, formatDuration, Spinner, Time } from "../../components/ui";
-import { hasRole, useMe } from "../../lib/auth";
+import { hasRole } from "../../lib/auth";
 import { useJobsPulse } from "../../lib/liveJobs";
 
 type Stats = Schemas["Stats"];

@@ -6,13 +6,14 @@
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { useEffect, useMemo, useState, type FormEvent } from "react";
 import { Link } from "react-router";
+import { useMe } from "../../api/auth";
+import { useAllCatalogItems } from "../../api/catalog";
 import { api, ApiError, unwrap, type Schemas } from "../../api/client";
 import { errorText, Field, fieldAria, fieldMessages, FormError, TableHead } from "../../components/admin";
 import { Dialog, useConfirm } from "../../components/Dialog";
 import { useToast } from "../../components/toasts";
 import { Empty, Spinner, Time } from "../../components/ui";
-import { hasRole, useMe } from "../../lib/auth";
-import { useAllCatalogItems } from "../../lib/catalog";
+import { hasRole } from "../../lib/auth";
 
 type Schedule = Schemas["ScheduleOut"];
 type NextRun = Schemas["NextRun"];

@@ -5,13 +5,13 @@
  */
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { useMemo, useState, type FormEvent } from "react";
+import { useAllCatalogItems } from "../../api/catalog";
 import { api, ApiError, unwrap, type Schemas } from "../../api/client";
 import { GrantList, GrantPicker } from "./SecretGrants";
 import { errorText, Field, fieldAria, fieldMessages, FormError, SECRET_NAME_PATTERN, TableHead } from "../../components/admin";
 import { Dialog, useConfirm } from "../../components/Dialog";
 import { useToast } from "../../components/toasts";
 import { Empty, Spinner, Time } from "../../components/ui";
-import { useAllCatalogItems } from "../../lib/catalog";
 
 type Secret = Schemas["SecretOut"];
 type Uncovered = Schemas["UncoveredVersion"];

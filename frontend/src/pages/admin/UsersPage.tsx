@@ -4,6 +4,7 @@
  */
 import { keepPreviousData, useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { useState, type FormEvent } from "react";
+import { useMe } from "../../api/auth";
 import { api, ApiError, unwrap, type Schemas } from "../../api/client";
 import {
   Badge,
@@ -20,7 +21,7 @@ import { Dialog, useConfirm } from "../../components/Dialog";
 import { SearchBox } from "../../components/SearchBox";
 import { useToast } from "../../components/toasts";
 import { Empty, Spinner, Time } from "../../components/ui";
-import { ROLES, useMe } from "../../lib/auth";
+import { ROLES } from "../../lib/auth";
 import { useUrlState } from "../../lib/urlState";
 import { LoginLocksSection } from "./LoginLocksSection";
 import { TokensSection } from "./TokensSection";
