@@ -3,23 +3,30 @@
  * admins create, edit, enable or disable, run now and delete them (the server enforces it). The form shows the
  * next runs of the expression as one types, and the server's 422 problems on their fields.
  */
-import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { useEffect, useMemo, useState, type FormEvent } from "react";
 import { Link } from "react-router";
 import { useMe } from "../../api/auth";
-import { useAllCatalogItems } from "../../api/catalog";
-import { api, ApiError, unwrap, type Schemas } from "../../api/client";
+import { useAllCatalogItems, useItemVersions } from "../../api/catalog";
+import { ApiError } from "../../api/client";
+import {
+  useDeleteSchedule,
+  useRunSchedule,
+  useSaveSchedule,
+  useSchedule,
+  useSchedulePreview,
+  useSchedules,
+  useToggleSchedule,
+  type NextRun,
+  type Schedule,
+} from "../../api/schedules";
 import { errorText, Field, fieldAria, fieldMessages, FormError, TableHead } from "../../components/admin";
 import { Dialog, useConfirm } from "../../components/Dialog";
 import { useToast } from "../../components/toasts";
 import { Empty, Spinner, Time } from "../../components/ui";
 import { hasRole } from "../../lib/auth";
 
-type Schedule = Schemas["ScheduleOut"];
-type NextRun = Schemas["NextRun"];
 type Editing = { mode: "create" } | { mode: "edit"; schedule: Schedule };
 
-const QUERY_KEY = ["admin", "schedules"];
 const LATEST = "latest";
 
 /** "Mon, 30 Mar 2026, 09:00 CEST": an instant as the schedule's own clock shows it. */
@@ -88,34 +95,11 @@ function ScheduleForm({ editing, onDone, onCancel }: { editing: Editing; onDone:
   const [inputsProblem, setInputsProblem] = useState<string | null>(null);
   const catalog = useAllCatalogItems();
   const zones = useMemo(timeZones, []);
-  const client = useQueryClient();
 
-  const versions = useQuery({
-    queryKey: ["versions", itemId],
-    queryFn: () => unwrap(api.GET("/api/catalog/{item_id}/versions", { params: { path: { item_id: itemId } } })),
-    enabled: itemId !== "",
-  });
-
+  const versions = useItemVersions(itemId, { enabled: itemId !== "" });
   const timing = useSettled({ cron, timezone });
-  const preview = useQuery({
-    queryKey: ["admin", "schedules", "preview", timing],
-    queryFn: () => unwrap(api.POST("/api/admin/schedules/preview", { body: { cron: timing.cron, timezone: timing.timezone, count: 5 } })),
-    enabled: timing.cron.trim() !== "" && timing.timezone.trim() !== "",
-    retry: false,
-    placeholderData: (previous) => previous,
-  });
-
-  const save = useMutation({
-    mutationFn: async (inputs: Record<string, unknown>): Promise<Schedule> => {
-      const body = { name, description, item_id: itemId, version, inputs, cron, timezone, enabled };
-      if (!original) return unwrap(api.POST("/api/admin/schedules", { body }));
-      return unwrap(api.PATCH("/api/admin/schedules/{schedule_id}", { params: { path: { schedule_id: original.id } }, body }));
-    },
-    onSuccess: (schedule) => {
-      void client.invalidateQueries({ queryKey: QUERY_KEY });
-      onDone(schedule, !original);
-    },
-  });
+  const preview = useSchedulePreview(timing);
+  const save = useSaveSchedule({ onSuccess: (schedule) => onDone(schedule, !original) });
 
   const submit = (event: FormEvent) => {
     event.preventDefault();
@@ -131,7 +115,8 @@ function ScheduleForm({ editing, onDone, onCancel }: { editing: Editing; onDone:
       return;
     }
     setInputsProblem(null);
-    save.mutate(inputs as Record<string, unknown>);
+    const body = { name, description, item_id: itemId, version, inputs: inputs as Record<string, unknown>, cron, timezone, enabled };
+    save.mutate({ original, body });
   };
 
   // Problems of the expression show as one types (from the preview) until the form is sent.
@@ -362,43 +347,20 @@ export default function SchedulesPage() {
   const [shown, setShown] = useState<Schedule | null>(null);
   const toast = useToast();
   const confirm = useConfirm();
-  const client = useQueryClient();
 
-  const schedules = useQuery({
-    queryKey: QUERY_KEY,
-    queryFn: () => unwrap(api.GET("/api/admin/schedules", { params: { query: { page_size: 500 } } })),
-    refetchInterval: 15_000,
-  });
-  const detail = useQuery({
-    queryKey: [...QUERY_KEY, shown?.id],
-    queryFn: () => unwrap(api.GET("/api/admin/schedules/{schedule_id}", { params: { path: { schedule_id: shown?.id ?? 0 } } })),
-    enabled: shown !== null,
-  });
+  const schedules = useSchedules();
+  const detail = useSchedule(shown?.id ?? null);
 
-  const toggle = useMutation({
-    mutationFn: (s: Schedule) =>
-      unwrap(
-        s.enabled
-          ? api.POST("/api/admin/schedules/{schedule_id}/disable", { params: { path: { schedule_id: s.id } } })
-          : api.POST("/api/admin/schedules/{schedule_id}/enable", { params: { path: { schedule_id: s.id } } }),
-      ),
-    onSuccess: (s) => {
-      void client.invalidateQueries({ queryKey: QUERY_KEY });
-      toast(`${s.name} ${s.enabled ? "enabled" : "disabled"}`);
-    },
+  const toggle = useToggleSchedule({
+    onSuccess: (s) => toast(`${s.name} ${s.enabled ? "enabled" : "disabled"}`),
     onError: (error, s) => toast(`${s.name} was not changed: ${errorText(error)}`, "error"),
   });
-  const runNow = useMutation({
-    mutationFn: (s: Schedule) => unwrap(api.POST("/api/admin/schedules/{schedule_id}/run", { params: { path: { schedule_id: s.id } } })),
+  const runNow = useRunSchedule({
     onSuccess: (job, s) => toast(`${s.name}: job #${job.id} started`),
     onError: (error, s) => toast(`${s.name} did not run: ${errorText(error)}`, "error"),
   });
-  const remove = useMutation({
-    mutationFn: (s: Schedule) => unwrap(api.DELETE("/api/admin/schedules/{schedule_id}", { params: { path: { schedule_id: s.id } } })),
-    onSuccess: (_, s) => {
-      void client.invalidateQueries({ queryKey: QUERY_KEY });
-      toast(`Schedule ${s.name} deleted`);
-    },
+  const remove = useDeleteSchedule({
+    onSuccess: (_, s) => toast(`Schedule ${s.name} deleted`),
     onError: (error, s) => toast(`${s.name} was not deleted: ${errorText(error)}`, "error"),
   });
 
