@@ -10,7 +10,7 @@ import { hasRole } from "../lib/auth";
 import { describeNetwork } from "../lib/catalog";
 import { useUrlState } from "../lib/urlState";
 
-const ImportDialog = lazy(() => import("./ImportDialog"));
+const ImportDialog = lazy(() => import("../components/catalog/ImportDialog"));
 
 function ItemCard({ item }: { item: Item }) {
   return (

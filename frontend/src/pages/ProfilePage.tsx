@@ -1,22 +1,14 @@
 /** The logged-in user's own page: who they are, a password change, and their API tokens (the secret shown once). */
 import { useState, type FormEvent } from "react";
-import { useChangePassword, useCreateMyToken, useMe, useMyTokens, useRevokeMyToken } from "../api/auth";
+import { useChangePassword, useCreateMyToken, useMe, useMyTokens, useRevokeMyToken, type Token } from "../api/auth";
 import { ApiError } from "../api/client";
-import {
-  errorText,
-  Field,
-  fieldAria,
-  fieldMessages,
-  FormError,
-  Section,
-  ShownOnceDialog,
-  TokensTable,
-  type ShownOnce,
-  type Token,
-} from "../components/admin";
 import { useConfirm } from "../components/Dialog";
+import { ShownOnceDialog, type ShownOnce } from "../components/ShownOnce";
+import { Field, fieldAria, FormError } from "../components/forms";
 import { useToast } from "../components/toasts";
-import { Empty, Spinner } from "../components/ui";
+import { TokensTable } from "../components/tokens";
+import { Empty, Section, Spinner } from "../components/ui";
+import { errorText, fieldMessages } from "../lib/formErrors";
 
 function PasswordForm({ username }: { username: string }) {
   const [current, setCurrent] = useState("");

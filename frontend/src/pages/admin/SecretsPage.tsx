@@ -15,11 +15,12 @@ import {
   type Secret,
   type UncoveredVersion,
 } from "../../api/secrets";
-import { GrantList, GrantPicker } from "./SecretGrants";
-import { errorText, Field, fieldAria, fieldMessages, FormError, TableHead } from "../../components/admin";
+import { GrantList, GrantPicker } from "../../components/admin/SecretGrants";
 import { Dialog, useConfirm } from "../../components/Dialog";
+import { Field, fieldAria, FormError } from "../../components/forms";
 import { useToast } from "../../components/toasts";
-import { Empty, Spinner, Time } from "../../components/ui";
+import { Empty, Spinner, TableHead, Time } from "../../components/ui";
+import { errorText, fieldMessages } from "../../lib/formErrors";
 
 type Editing = { mode: "create" } | { mode: "edit"; secret: Secret };
 

@@ -2,8 +2,9 @@
 import type { ReactNode } from "react";
 import { SYSTEM_REFRESH_MS, useHealthDetailed, useSystemStatus } from "../../api/admin";
 import { ApiError } from "../../api/client";
-import { Badge, formatBytes, formatNumber, formatPercent, formatUptime, num, obj, str, TableHead, UsageBar } from "../../components/admin";
-import { Empty, JobLinks, Spinner, Time } from "../../components/ui";
+import { UsageBar } from "../../components/admin/UsageBar";
+import { formatBytes, formatNumber, formatPercent, formatUptime, num, obj, str } from "../../components/admin/format";
+import { Badge, Empty, JobLinks, Spinner, TableHead, Time } from "../../components/ui";
 
 function Card({ id, title, children, className = "" }: { id: string; title: string; children: ReactNode; className?: string }) {
   return (

@@ -6,26 +6,17 @@ import { useState, type FormEvent } from "react";
 import { useMe } from "../../api/auth";
 import { ApiError, type Schemas } from "../../api/client";
 import { NO_USER_FILTERS, useCreateUser, useResetPassword, useUpdateUser, useUsers, type User } from "../../api/users";
-import {
-  Badge,
-  errorText,
-  Field,
-  fieldAria,
-  fieldMessages,
-  FormError,
-  ShownOnceDialog,
-  TableHead,
-  type ShownOnce,
-} from "../../components/admin";
 import { Dialog, useConfirm } from "../../components/Dialog";
+import { LoginLocksSection } from "../../components/admin/LoginLocksSection";
+import { TokensSection } from "../../components/admin/TokensSection";
 import { SearchBox } from "../../components/SearchBox";
+import { ShownOnceDialog, type ShownOnce } from "../../components/ShownOnce";
+import { Field, fieldAria, FormError } from "../../components/forms";
 import { useToast } from "../../components/toasts";
-import { Empty, Spinner, Time } from "../../components/ui";
+import { Badge, Empty, Spinner, TableHead, Time } from "../../components/ui";
 import { ROLES } from "../../lib/auth";
+import { errorText, fieldMessages } from "../../lib/formErrors";
 import { useUrlState } from "../../lib/urlState";
-import { LoginLocksSection } from "./LoginLocksSection";
-import { TokensSection } from "./TokensSection";
-
 
 /** Why a change was refused, for a toast: the server's message says it (last admin, yourself). */
 function refusal(error: unknown): string {

@@ -3,10 +3,10 @@
  * for known users and unknown names alike, with Unlock (the server audits it).
  */
 import { useLoginLocks, useUnlockLogin, type LoginLock } from "../../api/users";
-import { Badge, errorText, Section, TableHead } from "../../components/admin";
-import { useConfirm } from "../../components/Dialog";
-import { useToast } from "../../components/toasts";
-import { Empty, Spinner, Time } from "../../components/ui";
+import { errorText } from "../../lib/formErrors";
+import { useConfirm } from "../Dialog";
+import { useToast } from "../toasts";
+import { Badge, Empty, Section, Spinner, TableHead, Time } from "../ui";
 
 function LockRow({ lock, busy, onUnlock }: { lock: LoginLock; busy: boolean; onUnlock: () => void }) {
   return (

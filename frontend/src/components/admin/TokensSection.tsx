@@ -3,11 +3,12 @@ import { useMemo } from "react";
 import type { Token } from "../../api/auth";
 import { ApiError } from "../../api/client";
 import { useAllUsers, useRevokeUserToken, useUserTokens } from "../../api/users";
-import { errorText, Section, TokensTable } from "../../components/admin";
-import { useConfirm } from "../../components/Dialog";
-import { useToast } from "../../components/toasts";
-import { Empty, Spinner } from "../../components/ui";
+import { errorText } from "../../lib/formErrors";
 import { useUrlState } from "../../lib/urlState";
+import { useConfirm } from "../Dialog";
+import { useToast } from "../toasts";
+import { TokensTable } from "../tokens";
+import { Empty, Section, Spinner } from "../ui";
 
 const TOKEN_DEFAULTS = { tokens_user: "", tokens_active: "", tokens_page: "1" };
 

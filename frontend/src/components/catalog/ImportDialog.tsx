@@ -5,18 +5,12 @@
  */
 import { useRef, useState, type FormEvent, type KeyboardEvent } from "react";
 import { Link } from "react-router";
-import {
-  useImportLocalFolder,
-  useStartGitImport,
-  useUploadBundle,
-  useValidateBundle,
-  useValidateLocalFolder,
-} from "../api/catalog";
-import { ApiError, type ImportReport, type ValidationReport } from "../api/client";
-import { useJob } from "../api/jobs";
-import { Dialog } from "../components/Dialog";
-import { useToast } from "../components/toasts";
-import { ProgressBar, StateBadge } from "../components/ui";
+import { useImportLocalFolder, useStartGitImport, useUploadBundle, useValidateBundle, useValidateLocalFolder } from "../../api/catalog";
+import { ApiError, type ImportReport, type ValidationReport } from "../../api/client";
+import { useJob } from "../../api/jobs";
+import { Dialog } from "../Dialog";
+import { useToast } from "../toasts";
+import { ProgressBar, StateBadge } from "../ui";
 
 type Problem = { file?: string | null; line?: number | null; message: string; field?: string };
 const TABS = [
