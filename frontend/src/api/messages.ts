@@ -10,7 +10,7 @@ export type WebSocketMessage = Schemas["WebSocketMessage"];
 export type JobUpdatedMessage = Schemas["JobUpdatedMessage"];
 export type JobLogMessage = Schemas["JobLogMessage"];
 export type StreamedLogLine = Schemas["StreamedLogLine"];
-export type MessageType = WebSocketMessage["type"];
+type MessageType = WebSocketMessage["type"];
 
 type Fields = Record<string, unknown>;
 
