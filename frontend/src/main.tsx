@@ -3,6 +3,7 @@ import { MutationCache, QueryCache, QueryClient, QueryClientProvider } from "@ta
 import { lazy, StrictMode, Suspense } from "react";
 import { createRoot } from "react-dom/client";
 import { createBrowserRouter, Link, Navigate, Outlet, RouterProvider, useParams } from "react-router";
+import { authKeys } from "./api/auth";
 import { ApiError } from "./api/client";
 import { ConfirmProvider } from "./components/Dialog";
 import { ErrorBoundary, ProblemPage } from "./components/ErrorBoundary";
@@ -31,7 +32,7 @@ const SystemPage = lazy(() => import("./pages/admin/SystemPage"));
 
 function onUnauthorized(error: unknown) {
   // A session that expired or was revoked: forget who we were; RequireAuth then redirects to the login page.
-  if (error instanceof ApiError && error.status === 401) queryClient.setQueryData(["me"], null);
+  if (error instanceof ApiError && error.status === 401) queryClient.setQueryData(authKeys.me(), null);
 }
 
 const queryClient = new QueryClient({

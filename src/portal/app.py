@@ -32,6 +32,7 @@ from portal.errors import PortalError
 from portal.health.router import router as health_router
 from portal.jobs.router import router as jobs_router
 from portal.middleware import MetricsMiddleware, RequestContextMiddleware
+from portal.realtime import messages as realtime_messages
 from portal.realtime.router import router as realtime_router
 from portal.schedules.router import router as schedules_router
 from portal.secrets.router import router as secrets_router
@@ -181,6 +182,16 @@ def _mount_api_docs(app: FastAPI) -> None:
         return HTMLResponse(DOCS_PAGE, headers={"content-security-policy": DOCS_CSP, "cache-control": "no-cache"})
 
 
+class PortalAPI(FastAPI):
+    """FastAPI with the WebSocket messages in its OpenAPI document: no route returns them, so FastAPI alone would
+    leave them out, and the browser's generated types would miss them."""
+
+    def openapi(self) -> dict[str, Any]:
+        if self.openapi_schema is None:
+            realtime_messages.add_to_openapi(super().openapi())
+        return super().openapi()
+
+
 def create_app(settings: Settings | None = None, *, run_executor: bool = True) -> FastAPI:
     """Build the portal application; its lifespan prepares the database and runs the embedded executor."""
     settings = settings or get_settings()
@@ -198,7 +209,7 @@ def create_app(settings: Settings | None = None, *, run_executor: bool = True) -
         finally:
             await run_in_threadpool(bootstrap.stop, state)
 
-    app = FastAPI(
+    app = PortalAPI(
         title="Self-Service Portal",
         version=__version__,
         lifespan=lifespan,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import stat
 
 import httpx
@@ -31,8 +32,6 @@ def test_root_serves_a_page(server: PortalServer) -> None:
 def test_openapi_has_readable_operation_ids(server: PortalServer) -> None:
     result = server.cli("openapi")
     assert result.returncode == 0, result.stderr
-    import json
-
     document = json.loads(result.stdout)
     ids = {op["operationId"] for path in document["paths"].values() for op in path.values()}
     assert {
@@ -46,6 +45,17 @@ def test_openapi_has_readable_operation_ids(server: PortalServer) -> None:
         "catalog-import-local",
         "auth-login",
     } <= ids
+
+
+def test_openapi_describes_the_websocket_messages(server: PortalServer) -> None:
+    result = server.cli("openapi")
+    assert result.returncode == 0, result.stderr
+    schemas = json.loads(result.stdout)["components"]["schemas"]
+    union = schemas["WebSocketMessage"]
+    assert union["discriminator"]["propertyName"] == "type"
+    assert set(union["discriminator"]["mapping"]) == {"job.updated", "job.log", "ping"}
+    assert schemas["JobUpdatedMessage"]["properties"]["job"] == {"$ref": "#/components/schemas/JobOut"}
+    assert all("type" in schemas[name]["required"] for name in ("JobUpdatedMessage", "JobLogMessage", "PingMessage"))
 
 
 def test_cli_users_and_tokens(server: PortalServer) -> None:

@@ -12,6 +12,7 @@ import pytest
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import ClientConnection
 
+from portal.realtime.messages import PING_TEXT, websocket_message
 from tests.conftest import PASSWORD
 from tests.helpers import PortalServer, collect, finished, wait_for_job, ws
 
@@ -107,6 +108,20 @@ def test_streamed_log_lines_carry_the_ids_of_the_stored_ones(
     streamed = [(line["id"], line["line"]) for m in messages if m.get("type") == "job.log" for line in m["lines"]]
     stored = [(line["id"], line["line"]) for line in requester.get(f"/api/jobs/{job_id}/logs").json()["items"]]
     assert streamed and streamed == stored[-len(streamed) :]
+
+
+def test_every_streamed_message_is_a_websocket_message(
+    server: PortalServer, tokens: dict[str, str], requester: httpx.Client
+) -> None:
+    """What the streams send is what the models (and so the OpenAPI document and the browser's types) describe:
+    each message validates, and dumps back to exactly what was sent (no field the models do not name)."""
+    with ws(server, "/ws/jobs", tokens["req1"]) as updates:
+        job_id = requester.post("/api/jobs", json={"item_id": "chatty", "inputs": {"lines": 5}}).json()["id"]
+        with ws(server, f"/ws/jobs/{job_id}", tokens["req1"]) as conn:
+            messages = collect(conn, finished(job_id)) + collect(updates, finished(job_id))
+    assert {m["type"] for m in messages} == {"job.updated", "job.log"}
+    for message in [*messages, json.loads(PING_TEXT)]:
+        assert websocket_message.validate_python(message).model_dump(mode="json") == message
 
 
 def read_until_closed(conn: ClientConnection, timeout: float = 15.0) -> tuple[list[dict[str, Any]], int | None]:

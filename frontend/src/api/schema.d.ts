@@ -2468,6 +2468,31 @@ export interface components {
             to_state: string | null;
         };
         /**
+         * JobLogMessage
+         * @description A batch of a running job's log lines, in the order they were stored.
+         */
+        JobLogMessage: {
+            /**
+             * At
+             * Format: date-time
+             */
+            at: string;
+            /**
+             * Created By
+             * @description the job's owner: who may see its lines
+             */
+            created_by: number | null;
+            /** Job Id */
+            job_id: number;
+            /** Lines */
+            lines: components["schemas"]["StreamedLogLine"][];
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "job.log";
+        };
+        /**
          * JobOut
          * @description A job as listed and as streamed in `job.updated` events.
          */
@@ -2549,6 +2574,23 @@ export interface components {
          * @enum {string}
          */
         JobState: "PENDING_APPROVAL" | "QUEUED" | "RUNNING" | "SUCCEEDED" | "FAILED" | "CANCELLED";
+        /**
+         * JobUpdatedMessage
+         * @description A job changed: its whole summary row, with the revision it reached (the browsers drop older ones).
+         */
+        JobUpdatedMessage: {
+            job: components["schemas"]["JobOut"];
+            /**
+             * Rev
+             * @description the job's revision after this change; the same as job.rev
+             */
+            rev: number;
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "job.updated";
+        };
         /** Last24h */
         Last24h: {
             /** Cancelled */
@@ -2805,6 +2847,17 @@ export interface components {
              * @description versions in review the caller may approve or reject
              */
             to_review: components["schemas"]["ReviewOut"][];
+        };
+        /**
+         * PingMessage
+         * @description Sent when a stream was idle for a while: it keeps proxies from closing it and shows the client it lives.
+         */
+        PingMessage: {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "ping";
         };
         /** ProblemOut */
         ProblemOut: {
@@ -3264,6 +3317,18 @@ export interface components {
             /** Workers */
             workers: components["schemas"]["WorkerOut"][];
         };
+        /**
+         * StreamedLogLine
+         * @description A stored log line as streamed: its id joins the stream with what `/api/jobs/{id}/logs` returned.
+         */
+        StreamedLogLine: {
+            /** Id */
+            id: number;
+            /** Line */
+            line: string;
+            /** Stream */
+            stream: string;
+        };
         /** SystemStatus */
         SystemStatus: {
             /** Database */
@@ -3583,6 +3648,7 @@ export interface components {
             /** Version */
             version: string;
         };
+        WebSocketMessage: components["schemas"]["JobUpdatedMessage"] | components["schemas"]["JobLogMessage"] | components["schemas"]["PingMessage"];
         /** WebhookOut */
         WebhookOut: {
             /**

@@ -2,14 +2,12 @@
  * A job's timeline: every event with its time, how long until the next one, and who caused it. The job's detail
  * holds the newest events; the earlier ones are fetched a page at a time on request (`/api/jobs/{id}/events`).
  */
-import { keepPreviousData, useQuery } from "@tanstack/react-query";
 import { useState } from "react";
-import { api, unwrap, type JobDetail, type Schemas } from "../api/client";
+import type { JobDetail, Schemas } from "../api/client";
+import { useJobTimeline } from "../api/jobs";
 import { formatDuration } from "./ui";
 
 type JobEvent = Schemas["JobEventOut"];
-
-const PAGE = 200;
 
 /** The fetched timeline with any newer events of the detail after it (by id, none twice). */
 function mergeNewest(fetched: JobEvent[], newest: JobEvent[]): JobEvent[] {
@@ -17,27 +15,10 @@ function mergeNewest(fetched: JobEvent[], newest: JobEvent[]): JobEvent[] {
   return [...fetched, ...newest.filter((e) => e.id > last)];
 }
 
-/** The whole timeline, oldest first, following the pages (it is bounded: transitions and sampled progress). */
-async function allEvents(jobId: number): Promise<JobEvent[]> {
-  const events: JobEvent[] = [];
-  let after = 0;
-  for (;;) {
-    const page = await unwrap(api.GET("/api/jobs/{job_id}/events", { params: { path: { job_id: jobId }, query: { after, limit: PAGE } } }));
-    events.push(...page.items);
-    if (page.next_after == null) return events;
-    after = page.next_after;
-  }
-}
-
 export function Timeline({ job }: { job: JobDetail }) {
   const [expanded, setExpanded] = useState<number | null>(null);
   // Fetched again whenever the timeline grows, so nothing between the pages and the newest events goes missing.
-  const full = useQuery({
-    queryKey: ["job", job.id, "events", job.events_total],
-    queryFn: () => allEvents(job.id),
-    enabled: expanded === job.id,
-    placeholderData: keepPreviousData,
-  });
+  const full = useJobTimeline(job, expanded === job.id);
   const events = expanded === job.id && full.data ? mergeNewest(full.data, job.events) : job.events;
   const hidden = Math.max(0, job.events_total - events.length);
   return (

@@ -1,10 +1,9 @@
 /** The frame of every page: header with navigation, live-connection dot, theme toggle and the user's menu. */
-import { useQuery } from "@tanstack/react-query";
 import { NavLink, Outlet, useLocation, useNavigate } from "react-router";
-import { Suspense, useEffect, useState } from "react";
-import { api, unwrap } from "../api/client";
-import { hasRole, useLogout, useMe } from "../lib/auth";
-import { useConnectionStatus, useJobsPulse } from "../lib/liveJobs";
+import { Suspense, useState } from "react";
+import { useLogout, useMe } from "../api/auth";
+import { hasRole } from "../lib/auth";
+import { useAwaitingApproval, useConnectionStatus } from "../lib/liveJobs";
 import { ConnectionDot, Spinner } from "./ui";
 import { ErrorBoundary } from "./ErrorBoundary";
 
@@ -29,22 +28,6 @@ const navClass = ({ isActive }: { isActive: boolean }) =>
       ? "bg-accent-100 text-accent-800 dark:bg-accent-800/40 dark:text-accent-100"
       : "text-stone-700 hover:bg-stone-100 dark:text-stone-300 dark:hover:bg-stone-800"
   }`;
-
-/** Jobs waiting for the user's approval: the nav shows how many, and the approvals page lists them. */
-export function useAwaitingApproval() {
-  const pulse = useJobsPulse();
-  const query = useQuery({
-    queryKey: ["approvals"],
-    queryFn: () => unwrap(api.GET("/api/jobs/approvals")),
-    staleTime: 5_000,
-  });
-  const { refetch } = query;
-  useEffect(() => {
-    const timer = setTimeout(() => void refetch(), 1_000); // job changes may add or remove some
-    return () => clearTimeout(timer);
-  }, [pulse, refetch]);
-  return query;
-}
 
 export function Layout() {
   const me = useMe();

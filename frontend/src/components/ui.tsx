@@ -1,4 +1,6 @@
-/** Small shared pieces: state badges, progress bars, times, spinners, empty states and the connection dot. */
+/** Small shared pieces: state and coloured badges, progress bars, times, spinners, empty states, the connection dot,
+ * table heads and page sections. */
+import type { ReactNode } from "react";
 import { Link } from "react-router";
 import type { JobState } from "../api/client";
 import type { ConnectionStatus } from "../lib/ws";
@@ -137,5 +139,56 @@ export function JobLinks({ ids }: { ids: number[] }) {
         </span>
       ))}
     </>
+  );
+}
+
+const BADGE = "inline-flex items-center rounded-full px-2 py-0.5 text-xs font-semibold ring-1 ring-inset";
+const TONES = {
+  green: "bg-green-100 text-green-800 ring-green-300 dark:bg-green-950 dark:text-green-200 dark:ring-green-800",
+  red: "bg-red-100 text-red-800 ring-red-300 dark:bg-red-950 dark:text-red-200 dark:ring-red-800",
+  stone: "bg-stone-100 text-stone-800 ring-stone-300 dark:bg-stone-800 dark:text-stone-200 dark:ring-stone-600",
+  amber: "bg-amber-100 text-amber-900 ring-amber-300 dark:bg-amber-950 dark:text-amber-200 dark:ring-amber-800",
+} as const;
+
+/** A badge's colour. */
+export type Tone = keyof typeof TONES;
+
+export function Badge({ tone, children, title }: { tone: Tone; children: ReactNode; title?: string }) {
+  return (
+    <span className={`${BADGE} ${TONES[tone]}`} title={title}>
+      {children}
+    </span>
+  );
+}
+
+const TH = "px-3 py-2";
+
+/** A table's header row: `null` is a column of actions, named for screen readers only. */
+export function TableHead({ columns }: { columns: (string | null)[] }) {
+  return (
+    <thead className="bg-stone-100 text-xs uppercase tracking-wide text-stone-600 dark:bg-stone-800 dark:text-stone-300">
+      <tr>
+        {columns.map((label, i) => (
+          <th key={label ?? `actions-${i}`} scope="col" className={TH}>
+            {label ?? <span className="sr-only">Actions</span>}
+          </th>
+        ))}
+      </tr>
+    </thead>
+  );
+}
+
+/** A card with a heading for the sections of a page. */
+export function Section({ id, title, actions, children }: { id: string; title: string; actions?: ReactNode; children: ReactNode }) {
+  return (
+    <section aria-labelledby={id} className="mt-8">
+      <div className="mb-3 flex flex-wrap items-center justify-between gap-2">
+        <h2 id={id} className="text-lg font-semibold">
+          {title}
+        </h2>
+        {actions}
+      </div>
+      {children}
+    </section>
   );
 }

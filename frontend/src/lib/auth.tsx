@@ -1,8 +1,7 @@
-/** Who is logged in: the `me` query, role checks for showing controls (the server enforces them), login and logout. */
-import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
+/** Roles and the pages behind a login: role checks for showing controls (the server enforces them) and RequireAuth. */
 import { Navigate, useLocation } from "react-router";
 import type { ReactNode } from "react";
-import { api, ApiError, unwrap, type Me } from "../api/client";
+import { useMe } from "../api/auth";
 import { ProblemPage } from "../components/ErrorBoundary";
 import { Spinner } from "../components/ui";
 
@@ -12,43 +11,6 @@ export type Role = (typeof ROLES)[number];
 /** True when `role` includes `needed` (each role includes the ones before it). */
 export function hasRole(role: string | undefined, needed: Role): boolean {
   return role !== undefined && ROLES.indexOf(role as Role) >= ROLES.indexOf(needed);
-}
-
-export function useMe() {
-  return useQuery<Me | null>({
-    queryKey: ["me"],
-    queryFn: async () => {
-      try {
-        return await unwrap(api.GET("/api/auth/me"));
-      } catch (error) {
-        if (error instanceof ApiError && error.status === 401) return null;
-        throw error;
-      }
-    },
-    staleTime: 60_000,
-  });
-}
-
-export function useLogin() {
-  const client = useQueryClient();
-  return useMutation({
-    mutationFn: (body: { username: string; password: string }) => unwrap(api.POST("/api/auth/login", { body })),
-    onSuccess: (me) => {
-      client.clear();
-      client.setQueryData(["me"], me);
-    },
-  });
-}
-
-export function useLogout() {
-  const client = useQueryClient();
-  return useMutation({
-    mutationFn: () => unwrap(api.POST("/api/auth/logout")),
-    onSettled: () => {
-      client.clear();
-      client.setQueryData(["me"], null);
-    },
-  });
 }
 
 /** Renders its children for a logged-in user; sends anyone else to the login page and back afterwards. */

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { fieldPath, toErrorSchema } from "./formErrors";
+import { ApiError } from "../api/client";
+import { errorText, fieldMatches, fieldMessages, fieldPath, problemsOf, toErrorSchema } from "./formErrors";
 
 describe("fieldPath", () => {
   it("splits dotted and indexed paths", () => {
@@ -23,5 +24,42 @@ describe("toErrorSchema", () => {
       bucket: { __errors: ["too short", "bad pattern"] },
       devices: { 1: { __errors: ["not a hostname"] } },
     });
+  });
+});
+
+describe("server problems", () => {
+  const validation = new ApiError(422, "validation_failed", "the password was not changed", [
+    { field: "current_password", message: "wrong password" },
+    { field: "new_password", message: "too short" },
+    { field: "items[1]", message: "unknown item" },
+  ], null);
+
+  it("reads the list of field problems", () => {
+    expect(problemsOf(validation)).toHaveLength(3);
+    expect(fieldMessages(validation, "current_password")).toEqual(["wrong password"]);
+    expect(fieldMessages(validation, "items")).toEqual(["unknown item"]);
+    expect(fieldMessages(validation, "name")).toEqual([]);
+  });
+
+  it("reads a conflict's single field as a problem with the error's message", () => {
+    const conflict = new ApiError(409, "conflict", "secret 'X' already exists", { field: "name" }, null);
+    expect(problemsOf(conflict)).toEqual([{ field: "name", message: "secret 'X' already exists" }]);
+    const rule = new ApiError(409, "conflict", "last admin", { rule: "last_admin" }, null);
+    expect(problemsOf(rule)).toEqual([]);
+  });
+
+  it("has no problems for other errors", () => {
+    expect(problemsOf(new Error("boom"))).toEqual([]);
+    expect(problemsOf(undefined)).toEqual([]);
+    expect(errorText(new Error("boom"))).toBe("boom");
+    expect(errorText("plain")).toBe("plain");
+  });
+
+  it("matches a field and what is inside it, not names that merely start alike", () => {
+    expect(fieldMatches("items", "items")).toBe(true);
+    expect(fieldMatches("items[0]", "items")).toBe(true);
+    expect(fieldMatches("name.first", "name")).toBe(true);
+    expect(fieldMatches("items_count", "items")).toBe(false);
+    expect(fieldMatches(undefined, "items")).toBe(false);
   });
 });

@@ -2,11 +2,10 @@
  * A job's log lines: what `/api/jobs/{id}/logs` holds, joined with what `/ws/jobs/{id}` streams, by line id, so
  * nothing is shown twice or out of order, whichever arrives first. Only the newest `limit` lines are kept.
  */
-export interface StreamLine {
-  id: number;
-  stream: string;
-  line: string;
-}
+import type { StreamedLogLine } from "../api/messages";
+
+/** A line as streamed (`job.log`); a line fetched from `/logs` is one too, with its time. */
+export type StreamLine = StreamedLogLine;
 
 export class LogBuffer {
   private lines: StreamLine[] = [];

@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import type { Job, JobPage } from "../api/client";
-import { applyToPage, type JobListParams } from "./liveJobs";
+import type { JobListParams } from "../api/jobs";
+import { applyToPage } from "./liveJobs";
 
 function job(id: number, rev: number, extra: Partial<Job> = {}): Job {
   return {

@@ -3,21 +3,14 @@
  * arrive) and patched into the TanStack Query cache: rows change in place, no page is refetched. After a
  * reconnect every job query is refetched, since updates sent while offline were missed.
  */
-import { useQueryClient, type QueryClient } from "@tanstack/react-query";
+import { useQueryClient, type QueryClient, type QueryKey } from "@tanstack/react-query";
 import { createContext, useContext, useEffect, useState, type ReactNode } from "react";
+import { authKeys } from "../api/auth";
 import type { Job, JobDetail, JobPage } from "../api/client";
+import { detailIdOf, jobKeys, listParamsOf, useApprovals, type JobListParams } from "../api/jobs";
 import { LiveSocket, RevTracker, socketUrl, type ConnectionStatus } from "./ws";
 
 const FLUSH_MS = 100;
-
-export interface JobListParams {
-  state: string;
-  item_id: string;
-  q: string;
-  page: number;
-  page_size: number;
-  sort: string;
-}
 
 /** Whether a pushed job belongs at the top of a list shown with `params` (newest first, first page, matching). */
 export function belongsOnTop(job: Job, params: JobListParams): boolean {
@@ -62,26 +55,27 @@ export function applyToPage(page: JobPage, params: JobListParams, jobs: Map<numb
   return changed ? { ...page, items, total: Math.max(0, page.total + fresh.length - removed) } : page;
 }
 
-function applyToList(client: QueryClient, queryKey: readonly unknown[], data: unknown, jobs: Map<number, Job>): void {
-  const params = queryKey[1] as JobListParams | undefined;
-  if (!params || !data) return;
-  const next = applyToPage(data as JobPage, params, jobs);
-  if (next !== data) client.setQueryData(queryKey, next);
+function applyToList(client: QueryClient, queryKey: QueryKey, jobs: Map<number, Job>): void {
+  const params = listParamsOf(queryKey);
+  const page = client.getQueryData<JobPage>(queryKey);
+  if (!params || !page) return;
+  const next = applyToPage(page, params, jobs);
+  if (next !== page) client.setQueryData(queryKey, next);
 }
 
 function applyToDetail(client: QueryClient, job: Job): void {
-  const detail = client.getQueryData<JobDetail>(["job", job.id]);
+  const detail = client.getQueryData<JobDetail>(jobKeys.detail(job.id));
   if (!detail || job.rev <= detail.rev) return;
-  client.setQueryData<JobDetail>(["job", job.id], { ...detail, ...job });
+  client.setQueryData<JobDetail>(jobKeys.detail(job.id), { ...detail, ...job });
   // A new state brings what an update does not carry (result, error, timeline): fetch the whole job.
-  if (job.state !== detail.state) void client.invalidateQueries({ queryKey: ["job", job.id] });
+  if (job.state !== detail.state) void client.invalidateQueries({ queryKey: jobKeys.detail(job.id) });
 }
 
 function flush(client: QueryClient, pending: Map<number, Job>): void {
   const jobs = new Map(pending);
   pending.clear();
-  for (const query of client.getQueryCache().findAll({ queryKey: ["jobs"] })) {
-    applyToList(client, query.queryKey, query.state.data, jobs);
+  for (const query of client.getQueryCache().findAll({ queryKey: jobKeys.lists() })) {
+    applyToList(client, query.queryKey, jobs);
   }
   for (const job of jobs.values()) applyToDetail(client, job);
 }
@@ -123,10 +117,11 @@ export function LiveJobsProvider({ children }: { children: ReactNode }) {
     // A list or job fetched from the server may be older than an update already pushed: re-apply the updates.
     const unsubscribe = client.getQueryCache().subscribe((event) => {
       if (event.type !== "updated" || event.action.type !== "success" || event.action.manual) return;
-      const [kind, key] = event.query.queryKey as [unknown, unknown];
-      if (kind === "jobs") applyToList(client, event.query.queryKey, event.query.state.data, recent.all);
-      else if (kind === "job" && typeof key === "number") {
-        const job = recent.get(key);
+      const { queryKey } = event.query;
+      const jobId = detailIdOf(queryKey);
+      if (listParamsOf(queryKey)) applyToList(client, queryKey, recent.all);
+      else if (jobId !== undefined) {
+        const job = recent.get(jobId);
         if (job) applyToDetail(client, job);
       }
     });
@@ -134,15 +129,18 @@ export function LiveJobsProvider({ children }: { children: ReactNode }) {
       url: socketUrl("/ws/jobs"),
       onStatus: setStatus,
       onOpen: (reconnected) => {
-        if (reconnected) void client.invalidateQueries({ predicate: (q) => ["jobs", "job"].includes(String(q.queryKey[0])) });
+        if (reconnected) {
+          void client.invalidateQueries({ queryKey: jobKeys.lists() });
+          void client.invalidateQueries({ queryKey: jobKeys.details() });
+        }
       },
-      onDenied: () => void client.invalidateQueries({ queryKey: ["me"] }),
+      onDenied: () => void client.invalidateQueries({ queryKey: authKeys.me() }),
       onMessage: (message) => {
-        const m = message as { type?: string; job?: Job; rev?: number };
-        if (m.type !== "job.updated" || !m.job) return;
-        if (!revs.accept(m.job.id, m.rev ?? m.job.rev)) return;
-        recent.remember(m.job);
-        pending.set(m.job.id, m.job);
+        if (message.type !== "job.updated") return;
+        const { job, rev } = message;
+        if (!revs.accept(job.id, rev)) return;
+        recent.remember(job);
+        pending.set(job.id, job);
         timer ??= setTimeout(() => {
           timer = null;
           flush(client, pending);
@@ -169,6 +167,19 @@ export function LiveJobsProvider({ children }: { children: ReactNode }) {
  * (the dashboard) refetch when it changes. */
 export function useJobsPulse(): number {
   return useContext(PulseContext);
+}
+
+/** Jobs waiting for the user's approval, refetched a second after job updates arrive (they may add or remove
+ * some): the nav shows how many, and the approvals page lists them. */
+export function useAwaitingApproval() {
+  const pulse = useJobsPulse();
+  const query = useApprovals();
+  const { refetch } = query;
+  useEffect(() => {
+    const timer = setTimeout(() => void refetch(), 1_000);
+    return () => clearTimeout(timer);
+  }, [pulse, refetch]);
+  return query;
 }
 
 /** The state of the app's live connection, for the indicator in the header. */

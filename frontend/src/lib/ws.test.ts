@@ -59,12 +59,13 @@ describe("backoffDelay", () => {
 });
 
 describe("LiveSocket", () => {
-  it("parses messages and ignores ones that are not JSON", () => {
+  it("passes on the server's messages and drops frames that are not one", () => {
     const h = harness();
     h.live.start();
     h.sockets[0]!.onopen!();
     h.sockets[0]!.onmessage!({ data: '{"type":"ping"}' });
     h.sockets[0]!.onmessage!({ data: "not json" });
+    h.sockets[0]!.onmessage!({ data: '{"type":"job.deleted","job_id":1}' });
     expect(h.messages).toEqual([{ type: "ping" }]);
     expect(h.statuses).toEqual(["connecting", "open"]);
   });

@@ -3,12 +3,14 @@
  * repeated job updates. The server sends each change once with a growing per-job `rev`; after a reconnect the
  * caller refetches what it shows (`onOpen(true)`), so nothing missed while offline is lost.
  */
+import { parseMessage, type WebSocketMessage } from "../api/messages";
 
 export type ConnectionStatus = "connecting" | "open" | "reconnecting" | "closed";
 
 export interface LiveSocketOptions {
   url: string;
-  onMessage: (message: unknown) => void;
+  /** Each message the server sends (frames that are not one are dropped): narrow on its `type`. */
+  onMessage: (message: WebSocketMessage) => void;
   onStatus?: (status: ConnectionStatus) => void;
   /** Called on every open; `reconnected` is true after a drop: refetch what is shown, updates were missed. */
   onOpen?: (reconnected: boolean) => void;
@@ -97,13 +99,8 @@ export class LiveSocket {
     };
     socket.onmessage = (event: MessageEvent) => {
       this.armWatchdog(socket);
-      let message: unknown;
-      try {
-        message = JSON.parse(String(event.data));
-      } catch {
-        return; // not ours: the server only sends JSON
-      }
-      this.options.onMessage(message);
+      const message = parseMessage(String(event.data));
+      if (message) this.options.onMessage(message); // anything else is not from the portal
     };
     socket.onclose = (event?: CloseEvent) => {
       if (this.socket !== socket || this.stopped) return;

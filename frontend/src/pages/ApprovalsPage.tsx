@@ -2,8 +2,8 @@
 import { Link } from "react-router";
 import { type Job } from "../api/client";
 import { DecisionForm } from "../components/jobs/DecisionForm";
-import { useAwaitingApproval } from "../components/Layout";
 import { Empty, Spinner, Time } from "../components/ui";
+import { useAwaitingApproval } from "../lib/liveJobs";
 
 function Waiting({ job }: { job: Job }) {
   return (

@@ -1,15 +1,16 @@
 /** The catalog: item cards with search, category and tag filters kept in the URL. */
-import { keepPreviousData, useQuery } from "@tanstack/react-query";
 import { lazy, Suspense, useMemo, useState } from "react";
 import { Link } from "react-router";
-import { api, unwrap, type Item } from "../api/client";
+import { useMe } from "../api/auth";
+import { NO_CATALOG_FILTERS, useAllCatalogItems, useCatalogItems } from "../api/catalog";
+import type { Item } from "../api/client";
 import { SearchBox } from "../components/SearchBox";
 import { Empty, Spinner } from "../components/ui";
-import { hasRole, useMe } from "../lib/auth";
-import { describeNetwork, useAllCatalogItems } from "../lib/catalog";
+import { hasRole } from "../lib/auth";
+import { describeNetwork } from "../lib/catalog";
 import { useUrlState } from "../lib/urlState";
 
-const ImportDialog = lazy(() => import("./ImportDialog"));
+const ImportDialog = lazy(() => import("../components/catalog/ImportDialog"));
 
 function ItemCard({ item }: { item: Item }) {
   return (
@@ -52,20 +53,11 @@ function ItemCard({ item }: { item: Item }) {
 }
 
 export default function CatalogPage() {
-  const [params, update] = useUrlState({ q: "", category: "", tag: "" });
+  const [params, update] = useUrlState(NO_CATALOG_FILTERS);
   const [importing, setImporting] = useState(false);
   const me = useMe();
 
-  const items = useQuery({
-    queryKey: ["catalog", params],
-    queryFn: () =>
-      unwrap(
-        api.GET("/api/catalog", {
-          params: { query: { q: params.q || undefined, category: params.category || undefined, tag: params.tag || undefined, page_size: 1000 } },
-        }),
-      ),
-    placeholderData: keepPreviousData,
-  });
+  const items = useCatalogItems(params);
   // The facets come from the whole catalog, so choosing one filter does not hide the other choices.
   const all = useAllCatalogItems();
   const facets = useMemo(() => {
@@ -143,7 +135,7 @@ export default function CatalogPage() {
       ) : items.data.items.length === 0 ? (
         <Empty title={filtered ? "No item matches these filters" : "The catalog is empty"}>
           {filtered ? (
-            <button className="link" onClick={() => update({ q: "", category: "", tag: "" })}>
+            <button className="link" onClick={() => update(NO_CATALOG_FILTERS)}>
               Clear the filters
             </button>
           ) : (

@@ -6,16 +6,18 @@
 import Form from "@rjsf/core";
 import type { ErrorSchema, RJSFSchema, UiSchema } from "@rjsf/utils";
 import validator from "@rjsf/validator-ajv8";
-import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { useMemo, useState } from "react";
 import { Link, useNavigate, useParams, useSearchParams } from "react-router";
-import { api, ApiError, unwrap } from "../api/client";
+import { useMe } from "../api/auth";
+import { useDescriptor, useItemVersions, useSetNetworkAccess } from "../api/catalog";
+import { ApiError } from "../api/client";
+import { useJob, useLaunchJob } from "../api/jobs";
 import { ProblemPage } from "../components/ErrorBoundary";
 import { buttonTemplates } from "../components/formTemplates";
 import { Markdown } from "../components/Markdown";
 import { useToast } from "../components/toasts";
 import { Spinner } from "../components/ui";
-import { hasRole, useMe } from "../lib/auth";
+import { hasRole } from "../lib/auth";
 import { describeNetwork } from "../lib/catalog";
 import { toErrorSchema } from "../lib/formErrors";
 
@@ -40,30 +42,13 @@ export default function ItemPage() {
   const navigate = useNavigate();
   const toast = useToast();
   const me = useMe();
-  const queryClient = useQueryClient();
 
-  const versions = useQuery({
-    queryKey: ["versions", itemId],
-    queryFn: () => unwrap(api.GET("/api/catalog/{item_id}/versions", { params: { path: { item_id: itemId } } })),
-  });
+  const versions = useItemVersions(itemId);
   const runnable = (versions.data ?? []).filter((v) => v.status === "active");
   const version = versionParam ?? runnable[0]?.version;
 
-  const descriptor = useQuery({
-    queryKey: ["descriptor", itemId, version],
-    queryFn: () =>
-      unwrap(
-        api.GET("/api/catalog/{item_id}/{version}/descriptor", {
-          params: { path: { item_id: itemId, version: version ?? "latest" } },
-        }),
-      ),
-    enabled: Boolean(version),
-  });
-  const source = useQuery({
-    queryKey: ["job", fromJob],
-    queryFn: () => unwrap(api.GET("/api/jobs/{job_id}", { params: { path: { job_id: fromJob ?? 0 } } })),
-    enabled: fromJob !== null,
-  });
+  const descriptor = useDescriptor(itemId, version);
+  const source = useJob(fromJob ?? 0, { enabled: fromJob !== null });
 
   const [formData, setFormData] = useState<Inputs | undefined>(undefined);
   const [serverErrors, setServerErrors] = useState<ErrorSchema | undefined>(undefined);
@@ -76,9 +61,7 @@ export default function ItemPage() {
     : undefined;
   const initial = formData ?? previous;
 
-  const launch = useMutation({
-    mutationFn: (inputs: Inputs) =>
-      unwrap(api.POST("/api/jobs", { body: { item_id: itemId, version: version ?? null, inputs } })),
+  const launch = useLaunchJob({
     onSuccess: (job) => {
       toast(`Job #${job.id} queued`);
       navigate(`/jobs/${job.id}`);
@@ -94,14 +77,8 @@ export default function ItemPage() {
     },
   });
 
-  const network = useMutation({
-    mutationFn: (allowed: boolean) =>
-      unwrap(api.PUT("/api/admin/catalog/{item_id}/network", { params: { path: { item_id: itemId } }, body: { allowed } })),
-    onSuccess: (access) => {
-      toast(access.allowed ? "Network access allowed" : "Network access withdrawn");
-      void queryClient.invalidateQueries({ queryKey: ["descriptor", itemId] });
-      void queryClient.invalidateQueries({ queryKey: ["catalog"] });
-    },
+  const network = useSetNetworkAccess(itemId, {
+    onSuccess: (access) => toast(access.allowed ? "Network access allowed" : "Network access withdrawn"),
     onError: (error) => toast(error.message, "error"),
   });
 
@@ -235,7 +212,7 @@ export default function ItemPage() {
                 if (serverErrors) setServerErrors(undefined);
                 if (serverMessage) setServerMessage(null);
               }}
-              onSubmit={(event) => launch.mutate((event.formData ?? {}) as Inputs)}
+              onSubmit={(event) => launch.mutate({ item_id: itemId, version: version ?? null, inputs: (event.formData ?? {}) as Inputs })}
             />
           )}
           {!canRun && (

@@ -2,111 +2,20 @@
  * One job, live: state and actions, progress, the timeline with durations, inputs and result, the log (follow
  * mode, bounded), the error with its traceback, retry links both ways and "Run again" with the same inputs.
  */
-import { useQuery, useQueryClient } from "@tanstack/react-query";
 import { useEffect, useMemo, useRef, useState } from "react";
 import { Link, useNavigate, useParams } from "react-router";
-import { api, ApiError, unwrap, type JobDetail } from "../api/client";
+import { useMe } from "../api/auth";
+import { ApiError, type JobDetail } from "../api/client";
+import { useJob } from "../api/jobs";
 import { ProblemPage } from "../components/ErrorBoundary";
 import { JsonView } from "../components/JsonView";
 import { Timeline } from "../components/JobTimeline";
-import { FINISHED_STATES, formatDuration, JobLinks, ProgressBar, Spinner, StateBadge, Time } from "../components/ui";
-import { hasRole, useMe, type Role } from "../lib/auth";
 import { DecisionForm } from "../components/jobs/DecisionForm";
-import { JobActions } from "../lib/jobActions";
-import { LogBuffer, type StreamLine } from "../lib/jobLogs";
-import { LiveSocket, RevTracker, socketUrl } from "../lib/ws";
-
-const LOG_LIMIT = 5000;
-const LOG_PAGE = 1000;
-/** While a job runs, its timeline (progress steps) is refetched at most this often. */
-const DETAIL_REFRESH_MS = 1000;
-
-/**
- * The job's log and live updates for as long as the page shows it: one buffer and one socket per job, whether
- * it runs or has finished (a finished job's socket is quiet). Every open fetches the lines the database has
- * beyond those already held, and the job itself, so nothing that happened before the subscription is missed.
- */
-function useJobStream(jobId: number) {
-  const client = useQueryClient();
-  const [lines, setLines] = useState<StreamLine[]>([]);
-  const [dropped, setDropped] = useState(0);
-
-  useEffect(() => {
-    const buffer = new LogBuffer(LOG_LIMIT);
-    const revs = new RevTracker();
-    let stopped = false;
-    let refresh: ReturnType<typeof setTimeout> | null = null;
-    let frame: number | null = null;
-    // Lines can arrive hundreds a second: render them at most once a frame.
-    const publish = () => {
-      frame ??= requestAnimationFrame(() => {
-        frame = null;
-        setLines(buffer.snapshot());
-        setDropped(buffer.dropped);
-      });
-    };
-    const refetchDetail = (soon: boolean) => {
-      if (soon) {
-        if (refresh) clearTimeout(refresh);
-        refresh = null;
-        void client.invalidateQueries({ queryKey: ["job", jobId] });
-      } else {
-        refresh ??= setTimeout(() => {
-          refresh = null;
-          void client.invalidateQueries({ queryKey: ["job", jobId] });
-        }, DETAIL_REFRESH_MS);
-      }
-    };
-    // REST pages are fetched one run at a time, each from where the last ended; streamed lines may overtake them.
-    let fetchedThrough = 0;
-    let fetching: Promise<void> = Promise.resolve();
-    const fetchLogs = () => {
-      fetching = fetching
-        .then(async () => {
-          for (;;) {
-            const page = await unwrap(
-              api.GET("/api/jobs/{job_id}/logs", {
-                params: { path: { job_id: jobId }, query: { after: fetchedThrough, limit: LOG_PAGE } },
-              }),
-            );
-            if (stopped) return;
-            if (buffer.add(page.items)) publish();
-            fetchedThrough = page.items.at(-1)?.id ?? fetchedThrough;
-            if (page.next_after == null) return;
-          }
-        })
-        .catch(() => undefined); // the next open or reload fetches again
-    };
-    const live = new LiveSocket({
-      url: socketUrl(`/ws/jobs/${jobId}`),
-      onOpen: () => {
-        refetchDetail(true);
-        fetchLogs();
-      },
-      onMessage: (message) => {
-        const m = message as { type?: string; job?: JobDetail; rev?: number; lines?: StreamLine[] };
-        if (m.type === "job.log" && m.lines) {
-          if (buffer.add(m.lines)) publish();
-        } else if (m.type === "job.updated" && m.job && revs.accept(m.job.id, m.rev ?? m.job.rev)) {
-          const previous = client.getQueryData<JobDetail>(["job", jobId]);
-          client.setQueryData<JobDetail>(["job", jobId], (detail) =>
-            detail && m.job!.rev > detail.rev ? { ...detail, ...m.job } : detail,
-          );
-          refetchDetail(!previous || previous.state !== m.job.state);
-        }
-      },
-    });
-    live.start();
-    return () => {
-      stopped = true;
-      live.stop();
-      if (refresh) clearTimeout(refresh);
-      if (frame !== null) cancelAnimationFrame(frame);
-    };
-  }, [jobId, client]);
-
-  return { lines, dropped };
-}
+import { JobActions } from "../components/jobs/JobActions";
+import { FINISHED_STATES, formatDuration, JobLinks, ProgressBar, Spinner, StateBadge, Time } from "../components/ui";
+import { hasRole, type Role } from "../lib/auth";
+import type { StreamLine } from "../lib/jobLogs";
+import { useJobStream } from "../lib/jobStream";
 
 function LogView({ lines, dropped }: { lines: StreamLine[]; dropped: number }) {
   const [follow, setFollow] = useState(true);
@@ -212,11 +121,7 @@ export default function JobPage() {
   const jobId = Number(rawId);
   const navigate = useNavigate();
   const me = useMe();
-  const job = useQuery({
-    queryKey: ["job", jobId],
-    queryFn: () => unwrap(api.GET("/api/jobs/{job_id}", { params: { path: { job_id: jobId } } })),
-    enabled: Number.isInteger(jobId) && jobId > 0,
-  });
+  const job = useJob(jobId, { enabled: Number.isInteger(jobId) && jobId > 0 });
   const finished = job.data ? FINISHED_STATES.includes(job.data.state) : undefined;
   const { lines, dropped } = useJobStream(jobId);
   const duration = useMemo(() => {

@@ -1,8 +1,8 @@
 /** Username and password; on success, back to where the user was going. */
 import { useState, type FormEvent } from "react";
 import { Navigate, useNavigate, useSearchParams } from "react-router";
+import { useLogin, useMe } from "../api/auth";
 import { ApiError } from "../api/client";
-import { useLogin, useMe } from "../lib/auth";
 import { safeNext } from "../lib/redirect";
 
 export default function LoginPage() {

@@ -1,23 +1,14 @@
 /** The logged-in user's own page: who they are, a password change, and their API tokens (the secret shown once). */
-import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { useState, type FormEvent } from "react";
-import { api, ApiError, unwrap } from "../api/client";
-import {
-  errorText,
-  Field,
-  fieldAria,
-  fieldMessages,
-  FormError,
-  Section,
-  ShownOnceDialog,
-  TokensTable,
-  type ShownOnce,
-  type Token,
-} from "../components/admin";
+import { useChangePassword, useCreateMyToken, useMe, useMyTokens, useRevokeMyToken, type Token } from "../api/auth";
+import { ApiError } from "../api/client";
 import { useConfirm } from "../components/Dialog";
+import { ShownOnceDialog, type ShownOnce } from "../components/ShownOnce";
+import { Field, fieldAria, FormError } from "../components/forms";
 import { useToast } from "../components/toasts";
-import { Empty, Spinner } from "../components/ui";
-import { useMe } from "../lib/auth";
+import { TokensTable } from "../components/tokens";
+import { Empty, Section, Spinner } from "../components/ui";
+import { errorText, fieldMessages } from "../lib/formErrors";
 
 function PasswordForm({ username }: { username: string }) {
   const [current, setCurrent] = useState("");
@@ -25,8 +16,7 @@ function PasswordForm({ username }: { username: string }) {
   const [repeat, setRepeat] = useState("");
   const [mismatch, setMismatch] = useState(false);
   const toast = useToast();
-  const change = useMutation({
-    mutationFn: () => unwrap(api.POST("/api/auth/password", { body: { current_password: current, new_password: next } })),
+  const change = useChangePassword({
     onSuccess: () => {
       setCurrent("");
       setNext("");
@@ -41,7 +31,7 @@ function PasswordForm({ username }: { username: string }) {
       return;
     }
     setMismatch(false);
-    change.mutate();
+    change.mutate({ current_password: current, new_password: next });
   };
   const errors = {
     current: fieldMessages(change.error, "current_password"),
@@ -108,20 +98,16 @@ function PasswordForm({ username }: { username: string }) {
 function NewTokenForm({ onCreated }: { onCreated: (secret: string, token: Token) => void }) {
   const [name, setName] = useState("");
   const [days, setDays] = useState("");
-  const client = useQueryClient();
-  const create = useMutation({
-    mutationFn: () =>
-      unwrap(api.POST("/api/auth/tokens", { body: { name: name.trim(), expires_days: days === "" ? null : Number(days) } })),
+  const create = useCreateMyToken({
     onSuccess: (created) => {
       setName("");
       setDays("");
-      void client.invalidateQueries({ queryKey: ["auth", "tokens"] });
       onCreated(created.secret, created.token);
     },
   });
   const submit = (event: FormEvent) => {
     event.preventDefault();
-    create.mutate();
+    create.mutate({ name: name.trim(), expires_days: days === "" ? null : Number(days) });
   };
   const errors = { name: fieldMessages(create.error, "name"), days: fieldMessages(create.error, "expires_days") };
   return (
@@ -166,17 +152,9 @@ function TokensSection() {
   const [shown, setShown] = useState<ShownOnce | null>(null);
   const toast = useToast();
   const confirm = useConfirm();
-  const client = useQueryClient();
-  const tokens = useQuery({
-    queryKey: ["auth", "tokens"],
-    queryFn: () => unwrap(api.GET("/api/auth/tokens")),
-  });
-  const revoke = useMutation({
-    mutationFn: (token: Token) => unwrap(api.DELETE("/api/auth/tokens/{token_id}", { params: { path: { token_id: token.id } } })),
-    onSuccess: (_, token) => {
-      void client.invalidateQueries({ queryKey: ["auth", "tokens"] });
-      toast(`Token ${token.name} revoked`);
-    },
+  const tokens = useMyTokens();
+  const revoke = useRevokeMyToken({
+    onSuccess: (_, token) => toast(`Token ${token.name} revoked`),
     onError: (error) => toast(error instanceof ApiError && error.status === 409 ? error.message : `Not revoked: ${errorText(error)}`, "error"),
   });
   const ask = async (token: Token) => {

@@ -19,6 +19,7 @@ from portal.db import session as db
 from portal.db.base import utcnow
 from portal.events import bus
 from portal.jobs import history, kinds
+from portal.jobs.messages import JobLogMessage
 from portal.jobs.models import Job
 from portal.jobs.schemas import ClaimedJob, RunKey, RunResult
 from portal.jobs.states import JobState, check_edge
@@ -179,7 +180,7 @@ def append_logs(job_id: int, run: RunKey, owner: int | None, lines: list[dict[st
             select(logs_t.c.id).where(logs_t.c.job_id == job_id).order_by(logs_t.c.id.desc()).limit(len(lines))
         ).all()
     numbered = [{**line, "id": line_id} for line, line_id in zip(lines, reversed(ids), strict=True)]
-    bus.publish({"type": "job.log", "job_id": job_id, "created_by": owner, "lines": numbered, "at": now.isoformat()})
+    bus.publish(JobLogMessage(job_id=job_id, created_by=owner, lines=numbered, at=now).model_dump(mode="json"))
 
 
 def finish(job_id: int, run: RunKey, outcome: RunResult, *, claim_next: bool = False) -> ClaimedJob | None:

@@ -23,6 +23,7 @@ from portal.errors import Conflict
 from portal.events import bus
 from portal.identity.principal import Principal
 from portal.jobs import counters, executors, kinds
+from portal.jobs.messages import JobUpdatedMessage
 from portal.jobs.models import Job, JobEvent, JobLog
 from portal.jobs.schemas import JobOut, RunKey
 from portal.jobs.states import IllegalTransition, JobState, check_edge
@@ -104,8 +105,8 @@ def summary(row: Row[Any] | Job) -> dict[str, Any]:
 
 
 def publish(row: Row[Any]) -> None:
-    job = JobOut.model_validate(summary(row)).model_dump(mode="json")
-    bus.publish({"type": "job.updated", "job": job, "rev": job["rev"]})
+    job = JobOut.model_validate(summary(row))
+    bus.publish(JobUpdatedMessage(job=job, rev=job.rev).model_dump(mode="json"))
 
 
 def job_out(row: Row[Any] | Job) -> JobOut:

@@ -15,6 +15,7 @@ from portal.identity.principal import Principal
 from portal.jobs import service as jobs_service
 from portal.jobs.states import JobState
 from portal.realtime.hub import Client, hub
+from portal.realtime.messages import PING_TEXT
 from portal.settings import get_settings
 from portal.values import MAX_ID
 
@@ -78,7 +79,7 @@ async def _serve(websocket: WebSocket, client: Client, principal: Principal) -> 
                 await websocket.send_text(text)
                 ping_at = loop.time() + settings.ws_ping_seconds
             elif loop.time() >= ping_at:
-                await websocket.send_text('{"type":"ping"}')
+                await websocket.send_text(PING_TEXT)
                 ping_at = loop.time() + settings.ws_ping_seconds
     except (WebSocketDisconnect, RuntimeError, OSError):
         pass

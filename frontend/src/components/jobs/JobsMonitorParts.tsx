@@ -1,24 +1,23 @@
 /** The admin jobs monitor's bulk bar (one call, a result per job) and its detail drawer. */
-import { useMutation, useQuery } from "@tanstack/react-query";
 import { useState } from "react";
 import { Link } from "react-router";
-import { api, unwrap, type Job, type Schemas } from "../../api/client";
+import { useBulkJobAction, type JobAction } from "../../api/admin";
+import type { Job, Schemas } from "../../api/client";
+import { useJob } from "../../api/jobs";
 import { Dialog, useConfirm } from "../Dialog";
 import { Timeline } from "../JobTimeline";
 import { JsonView } from "../JsonView";
 import { useToast } from "../toasts";
 import { Spinner, StateBadge } from "../ui";
 
-type BulkAction = "cancel" | "retry" | "run";
+type BulkAction = JobAction;
 const LABELS: Record<BulkAction, string> = { cancel: "Cancel", retry: "Retry", run: "Run now" };
 
 export function BulkBar({ selected, jobs, onDone }: { selected: Set<number>; jobs: Job[]; onDone: () => void }) {
   const confirm = useConfirm();
   const toast = useToast();
   const [refused, setRefused] = useState<Schemas["BulkResult"][]>([]);
-  const bulk = useMutation({
-    mutationFn: (action: BulkAction) =>
-      unwrap(api.POST("/api/admin/jobs/bulk", { body: { action, ids: [...selected] } })),
+  const bulk = useBulkJobAction({
     onSuccess: (result) => {
       toast(`${LABELS[result.action as BulkAction]}: ${result.succeeded} done, ${result.failed} refused`, result.failed ? "info" : "success");
       setRefused(result.results.filter((r) => !r.ok));
@@ -40,7 +39,7 @@ export function BulkBar({ selected, jobs, onDone }: { selected: Set<number>; job
       confirmLabel: LABELS[action],
       danger: action === "cancel",
     });
-    if (yes) bulk.mutate(action);
+    if (yes) bulk.mutate({ action, ids: [...selected] });
   };
   return (
     <>
@@ -72,10 +71,7 @@ export function BulkBar({ selected, jobs, onDone }: { selected: Set<number>; job
 }
 
 export function JobDrawer({ jobId, onClose }: { jobId: number; onClose: () => void }) {
-  const job = useQuery({
-    queryKey: ["job", jobId],
-    queryFn: () => unwrap(api.GET("/api/jobs/{job_id}", { params: { path: { job_id: jobId } } })),
-  });
+  const job = useJob(jobId);
   const j = job.data;
   const error = j?.error as { type?: string; message?: string; traceback?: string } | null | undefined;
   return (

@@ -2,21 +2,20 @@
  * Every job the user may see: filters, debounced search, sort and paging in the URL, rows kept live by the
  * app's WebSocket (no refetch per update), with retry and cancel where allowed.
  */
-import { keepPreviousData, useQuery } from "@tanstack/react-query";
 import { useWindowVirtualizer } from "@tanstack/react-virtual";
 import { lazy, memo, Suspense, useCallback, useEffect, useLayoutEffect, useRef, useState } from "react";
 import { Link } from "react-router";
-import { api, ApiError, unwrap, type Job } from "../../api/client";
+import { useAllCatalogItems } from "../../api/catalog";
+import { ApiError, type Job } from "../../api/client";
+import { useJobs, type JobListParams } from "../../api/jobs";
+import { useUrlState } from "../../lib/urlState";
 import { SearchBox } from "../SearchBox";
 import { Empty, JOB_STATES, ProgressBar, Spinner, StateBadge, stateLabel, Time } from "../ui";
-import { AdminJobActions, JobActions } from "../../lib/jobActions";
+import { AdminJobActions, JobActions } from "./JobActions";
 
 // The admin monitor's parts load with it, not with the requesters' jobs page.
 const BulkBar = lazy(() => import("./JobsMonitorParts").then((m) => ({ default: m.BulkBar })));
 const JobDrawer = lazy(() => import("./JobsMonitorParts").then((m) => ({ default: m.JobDrawer })));
-import type { JobListParams } from "../../lib/liveJobs";
-import { useAllCatalogItems } from "../../lib/catalog";
-import { useUrlState } from "../../lib/urlState";
 
 const DEFAULTS = { state: "", item_id: "", q: "", page: "1", page_size: "50", sort: "-id" };
 const PAGE_SIZES = ["25", "50", "100", "200"];
@@ -139,25 +138,7 @@ export function JobsView({ admin }: { admin: boolean }) {
     page_size: Number(params.page_size) || 50,
     sort: params.sort,
   };
-  const jobs = useQuery({
-    queryKey: ["jobs", listParams],
-    queryFn: () =>
-      unwrap(
-        api.GET("/api/jobs", {
-          params: {
-            query: {
-              state: listParams.state || undefined,
-              item_id: listParams.item_id || undefined,
-              q: listParams.q || undefined,
-              page: listParams.page,
-              page_size: listParams.page_size,
-              sort: listParams.sort,
-            },
-          },
-        }),
-      ),
-    placeholderData: keepPreviousData,
-  });
+  const jobs = useJobs(listParams);
   const items = useAllCatalogItems();
 
   const pages = jobs.data ? Math.max(1, Math.ceil(jobs.data.total / jobs.data.page_size)) : 1;

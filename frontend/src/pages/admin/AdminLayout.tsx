@@ -1,8 +1,9 @@
 /** The admin area's own navigation; each page checks nothing itself: the server refuses what a role may not do. */
 import { Suspense } from "react";
 import { NavLink, Outlet } from "react-router";
+import { useMe } from "../../api/auth";
 import { Spinner } from "../../components/ui";
-import { hasRole, useMe, type Role } from "../../lib/auth";
+import { hasRole, type Role } from "../../lib/auth";
 
 const SECTIONS: [string, string, Role][] = [
   ["/admin", "Dashboard", "operator"],

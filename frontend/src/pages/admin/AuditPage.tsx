@@ -2,16 +2,14 @@
  * `/admin/audit`: the audit trail with filters in the URL, keyset paging (newest first), CSV and JSON-lines
  * export of the same selection, and a drawer showing an entry, with before/after as a field-by-field diff.
  */
-import { keepPreviousData, useQuery } from "@tanstack/react-query";
 import { useState } from "react";
-import { api, unwrap, type Schemas } from "../../api/client";
+import { auditExportUrl, useAuditFacets, useAuditPage, type AuditEntry, type AuditSelection } from "../../api/audit";
 import { Dialog } from "../../components/Dialog";
 import { JsonView } from "../../components/JsonView";
 import { Empty, Spinner, Time } from "../../components/ui";
 import { diffValues } from "../../lib/diff";
 import { useUrlState } from "../../lib/urlState";
 
-type Entry = Schemas["AuditEntryOut"];
 const DEFAULTS = { actor: "", action: "", action_prefix: "", target_type: "", target_id: "", since: "", until: "", before_id: "" };
 const FILTERS = ["actor", "action", "action_prefix", "target_type", "target_id", "since", "until"] as const;
 
@@ -53,7 +51,7 @@ function Diff({ before, after }: { before: unknown; after: unknown }) {
   );
 }
 
-function EntryDrawer({ entry, onClose }: { entry: Entry; onClose: () => void }) {
+function EntryDrawer({ entry, onClose }: { entry: AuditEntry; onClose: () => void }) {
   const details = entry.details as { before?: unknown; after?: unknown } & Record<string, unknown>;
   const { before, after, ...rest } = details;
   const changed = before !== undefined || after !== undefined;
@@ -84,9 +82,9 @@ function EntryDrawer({ entry, onClose }: { entry: Entry; onClose: () => void }) 
 
 export default function AuditPage() {
   const [params, update] = useUrlState(DEFAULTS);
-  const [open, setOpen] = useState<Entry | null>(null);
+  const [open, setOpen] = useState<AuditEntry | null>(null);
   const [history, setHistory] = useState<string[]>([]);
-  const query = {
+  const selection: AuditSelection = {
     actor: params.actor || undefined,
     action: params.action || undefined,
     action_prefix: params.action_prefix || undefined,
@@ -95,28 +93,11 @@ export default function AuditPage() {
     since: toInstant(params.since),
     until: toInstant(params.until),
   };
-  const page = useQuery({
-    queryKey: ["admin", "audit", params],
-    queryFn: () =>
-      unwrap(
-        api.GET("/api/admin/audit", {
-          params: { query: { ...query, before_id: params.before_id ? Number(params.before_id) : undefined, limit: 50 } },
-        }),
-      ),
-    placeholderData: keepPreviousData,
-  });
-  const facets = useQuery({
-    queryKey: ["admin", "audit", "facets"],
-    queryFn: () => unwrap(api.GET("/api/admin/audit/facets")),
-  });
+  const page = useAuditPage(selection, params.before_id ? Number(params.before_id) : undefined);
+  const facets = useAuditFacets();
   const filter = (patch: Partial<typeof DEFAULTS>) => {
     setHistory([]);
     update({ ...patch, before_id: "" });
-  };
-  const exportUrl = (format: "csv" | "jsonl") => {
-    const search = new URLSearchParams({ format });
-    for (const [key, value] of Object.entries(query)) if (value) search.set(key, value);
-    return `/api/admin/audit/export?${search}`;
   };
   const select = (id: string, label: string, key: "actor" | "action" | "target_type", options: string[] = []) => (
     <div>
@@ -147,10 +128,10 @@ export default function AuditPage() {
           Audit log
         </h1>
         <div className="flex gap-2">
-          <a className="btn" href={exportUrl("csv")} download>
+          <a className="btn" href={auditExportUrl(selection, "csv")} download>
             Export CSV
           </a>
-          <a className="btn" href={exportUrl("jsonl")} download>
+          <a className="btn" href={auditExportUrl(selection, "jsonl")} download>
             Export JSON lines
           </a>
         </div>

@@ -2,12 +2,14 @@
  * The admin dashboard: live counters, alerts, jobs per hour, queues, workers, slowest and most failing items,
  * recent activity and quick actions. It refetches the stats when job updates arrive (at most every 2 s).
  */
-import { useQuery } from "@tanstack/react-query";
 import { useEffect, useRef } from "react";
 import { Link } from "react-router";
-import { api, unwrap, type Schemas } from "../../api/client";
+import { useStats } from "../../api/admin";
+import { useRecentAudit } from "../../api/audit";
+import { useMe } from "../../api/auth";
+import type { Schemas } from "../../api/client";
 import { Empty, formatDuration, Spinner, Time } from "../../components/ui";
-import { hasRole, useMe } from "../../lib/auth";
+import { hasRole } from "../../lib/auth";
 import { useJobsPulse } from "../../lib/liveJobs";
 
 type Stats = Schemas["Stats"];
@@ -15,11 +17,7 @@ const MIN_REFRESH_MS = 2_000;
 
 function useLiveStats() {
   const pulse = useJobsPulse();
-  const stats = useQuery({
-    queryKey: ["admin", "stats"],
-    queryFn: () => unwrap(api.GET("/api/admin/stats")),
-    refetchInterval: 15_000,
-  });
+  const stats = useStats();
   const last = useRef(0);
   const { refetch } = stats;
   useEffect(() => {
@@ -128,11 +126,7 @@ function Table({ caption, head, rows }: { caption: string; head: string[]; rows:
 }
 
 function RecentActivity() {
-  const audit = useQuery({
-    queryKey: ["admin", "audit", "recent"],
-    queryFn: () => unwrap(api.GET("/api/admin/audit", { params: { query: { limit: 10 } } })),
-    refetchInterval: 15_000,
-  });
+  const audit = useRecentAudit();
   return (
     <Table
       caption="Recent activity"

@@ -3,25 +3,26 @@
  * list shows names, descriptions, the item versions granted each one and the versions that wait for a grant
  * (with Extend); values can only be replaced.
  */
-import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { useMemo, useState, type FormEvent } from "react";
-import { api, ApiError, unwrap, type Schemas } from "../../api/client";
-import { GrantList, GrantPicker } from "./SecretGrants";
-import { errorText, Field, fieldAria, fieldMessages, FormError, SECRET_NAME_PATTERN, TableHead } from "../../components/admin";
+import { useAllCatalogItems } from "../../api/catalog";
+import { ApiError } from "../../api/client";
+import {
+  SECRET_NAME_PATTERN,
+  useDeleteSecret,
+  useExtendSecret,
+  useSaveSecret,
+  useSecrets,
+  type Secret,
+  type UncoveredVersion,
+} from "../../api/secrets";
+import { GrantList, GrantPicker } from "../../components/admin/SecretGrants";
 import { Dialog, useConfirm } from "../../components/Dialog";
+import { Field, fieldAria, FormError } from "../../components/forms";
 import { useToast } from "../../components/toasts";
-import { Empty, Spinner, Time } from "../../components/ui";
-import { useAllCatalogItems } from "../../lib/catalog";
+import { Empty, Spinner, TableHead, Time } from "../../components/ui";
+import { errorText, fieldMessages } from "../../lib/formErrors";
 
-type Secret = Schemas["SecretOut"];
-type Uncovered = Schemas["UncoveredVersion"];
 type Editing = { mode: "create" } | { mode: "edit"; secret: Secret };
-
-function sameSet(a: string[], b: string[]): boolean {
-  if (a.length !== b.length) return false;
-  const set = new Set(a);
-  return b.every((x) => set.has(x));
-}
 
 function SecretForm({ editing, onDone, onCancel }: { editing: Editing; onDone: (secret: Secret, outcome: "created" | "saved" | "unchanged") => void; onCancel: () => void }) {
   const original = editing.mode === "edit" ? editing.secret : null;
@@ -31,23 +32,10 @@ function SecretForm({ editing, onDone, onCancel }: { editing: Editing; onDone: (
   const [items, setItems] = useState<string[]>(original?.items ?? []);
   const [nameProblem, setNameProblem] = useState<string | null>(null);
   const catalog = useAllCatalogItems();
-  const client = useQueryClient();
 
-  const save = useMutation({
-    mutationFn: async (): Promise<Secret | null> => {
-      if (!original) {
-        return unwrap(api.POST("/api/admin/secrets", { body: { name, value, description, items } }));
-      }
-      const patch: Schemas["SecretUpdate"] = {};
-      if (value) patch.value = value;
-      if (description !== original.description) patch.description = description;
-      if (!sameSet(items, original.items)) patch.items = items;
-      if (Object.keys(patch).length === 0) return null;
-      return unwrap(api.PATCH("/api/admin/secrets/{name}", { params: { path: { name: original.name } }, body: patch }));
-    },
+  const save = useSaveSecret({
     onSuccess: (secret) => {
       setValue(""); // never kept longer than needed
-      void client.invalidateQueries({ queryKey: ["admin", "secrets"] });
       if (secret) onDone(secret, original ? "saved" : "created");
       else if (original) onDone(original, "unchanged");
     },
@@ -61,7 +49,7 @@ function SecretForm({ editing, onDone, onCancel }: { editing: Editing; onDone: (
     }
     if (!original && !value) return;
     setNameProblem(null);
-    save.mutate();
+    save.mutate({ original, name, value, description, items });
   };
 
   const errors = {
@@ -171,40 +159,22 @@ export default function SecretsPage() {
   const [editing, setEditing] = useState<Editing | null>(null);
   const toast = useToast();
   const confirm = useConfirm();
-  const client = useQueryClient();
   const catalog = useAllCatalogItems();
   const names = useMemo(() => new Map((catalog.data?.items ?? []).map((i) => [i.id, i.name])), [catalog.data]);
 
-  const secrets = useQuery({
-    queryKey: ["admin", "secrets"],
-    queryFn: () => unwrap(api.GET("/api/admin/secrets")),
-  });
+  const secrets = useSecrets();
 
-  const remove = useMutation({
-    mutationFn: (secret: Secret) => unwrap(api.DELETE("/api/admin/secrets/{name}", { params: { path: { name: secret.name } } })),
-    onSuccess: (_, secret) => {
-      void client.invalidateQueries({ queryKey: ["admin", "secrets"] });
-      toast(`Secret ${secret.name} deleted`);
-    },
+  const remove = useDeleteSecret({
+    onSuccess: (_, secret) => toast(`Secret ${secret.name} deleted`),
     onError: (error, secret) => toast(`${secret.name} was not deleted: ${errorText(error)}`, "error"),
   });
 
-  const extend = useMutation({
-    mutationFn: ({ secret, version }: { secret: Secret; version: Uncovered }) =>
-      unwrap(
-        api.POST("/api/admin/secrets/{name}/extend", {
-          params: { path: { name: secret.name } },
-          body: { items: [`${version.item_id}@=${version.version}`] },
-        }),
-      ),
-    onSuccess: (_, { secret, version }) => {
-      void client.invalidateQueries({ queryKey: ["admin", "secrets"] });
-      toast(`${secret.name} granted to ${version.item_id} ${version.version}`);
-    },
+  const extend = useExtendSecret({
+    onSuccess: (_, { secret, version }) => toast(`${secret.name} granted to ${version.item_id} ${version.version}`),
     onError: (error, { secret }) => toast(`${secret.name} was not extended: ${errorText(error)}`, "error"),
   });
 
-  const askExtend = async (secret: Secret, version: Uncovered) => {
+  const askExtend = async (secret: Secret, version: UncoveredVersion) => {
     const yes = await confirm({
       title: `Grant ${secret.name} to ${version.item_id} ${version.version}?`,
       message: (

@@ -1,11 +1,10 @@
 /** How the portal itself is doing (admin): version, uptime, executor, database, storage, process, HTTP and jobs; refreshed every 10 s. */
-import { useQuery } from "@tanstack/react-query";
 import type { ReactNode } from "react";
-import { api, ApiError, unwrap } from "../../api/client";
-import { Badge, formatBytes, formatNumber, formatPercent, formatUptime, num, obj, str, TableHead, UsageBar } from "../../components/admin";
-import { Empty, JobLinks, Spinner, Time } from "../../components/ui";
-
-const REFRESH_MS = 10_000;
+import { SYSTEM_REFRESH_MS, useHealthDetailed, useSystemStatus } from "../../api/admin";
+import { ApiError } from "../../api/client";
+import { UsageBar } from "../../components/admin/UsageBar";
+import { formatBytes, formatNumber, formatPercent, formatUptime, num, obj, str } from "../../components/admin/format";
+import { Badge, Empty, JobLinks, Spinner, TableHead, Time } from "../../components/ui";
 
 function Card({ id, title, children, className = "" }: { id: string; title: string; children: ReactNode; className?: string }) {
   return (
@@ -44,12 +43,7 @@ function Figure({ value, label }: { value: ReactNode; label: string }) {
 
 /** The readiness checks of the node that answered, and every API node and worker with its heartbeat and jobs. */
 function NodesCard() {
-  const health = useQuery({
-    queryKey: ["admin", "health"],
-    queryFn: () => unwrap(api.GET("/api/admin/health/detailed")),
-    refetchInterval: REFRESH_MS,
-    staleTime: 0,
-  });
+  const health = useHealthDetailed();
   if (!health.data) {
     return (
       <Card id="sys-nodes" title="Nodes" className="sm:col-span-2 xl:col-span-3">
@@ -98,12 +92,7 @@ function NodesCard() {
 
 /** The protections the jobs of each running node get (docs/architecture.md, "The sandbox promises"), on or off. */
 function IsolationCard() {
-  const health = useQuery({
-    queryKey: ["admin", "health"],
-    queryFn: () => unwrap(api.GET("/api/admin/health/detailed")),
-    refetchInterval: REFRESH_MS,
-    staleTime: 0,
-  });
+  const health = useHealthDetailed();
   const runners = (health.data?.nodes ?? []).filter((n) => n.alive && n.isolation && n.isolation.length > 0);
   return (
     <Card id="sys-isolation" title="Job isolation" className="sm:col-span-2 xl:col-span-3">
@@ -142,12 +131,7 @@ function IsolationCard() {
 }
 
 export default function SystemPage() {
-  const system = useQuery({
-    queryKey: ["admin", "system"],
-    queryFn: () => unwrap(api.GET("/api/admin/system")),
-    refetchInterval: REFRESH_MS,
-    staleTime: 0,
-  });
+  const system = useSystemStatus();
 
   const heading = (
     <div className="mb-4 flex flex-wrap items-end justify-between gap-2">
@@ -161,7 +145,7 @@ export default function SystemPage() {
             className={`h-2 w-2 rounded-full ${system.isFetching ? "animate-pulse bg-accent-500" : system.isError ? "bg-red-500" : "bg-green-500"}`}
           />
           <span>
-            Updated <Time iso={new Date(system.dataUpdatedAt).toISOString()} /> · every {REFRESH_MS / 1000} s
+            Updated <Time iso={new Date(system.dataUpdatedAt).toISOString()} /> · every {SYSTEM_REFRESH_MS / 1000} s
           </span>
         </p>
       )}

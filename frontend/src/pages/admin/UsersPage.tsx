@@ -2,32 +2,21 @@
  * Users (admin; the server enforces it): filters in the URL, role changes, disable and enable, password resets and
  * new users (generated passwords shown once); below them the locked logins and every user's API tokens.
  */
-import { keepPreviousData, useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { useState, type FormEvent } from "react";
-import { api, ApiError, unwrap, type Schemas } from "../../api/client";
-import {
-  Badge,
-  errorText,
-  Field,
-  fieldAria,
-  fieldMessages,
-  FormError,
-  ShownOnceDialog,
-  TableHead,
-  type ShownOnce,
-} from "../../components/admin";
+import { useMe } from "../../api/auth";
+import { ApiError, type Schemas } from "../../api/client";
+import { NO_USER_FILTERS, useCreateUser, useResetPassword, useUpdateUser, useUsers, type User } from "../../api/users";
 import { Dialog, useConfirm } from "../../components/Dialog";
+import { LoginLocksSection } from "../../components/admin/LoginLocksSection";
+import { TokensSection } from "../../components/admin/TokensSection";
 import { SearchBox } from "../../components/SearchBox";
+import { ShownOnceDialog, type ShownOnce } from "../../components/ShownOnce";
+import { Field, fieldAria, FormError } from "../../components/forms";
 import { useToast } from "../../components/toasts";
-import { Empty, Spinner, Time } from "../../components/ui";
-import { ROLES, useMe } from "../../lib/auth";
+import { Badge, Empty, Spinner, TableHead, Time } from "../../components/ui";
+import { ROLES } from "../../lib/auth";
+import { errorText, fieldMessages } from "../../lib/formErrors";
 import { useUrlState } from "../../lib/urlState";
-import { LoginLocksSection } from "./LoginLocksSection";
-import { TokensSection } from "./TokensSection";
-import { USER_DEFAULTS } from "./users";
-
-type User = Schemas["UserOut"];
-
 
 /** Why a change was refused, for a toast: the server's message says it (last admin, yourself). */
 function refusal(error: unknown): string {
@@ -48,22 +37,10 @@ function NewUserForm({ onCancel, onCreated }: { onCancel: () => void; onCreated:
   const [displayName, setDisplayName] = useState("");
   const [role, setRole] = useState<string>("requester");
   const [password, setPassword] = useState("");
-  const client = useQueryClient();
-  const create = useMutation({
-    mutationFn: () =>
-      unwrap(
-        api.POST("/api/admin/users", {
-          body: { username: username.trim(), display_name: displayName.trim(), role, password: password || null },
-        }),
-      ),
-    onSuccess: (created) => {
-      void client.invalidateQueries({ queryKey: ["admin", "users"] });
-      onCreated(created);
-    },
-  });
+  const create = useCreateUser({ onSuccess: onCreated });
   const submit = (event: FormEvent) => {
     event.preventDefault();
-    create.mutate();
+    create.mutate({ username: username.trim(), display_name: displayName.trim(), role, password: password || null });
   };
   const errors = {
     username: fieldMessages(create.error, "username"),
@@ -214,35 +191,16 @@ function UserRow({
 }
 
 function UsersSection({ onShow }: { onShow: (shown: ShownOnce) => void }) {
-  const [params, update] = useUrlState(USER_DEFAULTS);
+  const [params, update] = useUrlState(NO_USER_FILTERS);
   const [creating, setCreating] = useState(false);
   const me = useMe();
   const toast = useToast();
   const confirm = useConfirm();
-  const client = useQueryClient();
 
-  const users = useQuery({
-    queryKey: ["admin", "users", params],
-    queryFn: () =>
-      unwrap(
-        api.GET("/api/admin/users", {
-          params: {
-            query: {
-              q: params.q || undefined,
-              role: params.role || undefined,
-              disabled: params.disabled === "" ? undefined : params.disabled === "true",
-            },
-          },
-        }),
-      ),
-    placeholderData: keepPreviousData,
-  });
+  const users = useUsers(params);
 
-  const change = useMutation({
-    mutationFn: ({ user, patch }: { user: User; patch: Schemas["UserUpdate"] }) =>
-      unwrap(api.PATCH("/api/admin/users/{user_id}", { params: { path: { user_id: user.id } }, body: patch })),
+  const change = useUpdateUser({
     onSuccess: (user, { patch }) => {
-      void client.invalidateQueries({ queryKey: ["admin"] });
       if (patch.role) toast(`${user.username} is now ${user.role}`);
       else if (patch.disabled === true) toast(`${user.username} is disabled: their sessions ended and their tokens are refused`);
       else if (patch.disabled === false) toast(`${user.username} is enabled`);
@@ -250,8 +208,7 @@ function UsersSection({ onShow }: { onShow: (shown: ShownOnce) => void }) {
     onError: (error) => toast(refusal(error), "error"),
   });
 
-  const reset = useMutation({
-    mutationFn: (user: User) => unwrap(api.POST("/api/admin/users/{user_id}/reset-password", { params: { path: { user_id: user.id } } })),
+  const reset = useResetPassword({
     onSuccess: (done, user) => {
       toast(`The password of ${user.username} was reset; their sessions ended`);
       if (done.generated_password) {
@@ -364,7 +321,7 @@ function UsersSection({ onShow }: { onShow: (shown: ShownOnce) => void }) {
       ) : users.data.length === 0 ? (
         <Empty title={filtered ? "No user matches these filters" : "No users yet"}>
           {filtered && (
-            <button type="button" className="link" onClick={() => update({ q: "", role: "", disabled: "" })}>
+            <button type="button" className="link" onClick={() => update(NO_USER_FILTERS)}>
               Clear the filters
             </button>
           )}

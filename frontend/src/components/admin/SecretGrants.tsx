@@ -5,7 +5,7 @@
 import { useState } from "react";
 import { Link } from "react-router";
 import type { Item, Schemas } from "../../api/client";
-import { Spinner } from "../../components/ui";
+import { Spinner } from "../ui";
 
 type Uncovered = Schemas["UncoveredVersion"];
 

@@ -3,14 +3,14 @@
  * bundles are checked first (every problem with file and line) and registered only on request; Git imports run
  * as jobs whose progress shows here.
  */
-import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { useRef, useState, type FormEvent, type KeyboardEvent } from "react";
 import { Link } from "react-router";
-import { api, ApiError, unwrap, type ImportReport, type ValidationReport } from "../api/client";
-import { Dialog } from "../components/Dialog";
-import { useToast } from "../components/toasts";
-import { ProgressBar, StateBadge } from "../components/ui";
-import { uploadWithProgress } from "../lib/upload";
+import { useImportLocalFolder, useStartGitImport, useUploadBundle, useValidateBundle, useValidateLocalFolder } from "../../api/catalog";
+import { ApiError, type ImportReport, type ValidationReport } from "../../api/client";
+import { useJob } from "../../api/jobs";
+import { Dialog } from "../Dialog";
+import { useToast } from "../toasts";
+import { ProgressBar, StateBadge } from "../ui";
 
 type Problem = { file?: string | null; line?: number | null; message: string; field?: string };
 const TABS = [
@@ -91,32 +91,24 @@ function Check({ id, label, checked, onChange, hint }: { id: string; label: stri
   );
 }
 
+/** The toast of a finished import (the catalog's lists and versions are refetched by the import's hook). */
 function useImported() {
-  const client = useQueryClient();
   const toast = useToast();
-  return (report: ImportReport) => {
-    void client.invalidateQueries({ queryKey: ["catalog"] });
-    void client.invalidateQueries({ queryKey: ["versions"] });
-    toast(`Imported ${report.imported.length} version(s)`);
-  };
+  return (report: ImportReport) => toast(`Imported ${report.imported.length} version(s)`);
 }
 
 function LocalTab() {
   const [path, setPath] = useState("");
   const [replace, setReplace] = useState(false);
   const [development, setDevelopment] = useState(false);
+  const [draft, setDraft] = useState(false);
   const imported = useImported();
-  const check = useMutation({
-    mutationFn: () => unwrap(api.POST("/api/catalog/local/validate", { body: { path } })),
-  });
-  const run = useMutation({
-    mutationFn: () => unwrap(api.POST("/api/catalog/local/import", { body: { path, replace, development } })),
-    onSuccess: imported,
-  });
+  const check = useValidateLocalFolder();
+  const run = useImportLocalFolder({ onSuccess: imported });
   const submit = (event: FormEvent) => {
     event.preventDefault();
     run.reset();
-    check.mutate();
+    check.mutate(path);
   };
   return (
     <form onSubmit={submit} className="space-y-3">
@@ -129,11 +121,12 @@ function LocalTab() {
       </div>
       <Check id="local-replace" label="Replace versions registered with different content" checked={replace} onChange={setReplace} />
       <Check id="local-dev" label="Development mode" hint="Runs straight from the folder: edits apply on the next run." checked={development} onChange={setDevelopment} />
+      <Check id="local-draft" label="Import as drafts" hint="Not runnable until moved along its lifecycle on the admin catalog page (a staged release)." checked={draft} onChange={setDraft} />
       <div className="flex gap-2">
         <button type="submit" className="btn" disabled={check.isPending}>
           {check.isPending ? "Checking…" : "Check"}
         </button>
-        <button type="button" className="btn btn-primary" disabled={!check.data?.valid || run.isPending} onClick={() => run.mutate()}>
+        <button type="button" className="btn btn-primary" disabled={!check.data?.valid || run.isPending} onClick={() => run.mutate({ path, replace, development, draft })}>
           {run.isPending ? "Importing…" : "Import"}
         </button>
       </div>
@@ -146,10 +139,7 @@ function LocalTab() {
 }
 
 function GitJob({ jobId }: { jobId: number }) {
-  const job = useQuery({
-    queryKey: ["job", jobId],
-    queryFn: () => unwrap(api.GET("/api/jobs/{job_id}", { params: { path: { job_id: jobId } } })),
-  });
+  const job = useJob(jobId);
   if (!job.data) return null;
   const j = job.data;
   const error = j.error as { message?: string; details?: Problem[] } | null;
@@ -174,22 +164,14 @@ function GitTab() {
   const [pick, setPick] = useState<"version" | "ref">("version");
   const [target, setTarget] = useState("");
   const [replace, setReplace] = useState(false);
-  const client = useQueryClient();
-  const start = useMutation({
-    mutationFn: () =>
-      unwrap(
-        api.POST("/api/catalog/git/import", {
-          body: { repo_url: repoUrl, item_id: itemId, replace, ...(pick === "version" ? { version: target } : { ref: target }) },
-        }),
-      ),
-    onSuccess: () => void client.invalidateQueries({ queryKey: ["jobs"] }),
-  });
+  const [draft, setDraft] = useState(false);
+  const start = useStartGitImport();
   return (
     <form
       className="space-y-3"
       onSubmit={(e) => {
         e.preventDefault();
-        start.mutate();
+        start.mutate({ repo_url: repoUrl, item_id: itemId, replace, draft, ...(pick === "version" ? { version: target } : { ref: target }) });
       }}
     >
       <div>
@@ -220,6 +202,7 @@ function GitTab() {
         <input id="git-target" className="input mt-2 font-mono" required value={target} onChange={(e) => setTarget(e.target.value)} placeholder={pick === "version" ? "2.0.0" : "main"} />
       </fieldset>
       <Check id="git-replace" label="Replace versions registered with different content" checked={replace} onChange={setReplace} />
+      <Check id="git-draft" label="Import as drafts" hint="Not runnable until moved along its lifecycle on the admin catalog page (a staged release)." checked={draft} onChange={setDraft} />
       <button type="submit" className="btn btn-primary" disabled={start.isPending}>
         {start.isPending ? "Starting…" : "Import"}
       </button>
@@ -232,31 +215,19 @@ function GitTab() {
 function UploadTab() {
   const [file, setFile] = useState<File | null>(null);
   const [replace, setReplace] = useState(false);
+  const [draft, setDraft] = useState(false);
   const [dragging, setDragging] = useState(false);
   const [progress, setProgress] = useState<number | null>(null);
   const input = useRef<HTMLInputElement>(null);
   const imported = useImported();
 
-  const form = (f: File, extra: Record<string, string> = {}) => {
-    const data = new FormData();
-    data.append("file", f);
-    for (const [k, v] of Object.entries(extra)) data.append(k, v);
-    return data;
-  };
-  const check = useMutation({
-    mutationFn: (f: File) => uploadWithProgress<ValidationReport>("/api/catalog/validate", form(f), setProgress),
-    onSettled: () => setProgress(null),
-  });
-  const run = useMutation({
-    mutationFn: (f: File) => uploadWithProgress<ImportReport>("/api/catalog/bundle/upload", form(f, { replace: String(replace) }), setProgress),
-    onSuccess: imported,
-    onSettled: () => setProgress(null),
-  });
+  const check = useValidateBundle({ onSettled: () => setProgress(null) });
+  const run = useUploadBundle({ onSuccess: imported, onSettled: () => setProgress(null) });
   const choose = (f: File | undefined) => {
     if (!f) return;
     setFile(f);
     run.reset();
-    check.mutate(f);
+    check.mutate({ file: f, onProgress: setProgress });
   };
   const onKey = (e: KeyboardEvent) => {
     if (e.key === "Enter" || e.key === " ") {
@@ -300,7 +271,8 @@ function UploadTab() {
       />
       {progress !== null && <ProgressBar value={Math.round(progress * 100)} running label="Upload progress" />}
       <Check id="upload-replace" label="Replace versions registered with different content" checked={replace} onChange={setReplace} />
-      <button type="button" className="btn btn-primary" disabled={!file || !check.data?.valid || run.isPending} onClick={() => file && run.mutate(file)}>
+      <Check id="upload-draft" label="Import as drafts" hint="Not runnable until moved along its lifecycle on the admin catalog page (a staged release)." checked={draft} onChange={setDraft} />
+      <button type="button" className="btn btn-primary" disabled={!file || !check.data?.valid || run.isPending} onClick={() => file && run.mutate({ file, replace, draft, onProgress: setProgress })}>
         {run.isPending ? "Importing…" : "Import"}
       </button>
       {check.isPending && <p className="text-sm muted">Checking the bundle…</p>}

@@ -1,9 +1,12 @@
-/** Retry and cancel, shared by the jobs table and the job page: mutations, confirmation and toasts. */
-import { useMutation, useQueryClient } from "@tanstack/react-query";
-import { api, unwrap, type Job } from "../api/client";
-import { useConfirm } from "../components/Dialog";
-import { useToast } from "../components/toasts";
-import { hasRole, useMe } from "./auth";
+/** Retry and cancel, shared by the jobs table and the job page, and the admin monitor's operator actions: buttons,
+ * confirmation and toasts. */
+import { useAdminJobAction } from "../../api/admin";
+import { useMe } from "../../api/auth";
+import type { Job } from "../../api/client";
+import { useCancelJob, useRetryJob } from "../../api/jobs";
+import { hasRole } from "../../lib/auth";
+import { useConfirm } from "../Dialog";
+import { useToast } from "../toasts";
 
 export const RETRYABLE = ["FAILED", "CANCELLED"];
 export const CANCELLABLE = ["PENDING_APPROVAL", "QUEUED", "RUNNING"];
@@ -20,22 +23,18 @@ export function useJobPermissions(job: Job) {
 }
 
 export function JobActions({ job, compact = false, onRetried }: { job: Job; compact?: boolean; onRetried?: (id: number) => void }) {
-  const client = useQueryClient();
   const toast = useToast();
   const { canRetry, canCancel } = useJobPermissions(job);
   const confirm = useConfirm();
 
-  const retry = useMutation({
-    mutationFn: () => unwrap(api.POST("/api/jobs/{job_id}/retry", { params: { path: { job_id: job.id } } })),
+  const retry = useRetryJob({
     onSuccess: (created) => {
       toast(`Job #${job.id} retried as #${created.id}`);
-      void client.invalidateQueries({ queryKey: ["job", job.id] });
       onRetried?.(created.id);
     },
     onError: (error) => toast(`Retry failed: ${error.message}`, "error"),
   });
-  const cancel = useMutation({
-    mutationFn: () => unwrap(api.POST("/api/jobs/{job_id}/cancel", { params: { path: { job_id: job.id } } })),
+  const cancel = useCancelJob({
     onSuccess: () => toast(`Cancel of job #${job.id} requested`, "info"),
     onError: (error) => toast(`Cancel failed: ${error.message}`, "error"),
   });
@@ -53,14 +52,14 @@ export function JobActions({ job, compact = false, onRetried }: { job: Job; comp
       confirmLabel: "Cancel job",
       danger: true,
     });
-    if (yes) cancel.mutate();
+    if (yes) cancel.mutate(job.id);
   };
 
   const size = compact ? "px-2 py-0.5 text-xs" : "";
   return (
     <div className="flex gap-1.5">
       {canRetry && (
-        <button className={`btn ${size}`} onClick={() => retry.mutate()} disabled={retry.isPending} aria-label={`Retry job ${job.id}`}>
+        <button className={`btn ${size}`} onClick={() => retry.mutate(job.id)} disabled={retry.isPending} aria-label={`Retry job ${job.id}`}>
           {retry.isPending ? "Retrying…" : "Retry"}
         </button>
       )}
@@ -80,21 +79,12 @@ export function AdminJobActions({ job }: { job: Job }) {
   const toast = useToast();
   const confirm = useConfirm();
   const me = useMe();
-  const path = { params: { path: { job_id: job.id } } };
-  const act = useMutation({
-    mutationFn: async (action: "retry" | "cancel" | "run") => {
-      if (action === "retry") {
-        const created = await unwrap(api.POST("/api/admin/jobs/{job_id}/retry", path));
-        return `Job #${job.id} retried as #${created.id}`;
-      }
-      if (action === "cancel") {
-        await unwrap(api.POST("/api/admin/jobs/{job_id}/cancel", path));
-        return `Cancel of job #${job.id} requested`;
-      }
-      await unwrap(api.POST("/api/admin/jobs/{job_id}/run", path));
-      return job.state === "QUEUED" ? `Job #${job.id} moved to the front of the queue` : `Job #${job.id} started`;
+  const act = useAdminJobAction({
+    onSuccess: (answer, { job: acted, action }) => {
+      if (action === "retry") toast(`Job #${acted.id} retried as #${answer.id}`);
+      else if (action === "cancel") toast(`Cancel of job #${acted.id} requested`);
+      else toast(acted.state === "QUEUED" ? `Job #${acted.id} moved to the front of the queue` : `Job #${acted.id} started`);
     },
-    onSuccess: (message) => toast(message),
     onError: (error) => toast(error.message, "error"),
   });
   const ask = async (action: "cancel" | "run") => {
@@ -118,14 +108,14 @@ export function AdminJobActions({ job }: { job: Job }) {
             confirmLabel: "Run now",
           },
     );
-    if (yes) act.mutate(action);
+    if (yes) act.mutate({ job, action });
   };
   const canRun = job.state === "QUEUED" || (job.state === "PENDING_APPROVAL" && hasRole(me.data?.role, "admin"));
   const size = "px-2 py-0.5 text-xs";
   return (
     <div className="flex gap-1.5">
       {RETRYABLE.includes(job.state) && (
-        <button className={`btn ${size}`} disabled={act.isPending} onClick={() => act.mutate("retry")} aria-label={`Retry job ${job.id}`}>
+        <button className={`btn ${size}`} disabled={act.isPending} onClick={() => act.mutate({ job, action: "retry" })} aria-label={`Retry job ${job.id}`}>
           Retry
         </button>
       )}

@@ -2,16 +2,11 @@
  * Usernames whose logins are throttled now (admin): locked after repeated failures or waiting out a back-off,
  * for known users and unknown names alike, with Unlock (the server audits it).
  */
-import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
-import { api, unwrap, type Schemas } from "../../api/client";
-import { Badge, errorText, Section, TableHead } from "../../components/admin";
-import { useConfirm } from "../../components/Dialog";
-import { useToast } from "../../components/toasts";
-import { Empty, Spinner, Time } from "../../components/ui";
-
-type LoginLock = Schemas["LoginLockOut"];
-
-const REFRESH_MS = 30_000;
+import { useLoginLocks, useUnlockLogin, type LoginLock } from "../../api/users";
+import { errorText } from "../../lib/formErrors";
+import { useConfirm } from "../Dialog";
+import { useToast } from "../toasts";
+import { Badge, Empty, Section, Spinner, TableHead, Time } from "../ui";
 
 function LockRow({ lock, busy, onUnlock }: { lock: LoginLock; busy: boolean; onUnlock: () => void }) {
   return (
@@ -43,18 +38,9 @@ function LockRow({ lock, busy, onUnlock }: { lock: LoginLock; busy: boolean; onU
 export function LoginLocksSection() {
   const toast = useToast();
   const confirm = useConfirm();
-  const client = useQueryClient();
-  const locks = useQuery({
-    queryKey: ["admin", "login-locks"],
-    queryFn: () => unwrap(api.GET("/api/admin/login-locks")),
-    refetchInterval: REFRESH_MS,
-  });
-  const unlock = useMutation({
-    mutationFn: (lock: LoginLock) => unwrap(api.DELETE("/api/admin/login-locks/{username}", { params: { path: { username: lock.username } } })),
-    onSuccess: (_, lock) => {
-      void client.invalidateQueries({ queryKey: ["admin", "login-locks"] });
-      toast(`${lock.username} may log in again`);
-    },
+  const locks = useLoginLocks();
+  const unlock = useUnlockLogin({
+    onSuccess: (_, lock) => toast(`${lock.username} may log in again`),
     onError: (error) => toast(`Not unlocked: ${errorText(error)}`, "error"),
   });
   const ask = async (lock: LoginLock) => {

@@ -1,50 +1,33 @@
 /** Every user's API tokens (admin): filtered by user and status in the URL, paged, with revoke. */
-import { keepPreviousData, useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { useMemo } from "react";
-import { api, ApiError, unwrap } from "../../api/client";
-import { errorText, Section, TokensTable, type Token } from "../../components/admin";
-import { useConfirm } from "../../components/Dialog";
-import { useToast } from "../../components/toasts";
-import { Empty, Spinner } from "../../components/ui";
+import type { Token } from "../../api/auth";
+import { ApiError } from "../../api/client";
+import { useAllUsers, useRevokeUserToken, useUserTokens } from "../../api/users";
+import { errorText } from "../../lib/formErrors";
 import { useUrlState } from "../../lib/urlState";
-import { useAllUsers } from "./users";
+import { useConfirm } from "../Dialog";
+import { useToast } from "../toasts";
+import { TokensTable } from "../tokens";
+import { Empty, Section, Spinner } from "../ui";
 
 const TOKEN_DEFAULTS = { tokens_user: "", tokens_active: "", tokens_page: "1" };
-const TOKEN_PAGE_SIZE = 50;
 
 export function TokensSection() {
   const [params, update] = useUrlState(TOKEN_DEFAULTS);
   const page = Math.max(1, Number(params.tokens_page) || 1);
   const toast = useToast();
   const confirm = useConfirm();
-  const client = useQueryClient();
   const allUsers = useAllUsers();
   const disabledUsers = useMemo(() => new Set((allUsers.data ?? []).filter((u) => u.disabled).map((u) => u.username)), [allUsers.data]);
 
-  const tokens = useQuery({
-    queryKey: ["admin", "tokens", { ...params, page }],
-    queryFn: () =>
-      unwrap(
-        api.GET("/api/admin/tokens", {
-          params: {
-            query: {
-              username: params.tokens_user || undefined,
-              active: params.tokens_active === "" ? undefined : params.tokens_active === "true",
-              page,
-              page_size: TOKEN_PAGE_SIZE,
-            },
-          },
-        }),
-      ),
-    placeholderData: keepPreviousData,
+  const tokens = useUserTokens({
+    username: params.tokens_user,
+    active: params.tokens_active === "" ? undefined : params.tokens_active === "true",
+    page,
   });
 
-  const revoke = useMutation({
-    mutationFn: (token: Token) => unwrap(api.DELETE("/api/admin/tokens/{token_id}", { params: { path: { token_id: token.id } } })),
-    onSuccess: (_, token) => {
-      void client.invalidateQueries({ queryKey: ["admin", "tokens"] });
-      toast(`Token ${token.name} of ${token.username} revoked`);
-    },
+  const revoke = useRevokeUserToken({
+    onSuccess: (_, token) => toast(`Token ${token.name} of ${token.username} revoked`),
     onError: (error) => toast(error instanceof ApiError && error.status === 409 ? error.message : `Not revoked: ${errorText(error)}`, "error"),
   });
 

@@ -2,7 +2,7 @@
  * Multipart upload with progress. fetch() cannot report upload progress, so this one call uses XMLHttpRequest;
  * it sends the CSRF header like the generated client and turns errors into the same ApiError.
  */
-import { ApiError, csrfToken } from "../api/client";
+import { ApiError, csrfToken } from "./client";
 
 export function uploadWithProgress<T>(url: string, body: FormData, onProgress: (fraction: number) => void): Promise<T> {
   return new Promise((resolve, reject) => {
