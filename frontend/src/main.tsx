@@ -29,6 +29,8 @@ const UsersPage = lazy(() => import("./pages/admin/UsersPage"));
 const SecretsPage = lazy(() => import("./pages/admin/SecretsPage"));
 const SchedulesPage = lazy(() => import("./pages/admin/SchedulesPage"));
 const SystemPage = lazy(() => import("./pages/admin/SystemPage"));
+const CatalogAdminPage = lazy(() => import("./pages/admin/CatalogAdminPage"));
+const CatalogItemAdminPage = lazy(() => import("./pages/admin/CatalogItemAdminPage"));
 
 function onUnauthorized(error: unknown) {
   // A session that expired or was revoked: forget who we were; RequireAuth then redirects to the login page.
@@ -98,6 +100,8 @@ const router = createBrowserRouter([
             children: [
               { index: true, element: <DashboardPage /> },
               { path: "jobs", element: <JobsMonitorPage /> },
+              { path: "catalog", element: <CatalogAdminPage /> },
+              { path: "catalog/:itemId", element: <CatalogItemAdminPage /> },
               { path: "audit", element: <AuditPage /> },
               { path: "users", element: <UsersPage /> },
               { path: "secrets", element: <SecretsPage /> },

@@ -1611,6 +1611,11 @@ export interface components {
             imported_by: string;
             /** Reason */
             reason: string | null;
+            /**
+             * Restores To
+             * @description for an archived version: the state a restore gives
+             */
+            restores_to?: ("draft" | "in_review" | "active" | "deprecated" | "archived" | "rejected") | null;
             /** Reviewed At */
             reviewed_at: string | null;
             /** Reviewed By */
@@ -2054,6 +2059,29 @@ export interface components {
              */
             next_after: number | null;
         };
+        /** FileChange */
+        FileChange: {
+            /**
+             * Diff
+             * @description a unified diff, or null for a binary or large file
+             */
+            diff: string | null;
+            /** Note */
+            note?: string | null;
+            /** Path */
+            path: string;
+        };
+        /** FileChanges */
+        FileChanges: {
+            /** Added */
+            added: string[];
+            /** Changed */
+            changed: components["schemas"]["FileChange"][];
+            /** Removed */
+            removed: string[];
+            /** Unchanged */
+            unchanged: number;
+        };
         /**
          * GitImportRequest
          * @description An import from Git: the API's body, and the inputs of the `catalog_import` job that carries it out.
@@ -2165,8 +2193,20 @@ export interface components {
         ItemOut: {
             /** Category */
             category: string | null;
+            /**
+             * Channels
+             * @description the item's channels (stable, canary, ...) and their versions; offer stable first
+             */
+            channels?: {
+                [key: string]: string;
+            };
             /** Description */
             description: string;
+            /**
+             * Featured
+             * @default false
+             */
+            featured: boolean;
             /** Id */
             id: string;
             /** Latest Version */
@@ -2186,6 +2226,11 @@ export interface components {
              * @default true
              */
             network_allowed: boolean;
+            /**
+             * Notice
+             * @description what its maintainers want requesters to know
+             */
+            notice?: string | null;
             /** Owner */
             owner: string | null;
             /** Tags */
@@ -2708,6 +2753,15 @@ export interface components {
             password: string;
             /** Username */
             username: string;
+        };
+        /** ManifestChange */
+        ManifestChange: {
+            /** From */
+            from: unknown;
+            /** Key */
+            key: string;
+            /** To */
+            to: unknown;
         };
         /** MeOut */
         MeOut: {
@@ -3578,24 +3632,16 @@ export interface components {
         };
         /** VersionDiff */
         VersionDiff: {
-            /**
-             * Files
-             * @description added, removed, changed (with unified diffs), unchanged (a count)
-             */
-            files: {
-                [key: string]: unknown;
-            };
+            files: components["schemas"]["FileChanges"];
             /** From */
             from: string;
             /** Item Id */
             item_id: string;
             /**
              * Manifest
-             * @description each manifest key that differs: {key, from, to}
+             * @description each manifest key that differs
              */
-            manifest: {
-                [key: string]: unknown;
-            }[];
+            manifest: components["schemas"]["ManifestChange"][];
             schema: components["schemas"]["SchemaDiffOut"];
             /** To */
             to: string;
@@ -3622,6 +3668,11 @@ export interface components {
         VersionOut: {
             /** Bundle Sha256 */
             bundle_sha256: string;
+            /**
+             * Channels
+             * @description the channels that point to it (stable first)
+             */
+            channels?: string[];
             /**
              * Deprecated
              * @description why the version is deprecated, when it is

@@ -35,6 +35,9 @@ function withPasswordWidgets(schema: RJSFSchema, ui: UiSchema): UiSchema {
   return out;
 }
 
+/** The states whose versions run (the others are shown to publishers only, and cannot be picked). */
+const RUNS = new Set(["active", "deprecated"]);
+
 export default function ItemPage() {
   const { itemId = "", version: versionParam } = useParams();
   const [search] = useSearchParams();
@@ -44,8 +47,11 @@ export default function ItemPage() {
   const me = useMe();
 
   const versions = useItemVersions(itemId);
-  const runnable = (versions.data ?? []).filter((v) => v.status === "active");
-  const version = versionParam ?? runnable[0]?.version;
+  const runnable = (versions.data ?? []).filter((v) => RUNS.has(v.status));
+  const latest = runnable.find((v) => v.status === "active") ?? runnable[0];
+  // Offered first: the version its maintainers promoted to stable, else the latest release.
+  const stable = runnable.find((v) => v.channels?.includes("stable"));
+  const version = versionParam ?? (stable ?? latest)?.version;
 
   const descriptor = useDescriptor(itemId, version);
   const source = useJob(fromJob ?? 0, { enabled: fromJob !== null });
@@ -107,7 +113,7 @@ export default function ItemPage() {
   if (!version) return <ProblemPage title="This item has no active version" />;
   if (descriptor.isError) return <ProblemPage title="This version could not be loaded">{descriptor.error.message}</ProblemPage>;
 
-  const canRun = hasRole(me.data?.role, "requester") && selected?.status === "active";
+  const canRun = hasRole(me.data?.role, "requester") && selected !== undefined && RUNS.has(selected.status);
 
   return (
     <article aria-labelledby="item-title">
@@ -139,11 +145,12 @@ export default function ItemPage() {
             }}
           >
             {(versions.data ?? []).map((v) => (
-              <option key={v.version} value={v.version} disabled={v.status !== "active"}>
+              <option key={v.version} value={v.version} disabled={!RUNS.has(v.status)}>
                 {v.version}
-                {v.version === runnable[0]?.version ? " (latest)" : ""}
+                {v.channels?.includes("stable") ? " (stable)" : ""}
+                {v.version === latest?.version ? " (latest)" : ""}
                 {v.deprecated ? " (deprecated)" : ""}
-                {v.status !== "active" ? ` (${v.status})` : ""}
+                {!RUNS.has(v.status) ? ` (${v.status.replace("_", " ")})` : ""}
               </option>
             ))}
           </select>
@@ -217,7 +224,7 @@ export default function ItemPage() {
           )}
           {!canRun && (
             <p className="mt-3 text-sm muted">
-              {selected?.status !== "active" ? "This version cannot run." : "Your role may browse the catalog but not run items."}
+              {!selected || !RUNS.has(selected.status) ? "This version cannot run." : "Your role may browse the catalog but not run items."}
             </p>
           )}
         </section>

@@ -15,6 +15,8 @@ from portal.catalog.admin_schemas import (
     Affected,
     AffectedJob,
     AffectedSchedule,
+    FileChanges,
+    ManifestChange,
     SchemaChangeOut,
     SchemaDiffOut,
     VersionDiff,
@@ -50,8 +52,11 @@ def compare(item_id: str, older: str, newer: str, recent_jobs: int = RECENT_JOBS
             breaking=any(c.breaking for c in changes),
             affected=affected(new, recent_jobs),
         ),
-        manifest=version_diff.manifest_changes(old.manifest, new.manifest),
-        files=version_diff.file_changes(old, new),
+        manifest=[
+            ManifestChange(key=c["key"], from_value=c["from"], to_value=c["to"])
+            for c in version_diff.manifest_changes(old.manifest, new.manifest)
+        ],
+        files=FileChanges.model_validate(version_diff.file_changes(old, new)),
     )
 
 

@@ -43,6 +43,7 @@ class AdminVersionOut(BaseModel):
     state: State
     reason: str | None
     sunset_at: datetime | None
+    restores_to: State | None = Field(default=None, description="for an archived version: the state a restore gives")
     bundle_sha256: str
     source: dict[str, Any]
     imported_by: str
@@ -190,13 +191,32 @@ class SchemaDiffOut(BaseModel):
     affected: Affected
 
 
+class ManifestChange(BaseModel):
+    key: str
+    from_value: Any = Field(serialization_alias="from")
+    to_value: Any = Field(serialization_alias="to")
+
+
+class FileChange(BaseModel):
+    path: str
+    diff: str | None = Field(description="a unified diff, or null for a binary or large file")
+    note: str | None = None
+
+
+class FileChanges(BaseModel):
+    added: list[str]
+    removed: list[str]
+    changed: list[FileChange]
+    unchanged: int
+
+
 class VersionDiff(BaseModel):
     item_id: str
     from_version: str = Field(serialization_alias="from")
     to_version: str = Field(serialization_alias="to")
     schema_: SchemaDiffOut = Field(serialization_alias="schema")
-    manifest: list[dict[str, Any]] = Field(description="each manifest key that differs: {key, from, to}")
-    files: dict[str, Any] = Field(description="added, removed, changed (with unified diffs), unchanged (a count)")
+    manifest: list[ManifestChange] = Field(description="each manifest key that differs")
+    files: FileChanges
 
 
 class BulkTarget(BaseModel):

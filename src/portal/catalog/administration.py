@@ -319,6 +319,7 @@ def version_out(row: CatalogVersion, on: list[str] | None = None) -> AdminVersio
         state=row.status,
         reason=row.status_reason,
         sunset_at=row.sunset_at,
+        restores_to=row.archived_from if row.status == lifecycle.ARCHIVED else None,
         bundle_sha256=row.bundle_sha256,
         source=row.source,
         imported_by=row.imported_by,

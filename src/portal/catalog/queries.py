@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from portal.catalog import channels, lifecycle, network, storage
 from portal.catalog.manifest import approval_policy, network_need
-from portal.catalog.models import CatalogItem, CatalogVersion
+from portal.catalog.models import CatalogChannel, CatalogItem, CatalogVersion
 from portal.catalog.schemas import (
     Descriptor,
     ItemOut,
@@ -53,9 +53,23 @@ def list_items(
     if tag:
         rows = [r for r in rows if tag in (r.tags or [])]
     window = rows[(page - 1) * page_size : page * page_size]
+    pointers: dict[str, dict[str, str]] = {}
+    if window:
+        with db.read() as s:
+            for item_id, name, version in s.execute(
+                select(CatalogChannel.item_id, CatalogChannel.name, CatalogChannel.version).where(
+                    CatalogChannel.item_id.in_([r.id for r in window])
+                )
+            ).all():
+                pointers.setdefault(item_id, {})[name] = version
     items = [
         ItemOut.model_validate(
-            {**r._mapping, "network_allowed": network.covers(r.network_grant, r.network)}, from_attributes=True
+            {
+                **r._mapping,
+                "network_allowed": network.covers(r.network_grant, r.network),
+                "channels": pointers.get(r.id, {}),
+            },
+            from_attributes=True,
         )
         for r in window
     ]
@@ -104,6 +118,8 @@ _ITEM_COLUMNS = (
     CatalogItem.updated_at,
     CatalogItem.network,
     CatalogItem.network_grant,
+    CatalogItem.featured,
+    CatalogItem.notice,
 )
 
 
@@ -116,8 +132,11 @@ def list_versions(item_id: str, every_state: bool = False) -> list[VersionOut]:
         if s.get(CatalogItem, item_id) is None:
             raise NotFound(f"catalog item {item_id!r} not found")
         rows = list(s.scalars(select(CatalogVersion).where(*conditions)))
+        on: dict[str, list[str]] = {}
+        for name, version in sorted(channels.stored(s, item_id).items(), key=lambda c: c[0] != channels.STABLE):
+            on.setdefault(version, []).append(name)
     rows.sort(key=lambda v: _sort_key(v.version), reverse=True)
-    return [version_out(v) for v in rows]
+    return [version_out(v).model_copy(update={"channels": on.get(v.version, [])}) for v in rows]
 
 
 def version_out(row: CatalogVersion) -> VersionOut:

@@ -20,6 +20,7 @@ class VersionOut(BaseModel):
     imported_at: datetime
     deprecated: str | None = Field(default=None, description="why the version is deprecated, when it is")
     sunset_at: datetime | None = Field(default=None, description="when a deprecated version stops being offered")
+    channels: list[str] = Field(default_factory=list, description="the channels that point to it (stable first)")
 
 
 NETWORK_NEED = (
@@ -43,6 +44,12 @@ class ItemOut(BaseModel):
     updated_at: datetime
     network: dict[str, Any] | None = Field(default=None, description=f"of the latest version: {NETWORK_NEED}")
     network_allowed: bool = Field(default=True, description="whether an admin allowed the latest version's need")
+    channels: dict[str, str] = Field(
+        default_factory=dict,
+        description="the item's channels (stable, canary, ...) and their versions; offer stable first",
+    )
+    featured: bool = False
+    notice: str | None = Field(default=None, description="what its maintainers want requesters to know")
 
 
 class NetworkAccess(BaseModel):

@@ -8,6 +8,7 @@ import { hasRole, type Role } from "../../lib/auth";
 const SECTIONS: [string, string, Role][] = [
   ["/admin", "Dashboard", "operator"],
   ["/admin/jobs", "Jobs", "operator"],
+  ["/admin/catalog", "Catalog", "publisher"],
   ["/admin/schedules", "Schedules", "operator"],
   ["/admin/audit", "Audit", "admin"],
   ["/admin/users", "Users", "admin"],

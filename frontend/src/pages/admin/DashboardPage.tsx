@@ -7,6 +7,7 @@ import { Link } from "react-router";
 import { useStats } from "../../api/admin";
 import { useRecentAudit } from "../../api/audit";
 import { useMe } from "../../api/auth";
+import { usePendingReviews } from "../../api/catalogAdmin";
 import type { Schemas } from "../../api/client";
 import { Empty, formatDuration, Spinner, Time } from "../../components/ui";
 import { hasRole } from "../../lib/auth";
@@ -147,6 +148,20 @@ function RecentActivity() {
   );
 }
 
+/** How many catalog versions wait for the caller's review (publishers and admins), and their own that wait. */
+function ReviewsWaiting() {
+  const reviews = usePendingReviews();
+  if (!reviews.data || reviews.data.to_review.length + reviews.data.mine.length === 0) return null;
+  return (
+    <p className="rounded-md border border-amber-300 p-3 text-sm" data-testid="reviews-waiting">
+      <Link className="link font-medium" to="/admin/catalog?state=in_review">
+        {reviews.data.to_review.length} catalog version(s) wait for your review
+      </Link>
+      {reviews.data.mine.length > 0 && ` · ${reviews.data.mine.length} of yours wait for someone else's`}
+    </p>
+  );
+}
+
 export default function DashboardPage() {
   const me = useMe();
   const stats = useLiveStats();
@@ -164,6 +179,7 @@ export default function DashboardPage() {
           updated <Time iso={s.generated_at} />
         </span>
       </div>
+      {hasRole(me.data?.role, "publisher") && <ReviewsWaiting />}
       {s.alerts.length > 0 && (
         <ul className="space-y-2" aria-label="Alerts">
           {s.alerts.map((a) => (
