@@ -80,7 +80,13 @@ export function DiffPanel({ itemId, from, to }: { itemId: string; from: string |
         {files.changed.map((f) => (
           <details key={f.path} className="mt-2" open>
             <summary className="cursor-pointer font-mono text-xs">{f.path}</summary>
-            {f.diff ? <pre className="overflow-x-auto rounded bg-stone-100 p-2 text-xs dark:bg-stone-900">{f.diff}</pre> : <p className="text-xs muted">{f.note}</p>}
+            {f.diff ? (
+              <pre tabIndex={0} aria-label={`Diff of ${f.path}`} className="overflow-x-auto rounded bg-stone-100 p-2 text-xs dark:bg-stone-900">
+                {f.diff}
+              </pre>
+            ) : (
+              <p className="text-xs muted">{f.note}</p>
+            )}
           </details>
         ))}
       </div>

@@ -1,0 +1,79 @@
+"""Catalog administration in the browser: a staged release reviewed by someone else with the diff, then deprecated
+with a reason; the table's bulk action previewed and applied; axe finds nothing on either page."""
+
+from __future__ import annotations
+
+import json
+
+from playwright.sync_api import Page, expect
+
+from tests.e2e.conftest import api_client, axe_violations, login, screenshot
+from tests.helpers import PortalServer, item_files, targz, upload
+
+
+def publish(web_server: PortalServer, item_id: str, version: str, schema: dict[str, object], draft: bool) -> None:
+    files = {**item_files(item_id, version), "schema.json": json.dumps(schema)}
+    with api_client(web_server, "paul") as paul:
+        response = upload(paul, targz(files, wrap=f"{item_id}-{version}/"), draft="true" if draft else "false")
+        assert response.status_code == 200, response.text
+
+
+def version_row(page: Page, version: str):  # type: ignore[no-untyped-def]
+    return page.locator(f"tr[data-version='{version}']")
+
+
+def test_a_staged_release_is_reviewed_with_its_diff_and_then_deprecated(page: Page, web_server: PortalServer) -> None:
+    old = {"type": "object", "properties": {"host": {"type": "string"}}}
+    new = {
+        "type": "object",
+        "properties": {"host": {"type": "string"}, "zone": {"type": "string"}},
+        "required": ["zone"],
+    }
+    publish(web_server, "staged-e2e", "1.0.0", old, draft=False)
+    publish(web_server, "staged-e2e", "1.1.0", new, draft=True)
+
+    login(page, "paul", path="/admin/catalog/staged-e2e")
+    version_row(page, "1.1.0").get_by_role("button", name="Send to review").click()
+    page.get_by_role("dialog").get_by_role("button", name="Send to review").click()
+    expect(version_row(page, "1.1.0")).to_contain_text("in review")
+    expect(version_row(page, "1.1.0").get_by_role("button", name="Approve")).to_be_visible()
+
+    page.get_by_role("button", name="Log out").click()  # someone else reviews it
+    login(page, "ada", path="/admin/catalog/staged-e2e")
+    diff = page.get_by_test_id("version-diff")
+    expect(diff).to_contain_text("breaking")
+    expect(diff).to_contain_text("zone")
+    screenshot(page, "admin-catalog-item")
+    assert (violations := axe_violations(page)) == [], violations
+    version_row(page, "1.1.0").get_by_role("button", name="Approve").click()
+    expect(version_row(page, "1.1.0")).to_contain_text("active")
+
+    version_row(page, "1.0.0").get_by_role("button", name="Deprecate").click()
+    dialog = page.get_by_role("dialog")
+    dialog.get_by_label("Reason (required)").fill("use 1.1.0")
+    dialog.get_by_role("button", name="Deprecate").click()
+    expect(version_row(page, "1.0.0")).to_contain_text("deprecated")
+    expect(version_row(page, "1.0.0")).to_contain_text("use 1.1.0")
+
+
+def test_a_bulk_action_is_previewed_row_by_row_then_applied(page: Page, web_server: PortalServer) -> None:
+    schema = {"type": "object"}
+    for item in ("bulk-e2e-a", "bulk-e2e-b"):
+        publish(web_server, item, "1.0.0", schema, draft=False)
+    login(page, "ada", path="/admin/catalog?q=bulk-e2e")
+    expect(page.locator("tr[data-item-id]")).to_have_count(2)
+    screenshot(page, "admin-catalog")
+    assert (violations := axe_violations(page)) == [], violations
+    page.get_by_label("Select bulk-e2e-a").check()
+    page.get_by_label("Select bulk-e2e-b").check()
+    bar = page.get_by_role("region", name="Bulk actions")
+    bar.get_by_label("Reason").fill("end of life")
+    bar.get_by_role("button", name="Preview").click()
+    preview = bar.get_by_role("table", name="Preview")
+    expect(preview).to_contain_text("would move active -> deprecated")
+    bar.get_by_role("button", name="Apply to 2 row(s)").click()
+    expect(page.get_by_role("status").filter(has_text="2 done, 0 refused")).to_be_visible()
+    with api_client(web_server, "ada") as ada:
+        for item in ("bulk-e2e-a", "bulk-e2e-b"):
+            versions = ada.get(f"/api/admin/catalog/items/{item}").json()["versions"]
+            assert versions[0]["state"] == "deprecated" and versions[0]["reason"] == "end of life"
