@@ -4,6 +4,8 @@ with a reason; the table's bulk action previewed and applied; axe finds nothing 
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
+from typing import Any
 
 from playwright.sync_api import Page, expect
 
@@ -11,7 +13,7 @@ from tests.e2e.conftest import api_client, axe_violations, login, screenshot
 from tests.helpers import PortalServer, item_files, targz, upload
 
 
-def publish(web_server: PortalServer, item_id: str, version: str, schema: dict[str, object], draft: bool) -> None:
+def publish(web_server: PortalServer, item_id: str, version: str, schema: Mapping[str, Any], draft: bool) -> None:
     files = {**item_files(item_id, version), "schema.json": json.dumps(schema)}
     with api_client(web_server, "paul") as paul:
         response = upload(paul, targz(files, wrap=f"{item_id}-{version}/"), draft="true" if draft else "false")
