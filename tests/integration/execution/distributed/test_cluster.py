@@ -11,7 +11,7 @@ import pytest
 from websockets.exceptions import ConnectionClosed
 
 from tests.helpers import collect, finished, free_port, process_alive, sleeper_pids, wait_for_job, wait_until, ws
-from tests.integration.distributed.conftest import Cluster
+from tests.integration.execution.distributed.conftest import Cluster
 
 
 def launch(client: httpx.Client, item_id: str, inputs: dict[str, Any] | None = None) -> int:
