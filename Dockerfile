@@ -5,7 +5,7 @@
 # deploy/compose.yaml and deploy/kubernetes/ run it; docs/operations.md explains them.
 #
 # The build steps are the Makefile's own (`make web`, the project part of `make install`):
-# tests/unit/test_deploy.py fails when the two drift apart.
+# tests/unit/deploy/test_deploy.py fails when the two drift apart.
 
 ARG NODE_IMAGE=node:20-slim
 ARG PYTHON_IMAGE=python:3.11-slim

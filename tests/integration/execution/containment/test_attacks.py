@@ -27,7 +27,7 @@ from tests.helpers import (
     wait_for_marked,
     wait_until,
 )
-from tests.integration.containment.conftest import (
+from tests.integration.execution.containment.conftest import (
     MAX_PROCESSES,
     SCRATCH_MB,
     Identity,
@@ -239,7 +239,7 @@ def test_process_limit_is_the_settings(portal: Sandboxed) -> None:
 
 
 def test_a_killed_portal_leaves_no_job_process_behind(portal: Sandboxed) -> None:
-    from tests.integration.containment.conftest import sandboxed_portal
+    from tests.integration.execution.containment.conftest import sandboxed_portal
 
     # A portal of its own: this one is killed.
     with sandboxed_portal(portal.executor, portal.identity, "victim") as victim, victim.requester as client:

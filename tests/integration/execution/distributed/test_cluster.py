@@ -24,7 +24,7 @@ from tests.helpers import (
     write,
     ws,
 )
-from tests.integration.distributed.conftest import Cluster
+from tests.integration.execution.distributed.conftest import Cluster
 
 
 def launch(client: httpx.Client, item_id: str, inputs: dict[str, Any] | None = None) -> int:

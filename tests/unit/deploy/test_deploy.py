@@ -31,8 +31,8 @@ from packaging.specifiers import SpecifierSet
 from pydantic import ValidationError
 
 from portal.settings import Settings
+from tests.helpers import ROOT
 
-ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
 KUBE = DEPLOY / "kubernetes"
 COMPOSE_FILE = DEPLOY / "compose.yaml"
