@@ -49,10 +49,10 @@ class DutyRunner:
         return list(self._duties)
 
     def add(self, name: str, every: float, run: DutyFunction, *, first_after: float = 0.0) -> None:
-        """Run `run` every `every` seconds, the first time `first_after` seconds after the runner starts."""
+        """Run `run` every `every` seconds, the first time `first_after` seconds from now."""
         if name in self._duties:
             raise ValueError(f"duty {name} is already added")
-        self._duties[name] = _Duty(name, every, run, due=first_after)
+        self._duties[name] = _Duty(name, every, run, due=time.monotonic() + first_after)
 
     def wake(self, name: str) -> None:
         """Run a duty at once (from any thread), not waiting for its period."""
@@ -63,9 +63,6 @@ class DutyRunner:
                 self._wake.notify()
 
     def start(self) -> None:
-        started = time.monotonic()
-        for duty in self._duties.values():
-            duty.due += started
         self._stopping = False
         self._thread = threading.Thread(target=self._loop, name=self.name, daemon=True)
         self._thread.start()

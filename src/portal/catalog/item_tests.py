@@ -26,6 +26,13 @@ class Case:
     inputs: dict[str, Any]
     expect: dict[str, Any]
 
+    def as_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "inputs": self.inputs, "expect": self.expect}
+
+    @classmethod
+    def of(cls, stored: dict[str, Any]) -> Case:
+        return cls(str(stored["name"]), dict(stored.get("inputs") or {}), dict(stored.get("expect") or {}))
+
 
 def read_cases(folder: Path) -> tuple[list[Case], list[Problem]]:
     """The cases under `folder/tests`, sorted by file name, and what is wrong with any of them."""

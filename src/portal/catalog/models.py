@@ -58,6 +58,8 @@ class CatalogVersion(Base):
     archived_from: Mapped[str | None] = mapped_column(String(20), default=None)  # what a restore goes back to
     reviewed_by: Mapped[str | None] = mapped_column(String(64), default=None)
     reviewed_at: Mapped[datetime | None] = mapped_column(default=None)
+    # The test cases it ships (tests/*.json: name, inputs, expect), read at import.
+    tests: Mapped[list[Any] | None] = mapped_column(default=None)
     manifest: Mapped[dict[str, Any]] = mapped_column()
     input_schema: Mapped[dict[str, Any]] = mapped_column()
     ui_schema: Mapped[dict[str, Any]] = mapped_column(default=dict)

@@ -198,6 +198,7 @@ def register(
                 "input_schema": item.schema,
                 "ui_schema": item.ui,
                 "readme": item.readme,
+                "tests": [case.as_dict() for case in item.tests] or None,
                 "bundle_sha256": digest,
                 "tree_digest": digest_of_tree,
                 "dev_path": str(item.path.resolve()) if development else None,

@@ -11,7 +11,7 @@ import jsonschema
 from jsonschema import Draft7Validator
 from jsonschema.exceptions import SchemaError
 
-from portal.catalog.item_tests import read_cases
+from portal.catalog.item_tests import Case, read_cases
 from portal.catalog.manifest import Problem, parse_manifest
 
 MANIFEST = "manifest.yaml"
@@ -30,6 +30,7 @@ class ItemFolder:
     schema: dict[str, Any] = field(default_factory=dict)
     ui: dict[str, Any] = field(default_factory=dict)
     readme: str = ""
+    tests: list[Case] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
 
 
@@ -152,7 +153,8 @@ def check_folder(path: Path, expected_version: str | None = None, expected_id: s
             folder.ui = ui
 
     folder.readme = _read_text(path / README, README, problems) or ""
-    problems.extend(read_cases(path)[1])
+    folder.tests, found_in_tests = read_cases(path)
+    problems.extend(found_in_tests)
 
     entrypoint = folder.manifest.get("entrypoint")
     if isinstance(entrypoint, str):

@@ -11,10 +11,10 @@ from typing import Any
 from sqlalchemy import func, select
 
 from portal.audit import service as audit
-from portal.catalog import access, administration, lifecycle, storage
+from portal.catalog import access, administration, lifecycle
 from portal.catalog import queries as catalog_queries
 from portal.catalog.admin_schemas import TestCaseOut, TestResults
-from portal.catalog.item_tests import read_cases, verdict
+from portal.catalog.item_tests import Case, read_cases, verdict
 from portal.catalog.models import CatalogItem, CatalogVersion
 from portal.catalog.schemas import ImportedVersion
 from portal.db import session as db
@@ -31,13 +31,10 @@ def start(actor: Principal, item_id: str, version: str) -> TestResults:
     """Queue a job per test case of a version (none when it ships no tests); its results (`results`)."""
     with db.read() as s:
         _, row = _managed(s, actor, item_id, version)
-        folder = _folder_of(row)
-    runnable = catalog_queries.resolve_runnable(item_id, version, any_state=True)
-    cases, problems = read_cases(folder)
-    if problems:
-        raise Conflict(f"the tests of {item_id} {version} are not valid", details=[p.as_dict() for p in problems])
+        cases = _cases_of(row)
     if not cases:
         return results(item_id, version)
+    runnable = catalog_queries.resolve_runnable(item_id, version, any_state=True)
     with db.write() as s:
         first: int | None = None
         for case in cases:
@@ -94,8 +91,7 @@ def activation_gate(item: CatalogItem, row: CatalogVersion) -> str | None:
     required = item.tests_required if item.tests_required is not None else get_settings().catalog_tests_required
     if not required:
         return None
-    cases, _ = read_cases(_folder_of(row))
-    if not cases:
+    if not _cases_of(row):
         return None
     found = results(row.item_id, row.version)
     if found.passed is True:
@@ -144,5 +140,8 @@ def _managed(s: Any, actor: Principal, item_id: str, version: str) -> tuple[Cata
     return item, row
 
 
-def _folder_of(row: CatalogVersion) -> Path:
-    return Path(row.dev_path) if row.dev_path else storage.bundle_directory(row.bundle_sha256)
+def _cases_of(row: CatalogVersion) -> list[Case]:
+    """The cases a version shipped (read at import; a development version's folder is read again: it changes)."""
+    if row.dev_path:
+        return read_cases(Path(row.dev_path))[0]
+    return [Case.of(stored) for stored in row.tests or []]

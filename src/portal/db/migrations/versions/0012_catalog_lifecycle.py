@@ -33,6 +33,7 @@ def upgrade() -> None:
         sa.Column("archived_from", sa.String(length=20), nullable=True),
         sa.Column("reviewed_by", sa.String(length=64), nullable=True),
         sa.Column("reviewed_at", UTCDateTime(), nullable=True),
+        sa.Column("tests", sa.JSON(), nullable=True),
     )
     for column in version_columns:
         op.add_column("catalog_versions", column)
@@ -181,6 +182,7 @@ def downgrade() -> None:
         (
             "catalog_versions",
             (
+                "tests",
                 "reviewed_at",
                 "reviewed_by",
                 "archived_from",
