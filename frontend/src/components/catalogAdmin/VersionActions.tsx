@@ -80,6 +80,42 @@ function MoveDialog({ itemId, version, move, onClose }: { itemId: string; versio
   );
 }
 
+function RejectDialog({ itemId, version, onClose }: { itemId: string; version: string; onClose: () => void }) {
+  const [reason, setReason] = useState("");
+  const toast = useToast();
+  const review = useReview({
+    onSuccess: (v) => {
+      toast(`${itemId} ${v.version} is ${stateLabel(v.state)}`);
+      onClose();
+    },
+  });
+  return (
+    <Dialog open onClose={onClose} title={`Reject ${itemId} ${version}`}>
+      <form
+        className="space-y-3"
+        onSubmit={(e) => {
+          e.preventDefault();
+          review.mutate({ itemId, version, body: { decision: "reject", reason: reason.trim() } });
+        }}
+      >
+        <label className="block text-sm">
+          Why (its importer reads this)
+          <textarea className="input mt-1 w-full" rows={3} value={reason} onChange={(e) => setReason(e.target.value)} required data-autofocus />
+        </label>
+        {review.error && <p className="text-sm text-red-700 dark:text-red-400">{errorText(review.error)}</p>}
+        <div className="flex justify-end gap-2">
+          <button type="button" className="btn" onClick={onClose}>
+            Cancel
+          </button>
+          <button type="submit" className="btn btn-danger" disabled={review.isPending || !reason.trim()}>
+            Reject
+          </button>
+        </div>
+      </form>
+    </Dialog>
+  );
+}
+
 function DryRunDialog({ itemId, version, onClose }: { itemId: string; version: string; onClose: () => void }) {
   const [text, setText] = useState("{}");
   const [problem, setProblem] = useState<string | null>(null);
@@ -127,6 +163,7 @@ function DryRunDialog({ itemId, version, onClose }: { itemId: string; version: s
 export function VersionActions({ itemId, version, reviewRequired, mayManage }: { itemId: string; version: AdminVersion; reviewRequired: boolean; mayManage: boolean }) {
   const [move, setMove] = useState<Move | null>(null);
   const [dry, setDry] = useState(false);
+  const [rejecting, setRejecting] = useState(false);
   const [channel, setChannel] = useState("");
   const toast = useToast();
   const review = useReview({
@@ -152,15 +189,7 @@ export function VersionActions({ itemId, version, reviewRequired, mayManage }: {
           <button type="button" className="btn btn-primary" disabled={review.isPending} onClick={() => review.mutate({ itemId, version: version.version, body: { decision: "approve", reason: null } })}>
             Approve
           </button>
-          <button
-            type="button"
-            className="btn btn-danger"
-            disabled={review.isPending}
-            onClick={() => {
-              const reason = window.prompt(`Why is ${itemId} ${version.version} rejected?`);
-              if (reason) review.mutate({ itemId, version: version.version, body: { decision: "reject", reason } });
-            }}
-          >
+          <button type="button" className="btn btn-danger" disabled={review.isPending} onClick={() => setRejecting(true)}>
             Reject
           </button>
         </>
@@ -191,6 +220,7 @@ export function VersionActions({ itemId, version, reviewRequired, mayManage }: {
       )}
       {move && <MoveDialog itemId={itemId} version={version} move={move} onClose={() => setMove(null)} />}
       {dry && <DryRunDialog itemId={itemId} version={version.version} onClose={() => setDry(false)} />}
+      {rejecting && <RejectDialog itemId={itemId} version={version.version} onClose={() => setRejecting(false)} />}
     </div>
   );
 }
