@@ -69,8 +69,11 @@ lint: install
 types: install
 	$(BIN)/mypy
 
+# pytest-xdist workers: `auto` is one per core; TEST_WORKERS=0 runs the tests in this one process.
+TEST_WORKERS ?= auto
+
 unit: install web browser
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n $(TEST_WORKERS)
 
 test: install lint types client-check frontend-test unit
 

@@ -1,4 +1,13 @@
-"""Shared fixtures: one real portal server for the integration tests, and users of every role."""
+"""Shared fixtures: one real portal server for the integration tests, and users of every role.
+
+`make test` runs the tests on parallel workers (pytest-xdist), each a process with its own session fixtures (this
+portal, the browser) and temporary folders; every portal gets a free port and a data directory of its own (and,
+when distributed, a fresh database and Redis namespace). Each test file runs whole on one worker, in order
+(`--dist loadfile`): its tests may share a portal of module or package scope and what the earlier ones left in it,
+and what two workers must not use at once stays in one file (the sandbox's unprivileged user: containment/).
+`--dist loadgroup` would allow finer groups, but pytest-xdist 3.8 silently ignores them on pytest 9.2
+(pytest-dev/pytest-xdist#1386).
+"""
 
 from __future__ import annotations
 

@@ -142,7 +142,8 @@ def test_waiting_out_the_lock_buys_one_guess_at_a_time(tmp_path: Path) -> None:
         "PORTAL_TRUSTED_PROXIES": "127.0.0.1",
         "PORTAL_LOGIN_FREE_FAILURES": "2",
         "PORTAL_LOGIN_LOCK_FAILURES": "4",
-        "PORTAL_LOGIN_LOCK_MINUTES": "0.03",  # 1.8 s
+        # 6 s: long enough that `locked` (a `portal` command starting) sees a lock as it is, even on a busy machine.
+        "PORTAL_LOGIN_LOCK_MINUTES": "0.1",
     }
     server = PortalServer(tmp_path / "data", settings).start()
     try:
@@ -152,7 +153,7 @@ def test_waiting_out_the_lock_buys_one_guess_at_a_time(tmp_path: Path) -> None:
         while attempt(server, "patient", "guess", "198.51.100.70").status_code != 429 or not locked(server):
             assert time.monotonic() < deadline, "never locked"
             time.sleep(0.3)
-        time.sleep(2.0)  # the lock ends
+        time.sleep(6.2)  # the lock ends
         assert attempt(server, "patient", "guess-after", "198.51.100.70").status_code == 401  # one guess...
         again = attempt(server, "patient", PASSWORD, "198.51.100.71")
         assert again.status_code == 429 and locked(server), again.text  # ...and locked again at once

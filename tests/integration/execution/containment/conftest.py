@@ -8,6 +8,7 @@ who may publish a `task.py` would have them run.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import pwd
 import shutil
@@ -397,6 +398,25 @@ def _as_user(user: str, *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+def _test_user_uid() -> int:
+    """The uid of TEST_USER, created first if need be; under a lock, since parallel test runs (or workers) may
+    find it missing at the same moment and the second `useradd` would fail."""
+    fd = os.open(Path(tempfile.gettempdir()) / f"{TEST_USER}.lock", os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        try:
+            pwd.getpwnam(TEST_USER)
+        except KeyError:
+            subprocess.run(
+                ["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", TEST_USER],
+                check=True,
+                capture_output=True,
+            )
+        return pwd.getpwnam(TEST_USER).pw_uid
+    finally:
+        os.close(fd)
+
+
 def unprivileged_identity() -> Identity:
     """A user with no privilege, and a Python it can run the portal with (the interpreter of this virtualenv
     may live below root's home, which other users cannot enter)."""
@@ -406,15 +426,7 @@ def unprivileged_identity() -> Identity:
         return Identity(pwd.getpwuid(os.getuid()).pw_name, os.getuid(), [sys.executable, "-m", "portal.cli"], base)
     if shutil.which("setpriv") is None or shutil.which("useradd") is None:
         services.unavailable("setpriv and useradd are needed to run a portal as an unprivileged user")
-    try:
-        pwd.getpwnam(TEST_USER)
-    except KeyError:
-        subprocess.run(
-            ["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", TEST_USER],
-            check=True,
-            capture_output=True,
-        )
-    uid = pwd.getpwnam(TEST_USER).pw_uid
+    uid = _test_user_uid()
     base = Path(tempfile.mkdtemp(prefix="portal-unprivileged-", dir="/tmp"))
     base.chmod(0o755)
     version = f"{sys.version_info[0]}.{sys.version_info[1]}"
