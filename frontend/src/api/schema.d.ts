@@ -3519,7 +3519,7 @@ export interface components {
             reason?: string | null;
             /**
              * Sunset At
-             * @description for `deprecated`: when it stops running
+             * @description for `deprecated`: when it stops running (with its time zone)
              */
             sunset_at?: string | null;
             /**

@@ -10,7 +10,7 @@ from typing import Any
 from jsonschema import Draft7Validator
 from sqlalchemy import select
 
-from portal.catalog import schema_diff, version_diff
+from portal.catalog import access, administration, schema_diff, version_diff
 from portal.catalog.admin_schemas import (
     Affected,
     AffectedJob,
@@ -26,6 +26,7 @@ from portal.catalog.queries import sensitive_fields
 from portal.catalog.service import find_version
 from portal.catalog.validate import input_errors
 from portal.db import session as db
+from portal.identity.principal import Principal
 from portal.jobs import kinds
 from portal.jobs.models import Job
 from portal.schedules import checks as schedule_checks
@@ -36,9 +37,11 @@ RECENT_JOBS = 10_000
 LISTED = 100
 
 
-def compare(item_id: str, older: str, newer: str, recent_jobs: int = RECENT_JOBS) -> VersionDiff:
-    """`older` and `newer` (versions or channel names) of an item: schema, manifest and files."""
+def compare(actor: Principal, item_id: str, older: str, newer: str, recent_jobs: int = RECENT_JOBS) -> VersionDiff:
+    """`older` and `newer` (versions or channel names) of an item: schema, manifest and files. For the item's
+    maintainers and admins only: it names the item's schedules and other users' jobs."""
     with db.read() as s:
+        access.check_may_manage(actor, administration.item_row(s, item_id))
         old = find_version(s, item_id, older)
         new = find_version(s, item_id, newer)
         s.expunge_all()

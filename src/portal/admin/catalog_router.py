@@ -100,14 +100,14 @@ def get_item(item_id: str, principal: Publisher) -> AdminItemDetail:
 )
 def diff_versions(
     item_id: str,
-    _: Publisher,
+    principal: Publisher,
     older: Annotated[str, Query(alias="from", min_length=1, max_length=64, description="a version or channel")],
     newer: Annotated[str, Query(alias="to", min_length=1, max_length=64, description="a version or channel")],
 ) -> VersionDiff:
     """What changed from one version to another: the input schema (each change breaking or compatible, and the item's
     schedules and recent jobs the newer version would refuse), the manifest and the files. Role: publisher
     maintaining the item, or admin."""
-    return catalog_diff.compare(item_id, older, newer)
+    return catalog_diff.compare(principal, item_id, older, newer)
 
 
 @router.patch("/items/{item_id}", operation_id="catalog-admin-update", response_model=AdminItemDetail, responses=_403)
@@ -146,10 +146,10 @@ def review(item_id: str, version: str, body: ReviewRequest, principal: Publisher
 @router.get(
     "/items/{item_id}/versions/{version}/tests", operation_id="catalog-admin-test-results", response_model=TestResults
 )
-def get_test_results(item_id: str, version: str, _: Publisher) -> TestResults:
+def get_test_results(item_id: str, version: str, principal: Publisher) -> TestResults:
     """The latest run of a version's tests (`tests/*.json` in its bundle): each case, its job and verdict. Role:
     publisher."""
-    return item_tests.results(item_id, version)
+    return item_tests.results_for(principal, item_id, version)
 
 
 @router.post(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 State = Literal["draft", "in_review", "active", "deprecated", "archived", "rejected"]  # lifecycle.STATES
 
@@ -101,7 +101,9 @@ class TransitionRequest(BaseModel):
 
     to: str = Field(max_length=20, description="the state to move to")
     reason: str | None = REASON
-    sunset_at: datetime | None = Field(default=None, description="for `deprecated`: when it stops running")
+    sunset_at: AwareDatetime | None = Field(
+        default=None, description="for `deprecated`: when it stops running (with its time zone)"
+    )
     confirm: list[str] | None = Field(
         default=None,
         max_length=1000,

@@ -78,6 +78,8 @@ def _preview(
     assert row is not None
     if body.action == "promote":
         channels.check_name(body.channel or "")
+        if body.channel == channels.LATEST:
+            raise Conflict("latest is computed (the highest active release): it cannot be set")
         if row.status not in lifecycle.RUNNABLE:
             raise Conflict(f"{item.id} {row.version} is {row.status}: it cannot be on a channel")
         return f"would point {body.channel} at {row.version}"

@@ -44,7 +44,7 @@ def check_name(name: str) -> None:
 def stored(s: Session, item_id: str) -> dict[str, str]:
     """The item's stored channels, name -> version (`latest` is not among them)."""
     rows = s.execute(select(CatalogChannel.name, CatalogChannel.version).where(CatalogChannel.item_id == item_id))
-    return {str(name): str(version) for name, version in rows.tuples()}
+    return {str(name): str(version) for name, version in rows.all()}
 
 
 def version_of(s: Session, item_id: str, name: str) -> str:

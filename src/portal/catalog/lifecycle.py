@@ -103,7 +103,8 @@ def record(
     before = _snapshot(row)
     now = utcnow()
     if to == ARCHIVED:
-        row.archived_from = row.status
+        # Restored, a version that waited for a review is a draft again (it is sent to review anew).
+        row.archived_from = DRAFT if row.status == IN_REVIEW else row.status
     elif row.status == ARCHIVED:
         row.archived_from = None
     s.add(

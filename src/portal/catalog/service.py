@@ -171,7 +171,7 @@ def register(
                     ImportedVersion(item_id=item_id, version=version, outcome="unchanged", bundle_sha256=digest)
                 )
                 continue
-            if existing is not None and not (replace or development or existing.dev_path):
+            if existing is not None and not (replace or existing.dev_path):
                 raise Conflict(
                     f"{item_id} {version} is already registered with different content; bump the version or "
                     "import again with replace",
@@ -185,11 +185,16 @@ def register(
                     "their folder holds) are off for it",
                     details={"item_id": item_id, "field": "development"},
                 )
+            # A version whose tests must pass first starts as a draft: its tests run on import, and it is
+            # activated once they passed (the activation gate checks).
+            held = bool(item.tests) and _tests_required(catalog_item)
             state, reason = (
                 (status, None)
                 if status
-                else lifecycle.initial_state(item.manifest, review_required=review, draft=draft)
+                else lifecycle.initial_state(item.manifest, review_required=review, draft=draft or held)
             )
+            if held and state == lifecycle.DRAFT and not draft:
+                reason = "its tests must pass before it is active"
             store.put(data, s)
             if s.get(Bundle, digest) is None:
                 s.add(Bundle(sha256=digest, size=len(data)))
@@ -219,9 +224,13 @@ def register(
                 }
                 for key, value in values.items():
                     setattr(existing, key, value)
+                # New content starts over: what was decided about the old one (its state, its review, the channels
+                # that point to it) does not carry to it.
+                existing.reviewed_by = existing.reviewed_at = None
                 if existing.status != state:
-                    # New content starts over: what was decided about the old one does not carry to it.
                     lifecycle.record(s, actor, existing, state, reason or "replaced with new content", audited=False)
+                if state not in lifecycle.RUNNABLE or not existing.dev_path:
+                    channels.drop_version(s, actor, item_id, version, f"{version} was replaced with new content")
                 outcome, action = "replaced", "catalog.replace"
             dependencies.record(s, item_id, version, wanted[item.path])
             s.flush()
@@ -360,6 +369,10 @@ def _ensure_item(s: Session, actor: Principal, manifest: dict[str, Any]) -> Cata
         s.flush()
     access.check_may_manage(actor, item)
     return item
+
+
+def _tests_required(item: CatalogItem) -> bool:
+    return get_settings().catalog_tests_required if item.tests_required is None else item.tests_required
 
 
 def _review_required(item: CatalogItem) -> bool:

@@ -63,11 +63,26 @@ def start(actor: Principal, item_id: str, version: str) -> TestResults:
     return results(item_id, version)
 
 
-def results(item_id: str, version: str) -> TestResults:
-    """The latest test run of a version: each case with its job, its state and whether it passed."""
+def results_for(actor: Principal, item_id: str, version: str) -> TestResults:
+    """`results` for the item's maintainers and admins."""
     with db.read() as s:
+        _managed(s, actor, item_id, version)
+    return results(item_id, version)
+
+
+def results(item_id: str, version: str) -> TestResults:
+    """The latest test run of a version's current content (a replaced or re-imported version's old runs do not
+    count): each case with its job, its state and whether it passed."""
+    with db.read() as s:
+        sha = s.scalar(
+            select(CatalogVersion.bundle_sha256).where(
+                CatalogVersion.item_id == item_id, CatalogVersion.version == version
+            )
+        )
         run = s.scalar(
-            select(func.max(ItemTestCase.run)).where(ItemTestCase.item_id == item_id, ItemTestCase.version == version)
+            select(func.max(ItemTestCase.run))
+            .join(Job, Job.id == ItemTestCase.job_id)
+            .where(ItemTestCase.item_id == item_id, ItemTestCase.version == version, Job.bundle_sha256 == sha)
         )
         if run is None:
             return TestResults(item_id=item_id, version=version, run=None, passed=None, cases=[])

@@ -158,6 +158,11 @@ def retry_job(actor: Principal, job_id: int, inputs: dict[str, Any] | None = Non
         raise Conflict(
             f"job {job_id} is {state}; only failed or cancelled jobs can be retried", details={"state": state}
         )
+    if kind in (kinds.TEST, kinds.DRY_RUN):
+        raise Conflict(
+            f"job {job_id} is a {kind} job: run the version's tests or dry run again from its admin page",
+            details={"kind": kind},
+        )
     if kind == kinds.CATALOG_IMPORT:
         if not actor.has(Role.publisher):
             raise Forbidden("retrying an import needs the publisher role")

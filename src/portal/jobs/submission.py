@@ -59,6 +59,10 @@ def insert_run(
     """A job for a checked version: sensitive inputs sealed, waiting for approval when the item asks for it (a
     real run, not a test or a dry run)."""
     stored, sealed = seal_sensitive(runnable.sensitive, inputs)
+    real = kind == kinds.TASK
+    # A test or a dry run may run code nobody reviewed yet: it gets no secret and no network, whatever the item's
+    # grants; a dry run still waits for the item's approvers, a test (started by imports) never does.
+    gated = runnable.approval if kind in (kinds.TASK, kinds.DRY_RUN) else None
     return insert_job(
         s,
         actor,
@@ -72,14 +76,14 @@ def insert_run(
         timeout_seconds=runnable.timeout_seconds,
         # The network need goes with the job: the worker checks it against the item's grant at run time.
         resources={**runnable.resources, "network": runnable.network}
-        if runnable.network is not None
+        if runnable.network is not None and real
         else runnable.resources,
         retry_of=retry_of,
         attempt=attempt,
-        state=JobState.PENDING_APPROVAL if runnable.approval and kind == kinds.TASK else JobState.QUEUED,
-        approval=runnable.approval if kind == kinds.TASK else None,
+        state=JobState.PENDING_APPROVAL if gated else JobState.QUEUED,
+        approval=gated,
         sealed_inputs=sealed,
-        secrets=runnable.secrets,
+        secrets=runnable.secrets if real else (),
         queue=runnable.queue,
         priority=runnable.priority,
         created_message=created_message,

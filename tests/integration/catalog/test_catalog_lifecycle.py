@@ -414,3 +414,32 @@ def test_item_tests_run_on_import_and_a_failing_one_holds_activation_back(
     broken = targz(files_with_tests(unique("badtests"), "1.0.0", "ok", {"bad": {"inputs": 3}}), wrap="x/")
     refused = upload(publisher, broken)
     assert refused.status_code == 422 and "tests/bad.json" in refused.text
+
+
+def test_what_a_review_found_stays_fixed(
+    publisher: httpx.Client, second_publisher: httpx.Client, admin: httpx.Client
+) -> None:
+    """Holes a review of this code found, each closed: kept closed."""
+    item = unique("holes")
+    publish(publisher, item, "1.0.0")
+    publish(publisher, item, "2.0.0")
+    # Another publisher reads neither the diff (it names schedules and other users' jobs) nor the test results.
+    assert second_publisher.get(f"{ADMIN_API}/{item}/diff", params={"from": "1.0.0", "to": "2.0.0"}).status_code == 403
+    assert second_publisher.get(f"{ADMIN_API}/{item}/versions/1.0.0/tests").status_code == 403
+    # A sunset date without a time zone is a 422, not a 500.
+    naive = publisher.post(
+        f"{ADMIN_API}/{item}/versions/1.0.0/transition",
+        json={"to": "deprecated", "reason": "old", "sunset_at": "2099-01-01T00:00:00"},
+    )
+    assert naive.status_code == 422
+    # New content under a promoted number leaves its channel: stable never carries unreviewed content.
+    assert publisher.put(f"{ADMIN_API}/{item}/channels/stable", json={"version": "1.0.0"}).status_code == 200
+    replaced = upload(publisher, targz(item_files(item, "1.0.0", "changed"), wrap="x/"), replace="true")
+    assert replaced.status_code == 200, replaced.text
+    assert "stable" not in admin.get(f"{ADMIN_API}/{item}").json()["channels"]
+    # A version archived while in review comes back as a draft (to be sent to review again).
+    assert admin.patch(f"{ADMIN_API}/{item}", json={"review_policy": "required"}).status_code == 200
+    publish(publisher, item, "3.0.0")
+    assert transition(publisher, item, "3.0.0", "archived", "not now").status_code == 200
+    restored = transition(publisher, item, "3.0.0", "draft", "later")
+    assert restored.status_code == 200 and restored.json()["state"] == "draft"

@@ -79,3 +79,23 @@ def test_the_migrated_schema_is_what_the_models_say() -> None:
     with db.get_engine().connect() as connection:
         differences = compare_metadata(MigrationContext.configure(connection), Base.metadata)
     assert differences == []
+
+
+@pytest.mark.usefixtures("database")
+def test_existing_items_are_maintained_by_the_publishers_who_imported_them(tmp_path: Path) -> None:
+    from portal.auth import service as auth_service
+    from portal.identity.principal import Principal
+    from portal.identity.roles import Role
+
+    auth_service.create_user(SYSTEM, "pub-old", "publisher", "long-enough-password-1")
+    publisher = Principal(id=None, username="pub-old", role=Role.publisher, via="cli")
+    write(tmp_path / "mine" / "theirs-old" / "1.0.0", item_files("theirs-old", "1.0.0"))
+    write(tmp_path / "open" / "shared-old" / "1.0.0", item_files("shared-old", "1.0.0"))
+    catalog_service.import_local(publisher, str(tmp_path / "mine"), enforce_roots=False)
+    catalog_service.import_local(SYSTEM, str(tmp_path / "open"), enforce_roots=False)
+    _alembic("0011_secret_grant_versions", down=True)
+    _alembic("head")
+    with db.read() as s:
+        rows = {r.id: r.maintainers for r in s.execute(text("SELECT id, maintainers FROM catalog_items ORDER BY id"))}
+    assert rows["theirs-old"] in (["pub-old"], '["pub-old"]')  # JSON, read back as text on SQLite
+    assert rows["shared-old"] is None

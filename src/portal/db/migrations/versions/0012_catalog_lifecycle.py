@@ -105,6 +105,7 @@ def upgrade() -> None:
     op.create_index("ix_job_hourly_item_hour", "job_hourly", ["item_id", "hour"])
     _deprecated_from_manifests()
     _dependencies_from_manifests()
+    _maintainers_from_importers()
 
 
 def _deprecated_from_manifests() -> None:
@@ -156,6 +157,24 @@ def _dependencies_from_manifests() -> None:
         )
     if rows:
         conn.execute(dependencies.insert(), rows)
+
+
+def _maintainers_from_importers() -> None:
+    """Publishers now manage only the items they maintain: an existing item's maintainers are the publishers who
+    imported its versions (items only admins or the system imported stay open to every publisher, as before)."""
+    conn = op.get_bind()
+    rows = conn.execute(
+        sa.text(
+            "SELECT DISTINCT v.item_id, v.imported_by FROM catalog_versions v "
+            "JOIN users u ON u.username = v.imported_by WHERE u.role = 'publisher'"
+        )
+    ).all()
+    found: dict[str, list[str]] = {}
+    for item_id, username in rows:
+        found.setdefault(item_id, []).append(username)
+    items = sa.table("catalog_items", sa.column("id", sa.String()), sa.column("maintainers", sa.JSON()))
+    for item_id, names in found.items():
+        conn.execute(items.update().where(items.c.id == item_id).values(maintainers=sorted(names)))
 
 
 def downgrade() -> None:
