@@ -3,6 +3,7 @@ maintains yet (the first publisher to import an item becomes its maintainer; an 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 
 from portal.catalog.models import CatalogItem
@@ -31,3 +32,25 @@ def first_maintainers(actor: Principal) -> list[str] | None:
     """The maintainers of an item `actor` creates: the publisher who imported it (admins and the system leave it
     open to every publisher until an admin names maintainers)."""
     return None if actor.has(Role.admin) or actor.id is None else [actor.username]
+
+
+_LOGIN = re.compile(r"[^A-Za-z0-9._-]")
+
+
+def webhook_importer(provider: str, pusher: str | None) -> str:
+    """The name a webhook import registers versions under: `webhook:<provider>`, and `:<login>` of who pushed
+    the tag when the forge says (a forge login is taken to be the same person's portal username, so that they
+    cannot review what they pushed)."""
+    name = f"webhook:{provider}"
+    return f"{name}:{_LOGIN.sub('', pusher)[:40]}" if pusher and _LOGIN.sub("", pusher) else name
+
+
+def imported(actor: Principal, imported_by: str) -> bool:
+    """Whether `actor` brought the version in: imported it, or pushed the tag a webhook imported it from."""
+    if imported_by == actor.username:
+        return True
+    return (
+        imported_by.startswith("webhook:")
+        and imported_by.count(":") == 2
+        and imported_by.rsplit(":", 1)[1] == actor.username
+    )

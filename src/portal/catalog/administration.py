@@ -63,7 +63,7 @@ def pending_reviews(actor: Principal) -> PendingReviews:
         entry = ReviewOut(
             item_id=item_id, item_name=name, version=version, imported_by=imported_by, imported_at=imported_at
         )
-        if imported_by == actor.username:
+        if access.imported(actor, imported_by):
             mine.append(entry)
         elif access.may_manage(actor, maintainers):
             to_review.append(entry)
@@ -167,9 +167,9 @@ def review(actor: Principal, item_id: str, version: str, decision: str, reason: 
 def check_review(actor: Principal, item: CatalogItem, row: CatalogVersion, decision: str, reason: str | None) -> None:
     """Why a review would be refused: not by the importer, only of a version in review, a rejection's reason,
     an approval a gate (its tests) holds back."""
-    if row.imported_by == actor.username:
+    if access.imported(actor, row.imported_by):
         raise Forbidden(
-            f"{actor.username} imported {row.item_id} {row.version}: someone else reviews it",
+            f"{actor.username} brought {row.item_id} {row.version} in: someone else reviews it",
             details={"imported_by": row.imported_by},
         )
     if row.status != lifecycle.IN_REVIEW:

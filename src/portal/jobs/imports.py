@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from portal.auth import service as auth_service
+from portal.catalog import access
 from portal.catalog import service as catalog_service
 from portal.catalog.importers import git as git_importer
 from portal.catalog.importers.git import TAG_RE, check_request, normalize_repo_url
@@ -150,11 +151,18 @@ def handle_webhook(headers: Mapping[str, str], body: bytes) -> WebhookResult:
         job = start_import(
             None,
             GitImportRequest(repo_url=clone_url, item_id=match["item_id"], version=match["version"]),
-            actor_name=f"webhook:{result.provider}",
-            audit_details={"webhook": result.provider, "tag": tag},
+            actor_name=access.webhook_importer(result.provider, _pusher(payload)),
+            audit_details={"webhook": result.provider, "tag": tag, "pushed_by": _pusher(payload)},
         )
         result.accepted.append(job.id)
     return result
+
+
+def _pusher(payload: dict[str, Any]) -> str | None:
+    """The login of who pushed the tag, as the forge tells it (GitHub `sender.login`, GitLab `user_username`)."""
+    sender = payload.get("sender")
+    login = sender.get("login") if isinstance(sender, dict) else payload.get("user_username")
+    return login if isinstance(login, str) and login else None
 
 
 def run_import(job: ClaimedJob, step: kinds.StepReporter, cancel: threading.Event) -> dict[str, Any]:

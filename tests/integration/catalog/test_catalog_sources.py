@@ -192,6 +192,38 @@ def test_signed_github_tag_push_imports(
     assert "1.1.0" in catalog_versions(clients["admin"], "demo-git")
 
 
+def test_who_pushed_a_tag_cannot_review_what_the_webhook_imported(
+    source_server: PortalServer, clients: dict[str, httpx.Client], repo: Path
+) -> None:
+    admin, pub = clients["admin"], clients["pub"]
+
+    def push(version: str) -> dict[str, Any]:
+        write(repo / "items" / "pushed-git", item_files("pushed-git", version, version))
+        git(repo, "add", "-A")
+        git(repo, "commit", "-q", "-m", f"pushed-git {version}")
+        git(repo, "tag", f"pushed-git@{version}")
+        payload = {
+            "ref": f"refs/tags/pushed-git@{version}",
+            "repository": {"clone_url": f"file://{repo}"},
+            "sender": {"login": "pub"},
+        }
+        response = github(source_server, payload)
+        assert response.status_code == 202, response.text
+        job = wait_for_job(admin, response.json()["accepted"][0], {"SUCCEEDED", "FAILED"})
+        assert job["state"] == "SUCCEEDED", job["error"]
+        return job
+
+    assert push("1.0.0")["created_by_name"] == "webhook:github:pub"
+    assert admin.patch("/api/admin/catalog/items/pushed-git", json={"review_policy": "required"}).status_code == 200
+    push("1.1.0")
+    review = "/api/admin/catalog/items/pushed-git/versions/1.1.0/review"
+    refused = pub.post(review, json={"decision": "approve"})
+    assert refused.status_code == 403, refused.text  # the pusher, though the webhook imported it
+    assert [r["version"] for r in pub.get("/api/admin/catalog/reviews").json()["mine"]] == ["1.1.0"]
+    approved = admin.post(review, json={"decision": "approve"})
+    assert approved.status_code == 200 and approved.json()["state"] == "active"
+
+
 def test_bad_webhooks_change_nothing(source_server: PortalServer, clients: dict[str, httpx.Client], repo: Path) -> None:
     admin = clients["admin"]
     before = admin.get("/api/jobs", params={"page_size": 1}).json()["total"]
