@@ -13,8 +13,10 @@ from tests.e2e.conftest import api_client, axe_violations, login, screenshot
 from tests.helpers import PortalServer, item_files, targz, upload
 
 
-def publish(web_server: PortalServer, item_id: str, version: str, schema: Mapping[str, Any], draft: bool) -> None:
-    files = {**item_files(item_id, version), "schema.json": json.dumps(schema)}
+def publish(
+    web_server: PortalServer, item_id: str, version: str, schema: Mapping[str, Any], draft: bool, manifest: str = ""
+) -> None:
+    files = {**item_files(item_id, version, extra_manifest=manifest), "schema.json": json.dumps(schema)}
     with api_client(web_server, "paul") as paul:
         response = upload(paul, targz(files, wrap=f"{item_id}-{version}/"), draft="true" if draft else "false")
         assert response.status_code == 200, response.text
@@ -31,8 +33,10 @@ def test_a_staged_release_is_reviewed_with_its_diff_and_then_deprecated(page: Pa
         "properties": {"host": {"type": "string"}, "zone": {"type": "string"}},
         "required": ["zone"],
     }
+    publish(web_server, "base-e2e", "1.0.0", old, draft=False)
     publish(web_server, "staged-e2e", "1.0.0", old, draft=False)
-    publish(web_server, "staged-e2e", "1.1.0", new, draft=True)
+    asks = "network:\n  tcp_ports: [443]\ndependencies:\n  - base-e2e@^1.0.0\n"
+    publish(web_server, "staged-e2e", "1.1.0", new, draft=True, manifest=asks)
 
     login(page, "paul", path="/admin/catalog/staged-e2e")
     version_row(page, "1.1.0").get_by_role("button", name="Send to review").click()
@@ -45,10 +49,14 @@ def test_a_staged_release_is_reviewed_with_its_diff_and_then_deprecated(page: Pa
     diff = page.get_by_test_id("version-diff")
     expect(diff).to_contain_text("breaking")
     expect(diff).to_contain_text("zone")
+    needs = page.get_by_test_id("version-needs")
+    expect(needs).to_contain_text("outbound TCP port 443")
+    expect(needs).to_contain_text("asks for more")
     screenshot(page, "admin-catalog-item")
     assert (violations := axe_violations(page)) == [], violations
     version_row(page, "1.1.0").get_by_role("button", name="Approve").click()
     expect(version_row(page, "1.1.0")).to_contain_text("active")
+    expect(page.get_by_test_id("dependency-map")).to_contain_text("base-e2e")  # runnable now: on the map
 
     version_row(page, "1.0.0").get_by_role("button", name="Deprecate").click()
     dialog = page.get_by_role("dialog")
@@ -56,6 +64,12 @@ def test_a_staged_release_is_reviewed_with_its_diff_and_then_deprecated(page: Pa
     dialog.get_by_role("button", name="Deprecate").click()
     expect(version_row(page, "1.0.0")).to_contain_text("deprecated")
     expect(version_row(page, "1.0.0")).to_contain_text("use 1.1.0")
+
+    page.get_by_label("Notice shown on the item page").fill("Maintenance on Friday")  # requesters see it
+    page.get_by_role("button", name="Save", exact=True).click()
+    expect(page.get_by_text("staged-e2e saved")).to_be_visible()
+    page.goto("/catalog/staged-e2e")
+    expect(page.get_by_test_id("item-notice")).to_contain_text("Maintenance on Friday")
 
 
 def test_a_bulk_action_is_previewed_row_by_row_then_applied(page: Page, web_server: PortalServer) -> None:

@@ -19,6 +19,7 @@ export const catalogKeys = {
   all: ["catalog"] as const,
   lists: () => [...catalogKeys.all, "list"] as const,
   list: (filters: CatalogFilters) => [...catalogKeys.lists(), filters] as const,
+  item: (itemId: string) => [...catalogKeys.all, "item", itemId] as const,
   allVersions: () => [...catalogKeys.all, "versions"] as const,
   versions: (itemId: string) => [...catalogKeys.allVersions(), itemId] as const,
   descriptors: (itemId: string) => [...catalogKeys.all, "descriptor", itemId] as const,
@@ -52,6 +53,14 @@ export function useAllCatalogItems() {
   return useQuery({
     queryKey: catalogKeys.list(NO_CATALOG_FILTERS),
     queryFn: () => unwrap(api.GET("/api/catalog", { params: { query: { page_size: WHOLE_CATALOG } } })),
+  });
+}
+
+/** One item as the catalog shows it: name, owner, channels, featured and its maintainers' notice. */
+export function useCatalogItem(itemId: string) {
+  return useQuery({
+    queryKey: catalogKeys.item(itemId),
+    queryFn: () => unwrap(api.GET("/api/catalog/{item_id}", { params: { path: { item_id: itemId } } })),
   });
 }
 

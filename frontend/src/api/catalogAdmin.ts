@@ -13,6 +13,8 @@ export type AdminItem = Schemas["AdminItemOut"];
 export type AdminItemDetail = Schemas["AdminItemDetail"];
 export type AdminVersion = Schemas["AdminVersionOut"];
 export type VersionDiff = Schemas["VersionDiff"];
+export type VersionNeeds = Schemas["Needs"];
+export type DependencyEdge = Schemas["DependencyEdge"];
 export type TestResults = Schemas["TestResults"];
 export type BulkRequest = Schemas["CatalogBulkRequest"];
 export type BulkResponse = Schemas["CatalogBulkResponse"];
@@ -37,6 +39,7 @@ export const catalogAdminKeys = {
   diff: (itemId: string, from: string, to: string) => [...catalogAdminKeys.all, "diff", itemId, from, to] as const,
   tests: (itemId: string, version: string) => [...catalogAdminKeys.all, "tests", itemId, version] as const,
   reviews: () => [...catalogAdminKeys.all, "reviews"] as const,
+  dependencies: () => [...catalogAdminKeys.all, "dependencies"] as const,
 };
 
 /** A change to the catalog: the admin pages and what requesters see both go stale. */
@@ -80,6 +83,15 @@ export function usePendingReviews(enabled = true) {
   return useQuery({
     queryKey: catalogAdminKeys.reviews(),
     queryFn: () => unwrap(api.GET("/api/admin/catalog/reviews")),
+    enabled,
+  });
+}
+
+/** The catalog's dependency map: an edge per dependency of a runnable version, with the version it resolves to. */
+export function useDependencyGraph(enabled = true) {
+  return useQuery({
+    queryKey: catalogAdminKeys.dependencies(),
+    queryFn: () => unwrap(api.GET("/api/admin/catalog/dependencies")),
     enabled,
   });
 }

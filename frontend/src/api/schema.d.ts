@@ -1124,6 +1124,27 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/catalog/{item_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get Item
+         * @description One item: its name, owner, tags, channels, featured flag and the notice its maintainers show requesters.
+         *     An item with no version that runs is shown to publishers only.
+         */
+        get: operations["catalog-get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/catalog/{item_id}/versions": {
         parameters: {
             query?: never;
@@ -1992,15 +2013,40 @@ export interface components {
              */
             comment: string;
         };
-        /** DependencyGraph */
-        DependencyGraph: {
+        /** DependencyEdge */
+        DependencyEdge: {
             /**
-             * Edges
-             * @description {from: item@version, item_id, version, to: item id, range}
+             * From
+             * @description item@version
              */
-            edges: {
-                [key: string]: unknown;
-            }[];
+            from: string;
+            /** Item Id */
+            item_id: string;
+            /**
+             * Range
+             * @description the semver range it asks for
+             */
+            range: string;
+            /**
+             * Resolved
+             * @description the highest runnable version of `to` in that range (null: none)
+             */
+            resolved: string | null;
+            /**
+             * To
+             * @description the item it depends on
+             */
+            to: string;
+            /** Version */
+            version: string;
+        };
+        /**
+         * DependencyGraph
+         * @description The catalog's dependency map: items, and an edge per dependency of a runnable version.
+         */
+        DependencyGraph: {
+            /** Edges */
+            edges: components["schemas"]["DependencyEdge"][];
             /** Items */
             items: string[];
         };
@@ -2773,6 +2819,51 @@ export interface components {
             username: string;
             /** Via */
             via: string;
+        };
+        /**
+         * Needs
+         * @description What a version asks of the platform beyond its inputs.
+         */
+        Needs: {
+            /**
+             * Approval
+             * @description whether its runs wait for an approver
+             */
+            approval: boolean;
+            /**
+             * Network
+             * @description its declared network access (null: none)
+             */
+            network: {
+                [key: string]: unknown;
+            } | null;
+            /**
+             * Network Allowed
+             * @description whether what an admin allowed the item covers it
+             */
+            network_allowed: boolean;
+            /**
+             * Secrets
+             * @description each secret it declares: granted to this version, not granted, or missing from the store
+             */
+            secrets: {
+                [key: string]: "granted" | "not granted" | "missing";
+            };
+        };
+        /** NeedsDiff */
+        NeedsDiff: {
+            from: components["schemas"]["Needs"];
+            /**
+             * Network Widened
+             * @description whether the newer version asks for network access the older did not
+             */
+            network_widened: boolean;
+            /**
+             * New Secrets
+             * @description secrets the newer version declares and the older did not
+             */
+            new_secrets: string[];
+            to: components["schemas"]["Needs"];
         };
         /** NetworkAccess */
         NetworkAccess: {
@@ -3642,6 +3733,8 @@ export interface components {
              * @description each manifest key that differs
              */
             manifest: components["schemas"]["ManifestChange"][];
+            /** @description the network access, secrets and approval each version asks for */
+            needs: components["schemas"]["NeedsDiff"];
             schema: components["schemas"]["SchemaDiffOut"];
             /** To */
             to: string;
@@ -5890,6 +5983,37 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["ValidationReport"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "catalog-get": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                item_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ItemOut"];
                 };
             };
             /** @description Validation Error */

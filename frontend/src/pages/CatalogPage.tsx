@@ -29,6 +29,9 @@ function ItemCard({ item }: { item: Item }) {
       </div>
       <p className="mt-1 line-clamp-3 text-sm muted">{item.description}</p>
       <div className="mt-auto flex flex-wrap gap-1 pt-3 text-xs">
+        {item.featured && (
+          <span className="rounded-full bg-amber-100 px-2 py-0.5 text-amber-900 dark:bg-amber-900/40 dark:text-amber-100">★ featured</span>
+        )}
         {item.category && (
           <span className="rounded-full bg-accent-100 px-2 py-0.5 text-accent-800 dark:bg-accent-800/40 dark:text-accent-100">
             {item.category}

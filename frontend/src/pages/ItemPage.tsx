@@ -9,7 +9,7 @@ import validator from "@rjsf/validator-ajv8";
 import { useMemo, useState } from "react";
 import { Link, useNavigate, useParams, useSearchParams } from "react-router";
 import { useMe } from "../api/auth";
-import { useDescriptor, useItemVersions, useSetNetworkAccess } from "../api/catalog";
+import { useCatalogItem, useDescriptor, useItemVersions, useSetNetworkAccess } from "../api/catalog";
 import { ApiError } from "../api/client";
 import { useJob, useLaunchJob } from "../api/jobs";
 import { ProblemPage } from "../components/ErrorBoundary";
@@ -47,6 +47,7 @@ export default function ItemPage() {
   const me = useMe();
 
   const versions = useItemVersions(itemId);
+  const item = useCatalogItem(itemId);
   const runnable = (versions.data ?? []).filter((v) => RUNS.has(v.status));
   const latest = runnable.find((v) => v.status === "active") ?? runnable[0];
   // Offered first: the version its maintainers promoted to stable, else the latest release.
@@ -126,9 +127,11 @@ export default function ItemPage() {
       <div className="mb-6 flex flex-wrap items-start justify-between gap-4">
         <div>
           <h1 id="item-title" className="text-2xl font-semibold">
-            {manifest?.displayName ?? manifest?.name ?? itemId}
+            {item.data?.name ?? manifest?.displayName ?? manifest?.name ?? itemId}
           </h1>
-          {manifest?.description && <p className="mt-1 max-w-2xl muted">{manifest.description}</p>}
+          {(item.data?.description || manifest?.description) && (
+            <p className="mt-1 max-w-2xl muted">{item.data?.description || manifest?.description}</p>
+          )}
         </div>
         <div>
           <label htmlFor="version" className="mb-1 block text-sm font-medium">
@@ -156,6 +159,11 @@ export default function ItemPage() {
           </select>
         </div>
       </div>
+      {item.data?.notice && (
+        <p role="note" data-testid="item-notice" className="mb-4 rounded-md border border-accent-600 bg-accent-50 p-3 text-sm text-stone-900 dark:bg-accent-800/20 dark:text-stone-100">
+          <span className="font-medium">Note from its maintainers:</span> {item.data.notice}
+        </p>
+      )}
       {typeof manifest?.approval === "object" && (
         <p role="note" className="mb-4 rounded-md border border-violet-300 bg-violet-50 p-3 text-sm text-violet-900 dark:border-violet-800 dark:bg-violet-950 dark:text-violet-200">
           Runs of this item wait for approval before they start.
@@ -234,10 +242,10 @@ export default function ItemPage() {
           </h2>
           {descriptor.data?.readme ? <Markdown source={descriptor.data.readme} /> : <p className="muted">No README.</p>}
           <dl className="mt-4 grid grid-cols-[auto_1fr] gap-x-3 gap-y-1 border-t border-stone-200 pt-3 text-xs dark:border-stone-800">
-            {manifest?.owner && (
+            {(item.data?.owner ?? manifest?.owner) && (
               <>
                 <dt className="muted">Owner</dt>
-                <dd>{manifest.owner}</dd>
+                <dd>{item.data?.owner ?? manifest?.owner}</dd>
               </>
             )}
             <dt className="muted">Bundle</dt>

@@ -9,19 +9,23 @@ from typing import Any
 
 from jsonschema import Draft7Validator
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
-from portal.catalog import access, administration, schema_diff, version_diff
+from portal.catalog import access, administration, network, schema_diff, version_diff
 from portal.catalog.admin_schemas import (
     Affected,
     AffectedJob,
     AffectedSchedule,
     FileChanges,
     ManifestChange,
+    Needs,
+    NeedsDiff,
     SchemaChangeOut,
     SchemaDiffOut,
     VersionDiff,
 )
-from portal.catalog.models import CatalogVersion
+from portal.catalog.manifest import approval_policy, network_need
+from portal.catalog.models import CatalogItem, CatalogVersion
 from portal.catalog.queries import sensitive_fields
 from portal.catalog.service import find_version
 from portal.catalog.validate import input_errors
@@ -32,18 +36,23 @@ from portal.jobs.models import Job
 from portal.schedules import checks as schedule_checks
 from portal.schedules.models import Schedule
 from portal.secrets import masking
+from portal.secrets import service as secrets
 
 RECENT_JOBS = 10_000
 LISTED = 100
 
 
 def compare(actor: Principal, item_id: str, older: str, newer: str, recent_jobs: int = RECENT_JOBS) -> VersionDiff:
-    """`older` and `newer` (versions or channel names) of an item: schema, manifest and files. For the item's
+    """`older` and `newer` (versions or channel names) of an item: schema, manifest, files and what each asks for
+    (network, secrets, approval). For the item's
     maintainers and admins only: it names the item's schedules and other users' jobs."""
     with db.read() as s:
-        access.check_may_manage(actor, administration.item_row(s, item_id))
+        item = administration.item_row(s, item_id)
+        access.check_may_manage(actor, item)
         old = find_version(s, item_id, older)
         new = find_version(s, item_id, newer)
+        old_needs = _needs(s, item, old)
+        new_needs = _needs(s, item, new)
         s.expunge_all()
     changes = schema_diff.diff(old.input_schema, new.input_schema, old.ui_schema, new.ui_schema)
     return VersionDiff(
@@ -60,6 +69,22 @@ def compare(actor: Principal, item_id: str, older: str, newer: str, recent_jobs:
             for c in version_diff.manifest_changes(old.manifest, new.manifest)
         ],
         files=FileChanges.model_validate(version_diff.file_changes(old, new)),
+        needs=NeedsDiff(
+            from_needs=old_needs,
+            to_needs=new_needs,
+            new_secrets=sorted(set(new_needs.secrets) - set(old_needs.secrets)),
+            network_widened=not network.covers(old_needs.network, new_needs.network),
+        ),
+    )
+
+
+def _needs(s: Session, item: CatalogItem, version: CatalogVersion) -> Needs:
+    need = network_need(version.manifest)
+    return Needs(
+        network=need,
+        network_allowed=network.covers(item.network_grant, need),
+        secrets=secrets.coverage(s, version),
+        approval=approval_policy(version.manifest) is not None,
     )
 
 

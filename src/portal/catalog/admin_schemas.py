@@ -91,9 +91,20 @@ class AdminItemDetail(AdminItemOut):
     )
 
 
+class DependencyEdge(BaseModel):
+    from_: str = Field(serialization_alias="from", validation_alias="from", description="item@version")
+    item_id: str
+    version: str
+    to: str = Field(description="the item it depends on")
+    range: str = Field(description="the semver range it asks for")
+    resolved: str | None = Field(description="the highest runnable version of `to` in that range (null: none)")
+
+
 class DependencyGraph(BaseModel):
+    """The catalog's dependency map: items, and an edge per dependency of a runnable version."""
+
     items: list[str]
-    edges: list[dict[str, Any]] = Field(description="{from: item@version, item_id, version, to: item id, range}")
+    edges: list[DependencyEdge]
 
 
 class TransitionRequest(BaseModel):
@@ -212,6 +223,24 @@ class FileChanges(BaseModel):
     unchanged: int
 
 
+class Needs(BaseModel):
+    """What a version asks of the platform beyond its inputs."""
+
+    network: dict[str, Any] | None = Field(description="its declared network access (null: none)")
+    network_allowed: bool = Field(description="whether what an admin allowed the item covers it")
+    secrets: dict[str, Literal["granted", "not granted", "missing"]] = Field(
+        description="each secret it declares: granted to this version, not granted, or missing from the store"
+    )
+    approval: bool = Field(description="whether its runs wait for an approver")
+
+
+class NeedsDiff(BaseModel):
+    from_needs: Needs = Field(serialization_alias="from")
+    to_needs: Needs = Field(serialization_alias="to")
+    new_secrets: list[str] = Field(description="secrets the newer version declares and the older did not")
+    network_widened: bool = Field(description="whether the newer version asks for network access the older did not")
+
+
 class VersionDiff(BaseModel):
     item_id: str
     from_version: str = Field(serialization_alias="from")
@@ -219,6 +248,7 @@ class VersionDiff(BaseModel):
     schema_: SchemaDiffOut = Field(serialization_alias="schema")
     manifest: list[ManifestChange] = Field(description="each manifest key that differs")
     files: FileChanges
+    needs: NeedsDiff = Field(description="the network access, secrets and approval each version asks for")
 
 
 class BulkTarget(BaseModel):

@@ -122,7 +122,8 @@ def dependents(s: Session, item_id: str, version: str) -> list[str]:
 
 
 def graph(s: Session) -> dict[str, Any]:
-    """Every dependency of runnable versions: nodes (items) and edges (item@version -> item, range)."""
+    """Every dependency of runnable versions: nodes (items) and edges (item@version -> item, range, and the
+    highest runnable version of that item that satisfies the range, or None)."""
     rows = s.execute(
         select(
             CatalogDependency.item_id, CatalogDependency.version, CatalogDependency.depends_on, CatalogDependency.range
@@ -133,11 +134,23 @@ def graph(s: Session) -> dict[str, Any]:
             & (CatalogVersion.version == CatalogDependency.version),
         )
         .where(CatalogVersion.status.in_(lifecycle.RUNNABLE))
+        .order_by(CatalogDependency.item_id, CatalogDependency.version, CatalogDependency.depends_on)
     ).all()
     items = sorted({r[0] for r in rows} | {r[2] for r in rows})
+    runnable = _runnable({r[2] for r in rows}, s)
     return {
         "items": items,
-        "edges": [{"from": f"{a}@{v}", "item_id": a, "version": v, "to": b, "range": spec} for a, v, b, spec in rows],
+        "edges": [
+            {
+                "from": f"{a}@{v}",
+                "item_id": a,
+                "version": v,
+                "to": b,
+                "range": spec,
+                "resolved": _best(runnable.get(b, []), spec),
+            }
+            for a, v, b, spec in rows
+        ],
     }
 
 

@@ -5,12 +5,13 @@ Imports, uploads and the bundle store are `catalog.service`'s.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from jsonschema import Draft7Validator
-from sqlalchemy import ColumnElement, bindparam, func, or_, select
+from sqlalchemy import ColumnElement, Row, bindparam, func, or_, select
 from sqlalchemy.orm import Session
 
 from portal.catalog import channels, lifecycle, network, storage
@@ -42,27 +43,46 @@ def list_items(
     page: int = 1,
     page_size: int = 200,
 ) -> ItemPage:
-    """Items with at least one active version; search and filters apply before paging."""
+    """Items with at least one active version, featured ones first; search and filters apply before paging."""
     conditions: list[Any] = [CatalogItem.latest_version.is_not(None)]
     if q:
         conditions.append(item_matches(q))
     if category:
         conditions.append(CatalogItem.category == category)
     with db.read() as s:
-        rows = s.execute(select(*_ITEM_COLUMNS).where(*conditions).order_by(CatalogItem.name, CatalogItem.id)).all()
+        ordered = (
+            select(*_ITEM_COLUMNS)
+            .where(*conditions)
+            .order_by(CatalogItem.featured.desc(), CatalogItem.name, CatalogItem.id)
+        )
+        rows = s.execute(ordered).all()
     if tag:
         rows = [r for r in rows if tag in (r.tags or [])]
     window = rows[(page - 1) * page_size : page * page_size]
+    return ItemPage(items=_items_out(window), total=len(rows))
+
+
+def get_item(item_id: str, *, unreleased: bool = False) -> ItemOut:
+    """One item as the catalog shows it (its metadata, channels and notice); one without a runnable version only
+    when `unreleased` (a NotFound otherwise, as if it did not exist)."""
+    with db.read() as s:
+        row = s.execute(select(*_ITEM_COLUMNS).where(CatalogItem.id == item_id)).one_or_none()
+    if row is None or (row.latest_version is None and not unreleased):
+        raise NotFound(f"catalog item {item_id!r} not found")
+    return _items_out([row])[0]
+
+
+def _items_out(rows: Sequence[Row[Any]]) -> list[ItemOut]:
     pointers: dict[str, dict[str, str]] = {}
-    if window:
+    if rows:
         with db.read() as s:
             for item_id, name, version in s.execute(
                 select(CatalogChannel.item_id, CatalogChannel.name, CatalogChannel.version).where(
-                    CatalogChannel.item_id.in_([r.id for r in window])
+                    CatalogChannel.item_id.in_([r.id for r in rows])
                 )
             ).all():
                 pointers.setdefault(item_id, {})[name] = version
-    items = [
+    return [
         ItemOut.model_validate(
             {
                 **r._mapping,
@@ -71,9 +91,8 @@ def list_items(
             },
             from_attributes=True,
         )
-        for r in window
+        for r in rows
     ]
-    return ItemPage(items=items, total=len(rows))
 
 
 _list_cache: dict[tuple[Any, ...], tuple[tuple[Any, ...], bytes]] = {}

@@ -17,6 +17,7 @@ from portal.catalog.schemas import (
     Descriptor,
     GitImportRequest,
     ImportReport,
+    ItemOut,
     ItemPage,
     LocalImportRequest,
     LocalValidateRequest,
@@ -48,6 +49,13 @@ def list_items(
     page_size: int = Query(default=200, ge=1, le=1000),
 ) -> Response:
     return Response(catalog_queries.list_items_json(q, category, tag, page, page_size), media_type="application/json")
+
+
+@router.get("/{item_id}", operation_id="catalog-get", response_model=ItemOut)
+def get_item(item_id: str, principal: Viewer) -> ItemOut:
+    """One item: its name, owner, tags, channels, featured flag and the notice its maintainers show requesters.
+    An item with no version that runs is shown to publishers only."""
+    return catalog_queries.get_item(item_id, unreleased=principal.has(Role.publisher))
 
 
 @router.get("/{item_id}/versions", operation_id="catalog-list-versions", response_model=list[VersionOut])

@@ -72,6 +72,26 @@ def _grant(s: Session, secret: Secret, grants: list[Grant]) -> None:
         s.add(SecretGrant(secret_id=secret.id, item_id=grant.item_id, versions=grant.versions, pins=grant.pins))
 
 
+def coverage(s: Session, version: CatalogVersion) -> dict[str, str]:
+    """For each secret a version's manifest declares: `granted` (its jobs get it), `not granted` (the secret
+    exists but no grant covers this version and bundle) or `missing` (no secret has that name)."""
+    names = version.manifest.get("secrets") if isinstance(version.manifest, dict) else None
+    wanted = sorted({str(n) for n in names}) if isinstance(names, list) else []
+    if not wanted:
+        return {}
+    rows = s.execute(
+        select(Secret.name, SecretGrant.versions, SecretGrant.pins)
+        .outerjoin(SecretGrant, (SecretGrant.secret_id == Secret.id) & (SecretGrant.item_id == version.item_id))
+        .where(Secret.name.in_(wanted))
+    ).all()
+    found = {
+        name: versions is not None
+        and Grant(version.item_id, versions, dict(pins or {})).covers(version.version, version.bundle_sha256)
+        for name, versions, pins in rows
+    }
+    return {name: "missing" if name not in found else "granted" if found[name] else "not granted" for name in wanted}
+
+
 def list_secrets() -> list[SecretOut]:
     with db.read() as s:
         declared = _declaring(s)

@@ -183,6 +183,13 @@ def test_metadata_changes_without_a_new_bundle_and_is_audited(
     )
     listed = {i["id"]: i for i in viewer.get("/api/catalog", params={"q": item}).json()["items"]}
     assert listed[item]["name"] == "Renamed"
+    shown = viewer.get(f"/api/catalog/{item}").json()  # what the item page shows requesters
+    assert shown["notice"] == "Maintenance on Friday" and shown["featured"] is True and shown["name"] == "Renamed"
+    assert viewer.get(f"/api/catalog/{unique('missing')}").status_code == 404
+    unreleased = unique("unreleased")
+    publish(publisher, unreleased, "1.0.0", draft="true")
+    assert viewer.get(f"/api/catalog/{unreleased}").status_code == 404  # as if it did not exist
+    assert publisher.get(f"/api/catalog/{unreleased}").json()["latest_version"] is None
     publish(publisher, item, "1.1.0")  # a new version does not undo what was set
     assert admin.get(f"{ADMIN_API}/{item}").json()["name"] == "Renamed"
     cleared = publisher.patch(f"{ADMIN_API}/{item}", json={"name": None})
@@ -190,6 +197,42 @@ def test_metadata_changes_without_a_new_bundle_and_is_audited(
     entries = admin.get("/api/admin/audit", params={"target_id": item, "action": "catalog.item.update"}).json()
     first = entries["items"][-1]["details"]
     assert first["before"]["overrides"] == {} and first["after"]["overrides"]["name"] == "Renamed"
+
+
+def test_featured_items_come_first_in_the_catalog(publisher: httpx.Client, viewer: httpx.Client) -> None:
+    group = unique("feat")
+    publish(publisher, f"{group}-a", "1.0.0")
+    publish(publisher, f"{group}-b", "1.0.0")
+    assert [i["id"] for i in viewer.get("/api/catalog", params={"q": group}).json()["items"]] == [
+        f"{group}-a",
+        f"{group}-b",
+    ]
+    assert publisher.patch(f"{ADMIN_API}/{group}-b", json={"featured": True}).status_code == 200
+    assert [i["id"] for i in viewer.get("/api/catalog", params={"q": group}).json()["items"]] == [
+        f"{group}-b",
+        f"{group}-a",
+    ]
+
+
+def test_the_review_diff_shows_the_network_access_and_secrets_a_version_asks_for(
+    publisher: httpx.Client, admin: httpx.Client
+) -> None:
+    item = unique("needs")
+    stored, absent = (f"NEEDS_{uuid.uuid4().hex[:8].upper()}" for _ in range(2))
+    assert admin.post("/api/admin/secrets", json={"name": stored, "value": "v", "items": []}).status_code == 201
+    publish(publisher, item, "1.0.0")
+    asks = f"secrets: [{stored}, {absent}]\nnetwork:\n  tcp_ports: [443]\n"
+    data = targz(item_files(item, "2.0.0", extra_manifest=asks), wrap=f"{item}-2.0.0/")
+    assert upload(publisher, data, draft="true").status_code == 200
+    needs = admin.get(f"{ADMIN_API}/{item}/diff", params={"from": "1.0.0", "to": "2.0.0"}).json()["needs"]
+    assert needs["from"] == {"network": None, "network_allowed": True, "secrets": {}, "approval": False}
+    assert needs["to"]["network"] == {"tcp_ports": [443]} and needs["to"]["network_allowed"] is False
+    assert needs["to"]["secrets"] == {stored: "not granted", absent: "missing"}
+    assert needs["new_secrets"] == sorted([stored, absent]) and needs["network_widened"] is True
+    granted = admin.patch(f"/api/admin/secrets/{stored}", json={"items": [f"{item}@2.0.0"]})
+    assert granted.status_code == 200, granted.text
+    needs = admin.get(f"{ADMIN_API}/{item}/diff", params={"from": "1.0.0", "to": "2.0.0"}).json()["needs"]
+    assert needs["to"]["secrets"][stored] == "granted"
 
 
 def test_channels_refuse_what_cannot_run_and_latest_is_computed(publisher: httpx.Client) -> None:
@@ -319,7 +362,9 @@ def test_dependencies_are_resolved_at_import_shown_both_ways_and_guard_archiving
     used_by = admin.get(f"{ADMIN_API}/{base}").json()["used_by"]
     assert used_by == [{"item_id": app, "version": "1.0.0", "range": "^1.2", "satisfied_by": ["1.2.0"]}]
     graph = admin.get("/api/admin/catalog/dependencies").json()
-    assert {"from": f"{app}@1.0.0", "item_id": app, "version": "1.0.0", "to": base, "range": "^1.2"} in graph["edges"]
+    edge = {"from": f"{app}@1.0.0", "item_id": app, "version": "1.0.0", "to": base, "range": "^1.2"}
+    edge["resolved"] = "1.2.0"
+    assert edge in graph["edges"] and {app, base} <= set(graph["items"])
 
     refused = transition(publisher, base, "1.2.0", "archived", "old")
     assert refused.status_code == 409

@@ -1,18 +1,52 @@
 /**
  * Two versions of an item compared, as a reviewer reads them: the input schema's changes (breaking ones first,
- * and the schedules and recent jobs the newer version would refuse), the manifest's, and each file's diff.
+ * and the schedules and recent jobs the newer version would refuse), what each asks for (network access, secrets,
+ * approval), the manifest's changes, and each file's diff.
  */
 import { Link } from "react-router";
-import { useVersionDiff } from "../../api/catalogAdmin";
+import { useVersionDiff, type VersionNeeds } from "../../api/catalogAdmin";
+import { describeNetwork } from "../../lib/catalog";
 import { errorText } from "../../lib/formErrors";
 import { Badge, Empty, Spinner } from "../ui";
+
+const SECRET_TONE = { granted: "green", "not granted": "amber", missing: "red" } as const;
+
+function NeedsOf({ label, needs, newSecrets }: { label: string; needs: VersionNeeds; newSecrets: string[] }) {
+  const secrets = Object.entries(needs.secrets);
+  return (
+    <div>
+      <p className="font-medium">{label}</p>
+      <p>
+        Network: {describeNetwork(needs.network) ?? "none"}
+        {needs.network && !needs.network_allowed && (
+          <>
+            {" "}
+            <Badge tone="amber">not allowed yet</Badge>
+          </>
+        )}
+      </p>
+      <p>
+        Secrets:{" "}
+        {secrets.length === 0
+          ? "none"
+          : secrets.map(([name, state]) => (
+              <span key={name} className="mr-2">
+                <span className="font-mono">{name}</span> <Badge tone={SECRET_TONE[state]}>{state}</Badge>
+                {newSecrets.includes(name) && <Badge tone="amber">new</Badge>}
+              </span>
+            ))}
+      </p>
+      <p>Runs wait for approval: {needs.approval ? "yes" : "no"}</p>
+    </div>
+  );
+}
 
 export function DiffPanel({ itemId, from, to }: { itemId: string; from: string | null; to: string | null }) {
   const diff = useVersionDiff(itemId, from, to);
   if (!from || !to || from === to) return <p className="text-sm muted">Pick two different versions to compare.</p>;
   if (diff.isPending) return <Spinner label="Comparing" />;
   if (diff.isError) return <Empty title="The versions could not be compared">{errorText(diff.error)}</Empty>;
-  const { schema, manifest, files } = diff.data;
+  const { schema, manifest, files, needs } = diff.data;
   return (
     <div className="space-y-4 text-sm" data-testid="version-diff">
       <div>
@@ -55,6 +89,16 @@ export function DiffPanel({ itemId, from, to }: { itemId: string; from: string |
             )}
           </div>
         )}
+      </div>
+      <div data-testid="version-needs">
+        <h3 className="mb-1 font-semibold">
+          What it asks for{" "}
+          {(needs.network_widened || needs.new_secrets.length > 0) && <Badge tone="amber">asks for more</Badge>}
+        </h3>
+        <div className="grid gap-2 sm:grid-cols-2">
+          <NeedsOf label={diff.data.from} needs={needs.from} newSecrets={[]} />
+          <NeedsOf label={diff.data.to} needs={needs.to} newSecrets={needs.new_secrets} />
+        </div>
       </div>
       <div>
         <h3 className="mb-1 font-semibold">Manifest</h3>

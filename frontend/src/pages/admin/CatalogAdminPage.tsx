@@ -2,12 +2,14 @@
  * Catalog administration: every item whatever the state of its versions, searched, filtered, sorted and paged in
  * the URL, with its version states, channels and the runs of the last 30 days; selected items get a bulk action
  * on the version each one names (its latest, a channel's, or a number). Publishers manage the items they
- * maintain, admins every item: the server decides, the page offers what `may_manage` allows.
+ * maintain, admins every item: the server decides, the page offers what `may_manage` allows. Below the table, the
+ * whole catalog's dependency map, loaded when opened.
  */
 import { useState } from "react";
 import { Link } from "react-router";
-import { useAdminItems, type AdminItem, type ItemFilters } from "../../api/catalogAdmin";
+import { useAdminItems, useDependencyGraph, type AdminItem, type ItemFilters } from "../../api/catalogAdmin";
 import { BulkBar, type Target } from "../../components/catalogAdmin/BulkBar";
+import { DependencyMap } from "../../components/catalogAdmin/DependencyMap";
 import { LifecycleBadge, STATES, stateLabel } from "../../components/catalogAdmin/lifecycle";
 import { SearchBox } from "../../components/SearchBox";
 import { Badge, Empty, Spinner, TableHead, Time } from "../../components/ui";
@@ -16,6 +18,19 @@ import { errorText } from "../../lib/formErrors";
 
 const DEFAULTS = { q: "", state: "", owner: "", tag: "", category: "", sort: "name", order: "asc", page: "1" };
 const PAGE_SIZE = 50;
+
+function WholeMap() {
+  const [open, setOpen] = useState(false);
+  const graph = useDependencyGraph(open);
+  return (
+    <details className="mt-6" onToggle={(e) => setOpen((e.target as HTMLDetailsElement).open)}>
+      <summary className="cursor-pointer text-lg font-semibold">Dependency map</summary>
+      {open && graph.isPending && <Spinner label="Loading the dependency map" />}
+      {graph.isError && <p className="text-sm">{errorText(graph.error)}</p>}
+      {graph.data && <DependencyMap edges={graph.data.edges} />}
+    </details>
+  );
+}
 
 /** Which version of each selected item a bulk action acts on. */
 type Pick = "latest" | "stable" | "number";
@@ -176,6 +191,7 @@ export default function CatalogAdminPage() {
           Next
         </button>
       </nav>
+      <WholeMap />
     </section>
   );
 }

@@ -6,13 +6,15 @@
 import { useState } from "react";
 import { Link, useParams } from "react-router";
 import { useMe } from "../../api/auth";
-import { useAdminItem, useTestResults, type AdminItemDetail } from "../../api/catalogAdmin";
+import { useAdminItem, useDependencyGraph, useTestResults, type AdminItemDetail } from "../../api/catalogAdmin";
+import { DependencyMap } from "../../components/catalogAdmin/DependencyMap";
 import { DiffPanel } from "../../components/catalogAdmin/DiffPanel";
 import { ItemMetadataForm } from "../../components/catalogAdmin/ItemMetadataForm";
 import { LifecycleBadge, stateLabel } from "../../components/catalogAdmin/lifecycle";
 import { VersionActions } from "../../components/catalogAdmin/VersionActions";
 import { Badge, Empty, Section, Spinner, TableHead, Time } from "../../components/ui";
 import { hasRole } from "../../lib/auth";
+import { around } from "../../lib/dependencyGraph";
 import { errorText } from "../../lib/formErrors";
 
 function Tests({ itemId, version }: { itemId: string; version: string }) {
@@ -38,6 +40,13 @@ function Tests({ itemId, version }: { itemId: string; version: string }) {
       </ul>
     </div>
   );
+}
+
+function Dependencies({ itemId }: { itemId: string }) {
+  const graph = useDependencyGraph();
+  if (graph.isPending) return <Spinner label="Loading the dependency map" />;
+  if (graph.isError) return <p className="text-sm">{errorText(graph.error)}</p>;
+  return <DependencyMap edges={around(graph.data.edges, itemId)} focus={itemId} />;
 }
 
 function Versions({ item }: { item: AdminItemDetail }) {
@@ -137,6 +146,10 @@ export default function CatalogItemAdminPage() {
           ))}
         </select>
         {(tested ?? right) && <Tests itemId={data.id} version={tested ?? right ?? ""} />}
+      </Section>
+
+      <Section id="dependency-map-title" title="Dependency map">
+        <Dependencies itemId={data.id} />
       </Section>
 
       <Section id="used-by-title" title="Used by">
