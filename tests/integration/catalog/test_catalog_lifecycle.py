@@ -220,19 +220,22 @@ def test_the_review_diff_shows_the_network_access_and_secrets_a_version_asks_for
     item = unique("needs")
     stored, absent = (f"NEEDS_{uuid.uuid4().hex[:8].upper()}" for _ in range(2))
     assert admin.post("/api/admin/secrets", json={"name": stored, "value": "v", "items": []}).status_code == 201
-    publish(publisher, item, "1.0.0")
-    asks = f"secrets: [{stored}, {absent}]\nnetwork:\n  tcp_ports: [443]\n"
-    data = targz(item_files(item, "2.0.0", extra_manifest=asks), wrap=f"{item}-2.0.0/")
-    assert upload(publisher, data, draft="true").status_code == 200
-    needs = admin.get(f"{ADMIN_API}/{item}/diff", params={"from": "1.0.0", "to": "2.0.0"}).json()["needs"]
-    assert needs["from"] == {"network": None, "network_allowed": True, "secrets": {}, "approval": False}
-    assert needs["to"]["network"] == {"tcp_ports": [443]} and needs["to"]["network_allowed"] is False
-    assert needs["to"]["secrets"] == {stored: "not granted", absent: "missing"}
-    assert needs["new_secrets"] == sorted([stored, absent]) and needs["network_widened"] is True
-    granted = admin.patch(f"/api/admin/secrets/{stored}", json={"items": [f"{item}@2.0.0"]})
-    assert granted.status_code == 200, granted.text
-    needs = admin.get(f"{ADMIN_API}/{item}/diff", params={"from": "1.0.0", "to": "2.0.0"}).json()["needs"]
-    assert needs["to"]["secrets"][stored] == "granted"
+    try:  # the secret store is the test server's, shared with other tests' files: leave it as found
+        publish(publisher, item, "1.0.0")
+        asks = f"secrets: [{stored}, {absent}]\nnetwork:\n  tcp_ports: [443]\n"
+        data = targz(item_files(item, "2.0.0", extra_manifest=asks), wrap=f"{item}-2.0.0/")
+        assert upload(publisher, data, draft="true").status_code == 200
+        needs = admin.get(f"{ADMIN_API}/{item}/diff", params={"from": "1.0.0", "to": "2.0.0"}).json()["needs"]
+        assert needs["from"] == {"network": None, "network_allowed": True, "secrets": {}, "approval": False}
+        assert needs["to"]["network"] == {"tcp_ports": [443]} and needs["to"]["network_allowed"] is False
+        assert needs["to"]["secrets"] == {stored: "not granted", absent: "missing"}
+        assert needs["new_secrets"] == sorted([stored, absent]) and needs["network_widened"] is True
+        granted = admin.patch(f"/api/admin/secrets/{stored}", json={"items": [f"{item}@2.0.0"]})
+        assert granted.status_code == 200, granted.text
+        needs = admin.get(f"{ADMIN_API}/{item}/diff", params={"from": "1.0.0", "to": "2.0.0"}).json()["needs"]
+        assert needs["to"]["secrets"][stored] == "granted"
+    finally:
+        assert admin.delete(f"/api/admin/secrets/{stored}").status_code == 204
 
 
 def test_channels_refuse_what_cannot_run_and_latest_is_computed(publisher: httpx.Client) -> None:
