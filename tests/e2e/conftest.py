@@ -34,9 +34,11 @@ def web_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PortalServe
         env={
             "PORTAL_WORKER_SLOTS": "3",
             "PORTAL_GIT_ALLOW_FILE": "true",
-            # Every progress report stored (up to the cap): a short job gets a timeline longer than one page.
+            # Every progress report stored, however long a busy machine makes the run (the sampling spacing is
+            # the run's age over half the cap): a short job gets a timeline longer than one page.
             "PORTAL_JOB_PROGRESS_PER_SECOND": "1000",
             "PORTAL_JOB_PROGRESS_EVENT_SECONDS": "0.001",
+            "PORTAL_JOB_PROGRESS_EVENTS": "100000",
         },
     ).start()
     try:

@@ -185,7 +185,7 @@ def test_retry_a_failed_job_and_follow_the_links(page: Page, web_server: PortalS
 
 def test_a_long_timeline_shows_its_newest_events_and_pages_earlier_ones(page: Page, web_server: PortalServer) -> None:
     with api_client(web_server, "alice") as alice:
-        created = alice.post("/api/jobs", json={"item_id": "chatty", "inputs": {"lines": 1, "progress_steps": 150}})
+        created = alice.post("/api/jobs", json={"item_id": "chatty", "inputs": {"lines": 1, "progress_steps": 200}})
         job = wait_for_job(alice, created.json()["id"], {"SUCCEEDED"}, timeout=60)
         job = alice.get(f"/api/jobs/{job['id']}").json()
     assert job["events_total"] > len(job["events"]) == 100, job["events_total"]
