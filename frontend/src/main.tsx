@@ -31,6 +31,7 @@ const SchedulesPage = lazy(() => import("./pages/admin/SchedulesPage"));
 const SystemPage = lazy(() => import("./pages/admin/SystemPage"));
 const CatalogAdminPage = lazy(() => import("./pages/admin/CatalogAdminPage"));
 const CatalogItemAdminPage = lazy(() => import("./pages/admin/CatalogItemAdminPage"));
+const CatalogReviewPage = lazy(() => import("./pages/admin/CatalogReviewPage"));
 
 function onUnauthorized(error: unknown) {
   // A session that expired or was revoked: forget who we were; RequireAuth then redirects to the login page.
@@ -102,6 +103,7 @@ const router = createBrowserRouter([
               { path: "jobs", element: <JobsMonitorPage /> },
               { path: "catalog", element: <CatalogAdminPage /> },
               { path: "catalog/:itemId", element: <CatalogItemAdminPage /> },
+              { path: "catalog/:itemId/versions/:version/review", element: <CatalogReviewPage /> },
               { path: "audit", element: <AuditPage /> },
               { path: "users", element: <UsersPage /> },
               { path: "secrets", element: <SecretsPage /> },

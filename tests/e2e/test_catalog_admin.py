@@ -4,6 +4,7 @@ with a reason; the table's bulk action previewed and applied; axe finds nothing 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -42,20 +43,30 @@ def test_a_staged_release_is_reviewed_with_its_diff_and_then_deprecated(page: Pa
     version_row(page, "1.1.0").get_by_role("button", name="Send to review").click()
     page.get_by_role("dialog").get_by_role("button", name="Send to review").click()
     expect(version_row(page, "1.1.0")).to_contain_text("in review")
-    expect(version_row(page, "1.1.0").get_by_role("button", name="Approve")).to_be_visible()
+    version_row(page, "1.1.0").get_by_role("link", name="Review").click()
+    expect(page.get_by_text("You imported this version: someone else reviews it.")).to_be_visible()
+    expect(page.get_by_role("button", name="Approve")).to_have_count(0)
 
-    page.get_by_role("button", name="Log out").click()  # someone else reviews it
-    login(page, "ada", path="/admin/catalog/staged-e2e")
+    page.get_by_role("button", name="Log out").click()  # someone else reviews it, from the dashboard's list
+    login(page, "ada", path="/admin")
+    page.get_by_test_id("reviews-waiting").get_by_role("link", name=re.compile(r"1\.1\.0")).click()
+    expect(page.get_by_role("heading", name=re.compile(r"^Review .* 1\.1\.0$"))).to_be_visible()
+    expect(page.get_by_label("Compared with")).to_have_value("1.0.0")  # the version it replaces
     diff = page.get_by_test_id("version-diff")
     expect(diff).to_contain_text("breaking")
     expect(diff).to_contain_text("zone")
     needs = page.get_by_test_id("version-needs")
     expect(needs).to_contain_text("outbound TCP port 443")
     expect(needs).to_contain_text("asks for more")
+    screenshot(page, "admin-catalog-review")
+    assert (violations := axe_violations(page)) == [], violations
+    page.get_by_label("Compared with").select_option("")  # the whole version: every file shown, new
+    expect(page.get_by_label("Diff of task.py")).to_contain_text("+def run")
+    page.get_by_role("button", name="Approve").click()
+    expect(page).to_have_url(re.compile(r"/admin/catalog/staged-e2e$"))
+    expect(version_row(page, "1.1.0")).to_contain_text("active")
     screenshot(page, "admin-catalog-item")
     assert (violations := axe_violations(page)) == [], violations
-    version_row(page, "1.1.0").get_by_role("button", name="Approve").click()
-    expect(version_row(page, "1.1.0")).to_contain_text("active")
     expect(page.get_by_test_id("dependency-map")).to_contain_text("base-e2e")  # runnable now: on the map
 
     version_row(page, "1.0.0").get_by_role("button", name="Deprecate").click()

@@ -96,17 +96,18 @@ export function useDependencyGraph(enabled = true) {
   });
 }
 
-/** What changed from one version to another (schema with what it would break, manifest, files). */
+/** What changed from one version to another (schema with what it would break, manifest, files); `from` null: the
+ * version compared with nothing (an item's first, reviewed whole). */
 export function useVersionDiff(itemId: string, from: string | null, to: string | null) {
   return useQuery({
     queryKey: catalogAdminKeys.diff(itemId, from ?? "", to ?? ""),
     queryFn: () =>
       unwrap(
         api.GET("/api/admin/catalog/items/{item_id}/diff", {
-          params: { path: { item_id: itemId }, query: { from: from ?? "", to: to ?? "" } },
+          params: { path: { item_id: itemId }, query: from ? { from, to: to ?? "" } : { to: to ?? "" } },
         }),
       ),
-    enabled: Boolean(from && to && from !== to),
+    enabled: Boolean(to && from !== to),
   });
 }
 

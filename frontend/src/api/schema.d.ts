@@ -1633,6 +1633,11 @@ export interface components {
             /** Reason */
             reason: string | null;
             /**
+             * Replaces
+             * @description the newest active or deprecated version below it: what its review compares it with (null: none)
+             */
+            replaces?: string | null;
+            /**
              * Restores To
              * @description for an archived version: the state a restore gives
              */
@@ -2121,6 +2126,11 @@ export interface components {
         FileChanges: {
             /** Added */
             added: string[];
+            /**
+             * Added Content
+             * @description each added file's content, as a diff from nothing
+             */
+            added_content: components["schemas"]["FileChange"][];
             /** Changed */
             changed: components["schemas"]["FileChange"][];
             /** Removed */
@@ -2852,7 +2862,8 @@ export interface components {
         };
         /** NeedsDiff */
         NeedsDiff: {
-            from: components["schemas"]["Needs"];
+            /** @description null when compared with nothing */
+            from: components["schemas"]["Needs"] | null;
             /**
              * Network Widened
              * @description whether the newer version asks for network access the older did not
@@ -3724,8 +3735,11 @@ export interface components {
         /** VersionDiff */
         VersionDiff: {
             files: components["schemas"]["FileChanges"];
-            /** From */
-            from: string;
+            /**
+             * From
+             * @description null: compared with nothing (every file and manifest key is new)
+             */
+            from: string | null;
             /** Item Id */
             item_id: string;
             /**
@@ -4244,9 +4258,9 @@ export interface operations {
         parameters: {
             query: {
                 /** @description a version or channel */
-                from: string;
-                /** @description a version or channel */
                 to: string;
+                /** @description a version or channel (absent: nothing) */
+                from?: string | null;
             };
             header?: never;
             path: {

@@ -128,14 +128,22 @@ def _detail(s: Session, actor: Principal, item: CatalogItem) -> AdminItemDetail:
         overrides=dict(item.overrides or {}),
         versions=[
             administration.version_out(v, pointers.get(v.version)).model_copy(
-                update={"dependencies": [d for d in uses if d["version"] == v.version]}
+                update={
+                    "dependencies": [d for d in uses if d["version"] == v.version],
+                    "replaces": _replaced(versions[n + 1 :]),
+                }
             )
-            for v in versions
+            for n, v in enumerate(versions)
         ],
         used_by=dependencies.used_by(s, item.id),
         history=[VersionEventOut.model_validate(e, from_attributes=True) for e in events],
         channel_history=[ChannelEventOut.model_validate(e, from_attributes=True) for e in channels.history(s, item.id)],
     )
+
+
+def _replaced(older: list[CatalogVersion]) -> str | None:
+    """The version a new one replaces: the newest of the older ones (newest first) that requesters can run."""
+    return next((v.version for v in older if v.status in lifecycle.RUNNABLE), None)
 
 
 def _rows(s: Session, actor: Principal, items: list[CatalogItem]) -> list[AdminItemOut]:

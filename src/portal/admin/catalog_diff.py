@@ -42,22 +42,26 @@ RECENT_JOBS = 10_000
 LISTED = 100
 
 
-def compare(actor: Principal, item_id: str, older: str, newer: str, recent_jobs: int = RECENT_JOBS) -> VersionDiff:
+def compare(
+    actor: Principal, item_id: str, older: str | None, newer: str, recent_jobs: int = RECENT_JOBS
+) -> VersionDiff:
     """`older` and `newer` (versions or channel names) of an item: schema, manifest, files and what each asks for
-    (network, secrets, approval). For the item's
-    maintainers and admins only: it names the item's schedules and other users' jobs."""
+    (network, secrets, approval); `older` None compares `newer` with nothing (an item's first version, reviewed
+    whole). For the item's maintainers and admins only: it names the item's schedules and other users' jobs."""
     with db.read() as s:
         item = administration.item_row(s, item_id)
         access.check_may_manage(actor, item)
-        old = find_version(s, item_id, older)
+        old = find_version(s, item_id, older) if older is not None else None
         new = find_version(s, item_id, newer)
-        old_needs = _needs(s, item, old)
+        old_needs = _needs(s, item, old) if old is not None else None
         new_needs = _needs(s, item, new)
         s.expunge_all()
-    changes = schema_diff.diff(old.input_schema, new.input_schema, old.ui_schema, new.ui_schema)
+    # Against nothing, the schema's fields are all new and nothing ran before it to break: its text is in the
+    # files (schema.json), and only the check against reality is kept.
+    changes = schema_diff.diff(old.input_schema, new.input_schema, old.ui_schema, new.ui_schema) if old else []
     return VersionDiff(
         item_id=item_id,
-        from_version=old.version,
+        from_version=old.version if old else None,
         to_version=new.version,
         schema_=SchemaDiffOut(
             changes=[SchemaChangeOut(**c.as_dict()) for c in changes],
@@ -66,14 +70,14 @@ def compare(actor: Principal, item_id: str, older: str, newer: str, recent_jobs:
         ),
         manifest=[
             ManifestChange(key=c["key"], from_value=c["from"], to_value=c["to"])
-            for c in version_diff.manifest_changes(old.manifest, new.manifest)
+            for c in version_diff.manifest_changes(old.manifest if old else {}, new.manifest)
         ],
         files=FileChanges.model_validate(version_diff.file_changes(old, new)),
         needs=NeedsDiff(
             from_needs=old_needs,
             to_needs=new_needs,
-            new_secrets=sorted(set(new_needs.secrets) - set(old_needs.secrets)),
-            network_widened=not network.covers(old_needs.network, new_needs.network),
+            new_secrets=sorted(set(new_needs.secrets) - set(old_needs.secrets if old_needs else ())),
+            network_widened=not network.covers(old_needs.network if old_needs else None, new_needs.network),
         ),
     )
 

@@ -101,8 +101,11 @@ def get_item(item_id: str, principal: Publisher) -> AdminItemDetail:
 def diff_versions(
     item_id: str,
     principal: Publisher,
-    older: Annotated[str, Query(alias="from", min_length=1, max_length=64, description="a version or channel")],
     newer: Annotated[str, Query(alias="to", min_length=1, max_length=64, description="a version or channel")],
+    older: Annotated[
+        str | None,
+        Query(alias="from", min_length=1, max_length=64, description="a version or channel (absent: nothing)"),
+    ] = None,
 ) -> VersionDiff:
     """What changed from one version to another: the input schema (each change breaking or compatible, and the item's
     schedules and recent jobs the newer version would refuse), the manifest and the files. Role: publisher

@@ -53,6 +53,10 @@ class AdminVersionOut(BaseModel):
     state_changed_by: str | None
     state_changed_at: datetime | None
     channels: list[str]
+    replaces: str | None = Field(
+        default=None,
+        description="the newest active or deprecated version below it: what its review compares it with (null: none)",
+    )
     dependencies: list[dict[str, Any]] = Field(
         default_factory=list, description="what it depends on: {item_id, range, resolved (the highest runnable match)}"
     )
@@ -218,6 +222,7 @@ class FileChange(BaseModel):
 
 class FileChanges(BaseModel):
     added: list[str]
+    added_content: list[FileChange] = Field(description="each added file's content, as a diff from nothing")
     removed: list[str]
     changed: list[FileChange]
     unchanged: int
@@ -235,7 +240,7 @@ class Needs(BaseModel):
 
 
 class NeedsDiff(BaseModel):
-    from_needs: Needs = Field(serialization_alias="from")
+    from_needs: Needs | None = Field(serialization_alias="from", description="null when compared with nothing")
     to_needs: Needs = Field(serialization_alias="to")
     new_secrets: list[str] = Field(description="secrets the newer version declares and the older did not")
     network_widened: bool = Field(description="whether the newer version asks for network access the older did not")
@@ -243,7 +248,9 @@ class NeedsDiff(BaseModel):
 
 class VersionDiff(BaseModel):
     item_id: str
-    from_version: str = Field(serialization_alias="from")
+    from_version: str | None = Field(
+        serialization_alias="from", description="null: compared with nothing (every file and manifest key is new)"
+    )
     to_version: str = Field(serialization_alias="to")
     schema_: SchemaDiffOut = Field(serialization_alias="schema")
     manifest: list[ManifestChange] = Field(description="each manifest key that differs")

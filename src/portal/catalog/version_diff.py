@@ -1,5 +1,6 @@
 """What changed between two versions of an item, as a reviewer reads it: the files (added, removed, changed, with
-a unified diff of each text file), the manifest (key by key) and the input schema (`schema_diff`)."""
+a unified diff of each text file, and each added text file's content), the manifest (key by key) and the input
+schema (`schema_diff`). A version compared with nothing (an item's first) has every file added."""
 
 from __future__ import annotations
 
@@ -24,10 +25,11 @@ def manifest_changes(old: dict[str, Any], new: dict[str, Any]) -> list[dict[str,
     ]
 
 
-def file_changes(old: CatalogVersion, new: CatalogVersion) -> dict[str, Any]:
+def file_changes(old: CatalogVersion | None, new: CatalogVersion) -> dict[str, Any]:
     """The two bundles' files compared: `added`, `removed` and `changed` (each with its unified diff, or a note
-    for binary and large files), and `unchanged` counted."""
-    before = _files(_folder(old))
+    for binary and large files), each added file's content as a diff from nothing (`added_content`), and
+    `unchanged` counted. `old` None: compared with nothing."""
+    before = _files(_folder(old)) if old is not None else {}
     after = _files(_folder(new))
     changed = []
     unchanged = 0
@@ -37,8 +39,10 @@ def file_changes(old: CatalogVersion, new: CatalogVersion) -> dict[str, Any]:
             unchanged += 1
             continue
         changed.append({"path": name, **_text_diff(name, a, b)})
+    added = sorted(set(after) - set(before))
     return {
-        "added": sorted(set(after) - set(before)),
+        "added": added,
+        "added_content": [{"path": name, **_text_diff(name, b"", after[name].read_bytes())} for name in added],
         "removed": sorted(set(before) - set(after)),
         "changed": changed,
         "unchanged": unchanged,

@@ -238,6 +238,36 @@ def test_the_review_diff_shows_the_network_access_and_secrets_a_version_asks_for
         assert admin.delete(f"/api/admin/secrets/{stored}").status_code == 204
 
 
+def test_a_review_compares_with_the_version_it_replaces_or_with_nothing(
+    publisher: httpx.Client, admin: httpx.Client
+) -> None:
+    item = unique("replaces")
+    publish(publisher, item, "1.0.0", draft="true")
+    publish(publisher, item, "1.1.0")
+    publish(publisher, item, "2.0.0", result="two", draft="true")
+    replaces = {v["version"]: v["replaces"] for v in admin.get(f"{ADMIN_API}/{item}").json()["versions"]}
+    assert replaces == {"2.0.0": "1.1.0", "1.1.0": None, "1.0.0": None}  # a draft replaces nothing
+
+    whole = admin.get(f"{ADMIN_API}/{item}/diff", params={"to": "2.0.0"})
+    assert whole.status_code == 200, whole.text
+    body = whole.json()
+    assert body["from"] is None and body["to"] == "2.0.0"
+    assert body["schema"]["changes"] == [] and body["schema"]["breaking"] is False
+    assert {m["key"] for m in body["manifest"]} == {"id", "name", "version", "entrypoint"}
+    assert all(m["from"] is None for m in body["manifest"])
+    files = body["files"]
+    assert files["removed"] == [] and files["changed"] == [] and files["unchanged"] == 0
+    assert sorted(files["added"]) == ["README.md", "manifest.yaml", "schema.json", "task.py"]
+    content = {f["path"]: f["diff"] for f in files["added_content"]}
+    assert "+def run(inputs):" in content["task.py"] and "'two'" in content["task.py"]
+    assert body["needs"]["from"] is None and body["needs"]["network_widened"] is False
+
+    against = admin.get(f"{ADMIN_API}/{item}/diff", params={"from": "1.1.0", "to": "2.0.0"}).json()["files"]
+    assert [f["path"] for f in against["changed"]] == ["manifest.yaml", "task.py"] and against["added_content"] == []
+    assert admin.get(f"{ADMIN_API}/{item}/diff", params={"from": "", "to": "2.0.0"}).status_code == 422
+    assert admin.get(f"{ADMIN_API}/{item}/diff", params={"to": "9.9.9"}).status_code == 404
+
+
 def test_channels_refuse_what_cannot_run_and_latest_is_computed(publisher: httpx.Client) -> None:
     item = unique("chan")
     publish(publisher, item, "1.0.0")
@@ -265,6 +295,30 @@ def test_the_admin_table_filters_and_counts(publisher: httpx.Client, admin: http
     assert admin.get(ADMIN_API, params={"q": item, "state": "archived"}).json()["total"] == 0
     assert admin.get(ADMIN_API, params={"q": item, "owner": "pub1"}).json()["total"] == 1
     assert admin.get(ADMIN_API, params={"sort": "nope"}).status_code == 422
+
+
+def test_the_admin_table_pages_with_and_without_the_filters_on_lists(
+    publisher: httpx.Client, admin: httpx.Client
+) -> None:
+    prefix = unique("paged")
+    items = [f"{prefix}-{n}" for n in range(3)]
+    for item in items:
+        publish(publisher, item, "1.0.0")
+    tagged = admin.patch(f"{ADMIN_API}/{items[2]}", json={"tags": ["paged"]})
+    assert tagged.status_code == 200, tagged.text
+    assert run(publisher, items[1]).status_code == 201
+    pages = [admin.get(ADMIN_API, params={"q": prefix, "page_size": 2, "page": n}).json() for n in (1, 2)]
+    assert [p["total"] for p in pages] == [3, 3]
+    assert [r["id"] for p in pages for r in p["items"]] == items
+    last_runs = {r["id"]: r["last_run_at"] for p in pages for r in p["items"]}
+    assert last_runs[items[1]] is not None and last_runs[items[0]] is None and last_runs[items[2]] is None
+    assert pages[0]["items"][1]["runs_30d"] == 1
+    by_owner = [
+        admin.get(ADMIN_API, params={"q": prefix, "owner": "pub1", "page_size": 2, "page": n}).json() for n in (1, 2)
+    ]
+    assert [p["total"] for p in by_owner] == [3, 3] and [r["id"] for p in by_owner for r in p["items"]] == items
+    by_tag = admin.get(ADMIN_API, params={"q": prefix, "tag": "paged"}).json()
+    assert by_tag["total"] == 1 and [r["id"] for r in by_tag["items"]] == [items[2]]
 
 
 def schema_files(item_id: str, version: str, schema: dict[str, Any]) -> dict[str, str]:

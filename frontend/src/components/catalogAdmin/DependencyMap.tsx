@@ -2,7 +2,7 @@
  * The catalog's dependency map: each item in a column after everything it depends on, its runnable versions
  * stacked in its box, and an arrow from each version to the version of the other item its range resolves to (red
  * when nothing satisfies it). Focused on one item, the map keeps what that item needs and what needs it, both ways
- * and transitively.
+ * and transitively. The drawing is a group, not an image: its item names are links.
  */
 import { Link } from "react-router";
 import type { DependencyEdge } from "../../api/catalogAdmin";
@@ -13,7 +13,7 @@ export function DependencyMap({ edges, focus }: { edges: DependencyEdge[]; focus
   const { boxes, width, height } = layout(edges);
   return (
     <div className="overflow-auto" role="region" tabIndex={0} aria-label="Dependency map" data-testid="dependency-map">
-      <svg width={width} height={height} role="img" aria-labelledby="dependency-map-title" className="text-xs">
+      <svg width={width} height={height} role="group" aria-labelledby="dependency-map-title" className="text-xs">
         <title id="dependency-map-title">
           {edges.map((e) => `${e.from} needs ${e.to} ${e.range}${e.resolved ? ` (${e.resolved})` : " (missing)"}`).join("; ")}
         </title>

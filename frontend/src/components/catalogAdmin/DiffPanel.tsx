@@ -1,7 +1,8 @@
 /**
  * Two versions of an item compared, as a reviewer reads them: the input schema's changes (breaking ones first,
  * and the schedules and recent jobs the newer version would refuse), what each asks for (network access, secrets,
- * approval), the manifest's changes, and each file's diff.
+ * approval), the manifest's changes, and each file's diff. Compared with nothing (`from` null: an item's first
+ * version), every file is shown whole.
  */
 import { Link } from "react-router";
 import { useVersionDiff, type VersionNeeds } from "../../api/catalogAdmin";
@@ -43,7 +44,7 @@ function NeedsOf({ label, needs, newSecrets }: { label: string; needs: VersionNe
 
 export function DiffPanel({ itemId, from, to }: { itemId: string; from: string | null; to: string | null }) {
   const diff = useVersionDiff(itemId, from, to);
-  if (!from || !to || from === to) return <p className="text-sm muted">Pick two different versions to compare.</p>;
+  if (!to || from === to) return <p className="text-sm muted">Pick two different versions to compare.</p>;
   if (diff.isPending) return <Spinner label="Comparing" />;
   if (diff.isError) return <Empty title="The versions could not be compared">{errorText(diff.error)}</Empty>;
   const { schema, manifest, files, needs } = diff.data;
@@ -51,9 +52,12 @@ export function DiffPanel({ itemId, from, to }: { itemId: string; from: string |
     <div className="space-y-4 text-sm" data-testid="version-diff">
       <div>
         <h3 className="mb-1 font-semibold">
-          Input schema {schema.breaking ? <Badge tone="red">breaking</Badge> : <Badge tone="green">compatible</Badge>}
+          Input schema{" "}
+          {diff.data.from === null ? null : schema.breaking ? <Badge tone="red">breaking</Badge> : <Badge tone="green">compatible</Badge>}
         </h3>
-        {schema.changes.length === 0 ? (
+        {diff.data.from === null ? (
+          <p className="muted">Compared with nothing: no earlier version runs, so nothing breaks. Its schema is in the files below.</p>
+        ) : schema.changes.length === 0 ? (
           <p className="muted">No change.</p>
         ) : (
           <ul className="space-y-1">
@@ -96,7 +100,7 @@ export function DiffPanel({ itemId, from, to }: { itemId: string; from: string |
           {(needs.network_widened || needs.new_secrets.length > 0) && <Badge tone="amber">asks for more</Badge>}
         </h3>
         <div className="grid gap-2 sm:grid-cols-2">
-          <NeedsOf label={diff.data.from} needs={needs.from} newSecrets={[]} />
+          {diff.data.from !== null && needs.from && <NeedsOf label={diff.data.from} needs={needs.from} newSecrets={[]} />}
           <NeedsOf label={diff.data.to} needs={needs.to} newSecrets={needs.new_secrets} />
         </div>
       </div>
@@ -121,9 +125,11 @@ export function DiffPanel({ itemId, from, to }: { itemId: string; from: string |
           {files.added.length > 0 && ` · added: ${files.added.join(", ")}`}
           {files.removed.length > 0 && ` · removed: ${files.removed.join(", ")}`}
         </p>
-        {files.changed.map((f) => (
+        {[...files.changed.map((f) => ({ ...f, added: false })), ...files.added_content.map((f) => ({ ...f, added: true }))].map((f) => (
           <details key={f.path} className="mt-2" open>
-            <summary className="cursor-pointer font-mono text-xs">{f.path}</summary>
+            <summary className="cursor-pointer font-mono text-xs">
+              {f.path} {f.added && <Badge tone="green">new</Badge>}
+            </summary>
             {f.diff ? (
               <pre tabIndex={0} aria-label={`Diff of ${f.path}`} className="overflow-x-auto rounded bg-stone-100 p-2 text-xs dark:bg-stone-900">
                 {f.diff}

@@ -1,14 +1,13 @@
 /**
  * What a maintainer does to one version on the admin item page: move it along its lifecycle (with the reason the
- * server asks for, and, when other items depend on it, a second confirmation naming them), review it, promote it
- * to a channel, run its tests, or dry-run it with sample inputs.
+ * server asks for, and, when other items depend on it, a second confirmation naming them), open its review, promote
+ * it to a channel, run its tests, or dry-run it with sample inputs.
  */
 import { useState } from "react";
 import { Link } from "react-router";
 import { ApiError } from "../../api/client";
 import {
   useDryRun,
-  useReview,
   useRunTests,
   useSetChannel,
   useTransition,
@@ -17,7 +16,7 @@ import {
 import { Dialog } from "../Dialog";
 import { useToast } from "../toasts";
 import { errorText } from "../../lib/formErrors";
-import { movesFrom, stateLabel, type Move } from "./lifecycle";
+import { movesFrom, reviewPath, stateLabel, type Move } from "./lifecycle";
 
 /** The dependents a 409 names (other items' versions that need this one), if that is why it was refused. */
 function dependentsOf(error: unknown): string[] {
@@ -80,42 +79,6 @@ function MoveDialog({ itemId, version, move, onClose }: { itemId: string; versio
   );
 }
 
-function RejectDialog({ itemId, version, onClose }: { itemId: string; version: string; onClose: () => void }) {
-  const [reason, setReason] = useState("");
-  const toast = useToast();
-  const review = useReview({
-    onSuccess: (v) => {
-      toast(`${itemId} ${v.version} is ${stateLabel(v.state)}`);
-      onClose();
-    },
-  });
-  return (
-    <Dialog open onClose={onClose} title={`Reject ${itemId} ${version}`}>
-      <form
-        className="space-y-3"
-        onSubmit={(e) => {
-          e.preventDefault();
-          review.mutate({ itemId, version, body: { decision: "reject", reason: reason.trim() } });
-        }}
-      >
-        <label className="block text-sm">
-          Why (its importer reads this)
-          <textarea className="input mt-1 w-full" rows={3} value={reason} onChange={(e) => setReason(e.target.value)} required data-autofocus />
-        </label>
-        {review.error && <p className="text-sm text-red-700 dark:text-red-400">{errorText(review.error)}</p>}
-        <div className="flex justify-end gap-2">
-          <button type="button" className="btn" onClick={onClose}>
-            Cancel
-          </button>
-          <button type="submit" className="btn btn-danger" disabled={review.isPending || !reason.trim()}>
-            Reject
-          </button>
-        </div>
-      </form>
-    </Dialog>
-  );
-}
-
 function DryRunDialog({ itemId, version, onClose }: { itemId: string; version: string; onClose: () => void }) {
   const [text, setText] = useState("{}");
   const [problem, setProblem] = useState<string | null>(null);
@@ -163,13 +126,8 @@ function DryRunDialog({ itemId, version, onClose }: { itemId: string; version: s
 export function VersionActions({ itemId, version, reviewRequired, mayManage }: { itemId: string; version: AdminVersion; reviewRequired: boolean; mayManage: boolean }) {
   const [move, setMove] = useState<Move | null>(null);
   const [dry, setDry] = useState(false);
-  const [rejecting, setRejecting] = useState(false);
   const [channel, setChannel] = useState("");
   const toast = useToast();
-  const review = useReview({
-    onSuccess: (v) => toast(`${itemId} ${v.version} is ${stateLabel(v.state)}`),
-    onError: (error) => toast(errorText(error), "error"),
-  });
   const promote = useSetChannel({
     onSuccess: (_, v) => toast(`${v.channel} now points at ${itemId} ${v.version}`),
     onError: (error) => toast(errorText(error), "error"),
@@ -185,14 +143,9 @@ export function VersionActions({ itemId, version, reviewRequired, mayManage }: {
         </button>
       ))}
       {version.state === "in_review" && (
-        <>
-          <button type="button" className="btn btn-primary" disabled={review.isPending} onClick={() => review.mutate({ itemId, version: version.version, body: { decision: "approve", reason: null } })}>
-            Approve
-          </button>
-          <button type="button" className="btn btn-danger" disabled={review.isPending} onClick={() => setRejecting(true)}>
-            Reject
-          </button>
-        </>
+        <Link className="btn btn-primary" to={reviewPath(itemId, version.version)}>
+          Review
+        </Link>
       )}
       {runnable && (
         <form
@@ -220,7 +173,6 @@ export function VersionActions({ itemId, version, reviewRequired, mayManage }: {
       )}
       {move && <MoveDialog itemId={itemId} version={version} move={move} onClose={() => setMove(null)} />}
       {dry && <DryRunDialog itemId={itemId} version={version.version} onClose={() => setDry(false)} />}
-      {rejecting && <RejectDialog itemId={itemId} version={version.version} onClose={() => setRejecting(false)} />}
     </div>
   );
 }

@@ -17,6 +17,11 @@ export function stateLabel(state: string): string {
   return state.replace("_", " ");
 }
 
+/** Where a version in review is reviewed. */
+export function reviewPath(itemId: string, version: string): string {
+  return `/admin/catalog/${encodeURIComponent(itemId)}/versions/${encodeURIComponent(version)}/review`;
+}
+
 export function LifecycleBadge({ state, title }: { state: LifecycleState; title?: string }) {
   return (
     <Badge tone={TONES[state]} title={title}>

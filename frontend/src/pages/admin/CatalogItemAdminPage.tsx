@@ -6,41 +6,17 @@
 import { useState } from "react";
 import { Link, useParams } from "react-router";
 import { useMe } from "../../api/auth";
-import { useAdminItem, useDependencyGraph, useTestResults, type AdminItemDetail } from "../../api/catalogAdmin";
+import { useAdminItem, useDependencyGraph, type AdminItemDetail } from "../../api/catalogAdmin";
 import { DependencyMap } from "../../components/catalogAdmin/DependencyMap";
 import { DiffPanel } from "../../components/catalogAdmin/DiffPanel";
 import { ItemMetadataForm } from "../../components/catalogAdmin/ItemMetadataForm";
+import { TestResults } from "../../components/catalogAdmin/TestResults";
 import { LifecycleBadge, stateLabel } from "../../components/catalogAdmin/lifecycle";
 import { VersionActions } from "../../components/catalogAdmin/VersionActions";
 import { Badge, Empty, Section, Spinner, TableHead, Time } from "../../components/ui";
 import { hasRole } from "../../lib/auth";
 import { around } from "../../lib/dependencyGraph";
 import { errorText } from "../../lib/formErrors";
-
-function Tests({ itemId, version }: { itemId: string; version: string }) {
-  const results = useTestResults(itemId, version);
-  if (results.isPending) return <Spinner label="Loading tests" />;
-  if (results.isError) return <p className="text-sm">{errorText(results.error)}</p>;
-  const { passed, cases } = results.data;
-  if (cases.length === 0) return <p className="text-sm muted">No test run for {version} (it may ship no tests/*.json).</p>;
-  return (
-    <div className="text-sm" data-testid="test-results">
-      <p className="mb-1">
-        {version}: {passed === null ? <Badge tone="amber">running</Badge> : passed ? <Badge tone="green">passed</Badge> : <Badge tone="red">failed</Badge>}
-      </p>
-      <ul>
-        {cases.map((c) => (
-          <li key={c.name}>
-            {c.passed === null ? "…" : c.passed ? "✓" : "✗"} <span className="font-mono">{c.name}</span> ({c.reason}) ·{" "}
-            <Link className="link" to={`/jobs/${c.job_id}`}>
-              job #{c.job_id}
-            </Link>
-          </li>
-        ))}
-      </ul>
-    </div>
-  );
-}
 
 function Dependencies({ itemId }: { itemId: string }) {
   const graph = useDependencyGraph();
@@ -102,7 +78,7 @@ export default function CatalogItemAdminPage() {
   if (item.isPending) return <Spinner label="Loading the item" />;
   if (item.isError) return <Empty title={`${itemId} could not be loaded`}>{errorText(item.error)}</Empty>;
   const data = item.data;
-  const left = from ?? numbers[1] ?? null;
+  const left = from === null ? (numbers[1] ?? null) : from || null; // "": compared with nothing
   const right = to ?? numbers[0] ?? null;
   return (
     <section aria-labelledby="item-admin-title">
@@ -128,6 +104,7 @@ export default function CatalogItemAdminPage() {
             {numbers.map((n) => (
               <option key={n}>{n}</option>
             ))}
+            <option value="">nothing (the whole version)</option>
           </select>
           <span>→</span>
           <select className="input" aria-label="To version" value={right ?? ""} onChange={(e) => setTo(e.target.value)}>
@@ -145,7 +122,7 @@ export default function CatalogItemAdminPage() {
             <option key={n}>{n}</option>
           ))}
         </select>
-        {(tested ?? right) && <Tests itemId={data.id} version={tested ?? right ?? ""} />}
+        {(tested ?? right) && <TestResults itemId={data.id} version={tested ?? right ?? ""} />}
       </Section>
 
       <Section id="dependency-map-title" title="Dependency map">

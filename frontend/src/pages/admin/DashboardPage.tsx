@@ -9,12 +9,14 @@ import { useRecentAudit } from "../../api/audit";
 import { useMe } from "../../api/auth";
 import { usePendingReviews } from "../../api/catalogAdmin";
 import type { Schemas } from "../../api/client";
+import { reviewPath } from "../../components/catalogAdmin/lifecycle";
 import { Empty, formatDuration, Spinner, Time } from "../../components/ui";
 import { hasRole } from "../../lib/auth";
 import { useJobsPulse } from "../../lib/liveJobs";
 
 type Stats = Schemas["Stats"];
 const MIN_REFRESH_MS = 2_000;
+const REVIEWS_LISTED = 10;
 
 function useLiveStats() {
   const pulse = useJobsPulse();
@@ -148,17 +150,34 @@ function RecentActivity() {
   );
 }
 
-/** How many catalog versions wait for the caller's review (publishers and admins), and their own that wait. */
+/** The catalog versions that wait for the caller's review (publishers and admins), each linked to its review, and
+ * the caller's own that wait for someone else's. */
 function ReviewsWaiting() {
   const reviews = usePendingReviews();
   if (!reviews.data || reviews.data.to_review.length + reviews.data.mine.length === 0) return null;
+  const { to_review: toReview, mine } = reviews.data;
   return (
-    <p className="rounded-md border border-amber-300 p-3 text-sm" data-testid="reviews-waiting">
-      <Link className="link font-medium" to="/admin/catalog?state=in_review">
-        {reviews.data.to_review.length} catalog version(s) wait for your review
-      </Link>
-      {reviews.data.mine.length > 0 && ` · ${reviews.data.mine.length} of yours wait for someone else's`}
-    </p>
+    <div className="rounded-md border border-amber-300 p-3 text-sm" data-testid="reviews-waiting">
+      <p>
+        <Link className="link font-medium" to="/admin/catalog?state=in_review">
+          {toReview.length} catalog version(s) wait for your review
+        </Link>
+        {mine.length > 0 && ` · ${mine.length} of yours wait for someone else's`}
+      </p>
+      <ul className="mt-1 space-y-0.5">
+        {[...toReview.slice(0, REVIEWS_LISTED).map((r) => ({ ...r, own: false })), ...mine.slice(0, REVIEWS_LISTED).map((r) => ({ ...r, own: true }))].map((r) => (
+          <li key={`${r.item_id}@${r.version}`}>
+            <Link className="link" to={reviewPath(r.item_id, r.version)}>
+              {r.item_name} <span className="font-mono">{r.version}</span>
+            </Link>{" "}
+            <span className="muted">
+              {r.own ? "yours, " : `by ${r.imported_by}, `}
+              <Time iso={r.imported_at} />
+            </span>
+          </li>
+        ))}
+      </ul>
+    </div>
   );
 }
 
