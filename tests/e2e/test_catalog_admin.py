@@ -44,7 +44,7 @@ def test_a_staged_release_is_reviewed_with_its_diff_and_then_deprecated(page: Pa
     page.get_by_role("dialog").get_by_role("button", name="Send to review").click()
     expect(version_row(page, "1.1.0")).to_contain_text("in review")
     version_row(page, "1.1.0").get_by_role("link", name="Review").click()
-    expect(page.get_by_text("You imported this version: someone else reviews it.")).to_be_visible()
+    expect(page.get_by_text(re.compile("You brought this version in .*: someone else reviews it."))).to_be_visible()
     expect(page.get_by_role("button", name="Approve")).to_have_count(0)
 
     page.get_by_role("button", name="Log out").click()  # someone else reviews it, from the dashboard's list

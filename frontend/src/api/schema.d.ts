@@ -1630,6 +1630,12 @@ export interface components {
             imported_at: string;
             /** Imported By */
             imported_by: string;
+            /**
+             * May Review
+             * @description whether the caller may approve or reject it: in review, theirs to manage, not imported by them
+             * @default false
+             */
+            may_review: boolean;
             /** Reason */
             reason: string | null;
             /**
@@ -2133,6 +2139,11 @@ export interface components {
             added_content: components["schemas"]["FileChange"][];
             /** Changed */
             changed: components["schemas"]["FileChange"][];
+            /**
+             * Note
+             * @description set when not every file was compared
+             */
+            note?: string | null;
             /** Removed */
             removed: string[];
             /** Unchanged */

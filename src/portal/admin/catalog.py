@@ -104,7 +104,10 @@ def get_item(actor: Principal, item_id: str) -> AdminItemDetail:
 
 def _detail(s: Session, actor: Principal, item: CatalogItem) -> AdminItemDetail:
     row = _rows(s, actor, [item])[0]
-    versions = list(s.scalars(select(CatalogVersion).where(CatalogVersion.item_id == item.id)))
+    # Newest import first among versions semver ranks equal (build metadata): the sort below is stable.
+    versions = list(
+        s.scalars(select(CatalogVersion).where(CatalogVersion.item_id == item.id).order_by(CatalogVersion.id.desc()))
+    )
     versions.sort(key=lambda v: _sort_key(v.version), reverse=True)
     uses = [{k: d[k] for k in ("version", "item_id", "range", "resolved")} for d in dependencies.uses(s, item.id)]
     pointers: dict[str, list[str]] = {}
@@ -131,6 +134,9 @@ def _detail(s: Session, actor: Principal, item: CatalogItem) -> AdminItemDetail:
                 update={
                     "dependencies": [d for d in uses if d["version"] == v.version],
                     "replaces": _replaced(versions[n + 1 :]),
+                    "may_review": v.status == lifecycle.IN_REVIEW
+                    and row.may_manage
+                    and not access.imported(actor, v.imported_by),
                 }
             )
             for n, v in enumerate(versions)
@@ -226,4 +232,4 @@ def _last_runs(s: Session, ids: list[str]) -> dict[str, Any]:
         .correlate(CatalogItem)
         .scalar_subquery()
     )
-    return dict(s.execute(select(CatalogItem.id, newest).where(CatalogItem.id.in_(ids))).tuples().all())
+    return dict(s.execute(select(CatalogItem.id, newest).where(CatalogItem.id.in_(ids))).all())

@@ -53,6 +53,10 @@ class AdminVersionOut(BaseModel):
     state_changed_by: str | None
     state_changed_at: datetime | None
     channels: list[str]
+    may_review: bool = Field(
+        default=False,
+        description="whether the caller may approve or reject it: in review, theirs to manage, not imported by them",
+    )
     replaces: str | None = Field(
         default=None,
         description="the newest active or deprecated version below it: what its review compares it with (null: none)",
@@ -226,6 +230,7 @@ class FileChanges(BaseModel):
     removed: list[str]
     changed: list[FileChange]
     unchanged: int
+    note: str | None = Field(default=None, description="set when not every file was compared")
 
 
 class Needs(BaseModel):

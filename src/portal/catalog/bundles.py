@@ -35,13 +35,18 @@ class BundleLimits:
         self.max_unpacked_bytes = max_unpacked_bytes
 
 
+def left_out(name: str) -> bool:
+    """Whether a file or folder of this name stays out of bundles (version control, caches, desktop litter)."""
+    return name in _SKIP_NAMES or name.endswith(_SKIP_SUFFIXES)
+
+
 def _members(root: Path) -> list[Path]:
     found: list[Path] = []
     for dirpath, dirnames, filenames in os.walk(root):
-        dirnames[:] = sorted(d for d in dirnames if d not in _SKIP_NAMES)
+        dirnames[:] = sorted(d for d in dirnames if not left_out(d))
         base = Path(dirpath)
         for name in sorted(filenames):
-            if name in _SKIP_NAMES or name.endswith(_SKIP_SUFFIXES):
+            if left_out(name):
                 continue
             path = base / name
             if path.is_symlink() or not path.is_file():

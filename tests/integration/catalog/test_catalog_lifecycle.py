@@ -239,7 +239,7 @@ def test_the_review_diff_shows_the_network_access_and_secrets_a_version_asks_for
 
 
 def test_a_review_compares_with_the_version_it_replaces_or_with_nothing(
-    publisher: httpx.Client, admin: httpx.Client
+    publisher: httpx.Client, admin: httpx.Client, second_publisher: httpx.Client
 ) -> None:
     item = unique("replaces")
     publish(publisher, item, "1.0.0", draft="true")
@@ -265,6 +265,10 @@ def test_a_review_compares_with_the_version_it_replaces_or_with_nothing(
     against = admin.get(f"{ADMIN_API}/{item}/diff", params={"from": "1.1.0", "to": "2.0.0"}).json()["files"]
     assert [f["path"] for f in against["changed"]] == ["manifest.yaml", "task.py"] and against["added_content"] == []
     assert admin.get(f"{ADMIN_API}/{item}/diff", params={"from": "", "to": "2.0.0"}).status_code == 422
+    by_channel = admin.get(f"{ADMIN_API}/{item}/diff", params={"from": "latest", "to": "2.0.0"}).json()
+    assert by_channel["from"] == "1.1.0"
+    refused = second_publisher.get(f"{ADMIN_API}/{item}/diff", params={"to": "2.0.0"})
+    assert refused.status_code == 403  # the whole version's files are for its maintainers
     assert admin.get(f"{ADMIN_API}/{item}/diff", params={"to": "9.9.9"}).status_code == 404
 
 

@@ -10,6 +10,8 @@ import { describeNetwork } from "../../lib/catalog";
 import { errorText } from "../../lib/formErrors";
 import { Badge, Empty, Spinner } from "../ui";
 
+const OPEN_FILES = 20; // more than this many files shown: each opened on request
+
 const SECRET_TONE = { granted: "green", "not granted": "amber", missing: "red" } as const;
 
 function NeedsOf({ label, needs, newSecrets }: { label: string; needs: VersionNeeds; newSecrets: string[] }) {
@@ -48,6 +50,7 @@ export function DiffPanel({ itemId, from, to }: { itemId: string; from: string |
   if (diff.isPending) return <Spinner label="Comparing" />;
   if (diff.isError) return <Empty title="The versions could not be compared">{errorText(diff.error)}</Empty>;
   const { schema, manifest, files, needs } = diff.data;
+  const shown = [...files.changed.map((f) => ({ ...f, added: false })), ...files.added_content.map((f) => ({ ...f, added: true }))];
   return (
     <div className="space-y-4 text-sm" data-testid="version-diff">
       <div>
@@ -125,8 +128,9 @@ export function DiffPanel({ itemId, from, to }: { itemId: string; from: string |
           {files.added.length > 0 && ` · added: ${files.added.join(", ")}`}
           {files.removed.length > 0 && ` · removed: ${files.removed.join(", ")}`}
         </p>
-        {[...files.changed.map((f) => ({ ...f, added: false })), ...files.added_content.map((f) => ({ ...f, added: true }))].map((f) => (
-          <details key={f.path} className="mt-2" open>
+        {files.note && <p className="text-xs text-amber-700 dark:text-amber-400">{files.note}</p>}
+        {shown.map((f) => (
+          <details key={f.path} className="mt-2" open={shown.length <= OPEN_FILES}>
             <summary className="cursor-pointer font-mono text-xs">
               {f.path} {f.added && <Badge tone="green">new</Badge>}
             </summary>

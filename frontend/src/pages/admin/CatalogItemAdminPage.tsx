@@ -78,7 +78,8 @@ export default function CatalogItemAdminPage() {
   if (item.isPending) return <Spinner label="Loading the item" />;
   if (item.isError) return <Empty title={`${itemId} could not be loaded`}>{errorText(item.error)}</Empty>;
   const data = item.data;
-  const left = from === null ? (numbers[1] ?? null) : from || null; // "": compared with nothing
+  // Not picked yet: the version before the newest (an item with one version waits for "nothing" to be picked).
+  const left = from === null ? numbers[1] : from || null; // "": compared with nothing
   const right = to ?? numbers[0] ?? null;
   return (
     <section aria-labelledby="item-admin-title">
@@ -100,7 +101,12 @@ export default function CatalogItemAdminPage() {
 
       <Section id="diff-title" title="Compare versions">
         <div className="mb-3 flex gap-2 text-sm">
-          <select className="input" aria-label="From version" value={left ?? ""} onChange={(e) => setFrom(e.target.value)}>
+          <select className="input" aria-label="From version" value={left === undefined ? "-" : (left ?? "")} onChange={(e) => setFrom(e.target.value)}>
+            {left === undefined && (
+              <option value="-" disabled>
+                pick
+              </option>
+            )}
             {numbers.map((n) => (
               <option key={n}>{n}</option>
             ))}
@@ -113,7 +119,7 @@ export default function CatalogItemAdminPage() {
             ))}
           </select>
         </div>
-        <DiffPanel itemId={data.id} from={left} to={right} />
+        <DiffPanel itemId={data.id} from={left ?? null} to={left === undefined ? null : right} />
       </Section>
 
       <Section id="tests-title" title="Tests">

@@ -5,8 +5,7 @@
  */
 import { useState } from "react";
 import { Link, useNavigate, useParams } from "react-router";
-import { useMe } from "../../api/auth";
-import { useAdminItem } from "../../api/catalogAdmin";
+import { useAdminItem, type AdminVersion } from "../../api/catalogAdmin";
 import { DiffPanel } from "../../components/catalogAdmin/DiffPanel";
 import { LifecycleBadge, stateLabel } from "../../components/catalogAdmin/lifecycle";
 import { ReviewDecision } from "../../components/catalogAdmin/ReviewDecision";
@@ -14,19 +13,20 @@ import { TestResults } from "../../components/catalogAdmin/TestResults";
 import { Empty, Section, Spinner, Time } from "../../components/ui";
 import { errorText } from "../../lib/formErrors";
 
-export default function CatalogReviewPage() {
-  const { itemId = "", version: number = "" } = useParams();
+/** A new page for each version reviewed: what one review picked to compare with does not carry over. */
+export default function CatalogReviewRoute() {
+  const { itemId = "", version = "" } = useParams();
+  return <CatalogReviewPage key={`${itemId}@${version}`} itemId={itemId} number={version} />;
+}
+
+function CatalogReviewPage({ itemId, number }: { itemId: string; number: string }) {
   const item = useAdminItem(itemId);
-  const me = useMe();
   const navigate = useNavigate();
-  const [base, setBase] = useState<string | null>(null); // null: the version it replaces; "": nothing
   if (item.isPending) return <Spinner label="Loading the review" />;
   if (item.isError) return <Empty title={`${itemId} could not be loaded`}>{errorText(item.error)}</Empty>;
   const data = item.data;
   const version = data.versions.find((v) => v.version === number);
   if (!version) return <Empty title={`${itemId} has no version ${number}`}>It may have been purged.</Empty>;
-  const from = base === null ? (version.replaces ?? null) : base || null;
-  const own = version.imported_by === me.data?.username;
   const itemPath = `/admin/catalog/${encodeURIComponent(data.id)}`;
   return (
     <section aria-labelledby="review-title">
@@ -53,9 +53,9 @@ export default function CatalogReviewPage() {
         </p>
       ) : !data.may_manage ? (
         <p className="mb-3 text-sm muted">Only the item's maintainers and admins review it.</p>
-      ) : own ? (
+      ) : !version.may_review ? (
         <p className="mb-3 rounded-md border border-amber-300 p-3 text-sm" role="status">
-          You imported this version: someone else reviews it.
+          You brought this version in (you imported it or pushed its tag): someone else reviews it.
         </p>
       ) : (
         <div className="mb-3">
@@ -63,11 +63,22 @@ export default function CatalogReviewPage() {
         </div>
       )}
 
+      {data.may_manage && <ReviewDetails itemId={data.id} version={version} versions={data.versions} />}
+    </section>
+  );
+}
+
+/** What the reviewer reads: the comparison (with the version it replaces unless another is picked) and the tests. */
+function ReviewDetails({ itemId, version, versions }: { itemId: string; version: AdminVersion; versions: AdminVersion[] }) {
+  const [base, setBase] = useState<string | null>(null); // null: the version it replaces; "": nothing
+  const from = base === null ? (version.replaces ?? null) : base || null;
+  return (
+    <>
       <Section id="review-diff-title" title="What it changes">
         <label className="mb-3 flex items-center gap-2 text-sm">
           Compared with
           <select className="input" value={from ?? ""} onChange={(e) => setBase(e.target.value)}>
-            {data.versions
+            {versions
               .filter((v) => v.version !== version.version)
               .map((v) => (
                 <option key={v.version} value={v.version}>
@@ -78,12 +89,12 @@ export default function CatalogReviewPage() {
             <option value="">nothing (the whole version)</option>
           </select>
         </label>
-        <DiffPanel itemId={data.id} from={from} to={version.version} />
+        <DiffPanel itemId={itemId} from={from} to={version.version} />
       </Section>
 
       <Section id="review-tests-title" title="Tests">
-        <TestResults itemId={data.id} version={version.version} />
+        <TestResults itemId={itemId} version={version.version} />
       </Section>
-    </section>
+    </>
   );
 }
