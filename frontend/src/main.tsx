@@ -32,6 +32,7 @@ const SystemPage = lazy(() => import("./pages/admin/SystemPage"));
 const CatalogAdminPage = lazy(() => import("./pages/admin/CatalogAdminPage"));
 const CatalogItemAdminPage = lazy(() => import("./pages/admin/CatalogItemAdminPage"));
 const CatalogReviewPage = lazy(() => import("./pages/admin/CatalogReviewPage"));
+const StoragePage = lazy(() => import("./pages/admin/StoragePage"));
 
 function onUnauthorized(error: unknown) {
   // A session that expired or was revoked: forget who we were; RequireAuth then redirects to the login page.
@@ -104,6 +105,7 @@ const router = createBrowserRouter([
               { path: "catalog", element: <CatalogAdminPage /> },
               { path: "catalog/:itemId", element: <CatalogItemAdminPage /> },
               { path: "catalog/:itemId/versions/:version/review", element: <CatalogReviewPage /> },
+              { path: "storage", element: <StoragePage /> },
               { path: "audit", element: <AuditPage /> },
               { path: "users", element: <UsersPage /> },
               { path: "secrets", element: <SecretsPage /> },

@@ -21,6 +21,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from portal import __version__, bootstrap
 from portal.admin.catalog_router import router as catalog_administration_router
 from portal.admin.router import router as admin_router
+from portal.admin.storage_router import router as storage_router
 from portal.audit.router import router as audit_router
 from portal.auth.deps import Admin
 from portal.auth.router import router as auth_router
@@ -237,6 +238,7 @@ def create_app(settings: Settings | None = None, *, run_executor: bool = True) -
     app.include_router(auth_router)
     app.include_router(catalog_router)
     app.include_router(catalog_administration_router)
+    app.include_router(storage_router)
     app.include_router(catalog_admin_router)
     app.include_router(jobs_router)
     app.include_router(audit_router)

@@ -731,6 +731,111 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/admin/storage/bundles": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List Bundles
+         * @description Every bundle with its size, the item versions that refer to it, the jobs that ran it and when it was last
+         *     used. Role: admin.
+         */
+        get: operations["storage-bundles"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/admin/storage/bundles/{sha256}/download": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Download Bundle
+         * @description The bundle's tar.gz as stored. Role: admin.
+         */
+        get: operations["storage-bundle-download"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/admin/storage/bundles/{sha256}/files": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Bundle Files
+         * @description A bundle's files, by path, with their sizes. Role: admin.
+         */
+        get: operations["storage-bundle-files"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/admin/storage/bundles/{sha256}/files/{path}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Bundle File
+         * @description One file of a bundle: its text (up to 256 KiB) when it is UTF-8 text, and always its size and sha256.
+         *     Role: admin.
+         */
+        get: operations["storage-bundle-file"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/admin/storage/cleanup": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Cleanup
+         * @description What a cleanup removes (`dry_run: true`), or remove it: the orphaned bundles (no version refers to them and
+         *     no job ran them), the versions archived past their retention, and this node's extracted copies of bundles
+         *     that are gone or that nothing can run now. `bundles` holds it to the list a preview showed. Audited
+         *     (`storage.cleanup`). Role: admin.
+         */
+        post: operations["storage-cleanup"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/admin/system": {
         parameters: {
             query?: never;
@@ -1920,6 +2025,106 @@ export interface components {
              */
             version?: string | null;
         };
+        /** BundleFile */
+        BundleFile: {
+            /**
+             * Path
+             * @description relative to the bundle's root, with / between folders
+             */
+            path: string;
+            /** Size */
+            size: number;
+        };
+        /** BundleFileContent */
+        BundleFileContent: {
+            /**
+             * Binary
+             * @description not UTF-8 text (or holds NUL bytes): `text` is null
+             */
+            binary: boolean;
+            /** Path */
+            path: string;
+            /**
+             * Sha256
+             * @description of the file's bytes
+             */
+            sha256: string;
+            /** Size */
+            size: number;
+            /**
+             * Text
+             * @description the file's text, up to 256 KiB
+             */
+            text: string | null;
+            /**
+             * Truncated
+             * @description whether `text` stops before the end of the file
+             */
+            truncated: boolean;
+        };
+        /** BundleFiles */
+        BundleFiles: {
+            /** Files */
+            files: components["schemas"]["BundleFile"][];
+            /** Sha256 */
+            sha256: string;
+        };
+        /** BundleOut */
+        BundleOut: {
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /**
+             * Jobs
+             * @description jobs that ran it (their history keeps it)
+             */
+            jobs: number;
+            /**
+             * Last Used At
+             * @description when the newest of those jobs was created
+             */
+            last_used_at: string | null;
+            /**
+             * References
+             * @description the item versions whose bundle it is
+             */
+            references: components["schemas"]["BundleReference"][];
+            /** Sha256 */
+            sha256: string;
+            /**
+             * Size
+             * @description bytes of the stored tar.gz
+             */
+            size: number;
+        };
+        /** BundlePage */
+        BundlePage: {
+            /** Items */
+            items: components["schemas"]["BundleOut"][];
+            /** Total */
+            total: number;
+        };
+        /** BundleReference */
+        BundleReference: {
+            /** Item Id */
+            item_id: string;
+            /** State */
+            state: string;
+            /** Version */
+            version: string;
+        };
+        /** CacheEviction */
+        CacheEviction: {
+            /** Bytes */
+            bytes: number;
+            /**
+             * Entries
+             * @description extracted bundles dropped from this node's cache
+             */
+            entries: number;
+        };
         /** CatalogBulkRequest */
         CatalogBulkRequest: {
             /**
@@ -2015,6 +2220,41 @@ export interface components {
             reason?: string | null;
             /** Version */
             version: string;
+        };
+        /** CleanupReport */
+        CleanupReport: {
+            /**
+             * Bundles
+             * @description orphaned bundles (no version refers to them, no job ran them): removed, or that would be
+             */
+            bundles: components["schemas"]["RemovedBundle"][];
+            /**
+             * Bytes
+             * @description the stored bytes of those bundles
+             */
+            bytes: number;
+            /** @description this node's extracted copies of bundles that are gone or that nothing can run now */
+            cache: components["schemas"]["CacheEviction"];
+            /** Dry Run */
+            dry_run: boolean;
+            /**
+             * Versions
+             * @description `item@version` archived past their retention: purged with them
+             */
+            versions: string[];
+        };
+        /** CleanupRequest */
+        CleanupRequest: {
+            /**
+             * Bundles
+             * @description remove only these (the list a preview showed); those no longer orphaned are kept
+             */
+            bundles?: string[] | null;
+            /**
+             * Dry Run
+             * @description true: say what would be removed and remove nothing
+             */
+            dry_run: boolean;
         };
         /** DecisionRequest */
         DecisionRequest: {
@@ -3068,6 +3308,18 @@ export interface components {
             oldest_queued_at: string | null;
             /** Queue */
             queue: string;
+        };
+        /** RemovedBundle */
+        RemovedBundle: {
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /** Sha256 */
+            sha256: string;
+            /** Size */
+            size: number;
         };
         /** RetryRequest */
         RetryRequest: {
@@ -5353,6 +5605,171 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["Stats"];
+                };
+            };
+        };
+    };
+    "storage-bundles": {
+        parameters: {
+            query?: {
+                /** @description a sha256 prefix, or part of an item's id */
+                q?: string | null;
+                /** @description created_at, size or sha256 */
+                sort?: string;
+                order?: "asc" | "desc";
+                page?: number;
+                page_size?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BundlePage"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "storage-bundle-download": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description the bundle's sha256 */
+                sha256: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "storage-bundle-files": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description the bundle's sha256 */
+                sha256: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BundleFiles"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "storage-bundle-file": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description the bundle's sha256 */
+                sha256: string;
+                path: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BundleFileContent"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "storage-cleanup": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CleanupRequest"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CleanupReport"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
                 };
             };
         };

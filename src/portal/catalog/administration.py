@@ -8,7 +8,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import and_, select
 from sqlalchemy.orm import Session
 
 from portal.audit import service as audit
@@ -262,30 +262,38 @@ def update_item(actor: Principal, item_id: str, body: ItemUpdate) -> None:
 def purge_archived(now: datetime | None = None) -> list[str]:
     """Forget the versions archived longer than PORTAL_CATALOG_ARCHIVE_RETENTION_DAYS (their history, audit
     entries and bundles stay: jobs that ran them keep their bundle). Returns `item@version` of each one."""
-    cutoff = (now or utcnow()) - timedelta(days=get_settings().catalog_archive_retention_days)
     with db.write() as s:
-        rows = list(
-            s.scalars(
-                select(CatalogVersion).where(
-                    CatalogVersion.status == lifecycle.ARCHIVED, CatalogVersion.status_changed_at < cutoff
-                )
-            )
+        return purge_archived_in(s, now)
+
+
+def purge_cutoff(now: datetime | None = None) -> datetime:
+    """Versions archived before this are past their retention."""
+    return (now or utcnow()) - timedelta(days=get_settings().catalog_archive_retention_days)
+
+
+def past_retention(cutoff: datetime) -> Any:
+    """The condition on `CatalogVersion` of a version archived before `cutoff`."""
+    return and_(CatalogVersion.status == lifecycle.ARCHIVED, CatalogVersion.status_changed_at < cutoff)
+
+
+def purge_archived_in(s: Session, now: datetime | None = None) -> list[str]:
+    """`purge_archived` in the transaction of `s` (the storage cleanup purges with the bundles it removes)."""
+    rows = list(s.scalars(select(CatalogVersion).where(past_retention(purge_cutoff(now)))))
+    for row in rows:
+        s.delete(row)
+        dependencies.forget(s, row.item_id, row.version)
+        audit.record(
+            s,
+            None,
+            "catalog.version.purge",
+            target_type="item_version",
+            target_id=f"{row.item_id}@{row.version}",
+            details={"archived_at": row.status_changed_at.isoformat() if row.status_changed_at else None},
+            actor_name="system",
         )
-        for row in rows:
-            s.delete(row)
-            dependencies.forget(s, row.item_id, row.version)
-            audit.record(
-                s,
-                None,
-                "catalog.version.purge",
-                target_type="item_version",
-                target_id=f"{row.item_id}@{row.version}",
-                details={"archived_at": row.status_changed_at.isoformat() if row.status_changed_at else None},
-                actor_name="system",
-            )
-        s.flush()
-        for item_id in {row.item_id for row in rows}:
-            refresh_item(s, item_id)
+    s.flush()
+    for item_id in {row.item_id for row in rows}:
+        refresh_item(s, item_id)
     return [f"{row.item_id}@{row.version}" for row in rows]
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from sqlalchemy import Table, exists, func, select
+from sqlalchemy import Table, delete, exists, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -50,6 +50,11 @@ class DatabaseBundleStore:
             .values(sha256=digest, size=len(data), content=data, created_at=utcnow())
             .on_conflict_do_nothing(index_elements=["sha256"])
         )
+
+    @staticmethod
+    def remove(s: Session, sha256s: list[str]) -> None:
+        """Delete these bundles' bytes in the transaction of `s`."""
+        s.execute(delete(_blobs).where(_blobs.c.sha256.in_(sha256s)))
 
     def exists(self, sha256: str) -> bool:
         with db.read() as s:

@@ -285,6 +285,33 @@ class BundleCache:
             self._ready.add(sha256)
         return target
 
+    def entries(self) -> dict[str, int]:
+        """The bundles extracted on this node, each with the bytes its files take."""
+        found: dict[str, int] = {}
+        if not self.root.is_dir():
+            return found
+        for entry in self.root.iterdir():
+            if len(entry.name) == 64 and entry.is_dir() and not entry.is_symlink():
+                found[entry.name] = sum(
+                    os.lstat(os.path.join(folder, name)).st_size
+                    for folder, _, names in os.walk(entry)
+                    for name in names
+                )
+        return found
+
+    def evict(self, sha256: str) -> None:
+        """Forget a bundle's extracted folder; its next use extracts it again. The folder is renamed away first,
+        so no reader ever sees it half removed."""
+        target = self.root / sha256
+        gone = self.root / f".tmp-evicted-{sha256}-{os.getpid()}-{threading.get_ident()}"
+        with self._lock:
+            self._ready.discard(sha256)
+            try:
+                os.rename(target, gone)
+            except FileNotFoundError:
+                return
+        remove_tree(gone)
+
     def _fetch(self, sha256: str, target: Path) -> None:
         if len(sha256) != 64 or not all(c in "0123456789abcdef" for c in sha256):
             raise BundleMissing(f"{sha256!r} is not a bundle sha256", details={"sha256": sha256})

@@ -3,12 +3,17 @@ cache of extracted bundles, copying the files into the database store, and what 
 
 from __future__ import annotations
 
+import contextlib
+import os
+import secrets
 import threading
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
+from sqlalchemy.orm import Session
 
 from portal.catalog.blobstore import DatabaseBundleStore
 from portal.catalog.bundles import (
@@ -101,6 +106,52 @@ def storage_summary() -> dict[str, Any]:
     if isinstance(store, DatabaseBundleStore):
         summary["stored_bundles"], summary["stored_bundle_bytes"] = store.summary()
     return summary
+
+
+def cached_bundles() -> dict[str, int]:
+    """The bundles extracted on this node (its cache), with their bytes."""
+    return _storage(get_settings())[1].entries()
+
+
+def evict_cached(sha256s: Iterable[str]) -> None:
+    """Drop these bundles' extracted folders from this node's cache."""
+    cache = _storage(get_settings())[1]
+    for sha256 in sha256s:
+        cache.evict(sha256)
+
+
+def remove_bundles(s: Session, sha256s: list[str]) -> list[tuple[Path, Path]]:
+    """Delete bundles in the transaction of `s`: their rows and, in the database store, their bytes. Bundle files
+    are renamed aside (returned as (file, aside) pairs), so that `settle_removal` can delete them once the
+    transaction committed, or put them back when it did not: an import that stores the same bytes meanwhile
+    writes a new file, never loses one."""
+    if not sha256s:
+        return []
+    s.execute(delete(Bundle).where(Bundle.sha256.in_(sha256s)))
+    store = bundle_store()
+    if isinstance(store, DatabaseBundleStore):
+        store.remove(s, sha256s)
+        return []
+    aside: list[tuple[Path, Path]] = []
+    if isinstance(store, FilesystemBundleStore):
+        for sha256 in sha256s:
+            path = store.path(sha256)
+            moved = path.with_name(f".removed-{path.name}-{secrets.token_hex(4)}")
+            with contextlib.suppress(FileNotFoundError):
+                os.rename(path, moved)
+                aside.append((path, moved))
+    return aside
+
+
+def settle_removal(aside: list[tuple[Path, Path]], committed: bool) -> None:
+    """Delete the files `remove_bundles` set aside (committed), or put back those that no new file replaced."""
+    for path, moved in aside:
+        if committed:
+            moved.unlink(missing_ok=True)
+        elif not path.exists():
+            os.rename(moved, path)
+        else:
+            moved.unlink(missing_ok=True)
 
 
 def bundle_content(sha256: str, label: str) -> Path | bytes:

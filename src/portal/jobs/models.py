@@ -22,6 +22,7 @@ class Job(Base):
         Index("ix_jobs_retry_of", "retry_of"),
         Index("ix_jobs_state_queued_at", "state", "queued_at"),
         Index("ix_jobs_updated_at_id", "updated_at", "id"),
+        Index("ix_jobs_bundle_sha256_id", "bundle_sha256", "id"),
         Index("ix_jobs_progress_id", "progress", "id"),
     )
 

@@ -10,6 +10,7 @@ const SECTIONS: [string, string, Role][] = [
   ["/admin/jobs", "Jobs", "operator"],
   ["/admin/catalog", "Catalog", "publisher"],
   ["/admin/schedules", "Schedules", "operator"],
+  ["/admin/storage", "Storage", "admin"],
   ["/admin/audit", "Audit", "admin"],
   ["/admin/users", "Users", "admin"],
   ["/admin/secrets", "Secrets", "admin"],
