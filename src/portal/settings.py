@@ -101,6 +101,9 @@ class Settings(BaseSettings):
     catalog_tests_required: bool = False
     # How long an archived version can be restored before it is purged (the bundles jobs ran are kept).
     catalog_archive_retention_days: int = Field(default=30, ge=1)
+    # Storage quotas (0: no limit): the bytes all bundles may take, and one item's (an admin may set an item's own).
+    storage_quota_bytes: int = Field(default=0, ge=0, description="bytes all the catalog's bundles may take")
+    storage_item_quota_bytes: int = Field(default=0, ge=0, description="bytes one item's bundles may take")
     # Where bundles live: "files" (the data directory, one machine), "database" (a table every node reads; see
     # docs/operations.md) or "auto": the database as soon as the portal can span machines, i.e. when the database
     # is not SQLite or the executor is not "local"; files otherwise.

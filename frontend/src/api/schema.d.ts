@@ -1625,6 +1625,21 @@ export interface components {
                 [key: string]: number;
             };
             /**
+             * Storage Bytes
+             * @description bytes its versions' bundles take, each bundle once
+             */
+            storage_bytes: number;
+            /**
+             * Storage Quota Bytes
+             * @description the item's own quota (null follows the default; 0: no limit)
+             */
+            storage_quota_bytes: number | null;
+            /**
+             * Storage Quota Effective
+             * @description the quota that applies, in bytes (0: no limit)
+             */
+            storage_quota_effective: number;
+            /**
              * Success Rate 30D
              * @description succeeded / finished runs of the last 30 days
              */
@@ -2598,6 +2613,11 @@ export interface components {
              * @description admins only; `default` follows PORTAL_CATALOG_REVIEW
              */
             review_policy?: ("off" | "required" | "default") | null;
+            /**
+             * Storage Quota Bytes
+             * @description admins only: bytes its bundles may take (0: no limit; null: PORTAL_STORAGE_ITEM_QUOTA_BYTES)
+             */
+            storage_quota_bytes?: number | null;
             /** Tags */
             tags?: string[] | null;
             /**

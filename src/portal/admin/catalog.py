@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from portal.catalog import access, administration, channels, dependencies, lifecycle
+from portal.catalog import access, administration, channels, dependencies, lifecycle, quotas
 from portal.catalog import queries as catalog_queries
 from portal.catalog.admin_schemas import (
     AdminItemDetail,
@@ -129,6 +129,9 @@ def _detail(s: Session, actor: Principal, item: CatalogItem) -> AdminItemDetail:
         if item.tests_required is not None
         else get_settings().catalog_tests_required,
         overrides=dict(item.overrides or {}),
+        storage_bytes=quotas.item_usage(s, item.id),
+        storage_quota_bytes=item.storage_quota_bytes,
+        storage_quota_effective=quotas.item_quota(item),
         versions=[
             administration.version_out(v, pointers.get(v.version)).model_copy(
                 update={

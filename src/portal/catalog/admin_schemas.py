@@ -91,6 +91,9 @@ class AdminItemDetail(AdminItemOut):
     review_required: bool = Field(description="whether new versions of it wait for a review (the effective policy)")
     tests_required: bool = Field(description="whether versions need passing tests to become active (effective)")
     overrides: dict[str, Any]
+    storage_bytes: int = Field(description="bytes its versions' bundles take, each bundle once")
+    storage_quota_bytes: int | None = Field(description="the item's own quota (null follows the default; 0: no limit)")
+    storage_quota_effective: int = Field(description="the quota that applies, in bytes (0: no limit)")
     versions: list[AdminVersionOut]
     history: list[VersionEventOut]
     channel_history: list[ChannelEventOut]
@@ -162,6 +165,12 @@ class ItemUpdate(BaseModel):
     maintainers: list[str] | None = Field(default=None, max_length=100, description="admins only: usernames")
     tests_required: bool | None = Field(
         default=None, description="admins only: a version's tests must pass before it is active (null: the default)"
+    )
+    storage_quota_bytes: int | None = Field(
+        default=None,
+        ge=0,
+        le=2**62,
+        description="admins only: bytes its bundles may take (0: no limit; null: PORTAL_STORAGE_ITEM_QUOTA_BYTES)",
     )
 
 

@@ -223,7 +223,9 @@ def update_item(actor: Principal, item_id: str, body: ItemUpdate) -> None:
     given = body.model_dump(exclude_unset=True)
     if not given:
         raise ValidationFailed("nothing to change", details=[{"field": "(body)", "message": "give a field"}])
-    admin_only = sorted(k for k in ("review_policy", "maintainers", "tests_required") if k in given)
+    admin_only = sorted(
+        k for k in ("review_policy", "maintainers", "tests_required", "storage_quota_bytes") if k in given
+    )
     if admin_only and not actor.has(Role.admin):
         raise Forbidden(f"only an admin changes {', '.join(admin_only)}", details={"fields": admin_only})
     with db.write() as s:
@@ -248,6 +250,8 @@ def update_item(actor: Principal, item_id: str, body: ItemUpdate) -> None:
             item.maintainers = sorted(set(given["maintainers"] or [])) or None
         if "tests_required" in given:
             item.tests_required = given["tests_required"]
+        if "storage_quota_bytes" in given:
+            item.storage_quota_bytes = given["storage_quota_bytes"]
         refresh_item(s, item_id)
         audit.record(
             s,
@@ -352,4 +356,5 @@ def _metadata(item: CatalogItem) -> dict[str, Any]:
         "review_policy": item.review_policy,
         "maintainers": list(item.maintainers or []),
         "tests_required": item.tests_required,
+        "storage_quota_bytes": item.storage_quota_bytes,
     }

@@ -32,6 +32,8 @@ class CatalogItem(Base):
     review_policy: Mapped[str | None] = mapped_column(String(16), default=None)
     # Whether a version's tests must pass before it becomes active: None follows PORTAL_CATALOG_TESTS_REQUIRED.
     tests_required: Mapped[bool | None] = mapped_column(default=None)
+    # Bytes this item's bundles may take (0: no limit); None follows PORTAL_STORAGE_ITEM_QUOTA_BYTES.
+    storage_quota_bytes: Mapped[int | None] = mapped_column(BigInteger, default=None)
     featured: Mapped[bool] = mapped_column(default=False)
     notice: Mapped[str | None] = mapped_column(Text, default=None)  # shown on the item page
     # What an admin set over the latest manifest's name, description, category, tags and owner.

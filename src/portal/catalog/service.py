@@ -13,7 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from portal.audit import service as audit
-from portal.catalog import access, channels, dependencies, lifecycle
+from portal.catalog import access, channels, dependencies, lifecycle, quotas
 from portal.catalog.bundles import (
     BundleLimits,
     pack_folder,
@@ -195,6 +195,7 @@ def register(
             )
             if held and state == lifecycle.DRAFT and not draft:
                 reason = "its tests must pass before it is active"
+            quotas.check(s, catalog_item, version, digest, len(data))
             store.put(data, s)
             if s.get(Bundle, digest) is None:
                 s.add(Bundle(sha256=digest, size=len(data)))

@@ -1,7 +1,7 @@
 /**
  * An item's metadata without a new bundle: what its catalog card shows (overriding its manifest), featured and a
- * notice; admins also set its review and test policies and its maintainers. An emptied field goes back to what
- * the manifest says.
+ * notice; admins also set its review and test policies, its maintainers and its storage quota. An emptied field goes
+ * back to what the manifest (or the portal's default) says.
  */
 import { useState } from "react";
 import { useUpdateItem, type AdminItemDetail } from "../../api/catalogAdmin";
@@ -10,6 +10,8 @@ import { errorText } from "../../lib/formErrors";
 import { useToast } from "../toasts";
 
 type Policy = "default" | "off" | "required";
+
+const MIB = 1024 * 1024;
 
 export function ItemMetadataForm({ item, isAdmin }: { item: AdminItemDetail; isAdmin: boolean }) {
   const [name, setName] = useState(String(item.overrides.name ?? ""));
@@ -21,6 +23,7 @@ export function ItemMetadataForm({ item, isAdmin }: { item: AdminItemDetail; isA
   const [review, setReview] = useState<Policy>(item.review_policy ?? "default");
   const [maintainers, setMaintainers] = useState(item.maintainers.join(", "));
   const [tests, setTests] = useState(item.tests_required);
+  const [quota, setQuota] = useState(item.storage_quota_bytes === null ? "" : String(item.storage_quota_bytes / MIB));
   const toast = useToast();
   const save = useUpdateItem({
     onSuccess: () => toast(`${item.id} saved`),
@@ -44,6 +47,7 @@ export function ItemMetadataForm({ item, isAdmin }: { item: AdminItemDetail; isA
       body.review_policy = review;
       body.maintainers = list(maintainers);
       body.tests_required = tests;
+      body.storage_quota_bytes = quota.trim() === "" ? null : Math.round(Number(quota) * MIB);
     }
     save.mutate({ itemId: item.id, body });
   };
@@ -94,6 +98,10 @@ export function ItemMetadataForm({ item, isAdmin }: { item: AdminItemDetail; isA
           </label>
           <label className="flex items-center gap-2">
             <input type="checkbox" checked={tests} onChange={(e) => setTests(e.target.checked)} /> Tests must pass before activation
+          </label>
+          <label>
+            Storage quota (MiB; empty: the default, 0: none)
+            <input className="input mt-1 w-full" type="number" min={0} step="any" value={quota} onChange={(e) => setQuota(e.target.value)} />
           </label>
         </>
       )}

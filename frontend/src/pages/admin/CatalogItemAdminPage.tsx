@@ -7,6 +7,7 @@ import { useState } from "react";
 import { Link, useParams } from "react-router";
 import { useMe } from "../../api/auth";
 import { useAdminItem, useDependencyGraph, type AdminItemDetail } from "../../api/catalogAdmin";
+import { formatBytes } from "../../components/admin/format";
 import { DependencyMap } from "../../components/catalogAdmin/DependencyMap";
 import { DiffPanel } from "../../components/catalogAdmin/DiffPanel";
 import { ItemMetadataForm } from "../../components/catalogAdmin/ItemMetadataForm";
@@ -95,7 +96,9 @@ export default function CatalogItemAdminPage() {
       <p className="mb-3 text-sm muted">
         {data.review_required ? "New versions wait for a review." : "New versions are active once imported."}{" "}
         {data.tests_required && "Tests must pass before a version is active. "}
-        {data.may_manage ? "You manage this item." : "Only its maintainers and admins change it."}
+        {data.may_manage ? "You manage this item." : "Only its maintainers and admins change it."} Its bundles take{" "}
+        {formatBytes(data.storage_bytes)}
+        {data.storage_quota_effective > 0 && ` of its ${formatBytes(data.storage_quota_effective)} quota`}.
       </p>
       <Versions item={data} />
 
