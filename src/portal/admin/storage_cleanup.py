@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy import exists, select
+from sqlalchemy import delete, exists, select
 from sqlalchemy.orm import Session
 
 from portal.admin.storage_schemas import CacheEviction, CleanupReport, RemovedBundle
@@ -21,8 +21,9 @@ from portal.identity.principal import Principal
 from portal.jobs.models import Job
 from portal.jobs.states import ACTIVE
 
-# Versions in these states run nothing and will not, unless restored (which extracts their bundle again).
-_IDLE = (lifecycle.ARCHIVED, lifecycle.REJECTED)
+# Versions in these states run nothing, not even a test or a dry run, unless restored (which extracts again).
+_IDLE = (lifecycle.ARCHIVED,)
+CHUNK = 500  # bundles per statement: far below any database's limit on bound values
 
 
 @dataclass
@@ -34,25 +35,27 @@ class _Plan:
 
 def cleanup(actor: Principal, *, dry_run: bool, only: list[str] | None = None) -> CleanupReport:
     """Preview (`dry_run`) or carry out the cleanup; `only`: remove no bundle but these."""
+    cached = storage.cached_bundles()  # a walk of the disk: before the transaction, never inside it
     if dry_run:
         with db.read() as s:
-            plan = _plan(s, only)
-        return _report(plan, dry_run=True)
+            plan = _plan(s, only, cached)
+        return _report(plan, plan.bundles, dry_run=True)
     aside: list[tuple[Path, Path]] = []
     try:
         with db.write() as s:
-            plan = _plan(s, only)
+            plan = _plan(s, only, cached)
             purged = administration.purge_archived_in(s) if plan.versions else []
-            shas = [b.sha256 for b in plan.bundles]
-            aside = storage.remove_bundles(s, shas)
-            report = _report(plan, dry_run=False).model_copy(update={"versions": purged})
+            removed = _remove(s, [b.sha256 for b in plan.bundles])
+            aside = storage.remove_stored(s, sorted(removed))
+            report = _report(plan, [b for b in plan.bundles if b.sha256 in removed], dry_run=False)
+            report = report.model_copy(update={"versions": purged})
             audit.record(
                 s,
                 actor,
                 "storage.cleanup",
                 target_type="storage",
                 details={
-                    "bundles": shas,
+                    "bundles": sorted(removed),
                     "bytes": report.bytes,
                     "versions": purged,
                     "cache_entries": report.cache.entries,
@@ -60,57 +63,82 @@ def cleanup(actor: Principal, *, dry_run: bool, only: list[str] | None = None) -
             )
             settled = list(aside)
             db.after_commit(s, lambda: storage.settle_removal(settled, committed=True))
-            evicted = sorted(plan.cache)
-            db.after_commit(s, lambda: storage.evict_cached(evicted))
+            candidates = dict(plan.cache)
+            db.after_commit(s, lambda: _evict(candidates, removed))
     except BaseException:
         storage.settle_removal(aside, committed=False)
         raise
+    storage.sweep_leftovers()
     return report
 
 
-def _plan(s: Session, only: list[str] | None) -> _Plan:
-    cutoff = administration.purge_cutoff()
-    purgeable = administration.past_retention(cutoff)
+def _plan(s: Session, only: list[str] | None, cached: dict[str, int]) -> _Plan:
+    purgeable = administration.past_retention(administration.purge_cutoff())
     kept = exists().where(CatalogVersion.bundle_sha256 == Bundle.sha256, ~purgeable)
     ran = exists().where(Job.bundle_sha256 == Bundle.sha256)
     orphans = list(s.scalars(select(Bundle).where(~kept, ~ran).order_by(Bundle.created_at, Bundle.sha256)))
     if only is not None:
         wanted = set(only)
         orphans = [b for b in orphans if b.sha256 in wanted]
-    versions = [
-        f"{i}@{v}" for i, v in s.execute(select(CatalogVersion.item_id, CatalogVersion.version).where(purgeable))
-    ]
-    return _Plan(bundles=orphans, versions=sorted(versions), cache=_evictable(s, {b.sha256 for b in orphans}))
+    purged = s.execute(select(CatalogVersion.item_id, CatalogVersion.version).where(purgeable))
+    versions = [f"{item_id}@{version}" for item_id, version in purged]
+    removed = {b.sha256 for b in orphans}
+    return _Plan(bundles=orphans, versions=sorted(versions), cache=_evictable(s, cached, removed))
 
 
-def _evictable(s: Session, removed: set[str]) -> dict[str, int]:
-    """This node's cache entries whose bundle is gone (or goes now), or whose versions are all archived or
-    rejected while no unfinished job uses it."""
-    cached = storage.cached_bundles()
+def _remove(s: Session, sha256s: list[str]) -> set[str]:
+    """Delete the rows of these bundles that nothing refers to now, and say which went. The rows are locked first
+    (on PostgreSQL: a job being created for one holds it with a key-share lock, and this waits for it), and the
+    condition is read after the lock, so a job or a version that refers to a bundle meanwhile keeps it."""
+    removed: set[str] = set()
+    for start in range(0, len(sha256s), CHUNK):
+        chunk = sha256s[start : start + CHUNK]
+        s.execute(select(Bundle.sha256).where(Bundle.sha256.in_(chunk)).with_for_update())
+        referred = exists().where(CatalogVersion.bundle_sha256 == Bundle.sha256)
+        ran = exists().where(Job.bundle_sha256 == Bundle.sha256)
+        gone = s.scalars(delete(Bundle).where(Bundle.sha256.in_(chunk), ~referred, ~ran).returning(Bundle.sha256))
+        removed.update(gone)
+    return removed
+
+
+def _evictable(s: Session, cached: dict[str, int], removed: set[str]) -> dict[str, int]:
+    """This node's cache entries whose bundle is gone (or goes now), or whose versions are all archived while no
+    unfinished job uses it."""
     if not cached:
         return {}
-    names = list(cached)
-    known = set(s.scalars(select(Bundle.sha256).where(Bundle.sha256.in_(names))))
-    runnable = set(
-        s.scalars(
-            select(CatalogVersion.bundle_sha256).where(
-                CatalogVersion.bundle_sha256.in_(names), CatalogVersion.status.not_in(_IDLE)
+    keep = _in_use(s, list(cached))
+    return {sha: size for sha, size in cached.items() if sha in removed or sha not in keep}
+
+
+def _in_use(s: Session, names: list[str]) -> set[str]:
+    """Which of these bundles a stored version that may run (a test or a dry run included) or an unfinished job
+    needs."""
+    used: set[str] = set()
+    for start in range(0, len(names), CHUNK):
+        chunk = names[start : start + CHUNK]
+        used.update(
+            s.scalars(
+                select(CatalogVersion.bundle_sha256).where(
+                    CatalogVersion.bundle_sha256.in_(chunk), CatalogVersion.status.not_in(_IDLE)
+                )
             )
         )
-    )
-    busy = set(s.scalars(select(Job.bundle_sha256).where(Job.bundle_sha256.in_(names), Job.state.in_(ACTIVE))))
-    return {
-        sha: size
-        for sha, size in cached.items()
-        if sha in removed or sha not in known or (sha not in runnable and sha not in busy)
-    }
+        used.update(s.scalars(select(Job.bundle_sha256).where(Job.bundle_sha256.in_(chunk), Job.state.in_(ACTIVE))))
+    return used
 
 
-def _report(plan: _Plan, *, dry_run: bool) -> CleanupReport:
+def _evict(candidates: dict[str, int], removed: set[str]) -> None:
+    """Evict the planned cache entries, asking again first: a job queued since the plan keeps its folder."""
+    with db.read() as s:
+        keep = _in_use(s, [sha for sha in candidates if sha not in removed])
+    storage.evict_cached(sha for sha in candidates if sha not in keep)
+
+
+def _report(plan: _Plan, bundles: list[Bundle], *, dry_run: bool) -> CleanupReport:
     return CleanupReport(
         dry_run=dry_run,
-        bundles=[RemovedBundle(sha256=b.sha256, size=b.size, created_at=b.created_at) for b in plan.bundles],
-        bytes=sum(b.size for b in plan.bundles),
+        bundles=[RemovedBundle(sha256=b.sha256, size=b.size, created_at=b.created_at) for b in bundles],
+        bytes=sum(b.size for b in bundles),
         versions=plan.versions,
         cache=CacheEviction(entries=len(plan.cache), bytes=sum(plan.cache.values())),
     )

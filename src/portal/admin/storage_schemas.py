@@ -53,7 +53,7 @@ class CleanupRequest(BaseModel):
     dry_run: bool = Field(description="true: say what would be removed and remove nothing")
     bundles: list[Annotated[str, StringConstraints(pattern="^[0-9a-f]{64}$")]] | None = Field(
         default=None,
-        max_length=100_000,
+        max_length=10_000,
         description="remove only these (the list a preview showed); those no longer orphaned are kept",
     )
 

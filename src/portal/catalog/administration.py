@@ -8,7 +8,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, select
+from sqlalchemy import and_, delete, select
 from sqlalchemy.orm import Session
 
 from portal.audit import service as audit
@@ -277,14 +277,23 @@ def purge_cutoff(now: datetime | None = None) -> datetime:
 
 def past_retention(cutoff: datetime) -> Any:
     """The condition on `CatalogVersion` of a version archived before `cutoff`."""
-    return and_(CatalogVersion.status == lifecycle.ARCHIVED, CatalogVersion.status_changed_at < cutoff)
+    # A version archived without a date (a legacy registry's) is not past anything: it stays, and keeps its bundle.
+    return and_(
+        CatalogVersion.status == lifecycle.ARCHIVED,
+        CatalogVersion.status_changed_at.is_not(None),
+        CatalogVersion.status_changed_at < cutoff,
+    )
 
 
 def purge_archived_in(s: Session, now: datetime | None = None) -> list[str]:
     """`purge_archived` in the transaction of `s` (the storage cleanup purges with the bundles it removes)."""
-    rows = list(s.scalars(select(CatalogVersion).where(past_retention(purge_cutoff(now)))))
+    # A bulk delete: another node purging at the same moment makes this one find nothing, not fail.
+    rows = s.execute(
+        delete(CatalogVersion)
+        .where(past_retention(purge_cutoff(now)))
+        .returning(CatalogVersion.item_id, CatalogVersion.version, CatalogVersion.status_changed_at)
+    ).all()
     for row in rows:
-        s.delete(row)
         dependencies.forget(s, row.item_id, row.version)
         audit.record(
             s,

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 _FIXED_MTIME = 315532800  # 1980-01-01, the zip epoch: any constant works, this one is conventional
 _SKIP_NAMES = {"__pycache__", ".git", ".DS_Store"}
 _SKIP_SUFFIXES = (".pyc", ".pyo")
+EVICTED_PREFIX = ".evicted-"  # a cache folder being removed
 
 
 class BundleLimits:
@@ -275,10 +276,11 @@ class BundleCache:
     def directory(self, sha256: str) -> Path:
         """The extracted, read-only folder of a bundle, fetching and extracting it on first use."""
         target = self.root / sha256
-        if sha256 in self._ready:
+        # Checked on every use, not only the first: a cleanup may have evicted it since (in another process too).
+        if sha256 in self._ready and target.is_dir():
             return target
         with self._lock:
-            if sha256 in self._ready:
+            if sha256 in self._ready and target.is_dir():
                 return target
             if not target.is_dir():
                 self._fetch(sha256, target)
@@ -303,7 +305,7 @@ class BundleCache:
         """Forget a bundle's extracted folder; its next use extracts it again. The folder is renamed away first,
         so no reader ever sees it half removed."""
         target = self.root / sha256
-        gone = self.root / f".tmp-evicted-{sha256}-{os.getpid()}-{threading.get_ident()}"
+        gone = self.root / f"{EVICTED_PREFIX}{sha256}-{os.getpid()}-{threading.get_ident()}"
         with self._lock:
             self._ready.discard(sha256)
             try:

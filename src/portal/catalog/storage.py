@@ -7,16 +7,18 @@ import contextlib
 import os
 import secrets
 import threading
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from portal.catalog.blobstore import DatabaseBundleStore
 from portal.catalog.bundles import (
+    EVICTED_PREFIX,
     BundleCache,
     BundleLimits,
     BundleMissing,
@@ -27,8 +29,10 @@ from portal.catalog.bundles import (
 from portal.catalog.models import Bundle
 from portal.db import session as db
 from portal.errors import Conflict, NotFound
+from portal.fs import remove_tree
 from portal.settings import Settings, get_settings
 
+REMOVED_PREFIX = ".removed-"
 _stores_lock = threading.Lock()
 
 
@@ -120,14 +124,11 @@ def evict_cached(sha256s: Iterable[str]) -> None:
         cache.evict(sha256)
 
 
-def remove_bundles(s: Session, sha256s: list[str]) -> list[tuple[Path, Path]]:
-    """Delete bundles in the transaction of `s`: their rows and, in the database store, their bytes. Bundle files
-    are renamed aside (returned as (file, aside) pairs), so that `settle_removal` can delete them once the
-    transaction committed, or put them back when it did not: an import that stores the same bytes meanwhile
-    writes a new file, never loses one."""
-    if not sha256s:
-        return []
-    s.execute(delete(Bundle).where(Bundle.sha256.in_(sha256s)))
+def remove_stored(s: Session, sha256s: list[str]) -> list[tuple[Path, Path]]:
+    """Delete the stored bytes of bundles whose rows the caller deleted in the transaction of `s`: in the database
+    store in that transaction; bundle files are renamed aside (returned as (file, aside) pairs), so that
+    `settle_removal` deletes them once the transaction committed, or puts them back when it did not: an import
+    that stores the same bytes meanwhile writes a new file, never loses one."""
     store = bundle_store()
     if isinstance(store, DatabaseBundleStore):
         store.remove(s, sha256s)
@@ -136,11 +137,32 @@ def remove_bundles(s: Session, sha256s: list[str]) -> list[tuple[Path, Path]]:
     if isinstance(store, FilesystemBundleStore):
         for sha256 in sha256s:
             path = store.path(sha256)
-            moved = path.with_name(f".removed-{path.name}-{secrets.token_hex(4)}")
+            moved = path.with_name(f"{REMOVED_PREFIX}{path.name}-{secrets.token_hex(4)}")
             with contextlib.suppress(FileNotFoundError):
                 os.rename(path, moved)
                 aside.append((path, moved))
     return aside
+
+
+def sweep_leftovers(older_than: float = 3600.0) -> int:
+    """Delete what a crash between a commit and its file work left behind (bundle files set aside, cache
+    folders half removed), once it is older than `older_than` seconds; how many went."""
+    settings = get_settings()
+    deadline = time.time() - older_than
+    swept = 0
+    for pattern, root in (
+        (f"??/{REMOVED_PREFIX}*", settings.bundles_dir),
+        (f"{EVICTED_PREFIX}*", settings.bundle_cache_dir),
+    ):
+        for path in root.glob(pattern) if root.is_dir() else ():
+            if path.is_symlink() or path.lstat().st_mtime > deadline:
+                continue
+            if path.is_dir():
+                remove_tree(path)
+            else:
+                path.unlink(missing_ok=True)
+            swept += 1
+    return swept
 
 
 def settle_removal(aside: list[tuple[Path, Path]], committed: bool) -> None:

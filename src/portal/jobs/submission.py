@@ -6,14 +6,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Row
+from sqlalchemy import Row, select
 from sqlalchemy.orm import Session
 
 from portal import values
 from portal.catalog import network as catalog_network
+from portal.catalog.models import Bundle
 from portal.catalog.queries import RunnableVersion
 from portal.catalog.validate import input_errors
-from portal.errors import ValidationFailed
+from portal.errors import Conflict, ValidationFailed
 from portal.identity.principal import Principal
 from portal.jobs import kinds
 from portal.jobs.states import JobState
@@ -45,6 +46,18 @@ def insert_import(
     )
 
 
+def _hold_bundle(s: Session, sha256: str) -> None:
+    """The job's bundle is still stored, and stays so until the job is: a storage cleanup removing it at this moment
+    waits for this transaction (a key-share lock on PostgreSQL; SQLite has one writer) or has removed it already,
+    when the version's content was replaced since it was resolved; then the job is refused, not left without code."""
+    held = s.scalar(select(Bundle.sha256).where(Bundle.sha256 == sha256).with_for_update(key_share=True))
+    if held is None:
+        raise Conflict(
+            "the version's bundle is no longer stored (its content was replaced meanwhile): submit the job again",
+            details={"bundle_sha256": sha256},
+        )
+
+
 def insert_run(
     s: Session,
     actor: Principal,
@@ -58,6 +71,7 @@ def insert_run(
 ) -> Row[Any]:
     """A job for a checked version: sensitive inputs sealed, waiting for approval when the item asks for it (a
     real run, not a test or a dry run)."""
+    _hold_bundle(s, runnable.bundle_sha256)
     stored, sealed = seal_sensitive(runnable.sensitive, inputs)
     real = kind == kinds.TASK
     # A test or a dry run may run code nobody reviewed yet: it gets no secret and no network, whatever the item's

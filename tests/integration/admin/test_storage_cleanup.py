@@ -70,7 +70,15 @@ def test_the_cleanup_removes_exactly_what_its_preview_listed(portal: tuple[Porta
         v="1.0.0",
     )
     assert admin.get(f"{API}/bundles/{orphan}/files").status_code == 200  # extracted into this node's cache
-    assert (server.data_dir / "cache" / "bundles" / orphan).is_dir()
+    assert admin.get(f"{API}/bundles/{current}/files").status_code == 200
+    cache = server.data_dir / "cache" / "bundles"
+    assert (cache / orphan).is_dir() and (cache / current).is_dir()
+    # A legacy archived version (no date): not past any retention, and its bundle stays.
+    legacy = publish(admin, f"legacy-{tag}", "1.0.0")
+    server.sql(
+        "UPDATE catalog_versions SET status = 'archived', status_changed_at = NULL WHERE item_id = :i",
+        i=f"legacy-{tag}",
+    )
 
     preview = admin.post(f"{API}/cleanup", json={"dry_run": True})
     assert preview.status_code == 200, preview.text
@@ -85,8 +93,8 @@ def test_the_cleanup_removes_exactly_what_its_preview_listed(portal: tuple[Porta
     assert done.status_code == 200, done.text
     assert done.json()["bundles"] == listed["bundles"] and done.json()["dry_run"] is False
     assert not stored(server, orphan) and not stored(server, archived)
-    assert not (server.data_dir / "cache" / "bundles" / orphan).exists()
-    assert stored(server, ran) and stored(server, current)
+    assert not (cache / orphan).exists() and (cache / current).is_dir()  # what still runs stays extracted
+    assert stored(server, ran) and stored(server, current) and stored(server, legacy)
     assert admin.get(f"{API}/bundles", params={"q": orphan}).json()["total"] == 0
     kept = admin.get(f"/api/jobs/{job.json()['id']}/bundle")  # a job's history keeps its bundle
     assert kept.status_code == 200 and kept.content[:2] == b"\x1f\x8b"
@@ -111,3 +119,17 @@ def test_a_cleanup_held_to_a_list_removes_nothing_else_and_bad_input_changes_not
     held = admin.post(f"{API}/cleanup", json={"dry_run": False, "bundles": [first]}).json()
     assert [b["sha256"] for b in held["bundles"]] == [first]
     assert not stored(server, first) and stored(server, second)
+
+
+def test_a_bundle_referred_to_after_the_preview_is_kept(portal: tuple[PortalServer, httpx.Client]) -> None:
+    server, admin = portal
+    orphan = publish(admin, "back", "1.0.0")
+    publish(admin, "back", "1.0.0", result="new", replace="true")
+    listed = admin.post(f"{API}/cleanup", json={"dry_run": True}).json()["bundles"]
+    assert [b["sha256"] for b in listed] == [orphan]
+    assert publish(admin, "back", "1.0.0", replace="true") == orphan  # its old content again: referred to
+    done = admin.post(f"{API}/cleanup", json={"dry_run": False, "bundles": [orphan]})
+    assert done.status_code == 200 and done.json()["bundles"] == [] and done.json()["bytes"] == 0
+    assert stored(server, orphan)
+    job = admin.post("/api/jobs", json={"item_id": "back", "inputs": {}})
+    assert wait_for_job(admin, job.json()["id"], {"SUCCEEDED"})["result"]["result"] == "ok"

@@ -88,8 +88,9 @@ export function StorageCleanup() {
         <Dialog open onClose={() => setConfirming(false)} title="Remove what the preview listed?">
           <p className="mb-3 text-sm">
             {preview.bundles.length} bundle(s), {formatBytes(preview.bytes)}, are deleted from the store for good
-            {preview.versions.length > 0 && ` and ${preview.versions.length} archived version(s) are purged`}. A bundle that
-            something refers to by now is kept.
+            {preview.versions.length > 0 && `, ${preview.versions.length} archived version(s) past their retention are purged`}
+            {preview.cache.entries > 0 && ` and this node's cached copies that nothing needs are dropped`}. A bundle that something
+            refers to by now is kept.
           </p>
           <div className="flex justify-end gap-2">
             <button type="button" className="btn" onClick={() => setConfirming(false)}>
