@@ -18,6 +18,7 @@ from bench import (
     history,
     listing,
     logins,
+    retention,
     roundtrip,
     stats,
     submit,
@@ -37,6 +38,7 @@ SCENARIOS: dict[str, Callable[[], dict[str, Any]]] = {
     "audit": audit.run,
     "logins": logins.run,
     "history": history.run,
+    "retention": retention.run,
     "distributed": distributed.run,
 }
 

@@ -24,7 +24,7 @@ from bench.common import (
     timed_gets,
     write_results,
 )
-from bench.roundtrip import _Stream
+from bench.roundtrip import JobStream
 from portal.catalog import service as catalog_service
 from portal.catalog.bundles import tree_digest
 from portal.db import session as db
@@ -181,7 +181,7 @@ def _bundle_cost(data: Path) -> dict[str, Any]:
             httpx.Client(base_url=server.base_url, headers=auth(token), timeout=30) as client,
             connect(f"{server.ws_url}/ws/jobs", additional_headers=auth(token)) as ws,
         ):
-            stream = _Stream(ws)
+            stream = JobStream(ws)
             for i in range(ROUND_TRIPS + 10):
                 for item in ("noop", "noop-dev"):
                     start = time.perf_counter()

@@ -32,7 +32,7 @@ TARGET_RATIO = 1.0  # with every protection of the job sandbox on
 STRETCH_RATIO = 0.6
 
 
-class _Stream:
+class JobStream:
     """The `/ws/jobs` stream, checking that no (job, rev) update is delivered twice."""
 
     def __init__(self, ws: ClientConnection) -> None:
@@ -74,7 +74,8 @@ class _Stream:
                 return job
 
 
-def _one(client: httpx.Client, stream: _Stream) -> float:
+def one_round_trip(client: httpx.Client, stream: JobStream) -> float:
+    """Seconds from POSTing a no-op job to its SUCCEEDED update on the stream."""
     start = time.perf_counter()
     response = client.post("/api/jobs", json=NOOP_JOB)
     if response.status_code != 201:
@@ -83,17 +84,17 @@ def _one(client: httpx.Client, stream: _Stream) -> float:
     return time.perf_counter() - start
 
 
-def measure(server: Server, token: str, what: str) -> tuple[list[float], _Stream]:
+def measure(server: Server, token: str, what: str) -> tuple[list[float], JobStream]:
     """`WARMUP` uncounted, then `ITERATIONS` timed round trips against a running server, one WebSocket for all."""
     with (
         httpx.Client(base_url=server.base_url, headers=auth(token), timeout=30.0) as client,
         connect(f"{server.ws_url}/ws/jobs", additional_headers=auth(token), open_timeout=10) as ws,
     ):
-        stream = _Stream(ws)
+        stream = JobStream(ws)
         show(f"[{what}] {WARMUP} warm-up + {ITERATIONS} measured round trips (POST, then wait on /ws/jobs)")
         for _ in range(WARMUP):
-            _one(client, stream)
-        times = [_one(client, stream) for _ in range(ITERATIONS)]
+            one_round_trip(client, stream)
+        times = [one_round_trip(client, stream) for _ in range(ITERATIONS)]
     if stream.duplicates:
         raise CorrectnessError(f"{stream.duplicates} job.updated messages were delivered twice")
     return times, stream

@@ -18,6 +18,7 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from portal.audit import retention as audit_retention
 from portal.auth import credentials, login_throttle
 from portal.auth import service as auth_service
 from portal.catalog import administration as catalog_administration
@@ -32,6 +33,7 @@ from portal.events.signing import Signer
 from portal.execution.local import LocalExecutor
 from portal.identity.principal import SYSTEM
 from portal.jobs import control, executors, imports, item_tests, kinds
+from portal.jobs import retention as job_retention
 from portal.ratelimit import limiter
 from portal.realtime.hub import hub
 from portal.schedules import service as schedules_service
@@ -53,6 +55,8 @@ class PortalState:
 
 LOCK_FILE = "serve.lock"
 PURGE_EVERY_SECONDS = 3600.0
+RETENTION_EVERY_SECONDS = 60.0
+RETENTION_BATCHES_PER_RUN = 20  # of 500 jobs: a million old jobs go in under two hours
 
 
 def _lock_data_dir(settings: Settings) -> int:
@@ -159,6 +163,7 @@ def _fill_duties(state: PortalState, event_bus: bus.EventBus, run_executor: bool
         return
     duties.add("approvals", settings.approval_check_seconds, _expire_approvals, first_after=1.0)
     duties.add("catalog-purge", PURGE_EVERY_SECONDS, _purge_archived, first_after=60.0)
+    duties.add("retention", RETENTION_EVERY_SECONDS, _prune_history, first_after=120.0)
     if settings.scheduler:
         duties.add("scheduler", settings.scheduler_poll_seconds, SchedulerDuty(settings.scheduler_keep_runs_days))
         state.forget_schedule_changes = schedules_service.on_change(lambda: duties.wake("scheduler"))
@@ -172,6 +177,19 @@ def _purge_archived() -> None:
     purged = catalog_administration.purge_archived()
     if purged:
         log.info("purged %d archived catalog version(s) past their retention: %s", len(purged), purged)
+
+
+def _prune_history() -> None:
+    # A bounded share per run: the duty thread also ticks the scheduler and expires approvals.
+    report = job_retention.prune(max_batches=RETENTION_BATCHES_PER_RUN, pause=0.05)
+    audit_deleted = audit_retention.prune(max_batches=RETENTION_BATCHES_PER_RUN)
+    if report.deleted or report.trimmed or audit_deleted:
+        log.info(
+            "retention: %d job(s) deleted, %d trimmed, %d audit entries deleted",
+            report.deleted,
+            report.trimmed,
+            audit_deleted,
+        )
 
 
 def stop(state: PortalState) -> None:

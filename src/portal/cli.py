@@ -162,6 +162,24 @@ def admin_recount() -> None:
     click.echo("job counters and rollups rebuilt")
 
 
+@admin.command("prune")
+@click.option("--pause", default=0.0, show_default=True, help="seconds to wait between two batches")
+def admin_prune(pause: float) -> None:
+    """Prune the job history and the audit log past their retention now, until nothing is left (each `portal serve`
+    does this a little every minute): PORTAL_JOB_RETENTION_DAYS, PORTAL_JOB_LOG_RETENTION_DAYS,
+    PORTAL_AUDIT_RETENTION_DAYS."""
+    from portal.audit import retention as audit_retention
+    from portal.jobs import retention as job_retention
+
+    _prepare_db()
+    report = job_retention.prune(pause=pause)
+    audit_deleted = audit_retention.prune()
+    click.echo(
+        f"{report.deleted} job(s) deleted, {report.trimmed} trimmed to their summary, "
+        f"{audit_deleted} audit entries deleted ({report.batches} batches)"
+    )
+
+
 @main.group()
 def users() -> None:
     """Manage users."""

@@ -1582,6 +1582,11 @@ export interface components {
             history: components["schemas"]["VersionEventOut"][];
             /** Id */
             id: string;
+            /**
+             * Job Retention Days
+             * @description days its finished jobs are kept (null: the default)
+             */
+            job_retention_days: number | null;
             /** Last Run At */
             last_run_at: string | null;
             /** Latest Version */
@@ -2598,6 +2603,11 @@ export interface components {
             /** Featured */
             featured?: boolean | null;
             /**
+             * Job Retention Days
+             * @description admins only: days its finished jobs are kept (0: for ever; null: PORTAL_JOB_RETENTION_DAYS)
+             */
+            job_retention_days?: number | null;
+            /**
              * Maintainers
              * @description admins only: usernames
              */
@@ -2776,6 +2786,11 @@ export interface components {
             priority: number;
             /** Progress */
             progress: number;
+            /**
+             * Pruned At
+             * @description when the retention removed its logs, progress reports and result (its summary stays)
+             */
+            pruned_at?: string | null;
             /**
              * Queue
              * @default default

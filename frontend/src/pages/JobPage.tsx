@@ -207,6 +207,12 @@ export default function JobPage() {
         <ProgressBar value={j.progress} running={j.state === "RUNNING"} label={`Progress of job ${j.id}`} />
       </section>
       {j.approval && <ApprovalPanel job={j} />}
+      {j.pruned_at && (
+        <p className="rounded-md border border-stone-300 p-3 text-sm" role="note" data-testid="job-pruned">
+          Its logs, progress reports and result were removed by the job history retention <Time iso={j.pruned_at} />; its
+          summary, inputs and transitions stay.
+        </p>
+      )}
       {error && (
         <section aria-labelledby="error-title" className="card border-red-300 p-4 dark:border-red-800">
           <h2 id="error-title" className="font-semibold text-red-800 dark:text-red-300">
@@ -234,7 +240,7 @@ export default function JobPage() {
             Result
           </h2>
           {j.result === null || j.result === undefined ? (
-            <p className="text-sm muted">{finished ? "No result." : "Not finished yet."}</p>
+            <p className="text-sm muted">{j.pruned_at ? "Removed by the retention." : finished ? "No result." : "Not finished yet."}</p>
           ) : (
             <JsonView value={j.result} label="Result" />
           )}

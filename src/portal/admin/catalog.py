@@ -132,6 +132,7 @@ def _detail(s: Session, actor: Principal, item: CatalogItem) -> AdminItemDetail:
         storage_bytes=quotas.item_usage(s, item.id),
         storage_quota_bytes=item.storage_quota_bytes,
         storage_quota_effective=quotas.item_quota(item),
+        job_retention_days=item.job_retention_days,
         versions=[
             administration.version_out(v, pointers.get(v.version)).model_copy(
                 update={

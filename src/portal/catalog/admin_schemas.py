@@ -94,6 +94,7 @@ class AdminItemDetail(AdminItemOut):
     storage_bytes: int = Field(description="bytes its versions' bundles take, each bundle once")
     storage_quota_bytes: int | None = Field(description="the item's own quota (null follows the default; 0: no limit)")
     storage_quota_effective: int = Field(description="the quota that applies, in bytes (0: no limit)")
+    job_retention_days: int | None = Field(description="days its finished jobs are kept (null: the default)")
     versions: list[AdminVersionOut]
     history: list[VersionEventOut]
     channel_history: list[ChannelEventOut]
@@ -171,6 +172,12 @@ class ItemUpdate(BaseModel):
         ge=0,
         le=2**62,
         description="admins only: bytes its bundles may take (0: no limit; null: PORTAL_STORAGE_ITEM_QUOTA_BYTES)",
+    )
+    job_retention_days: int | None = Field(
+        default=None,
+        ge=0,
+        le=36_500,
+        description="admins only: days its finished jobs are kept (0: for ever; null: PORTAL_JOB_RETENTION_DAYS)",
     )
 
 

@@ -224,7 +224,9 @@ def update_item(actor: Principal, item_id: str, body: ItemUpdate) -> None:
     if not given:
         raise ValidationFailed("nothing to change", details=[{"field": "(body)", "message": "give a field"}])
     admin_only = sorted(
-        k for k in ("review_policy", "maintainers", "tests_required", "storage_quota_bytes") if k in given
+        k
+        for k in ("review_policy", "maintainers", "tests_required", "storage_quota_bytes", "job_retention_days")
+        if k in given
     )
     if admin_only and not actor.has(Role.admin):
         raise Forbidden(f"only an admin changes {', '.join(admin_only)}", details={"fields": admin_only})
@@ -252,6 +254,8 @@ def update_item(actor: Principal, item_id: str, body: ItemUpdate) -> None:
             item.tests_required = given["tests_required"]
         if "storage_quota_bytes" in given:
             item.storage_quota_bytes = given["storage_quota_bytes"]
+        if "job_retention_days" in given:
+            item.job_retention_days = given["job_retention_days"]
         refresh_item(s, item_id)
         audit.record(
             s,
@@ -366,4 +370,5 @@ def _metadata(item: CatalogItem) -> dict[str, Any]:
         "maintainers": list(item.maintainers or []),
         "tests_required": item.tests_required,
         "storage_quota_bytes": item.storage_quota_bytes,
+        "job_retention_days": item.job_retention_days,
     }

@@ -34,6 +34,8 @@ class CatalogItem(Base):
     tests_required: Mapped[bool | None] = mapped_column(default=None)
     # Bytes this item's bundles may take (0: no limit); None follows PORTAL_STORAGE_ITEM_QUOTA_BYTES.
     storage_quota_bytes: Mapped[int | None] = mapped_column(BigInteger, default=None)
+    # Days its finished jobs are kept (0: for ever); None follows PORTAL_JOB_RETENTION_DAYS.
+    job_retention_days: Mapped[int | None] = mapped_column(default=None)
     featured: Mapped[bool] = mapped_column(default=False)
     notice: Mapped[str | None] = mapped_column(Text, default=None)  # shown on the item page
     # What an admin set over the latest manifest's name, description, category, tags and owner.

@@ -17,6 +17,7 @@ from sqlalchemy import (
     Connection,
     Table,
     and_,
+    bindparam,
     delete,
     event,
     func,
@@ -58,10 +59,13 @@ def _upsert(table: Table, keys: tuple[str, ...], added: tuple[str, ...], kept_ma
             f"{name} = CASE WHEN excluded.{name} > {current[name]} THEN excluded.{name} ELSE {current[name]} END"
             for name in kept_max
         ]
+        # The table's own column types bind the values (a datetime is stored as the column stores it on SQLite:
+        # bound raw, it would be another string, another key, and a second row for the same hour).
+        typed = [bindparam(f"{name}_{index}", type_=table.c[name].type) for name in columns for index in range(count)]
         statement = text(
             f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES {rows} "
             f"ON CONFLICT ({', '.join(keys)}) DO UPDATE SET {', '.join(updates)}"
-        )
+        ).bindparams(*typed)
         _statements[key] = statement
     return statement
 
@@ -118,6 +122,41 @@ def _finish_values(state: str, at: datetime, started_at: datetime | None) -> dic
 def finished(s: Session, item_id: str, state: str, at: datetime, started_at: datetime | None) -> None:
     """One job of `item_id` ended in `state` at `at`."""
     _add_hourly(s, at, item_id, _finish_values(state, at, started_at))
+
+
+def removed(s: Session, job: Any) -> None:
+    """A stored job was deleted (the retention): it leaves the counters, and a run the hourly rollups, as if it
+    had never been. Call `settle_removals` with the keys this returns before the transaction commits."""
+    deltas = _deltas(s)
+    deltas.counts[(job.state, job.queue, job.item_id)] -= 1
+    deltas.owners[(job.created_by or 0, job.state, job.item_id)] -= 1
+    if job.kind != kinds.TASK:
+        return
+    _add_hourly(s, job.created_at, job.item_id, {"created": -1})
+    if job.state in FINISHED and job.finished_at is not None:
+        values = _finish_values(job.state, job.finished_at, job.started_at)
+        values.pop("duration_ms_max", None)
+        _add_hourly(s, job.finished_at, job.item_id, {name: -value for name, value in values.items()})
+
+
+def settle_removals(s: Session) -> None:
+    """Write the counter changes of `removed` now, then put right what a subtraction cannot: an hour left with
+    no timed run has no longest run either, and an hour left with nothing is no row (as a recount has it)."""
+    deltas = _deltas(s)
+    hours = sorted({hour for hour, _ in deltas.hourly})
+    items = sorted({item_id for _, item_id in deltas.hourly})
+    _apply(s)
+    if not hours:
+        return
+    touched = and_(hourly_t.c.hour.in_(hours), hourly_t.c.item_id.in_(items))
+    conn = s.connection()
+    conn.execute(
+        hourly_t.update()
+        .where(touched, hourly_t.c.timed == 0, hourly_t.c.duration_ms_max != 0)
+        .values(duration_ms_max=0)
+    )
+    empty = [hourly_t.c[name] == 0 for name in ("created", "succeeded", "failed", "cancelled", "timed")]
+    conn.execute(delete(hourly_t).where(touched, *empty))
 
 
 @event.listens_for(Session, "before_commit")

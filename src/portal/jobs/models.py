@@ -58,6 +58,8 @@ class Job(Base):
     rev: Mapped[int] = mapped_column(default=1)
     # The item's approval policy when the job was created ({approvers, count, timeout}), if it needs one.
     approval: Mapped[dict[str, Any] | None] = mapped_column(default=None)
+    # When the retention removed its logs, progress and result (the job itself is kept longer).
+    pruned_at: Mapped[datetime | None] = mapped_column(default=None)
     approval_deadline: Mapped[datetime | None] = mapped_column(default=None)
     # The inputs marked writeOnly or format: password, encrypted; `inputs` holds "***" in their place.
     # Wiped when the job finishes, so nothing sensitive stays at rest longer than the run.

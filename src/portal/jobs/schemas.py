@@ -116,6 +116,9 @@ class JobDetail(JobOut):
     retries: list[int] = Field(description="ids of the jobs that retried this one")
     approval: ApprovalInfo | None = None
     secrets: list[str] = Field(default_factory=list, description="names of the secrets the job receives")
+    pruned_at: datetime | None = Field(
+        default=None, description="when the retention removed its logs, progress reports and result (its summary stays)"
+    )
 
 
 class RetryRequest(BaseModel):

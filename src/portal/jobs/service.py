@@ -280,6 +280,7 @@ def get_job(actor: Principal, job_id: int) -> JobDetail:
             "retries": retries,
             "approval": approval,
             "secrets": list(job.secrets or []),
+            "pruned_at": job.pruned_at,
         }
     )
 

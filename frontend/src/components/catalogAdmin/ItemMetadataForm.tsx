@@ -1,6 +1,6 @@
 /**
  * An item's metadata without a new bundle: what its catalog card shows (overriding its manifest), featured and a
- * notice; admins also set its review and test policies, its maintainers and its storage quota. An emptied field goes
+ * notice; admins also set its review and test policies, its maintainers, its storage quota and how long its jobs are kept. An emptied field goes
  * back to what the manifest (or the portal's default) says.
  */
 import { useState } from "react";
@@ -23,6 +23,7 @@ export function ItemMetadataForm({ item, isAdmin }: { item: AdminItemDetail; isA
   const [review, setReview] = useState<Policy>(item.review_policy ?? "default");
   const [maintainers, setMaintainers] = useState(item.maintainers.join(", "));
   const [tests, setTests] = useState(item.tests_required);
+  const [keepDays, setKeepDays] = useState(item.job_retention_days === null ? "" : String(item.job_retention_days));
   const [quota, setQuota] = useState(item.storage_quota_bytes === null ? "" : String(item.storage_quota_bytes / MIB));
   const toast = useToast();
   const save = useUpdateItem({
@@ -48,6 +49,7 @@ export function ItemMetadataForm({ item, isAdmin }: { item: AdminItemDetail; isA
       body.maintainers = list(maintainers);
       body.tests_required = tests;
       body.storage_quota_bytes = quota.trim() === "" ? null : Math.round(Number(quota) * MIB);
+      body.job_retention_days = keepDays.trim() === "" ? null : Math.round(Number(keepDays));
     }
     save.mutate({ itemId: item.id, body });
   };
@@ -102,6 +104,10 @@ export function ItemMetadataForm({ item, isAdmin }: { item: AdminItemDetail; isA
           <label>
             Storage quota (MiB; empty: the default, 0: none)
             <input className="input mt-1 w-full" type="number" min={0} step="any" value={quota} onChange={(e) => setQuota(e.target.value)} />
+          </label>
+          <label>
+            Keep finished jobs (days; empty: the default, 0: for ever)
+            <input className="input mt-1 w-full" type="number" min={0} step={1} value={keepDays} onChange={(e) => setKeepDays(e.target.value)} />
           </label>
         </>
       )}
