@@ -56,7 +56,7 @@ class PortalState:
 LOCK_FILE = "serve.lock"
 PURGE_EVERY_SECONDS = 3600.0
 RETENTION_EVERY_SECONDS = 60.0
-RETENTION_BATCHES_PER_RUN = 20  # of 500 jobs: a million old jobs go in under two hours
+RETENTION_BATCHES_PER_RUN = 50  # of 200 jobs: a million old jobs go in under two hours
 
 
 def _lock_data_dir(settings: Settings) -> int:
@@ -163,7 +163,7 @@ def _fill_duties(state: PortalState, event_bus: bus.EventBus, run_executor: bool
         return
     duties.add("approvals", settings.approval_check_seconds, _expire_approvals, first_after=1.0)
     duties.add("catalog-purge", PURGE_EVERY_SECONDS, _purge_archived, first_after=60.0)
-    duties.add("retention", RETENTION_EVERY_SECONDS, _prune_history, first_after=120.0)
+    duties.add("retention", RETENTION_EVERY_SECONDS, _HistoryPruner(), first_after=120.0)
     if settings.scheduler:
         duties.add("scheduler", settings.scheduler_poll_seconds, SchedulerDuty(settings.scheduler_keep_runs_days))
         state.forget_schedule_changes = schedules_service.on_change(lambda: duties.wake("scheduler"))
@@ -179,17 +179,25 @@ def _purge_archived() -> None:
         log.info("purged %d archived catalog version(s) past their retention: %s", len(purged), purged)
 
 
-def _prune_history() -> None:
-    # A bounded share per run: the duty thread also ticks the scheduler and expires approvals.
-    report = job_retention.prune(max_batches=RETENTION_BATCHES_PER_RUN, pause=0.05)
-    audit_deleted = audit_retention.prune(max_batches=RETENTION_BATCHES_PER_RUN)
-    if report.deleted or report.trimmed or audit_deleted:
-        log.info(
-            "retention: %d job(s) deleted, %d trimmed, %d audit entries deleted",
-            report.deleted,
-            report.trimmed,
-            audit_deleted,
-        )
+class _HistoryPruner:
+    """The retention duty: a bounded share per run (the duty thread also ticks the scheduler and expires
+    approvals), each run resuming where the last stopped; one node at a time on PostgreSQL."""
+
+    def __init__(self) -> None:
+        self.after = 0
+
+    def __call__(self) -> None:
+        with db.exclusive("retention"):
+            report = job_retention.prune(max_batches=RETENTION_BATCHES_PER_RUN, pause=0.05, after=self.after)
+            audit_deleted = audit_retention.prune(max_batches=RETENTION_BATCHES_PER_RUN)
+        self.after = report.resume_after
+        if report.deleted or report.trimmed or audit_deleted:
+            log.info(
+                "retention: %d job(s) deleted, %d trimmed, %d audit entries deleted",
+                report.deleted,
+                report.trimmed,
+                audit_deleted,
+            )
 
 
 def stop(state: PortalState) -> None:

@@ -163,7 +163,9 @@ def admin_recount() -> None:
 
 
 @admin.command("prune")
-@click.option("--pause", default=0.0, show_default=True, help="seconds to wait between two batches")
+@click.option(
+    "--pause", default=0.1, show_default=True, help="seconds between two batches (room for the portal's writers)"
+)
 def admin_prune(pause: float) -> None:
     """Prune the job history and the audit log past their retention now, until nothing is left (each `portal serve`
     does this a little every minute): PORTAL_JOB_RETENTION_DAYS, PORTAL_JOB_LOG_RETENTION_DAYS,

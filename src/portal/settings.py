@@ -106,11 +106,16 @@ class Settings(BaseSettings):
     storage_item_quota_bytes: int = Field(default=0, ge=0, description="bytes one item's bundles may take")
     # Job history retention (0: for ever, as before): finished jobs older than this are deleted, with their
     # timeline and logs; their logs, progress and result may go sooner, the job's summary staying.
-    job_retention_days: int = Field(default=0, ge=0, description="days finished jobs are kept (0: for ever)")
+    job_retention_days: int = Field(default=0, ge=0, le=36_500, description="days finished jobs are kept (0: for ever)")
     job_log_retention_days: int = Field(
-        default=0, ge=0, description="days a finished job keeps its logs, progress and result (0: as long as the job)"
+        default=0,
+        ge=0,
+        le=36_500,
+        description="days a finished job keeps its logs, progress and result (0: as long as the job)",
     )
-    audit_retention_days: int = Field(default=0, ge=0, description="days audit entries are kept (0: for ever)")
+    audit_retention_days: int = Field(
+        default=0, ge=0, le=36_500, description="days audit entries are kept (0: for ever)"
+    )
     # Where bundles live: "files" (the data directory, one machine), "database" (a table every node reads; see
     # docs/operations.md) or "auto": the database as soon as the portal can span machines, i.e. when the database
     # is not SQLite or the executor is not "local"; files otherwise.

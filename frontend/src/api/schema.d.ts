@@ -836,6 +836,28 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/admin/storage/summary": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Summary
+         * @description What the catalog stores: bundles and bytes by store, what deduplication saves, the orphans a cleanup would
+         *     remove, this node's extraction cache, the items that take the most (with each version's bundle) and growth
+         *     by day over 90 days. Role: admin.
+         */
+        get: operations["storage-summary"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/admin/system": {
         parameters: {
             query?: never;
@@ -2443,6 +2465,24 @@ export interface components {
              */
             version?: string | null;
         };
+        /** GrowthPoint */
+        GrowthPoint: {
+            /**
+             * Bytes
+             * @description bytes of the bundles stored that day that are still stored
+             */
+            bytes: number;
+            /**
+             * Day
+             * @description YYYY-MM-DD (UTC)
+             */
+            day: string;
+            /**
+             * Total
+             * @description bytes stored by the end of that day, of the bundles still stored
+             */
+            total: number;
+        };
         /** HTTPValidationError */
         HTTPValidationError: {
             /** Detail */
@@ -2579,6 +2619,18 @@ export interface components {
             items: components["schemas"]["ItemOut"][];
             /** Total */
             total: number;
+        };
+        /** ItemStorage */
+        ItemStorage: {
+            /**
+             * Bytes
+             * @description its versions' bundles, each bundle once
+             */
+            bytes: number;
+            /** Item Id */
+            item_id: string;
+            /** Versions */
+            versions: components["schemas"]["VersionBytes"][];
         };
         /** ItemTiming */
         ItemTiming: {
@@ -3771,6 +3823,62 @@ export interface components {
             /** Workers */
             workers: components["schemas"]["WorkerOut"][];
         };
+        /** StorageSummary */
+        StorageSummary: {
+            /** Bundles */
+            bundles: number;
+            /**
+             * Bytes
+             * @description every stored bundle, once
+             */
+            bytes: number;
+            /** Cache Bytes */
+            cache_bytes: number;
+            /**
+             * Cache Entries
+             * @description bundles extracted on this node
+             */
+            cache_entries: number;
+            /**
+             * Growth
+             * @description the last 90 days, a point per day that stored something
+             */
+            growth: components["schemas"]["GrowthPoint"][];
+            /**
+             * Items
+             * @description the items whose bundles take the most, largest first
+             */
+            items: components["schemas"]["ItemStorage"][];
+            /** Items Total */
+            items_total: number;
+            /**
+             * Orphaned Bundles
+             * @description bundles no version refers to and no job ran (the cleanup's)
+             */
+            orphaned_bundles: number;
+            /** Orphaned Bytes */
+            orphaned_bytes: number;
+            /**
+             * Quota Bytes
+             * @description PORTAL_STORAGE_QUOTA_BYTES (0: no limit)
+             */
+            quota_bytes: number;
+            /**
+             * Referenced Bytes
+             * @description what the versions' bundles would take with one copy per version
+             */
+            referenced_bytes: number;
+            /**
+             * Saved Bytes
+             * @description bytes deduplication saves: referenced_bytes less those bundles, each once
+             */
+            saved_bytes: number;
+            /**
+             * Store
+             * @description `files` or `database`
+             */
+            store: string;
+        };
         /**
          * StreamedLogLine
          * @description A stored log line as streamed: its id joins the stream with what `/api/jobs/{id}/logs` returned.
@@ -4020,6 +4128,18 @@ export interface components {
             valid: boolean;
             /** Versions */
             versions: components["schemas"]["VersionCheck"][];
+        };
+        /** VersionBytes */
+        VersionBytes: {
+            /**
+             * Size
+             * @description bytes of its bundle
+             */
+            size: number;
+            /** State */
+            state: string;
+            /** Version */
+            version: string;
         };
         /** VersionCheck */
         VersionCheck: {
@@ -5805,6 +5925,26 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "storage-summary": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["StorageSummary"];
                 };
             };
         };

@@ -8,6 +8,7 @@ import { useApiMutation, type MutationCallbacks } from "./mutations";
 export type StoredBundle = Schemas["BundleOut"];
 export type BundleFileContent = Schemas["BundleFileContent"];
 export type CleanupReport = Schemas["CleanupReport"];
+export type StorageSummary = Schemas["StorageSummary"];
 
 /** What the bundle table asks for. */
 export interface BundleFilters {
@@ -19,10 +20,19 @@ export interface BundleFilters {
 
 export const storageKeys = {
   all: [...adminKeys.all, "storage"] as const,
+  summary: () => [...storageKeys.all, "summary"] as const,
   bundles: (filters: BundleFilters) => [...storageKeys.all, "bundles", filters] as const,
   files: (sha256: string) => [...storageKeys.all, "files", sha256] as const,
   file: (sha256: string, path: string) => [...storageKeys.all, "file", sha256, path] as const,
 };
+
+/** What the catalog stores and costs (totals, savings, orphans, this node's cache, top items, growth). */
+export function useStorageSummary() {
+  return useQuery({
+    queryKey: storageKeys.summary(),
+    queryFn: () => unwrap(api.GET("/api/admin/storage/summary")),
+  });
+}
 
 export function useBundles(filters: BundleFilters) {
   return useQuery({

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from sqlalchemy import delete, exists, select
+from sqlalchemy import and_, delete, exists, select
 from sqlalchemy.orm import Session
 
 from portal.admin.storage_schemas import CacheEviction, CleanupReport, RemovedBundle
@@ -72,11 +73,18 @@ def cleanup(actor: Principal, *, dry_run: bool, only: list[str] | None = None) -
     return report
 
 
-def _plan(s: Session, only: list[str] | None, cached: dict[str, int]) -> _Plan:
+def orphaned() -> Any:
+    """The condition on `Bundle` of an orphan: no version refers to it (counting versions archived past their
+    retention as gone) and no job ran it."""
     purgeable = administration.past_retention(administration.purge_cutoff())
     kept = exists().where(CatalogVersion.bundle_sha256 == Bundle.sha256, ~purgeable)
     ran = exists().where(Job.bundle_sha256 == Bundle.sha256)
-    orphans = list(s.scalars(select(Bundle).where(~kept, ~ran).order_by(Bundle.created_at, Bundle.sha256)))
+    return and_(~kept, ~ran)
+
+
+def _plan(s: Session, only: list[str] | None, cached: dict[str, int]) -> _Plan:
+    purgeable = administration.past_retention(administration.purge_cutoff())
+    orphans = list(s.scalars(select(Bundle).where(orphaned()).order_by(Bundle.created_at, Bundle.sha256)))
     if only is not None:
         wanted = set(only)
         orphans = [b for b in orphans if b.sha256 in wanted]

@@ -8,13 +8,14 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Path, Query
 from fastapi.responses import FileResponse, Response
 
-from portal.admin import storage, storage_cleanup
+from portal.admin import storage, storage_cleanup, storage_summary
 from portal.admin.storage_schemas import (
     BundleFileContent,
     BundleFiles,
     BundlePage,
     CleanupReport,
     CleanupRequest,
+    StorageSummary,
 )
 from portal.auth.deps import Admin
 from portal.responses import download
@@ -22,6 +23,14 @@ from portal.responses import download
 router = APIRouter(prefix="/api/admin/storage", tags=["admin"])
 
 Sha256 = Annotated[str, Path(pattern="^[0-9a-f]{64}$", description="the bundle's sha256")]
+
+
+@router.get("/summary", operation_id="storage-summary", response_model=StorageSummary)
+def summary(_: Admin) -> StorageSummary:
+    """What the catalog stores: bundles and bytes by store, what deduplication saves, the orphans a cleanup would
+    remove, this node's extraction cache, the items that take the most (with each version's bundle) and growth
+    by day over 90 days. Role: admin."""
+    return storage_summary.summary()
 
 
 @router.get("/bundles", operation_id="storage-bundles", response_model=BundlePage)

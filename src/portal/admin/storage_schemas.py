@@ -79,3 +79,37 @@ class CleanupReport(BaseModel):
     cache: CacheEviction = Field(
         description="this node's extracted copies of bundles that are gone or that nothing can run now"
     )
+
+
+class VersionBytes(BaseModel):
+    version: str
+    state: str
+    size: int = Field(description="bytes of its bundle")
+
+
+class ItemStorage(BaseModel):
+    item_id: str
+    bytes: int = Field(description="its versions' bundles, each bundle once")
+    versions: list[VersionBytes]
+
+
+class GrowthPoint(BaseModel):
+    day: str = Field(description="YYYY-MM-DD (UTC)")
+    bytes: int = Field(description="bytes of the bundles stored that day that are still stored")
+    total: int = Field(description="bytes stored by the end of that day, of the bundles still stored")
+
+
+class StorageSummary(BaseModel):
+    store: str = Field(description="`files` or `database`")
+    bundles: int
+    bytes: int = Field(description="every stored bundle, once")
+    referenced_bytes: int = Field(description="what the versions' bundles would take with one copy per version")
+    saved_bytes: int = Field(description="bytes deduplication saves: referenced_bytes less those bundles, each once")
+    orphaned_bundles: int = Field(description="bundles no version refers to and no job ran (the cleanup's)")
+    orphaned_bytes: int
+    cache_entries: int = Field(description="bundles extracted on this node")
+    cache_bytes: int
+    quota_bytes: int = Field(description="PORTAL_STORAGE_QUOTA_BYTES (0: no limit)")
+    items: list[ItemStorage] = Field(description="the items whose bundles take the most, largest first")
+    items_total: int
+    growth: list[GrowthPoint] = Field(description="the last 90 days, a point per day that stored something")

@@ -26,7 +26,12 @@ def prune(now: datetime | None = None, *, max_batches: int | None = None) -> int
     while max_batches is None or batches < max_batches:
         with db.write() as s:
             ids = list(
-                s.scalars(select(AuditEntry.id).where(AuditEntry.at < cutoff).order_by(AuditEntry.id).limit(BATCH))
+                s.scalars(
+                    select(AuditEntry.id)
+                    .where(AuditEntry.at < cutoff)
+                    .order_by(AuditEntry.at, AuditEntry.id)
+                    .limit(BATCH)
+                )
             )
             if ids:
                 s.execute(delete(AuditEntry).where(AuditEntry.id.in_(ids)))

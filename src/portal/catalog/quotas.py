@@ -3,12 +3,16 @@ item's bundles may take (the item's own quota, else `PORTAL_STORAGE_ITEM_QUOTA_B
 
 Both count stored bundles, each once however many versions share it: a re-import of known bytes costs nothing,
 and replacing a version's content frees what its old bundle took for that item. Checked inside the import's
-transaction, so a batch counts what it added so far and a refused import registers nothing.
+transaction, so a batch counts what it added so far and a refused import registers nothing; on PostgreSQL a
+transaction-scoped advisory lock per quota makes concurrent imports count one after the other (SQLite has one
+writer).
 """
 
 from __future__ import annotations
 
-from sqlalchemy import func, select
+import zlib
+
+from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
 from portal.catalog.models import Bundle, CatalogItem, CatalogVersion
@@ -39,11 +43,13 @@ def check(s: Session, item: CatalogItem, version: str, sha256: str, size: int) -
     quota past its limit."""
     known = s.get(Bundle, sha256) is not None
     total_limit = get_settings().storage_quota_bytes
+    limit = item_quota(item)
     if total_limit and not known:
+        _serialize(s, "quota:total")
         used = int(s.scalar(select(func.coalesce(func.sum(Bundle.size), 0))) or 0)
         _refuse_over("total", "PORTAL_STORAGE_QUOTA_BYTES", total_limit, used, size, item.id)
-    limit = item_quota(item)
     if limit:
+        _serialize(s, f"quota:item:{item.id}")
         shared = s.scalar(
             select(func.count()).where(
                 CatalogVersion.item_id == item.id,
@@ -57,6 +63,12 @@ def check(s: Session, item: CatalogItem, version: str, sha256: str, size: int) -
                 "the item's own quota" if item.storage_quota_bytes is not None else "PORTAL_STORAGE_ITEM_QUOTA_BYTES"
             )
             _refuse_over("item", source, limit, used, size, item.id)
+
+
+def _serialize(s: Session, name: str) -> None:
+    """Hold a lock named `name` until the transaction ends (PostgreSQL; SQLite writers are one at a time)."""
+    if s.get_bind().dialect.name == "postgresql":
+        s.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": zlib.crc32(f"portal:{name}".encode())})
 
 
 def _refuse_over(quota: str, source: str, limit: int, used: int, size: int, item_id: str) -> None:

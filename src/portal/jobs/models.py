@@ -72,7 +72,10 @@ class ItemTestCase(Base):
     """One case of a version's tests in one test run: the job that ran it and what it should have done."""
 
     __tablename__ = "item_test_cases"
-    __table_args__ = (Index("ix_item_test_cases_version", "item_id", "version", "run", "id"),)
+    __table_args__ = (
+        Index("ix_item_test_cases_version", "item_id", "version", "run", "id"),
+        Index("ix_item_test_cases_job_id", "job_id"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     item_id: Mapped[str] = mapped_column(String(64))

@@ -1,11 +1,14 @@
 """Job history retention: finished jobs older than `PORTAL_JOB_RETENTION_DAYS` (or their item's own
 `job_retention_days`) are deleted with their timeline, logs and approvals; sooner, after
 `PORTAL_JOB_LOG_RETENTION_DAYS`, a finished job loses its logs, its progress reports and its result but keeps
-its summary (state, times, inputs, error, transitions) and says when (`pruned_at`). 0 keeps them for ever.
+its summary (state, times, inputs, error, transitions) and says when (`pruned_at`). 0 keeps them for ever, and an
+item whose own retention is 0 keeps all of its jobs whole. Item test jobs are kept: they are the evidence a
+version's activation is judged on, and a run cut in two by a cutoff would be judged on the cases left.
 
 Pruning runs in transactions of at most `BATCH` jobs, so a portal with a million old jobs prunes them over many
 short transactions while jobs keep running. The rows are read in id order, which follows creation: a scan stops
-at the first job created after the newest cutoff (a job created later cannot have finished before it).
+at the first job created after the newest cutoff (a job created later cannot have finished before it), and a
+bounded run resumes where the previous one stopped, so jobs kept at the front never hold the rest back.
 Deletions use `RETURNING`, so the counters and hourly rollups lose exactly the jobs this transaction removed,
 even when two nodes prune at once; afterwards they equal a recount. Cutoffs are whole hours, so an hour's
 rollup loses all of its finished runs or none of them.
@@ -25,12 +28,12 @@ from portal.audit import service as audit
 from portal.catalog.models import CatalogItem
 from portal.db import session as db
 from portal.db.base import utcnow
-from portal.jobs import counters
+from portal.jobs import counters, kinds
 from portal.jobs.models import ItemTestCase, Job, JobApproval, JobEvent, JobLog
 from portal.jobs.states import FINISHED
 from portal.settings import get_settings
 
-BATCH = 500
+BATCH = 200  # a short transaction: the portal's own writers wait for it at most that long
 PROGRESS = "progress"
 _FINISHED = [str(state) for state in FINISHED]
 _SUMMARY = (
@@ -52,17 +55,20 @@ class PruneReport:
     deleted: int = 0
     trimmed: int = 0
     batches: int = 0
+    resume_after: int = 0  # where a bounded run stopped (0: it went through)
 
 
-def prune(now: datetime | None = None, *, max_batches: int | None = None, pause: float = 0.0) -> PruneReport:
-    """Prune what is past its retention, `BATCH` jobs per transaction, at most `max_batches` transactions (None:
-    until nothing is left), sleeping `pause` seconds between them (room for the jobs that run meanwhile)."""
+def prune(
+    now: datetime | None = None, *, max_batches: int | None = None, pause: float = 0.0, after: int = 0
+) -> PruneReport:
+    """Prune what is past its retention, `BATCH` jobs per transaction, from the job after id `after`, at most
+    `max_batches` transactions (None: until nothing is left), sleeping `pause` seconds between them (room for the
+    jobs that run meanwhile). A bounded run says where the next one should resume."""
     now = now or utcnow()
     report = PruneReport()
     rules = _Rules.load(now)
     if not rules.any():
         return report
-    after = 0
     newest = rules.newest_cutoff
     reached_newer = False
     while not reached_newer and (max_batches is None or report.batches < max_batches):
@@ -92,6 +98,7 @@ def prune(now: datetime | None = None, *, max_batches: int | None = None, pause:
         report.batches += 1
         if pause:
             time.sleep(pause)
+    report.resume_after = 0 if reached_newer else after
     return report
 
 
@@ -131,10 +138,17 @@ class _Rules:
 
     def delete(self, row: Any) -> bool:
         cutoff = self.items.get(row.item_id, self.default)  # an item of its own: its cutoff, maybe none
-        return cutoff is not None and _finished_before(row, cutoff)
+        return cutoff is not None and row.kind != kinds.TEST and _finished_before(row, cutoff)
 
     def trim(self, row: Any) -> bool:
-        return self.logs is not None and row.pruned_at is None and _finished_before(row, self.logs)
+        kept_whole = row.item_id in self.items and self.items[row.item_id] is None
+        return (
+            self.logs is not None
+            and not kept_whole
+            and row.kind != kinds.TEST
+            and row.pruned_at is None
+            and _finished_before(row, self.logs)
+        )
 
 
 def _cutoff(now: datetime, days: int) -> datetime | None:

@@ -195,7 +195,8 @@ def record_move(
     )
     counters.moved(s, row.item_id, row.queue, source.value, target.value, owner=row.created_by)
     if target.value in counters.FINISHED and row.kind == kinds.TASK:  # the hourly rollups count runs of items
-        counters.finished(s, row.item_id, target.value, now, row.started_at)
+        # The stored finish time, as a recount (and the retention, which subtracts it) reads it.
+        counters.finished(s, row.item_id, target.value, row.finished_at or now, row.started_at)
 
 
 def insert_job(

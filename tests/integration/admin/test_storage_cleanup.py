@@ -88,6 +88,15 @@ def test_the_cleanup_removes_exactly_what_its_preview_listed(portal: tuple[Porta
     assert listed["bytes"] == sum(b["size"] for b in listed["bundles"]) > 0
     assert listed["cache"]["entries"] >= 1
     assert stored(server, orphan) and stored(server, archived)  # a preview removes nothing
+    summary = admin.get(f"{API}/summary").json()
+    assert (summary["orphaned_bundles"], summary["orphaned_bytes"]) == (2, listed["bytes"])
+    bundles = admin.get(f"{API}/bundles", params={"page_size": 200}).json()["items"]
+    assert summary["bundles"] == len(bundles) and summary["bytes"] == sum(b["size"] for b in bundles)
+    assert summary["growth"][-1]["total"] == summary["bytes"]  # all stored today
+    assert summary["cache_entries"] >= 2 and summary["store"] == server.env["PORTAL_BUNDLE_STORE"]
+    by_item = {i["item_id"]: i for i in summary["items"]}
+    assert by_item[f"gone-{tag}"]["bytes"] == next(b["size"] for b in bundles if b["sha256"] == current)
+    assert [v["version"] for v in by_item[f"old-{tag}"]["versions"]] == ["2.0.0", "1.0.0"]
 
     done = admin.post(f"{API}/cleanup", json={"dry_run": False, "bundles": [b["sha256"] for b in listed["bundles"]]})
     assert done.status_code == 200, done.text
@@ -103,6 +112,7 @@ def test_the_cleanup_removes_exactly_what_its_preview_listed(portal: tuple[Porta
     entries = admin.get("/api/admin/audit", params={"action": "storage.cleanup"}).json()["items"]
     assert len(entries) == 1 and set(entries[0]["details"]["bundles"]) == {orphan, archived}
     assert admin.post(f"{API}/cleanup", json={"dry_run": True}).json()["bundles"] == []
+    assert admin.get(f"{API}/summary").json()["orphaned_bundles"] == 0
 
 
 def test_a_cleanup_held_to_a_list_removes_nothing_else_and_bad_input_changes_nothing(

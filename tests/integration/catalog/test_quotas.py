@@ -65,13 +65,18 @@ def test_an_import_over_a_quota_is_refused_with_the_quota_and_by_how_much(admin:
     assert versions(admin, "quota") == ["1.0.0"]  # nothing registered
 
     assert upload(admin, bundle("quota", "1.1.0")).status_code == 200  # a small one fits
-    same = upload(admin, bundle("quota", "1.1.0"))  # the same bytes again: unchanged, free
-    assert same.status_code == 200 and same.json()["imported"][0]["outcome"] == "unchanged"
+    used = admin.get(f"{ITEM_API}/quota").json()["storage_bytes"]
+    assert admin.patch(f"{ITEM_API}/quota", json={"storage_quota_bytes": used + 100}).status_code == 200
     replaced = upload(admin, bundle("quota", "1.0.0", result="new"), replace="true")
     assert replaced.status_code == 200, replaced.text  # its old bundle no longer counts for the item
+    assert admin.get(f"{ITEM_API}/quota").json()["storage_bytes"] <= used + 100
 
-    total = upload(admin, bundle("big", "1.0.0", noise=TOTAL))
-    assert total.status_code == 413 and total.json()["error"]["details"]["quota"] == "total"
+    stored = admin.get("/api/admin/storage/summary").json()["bytes"]
+    total = upload(admin, bundle("big", "1.0.0", noise=TOTAL - stored // 2 - 1_000))
+    assert total.status_code == 413, total.text
+    details = total.json()["error"]["details"]
+    assert details["quota"] == "total" and details["used"] == stored
+    assert details["size"] < TOTAL < details["used"] + details["size"]  # refused for what is stored already
     assert "PORTAL_STORAGE_QUOTA_BYTES" in total.json()["error"]["message"]
     assert admin.get(f"{ITEM_API}/big").status_code == 404
 

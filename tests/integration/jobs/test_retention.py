@@ -19,9 +19,10 @@ from portal.catalog.models import CatalogItem
 from portal.db import session as db
 from portal.db.base import utcnow
 from portal.identity.principal import SYSTEM
-from portal.jobs import counters, retention
+from portal.jobs import counters, kinds, retention, writer
 from portal.jobs import service as jobs_service
 from portal.jobs.models import Job, JobCount, JobEvent, JobHourly, JobLog, JobOwnerCount
+from portal.jobs.states import JobState
 from tests.conftest import migrated_database
 from tests.helpers import item_files, write
 
@@ -92,6 +93,9 @@ def test_retention_prunes_in_batches_and_leaves_the_counters_equal_to_a_recount(
 ) -> None:
     old = [job("kept", 40 + n / 10, state) for n, state in enumerate(["SUCCEEDED", "FAILED", "CANCELLED"] * 4)]
     old_forever = job("forever", 40)
+    old_test = job("kept", 40)
+    with db.write() as s:  # an item test's job: the evidence its version is judged on
+        s.execute(update(Job).where(Job.id == old_test).values(kind=kinds.TEST))
     old_running = job("kept", 40, state="RUNNING")
     middle = job("kept", 10)
     recent = job("kept", 1)
@@ -101,19 +105,20 @@ def test_retention_prunes_in_batches_and_leaves_the_counters_equal_to_a_recount(
     monkeypatch.setattr(retention, "BATCH", 5)
 
     report = retention.prune(NOW)
-    assert report.deleted == len(old) and report.trimmed == 2  # the middle job, and the old one kept for ever
-    assert report.batches == 3  # the 15 jobs older than the newest cutoff, 5 a batch
+    assert report.deleted == len(old) and report.trimmed == 1  # the middle job; the item kept for ever keeps all
+    assert report.batches == 4  # the 16 jobs older than the newest cutoff, 5 a batch
 
     with db.read() as s:
         ids = set(s.scalars(select(Job.id)))
-        assert ids.isdisjoint(old) and {old_forever, old_running, middle, recent} <= ids
+        assert ids.isdisjoint(old) and {old_forever, old_test, old_running, middle, recent} <= ids
+        assert s.scalar(select(func.count()).where(JobLog.job_id.in_([old_forever, old_test]))) == 6
         assert s.scalar(select(func.count()).where(JobLog.job_id.in_(old))) == 0
         assert s.scalar(select(func.count()).where(JobEvent.job_id.in_(old))) == 0
         trimmed = s.get(Job, middle)
         assert trimmed is not None and trimmed.pruned_at is not None and trimmed.result is None
         assert s.scalar(select(func.count()).where(JobLog.job_id == middle)) == 0
-        kinds = set(s.scalars(select(JobEvent.kind).where(JobEvent.job_id == middle)))
-        assert kinds == {"state"}  # its transitions stay
+        event_kinds = set(s.scalars(select(JobEvent.kind).where(JobEvent.job_id == middle)))
+        assert event_kinds == {"state"}  # its transitions stay
         untouched = s.get(Job, recent)
         assert untouched is not None and untouched.pruned_at is None and untouched.retry_of is None
         assert s.scalar(select(func.count()).where(JobLog.job_id == recent)) == 3
@@ -165,3 +170,26 @@ def test_a_recount_and_the_next_job_share_one_rollup_row_per_hour(portal: None) 
     with db.read() as s:
         rows = list(s.scalars(select(JobHourly).where(JobHourly.item_id == "kept")))
     assert [(r.hour, r.created) for r in rows] == [(counters.hour_of(utcnow()), 2)]
+
+
+def test_a_job_is_counted_in_the_hour_it_is_stored_as_finished(portal: None) -> None:
+    created = jobs_service.create_job(SYSTEM, "forever", "1.0.0", {}).id
+    finished = NOW - timedelta(hours=2)  # not the hour of the transition: the rollup follows the stored time
+    with db.write() as s:
+        writer.transition(s, created, JobState.QUEUED, JobState.CANCELLED, {"finished_at": finished})
+    with db.read() as s:
+        row = s.get(JobHourly, (counters.hour_of(finished), "forever"))
+    assert row is not None and row.cancelled == 1
+
+
+def test_bounded_runs_resume_where_the_last_stopped(portal: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    for _ in range(6):
+        job("forever", 40)  # kept for ever, at the front of the id order
+    due = [job("kept", 40) for _ in range(3)]
+    with db.write() as s:
+        counters.rebuild(s.connection())
+    monkeypatch.setattr(retention, "BATCH", 5)
+    first = retention.prune(NOW, max_batches=1)
+    assert (first.deleted, first.resume_after > 0) == (0, True)
+    second = retention.prune(NOW, max_batches=1, after=first.resume_after)
+    assert second.deleted == len(due) and second.resume_after == 0  # it reached the newer jobs: start over

@@ -1,13 +1,14 @@
 /**
- * The bundle browser (admins): every stored bundle with its size, the item versions that refer to it, the jobs
- * that ran it and when it was last used; a bundle's files, each read-only (text as text, binaries as their size and
- * hash), and its download; and the cleanup, preview first.
+ * Storage (admins): what the catalog stores and costs; the bundle browser (every stored bundle with its size, the
+ * item versions that refer to it, the jobs that ran it and when it was last used; a bundle's files, each
+ * read-only: text as text, binaries as their size and hash; its download); and the cleanup, preview first.
  */
 import { useState } from "react";
 import { Link, useSearchParams } from "react-router";
 import { bundleDownloadUrl, useBundleFile, useBundleFiles, useBundles, type BundleFilters, type StoredBundle } from "../../api/storage";
 import { formatBytes } from "../../components/admin/format";
 import { StorageCleanup } from "../../components/admin/StorageCleanup";
+import { StorageSummary } from "../../components/admin/StorageSummary";
 import { LifecycleBadge } from "../../components/catalogAdmin/lifecycle";
 import type { LifecycleState } from "../../api/catalogAdmin";
 import { Empty, Section, Spinner, TableHead, Time } from "../../components/ui";
@@ -103,6 +104,8 @@ export default function StoragePage() {
       <h1 id="storage-title" className="mb-3 text-2xl font-semibold">
         Storage
       </h1>
+      <StorageSummary />
+      <h2 className="mb-3 mt-8 text-lg font-semibold">Bundles</h2>
       <form
         className="mb-3 flex flex-wrap items-end gap-2 text-sm"
         onSubmit={(e) => {

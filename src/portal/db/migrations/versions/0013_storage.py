@@ -26,6 +26,8 @@ def upgrade() -> None:
     op.add_column("catalog_items", sa.Column("storage_quota_bytes", sa.BigInteger(), nullable=True))
     op.add_column("catalog_items", sa.Column("job_retention_days", sa.Integer(), nullable=True))
     op.add_column("jobs", sa.Column("pruned_at", UTCDateTime(), nullable=True))
+    # Deleting a job checks the test cases that refer to it: without this, a scan of the table per job.
+    op.create_index("ix_item_test_cases_job_id", "item_test_cases", ["job_id"])
     if op.get_bind().dialect.name == "sqlite":
         # Until now the counters' upsert bound the rollup hour untyped, which SQLite stored as another string than
         # the column's own format: after a recount an hour could have two rows. One recount puts every hour in the
@@ -36,6 +38,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.drop_index("ix_item_test_cases_job_id", table_name="item_test_cases")
     op.drop_column("jobs", "pruned_at")
     op.drop_column("catalog_items", "job_retention_days")
     op.drop_column("catalog_items", "storage_quota_bytes")
