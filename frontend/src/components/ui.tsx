@@ -192,3 +192,20 @@ export function Section({ id, title, actions, children }: { id: string; title: s
     </section>
   );
 }
+
+/** Previous and next for a paged table, with where the reader is ("Page 2 of 5 · 230 items"). */
+export function Pager({ page, pages, total, noun, onPage }: { page: number; pages: number; total: number; noun: string; onPage: (page: number) => void }) {
+  return (
+    <nav aria-label="Pages" className="mt-3 flex items-center gap-2 text-sm">
+      <button type="button" className="btn" disabled={page <= 1} onClick={() => onPage(page - 1)}>
+        Previous
+      </button>
+      <span>
+        Page {page} of {pages} · {total} {noun}
+      </span>
+      <button type="button" className="btn" disabled={page >= pages} onClick={() => onPage(page + 1)}>
+        Next
+      </button>
+    </nav>
+  );
+}

@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from portal.admin import paging
 from portal.catalog import access, administration, channels, dependencies, lifecycle, quotas
 from portal.catalog import queries as catalog_queries
 from portal.catalog.admin_schemas import (
@@ -23,7 +24,6 @@ from portal.catalog.models import CatalogChannel, CatalogItem, CatalogVersion, C
 from portal.catalog.service import LATEST, _sort_key
 from portal.db import session as db
 from portal.db.base import utcnow
-from portal.errors import ValidationFailed
 from portal.identity.principal import Principal
 from portal.jobs import kinds
 from portal.jobs.counters import hour_of
@@ -49,10 +49,7 @@ def list_items(
     page_size: int = 50,
 ) -> AdminItemPage:
     """Every item (whatever the state of its versions), filtered, sorted and paged."""
-    if sort not in SORTS:
-        raise ValidationFailed(
-            "unknown sort", details=[{"field": "sort", "message": f"one of {', '.join(sorted(SORTS))}"}]
-        )
+    order = paging.order_by(SORTS, sort, descending, CatalogItem.id)
     page_size = max(1, min(page_size, MAX_PAGE_SIZE))
     conditions: list[Any] = []
     if q:
@@ -63,8 +60,6 @@ def list_items(
         conditions.append(
             CatalogItem.id.in_(select(CatalogVersion.item_id).where(CatalogVersion.status == state).distinct())
         )
-    column = SORTS[sort]
-    order = [column.desc() if descending else column, CatalogItem.id]
     with db.read() as s:
         if tag or owner:
             # These filters read JSON lists, which neither database indexes portably: they run here, on three

@@ -10,6 +10,7 @@ from typing import Any
 
 from sqlalchemy import func, or_, select
 
+from portal.admin import paging
 from portal.admin.storage_schemas import (
     BundleFile,
     BundleFileContent,
@@ -35,16 +36,12 @@ def list_bundles(
 ) -> BundlePage:
     """Every bundle of the catalog, filtered by a sha256 prefix or the id of an item that refers to it, sorted
     and paged, each with its references, its jobs and when it was last used."""
-    if sort not in SORTS:
-        raise ValidationFailed(
-            "unknown sort", details=[{"field": "sort", "message": f"one of {', '.join(sorted(SORTS))}"}]
-        )
+    order = paging.order_by(SORTS, sort, descending, Bundle.sha256)
     page_size = max(1, min(page_size, MAX_PAGE_SIZE))
     conditions: list[Any] = []
     if q:
         referring = select(CatalogVersion.bundle_sha256).where(CatalogVersion.item_id.contains(q, autoescape=True))
         conditions.append(or_(Bundle.sha256.startswith(q.lower(), autoescape=True), Bundle.sha256.in_(referring)))
-    column = SORTS[sort]
     last_used = (
         select(Job.created_at)
         .where(Job.bundle_sha256 == Bundle.sha256)
@@ -58,7 +55,7 @@ def list_bundles(
         rows = s.execute(
             select(Bundle, last_used)
             .where(*conditions)
-            .order_by(column.desc() if descending else column, Bundle.sha256)
+            .order_by(*order)
             .limit(page_size)
             .offset((page - 1) * page_size)
         ).all()
@@ -101,7 +98,7 @@ def files(sha256: str) -> BundleFiles:
             path = Path(dirpath, name)
             if path.is_file() and not path.is_symlink():
                 found.append(BundleFile(path=path.relative_to(root).as_posix(), size=path.stat().st_size))
-    found.sort(key=lambda f: f.path)
+    found.sort(key=lambda f: f.path)  # a folder's files and its subfolders' interleave by path
     return BundleFiles(sha256=sha256, files=found)
 
 

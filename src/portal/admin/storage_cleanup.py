@@ -83,11 +83,11 @@ def orphaned() -> Any:
 
 
 def _plan(s: Session, only: list[str] | None, cached: dict[str, int]) -> _Plan:
-    purgeable = administration.past_retention(administration.purge_cutoff())
     orphans = list(s.scalars(select(Bundle).where(orphaned()).order_by(Bundle.created_at, Bundle.sha256)))
     if only is not None:
         wanted = set(only)
         orphans = [b for b in orphans if b.sha256 in wanted]
+    purgeable = administration.past_retention(administration.purge_cutoff())
     purged = s.execute(select(CatalogVersion.item_id, CatalogVersion.version).where(purgeable))
     versions = [f"{item_id}@{version}" for item_id, version in purged]
     removed = {b.sha256 for b in orphans}

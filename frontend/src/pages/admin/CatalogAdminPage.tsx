@@ -12,7 +12,7 @@ import { BulkBar, type Target } from "../../components/catalogAdmin/BulkBar";
 import { DependencyMap } from "../../components/catalogAdmin/DependencyMap";
 import { LifecycleBadge, STATES, stateLabel } from "../../components/catalogAdmin/lifecycle";
 import { SearchBox } from "../../components/SearchBox";
-import { Badge, Empty, Spinner, TableHead, Time } from "../../components/ui";
+import { Badge, Empty, Pager, Spinner, TableHead, Time } from "../../components/ui";
 import { useUrlState } from "../../lib/urlState";
 import { errorText } from "../../lib/formErrors";
 
@@ -180,17 +180,7 @@ export default function CatalogAdminPage() {
           </table>
         </div>
       )}
-      <nav aria-label="Pages" className="mt-3 flex items-center gap-2 text-sm">
-        <button type="button" className="btn" disabled={filters.page === 1} onClick={() => update({ page: String((filters.page ?? 1) - 1) })}>
-          Previous
-        </button>
-        <span>
-          Page {filters.page} of {pages} · {total} items
-        </span>
-        <button type="button" className="btn" disabled={(filters.page ?? 1) >= pages} onClick={() => update({ page: String((filters.page ?? 1) + 1) })}>
-          Next
-        </button>
-      </nav>
+      <Pager page={filters.page ?? 1} pages={pages} total={total} noun="items" onPage={(n) => update({ page: String(n) })} />
       <WholeMap />
     </section>
   );

@@ -11,7 +11,7 @@ import { StorageCleanup } from "../../components/admin/StorageCleanup";
 import { StorageSummary } from "../../components/admin/StorageSummary";
 import { LifecycleBadge } from "../../components/catalogAdmin/lifecycle";
 import type { LifecycleState } from "../../api/catalogAdmin";
-import { Empty, Section, Spinner, TableHead, Time } from "../../components/ui";
+import { Empty, Pager, Section, Spinner, TableHead, Time } from "../../components/ui";
 import { errorText } from "../../lib/formErrors";
 
 const PAGE_SIZE = 50;
@@ -179,17 +179,7 @@ export default function StoragePage() {
           </table>
         </div>
       )}
-      <div className="mt-2 flex items-center gap-2 text-sm">
-        <button type="button" className="btn" disabled={(filters.page ?? 1) <= 1} onClick={() => update({ page: String((filters.page ?? 1) - 1) })}>
-          Previous
-        </button>
-        <span>
-          Page {filters.page} of {pages} · {total} bundles
-        </span>
-        <button type="button" className="btn" disabled={(filters.page ?? 1) >= pages} onClick={() => update({ page: String((filters.page ?? 1) + 1) })}>
-          Next
-        </button>
-      </div>
+      <Pager page={filters.page ?? 1} pages={pages} total={total} noun="bundles" onPage={(n) => update({ page: String(n) })} />
       {chosen && <BundleDetail key={chosen.sha256} bundle={chosen} />}
       <Section id="cleanup-title" title="Cleanup">
         <StorageCleanup />
