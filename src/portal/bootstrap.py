@@ -12,12 +12,12 @@ The process-wide objects, each installed here at start-up and put back by `reset
 
 from __future__ import annotations
 
-import fcntl
 import logging
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from portal import fs
 from portal.audit import retention as audit_retention
 from portal.auth import credentials, login_throttle
 from portal.auth import service as auth_service
@@ -53,24 +53,9 @@ class PortalState:
     forget_schedule_changes: Callable[[], None] | None = None
 
 
-LOCK_FILE = "serve.lock"
 PURGE_EVERY_SECONDS = 3600.0
 RETENTION_EVERY_SECONDS = 60.0
 RETENTION_BATCHES_PER_RUN = 50  # of 200 jobs: a million old jobs go in under two hours
-
-
-def _lock_data_dir(settings: Settings) -> int:
-    """One embedded portal per data directory: a second one would fail the first one's running jobs."""
-    settings.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-    fd = os.open(settings.data_dir / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o600)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        os.close(fd)
-        raise RuntimeError(
-            f"another portal is already serving {settings.data_dir} (embedded mode runs one process per data directory)"
-        ) from None
-    return fd
 
 
 def prepare(settings: Settings) -> str | None:
@@ -123,7 +108,7 @@ def connect_domains() -> None:
 def start(settings: Settings, run_executor: bool = True) -> PortalState:
     """Embedded: this process runs the jobs (one per data directory). Distributed: it hands them to Celery and
     hears every node's events on Redis. Either way its periodic duties run in one duty runner."""
-    lock_fd = _lock_data_dir(settings) if run_executor and not settings.distributed else None
+    lock_fd = fs.lock_data_dir(settings.data_dir) if run_executor and not settings.distributed else None
     password = prepare(settings)
     connect_domains()
     event_bus: bus.EventBus

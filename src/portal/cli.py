@@ -10,6 +10,7 @@ import time
 import click
 
 from portal import logs
+from portal.backup.commands import backup, restore
 from portal.errors import PortalError
 from portal.identity.principal import SYSTEM
 from portal.identity.roles import ROLE_NAMES
@@ -143,6 +144,10 @@ def migrate() -> None:
     """Bring the database schema to the newest revision."""
     _prepare_db()
     click.echo("database is up to date")
+
+
+main.add_command(backup)
+main.add_command(restore)
 
 
 @main.group()

@@ -4,12 +4,49 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import fcntl
 import os
 import stat
+from collections.abc import Iterator
 from pathlib import Path
 
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _ROUNDS = 10  # a folder that something keeps filling is listed again at most this often
+
+
+SERVE_LOCK = "serve.lock"
+
+
+def lock_data_dir(data_dir: Path) -> int:
+    """Hold the data directory for this process (an exclusive lock on its `serve.lock`, kept while the returned
+    descriptor is open): one embedded portal per data directory, and no restore under a running one."""
+    data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    fd = os.open(data_dir / SERVE_LOCK, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise RuntimeError(
+            f"another portal is already serving {data_dir} (embedded mode runs one process per data directory)"
+        ) from None
+    return fd
+
+
+@contextlib.contextmanager
+def file_lock(path: Path, *, shared: bool, wait: bool) -> Iterator[bool]:
+    """Hold an advisory lock on `path` (made if missing) for the block; yields False when `wait` is off and
+    another process holds it in a conflicting mode."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        try:
+            fcntl.flock(fd, (fcntl.LOCK_SH if shared else fcntl.LOCK_EX) | (0 if wait else fcntl.LOCK_NB))
+        except BlockingIOError:
+            yield False
+            return
+        yield True
+    finally:
+        os.close(fd)
 
 
 def remove_tree(path: Path) -> None:

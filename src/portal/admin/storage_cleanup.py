@@ -41,6 +41,13 @@ def cleanup(actor: Principal, *, dry_run: bool, only: list[str] | None = None) -
         with db.read() as s:
             plan = _plan(s, only, cached)
         return _report(plan, plan.bundles, dry_run=True)
+    with storage.removing():
+        report = _carry_out(actor, only, cached)
+    storage.sweep_leftovers()
+    return report
+
+
+def _carry_out(actor: Principal, only: list[str] | None, cached: dict[str, int]) -> CleanupReport:
     aside: list[tuple[Path, Path]] = []
     try:
         with db.write() as s:
@@ -69,7 +76,6 @@ def cleanup(actor: Principal, *, dry_run: bool, only: list[str] | None = None) -
     except BaseException:
         storage.settle_removal(aside, committed=False)
         raise
-    storage.sweep_leftovers()
     return report
 
 

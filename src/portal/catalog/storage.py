@@ -8,7 +8,7 @@ import os
 import secrets
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,10 +29,11 @@ from portal.catalog.bundles import (
 from portal.catalog.models import Bundle
 from portal.db import session as db
 from portal.errors import Conflict, NotFound
-from portal.fs import remove_tree
+from portal.fs import file_lock, remove_tree
 from portal.settings import Settings, get_settings
 
 REMOVED_PREFIX = ".removed-"
+REMOVAL_LOCK = "bundles.lock"
 _stores_lock = threading.Lock()
 
 
@@ -122,6 +123,23 @@ def evict_cached(sha256s: Iterable[str]) -> None:
     cache = _storage(get_settings())[1]
     for sha256 in sha256s:
         cache.evict(sha256)
+
+
+@contextlib.contextmanager
+def removing() -> Iterator[None]:
+    """Held while bundles are removed; Conflict while a backup copies the bundle files (it holds them for the
+    moments between its database snapshot and the last file it reads)."""
+    with file_lock(get_settings().data_dir / REMOVAL_LOCK, shared=False, wait=False) as held:
+        if not held:
+            raise Conflict("a backup is copying the bundles now: clean up once it has finished")
+        yield
+
+
+@contextlib.contextmanager
+def removals_paused() -> Iterator[None]:
+    """No bundle file of this data directory is removed while this is held (by several readers at once)."""
+    with file_lock(get_settings().data_dir / REMOVAL_LOCK, shared=True, wait=True):
+        yield
 
 
 def remove_stored(s: Session, sha256s: list[str]) -> list[tuple[Path, Path]]:

@@ -8,6 +8,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from sqlalchemy import Engine
 
 from portal.db import session as db
 
@@ -20,17 +21,27 @@ def alembic_config() -> Config:
     return config
 
 
-def upgrade() -> None:
-    """Bring the configured database to the newest revision."""
+def upgrade(engine: Engine | None = None, revision: str = "head") -> None:
+    """Bring the configured database (or `engine`'s) to the newest revision (or to `revision`)."""
     config = alembic_config()
-    with db.get_engine().begin() as connection:
+    with (engine or db.get_engine()).begin() as connection:
         config.attributes["connection"] = connection
-        command.upgrade(config, "head")
+        command.upgrade(config, revision)
 
 
-def revisions() -> tuple[str | None, str | None]:
+def head_revision() -> str:
+    """The newest revision this portal ships."""
+    return str(ScriptDirectory.from_config(alembic_config()).get_current_head())
+
+
+def known_revisions() -> set[str]:
+    """Every revision this portal ships."""
+    return {script.revision for script in ScriptDirectory.from_config(alembic_config()).walk_revisions()}
+
+
+def revisions(engine: Engine | None = None) -> tuple[str | None, str | None]:
     """(current revision of the database, newest revision shipped)."""
     head = ScriptDirectory.from_config(alembic_config()).get_current_head()
-    with db.get_engine().connect() as connection:
+    with (engine or db.get_engine()).connect() as connection:
         current = MigrationContext.configure(connection).get_current_revision()
     return current, head

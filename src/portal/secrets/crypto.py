@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import threading
@@ -43,7 +44,29 @@ def _keys(settings: Settings) -> list[str]:
         else:
             with os.fdopen(fd, "w") as fh:
                 fh.write(Fernet.generate_key().decode())
-    return [path.read_text().strip()]
+    return path.read_text().split()
+
+
+def known_keys(settings: Settings) -> list[str]:
+    """The keys configured or kept in the data directory (none made here)."""
+    if settings.secrets_key:
+        return list(settings.secrets_key)
+    path = settings.data_dir / KEY_FILE
+    return path.read_text().split() if path.is_file() else []
+
+
+def write_key_file(settings: Settings, keys: list[str]) -> None:
+    """Keep these keys in the data directory (the first encrypts), readable by this user only."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    path = settings.data_dir / KEY_FILE
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write("\n".join(keys) + "\n")
+
+
+def fingerprint(key: str) -> str:
+    """A short digest naming a key without revealing it (the keys are random, so it cannot be reversed)."""
+    return hashlib.sha256(b"portal secrets key\0" + key.encode()).hexdigest()[:16]
 
 
 def _fernet() -> MultiFernet:

@@ -1,0 +1,1 @@
+"""Backup and restore of a whole portal, and the catalog's export and import between portals."""

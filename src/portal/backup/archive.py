@@ -1,0 +1,237 @@
+"""The archive format: a plain tar whose first member (`portal-backup.json`) says what it is, whose last member
+(`manifest.json`) holds the sha256 and size of every other member, and whose members in between are the database
+(`database.sqlite3`), the bundles (`bundles/<sha256>.tar.gz`) and, only when asked, the secrets key (`secrets.key`).
+
+A plain tar, so that `tar -tf` lists it and any tool can take it apart; uncompressed, because the bundles are
+gzip already and compressing the database would make the backup several times slower (pipe it to `zstd` for
+the shelf). The checksums come last so that the archive is written in one pass.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import re
+import tarfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+from portal.errors import PortalError
+
+FORMAT = "portal-backup"
+FORMAT_VERSION = 1
+HEADER = "portal-backup.json"
+MANIFEST = "manifest.json"
+DATABASE = "database.sqlite3"
+KEYS = "secrets.key"
+BUNDLE_MEMBER = re.compile(r"^bundles/([0-9a-f]{64})\.tar\.gz$")
+CHUNK = 1024 * 1024
+
+
+class ArchiveError(PortalError):
+    """The archive is not one of ours, is damaged, or cannot be restored here."""
+
+    status_code = 400
+    code = "backup_invalid"
+
+
+def bundle_member(sha256: str) -> str:
+    return f"bundles/{sha256}.tar.gz"
+
+
+class _Hashing:
+    """A reader that hashes what passes through it (tarfile copies a member from it in chunks)."""
+
+    def __init__(self, source: IO[bytes]) -> None:
+        self.source = source
+        self.digest = hashlib.sha256()
+
+    def read(self, size: int = -1) -> bytes:
+        data = self.source.read(size)
+        self.digest.update(data)
+        return data
+
+
+class ArchiveWriter:
+    """Writes an archive to `<path>.partial` and renames it into place on `close()`: a failed backup leaves no
+    archive that looks whole."""
+
+    def __init__(self, path: Path, header: dict[str, Any]) -> None:
+        self.path = path
+        self.partial = path.with_name(path.name + ".partial")
+        fd = os.open(self.partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        self._file = os.fdopen(fd, "wb")
+        # held open across calls, closed by close() or abandon()
+        self._tar = tarfile.TarFile(fileobj=self._file, mode="w", format=tarfile.PAX_FORMAT, copybufsize=CHUNK)
+        self.members: dict[str, dict[str, Any]] = {}
+        self.add_bytes(HEADER, json.dumps({"format": FORMAT, "format_version": FORMAT_VERSION, **header}).encode())
+
+    def _info(self, name: str, size: int) -> tarfile.TarInfo:
+        info = tarfile.TarInfo(name)
+        info.size = size
+        info.mode = 0o600
+        info.mtime = int(time.time())
+        return info
+
+    def add_bytes(self, name: str, data: bytes) -> None:
+        self._tar.addfile(self._info(name, len(data)), io.BytesIO(data))
+        self.members[name] = {"sha256": hashlib.sha256(data).hexdigest(), "size": len(data)}
+
+    def add_file(self, name: str, path: Path) -> None:
+        with path.open("rb") as fh:
+            size = os.fstat(fh.fileno()).st_size
+            reader = _Hashing(fh)
+            self._tar.addfile(self._info(name, size), reader)
+        self.members[name] = {"sha256": reader.digest.hexdigest(), "size": size}
+
+    def close(self, summary: dict[str, Any]) -> None:
+        """Write the manifest, flush to disk and put the archive in place."""
+        manifest = {"format": FORMAT, "format_version": FORMAT_VERSION, "members": self.members, **summary}
+        data = json.dumps(manifest, indent=1).encode()
+        self._tar.addfile(self._info(MANIFEST, len(data)), io.BytesIO(data))
+        self._tar.close()
+        self._file.flush()
+        os.fsync(self._file.fileno())
+        self._file.close()
+        os.replace(self.partial, self.path)
+
+    def abandon(self) -> None:
+        self._tar.close()
+        self._file.close()
+        self.partial.unlink(missing_ok=True)
+
+
+@dataclass
+class VerifiedArchive:
+    """An archive whose every member matched its manifest: its header, its manifest and the members' names."""
+
+    path: Path
+    header: dict[str, Any]
+    manifest: dict[str, Any]
+    bundles: list[str] = field(default_factory=list)
+
+    @property
+    def has_keys(self) -> bool:
+        return KEYS in self.manifest["members"]
+
+    @contextmanager
+    def open(self) -> Iterator[tarfile.TarFile]:
+        with tarfile.open(self.path, mode="r:") as tar:
+            yield tar
+
+    def read_member(self, tar: tarfile.TarFile, name: str) -> bytes:
+        """A member's bytes, checked again against the manifest (the file may have changed since it was verified)."""
+        source = tar.extractfile(name)
+        if source is None:
+            raise ArchiveError(f"the archive's {name} is not a file")
+        data = source.read()
+        self._check(name, hashlib.sha256(data).hexdigest(), len(data))
+        return data
+
+    def extract_to(self, tar: tarfile.TarFile, name: str, target: Path) -> None:
+        source = tar.extractfile(name)
+        if source is None:
+            raise ArchiveError(f"the archive's {name} is not a file")
+        digest, size = hashlib.sha256(), 0
+        fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "wb") as out:
+            while chunk := source.read(CHUNK):
+                digest.update(chunk)
+                size += len(chunk)
+                out.write(chunk)
+        self._check(name, digest.hexdigest(), size)
+
+    def _check(self, name: str, sha256: str, size: int) -> None:
+        expected = self.manifest["members"][name]
+        if expected["sha256"] != sha256 or expected["size"] != size:
+            raise ArchiveError(f"the archive changed while it was restored: {name} no longer matches its manifest")
+
+
+def _json_member(data: bytes, name: str) -> dict[str, Any]:
+    try:
+        value = json.loads(data)
+    except ValueError:
+        raise ArchiveError(f"not a portal backup: its {name} is not JSON") from None
+    if not isinstance(value, dict) or value.get("format") != FORMAT:
+        raise ArchiveError(f"not a portal backup: its {name} does not name the {FORMAT} format")
+    if value.get("format_version") != FORMAT_VERSION:
+        raise ArchiveError(
+            f"a portal backup of format {value.get('format_version')}, which this portal does not read "
+            f"(it reads format {FORMAT_VERSION})"
+        )
+    return value
+
+
+def verify(path: Path) -> VerifiedArchive:
+    """Read the whole archive once, hashing every member; the archive described by its manifest, or ArchiveError
+    with the reason (not a tar, not ours, truncated, a member missing, changed or added)."""
+    if not path.is_file():
+        raise ArchiveError(f"{path} is not a file")
+    seen: dict[str, dict[str, Any]] = {}
+    header: dict[str, Any] | None = None
+    manifest: dict[str, Any] | None = None
+    try:
+        with tarfile.open(path, mode="r|") as tar:
+            for info in tar:
+                if manifest is not None:
+                    raise ArchiveError(f"the archive has a member after its manifest: {info.name}")
+                if not info.isfile():
+                    raise ArchiveError(f"the archive holds something other than files: {info.name}")
+                if info.name in seen:
+                    raise ArchiveError(f"the archive holds {info.name} twice")
+                source = tar.extractfile(info)
+                assert source is not None  # a regular file
+                digest, size, head = hashlib.sha256(), 0, b""
+                while chunk := source.read(CHUNK):
+                    digest.update(chunk)
+                    size += len(chunk)
+                    if info.name in (HEADER, MANIFEST) and len(head) < 16 * CHUNK:
+                        head += chunk
+                if header is None:
+                    if info.name != HEADER:
+                        raise ArchiveError(f"not a portal backup: it begins with {info.name}, not {HEADER}")
+                    header = _json_member(head, HEADER)
+                if info.name == MANIFEST:
+                    manifest = _json_member(head, MANIFEST)
+                else:
+                    seen[info.name] = {"sha256": digest.hexdigest(), "size": size}
+    except tarfile.ReadError as exc:
+        raise ArchiveError(f"not a portal backup, or a damaged one: {exc}") from None
+    except (EOFError, tarfile.StreamError) as exc:
+        raise ArchiveError(f"the archive is truncated or damaged: {exc}") from None
+    if header is None:
+        raise ArchiveError("not a portal backup: the archive is empty")
+    if manifest is None:
+        raise ArchiveError("the archive is incomplete: it has no manifest (a backup that did not finish?)")
+    _compare(seen, manifest)
+    bundles = [m.group(1) for name in seen if (m := BUNDLE_MEMBER.match(name))]
+    return VerifiedArchive(path=path, header=header, manifest=manifest, bundles=sorted(bundles))
+
+
+def _compare(seen: dict[str, dict[str, Any]], manifest: dict[str, Any]) -> None:
+    listed = manifest.get("members")
+    if not isinstance(listed, dict):
+        raise ArchiveError("the archive's manifest lists no members")
+    for name, expected in listed.items():
+        found = seen.get(name)
+        if found is None:
+            raise ArchiveError(f"the archive is damaged: {name} is missing")
+        if found != expected:
+            raise ArchiveError(f"the archive is damaged: {name} does not match its sha256 in the manifest")
+    extra = sorted(set(seen) - set(listed))
+    if extra:
+        raise ArchiveError(f"the archive holds members its manifest does not list: {', '.join(extra[:5])}")
+    if DATABASE not in listed:
+        raise ArchiveError(f"the archive has no {DATABASE}")
+    for name in listed:
+        if name not in (HEADER, DATABASE, KEYS) and not BUNDLE_MEMBER.match(name):
+            raise ArchiveError(f"the archive holds a member this portal does not know: {name}")
+    for name in listed:
+        if (m := BUNDLE_MEMBER.match(name)) and listed[name]["sha256"] != m.group(1):
+            raise ArchiveError(f"the archive is damaged: {name} does not hold the bundle its name says")

@@ -1,0 +1,94 @@
+"""The portal's tables as data: whether a database holds any, their row counts, copying every row from one
+database to another of the same schema revision (a logical dump and load, across SQLite and PostgreSQL), and
+dropping them all."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from sqlalchemy import Connection, Engine, MetaData, Table, func, insert, inspect, select, text
+
+from portal.db.base import Base
+
+BATCH = 5000
+BLOBS = "bundle_blobs"  # bundles travel as archive members, not as rows
+
+
+def portal_tables() -> list[Table]:
+    """Every table of the models, parents before the tables that refer to them."""
+    import portal.audit.models
+    import portal.auth.models
+    import portal.catalog.models
+    import portal.execution.models
+    import portal.jobs.models
+    import portal.schedules.models
+    import portal.secrets.models  # noqa: F401  (registers every table on the metadata, as the migrations do)
+
+    return list(Base.metadata.sorted_tables)
+
+
+def row_counts(conn: Connection) -> dict[str, int]:
+    present = set(inspect(conn).get_table_names())
+    return {
+        t.name: int(conn.scalar(select(func.count()).select_from(t)) or 0) for t in portal_tables() if t.name in present
+    }
+
+
+def holds_data(engine: Engine) -> list[str]:
+    """The portal tables of this database that hold a row (none: a new or freshly migrated database)."""
+    with engine.connect() as conn:
+        present = set(inspect(conn).get_table_names())
+        return [
+            t.name
+            for t in portal_tables()
+            if t.name in present and conn.execute(select(text("1")).select_from(t).limit(1)).first() is not None
+        ]
+
+
+def copy_rows(source: Connection, target: Connection, skip: Iterable[str] = ()) -> dict[str, int]:
+    """Copy every row of every portal table, in key order and in batches, with the models' types on both sides
+    (so timestamps, JSON and binary values convert between the dialects); the rows copied per table."""
+    skipped = set(skip)
+    copied: dict[str, int] = {}
+    for table in portal_tables():
+        if table.name in skipped:
+            continue
+        count = 0
+        query = select(table).order_by(*table.primary_key.columns)
+        result = source.execution_options(stream_results=True, yield_per=BATCH).execute(query)
+        for rows in result.partitions(BATCH):
+            target.execute(insert(table), [dict(row._mapping) for row in rows])
+            count += len(rows)
+        copied[table.name] = count
+    return copied
+
+
+def clear_rows(conn: Connection) -> None:
+    """Delete every row of every portal table (children first), such as the rows a migration may seed."""
+    for table in reversed(portal_tables()):
+        conn.execute(table.delete())
+
+
+def reset_sequences(conn: Connection) -> None:
+    """On PostgreSQL, move each serial key's sequence past the rows copied in with their keys."""
+    if conn.dialect.name != "postgresql":
+        return
+    for table in portal_tables():
+        for column in table.primary_key.columns:
+            # NULL for a key without a sequence (a text key, one part of a composite key)
+            sequence = conn.scalar(text("SELECT pg_get_serial_sequence(:t, :c)"), {"t": table.name, "c": column.name})
+            if sequence:
+                conn.execute(
+                    text(
+                        f'SELECT setval(:s, COALESCE((SELECT MAX("{column.name}") FROM "{table.name}"), 0) + 1, false)'
+                    ),
+                    {"s": sequence},
+                )
+
+
+def drop_everything(engine: Engine) -> None:
+    """Drop every table of this database (what `restore --force` replaces)."""
+    meta = MetaData()
+    meta.reflect(engine)
+    with engine.begin() as conn:
+        meta.drop_all(conn)

@@ -1,0 +1,174 @@
+"""What `portal restore` refuses, each with exit 1, one line saying why, and the target left as it was: a file that
+is not a tar, a foreign tar, a damaged or truncated archive, a member added, an archive of a newer portal, secrets
+whose key is missing, and a target that holds data (unless --force)."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import sqlite3
+import subprocess
+import tarfile
+from pathlib import Path
+
+import pytest
+from cryptography.fernet import Fernet
+
+from tests.helpers import EXAMPLES, PORTAL
+
+
+def _portal(data_dir: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [PORTAL, *args],
+        env={
+            **os.environ,
+            "PORTAL_DATA_DIR": str(data_dir),
+            "PORTAL_DATABASE_URL": "",
+            "PORTAL_SECRETS_KEY": "",
+            **env,
+        },
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+@pytest.fixture(scope="module")
+def archive(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A backup of a portal with the example catalog, a user and a secret."""
+    root = tmp_path_factory.mktemp("source")
+    data = root / "data"
+    assert _portal(data, "catalog", "import-local", str(EXAMPLES)).returncode == 0
+    created = _portal(data, "users", "create", "alice", "--role", "admin")
+    assert created.returncode == 0, created.stderr
+    # A secret, encrypted as the portal encrypts one with the key it makes in its data directory.
+    key = Fernet.generate_key()
+    (data / "secrets.key").write_bytes(key)
+    with sqlite3.connect(data / "portal.db") as conn:
+        conn.execute(
+            "INSERT INTO secrets (name, ciphertext, description, created_by_name, created_at, updated_at) "
+            "VALUES ('TOKEN', ?, '', 'admin', '2026-01-01 00:00:00', '2026-01-01 00:00:00')",
+            (Fernet(key).encrypt(b"value").decode(),),
+        )
+    made = _portal(data, "backup", str(root / "portal.tar"))
+    assert made.returncode == 0, made.stderr
+    return root / "portal.tar"
+
+
+def _refused(result: subprocess.CompletedProcess[str], reason: str) -> None:
+    assert result.returncode == 1, result.stdout
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+    assert reason in lines[0], lines[0]
+
+
+def _members(path: Path) -> list[tuple[tarfile.TarInfo, bytes]]:
+    with tarfile.open(path) as tar:
+        return [(info, tar.extractfile(info).read()) for info in tar.getmembers()]  # type: ignore[union-attr]
+
+
+def _write(path: Path, members: list[tuple[tarfile.TarInfo, bytes]]) -> Path:
+    with tarfile.open(path, "w") as tar:
+        for info, data in members:
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return path
+
+
+def _key(archive: Path) -> str:
+    return (archive.parent / "data" / "secrets.key").read_text().strip()
+
+
+def test_round_trip_with_the_key(archive: Path, tmp_path: Path) -> None:
+    restored = _portal(tmp_path / "data", "restore", str(archive), PORTAL_SECRETS_KEY=_key(archive))
+    assert restored.returncode == 0, restored.stderr
+    assert not (tmp_path / "data" / "secrets.key").exists()  # the configured key decrypts: nothing written
+
+
+def test_not_a_tar(archive: Path, tmp_path: Path) -> None:
+    path = tmp_path / "random.tar"
+    path.write_bytes(os.urandom(4096))
+    _refused(_portal(tmp_path / "data", "restore", str(path)), "not a portal backup")
+    assert not (tmp_path / "data" / "portal.db").exists()
+
+
+def test_a_foreign_tar(tmp_path: Path) -> None:
+    info = tarfile.TarInfo("etc/passwd")
+    path = _write(tmp_path / "foreign.tar", [(info, b"root:x:0:0::/root:/bin/sh\n")])
+    _refused(_portal(tmp_path / "data", "restore", str(path)), "not a portal backup: it begins with etc/passwd")
+
+
+def test_a_header_of_another_format(archive: Path, tmp_path: Path) -> None:
+    members = _members(archive)
+    members[0] = (members[0][0], json.dumps({"format": "something-else"}).encode())
+    path = _write(tmp_path / "other.tar", members)
+    _refused(_portal(tmp_path / "data", "restore", str(path)), "does not name the portal-backup format")
+
+
+def test_a_damaged_bundle(archive: Path, tmp_path: Path) -> None:
+    members = _members(archive)
+    index = next(i for i, (info, _) in enumerate(members) if info.name.startswith("bundles/"))
+    info, data = members[index]
+    members[index] = (info, data[:-1] + bytes([data[-1] ^ 1]))
+    path = _write(tmp_path / "damaged.tar", members)
+    _refused(_portal(tmp_path / "data", "restore", str(path)), f"{info.name} does not match its sha256")
+    assert not (tmp_path / "data" / "bundles").exists()
+
+
+def test_a_truncated_archive(archive: Path, tmp_path: Path) -> None:
+    path = tmp_path / "truncated.tar"
+    path.write_bytes(archive.read_bytes()[: archive.stat().st_size // 2])
+    result = _portal(tmp_path / "data", "restore", str(path))
+    assert result.returncode == 1
+    assert "truncated" in result.stderr or "incomplete" in result.stderr or "damaged" in result.stderr, result.stderr
+
+
+def test_a_member_added(archive: Path, tmp_path: Path) -> None:
+    members = _members(archive)
+    members.insert(1, (tarfile.TarInfo("bundles/extra.sh"), b"#!/bin/sh\n"))
+    path = _write(tmp_path / "added.tar", members)
+    _refused(_portal(tmp_path / "data", "restore", str(path)), "members its manifest does not list: bundles/extra.sh")
+
+
+def test_an_archive_of_a_newer_portal(archive: Path, tmp_path: Path) -> None:
+    members = _members(archive)
+    header = json.loads(members[0][1])
+    header["schema_revision"] = "9999_from_the_future"
+    members[0] = (members[0][0], json.dumps(header).encode())
+    manifest = json.loads(members[-1][1])
+    manifest["members"]["portal-backup.json"] = {
+        "sha256": hashlib.sha256(members[0][1]).hexdigest(),
+        "size": len(members[0][1]),
+    }
+    members[-1] = (members[-1][0], json.dumps(manifest).encode())
+    path = _write(tmp_path / "newer.tar", members)
+    _refused(
+        _portal(tmp_path / "data", "restore", str(path)), "comes from a newer portal (schema 9999_from_the_future)"
+    )
+
+
+def test_secrets_without_their_key(archive: Path, tmp_path: Path) -> None:
+    _refused(
+        _portal(tmp_path / "data", "restore", str(archive)), "encrypted values (secrets, sealed inputs) need the key"
+    )
+    assert not (tmp_path / "data" / "portal.db").exists()
+    other_key = "h3lY0ZCm1oHvnGmJ7rlt6mDsfGmHgQ7Lqgq8wG8k7xY="
+    _refused(_portal(tmp_path / "data", "restore", str(archive), PORTAL_SECRETS_KEY=other_key), "need the key")
+
+
+def test_a_target_with_data_needs_force(archive: Path, tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    assert _portal(data, "users", "create", "bob", "--role", "viewer").returncode == 0
+    key = {"PORTAL_SECRETS_KEY": _key(archive)}
+    _refused(
+        _portal(data, "restore", str(archive), **key), "the target is not empty (its tables audit_log, users hold rows)"
+    )
+    users = _portal(data, "users", "list", **key)
+    assert "bob" in users.stdout and "alice" not in users.stdout  # unchanged
+
+    replaced = _portal(data, "restore", str(archive), "--force", **key)
+    assert replaced.returncode == 0, replaced.stderr
+    users = _portal(data, "users", "list", **key)
+    assert "alice" in users.stdout and "bob" not in users.stdout
