@@ -20,6 +20,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from portal import __version__, bootstrap
 from portal.admin.catalog_router import router as catalog_administration_router
+from portal.admin.catalog_transfer_router import IMPORT_PATH as CATALOG_IMPORT_PATH
+from portal.admin.catalog_transfer_router import router as catalog_transfer_router
 from portal.admin.router import router as admin_router
 from portal.admin.storage_router import router as storage_router
 from portal.audit.router import router as audit_router
@@ -224,7 +226,10 @@ def create_app(settings: Settings | None = None, *, run_executor: bool = True) -
     app.add_middleware(
         RequestContextMiddleware,
         max_body_bytes=settings.max_body_bytes,
-        large_bodies=dict.fromkeys(UPLOAD_PATHS, settings.catalog_upload_max_bytes),
+        large_bodies={
+            **dict.fromkeys(UPLOAD_PATHS, settings.catalog_upload_max_bytes),
+            CATALOG_IMPORT_PATH: settings.catalog_import_max_bytes,
+        },
     )
     if settings.cors_origins:
         app.add_middleware(
@@ -239,6 +244,7 @@ def create_app(settings: Settings | None = None, *, run_executor: bool = True) -
     app.include_router(catalog_router)
     app.include_router(catalog_administration_router)
     app.include_router(storage_router)
+    app.include_router(catalog_transfer_router)
     app.include_router(catalog_admin_router)
     app.include_router(jobs_router)
     app.include_router(audit_router)

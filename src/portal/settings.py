@@ -92,6 +92,9 @@ class Settings(BaseSettings):
     catalog_local_roots: Annotated[list[Path], NoDecode] = Field(default_factory=lambda: [EXAMPLES_DIR])
     catalog_load_examples: bool = True
     catalog_upload_max_bytes: int = 50 * 1024 * 1024
+    catalog_import_max_bytes: int = Field(
+        default=2 * 1024 * 1024 * 1024, ge=1024, description="largest catalog export an admin may import"
+    )
     catalog_max_members: int = 2000
     catalog_max_unpacked_bytes: int = 64 * 1024 * 1024
     # Whether new catalog versions wait for a review by someone other than their importer before they run

@@ -1,11 +1,14 @@
 """Catalog administration in the browser: a staged release reviewed by someone else with the diff, then deprecated
-with a reason; the table's bulk action previewed and applied; axe finds nothing on either page."""
+with a reason; the table's bulk action previewed and applied; the catalog export downloaded and its import
+previewed; axe finds nothing on either page."""
 
 from __future__ import annotations
 
 import json
 import re
+import tarfile
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from playwright.sync_api import Page, expect
@@ -104,3 +107,29 @@ def test_a_bulk_action_is_previewed_row_by_row_then_applied(page: Page, web_serv
         for item in ("bulk-e2e-a", "bulk-e2e-b"):
             versions = ada.get(f"/api/admin/catalog/items/{item}").json()["versions"]
             assert versions[0]["state"] == "deprecated" and versions[0]["reason"] == "end of life"
+
+
+def test_an_admin_downloads_the_catalog_export_and_previews_importing_it(
+    page: Page, web_server: PortalServer, tmp_path: Path
+) -> None:
+    """The export downloads from the catalog page; importing it into the same portal is previewed version by version
+    (all of them are here already) and changes nothing."""
+    login(page, "ada", path="/admin/catalog")
+    page.get_by_text("Export and import").click()
+    with page.expect_download() as download_info:
+        page.get_by_role("link", name="Download the catalog export").click()
+    export = tmp_path / "export.tar"
+    download_info.value.save_as(export)
+    with tarfile.open(export) as tar:
+        assert tar.getnames()[0] == "portal-catalog-export.json"
+
+    section = page.get_by_test_id("catalog-transfer")
+    expect(section.get_by_role("button", name="Import", exact=True)).to_be_disabled()  # preview first
+    section.get_by_label("Catalog export to import").set_input_files(str(export))
+    section.get_by_role("button", name="Preview the import").click()
+    report = page.get_by_test_id("catalog-import-report")
+    expect(report).to_contain_text("Preview: 0 version(s) would be imported")
+    expect(report.get_by_role("row", name="backup-config 2.0.0 unchanged")).to_be_visible()
+    assert (violations := axe_violations(page)) == [], violations
+    section.get_by_role("button", name="Import", exact=True).click()
+    expect(report).to_contain_text("0 imported")

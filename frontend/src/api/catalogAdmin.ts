@@ -5,9 +5,10 @@
  */
 import { useQuery } from "@tanstack/react-query";
 import { adminKeys } from "./admin";
-import { catalogKeys } from "./catalog";
+import { catalogKeys, type BundleUpload } from "./catalog";
 import { api, unwrap, type Job, type Schemas } from "./client";
 import { useApiMutation, type MutationCallbacks } from "./mutations";
+import { uploadWithProgress } from "./upload";
 
 export type AdminItem = Schemas["AdminItemOut"];
 export type AdminItemDetail = Schemas["AdminItemDetail"];
@@ -263,6 +264,28 @@ export function useCatalogBulk(callbacks?: MutationCallbacks<BulkResponse, BulkR
     {
       mutationFn: (body: BulkRequest) => unwrap(api.POST("/api/admin/catalog/bulk", { body })),
       invalidates: (_, body) => (body.dry_run ? [] : CHANGED()),
+    },
+    callbacks,
+  );
+}
+
+export type CatalogImportReport = Schemas["CatalogImportReport"];
+export type TransferredVersion = Schemas["TransferredVersion"];
+
+/** Where the browser downloads the catalog export from (a plain link: the session cookie goes with it). */
+export const CATALOG_EXPORT_URL = "/api/admin/catalog/export";
+
+/** Import a catalog export (`dry_run`: say what would happen). New versions, channels and items change the catalog. */
+export function useCatalogImport(callbacks?: MutationCallbacks<CatalogImportReport, BundleUpload & { dryRun: boolean }>) {
+  return useApiMutation(
+    {
+      mutationFn: ({ file, onProgress, dryRun }: BundleUpload & { dryRun: boolean }) => {
+        const form = new FormData();
+        form.append("file", file);
+        form.append("dry_run", String(dryRun));
+        return uploadWithProgress<CatalogImportReport>("/api/admin/catalog/import", form, onProgress);
+      },
+      invalidates: (report) => (report.dry_run ? [] : [catalogAdminKeys.all, catalogKeys.all]),
     },
     callbacks,
   );

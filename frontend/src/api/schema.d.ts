@@ -107,6 +107,51 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/admin/catalog/export": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Export
+         * @description The catalog export (a tar): items with their metadata and policies, their versions (bundle and lifecycle
+         *     state; not development versions, nor rejected ones), custom channels and the bundles, with a manifest of
+         *     sha256 sums. Role: admin.
+         */
+        get: operations["catalog-export"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/admin/catalog/import": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Import Export
+         * @description Import a catalog export, idempotently: new versions through this portal's own import (its review policy,
+         *     quotas and tests apply); a version here with the same bundle is unchanged, with another a conflict that
+         *     keeps this portal's; channels this portal lacks and the metadata of the items the import creates come along.
+         *     Size-limited by PORTAL_CATALOG_IMPORT_MAX_BYTES. Role: admin.
+         */
+        post: operations["catalog-import"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/admin/catalog/items": {
         parameters: {
             query?: never;
@@ -1977,6 +2022,20 @@ export interface components {
              */
             next_before_id: number | null;
         };
+        /** Body_catalog-import */
+        "Body_catalog-import": {
+            /**
+             * Dry Run
+             * @description say what would happen, change nothing
+             * @default false
+             */
+            dry_run: boolean;
+            /**
+             * File
+             * @description a catalog export of this or another portal
+             */
+            file: string;
+        };
         /** Body_catalog-upload-bundle */
         "Body_catalog-upload-bundle": {
             /**
@@ -2234,6 +2293,42 @@ export interface components {
             outcome: string;
             /** Version */
             version: string | null;
+        };
+        /** CatalogImportReport */
+        CatalogImportReport: {
+            /**
+             * Channels Set
+             * @description `item:channel -> version` set here (only channels this portal lacked)
+             */
+            channels_set: string[];
+            /** Conflicts */
+            conflicts: number;
+            /** Dry Run */
+            dry_run: boolean;
+            /** Exported At */
+            exported_at: string | null;
+            /** Exported From */
+            exported_from: string | null;
+            /** Failed */
+            failed: number;
+            /** Imported */
+            imported: number;
+            /**
+             * Items Configured
+             * @description new items given the exported metadata and policies
+             */
+            items_configured: string[];
+            /**
+             * Notes
+             * @description what was kept as it is here, and why
+             */
+            notes: string[];
+            /** Skipped */
+            skipped: number;
+            /** Unchanged */
+            unchanged: number;
+            /** Versions */
+            versions: components["schemas"]["TransferredVersion"][];
         };
         /** ChannelEventOut */
         ChannelEventOut: {
@@ -4013,6 +4108,26 @@ export interface components {
             /** Total */
             total: number;
         };
+        /** TransferredVersion */
+        TransferredVersion: {
+            /** Item Id */
+            item_id: string;
+            /**
+             * Outcome
+             * @description imported; unchanged (here with the same bundle); conflict (here with another bundle: kept); failed (with its problems); skipped (rejected in the exporting portal); new (a dry run would import it)
+             * @enum {string}
+             */
+            outcome: "imported" | "unchanged" | "conflict" | "failed" | "skipped" | "new";
+            /** Problems */
+            problems?: unknown | null;
+            /**
+             * State
+             * @description its lifecycle state here afterwards
+             */
+            state?: string | null;
+            /** Version */
+            version: string;
+        };
         /** TransitionRequest */
         TransitionRequest: {
             /**
@@ -4455,6 +4570,69 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["DependencyGraph"];
+                };
+            };
+        };
+    };
+    "catalog-export": {
+        parameters: {
+            query?: {
+                /** @description item ids, comma-separated; all by default */
+                items?: string | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "catalog-import": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "multipart/form-data": components["schemas"]["Body_catalog-import"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CatalogImportReport"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
                 };
             };
         };

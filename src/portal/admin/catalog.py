@@ -21,7 +21,7 @@ from portal.catalog.admin_schemas import (
     VersionEventOut,
 )
 from portal.catalog.models import CatalogChannel, CatalogItem, CatalogVersion, CatalogVersionEvent
-from portal.catalog.service import LATEST, _sort_key
+from portal.catalog.service import LATEST, version_sort_key
 from portal.db import session as db
 from portal.db.base import utcnow
 from portal.identity.principal import Principal
@@ -103,7 +103,7 @@ def _detail(s: Session, actor: Principal, item: CatalogItem) -> AdminItemDetail:
     versions = list(
         s.scalars(select(CatalogVersion).where(CatalogVersion.item_id == item.id).order_by(CatalogVersion.id.desc()))
     )
-    versions.sort(key=lambda v: _sort_key(v.version), reverse=True)
+    versions.sort(key=lambda v: version_sort_key(v.version), reverse=True)
     uses = [{k: d[k] for k in ("version", "item_id", "range", "resolved")} for d in dependencies.uses(s, item.id)]
     pointers: dict[str, list[str]] = {}
     for name, version in row.channels.items():

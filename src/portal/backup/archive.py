@@ -1,6 +1,7 @@
-"""The archive format: a plain tar whose first member (`portal-backup.json`) says what it is, whose last member
-(`manifest.json`) holds the sha256 and size of every other member, and whose members in between are the database
-(`database.sqlite3`), the bundles (`bundles/<sha256>.tar.gz`) and, only when asked, the secrets key (`secrets.key`).
+"""The archive formats: a plain tar whose first member names its kind (`portal-backup.json` or
+`portal-catalog-export.json`), whose last member (`manifest.json`) holds the sha256 and size of every other
+member, and whose members in between are the bundles (`bundles/<sha256>.tar.gz`) and the kind's own: a backup's
+database (`database.sqlite3`) and, only when asked, the secrets key (`secrets.key`); an export's `catalog.json`.
 
 A plain tar, so that `tar -tf` lists it and any tool can take it apart; uncompressed, because the bundles are
 gzip already and compressing the database would make the backup several times slower (pipe it to `zstd` for
@@ -24,14 +25,14 @@ from typing import IO, Any
 
 from portal.errors import PortalError
 
-FORMAT = "portal-backup"
 FORMAT_VERSION = 1
-HEADER = "portal-backup.json"
 MANIFEST = "manifest.json"
 DATABASE = "database.sqlite3"
 KEYS = "secrets.key"
+CATALOG = "catalog.json"
 BUNDLE_MEMBER = re.compile(r"^bundles/([0-9a-f]{64})\.tar\.gz$")
 CHUNK = 1024 * 1024
+MAX_JSON_BYTES = 256 * CHUNK  # a manifest lists ~130 bytes per member: two million bundles fit
 
 
 class ArchiveError(PortalError):
@@ -39,6 +40,23 @@ class ArchiveError(PortalError):
 
     status_code = 400
     code = "backup_invalid"
+
+
+@dataclass(frozen=True)
+class ArchiveKind:
+    """One format: its name, the member that names it, and the members it must and may hold besides bundles."""
+
+    format: str
+    required: frozenset[str]
+    optional: frozenset[str] = frozenset()
+
+    @property
+    def header(self) -> str:
+        return f"{self.format}.json"
+
+
+BACKUP = ArchiveKind("portal-backup", frozenset({DATABASE}), frozenset({KEYS}))
+CATALOG_EXPORT = ArchiveKind("portal-catalog-export", frozenset({CATALOG}))
 
 
 def bundle_member(sha256: str) -> str:
@@ -62,15 +80,19 @@ class ArchiveWriter:
     """Writes an archive to `<path>.partial` and renames it into place on `close()`: a failed backup leaves no
     archive that looks whole."""
 
-    def __init__(self, path: Path, header: dict[str, Any]) -> None:
+    def __init__(self, path: Path, header: dict[str, Any], kind: ArchiveKind = BACKUP) -> None:
         self.path = path
+        self.kind = kind
         self.partial = path.with_name(path.name + ".partial")
         fd = os.open(self.partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         self._file = os.fdopen(fd, "wb")
         # held open across calls, closed by close() or abandon()
         self._tar = tarfile.TarFile(fileobj=self._file, mode="w", format=tarfile.PAX_FORMAT, copybufsize=CHUNK)
         self.members: dict[str, dict[str, Any]] = {}
-        self.add_bytes(HEADER, json.dumps({"format": FORMAT, "format_version": FORMAT_VERSION, **header}).encode())
+        self.add_bytes(kind.header, json.dumps(self._named(header)).encode())
+
+    def _named(self, content: dict[str, Any]) -> dict[str, Any]:
+        return {"format": self.kind.format, "format_version": FORMAT_VERSION, **content}
 
     def _info(self, name: str, size: int) -> tarfile.TarInfo:
         info = tarfile.TarInfo(name)
@@ -92,8 +114,7 @@ class ArchiveWriter:
 
     def close(self, summary: dict[str, Any]) -> None:
         """Write the manifest, flush to disk and put the archive in place."""
-        manifest = {"format": FORMAT, "format_version": FORMAT_VERSION, "members": self.members, **summary}
-        data = json.dumps(manifest, indent=1).encode()
+        data = json.dumps(self._named({"members": self.members, **summary}), indent=1).encode()
         self._tar.addfile(self._info(MANIFEST, len(data)), io.BytesIO(data))
         self._tar.close()
         self._file.flush()
@@ -153,22 +174,22 @@ class VerifiedArchive:
             raise ArchiveError(f"the archive changed while it was restored: {name} no longer matches its manifest")
 
 
-def _json_member(data: bytes, name: str) -> dict[str, Any]:
+def _json_member(data: bytes, name: str, kind: ArchiveKind) -> dict[str, Any]:
     try:
         value = json.loads(data)
     except ValueError:
-        raise ArchiveError(f"not a portal backup: its {name} is not JSON") from None
-    if not isinstance(value, dict) or value.get("format") != FORMAT:
-        raise ArchiveError(f"not a portal backup: its {name} does not name the {FORMAT} format")
+        raise ArchiveError(f"not a {kind.format} archive: its {name} is not JSON") from None
+    if not isinstance(value, dict) or value.get("format") != kind.format:
+        raise ArchiveError(f"not a {kind.format} archive: its {name} does not name the {kind.format} format")
     if value.get("format_version") != FORMAT_VERSION:
         raise ArchiveError(
-            f"a portal backup of format {value.get('format_version')}, which this portal does not read "
+            f"a {kind.format} archive of format {value.get('format_version')}, which this portal does not read "
             f"(it reads format {FORMAT_VERSION})"
         )
     return value
 
 
-def verify(path: Path) -> VerifiedArchive:
+def verify(path: Path, kind: ArchiveKind = BACKUP) -> VerifiedArchive:
     """Read the whole archive once, hashing every member; the archive described by its manifest, or ArchiveError
     with the reason (not a tar, not ours, truncated, a member missing, changed or added)."""
     if not path.is_file():
@@ -185,36 +206,45 @@ def verify(path: Path) -> VerifiedArchive:
                     raise ArchiveError(f"the archive holds something other than files: {info.name}")
                 if info.name in seen:
                     raise ArchiveError(f"the archive holds {info.name} twice")
-                source = tar.extractfile(info)
-                assert source is not None  # a regular file
-                digest, size, head = hashlib.sha256(), 0, b""
-                while chunk := source.read(CHUNK):
-                    digest.update(chunk)
-                    size += len(chunk)
-                    if info.name in (HEADER, MANIFEST) and len(head) < 16 * CHUNK:
-                        head += chunk
+                keep = info.name in (kind.header, MANIFEST)
+                sha256, size, head = _hash_member(tar, info, keep)
                 if header is None:
-                    if info.name != HEADER:
-                        raise ArchiveError(f"not a portal backup: it begins with {info.name}, not {HEADER}")
-                    header = _json_member(head, HEADER)
+                    if info.name != kind.header:
+                        raise ArchiveError(f"not a {kind.format} archive: it begins with {info.name}")
+                    header = _json_member(head, kind.header, kind)
                 if info.name == MANIFEST:
-                    manifest = _json_member(head, MANIFEST)
+                    manifest = _json_member(head, MANIFEST, kind)
                 else:
-                    seen[info.name] = {"sha256": digest.hexdigest(), "size": size}
+                    seen[info.name] = {"sha256": sha256, "size": size}
     except tarfile.ReadError as exc:
-        raise ArchiveError(f"not a portal backup, or a damaged one: {exc}") from None
+        raise ArchiveError(f"not a {kind.format} archive, or a damaged one: {exc}") from None
     except (EOFError, tarfile.StreamError) as exc:
         raise ArchiveError(f"the archive is truncated or damaged: {exc}") from None
     if header is None:
-        raise ArchiveError("not a portal backup: the archive is empty")
+        raise ArchiveError(f"not a {kind.format} archive: it is empty")
     if manifest is None:
-        raise ArchiveError("the archive is incomplete: it has no manifest (a backup that did not finish?)")
-    _compare(seen, manifest)
+        raise ArchiveError("the archive is incomplete: it has no manifest (was it cut short?)")
+    _compare(seen, manifest, kind)
     bundles = [m.group(1) for name in seen if (m := BUNDLE_MEMBER.match(name))]
     return VerifiedArchive(path=path, header=header, manifest=manifest, bundles=sorted(bundles))
 
 
-def _compare(seen: dict[str, dict[str, Any]], manifest: dict[str, Any]) -> None:
+def _hash_member(tar: tarfile.TarFile, info: tarfile.TarInfo, keep: bool) -> tuple[str, int, bytes]:
+    """A member's sha256 and size, and (when `keep`: the header or the manifest) its bytes."""
+    source = tar.extractfile(info)
+    assert source is not None  # a regular file
+    digest, size, head = hashlib.sha256(), 0, b""
+    while chunk := source.read(CHUNK):
+        digest.update(chunk)
+        size += len(chunk)
+        if keep:
+            if size > MAX_JSON_BYTES:
+                raise ArchiveError(f"the archive's {info.name} is larger than {MAX_JSON_BYTES // CHUNK} MiB")
+            head += chunk
+    return digest.hexdigest(), size, head
+
+
+def _compare(seen: dict[str, dict[str, Any]], manifest: dict[str, Any], kind: ArchiveKind) -> None:
     listed = manifest.get("members")
     if not isinstance(listed, dict):
         raise ArchiveError("the archive's manifest lists no members")
@@ -227,10 +257,11 @@ def _compare(seen: dict[str, dict[str, Any]], manifest: dict[str, Any]) -> None:
     extra = sorted(set(seen) - set(listed))
     if extra:
         raise ArchiveError(f"the archive holds members its manifest does not list: {', '.join(extra[:5])}")
-    if DATABASE not in listed:
-        raise ArchiveError(f"the archive has no {DATABASE}")
+    for name in sorted(kind.required - set(listed)):
+        raise ArchiveError(f"the archive has no {name}")
+    known = {kind.header, *kind.required, *kind.optional}
     for name in listed:
-        if name not in (HEADER, DATABASE, KEYS) and not BUNDLE_MEMBER.match(name):
+        if name not in known and not BUNDLE_MEMBER.match(name):
             raise ArchiveError(f"the archive holds a member this portal does not know: {name}")
     for name in listed:
         if (m := BUNDLE_MEMBER.match(name)) and listed[name]["sha256"] != m.group(1):

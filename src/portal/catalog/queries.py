@@ -23,7 +23,7 @@ from portal.catalog.schemas import (
     ItemPage,
     VersionOut,
 )
-from portal.catalog.service import DEFAULT_QUEUE, LATEST, _sort_key, find_version
+from portal.catalog.service import DEFAULT_QUEUE, LATEST, find_version, version_sort_key
 from portal.db import session as db
 from portal.db.base import utcnow
 from portal.errors import Conflict, NotFound
@@ -154,7 +154,7 @@ def list_versions(item_id: str, every_state: bool = False) -> list[VersionOut]:
         on: dict[str, list[str]] = {}
         for name, version in sorted(channels.stored(s, item_id).items(), key=lambda c: c[0] != channels.STABLE):
             on.setdefault(version, []).append(name)
-    rows.sort(key=lambda v: _sort_key(v.version), reverse=True)
+    rows.sort(key=lambda v: version_sort_key(v.version), reverse=True)
     return [version_out(v).model_copy(update={"channels": on.get(v.version, [])}) for v in rows]
 
 

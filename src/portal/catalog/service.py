@@ -44,7 +44,8 @@ LATEST = "latest"
 DEFAULT_QUEUE = "default"
 
 
-def _sort_key(version: str) -> semver.Version:
+def version_sort_key(version: str) -> semver.Version:
+    """Order of versions: semver, anything else first."""
     return parse_version(version) or semver.Version(0)
 
 
@@ -53,10 +54,10 @@ def _latest(versions: list[tuple[str, str]]) -> str | None:
     there is no active one."""
     for state in (lifecycle.ACTIVE, lifecycle.DEPRECATED):
         candidates = [v for v, status in versions if status == state]
-        releases = [v for v in candidates if not _sort_key(v).prerelease]
+        releases = [v for v in candidates if not version_sort_key(v).prerelease]
         pool = releases or candidates
         if pool:
-            return max(pool, key=_sort_key)
+            return max(pool, key=version_sort_key)
     return None
 
 
@@ -402,7 +403,9 @@ def refresh_item(s: Session, item_id: str) -> None:
         )
     ).all()
     item.latest_version = _latest([(r.version, r.status) for r in rows])
-    item.versions = sorted((r.version for r in rows if r.status in lifecycle.OFFERED), key=_sort_key, reverse=True)
+    item.versions = sorted(
+        (r.version for r in rows if r.status in lifecycle.OFFERED), key=version_sort_key, reverse=True
+    )
     latest = next((r.manifest for r in rows if r.version == item.latest_version), None)
     item.network = network_need(latest) if latest is not None else None
     if latest is not None:

@@ -90,14 +90,14 @@ def test_round_trip_with_the_key(archive: Path, tmp_path: Path) -> None:
 def test_not_a_tar(archive: Path, tmp_path: Path) -> None:
     path = tmp_path / "random.tar"
     path.write_bytes(os.urandom(4096))
-    _refused(_portal(tmp_path / "data", "restore", str(path)), "not a portal backup")
+    _refused(_portal(tmp_path / "data", "restore", str(path)), "not a portal-backup archive")
     assert not (tmp_path / "data" / "portal.db").exists()
 
 
 def test_a_foreign_tar(tmp_path: Path) -> None:
     info = tarfile.TarInfo("etc/passwd")
     path = _write(tmp_path / "foreign.tar", [(info, b"root:x:0:0::/root:/bin/sh\n")])
-    _refused(_portal(tmp_path / "data", "restore", str(path)), "not a portal backup: it begins with etc/passwd")
+    _refused(_portal(tmp_path / "data", "restore", str(path)), "not a portal-backup archive: it begins with etc/passwd")
 
 
 def test_a_header_of_another_format(archive: Path, tmp_path: Path) -> None:

@@ -3,16 +3,19 @@
  * the URL, with its version states, channels and the runs of the last 30 days; selected items get a bulk action
  * on the version each one names (its latest, a channel's, or a number). Publishers manage the items they
  * maintain, admins every item: the server decides, the page offers what `may_manage` allows. Below the table, the
- * whole catalog's dependency map, loaded when opened.
+ * whole catalog's dependency map, loaded when opened, and (for admins) the catalog's export and import.
  */
 import { useState } from "react";
 import { Link } from "react-router";
 import { useAdminItems, useDependencyGraph, type AdminItem, type ItemFilters } from "../../api/catalogAdmin";
+import { useMe } from "../../api/auth";
 import { BulkBar, type Target } from "../../components/catalogAdmin/BulkBar";
+import { CatalogTransfer } from "../../components/catalogAdmin/CatalogTransfer";
 import { DependencyMap } from "../../components/catalogAdmin/DependencyMap";
 import { LifecycleBadge, STATES, stateLabel } from "../../components/catalogAdmin/lifecycle";
 import { SearchBox } from "../../components/SearchBox";
 import { Badge, Empty, Pager, Spinner, TableHead, Time } from "../../components/ui";
+import { hasRole } from "../../lib/auth";
 import { useUrlState } from "../../lib/urlState";
 import { errorText } from "../../lib/formErrors";
 
@@ -60,6 +63,7 @@ export default function CatalogAdminPage() {
     page: Number(params.page) || 1,
   };
   const items = useAdminItems(filters);
+  const me = useMe();
   const [selected, setSelected] = useState<Record<string, AdminItem>>({});
   const [pick, setPick] = useState<Pick>("latest");
   const [number, setNumber] = useState("");
@@ -182,6 +186,7 @@ export default function CatalogAdminPage() {
       )}
       <Pager page={filters.page ?? 1} pages={pages} total={total} noun="items" onPage={(n) => update({ page: String(n) })} />
       <WholeMap />
+      {hasRole(me.data?.role, "admin") && <CatalogTransfer />}
     </section>
   );
 }
