@@ -19,6 +19,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from portal import __version__, bootstrap
+from portal.admin.analytics_router import router as analytics_router
 from portal.admin.catalog_router import router as catalog_administration_router
 from portal.admin.catalog_transfer_router import IMPORT_PATH as CATALOG_IMPORT_PATH
 from portal.admin.catalog_transfer_router import router as catalog_transfer_router
@@ -245,6 +246,7 @@ def create_app(settings: Settings | None = None, *, run_executor: bool = True) -
     app.include_router(catalog_administration_router)
     app.include_router(storage_router)
     app.include_router(catalog_transfer_router)
+    app.include_router(analytics_router)
     app.include_router(catalog_admin_router)
     app.include_router(jobs_router)
     app.include_router(audit_router)

@@ -157,14 +157,16 @@ def admin() -> None:
 
 @admin.command("recount")
 def admin_recount() -> None:
-    """Recompute the job counters and hourly rollups from the jobs (after writing jobs behind the portal's back)."""
+    """Recompute the job counters, hourly rollups and daily usage from the jobs (after writing jobs behind the
+    portal's back)."""
     from portal.db import session as db
-    from portal.jobs import counters
+    from portal.jobs import counters, usage
 
     _prepare_db()
     with db.write() as s:
         counters.rebuild(s.connection())
-    click.echo("job counters and rollups rebuilt")
+        usage.rebuild(s.connection())
+    click.echo("job counters, rollups and daily usage rebuilt")
 
 
 @admin.command("prune")

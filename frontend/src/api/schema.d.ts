@@ -4,6 +4,110 @@
  */
 
 export interface paths {
+    "/api/admin/analytics/adoption": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Adoption
+         * @description An item's runs per version per day. Role: operator.
+         */
+        get: operations["analytics-adoption"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/admin/analytics/errors": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Errors
+         * @description The failed runs of the period grouped by error type and message (numbers masked), with the first and the
+         *     latest occurrence, the items and sample jobs. Role: operator.
+         */
+        get: operations["analytics-errors"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/admin/analytics/imports": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Failed Imports
+         * @description Failed import attempts (folders, uploads, Git, catalog exports) with their problems, newest first.
+         *     Role: operator.
+         */
+        get: operations["analytics-import-failures"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/admin/analytics/items": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Items
+         * @description Per item and per version over whole UTC days of the period: `runs`, `succeeded`, `failed`, `cancelled`,
+         *     `success_rate`, `p50_ms`, `p95_ms` (from a log histogram, within 10 %), `avg_ms`, `cpu_ms`, `max_rss_kb`.
+         *     Role: operator.
+         */
+        get: operations["analytics-items"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/admin/analytics/usage": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Usage
+         * @description The most and least used runnable items of the period, and those nobody ran lately. Role: operator.
+         */
+        get: operations["analytics-usage"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/admin/audit": {
         parameters: {
             query?: never;
@@ -1862,6 +1966,43 @@ export interface components {
             /** Version */
             version: string;
         };
+        /** Adoption */
+        Adoption: {
+            /** Days */
+            days: components["schemas"]["AdoptionDay"][];
+            /** Item Id */
+            item_id: string;
+            /**
+             * Since
+             * Format: date-time
+             */
+            since: string;
+            /**
+             * Until
+             * Format: date-time
+             */
+            until: string;
+            /**
+             * Versions
+             * @description the versions that ran, newest first
+             */
+            versions: string[];
+        };
+        /** AdoptionDay */
+        AdoptionDay: {
+            /**
+             * Day
+             * Format: date-time
+             */
+            day: string;
+            /**
+             * Runs
+             * @description version -> finished runs that day
+             */
+            runs: {
+                [key: string]: number;
+            };
+        };
         /** Affected */
         Affected: {
             /**
@@ -2483,6 +2624,60 @@ export interface components {
                 [key: string]: unknown;
             };
         };
+        /** ErrorGroup */
+        ErrorGroup: {
+            /** Count */
+            count: number;
+            /**
+             * Example
+             * @description the message of the latest failure of the group, as it was
+             */
+            example: string;
+            /**
+             * First At
+             * Format: date-time
+             */
+            first_at: string;
+            /** Items */
+            items: string[];
+            /**
+             * Last At
+             * Format: date-time
+             */
+            last_at: string;
+            /**
+             * Message
+             * @description the message with its numbers masked (#): what the failures have in common
+             */
+            message: string;
+            /**
+             * Sample Jobs
+             * @description the first and the latest failed job of the group
+             */
+            sample_jobs: number[];
+            /** Type */
+            type: string;
+        };
+        /** ErrorsAnalytics */
+        ErrorsAnalytics: {
+            /** Failures */
+            failures: number;
+            /**
+             * Groups
+             * @description most frequent first (at most `limit`)
+             */
+            groups: components["schemas"]["ErrorGroup"][];
+            /**
+             * Since
+             * Format: date-time
+             */
+            since: string;
+            /**
+             * Until
+             * Format: date-time
+             */
+            until: string;
+        };
         /** EventPage */
         EventPage: {
             /** Items */
@@ -2621,6 +2816,39 @@ export interface components {
             /** Succeeded */
             succeeded: number;
         };
+        /** ImportFailureOut */
+        ImportFailureOut: {
+            /** Actor */
+            actor: string;
+            /**
+             * At
+             * Format: date-time
+             */
+            at: string;
+            /** Code */
+            code: string;
+            /** Id */
+            id: number;
+            /** Item Id */
+            item_id: string | null;
+            /** Message */
+            message: string;
+            /** Problems */
+            problems: unknown | null;
+            /** Source */
+            source: string;
+            /** Target */
+            target: string;
+            /** Version */
+            version: string | null;
+        };
+        /** ImportFailurePage */
+        ImportFailurePage: {
+            /** Items */
+            items: components["schemas"]["ImportFailureOut"][];
+            /** Total */
+            total: number;
+        };
         /** ImportReport */
         ImportReport: {
             /** Imported */
@@ -2715,6 +2943,17 @@ export interface components {
             /** Total */
             total: number;
         };
+        /** ItemRuns */
+        ItemRuns: {
+            /** Item Id */
+            item_id: string;
+            /** Last Run At */
+            last_run_at: string | null;
+            /** Name */
+            name: string;
+            /** Runs */
+            runs: number;
+        };
         /** ItemStorage */
         ItemStorage: {
             /**
@@ -2783,6 +3022,72 @@ export interface components {
              */
             tests_required?: boolean | null;
         };
+        /** ItemUsage */
+        ItemUsage: {
+            /** Avg Ms */
+            avg_ms: number | null;
+            /** Cancelled */
+            cancelled: number;
+            /**
+             * Cpu Ms
+             * @description CPU time of the runs' processes, summed (ms)
+             */
+            cpu_ms: number;
+            /** Failed */
+            failed: number;
+            /** Item Id */
+            item_id: string;
+            /**
+             * Max Rss Kb
+             * @description peak memory of the largest run (KiB; 0: not measured)
+             */
+            max_rss_kb: number;
+            /**
+             * P50 Ms
+             * @description median run time (ms), within 10 % (a log histogram); null: none timed
+             */
+            p50_ms: number | null;
+            /**
+             * P95 Ms
+             * @description 95th percentile of the run time (ms), within 10 %
+             */
+            p95_ms: number | null;
+            /**
+             * Runs
+             * @description finished runs (succeeded, failed or cancelled) in the period
+             */
+            runs: number;
+            /** Succeeded */
+            succeeded: number;
+            /**
+             * Success Rate
+             * @description succeeded / (succeeded + failed); null without either
+             */
+            success_rate: number | null;
+            /**
+             * Versions
+             * @description the same figures per version, newest first
+             */
+            versions: components["schemas"]["VersionUsage"][];
+        };
+        /** ItemsAnalytics */
+        ItemsAnalytics: {
+            /**
+             * Items
+             * @description items with runs in the period, most runs first
+             */
+            items: components["schemas"]["ItemUsage"][];
+            /**
+             * Since
+             * Format: date-time
+             */
+            since: string;
+            /**
+             * Until
+             * Format: date-time
+             */
+            until: string;
+        };
         /**
          * JobCreate
          * @description `{item_id, version?, inputs}`, or the original portal's `{"report_type": "catalog", "parameters": {...}}`.
@@ -2806,6 +3111,11 @@ export interface components {
             attempt: number;
             /** Cancel Requested */
             cancel_requested: boolean;
+            /**
+             * Cpu Ms
+             * @description CPU time of the run's processes (ms); null: not measured
+             */
+            cpu_ms?: number | null;
             /**
              * Created At
              * Format: date-time
@@ -2832,6 +3142,11 @@ export interface components {
             job_id: number;
             /** Kind */
             kind: string;
+            /**
+             * Max Rss Kb
+             * @description peak memory of the run's largest process (KiB)
+             */
+            max_rss_kb?: number | null;
             /** Message */
             message: string;
             /**
@@ -2877,6 +3192,11 @@ export interface components {
             bundle_sha256: string;
             /** Cancel Requested */
             cancel_requested: boolean;
+            /**
+             * Cpu Ms
+             * @description CPU time of the run's processes (ms); null: not measured
+             */
+            cpu_ms?: number | null;
             /**
              * Created At
              * Format: date-time
@@ -2924,6 +3244,11 @@ export interface components {
              * @description inputs a retry must give again
              */
             masked_inputs?: string[];
+            /**
+             * Max Rss Kb
+             * @description peak memory of the run's largest process (KiB)
+             */
+            max_rss_kb?: number | null;
             /** Message */
             message: string;
             /**
@@ -3036,6 +3361,11 @@ export interface components {
             /** Cancel Requested */
             cancel_requested: boolean;
             /**
+             * Cpu Ms
+             * @description CPU time of the run's processes (ms); null: not measured
+             */
+            cpu_ms?: number | null;
+            /**
              * Created At
              * Format: date-time
              */
@@ -3056,6 +3386,11 @@ export interface components {
             item_version: string;
             /** Kind */
             kind: string;
+            /**
+             * Max Rss Kb
+             * @description peak memory of the run's largest process (KiB)
+             */
+            max_rss_kb?: number | null;
             /** Message */
             message: string;
             /**
@@ -4161,6 +4496,33 @@ export interface components {
             /** Version */
             version: string;
         };
+        /** UsageRanking */
+        UsageRanking: {
+            /**
+             * Least Used
+             * @description items that ran least in the period (those that did not: `unused`)
+             */
+            least_used: components["schemas"]["ItemRuns"][];
+            /** Most Used */
+            most_used: components["schemas"]["ItemRuns"][];
+            /**
+             * Since
+             * Format: date-time
+             */
+            since: string;
+            /**
+             * Until
+             * Format: date-time
+             */
+            until: string;
+            /**
+             * Unused
+             * @description runnable items nobody ran in the last `unused_days` days
+             */
+            unused: components["schemas"]["ItemRuns"][];
+            /** Unused Days */
+            unused_days: number;
+        };
         /** UserCreate */
         UserCreate: {
             /**
@@ -4339,6 +4701,49 @@ export interface components {
             /** Version */
             version: string;
         };
+        /** VersionUsage */
+        VersionUsage: {
+            /** Avg Ms */
+            avg_ms: number | null;
+            /** Cancelled */
+            cancelled: number;
+            /**
+             * Cpu Ms
+             * @description CPU time of the runs' processes, summed (ms)
+             */
+            cpu_ms: number;
+            /** Failed */
+            failed: number;
+            /**
+             * Max Rss Kb
+             * @description peak memory of the largest run (KiB; 0: not measured)
+             */
+            max_rss_kb: number;
+            /**
+             * P50 Ms
+             * @description median run time (ms), within 10 % (a log histogram); null: none timed
+             */
+            p50_ms: number | null;
+            /**
+             * P95 Ms
+             * @description 95th percentile of the run time (ms), within 10 %
+             */
+            p95_ms: number | null;
+            /**
+             * Runs
+             * @description finished runs (succeeded, failed or cancelled) in the period
+             */
+            runs: number;
+            /** Succeeded */
+            succeeded: number;
+            /**
+             * Success Rate
+             * @description succeeded / (succeeded + failed); null without either
+             */
+            success_rate: number | null;
+            /** Version */
+            version: string;
+        };
         WebSocketMessage: components["schemas"]["JobUpdatedMessage"] | components["schemas"]["JobLogMessage"] | components["schemas"]["PingMessage"];
         /** WebhookOut */
         WebhookOut: {
@@ -4399,6 +4804,183 @@ export interface components {
 }
 export type $defs = Record<string, never>;
 export interface operations {
+    "analytics-adoption": {
+        parameters: {
+            query: {
+                item_id: string;
+                /** @description start of the period (default: 30 days before `until`) */
+                since?: string | null;
+                /** @description end of the period (default: now); at most 366 days long */
+                until?: string | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Adoption"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "analytics-errors": {
+        parameters: {
+            query?: {
+                /** @description start of the period (default: 30 days before `until`) */
+                since?: string | null;
+                /** @description end of the period (default: now); at most 366 days long */
+                until?: string | null;
+                /** @description one item only */
+                item_id?: string | null;
+                limit?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorsAnalytics"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "analytics-import-failures": {
+        parameters: {
+            query?: {
+                page?: number;
+                page_size?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ImportFailurePage"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "analytics-items": {
+        parameters: {
+            query?: {
+                /** @description start of the period (default: 30 days before `until`) */
+                since?: string | null;
+                /** @description end of the period (default: now); at most 366 days long */
+                until?: string | null;
+                /** @description one item only */
+                item_id?: string | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ItemsAnalytics"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "analytics-usage": {
+        parameters: {
+            query?: {
+                /** @description start of the period (default: 30 days before `until`) */
+                since?: string | null;
+                /** @description end of the period (default: now); at most 366 days long */
+                until?: string | null;
+                /** @description 'unused': no run in this many days */
+                unused_days?: number;
+                limit?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UsageRanking"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
     "audit-list": {
         parameters: {
             query?: {

@@ -21,7 +21,7 @@ from portal.audit import service as audit
 from portal.backup.archive import CATALOG, CATALOG_EXPORT, ArchiveError, VerifiedArchive, bundle_member, verify
 from portal.backup.transfer_schemas import CatalogImportReport, ExportedCatalog, ExportedItem, ExportedVersion
 from portal.backup.transfer_schemas import TransferredVersion as Transferred
-from portal.catalog import administration, lifecycle
+from portal.catalog import administration, import_failures, lifecycle
 from portal.catalog.importers.upload import extracted
 from portal.catalog.models import CatalogChannel, CatalogItem, CatalogVersion
 from portal.catalog.service import bundle_limits, check_candidates, register
@@ -128,6 +128,7 @@ def _import_versions(
     """Import each version on its own; a version whose dependencies come later in the export is tried again
     once the others are in, until a round adds nothing."""
     results: dict[Key, Transferred] = {}
+    errors: dict[Key, PortalError] = {}
     with archive.open() as tar:
         while waiting:
             later: list[tuple[ExportedItem, ExportedVersion]] = []
@@ -140,6 +141,7 @@ def _import_versions(
                         item_id=item.id, version=version.version, outcome="imported", state=state
                     )
                 except PortalError as exc:
+                    errors[key] = exc
                     failed = Transferred(
                         item_id=item.id,
                         version=version.version,
@@ -152,6 +154,10 @@ def _import_versions(
             if len(later) == len(waiting):
                 break  # no progress: what is left fails with its problems
             waiting = later
+    for (failed_item, failed_version), error in sorted(errors.items()):
+        if results[(failed_item, failed_version)].outcome == "failed":
+            target = f"export of {archive.header.get('host')}: {failed_item} {failed_version}"
+            import_failures.record("catalog_export", target, actor.username, error, failed_item, failed_version)
     return results
 
 

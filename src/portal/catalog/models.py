@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, ForeignKey, Index, LargeBinary, String, Text, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, ForeignKey, Index, LargeBinary, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from portal.db.base import Base, utcnow
@@ -157,3 +157,21 @@ class CatalogDependency(Base):
     version: Mapped[str] = mapped_column(String(64), primary_key=True)
     depends_on: Mapped[str] = mapped_column(String(64), primary_key=True)
     range: Mapped[str] = mapped_column(String(200))
+
+
+class ImportFailure(Base):
+    """An import that registered nothing, with its problems: what the analytics page lists for publishers."""
+
+    __tablename__ = "catalog_import_failures"
+    __table_args__ = (Index("ix_catalog_import_failures_at", "at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    source: Mapped[str] = mapped_column(String(20))  # local, upload, git, webhook, catalog_export
+    target: Mapped[str] = mapped_column(Text)  # the folder, file name or repository and ref
+    actor: Mapped[str] = mapped_column(String(64))
+    item_id: Mapped[str | None] = mapped_column(String(64), default=None)
+    version: Mapped[str | None] = mapped_column(String(64), default=None)
+    code: Mapped[str] = mapped_column(String(64))
+    message: Mapped[str] = mapped_column(Text)
+    problems: Mapped[Any | None] = mapped_column(type_=JSON, default=None)

@@ -44,7 +44,9 @@ _DELTAS_KEY = "portal.job_counter_deltas"
 CHUNK = 32
 
 
-def _upsert(table: Table, keys: tuple[str, ...], added: tuple[str, ...], kept_max: tuple[str, ...], count: int) -> Any:
+def upsert_statement(
+    table: Table, keys: tuple[str, ...], added: tuple[str, ...], kept_max: tuple[str, ...], count: int
+) -> Any:
     """`INSERT ... VALUES <count rows> ON CONFLICT (keys) DO UPDATE`: `added` columns are summed, `kept_max`
     keep the larger value. Written as SQL text (the same on SQLite and PostgreSQL) because SQLAlchemy does not
     cache the compiled form of a multi-row upsert, and compiling it cost more than running it."""
@@ -174,27 +176,29 @@ def _apply(session: Session) -> None:
         for (state, queue, item_id), n in sorted(deltas.counts.items())
         if n
     ]
-    for chunk in _chunks(counts):
-        conn.execute(_upsert(counts_t, ("state", "queue", "item_id"), ("n",), (), len(chunk)), _numbered(chunk))
+    for chunk in chunks(counts):
+        conn.execute(upsert_statement(counts_t, ("state", "queue", "item_id"), ("n",), (), len(chunk)), numbered(chunk))
     owners = [
         {"created_by": owner, "state": state, "item_id": item_id, "n": n}
         for (owner, state, item_id), n in sorted(deltas.owners.items())
         if n
     ]
-    for chunk in _chunks(owners):
-        conn.execute(_upsert(owners_t, ("created_by", "state", "item_id"), ("n",), (), len(chunk)), _numbered(chunk))
+    for chunk in chunks(owners):
+        conn.execute(
+            upsert_statement(owners_t, ("created_by", "state", "item_id"), ("n",), (), len(chunk)), numbered(chunk)
+        )
     hourly = [_hourly_row(hour, item_id, **values) for (hour, item_id), values in sorted(deltas.hourly.items())]
-    for chunk in _chunks(hourly):
-        statement = _upsert(hourly_t, ("hour", "item_id"), _HOURLY_COUNTS, ("duration_ms_max",), len(chunk))
-        conn.execute(statement, _numbered(chunk))
+    for chunk in chunks(hourly):
+        statement = upsert_statement(hourly_t, ("hour", "item_id"), _HOURLY_COUNTS, ("duration_ms_max",), len(chunk))
+        conn.execute(statement, numbered(chunk))
 
 
-def _chunks(rows: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
+def chunks(rows: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
     """Rows in statements of at most CHUNK rows (few distinct statements to cache, few parameters each)."""
     return [rows[start : start + CHUNK] for start in range(0, len(rows), CHUNK)]
 
 
-def _numbered(rows: list[dict[str, Any]]) -> dict[str, Any]:
+def numbered(rows: list[dict[str, Any]]) -> dict[str, Any]:
     """The parameters of a multi-row statement: each row's values as `<column>_<row>`."""
     return {f"{name}_{index}": value for index, row in enumerate(rows) for name, value in row.items()}
 

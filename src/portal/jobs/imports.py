@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from portal.auth import service as auth_service
-from portal.catalog import access
+from portal.catalog import access, import_failures
 from portal.catalog import service as catalog_service
 from portal.catalog.importers import git as git_importer
 from portal.catalog.importers.git import TAG_RE, check_request, normalize_repo_url
@@ -33,14 +33,16 @@ from portal.settings import get_settings
 
 def import_local(actor: Principal, path: str, **options: Any) -> ImportReport:
     """A folder's versions registered (`catalog.service.import_local`), then the tests of each new one queued."""
-    report = catalog_service.import_local(actor, path, **options)
+    with import_failures.recorded("local", path, actor.username):
+        report = catalog_service.import_local(actor, path, **options)
     item_tests.start_for_imported(actor, report.imported)
     return report
 
 
 def import_upload(actor: Principal, filename: str, fileobj: BinaryIO, **options: Any) -> ImportReport:
     """An upload's versions registered (`catalog.service.import_upload`), then the tests of each new one queued."""
-    report = catalog_service.import_upload(actor, filename, fileobj, **options)
+    with import_failures.recorded("upload", filename, actor.username):
+        report = catalog_service.import_upload(actor, filename, fileobj, **options)
     item_tests.start_for_imported(actor, report.imported)
     return report
 
@@ -170,6 +172,14 @@ def run_import(job: ClaimedJob, step: kinds.StepReporter, cancel: threading.Even
     each step."""
     actor = _importer(job)
     request = GitImportRequest(**job.inputs)
+    target = f"{request.repo_url} {request.refspec}"
+    with import_failures.recorded("git", target, actor.username, request.item_id):
+        return _run_import(request, actor, step, cancel)
+
+
+def _run_import(
+    request: GitImportRequest, actor: Principal, step: kinds.StepReporter, cancel: threading.Event
+) -> dict[str, Any]:
     check_request(request, get_settings())
     with tempfile.TemporaryDirectory(prefix="portal-git-") as tmp:
         step(10, f"cloning {request.repo_url} at {request.refspec}")

@@ -24,6 +24,13 @@ class Job(Base):
         Index("ix_jobs_updated_at_id", "updated_at", "id"),
         Index("ix_jobs_bundle_sha256_id", "bundle_sha256", "id"),
         Index("ix_jobs_progress_id", "progress", "id"),
+        # The error analysis reads the failures of a period.
+        Index(
+            "ix_jobs_failures",
+            "finished_at",
+            sqlite_where=text("state = 'FAILED'"),
+            postgresql_where=text("state = 'FAILED'"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -60,6 +67,13 @@ class Job(Base):
     approval: Mapped[dict[str, Any] | None] = mapped_column(default=None)
     # When the retention removed its logs, progress and result (the job itself is kept longer).
     pruned_at: Mapped[datetime | None] = mapped_column(default=None)
+    # What the run's processes used (the job's first process and the children it waited for), from the zygote's
+    # wait4(); None when it never ran in the sandbox. Failures also keep their error's type and a grouping key
+    # (the message with its numbers masked) as columns: the error analysis groups by them.
+    cpu_ms: Mapped[int | None] = mapped_column(BigInteger, default=None)
+    max_rss_kb: Mapped[int | None] = mapped_column(BigInteger, default=None)
+    error_type: Mapped[str | None] = mapped_column(String(100), default=None)
+    error_key: Mapped[str | None] = mapped_column(String(200), default=None)
     approval_deadline: Mapped[datetime | None] = mapped_column(default=None)
     # The inputs marked writeOnly or format: password, encrypted; `inputs` holds "***" in their place.
     # Wiped when the job finishes, so nothing sensitive stays at rest longer than the run.
@@ -171,6 +185,37 @@ class JobHourly(Base):
     duration_ms_sum: Mapped[int] = mapped_column(BigInteger, default=0)
     duration_ms_max: Mapped[int] = mapped_column(BigInteger, default=0)
     timed: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class JobVersionDaily(Base):
+    """Per day, item and version: finished runs, their outcomes and durations, CPU time and peak memory."""
+
+    __tablename__ = "job_version_daily"
+    __table_args__ = (Index("ix_job_version_daily_item_day", "item_id", "day"),)
+
+    day: Mapped[datetime] = mapped_column(primary_key=True)
+    item_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    version: Mapped[str] = mapped_column(String(64), primary_key=True)
+    runs: Mapped[int] = mapped_column(BigInteger, default=0)
+    succeeded: Mapped[int] = mapped_column(BigInteger, default=0)
+    failed: Mapped[int] = mapped_column(BigInteger, default=0)
+    cancelled: Mapped[int] = mapped_column(BigInteger, default=0)
+    timed: Mapped[int] = mapped_column(BigInteger, default=0)
+    duration_ms_sum: Mapped[int] = mapped_column(BigInteger, default=0)
+    cpu_ms_sum: Mapped[int] = mapped_column(BigInteger, default=0)
+    max_rss_kb: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class JobDurationDaily(Base):
+    """Per day, item and version: how many runs took a time in each bucket of a log histogram (percentiles)."""
+
+    __tablename__ = "job_duration_daily"
+
+    day: Mapped[datetime] = mapped_column(primary_key=True)
+    item_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    version: Mapped[str] = mapped_column(String(64), primary_key=True)
+    bucket: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    n: Mapped[int] = mapped_column(BigInteger, default=0)
 
 
 # The executor claims the highest priority, then oldest, queued job: a partial index keeps that lookup small.

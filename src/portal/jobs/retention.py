@@ -28,7 +28,7 @@ from portal.audit import service as audit
 from portal.catalog.models import CatalogItem
 from portal.db import session as db
 from portal.db.base import utcnow
-from portal.jobs import counters, kinds
+from portal.jobs import counters, kinds, usage
 from portal.jobs.models import ItemTestCase, Job, JobApproval, JobEvent, JobLog
 from portal.jobs.states import FINISHED
 from portal.settings import get_settings
@@ -47,6 +47,9 @@ _SUMMARY = (
     Job.finished_at,
     Job.kind,
     Job.pruned_at,
+    Job.item_version,
+    Job.cpu_ms,
+    Job.max_rss_kb,
 )
 
 
@@ -175,7 +178,9 @@ def _delete(s: Session, ids: list[int]) -> int:
     gone = s.execute(delete(Job).where(Job.id.in_(ids)).returning(*_SUMMARY)).all()
     for row in gone:
         counters.removed(s, row)
+        usage.removed(s, row)
     counters.settle_removals(s)
+    usage.settle(s)
     return len(gone)
 
 

@@ -209,8 +209,13 @@ def finish(job_id: int, run: RunKey, outcome: RunResult, *, claim_next: bool = F
             target = JobState.FAILED
             message = f"{error.get('type')}: {error.get('message')}"[:1000]
             values = {"error": error, "message": message}
+        used: dict[str, Any] = {}
+        if outcome.cpu_seconds is not None:
+            used["cpu_ms"] = int(outcome.cpu_seconds * 1000)
+        if outcome.max_rss_bytes is not None:
+            used["max_rss_kb"] = outcome.max_rss_bytes // 1024
         row = transition(
-            s, job_id, JobState.RUNNING, target, {**values, "finished_at": now}, message=message, held_by=run
+            s, job_id, JobState.RUNNING, target, {**values, **used, "finished_at": now}, message=message, held_by=run
         )
         if row is not None:
             ended = row

@@ -62,6 +62,8 @@ class JobOut(BaseModel):
     retry_of: int | None
     cancel_requested: bool
     worker: str | None
+    cpu_ms: int | None = Field(default=None, description="CPU time of the run's processes (ms); null: not measured")
+    max_rss_kb: int | None = Field(default=None, description="peak memory of the run's largest process (KiB)")
     error_type: str | None = None
     rev: int
     queue: str = "default"

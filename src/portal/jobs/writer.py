@@ -7,6 +7,7 @@ parameters: building a statement per call cost more than running it.
 from __future__ import annotations
 
 import logging
+import re
 from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
@@ -22,7 +23,7 @@ from portal.db.base import utcnow
 from portal.errors import Conflict
 from portal.events import bus
 from portal.identity.principal import Principal
-from portal.jobs import counters, executors, kinds
+from portal.jobs import counters, executors, kinds, usage
 from portal.jobs.messages import JobUpdatedMessage
 from portal.jobs.models import Job, JobEvent, JobLog
 from portal.jobs.schemas import JobOut, RunKey
@@ -55,6 +56,8 @@ SUMMARY_COLUMNS = (
     Job.rev,
     Job.queue,
     Job.priority,
+    Job.cpu_ms,
+    Job.max_rss_kb,
 )
 
 
@@ -155,6 +158,8 @@ def transition(
     conn = s.connection()
     if target.value in counters.FINISHED:
         values = {**values, "sealed_inputs": None}  # sensitive inputs live no longer than the job
+    if isinstance(values.get("error"), dict):
+        values = {**values, **error_columns(values["error"])}
     keys = tuple(sorted(values))
     params = {f"v_{key}": values[key] for key in keys}
     where: dict[str, Any] = {"w_id": job_id, "w_state": expected.value}
@@ -168,6 +173,16 @@ def transition(
         record_move(s, row, expected, target, now, message=message, actor=actor, progress=values.get("progress"))
         announce(s, row)
     return row
+
+
+_NUMBERS = re.compile(r"\d+")
+
+
+def error_columns(error: dict[str, Any]) -> dict[str, str]:
+    """A failure's type and grouping key (its message with numbers masked, so that "timed out after 31 s" and
+    "... 32 s" are one kind of failure), as the error analysis groups them."""
+    message = " ".join(str(error.get("message") or "").split())
+    return {"error_type": str(error.get("type") or "Error")[:100], "error_key": _NUMBERS.sub("#", message)[:200]}
 
 
 def record_move(
@@ -197,6 +212,7 @@ def record_move(
     if target.value in counters.FINISHED and row.kind == kinds.TASK:  # the hourly rollups count runs of items
         # The stored finish time, as a recount (and the retention, which subtracts it) reads it.
         counters.finished(s, row.item_id, target.value, row.finished_at or now, row.started_at)
+        usage.finished(s, row)
 
 
 def insert_job(

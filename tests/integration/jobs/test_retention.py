@@ -19,9 +19,18 @@ from portal.catalog.models import CatalogItem
 from portal.db import session as db
 from portal.db.base import utcnow
 from portal.identity.principal import SYSTEM
-from portal.jobs import counters, kinds, retention, writer
+from portal.jobs import counters, kinds, retention, usage, writer
 from portal.jobs import service as jobs_service
-from portal.jobs.models import Job, JobCount, JobEvent, JobHourly, JobLog, JobOwnerCount
+from portal.jobs.models import (
+    Job,
+    JobCount,
+    JobDurationDaily,
+    JobEvent,
+    JobHourly,
+    JobLog,
+    JobOwnerCount,
+    JobVersionDaily,
+)
 from portal.jobs.states import JobState
 from tests.conftest import migrated_database
 from tests.helpers import item_files, write
@@ -85,6 +94,14 @@ def counter_tables() -> dict[str, Any]:
                 (r.hour, r.item_id, r.created, r.succeeded, r.failed, r.cancelled, r.duration_ms_sum, r.duration_ms_max)
                 for r in s.scalars(select(JobHourly))
             ),
+            # the daily usage per version (its peak memory aside: a maximum is not subtracted)
+            "daily": sorted(
+                (r.day, r.item_id, r.version, r.runs, r.succeeded, r.failed, r.cancelled, r.timed, r.duration_ms_sum)
+                for r in s.scalars(select(JobVersionDaily))
+            ),
+            "durations": sorted(
+                (r.day, r.item_id, r.version, r.bucket, r.n) for r in s.scalars(select(JobDurationDaily))
+            ),
         }
 
 
@@ -102,6 +119,8 @@ def test_retention_prunes_in_batches_and_leaves_the_counters_equal_to_a_recount(
     with db.write() as s:  # a retry of an old job: it stays, its link to the old one goes
         s.execute(update(Job).where(Job.id == recent).values(retry_of=old[0]))
         counters.rebuild(s.connection())
+        usage.rebuild(s.connection())
+    daily_before = counter_tables()["daily"]
     monkeypatch.setattr(retention, "BATCH", 5)
 
     report = retention.prune(NOW)
@@ -125,8 +144,10 @@ def test_retention_prunes_in_batches_and_leaves_the_counters_equal_to_a_recount(
         assert (s.scalar(select(func.count()).where(AuditEntry.action == "jobs.prune")) or 0) >= 1
 
     pruned = counter_tables()
+    assert len(pruned["daily"]) < len(daily_before)  # the old runs left the daily usage
     with db.write() as s:
         counters.rebuild(s.connection())
+        usage.rebuild(s.connection())
     assert pruned == counter_tables()
     assert jobs_service.get_job(SYSTEM, middle).pruned_at is not None
 
@@ -188,6 +209,7 @@ def test_bounded_runs_resume_where_the_last_stopped(portal: None, monkeypatch: p
     due = [job("kept", 40) for _ in range(3)]
     with db.write() as s:
         counters.rebuild(s.connection())
+        usage.rebuild(s.connection())
     monkeypatch.setattr(retention, "BATCH", 5)
     first = retention.prune(NOW, max_batches=1)
     assert (first.deleted, first.resume_after > 0) == (0, True)

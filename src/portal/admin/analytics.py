@@ -1,0 +1,246 @@
+"""Catalog analytics: how each item and version is used over a period (runs, outcomes, run time percentiles, CPU
+time, peak memory), version adoption by day, the most and least used items and those nobody runs, the failures
+grouped by type and message, and the failed import attempts. Read from the daily usage rollups (`jobs/usage.py`),
+whole UTC days from the day of `since` to the day of `until`; the failures from the jobs (a partial index on
+failed jobs by finish time)."""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import func, select
+
+from portal.admin.analytics_schemas import (
+    Adoption,
+    AdoptionDay,
+    ErrorGroup,
+    ErrorsAnalytics,
+    ItemRuns,
+    ItemsAnalytics,
+    ItemUsage,
+    UsageRanking,
+    VersionUsage,
+)
+from portal.catalog.models import CatalogItem
+from portal.catalog.service import version_sort_key
+from portal.db import session as db
+from portal.db.base import utcnow
+from portal.errors import ValidationFailed
+from portal.jobs import kinds, usage
+from portal.jobs.models import Job, JobDurationDaily, JobVersionDaily
+
+DEFAULT_DAYS = 30
+MAX_DAYS = 366
+DAY = timedelta(days=1)
+
+
+def period(since: datetime | None, until: datetime | None) -> tuple[datetime, datetime]:
+    """The period asked for (default: the last 30 days), in UTC; 422 when it is reversed or longer than a year."""
+    end = _utc(until) if until else utcnow()
+    start = _utc(since) if since else end - timedelta(days=DEFAULT_DAYS)
+    if start >= end:
+        raise ValidationFailed(
+            "the period ends before it begins", details=[{"field": "since", "message": "after until"}]
+        )
+    if end - start > timedelta(days=MAX_DAYS):
+        raise ValidationFailed(
+            f"a period is at most {MAX_DAYS} days", details=[{"field": "since", "message": f"over {MAX_DAYS} days"}]
+        )
+    return start, end
+
+
+def _utc(at: datetime) -> datetime:
+    return at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)
+
+
+def _days(start: datetime, end: datetime) -> tuple[datetime, datetime]:
+    """The rollup days of a period: from the day of `start` up to (and with) the day of `end`."""
+    return usage.day_of(start), usage.day_of(end) + DAY
+
+
+def percentile(histogram: Counter[int], share: float) -> int | None:
+    """The run time under which `share` of the runs ended (nearest rank), as its bucket's upper bound."""
+    total = sum(histogram.values())
+    if not total:
+        return None
+    rank = max(1, -(-int(share * total * 1000) // 1000))  # ceil without float drift
+    seen = 0
+    for bucket in sorted(histogram):
+        seen += histogram[bucket]
+        if seen >= rank:
+            return usage.bucket_upper(bucket)
+    return None
+
+
+def _figures(sums: dict[str, int], histogram: Counter[int]) -> dict[str, Any]:
+    decided = sums["succeeded"] + sums["failed"]
+    return {
+        "runs": sums["runs"],
+        "succeeded": sums["succeeded"],
+        "failed": sums["failed"],
+        "cancelled": sums["cancelled"],
+        "success_rate": round(sums["succeeded"] / decided, 4) if decided else None,
+        "p50_ms": percentile(histogram, 0.5),
+        "p95_ms": percentile(histogram, 0.95),
+        "avg_ms": sums["duration_ms_sum"] // sums["timed"] if sums["timed"] else None,
+        "cpu_ms": sums["cpu_ms_sum"],
+        "max_rss_kb": sums["max_rss_kb"],
+    }
+
+
+_SUMMED = ("runs", "succeeded", "failed", "cancelled", "timed", "duration_ms_sum", "cpu_ms_sum")
+
+
+def items(since: datetime | None, until: datetime | None, item_id: str | None = None) -> ItemsAnalytics:
+    """Per item and per version: runs, outcomes, p50/p95 and average run time, CPU time, peak memory."""
+    start, end = period(since, until)
+    first, last = _days(start, end)
+    d = JobVersionDaily
+    query = select(
+        d.item_id, d.version, *(func.sum(getattr(d, name)) for name in _SUMMED), func.max(d.max_rss_kb)
+    ).where(d.day >= first, d.day < last)
+    h = JobDurationDaily
+    buckets = select(h.item_id, h.version, h.bucket, func.sum(h.n)).where(h.day >= first, h.day < last)
+    if item_id:
+        query, buckets = query.where(d.item_id == item_id), buckets.where(h.item_id == item_id)
+    with db.read() as s:
+        rows = s.execute(query.group_by(d.item_id, d.version)).all()
+        histograms: dict[tuple[str, str], Counter[int]] = defaultdict(Counter)
+        for item, version, bucket, n in s.execute(buckets.group_by(h.item_id, h.version, h.bucket)):
+            histograms[(item, version)][bucket] += int(n)
+    per_item: dict[str, list[VersionUsage]] = defaultdict(list)
+    totals: dict[str, dict[str, int]] = {}
+    merged: dict[str, Counter[int]] = defaultdict(Counter)
+    for item, version, *values in rows:
+        sums = {name: int(value or 0) for name, value in zip((*_SUMMED, "max_rss_kb"), values, strict=True)}
+        histogram = histograms.get((item, version), Counter())
+        per_item[item].append(VersionUsage(version=version, **_figures(sums, histogram)))
+        total = totals.setdefault(item, dict.fromkeys((*_SUMMED, "max_rss_kb"), 0))
+        for name in _SUMMED:
+            total[name] += sums[name]
+        total["max_rss_kb"] = max(total["max_rss_kb"], sums["max_rss_kb"])
+        merged[item].update(histogram)
+    result = [
+        ItemUsage(
+            item_id=item,
+            versions=sorted(versions, key=lambda v: version_sort_key(v.version), reverse=True),
+            **_figures(totals[item], merged[item]),
+        )
+        for item, versions in per_item.items()
+    ]
+    result.sort(key=lambda i: (-i.runs, i.item_id))
+    return ItemsAnalytics(since=start, until=end, items=result)
+
+
+def errors(
+    since: datetime | None, until: datetime | None, item_id: str | None = None, limit: int = 50
+) -> ErrorsAnalytics:
+    """The failed runs of the period grouped by error type and message (numbers masked), most frequent first."""
+    start, end = period(since, until)
+    conditions = [Job.state == "FAILED", Job.finished_at >= start, Job.finished_at < end, Job.kind == kinds.TASK]
+    if item_id:
+        conditions.append(Job.item_id == item_id)
+    query = (
+        select(
+            Job.error_type,
+            Job.error_key,
+            Job.item_id,
+            func.count(),
+            func.min(Job.finished_at),
+            func.max(Job.finished_at),
+            func.min(Job.id),
+            func.max(Job.id),
+        )
+        .where(*conditions)
+        .group_by(Job.error_type, Job.error_key, Job.item_id)
+    )
+    groups: dict[tuple[str, str], dict[str, Any]] = {}
+    with db.read() as s:
+        for kind, key, item, count, first_at, last_at, first_id, last_id in s.execute(query):
+            group = groups.setdefault(
+                (kind or "Error", key or ""),
+                {"count": 0, "items": set(), "first": (first_at, first_id), "last": (last_at, last_id)},
+            )
+            group["count"] += int(count)
+            group["items"].add(item)
+            group["first"] = min(group["first"], (first_at, first_id))
+            group["last"] = max(group["last"], (last_at, last_id))
+        top = sorted(groups.items(), key=lambda g: (-g[1]["count"], g[0]))[:limit]
+        latest = [g["last"][1] for _, g in top]
+        examples: dict[int, Any] = {}
+        if latest:
+            examples = dict(s.execute(select(Job.id, Job.error).where(Job.id.in_(latest))).tuples().all())
+    out = [
+        ErrorGroup(
+            type=kind,
+            message=key,
+            example=str((examples.get(g["last"][1]) or {}).get("message", ""))[:2000],
+            count=g["count"],
+            items=sorted(g["items"]),
+            first_at=g["first"][0],
+            last_at=g["last"][0],
+            sample_jobs=sorted({g["first"][1], g["last"][1]}),
+        )
+        for (kind, key), g in top
+    ]
+    failures = sum(g["count"] for g in groups.values())
+    return ErrorsAnalytics(since=start, until=end, failures=failures, groups=out)
+
+
+def adoption(item_id: str, since: datetime | None, until: datetime | None) -> Adoption:
+    """Runs per version per day: how a new version takes over from the old."""
+    start, end = period(since, until)
+    first, last = _days(start, end)
+    d = JobVersionDaily
+    query = (
+        select(d.day, d.version, func.sum(d.runs))
+        .where(d.item_id == item_id, d.day >= first, d.day < last)
+        .group_by(d.day, d.version)
+    )
+    per_day: dict[datetime, dict[str, int]] = defaultdict(dict)
+    with db.read() as s:
+        for day, version, runs in s.execute(query):
+            per_day[usage.day_of(day)][version] = int(runs)
+    versions = sorted({v for runs in per_day.values() for v in runs}, key=version_sort_key, reverse=True)
+    days = []
+    day = first
+    while day < last:
+        days.append(AdoptionDay(day=day, runs=per_day.get(day, {})))
+        day += DAY
+    return Adoption(item_id=item_id, since=start, until=end, versions=versions, days=days)
+
+
+def ranking(since: datetime | None, until: datetime | None, unused_days: int = 30, limit: int = 10) -> UsageRanking:
+    """The most and least used runnable items of the period, and those nobody ran in the last `unused_days`."""
+    start, end = period(since, until)
+    first, last = _days(start, end)
+    recent = usage.day_of(utcnow()) - timedelta(days=unused_days - 1)
+    d = JobVersionDaily
+    with db.read() as s:
+        catalog = {i.id: i.name for i in s.scalars(select(CatalogItem).where(CatalogItem.latest_version.is_not(None)))}
+        in_period = select(d.item_id, func.sum(d.runs)).where(d.day >= first, d.day < last).group_by(d.item_id)
+        runs = {item_id: int(n) for item_id, n in s.execute(in_period)}
+        ran_recently = set(s.scalars(select(d.item_id).where(d.day >= recent).distinct()))
+        newest = select(d.item_id, func.max(d.day)).where(d.item_id.in_(list(catalog))).group_by(d.item_id)
+        last_runs = {item_id: usage.day_of(day) for item_id, day in s.execute(newest)}
+
+    def entry(item_id: str) -> ItemRuns:
+        return ItemRuns(
+            item_id=item_id,
+            name=catalog.get(item_id, item_id),
+            runs=int(runs.get(item_id, 0)),
+            last_run_at=last_runs.get(item_id),
+        )
+
+    used = sorted((i for i in catalog if runs.get(i)), key=lambda i: (-int(runs[i]), i))
+    unused = sorted((i for i in catalog if i not in ran_recently), key=lambda i: (last_runs.get(i) is not None, i))
+    return UsageRanking(
+        since=start,
+        until=end,
+        most_used=[entry(i) for i in used[:limit]],
+        least_used=[entry(i) for i in reversed(used[-limit:])] if used else [],
+        unused=[entry(i) for i in unused],
+        unused_days=unused_days,
+    )
