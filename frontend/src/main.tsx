@@ -33,6 +33,7 @@ const CatalogAdminPage = lazy(() => import("./pages/admin/CatalogAdminPage"));
 const CatalogItemAdminPage = lazy(() => import("./pages/admin/CatalogItemAdminPage"));
 const CatalogReviewPage = lazy(() => import("./pages/admin/CatalogReviewPage"));
 const StoragePage = lazy(() => import("./pages/admin/StoragePage"));
+const AnalyticsPage = lazy(() => import("./pages/admin/AnalyticsPage"));
 
 function onUnauthorized(error: unknown) {
   // A session that expired or was revoked: forget who we were; RequireAuth then redirects to the login page.
@@ -106,6 +107,7 @@ const router = createBrowserRouter([
               { path: "catalog/:itemId", element: <CatalogItemAdminPage /> },
               { path: "catalog/:itemId/versions/:version/review", element: <CatalogReviewPage /> },
               { path: "storage", element: <StoragePage /> },
+              { path: "analytics", element: <AnalyticsPage /> },
               { path: "audit", element: <AuditPage /> },
               { path: "users", element: <UsersPage /> },
               { path: "secrets", element: <SecretsPage /> },

@@ -9,6 +9,7 @@ const SECTIONS: [string, string, Role][] = [
   ["/admin", "Dashboard", "operator"],
   ["/admin/jobs", "Jobs", "operator"],
   ["/admin/catalog", "Catalog", "publisher"],
+  ["/admin/analytics", "Analytics", "operator"],
   ["/admin/schedules", "Schedules", "operator"],
   ["/admin/storage", "Storage", "admin"],
   ["/admin/audit", "Audit", "admin"],

@@ -14,6 +14,7 @@ import { ItemMetadataForm } from "../../components/catalogAdmin/ItemMetadataForm
 import { TestResults } from "../../components/catalogAdmin/TestResults";
 import { LifecycleBadge, stateLabel } from "../../components/catalogAdmin/lifecycle";
 import { VersionActions } from "../../components/catalogAdmin/VersionActions";
+import { ItemUsagePanel } from "../../components/analytics/ItemUsagePanel";
 import { Badge, Empty, Section, Spinner, TableHead, Time } from "../../components/ui";
 import { hasRole } from "../../lib/auth";
 import { around } from "../../lib/dependencyGraph";
@@ -154,6 +155,12 @@ export default function CatalogItemAdminPage() {
           </ul>
         )}
       </Section>
+
+      {hasRole(me.data?.role, "operator") && (
+        <Section id="usage-title" title="Usage (30 days)">
+          <ItemUsagePanel itemId={data.id} />
+        </Section>
+      )}
 
       <Section id="history-title" title="History">
         <ul className="space-y-1 text-sm">
