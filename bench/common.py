@@ -25,7 +25,7 @@ import psycopg
 from sqlalchemy import insert, text
 
 from portal.db import session as db
-from portal.jobs import counters
+from portal.jobs import counters, usage
 from portal.jobs.models import Job
 from portal.settings import Settings
 
@@ -248,6 +248,7 @@ def insert_jobs(data: Path, batches: Iterable[list[dict[str, Any]]], database_ur
                 conn.execute(insert(Job), rows)
         with engine.begin() as conn:
             counters.rebuild(conn)
+            usage.rebuild(conn)
         if engine.dialect.name == "postgresql":
             # What autovacuum would do by and by: planner statistics, and a visibility map for index-only scans.
             with engine.connect() as conn:
