@@ -10,7 +10,9 @@ from collections.abc import Callable
 from typing import Any
 
 from bench import (
+    analytics,
     audit,
+    backup,
     catalog,
     catalog_admin,
     distributed,
@@ -39,6 +41,8 @@ SCENARIOS: dict[str, Callable[[], dict[str, Any]]] = {
     "logins": logins.run,
     "history": history.run,
     "retention": retention.run,
+    "backup": backup.run,
+    "analytics": analytics.run,
     "distributed": distributed.run,
 }
 

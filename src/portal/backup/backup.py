@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, delete, func, select, text
+from sqlalchemy import Connection, Engine, and_, delete, func, select, text
 
 from portal import __version__
 from portal.backup import tables
@@ -28,9 +28,9 @@ from portal.backup.archive import DATABASE, KEYS, ArchiveError, ArchiveWriter, b
 from portal.catalog import storage
 from portal.catalog.bundles import FilesystemBundleStore, sha256_bytes
 from portal.catalog.models import Bundle, BundleBlob
-from portal.db import migrate
 from portal.db import session as db
 from portal.jobs.models import Job
+from portal.jobs.states import ACTIVE
 from portal.schedules.models import Schedule
 from portal.secrets import crypto
 from portal.secrets.models import Secret
@@ -102,6 +102,8 @@ def _snapshot(engine: Engine, target: Path) -> Iterator[Connection | None]:
             _sqlite_snapshot(engine, target)
             yield None
             return
+        from portal.db import migrate  # here: a SQLite backup needs no alembic (0.2 s to import)
+
         current, head = migrate.revisions(engine)
         if current != head:
             raise ArchiveError(f"the database is at schema {current}, this portal at {head}: run `portal migrate`")
@@ -124,6 +126,9 @@ def _snapshot(engine: Engine, target: Path) -> Iterator[Connection | None]:
 def _sqlite_snapshot(engine: Engine, target: Path) -> None:
     source = sqlite3.connect(str(engine.url.database), timeout=30)
     copy = sqlite3.connect(str(target))
+    # A scratch file: the archive's own fsync is what makes the backup durable (this halves the copy's time).
+    copy.execute("PRAGMA journal_mode=OFF")
+    copy.execute("PRAGMA synchronous=OFF")
     try:
         source.backup(copy)  # all pages in one step: one read transaction, so one consistent state
     finally:
@@ -137,7 +142,8 @@ def _header(settings: Settings, conn: Connection, keys: list[str], include_key: 
         int(conn.scalar(select(func.count()).select_from(table).where(condition)) or 0)
         for table, condition in (
             (Secret.__table__, text("1 = 1")),
-            (Job.__table__, Job.sealed_inputs.is_not(None)),
+            # a job's sealed inputs are cleared when it finishes: only unfinished jobs (an index) can hold any
+            (Job.__table__, and_(Job.state.in_(ACTIVE), Job.sealed_inputs.is_not(None))),
             (Schedule.__table__, Schedule.sealed_inputs.is_not(None)),
         )
     )
