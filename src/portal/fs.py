@@ -37,7 +37,11 @@ def file_lock(path: Path, *, shared: bool, wait: bool) -> Iterator[bool]:
     """Hold an advisory lock on `path` (made if missing) for the block; yields False when `wait` is off and
     another process holds it in a conflicting mode."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    # Opened for reading (a lock needs no more) and readable by all: a backup run as root and the portal's own
+    # user then share it, whoever made it first. It holds nothing.
+    fd = os.open(path, os.O_RDONLY | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    if os.fstat(fd).st_uid == os.geteuid():
+        os.fchmod(fd, 0o644)
     try:
         try:
             fcntl.flock(fd, (fcntl.LOCK_SH if shared else fcntl.LOCK_EX) | (0 if wait else fcntl.LOCK_NB))

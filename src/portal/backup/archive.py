@@ -10,12 +10,14 @@ the shelf). The checksums come last so that the archive is written in one pass.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import json
 import os
 import re
 import tarfile
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -83,8 +85,9 @@ class ArchiveWriter:
     def __init__(self, path: Path, header: dict[str, Any], kind: ArchiveKind = BACKUP) -> None:
         self.path = path
         self.kind = kind
-        self.partial = path.with_name(path.name + ".partial")
-        fd = os.open(self.partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        # A name of its own: two backups to one FILE do not write into each other's partial archive.
+        fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".partial")
+        self.partial = Path(name)
         self._file = os.fdopen(fd, "wb")
         # held open across calls, closed by close() or abandon()
         self._tar = tarfile.TarFile(fileobj=self._file, mode="w", format=tarfile.PAX_FORMAT, copybufsize=CHUNK)
@@ -123,9 +126,14 @@ class ArchiveWriter:
         os.replace(self.partial, self.path)
 
     def abandon(self) -> None:
-        self._tar.close()
-        self._file.close()
-        self.partial.unlink(missing_ok=True)
+        """Drop the partial archive (also when closing it fails, as on a full disk)."""
+        try:
+            with contextlib.suppress(OSError, tarfile.TarError):
+                self._tar.close()
+            with contextlib.suppress(OSError):
+                self._file.close()
+        finally:
+            self.partial.unlink(missing_ok=True)
 
 
 @dataclass

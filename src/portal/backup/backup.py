@@ -22,9 +22,9 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, and_, delete, func, select, text
 
-from portal import __version__
+from portal import __version__, fs
 from portal.backup import tables
-from portal.backup.archive import DATABASE, KEYS, ArchiveError, ArchiveWriter, bundle_member
+from portal.backup.archive import BACKUP, DATABASE, KEYS, ArchiveError, ArchiveWriter, bundle_member
 from portal.catalog import storage
 from portal.catalog.bundles import FilesystemBundleStore, sha256_bytes
 from portal.catalog.models import Bundle, BundleBlob
@@ -52,35 +52,34 @@ def backup(path: Path, *, include_key: bool = False) -> BackupReport:
     """Write the archive of the configured portal to `path` (replacing a file there only once it is whole)."""
     started = time.monotonic()
     settings = get_settings()
-    if path.is_dir():
-        raise ArchiveError(f"{path} is a directory: name the archive file")
+    _check_destination(path, settings)
     keys = crypto.known_keys(settings)
+    if include_key and not keys:
+        raise ArchiveError("--include-secrets-key: this portal has no secrets key configured or in its data directory")
     with tempfile.TemporaryDirectory(dir=path.parent, prefix=".portal-backup-") as work:
         snapshot = Path(work) / DATABASE
-        with _snapshot(db.get_engine(), snapshot) as source:
-            snap = db.make_engine(f"sqlite:///{snapshot}")
-            try:
-                with snap.connect() as conn:
-                    header = _header(settings, conn, keys, include_key)
-                    counts = tables.row_counts(conn)
-                    wanted = list(conn.scalars(select(Bundle.sha256).order_by(Bundle.sha256)))
-                    writer = ArchiveWriter(path, header)
-                    try:
-                        missing = _add_bundles(writer, settings, wanted, source or conn)
-                    except BaseException:
-                        writer.abandon()
-                        raise
-                _drop_blobs(snap)
-            finally:
-                snap.dispose()
+        writer: ArchiveWriter | None = None
         try:
+            with _snapshot(db.get_engine(), snapshot) as source:
+                snap = db.make_engine(f"sqlite:///{snapshot}")
+                try:
+                    with snap.connect() as conn:
+                        header = _header(settings, conn, keys, include_key)
+                        counts = tables.row_counts(conn)
+                        wanted = list(conn.scalars(select(Bundle.sha256).order_by(Bundle.sha256)))
+                        writer = ArchiveWriter(path, header)
+                        missing = _add_bundles(writer, settings, wanted, source or conn)
+                    _drop_blobs(snap)
+                finally:
+                    snap.dispose()
             writer.add_file(DATABASE, snapshot)
             if include_key:
                 writer.add_bytes(KEYS, ("\n".join(keys) + "\n").encode())
             counts.pop(tables.BLOBS, None)
             writer.close({"counts": counts, "bundles": len(wanted) - len(missing), "missing_bundles": missing})
         except BaseException:
-            writer.abandon()
+            if writer is not None:
+                writer.abandon()
             raise
     return BackupReport(
         path=path,
@@ -91,6 +90,25 @@ def backup(path: Path, *, include_key: bool = False) -> BackupReport:
         key_included=include_key,
         seconds=time.monotonic() - started,
     )
+
+
+def _check_destination(path: Path, settings: Settings) -> None:
+    """Refuse to write the archive over the portal's own files, a folder, or a file that is not a backup."""
+    if path.is_dir():
+        raise ArchiveError(f"{path} is a directory: name the archive file")
+    target = path.resolve()
+    database = db.get_engine().url.database
+    own = {settings.data_dir / name for name in (crypto.KEY_FILE, fs.SERVE_LOCK, storage.REMOVAL_LOCK)}
+    if database:
+        own |= {Path(database + suffix) for suffix in ("", "-wal", "-shm")}
+    inside = (settings.bundles_dir, settings.data_dir / "cache", settings.scratch_dir)
+    if target in {p.resolve() for p in own} or any(target.is_relative_to(d.resolve()) for d in inside):
+        raise ArchiveError(f"{path} is one of the portal's own files: write the archive elsewhere")
+    if path.is_file() and path.stat().st_size:
+        with path.open("rb") as fh:
+            start = fh.read(512)
+        if not start[: len(BACKUP.header)] == BACKUP.header.encode():
+            raise ArchiveError(f"{path} exists and is not a portal backup: it is not replaced")
 
 
 @contextlib.contextmanager

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import sqlite3
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import click
 from sqlalchemy.exc import SQLAlchemyError
 
 from portal.errors import PortalError
 from portal.settings import get_settings
+
+if TYPE_CHECKING:
+    from portal.backup.backup import BackupReport
 
 T = TypeVar("T")
 
@@ -28,8 +32,11 @@ def backup(file: Path, include_secrets_key: bool) -> None:
     from portal.backup.backup import backup as make_backup
     from portal.db import session as db
 
-    db.configure(get_settings())
-    report = _one_line_errors(lambda: make_backup(file, include_key=include_secrets_key))
+    def run() -> BackupReport:
+        db.configure(get_settings())
+        return make_backup(file, include_key=include_secrets_key)
+
+    report = _one_line_errors(run)
     counts = report.counts
     click.echo(
         f"backup written to {report.path}: {report.size / 1e6:.1f} MB, {counts.get('jobs', 0)} jobs, "
@@ -59,6 +66,12 @@ def restore(file: Path, force: bool) -> None:
         + (f" (schema {report.schema_from} migrated to {report.schema_to})" if migrated else "")
         + ("; the secrets key was written to the data directory" if report.key_written else "")
     )
+    if report.missing_bundles:
+        click.echo(
+            f"warning: the backup lacked {len(report.missing_bundles)} bundle(s) its portal had lost; their versions "
+            f"cannot run: {', '.join(report.missing_bundles[:5])}",
+            err=True,
+        )
 
 
 def _one_line_errors(action: Callable[[], T]) -> T:
@@ -67,7 +80,9 @@ def _one_line_errors(action: Callable[[], T]) -> T:
         return action()
     except PortalError as exc:
         message = exc.message
-    except (OSError, SQLAlchemyError) as exc:
-        message = str(exc).splitlines()[0]
+    except (OSError, SQLAlchemyError, sqlite3.Error) as exc:
+        message = (str(exc).splitlines() or [type(exc).__name__])[0]
+    except Exception as exc:  # the promise is one line, whatever failed: the type says where to look
+        message = f"{type(exc).__name__}: {(str(exc).splitlines() or [''])[0]}"
     click.echo(f"error: {message}", err=True)
     sys.exit(1)

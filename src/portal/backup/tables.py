@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from sqlalchemy import Connection, Engine, MetaData, Table, func, insert, inspect, select, text
+from sqlalchemy import Connection, Engine, Table, func, insert, inspect, select, text
 
 from portal.db.base import Base
 
@@ -35,14 +35,17 @@ def row_counts(conn: Connection) -> dict[str, int]:
 
 
 def holds_data(engine: Engine) -> list[str]:
-    """The portal tables of this database that hold a row (none: a new or freshly migrated database)."""
+    """What makes this database not empty: its portal tables that hold a row, and any table that is not the
+    portal's (none: a new or freshly migrated database)."""
     with engine.connect() as conn:
         present = set(inspect(conn).get_table_names())
-        return [
+        ours = {t.name for t in portal_tables()} | {"alembic_version", "sqlite_sequence"}
+        held = [
             t.name
             for t in portal_tables()
             if t.name in present and conn.execute(select(text("1")).select_from(t).limit(1)).first() is not None
         ]
+        return held + sorted(f"{name} (not the portal's)" for name in present - ours)
 
 
 def copy_rows(source: Connection, target: Connection, skip: Iterable[str] = ()) -> dict[str, int]:
@@ -86,9 +89,9 @@ def reset_sequences(conn: Connection) -> None:
                 )
 
 
-def drop_everything(engine: Engine) -> None:
-    """Drop every table of this database (what `restore --force` replaces)."""
-    meta = MetaData()
-    meta.reflect(engine)
-    with engine.begin() as conn:
-        meta.drop_all(conn)
+def drop_portal_tables(conn: Connection) -> None:
+    """Drop the portal's tables and its schema revision in the transaction of `conn` (what `restore --force`
+    replaces); other tables stay."""
+    cascade = " CASCADE" if conn.dialect.name == "postgresql" else ""
+    for name in [*(t.name for t in reversed(portal_tables())), "alembic_version"]:
+        conn.execute(text(f'DROP TABLE IF EXISTS "{name}"{cascade}'))

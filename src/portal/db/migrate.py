@@ -8,7 +8,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 
 from portal.db import session as db
 
@@ -23,10 +23,15 @@ def alembic_config() -> Config:
 
 def upgrade(engine: Engine | None = None, revision: str = "head") -> None:
     """Bring the configured database (or `engine`'s) to the newest revision (or to `revision`)."""
-    config = alembic_config()
     with (engine or db.get_engine()).begin() as connection:
-        config.attributes["connection"] = connection
-        command.upgrade(config, revision)
+        upgrade_in(connection, revision)
+
+
+def upgrade_in(connection: Connection, revision: str = "head") -> None:
+    """Migrate in the transaction of `connection` (on PostgreSQL the schema changes roll back with it)."""
+    config = alembic_config()
+    config.attributes["connection"] = connection
+    command.upgrade(config, revision)
 
 
 def head_revision() -> str:

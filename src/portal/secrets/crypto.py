@@ -64,6 +64,27 @@ def write_key_file(settings: Settings, keys: list[str]) -> None:
         fh.write("\n".join(keys) + "\n")
 
 
+def valid_key(key: str) -> bool:
+    """Whether `key` is a Fernet key (32 url-safe base64 bytes)."""
+    try:
+        Fernet(key.encode())
+    except (ValueError, TypeError):
+        return False
+    return True
+
+
+def decrypts(token: str, keys: list[str]) -> bool:
+    """Whether one of `keys` decrypts `token`."""
+    usable = [Fernet(k.encode()) for k in keys if valid_key(k)]
+    if not usable:
+        return False
+    try:
+        MultiFernet(usable).decrypt(token.encode())
+    except (InvalidToken, TypeError, ValueError):
+        return False
+    return True
+
+
 def fingerprint(key: str) -> str:
     """A short digest naming a key without revealing it (the keys are random, so it cannot be reversed)."""
     return hashlib.sha256(b"portal secrets key\0" + key.encode()).hexdigest()[:16]
