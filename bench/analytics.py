@@ -61,6 +61,7 @@ def _item(rng: random.Random) -> int:
 
 def _shape(rows: list[dict[str, Any]], rng: random.Random, start: datetime, span: float) -> list[dict[str, Any]]:
     for row in rows:
+        row.update(cpu_ms=None, max_rss_kb=None, error_type=None, error_key=None)  # one shape for every row
         n = _item(rng)
         row["item_id"] = f"bench-analytics-{n:04d}"
         released = min(VERSIONS - 1, int((row["created_at"] - start).total_seconds() / span * VERSIONS))
@@ -129,7 +130,7 @@ def _measure(label: str, data: Path, database_url: str = "") -> dict[str, Any]:
         floor = latency_summary(timed_gets(client, "/healthz", {}, REQUESTS)[0])
         figures["floor_healthz"] = floor
         now = datetime.now(UTC)
-        year = client.get("/api/admin/analytics/items", params={"since": (now - timedelta(days=366)).isoformat()})
+        year = client.get("/api/admin/analytics/items", params={"since": (now - timedelta(days=365)).isoformat()})
         runs = sum(i["runs"] for i in year.json()["items"])
         if runs < JOBS // 2 or year.json()["items"][0]["item_id"] != busiest:
             raise CorrectnessError(f"{label}: the year's usage counts {runs} runs, busiest {year.json()['items'][0]}")

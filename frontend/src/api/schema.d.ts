@@ -55,7 +55,7 @@ export interface paths {
         /**
          * Failed Imports
          * @description Failed import attempts (folders, uploads, Git, catalog exports) with their problems, newest first.
-         *     Role: operator.
+         *     Role: publisher.
          */
         get: operations["analytics-import-failures"];
         put?: never;
@@ -2652,7 +2652,7 @@ export interface components {
             message: string;
             /**
              * Sample Jobs
-             * @description the first and the latest failed job of the group
+             * @description the failed jobs of the group with the lowest and the highest id
              */
             sample_jobs: number[];
             /** Type */
@@ -3080,8 +3080,14 @@ export interface components {
             /**
              * Since
              * Format: date-time
+             * @description the window counted: whole UTC days from `since` up to `until`
              */
             since: string;
+            /**
+             * Total Items
+             * @description items with runs in the period (`items` holds the `limit` busiest)
+             */
+            total_items: number;
             /**
              * Until
              * Format: date-time
@@ -4917,6 +4923,8 @@ export interface operations {
                 until?: string | null;
                 /** @description one item only */
                 item_id?: string | null;
+                /** @description the busiest items */
+                limit?: number;
             };
             header?: never;
             path?: never;

@@ -36,8 +36,17 @@ MAX_DAYS = 366
 DAY = timedelta(days=1)
 
 
+EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
+LATEST = datetime(9000, 1, 1, tzinfo=UTC)
+
+
 def period(since: datetime | None, until: datetime | None) -> tuple[datetime, datetime]:
-    """The period asked for (default: the last 30 days), in UTC; 422 when it is reversed or longer than a year."""
+    """The whole UTC days a period covers, `[day of since, day of until (or the next one, when until is not a
+    midnight))`: the window every figure counts and the answers name. Default: the last 30 days. 422 for a time
+    out of 2000-9000, a reversed period or one longer than 366 days."""
+    for name, value in (("since", since), ("until", until)):
+        if value is not None and not EARLIEST <= _utc(value) < LATEST:
+            raise ValidationFailed(f"{name} is out of range", details=[{"field": name, "message": "not 2000-9000"}])
     end = _utc(until) if until else utcnow()
     start = _utc(since) if since else end - timedelta(days=DEFAULT_DAYS)
     if start >= end:
@@ -48,20 +57,16 @@ def period(since: datetime | None, until: datetime | None) -> tuple[datetime, da
         raise ValidationFailed(
             f"a period is at most {MAX_DAYS} days", details=[{"field": "since", "message": f"over {MAX_DAYS} days"}]
         )
-    return start, end
+    last = usage.day_of(end)
+    return usage.day_of(start), last if last == end else last + DAY
 
 
 def _utc(at: datetime) -> datetime:
     return at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)
 
 
-def _days(start: datetime, end: datetime) -> tuple[datetime, datetime]:
-    """The rollup days of a period: from the day of `start` up to (and with) the day of `end`."""
-    return usage.day_of(start), usage.day_of(end) + DAY
-
-
 def percentile(histogram: Counter[int], share: float) -> int | None:
-    """The run time under which `share` of the runs ended (nearest rank), as its bucket's upper bound."""
+    """The run time under which `share` of the runs ended (nearest rank), as the middle of its bucket."""
     total = sum(histogram.values())
     if not total:
         return None
@@ -70,7 +75,7 @@ def percentile(histogram: Counter[int], share: float) -> int | None:
     for bucket in sorted(histogram):
         seen += histogram[bucket]
         if seen >= rank:
-            return usage.bucket_upper(bucket)
+            return usage.bucket_middle(bucket)
     return None
 
 
@@ -93,52 +98,58 @@ def _figures(sums: dict[str, int], histogram: Counter[int]) -> dict[str, Any]:
 _SUMMED = ("runs", "succeeded", "failed", "cancelled", "timed", "duration_ms_sum", "cpu_ms_sum")
 
 
-def items(since: datetime | None, until: datetime | None, item_id: str | None = None) -> ItemsAnalytics:
-    """Per item and per version: runs, outcomes, p50/p95 and average run time, CPU time, peak memory."""
-    start, end = period(since, until)
-    first, last = _days(start, end)
+def items(
+    since: datetime | None, until: datetime | None, item_id: str | None = None, limit: int = 100
+) -> ItemsAnalytics:
+    """Per item and per version: runs, outcomes, p50/p95 and average run time, CPU time, peak memory; the `limit`
+    items with the most runs (their histograms are the only ones read)."""
+    first, last = period(since, until)
     d = JobVersionDaily
     query = select(
         d.item_id, d.version, *(func.sum(getattr(d, name)) for name in _SUMMED), func.max(d.max_rss_kb)
     ).where(d.day >= first, d.day < last)
-    h = JobDurationDaily
-    buckets = select(h.item_id, h.version, h.bucket, func.sum(h.n)).where(h.day >= first, h.day < last)
     if item_id:
-        query, buckets = query.where(d.item_id == item_id), buckets.where(h.item_id == item_id)
+        query = query.where(d.item_id == item_id)
     with db.read() as s:
         rows = s.execute(query.group_by(d.item_id, d.version)).all()
+        per_version: dict[str, list[tuple[str, dict[str, int]]]] = defaultdict(list)
+        totals: dict[str, dict[str, int]] = {}
+        for item, version, *values in rows:
+            sums = {name: int(value or 0) for name, value in zip((*_SUMMED, "max_rss_kb"), values, strict=True)}
+            per_version[item].append((version, sums))
+            total = totals.setdefault(item, dict.fromkeys((*_SUMMED, "max_rss_kb"), 0))
+            for name in _SUMMED:
+                total[name] += sums[name]
+            total["max_rss_kb"] = max(total["max_rss_kb"], sums["max_rss_kb"])
+        top = sorted(totals, key=lambda i: (-totals[i]["runs"], i))[:limit]
         histograms: dict[tuple[str, str], Counter[int]] = defaultdict(Counter)
-        for item, version, bucket, n in s.execute(buckets.group_by(h.item_id, h.version, h.bucket)):
-            histograms[(item, version)][bucket] += int(n)
-    per_item: dict[str, list[VersionUsage]] = defaultdict(list)
-    totals: dict[str, dict[str, int]] = {}
-    merged: dict[str, Counter[int]] = defaultdict(Counter)
-    for item, version, *values in rows:
-        sums = {name: int(value or 0) for name, value in zip((*_SUMMED, "max_rss_kb"), values, strict=True)}
-        histogram = histograms.get((item, version), Counter())
-        per_item[item].append(VersionUsage(version=version, **_figures(sums, histogram)))
-        total = totals.setdefault(item, dict.fromkeys((*_SUMMED, "max_rss_kb"), 0))
-        for name in _SUMMED:
-            total[name] += sums[name]
-        total["max_rss_kb"] = max(total["max_rss_kb"], sums["max_rss_kb"])
-        merged[item].update(histogram)
-    result = [
-        ItemUsage(
-            item_id=item,
-            versions=sorted(versions, key=lambda v: version_sort_key(v.version), reverse=True),
-            **_figures(totals[item], merged[item]),
-        )
-        for item, versions in per_item.items()
-    ]
-    result.sort(key=lambda i: (-i.runs, i.item_id))
-    return ItemsAnalytics(since=start, until=end, items=result)
+        h = JobDurationDaily
+        for start in range(0, len(top), 100):
+            buckets = (
+                select(h.item_id, h.version, h.bucket, func.sum(h.n))
+                .where(h.item_id.in_(top[start : start + 100]), h.day >= first, h.day < last)
+                .group_by(h.item_id, h.version, h.bucket)
+            )
+            for item, version, bucket, n in s.execute(buckets):
+                histograms[(item, version)][bucket] += int(n)
+    result = []
+    for item in top:
+        merged: Counter[int] = Counter()
+        versions = []
+        for version, sums in per_version[item]:
+            histogram = histograms.get((item, version), Counter())
+            merged.update(histogram)
+            versions.append(VersionUsage(version=version, **_figures(sums, histogram)))
+        versions.sort(key=lambda v: version_sort_key(v.version), reverse=True)
+        result.append(ItemUsage(item_id=item, versions=versions, **_figures(totals[item], merged)))
+    return ItemsAnalytics(since=first, until=last, total_items=len(totals), items=result)
 
 
 def errors(
     since: datetime | None, until: datetime | None, item_id: str | None = None, limit: int = 50
 ) -> ErrorsAnalytics:
     """The failed runs of the period grouped by error type and message (numbers masked), most frequent first."""
-    start, end = period(since, until)
+    start, end = period(since, until)  # whole days, as the other figures count
     # The state rendered as a literal: a partial index on failed jobs is usable only when the query names its
     # condition (a bound parameter hides it from SQLite's planner and from PostgreSQL's generic plans).
     conditions: list[ColumnElement[bool]] = [
@@ -198,8 +209,7 @@ def errors(
 
 def adoption(item_id: str, since: datetime | None, until: datetime | None) -> Adoption:
     """Runs per version per day: how a new version takes over from the old."""
-    start, end = period(since, until)
-    first, last = _days(start, end)
+    first, last = period(since, until)
     d = JobVersionDaily
     query = (
         select(d.day, d.version, func.sum(d.runs))
@@ -216,22 +226,21 @@ def adoption(item_id: str, since: datetime | None, until: datetime | None) -> Ad
     while day < last:
         days.append(AdoptionDay(day=day, runs=per_day.get(day, {})))
         day += DAY
-    return Adoption(item_id=item_id, since=start, until=end, versions=versions, days=days)
+    return Adoption(item_id=item_id, since=first, until=last, versions=versions, days=days)
 
 
 def ranking(since: datetime | None, until: datetime | None, unused_days: int = 30, limit: int = 10) -> UsageRanking:
     """The most and least used runnable items of the period, and those nobody ran in the last `unused_days`."""
-    start, end = period(since, until)
-    first, last = _days(start, end)
+    first, last = period(since, until)
     recent = usage.day_of(utcnow()) - timedelta(days=unused_days - 1)
     d = JobVersionDaily
     with db.read() as s:
-        catalog = {i.id: i.name for i in s.scalars(select(CatalogItem).where(CatalogItem.latest_version.is_not(None)))}
+        offered = select(CatalogItem.id, CatalogItem.name).where(CatalogItem.latest_version.is_not(None))
+        catalog = dict(s.execute(offered).tuples().all())  # (a Result has keys(): dict() would misread it)
         in_period = select(d.item_id, func.sum(d.runs)).where(d.day >= first, d.day < last).group_by(d.item_id)
         runs = {item_id: int(n) for item_id, n in s.execute(in_period)}
-        ran_recently = set(s.scalars(select(d.item_id).where(d.day >= recent).distinct()))
-        newest = select(d.item_id, func.max(d.day)).where(d.item_id.in_(list(catalog))).group_by(d.item_id)
-        last_runs = {item_id: usage.day_of(day) for item_id, day in s.execute(newest)}
+        newest = select(d.item_id, func.max(d.day)).group_by(d.item_id)  # the index on (item, day)
+        last_runs = {item_id: usage.day_of(day) for item_id, day in s.execute(newest) if item_id in catalog}
 
     def entry(item_id: str) -> ItemRuns:
         return ItemRuns(
@@ -242,10 +251,13 @@ def ranking(since: datetime | None, until: datetime | None, unused_days: int = 3
         )
 
     used = sorted((i for i in catalog if runs.get(i)), key=lambda i: (-int(runs[i]), i))
-    unused = sorted((i for i in catalog if i not in ran_recently), key=lambda i: (last_runs.get(i) is not None, i))
+    unused = sorted(
+        (i for i in catalog if i not in last_runs or last_runs[i] < recent),
+        key=lambda i: (last_runs.get(i) is not None, i),
+    )
     return UsageRanking(
-        since=start,
-        until=end,
+        since=first,
+        until=last,
         most_used=[entry(i) for i in used[:limit]],
         least_used=[entry(i) for i in reversed(used[-limit:])] if used else [],
         unused=[entry(i) for i in unused],

@@ -16,7 +16,7 @@ from portal.admin.analytics_schemas import (
     ItemsAnalytics,
     UsageRanking,
 )
-from portal.auth.deps import Operator
+from portal.auth.deps import Operator, Publisher
 from portal.catalog import import_failures
 
 router = APIRouter(prefix="/api/admin/analytics", tags=["admin"])
@@ -27,11 +27,17 @@ ItemId = Annotated[str | None, Query(max_length=64, description="one item only")
 
 
 @router.get("/items", operation_id="analytics-items", response_model=ItemsAnalytics)
-def items(_: Operator, since: Since = None, until: Until = None, item_id: ItemId = None) -> ItemsAnalytics:
+def items(
+    _: Operator,
+    since: Since = None,
+    until: Until = None,
+    item_id: ItemId = None,
+    limit: Annotated[int, Query(ge=1, le=1000, description="the busiest items")] = 100,
+) -> ItemsAnalytics:
     """Per item and per version over whole UTC days of the period: `runs`, `succeeded`, `failed`, `cancelled`,
     `success_rate`, `p50_ms`, `p95_ms` (from a log histogram, within 10 %), `avg_ms`, `cpu_ms`, `max_rss_kb`.
     Role: operator."""
-    return analytics.items(since, until, item_id)
+    return analytics.items(since, until, item_id, limit)
 
 
 @router.get("/errors", operation_id="analytics-errors", response_model=ErrorsAnalytics)
@@ -69,12 +75,12 @@ def usage(
 
 @router.get("/imports", operation_id="analytics-import-failures", response_model=ImportFailurePage)
 def failed_imports(
-    _: Operator,
+    _: Publisher,
     page: Annotated[int, Query(ge=1, le=100_000)] = 1,
     page_size: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> ImportFailurePage:
     """Failed import attempts (folders, uploads, Git, catalog exports) with their problems, newest first.
-    Role: operator."""
+    Role: publisher."""
     rows, total = import_failures.page((page - 1) * page_size, page_size)
     return ImportFailurePage(
         items=[ImportFailureOut.model_validate(r, from_attributes=True) for r in rows], total=total

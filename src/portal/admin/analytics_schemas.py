@@ -31,8 +31,9 @@ class ItemUsage(UsageFigures):
 
 
 class ItemsAnalytics(BaseModel):
-    since: datetime
+    since: datetime = Field(description="the window counted: whole UTC days from `since` up to `until`")
     until: datetime
+    total_items: int = Field(description="items with runs in the period (`items` holds the `limit` busiest)")
     items: list[ItemUsage] = Field(description="items with runs in the period, most runs first")
 
 
@@ -44,7 +45,7 @@ class ErrorGroup(BaseModel):
     items: list[str]
     first_at: datetime
     last_at: datetime
-    sample_jobs: list[int] = Field(description="the first and the latest failed job of the group")
+    sample_jobs: list[int] = Field(description="the failed jobs of the group with the lowest and the highest id")
 
 
 class ErrorsAnalytics(BaseModel):

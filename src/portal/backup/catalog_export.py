@@ -88,7 +88,11 @@ def export_catalog(actor: Principal, path: Path, items: list[str] | None = None)
                     settings=_settings(row),
                     versions=[
                         ExportedVersion(
-                            version=v.version, bundle_sha256=v.bundle_sha256, state=v.status, reason=v.status_reason
+                            version=v.version,
+                            bundle_sha256=v.bundle_sha256,
+                            tree_digest=v.tree_digest,
+                            state=v.status,
+                            reason=v.status_reason,
                         )
                         for v in sorted(versions.get(row.id, []), key=lambda v: version_sort_key(v.version))
                         if v.bundle_sha256 in written

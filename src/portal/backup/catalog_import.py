@@ -19,9 +19,16 @@ from sqlalchemy import select
 
 from portal.audit import service as audit
 from portal.backup.archive import CATALOG, CATALOG_EXPORT, ArchiveError, VerifiedArchive, bundle_member, verify
-from portal.backup.transfer_schemas import CatalogImportReport, ExportedCatalog, ExportedItem, ExportedVersion
+from portal.backup.transfer_schemas import (
+    CatalogImportReport,
+    ExportedCatalog,
+    ExportedItem,
+    ExportedVersion,
+    ExportHeader,
+)
 from portal.backup.transfer_schemas import TransferredVersion as Transferred
 from portal.catalog import administration, import_failures, lifecycle
+from portal.catalog.admin_schemas import ItemUpdate
 from portal.catalog.importers.upload import extracted
 from portal.catalog.models import CatalogChannel, CatalogItem, CatalogVersion
 from portal.catalog.service import bundle_limits, check_candidates, register
@@ -35,11 +42,13 @@ _AS_DRAFT = {lifecycle.DRAFT, lifecycle.IN_REVIEW}  # not approved there: approv
 _AFTERWARDS = {lifecycle.DEPRECATED: "deprecated", lifecycle.ARCHIVED: "archived"}
 
 
-def _catalog(archive: VerifiedArchive) -> ExportedCatalog:
+def _catalog(archive: VerifiedArchive) -> tuple[ExportHeader, ExportedCatalog]:
+    """The export's header and catalog, checked before anything changes."""
     with archive.open() as tar:
         raw = archive.read_member(tar, CATALOG)
     try:
-        return ExportedCatalog.model_validate(json.loads(raw))
+        header = ExportHeader.model_validate(archive.header)
+        return header, ExportedCatalog.model_validate(json.loads(raw))
     except (ValueError, ValidationError) as exc:
         raise ArchiveError(f"the export's {CATALOG} is not a catalog this portal reads: {str(exc)[:300]}") from None
 
@@ -62,7 +71,7 @@ def _existing(items: list[ExportedItem]) -> tuple[dict[Key, CatalogVersion], set
 def import_catalog(actor: Principal, path: Path, *, dry_run: bool = False) -> CatalogImportReport:
     """Import (or with `dry_run`, preview) the catalog export at `path`."""
     archive = verify(path, CATALOG_EXPORT)
-    exported = _catalog(archive)
+    header, exported = _catalog(archive)
     here, known_items, known_channels = _existing(exported.items)
     results: dict[Key, Transferred] = {}
     waiting: list[tuple[ExportedItem, ExportedVersion]] = []
@@ -71,7 +80,10 @@ def import_catalog(actor: Principal, path: Path, *, dry_run: bool = False) -> Ca
             key = (item.id, version.version)
             current = here.get(key)
             if current is not None:
-                same = current.bundle_sha256 == version.bundle_sha256
+                # The same files packed by another zlib are another bundle but the same version.
+                same = current.bundle_sha256 == version.bundle_sha256 or (
+                    current.tree_digest is not None and current.tree_digest == version.tree_digest
+                )
                 outcome = "unchanged" if same else "conflict"
                 problems = None if same else {"here": current.bundle_sha256, "export": version.bundle_sha256}
                 results[key] = Transferred(
@@ -91,7 +103,16 @@ def import_catalog(actor: Principal, path: Path, *, dry_run: bool = False) -> Ca
     notes: list[str] = []
     channels_set: list[str] = []
     configured: list[str] = []
-    if not dry_run:
+    if dry_run:
+        new_items = {key[0] for key, r in results.items() if r.outcome == "new"} - known_items
+        configured = sorted(new_items)
+        channels_set = [
+            f"{item.id}:{name} -> {version}"
+            for item in exported.items
+            for name, version in sorted(item.channels.items())
+            if (item.id, name) not in known_channels
+        ]
+    else:
         results.update(_import_versions(actor, archive, waiting))
         imported = {key for key, r in results.items() if r.outcome == "imported"}
         notes += _carry_lifecycle(actor, exported, imported, results)
@@ -102,8 +123,8 @@ def import_catalog(actor: Principal, path: Path, *, dry_run: bool = False) -> Ca
     ordered = [results[(i.id, v.version)] for i in exported.items for v in i.versions]
     report = CatalogImportReport(
         dry_run=dry_run,
-        exported_at=archive.header.get("created_at"),
-        exported_from=archive.header.get("host"),
+        exported_at=header.created_at,
+        exported_from=header.host,
         versions=ordered,
         imported=sum(r.outcome == "imported" for r in ordered),
         unchanged=sum(r.outcome == "unchanged" for r in ordered),
@@ -156,7 +177,7 @@ def _import_versions(
             waiting = later
     for (failed_item, failed_version), error in sorted(errors.items()):
         if results[(failed_item, failed_version)].outcome == "failed":
-            target = f"export of {archive.header.get('host')}: {failed_item} {failed_version}"
+            target = f"catalog export: {failed_item} {failed_version}"
             import_failures.record("catalog_export", target, actor.username, error, failed_item, failed_version)
     return results
 
@@ -219,9 +240,17 @@ def _configure_new_items(
     notes: list[str] = []
     created = {item_id for item_id, _ in imported} - known
     for item in exported.items:
-        settings = item.settings.model_copy()
-        if item.id not in created or not settings.model_dump(exclude_none=True):
+        if item.id not in created:
             continue
+        # Maintainers are usernames of the other portal: here they may be other people.
+        if item.settings.maintainers:
+            notes.append(
+                f"{item.id}: its maintainers there ({', '.join(item.settings.maintainers)}) are not carried over"
+            )
+        given = item.settings.model_dump(exclude_unset=True, exclude={"maintainers"})
+        if not given:
+            continue
+        settings = ItemUpdate.model_validate(given)
         try:
             administration.update_item(actor, item.id, settings)
             configured.append(item.id)

@@ -14,6 +14,9 @@ class ExportedVersion(BaseModel):
 
     version: str = Field(max_length=64)
     bundle_sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    tree_digest: str | None = Field(
+        default=None, max_length=64, description="the files' digest: equal trees are one version, however packed"
+    )
     state: str = Field(max_length=20)
     reason: str | None = Field(default=None, max_length=2000)
 
@@ -25,6 +28,15 @@ class ExportedItem(BaseModel):
     settings: ItemUpdate = Field(description="the item's metadata and policies, as the admin API sets them")
     versions: list[ExportedVersion] = Field(max_length=10_000)
     channels: dict[str, str] = Field(default_factory=dict, description="custom channels: name -> version")
+
+
+class ExportHeader(BaseModel):
+    """What an import reads from `portal-catalog-export.json`."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    created_at: str | None = Field(default=None, max_length=64)
+    host: str | None = Field(default=None, max_length=255)
 
 
 class ExportedCatalog(BaseModel):

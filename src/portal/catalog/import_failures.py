@@ -42,13 +42,20 @@ def record(
         log.exception("a failed import could not be recorded")
 
 
+# What the content of an import was refused for (not who asked, or where from): problems of the items, conflicts
+# with what is registered, quotas, and Git failing to fetch; not a path outside the allowed roots (403, which
+# would show the server's roots), a missing folder (404), or a cancelled import.
+RECORDED = ("validation_failed", "conflict", "quota_exceeded", "git_failed", "payload_too_large")
+
+
 @contextmanager
 def recorded(source: str, target: str, actor: str, item_id: str | None = None) -> Iterator[None]:
-    """Record the attempt the block makes if it fails with a PortalError (which goes on)."""
+    """Record the attempt the block makes if its content is refused (the error goes on)."""
     try:
         yield
     except PortalError as exc:
-        record(source, target, actor, exc, item_id=item_id)
+        if exc.code in RECORDED:
+            record(source, target, actor, exc, item_id=item_id)
         raise
 
 

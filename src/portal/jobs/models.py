@@ -24,10 +24,15 @@ class Job(Base):
         Index("ix_jobs_updated_at_id", "updated_at", "id"),
         Index("ix_jobs_bundle_sha256_id", "bundle_sha256", "id"),
         Index("ix_jobs_progress_id", "progress", "id"),
-        # The error analysis reads the failures of a period.
+        # The error analysis reads the failures of a period from this index alone (it covers what it groups by).
         Index(
             "ix_jobs_failures",
             "finished_at",
+            "kind",
+            "item_id",
+            "error_type",
+            "error_key",
+            "id",
             sqlite_where=text("state = 'FAILED'"),
             postgresql_where=text("state = 'FAILED'"),
         ),
@@ -210,6 +215,7 @@ class JobDurationDaily(Base):
     """Per day, item and version: how many runs took a time in each bucket of a log histogram (percentiles)."""
 
     __tablename__ = "job_duration_daily"
+    __table_args__ = (Index("ix_job_duration_daily_item_day", "item_id", "day"),)  # one item's, or the busiest
 
     day: Mapped[datetime] = mapped_column(primary_key=True)
     item_id: Mapped[str] = mapped_column(String(64), primary_key=True)

@@ -39,6 +39,11 @@ def bucket_upper(bucket: int) -> int:
     return 1 if bucket <= 0 else math.floor(RATIO**bucket + 1e-9)
 
 
+def bucket_middle(bucket: int) -> int:
+    """The duration (ms) a bucket stands for: its geometric middle, within 10 % of anything in it."""
+    return 1 if bucket <= 0 else max(1, round(RATIO ** (bucket - 0.5)))
+
+
 @dataclass
 class _Deltas:
     daily: dict[Cell, dict[str, int]] = field(default_factory=dict)

@@ -1,6 +1,7 @@
 /**
  * The analytics charts (recharts). This module is loaded on demand (`lazy` in the pages), so the chart library is
- * fetched only when a chart is shown. Each chart has a text alternative: the tables beside it hold the same figures.
+ * fetched only when a chart is shown. Each chart has a text alternative: the busiest items' runs are the usage
+ * table beside it; the adoption chart says its totals per version in its caption.
  */
 import { Area, AreaChart, Bar, BarChart, CartesianGrid, Legend, ResponsiveContainer, Tooltip, XAxis, YAxis } from "recharts";
 import type { Adoption, ItemUsage } from "../../api/analytics";
@@ -15,8 +16,13 @@ function day(iso: string): string {
 export function AdoptionChart({ adoption }: { adoption: Adoption }) {
   const versions = [...adoption.versions].reverse(); // oldest at the bottom of the stack
   const data = adoption.days.map((d) => ({ day: day(d.day), ...d.runs }));
+  const totals = adoption.versions.map((v) => `${v}: ${adoption.days.reduce((n, d) => n + (d.runs[v] ?? 0), 0)} runs`);
   return (
-    <figure aria-label={`Runs of ${adoption.item_id} per version and day`} className="h-64 w-full">
+    <figure aria-label={`Runs of ${adoption.item_id} per version and day`} className="w-full">
+      <figcaption className="sr-only">
+        Runs of {adoption.item_id} per version over {adoption.days.length} days: {totals.join(", ") || "none"}.
+      </figcaption>
+      <div className="h-64 w-full">
       <ResponsiveContainer width="100%" height="100%">
         <AreaChart data={data} margin={{ top: 8, right: 16, bottom: 0, left: 0 }}>
           <CartesianGrid strokeDasharray="3 3" opacity={0.3} />
@@ -38,6 +44,7 @@ export function AdoptionChart({ adoption }: { adoption: Adoption }) {
           ))}
         </AreaChart>
       </ResponsiveContainer>
+      </div>
     </figure>
   );
 }

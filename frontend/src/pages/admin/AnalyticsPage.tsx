@@ -75,7 +75,7 @@ function Ranking({ ranking }: { ranking: UsageRanking }) {
                 <Link className="link" to={`/admin/catalog/${encodeURIComponent(e.item_id)}`}>
                   {e.name}
                 </Link>
-                <span className="muted text-xs">{e.last_run_at ? <>last <Time iso={e.last_run_at} /></> : "never"}</span>
+                <span className="muted text-xs">{e.last_run_at ? `last ${new Date(e.last_run_at).toLocaleDateString(undefined, { timeZone: "UTC" })}` : "never"}</span>
               </li>
             ))}
           </ul>
@@ -217,6 +217,7 @@ export default function AnalyticsPage() {
           <label className="mb-2 block text-sm">
             <span className="mr-2">Item</span>
             <select className="input" value={chosen ?? ""} onChange={(e) => update({ item: e.target.value })}>
+              {chosen && !items.data.items.some((i) => i.item_id === chosen) && <option value={chosen}>{chosen}</option>}
               {items.data.items.map((i) => (
                 <option key={i.item_id} value={i.item_id}>
                   {i.item_id}

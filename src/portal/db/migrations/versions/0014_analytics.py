@@ -26,7 +26,13 @@ def upgrade() -> None:
     op.add_column("jobs", sa.Column("max_rss_kb", sa.BigInteger(), nullable=True))
     op.add_column("jobs", sa.Column("error_type", sa.String(100), nullable=True))
     op.add_column("jobs", sa.Column("error_key", sa.String(200), nullable=True))
-    op.create_index("ix_jobs_failures", "jobs", ["finished_at"], sqlite_where=FAILED, postgresql_where=FAILED)
+    op.create_index(
+        "ix_jobs_failures",
+        "jobs",
+        ["finished_at", "kind", "item_id", "error_type", "error_key", "id"],
+        sqlite_where=FAILED,
+        postgresql_where=FAILED,
+    )
     op.create_table(
         "job_version_daily",
         sa.Column("day", UTCDateTime(), nullable=False),
@@ -57,6 +63,7 @@ def upgrade() -> None:
         sa.Column("n", sa.BigInteger(), nullable=False),
         sa.PrimaryKeyConstraint("day", "item_id", "version", "bucket", name="pk_job_duration_daily"),
     )
+    op.create_index("ix_job_duration_daily_item_day", "job_duration_daily", ["item_id", "day"])
     op.create_table(
         "catalog_import_failures",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -101,6 +108,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_index("ix_catalog_import_failures_at", table_name="catalog_import_failures")
     op.drop_table("catalog_import_failures")
+    op.drop_index("ix_job_duration_daily_item_day", table_name="job_duration_daily")
     op.drop_table("job_duration_daily")
     op.drop_index("ix_job_version_daily_item_day", table_name="job_version_daily")
     op.drop_table("job_version_daily")
