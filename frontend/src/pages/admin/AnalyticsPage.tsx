@@ -2,7 +2,7 @@
  * Analytics: how the catalog is used over a chosen period (in the URL): runs, success rates, run time
  * percentiles, CPU time and peak memory per item and version, with the busiest items as a chart; an item's version
  * adoption by day; the most and least used items and those nobody ran lately; failures grouped by type and
- * message with sample jobs; failed import attempts with their problems. Charts load on demand.
+ * message with sample jobs; failed import attempts with their problems (publishers). Charts load on demand.
  */
 import { lazy, Suspense, useMemo, useState } from "react";
 import { Link } from "react-router";
@@ -17,8 +17,10 @@ import {
   type Period,
   type UsageRanking,
 } from "../../api/analytics";
+import { useMe } from "../../api/auth";
 import { UsageTable } from "../../components/analytics/UsageTable";
 import { Empty, Pager, Spinner, TableHead, Time } from "../../components/ui";
+import { hasRole } from "../../lib/auth";
 import { errorText } from "../../lib/formErrors";
 import { useUrlState } from "../../lib/urlState";
 
@@ -170,6 +172,7 @@ function FailedImports() {
 
 export default function AnalyticsPage() {
   const [params, update] = useUrlState(DEFAULTS);
+  const me = useMe();
   const period: Period = useMemo(() => lastDays(Number(params.days) || 30), [params.days]);
   const items = useItemAnalytics(period);
   const errors = useErrorAnalytics(period);
@@ -263,9 +266,11 @@ export default function AnalyticsPage() {
         )}
       </Section>
 
-      <Section title="Failed imports">
-        <FailedImports />
-      </Section>
+      {hasRole(me.data?.role, "publisher") && (
+        <Section title="Failed imports">
+          <FailedImports />
+        </Section>
+      )}
     </section>
   );
 }
