@@ -111,7 +111,7 @@ def items(
     if item_id:
         query = query.where(d.item_id == item_id)
     with db.read() as s:
-        rows = s.execute(query.group_by(d.item_id, d.version)).all()
+        rows = s.connection().execute(query.group_by(d.item_id, d.version)).all()
         per_version: dict[str, list[tuple[str, dict[str, int]]]] = defaultdict(list)
         totals: dict[str, dict[str, int]] = {}
         for item, version, *values in rows:
@@ -130,7 +130,7 @@ def items(
                 .where(h.item_id.in_(top[start : start + 100]), h.day >= first, h.day < last)
                 .group_by(h.item_id, h.version, h.bucket)
             )
-            for item, version, bucket, n in s.execute(buckets):
+            for item, version, bucket, n in s.connection().execute(buckets):
                 histograms[(item, version)][bucket] += int(n)
     result = []
     for item in top:
@@ -176,7 +176,7 @@ def errors(
     )
     groups: dict[tuple[str, str], dict[str, Any]] = {}
     with db.read() as s:
-        for kind, key, item, count, first_at, last_at, first_id, last_id in s.execute(query):
+        for kind, key, item, count, first_at, last_at, first_id, last_id in s.connection().execute(query):
             group = groups.setdefault(
                 (kind or "Error", key or ""),
                 {"count": 0, "items": set(), "first": (first_at, first_id), "last": (last_at, last_id)},
@@ -218,7 +218,7 @@ def adoption(item_id: str, since: datetime | None, until: datetime | None) -> Ad
     )
     per_day: dict[datetime, dict[str, int]] = defaultdict(dict)
     with db.read() as s:
-        for day, version, runs in s.execute(query):
+        for day, version, runs in s.connection().execute(query):
             per_day[usage.day_of(day)][version] = int(runs)
     versions = sorted({v for runs in per_day.values() for v in runs}, key=version_sort_key, reverse=True)
     days = []
@@ -238,9 +238,11 @@ def ranking(since: datetime | None, until: datetime | None, unused_days: int = 3
         offered = select(CatalogItem.id, CatalogItem.name).where(CatalogItem.latest_version.is_not(None))
         catalog = dict(s.execute(offered).tuples().all())  # (a Result has keys(): dict() would misread it)
         in_period = select(d.item_id, func.sum(d.runs)).where(d.day >= first, d.day < last).group_by(d.item_id)
-        runs = {item_id: int(n) for item_id, n in s.execute(in_period)}
+        runs = {item_id: int(n) for item_id, n in s.connection().execute(in_period)}
         newest = select(d.item_id, func.max(d.day)).group_by(d.item_id)  # the index on (item, day)
-        last_runs = {item_id: usage.day_of(day) for item_id, day in s.execute(newest) if item_id in catalog}
+        last_runs = {
+            item_id: usage.day_of(day) for item_id, day in s.connection().execute(newest) if item_id in catalog
+        }
 
     def entry(item_id: str) -> ItemRuns:
         return ItemRuns(
