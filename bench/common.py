@@ -249,6 +249,7 @@ def insert_jobs(data: Path, batches: Iterable[list[dict[str, Any]]], database_ur
         with engine.begin() as conn:
             counters.rebuild(conn)
             usage.rebuild(conn)
+        db.refresh_statistics()  # what the portal's statistics duty does on SQLite (a no-op on PostgreSQL)
         if engine.dialect.name == "postgresql":
             # What autovacuum would do by and by: planner statistics, and a visibility map for index-only scans.
             with engine.connect() as conn:

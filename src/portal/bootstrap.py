@@ -55,6 +55,7 @@ class PortalState:
 
 PURGE_EVERY_SECONDS = 3600.0
 RETENTION_EVERY_SECONDS = 60.0
+STATISTICS_EVERY_SECONDS = 6 * 3600.0
 RETENTION_BATCHES_PER_RUN = 50  # of 200 jobs: a million old jobs go in under two hours
 
 
@@ -149,6 +150,7 @@ def _fill_duties(state: PortalState, event_bus: bus.EventBus, run_executor: bool
     duties.add("approvals", settings.approval_check_seconds, _expire_approvals, first_after=1.0)
     duties.add("catalog-purge", PURGE_EVERY_SECONDS, _purge_archived, first_after=60.0)
     duties.add("retention", RETENTION_EVERY_SECONDS, _HistoryPruner(), first_after=120.0)
+    duties.add("statistics", STATISTICS_EVERY_SECONDS, db.refresh_statistics, first_after=30.0)
     if settings.scheduler:
         duties.add("scheduler", settings.scheduler_poll_seconds, SchedulerDuty(settings.scheduler_keep_runs_days))
         state.forget_schedule_changes = schedules_service.on_change(lambda: duties.wake("scheduler"))

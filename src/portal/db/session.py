@@ -168,3 +168,14 @@ def write() -> Iterator[Session]:
             effect()
         except Exception:
             log.exception("an after-commit effect failed")
+
+
+def refresh_statistics() -> None:
+    """Give SQLite's query planner fresh statistics (`ANALYZE`, sampled): without them it guesses, and picks an
+    index that reads a whole table for a query another index answers from a few rows. PostgreSQL's autovacuum
+    does this on its own."""
+    if get_engine().dialect.name != "sqlite":
+        return
+    with write() as session:
+        session.execute(text("PRAGMA analysis_limit=1000"))  # a sample per index: milliseconds, not a scan
+        session.execute(text("ANALYZE"))

@@ -49,3 +49,13 @@ def test_effects_run_after_the_commit_in_order_and_never_after_a_rollback(caplog
     with pytest.raises(LookupError, match="unit of work fails"):
         failed_unit_of_work()
     assert "rolled back" not in ran
+
+
+@pytest.mark.usefixtures("database")
+def test_the_statistics_duty_gives_the_planner_statistics() -> None:
+    with db.read() as s:
+        before = s.execute(text("SELECT count(*) FROM sqlite_master WHERE name = 'sqlite_stat1'")).scalar_one()
+    db.refresh_statistics()
+    with db.read() as s:
+        tables = set(s.execute(text("SELECT tbl FROM sqlite_stat1")).scalars())
+    assert before == 0 and "alembic_version" in tables  # ANALYZE ran (empty tables get no row of their own)
