@@ -8,6 +8,7 @@ from __future__ import annotations
 import socket
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import select
 
@@ -16,7 +17,6 @@ from portal.audit import service as audit
 from portal.backup.archive import CATALOG, CATALOG_EXPORT, ArchiveWriter, bundle_member
 from portal.backup.transfer_schemas import CatalogExportSummary, ExportedCatalog, ExportedItem, ExportedVersion
 from portal.catalog import lifecycle, storage
-from portal.catalog.admin_schemas import ItemUpdate
 from portal.catalog.administration import OVERRIDABLE
 from portal.catalog.bundles import BundleMissing, verified
 from portal.catalog.models import CatalogChannel, CatalogItem, CatalogVersion
@@ -25,18 +25,21 @@ from portal.db import session as db
 from portal.identity.principal import Principal
 
 
-def _settings(item: CatalogItem) -> ItemUpdate:
+def _settings(item: CatalogItem) -> dict[str, Any]:
+    """The item's metadata and policies as the admin API sets them (what is stored, unchecked: the importing portal
+    checks each item's against its own rules and notes the ones it refuses)."""
     overrides = {k: v for k, v in (item.overrides or {}).items() if k in OVERRIDABLE}
-    return ItemUpdate(
+    given = {
         **overrides,
-        featured=item.featured,
-        notice=item.notice,
-        review_policy=item.review_policy,
-        maintainers=item.maintainers,
-        tests_required=item.tests_required,
-        storage_quota_bytes=item.storage_quota_bytes,
-        job_retention_days=item.job_retention_days,
-    )
+        "featured": item.featured,
+        "notice": item.notice,
+        "review_policy": item.review_policy,
+        "maintainers": item.maintainers,
+        "tests_required": item.tests_required,
+        "storage_quota_bytes": item.storage_quota_bytes,
+        "job_retention_days": item.job_retention_days,
+    }
+    return {k: v for k, v in given.items() if v is not None}
 
 
 def export_catalog(actor: Principal, path: Path, items: list[str] | None = None) -> CatalogExportSummary:

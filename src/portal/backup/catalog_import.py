@@ -242,18 +242,17 @@ def _configure_new_items(
     for item in exported.items:
         if item.id not in created:
             continue
+        given = dict(item.settings)
         # Maintainers are usernames of the other portal: here they may be other people.
-        if item.settings.maintainers:
-            notes.append(
-                f"{item.id}: its maintainers there ({', '.join(item.settings.maintainers)}) are not carried over"
-            )
-        given = item.settings.model_dump(exclude_unset=True, exclude={"maintainers"})
+        if given.pop("maintainers", None):
+            notes.append(f"{item.id}: its maintainers there are not carried over")
         if not given:
             continue
-        settings = ItemUpdate.model_validate(given)
         try:
-            administration.update_item(actor, item.id, settings)
+            administration.update_item(actor, item.id, ItemUpdate.model_validate(given))
             configured.append(item.id)
+        except ValidationError as exc:
+            notes.append(f"{item.id} keeps this portal's defaults: {str(exc).splitlines()[0]}")
         except PortalError as exc:
             notes.append(f"{item.id} keeps this portal's defaults: {exc.message}")
     return configured, notes

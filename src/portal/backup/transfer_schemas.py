@@ -6,8 +6,6 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from portal.catalog.admin_schemas import ItemUpdate
-
 
 class ExportedVersion(BaseModel):
     model_config = ConfigDict(extra="ignore")
@@ -25,7 +23,9 @@ class ExportedItem(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     id: str = Field(max_length=64)
-    settings: ItemUpdate = Field(description="the item's metadata and policies, as the admin API sets them")
+    settings: dict[str, Any] = Field(
+        default_factory=dict, description="the item's metadata and policies, as the admin API's PATCH takes them"
+    )
     versions: list[ExportedVersion] = Field(max_length=10_000)
     channels: dict[str, str] = Field(default_factory=dict, description="custom channels: name -> version")
 

@@ -5,6 +5,7 @@ export is refused."""
 from __future__ import annotations
 
 import io
+import json
 import tarfile
 from pathlib import Path
 from typing import Any
@@ -111,6 +112,9 @@ def test_a_version_that_differs_here_is_kept_and_a_damaged_export_refused(tmp_pa
             assert upload(a, targz(item_files("solo", "1.0.0"))).status_code == 200
             assert upload(b, targz(item_files("twin", "1.0.0", result="here"))).status_code == 200
             kept = b.get("/api/admin/catalog/items/twin").json()["versions"][0]["bundle_sha256"]
+            # What an item stores may be more than the admin API takes now (60 tags): exported, noted, not applied.
+            tags = json.dumps({"tags": [f"t{n}" for n in range(60)]})
+            source.sql("UPDATE catalog_items SET overrides = :tags WHERE id = 'solo'", tags=tags)
             archive = _export(a)
 
             report = _import(b, archive)
@@ -119,6 +123,7 @@ def test_a_version_that_differs_here_is_kept_and_a_damaged_export_refused(tmp_pa
             conflict = next(v for v in report["versions"] if v["item_id"] == "twin")
             assert conflict["problems"]["here"] == kept
             assert b.get("/api/admin/catalog/items/twin").json()["versions"][0]["bundle_sha256"] == kept
+            assert report["items_configured"] == [] and any(n.startswith("solo keeps") for n in report["notes"])
 
             damaged = bytearray(archive)
             damaged[len(damaged) // 2] ^= 0xFF
