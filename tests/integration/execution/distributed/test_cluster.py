@@ -70,7 +70,8 @@ def test_events_reach_a_websocket_on_the_other_api_node(cluster: Cluster) -> Non
 
 def test_log_lines_stream_to_the_other_api_node(cluster: Cluster) -> None:
     with cluster.client(0) as first:
-        job_id = launch(first, "chatty")
+        # The stream sends what happens from when it opens: the job waits a moment before its first line.
+        job_id = launch(first, "chatty", {"delay": 2})
         with ws(cluster.apis[1], f"/ws/jobs/{job_id}", cluster.token) as stream:
             messages = collect(stream, finished(job_id), timeout=60)
     lines = [line for m in messages if m["type"] == "job.log" for line in m["lines"]]
