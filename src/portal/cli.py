@@ -157,7 +157,7 @@ def admin() -> None:
 
 @admin.command("recount")
 def admin_recount() -> None:
-    """Recompute the job counters, hourly rollups and daily usage from the jobs (after writing jobs behind the
+    """Recompute the job counters, hourly rollups and usage blocks from the jobs (after writing jobs behind the
     portal's back)."""
     from portal.db import session as db
     from portal.jobs import counters, usage
@@ -166,7 +166,7 @@ def admin_recount() -> None:
     with db.write() as s:
         counters.rebuild(s.connection())
         usage.rebuild(s.connection())
-    click.echo("job counters, rollups and daily usage rebuilt")
+    click.echo("job counters, rollups and usage rebuilt")
 
 
 @admin.command("prune")

@@ -1,8 +1,8 @@
 """Catalog analytics: how each item and version is used over a period (runs, outcomes, run time percentiles, CPU
 time, peak memory), version adoption by day, the most and least used items and those nobody runs, the failures
-grouped by type and message, and the failed import attempts. Read from the daily usage rollups (`jobs/usage.py`),
-whole UTC days from the day of `since` to the day of `until`; the failures from the jobs (a partial index on
-failed jobs by finish time)."""
+grouped by type and message, and the failed import attempts. Read from the usage rollups (`jobs/usage.py`:
+blocks of 1 to 64 days, the fewest that make up the period), whole UTC days from the day of `since` to the day of
+`until`; the failures from the jobs (a partial index on failed jobs by finish time)."""
 
 from __future__ import annotations
 
@@ -29,7 +29,7 @@ from portal.db import session as db
 from portal.db.base import utcnow
 from portal.errors import ValidationFailed
 from portal.jobs import kinds, usage
-from portal.jobs.models import Job, JobDurationDaily, JobVersionDaily
+from portal.jobs.models import BUCKETS_PER_ROW, Job, JobUsage, JobUsageBucket
 
 DEFAULT_DAYS = 30
 MAX_DAYS = 366
@@ -98,50 +98,56 @@ def _figures(sums: dict[str, int], histogram: Counter[int]) -> dict[str, Any]:
 _SUMMED = ("runs", "succeeded", "failed", "cancelled", "timed", "duration_ms_sum", "cpu_ms_sum")
 
 
+def _sums(values: list[Any]) -> dict[str, int]:
+    return {name: int(value or 0) for name, value in zip((*_SUMMED, "max_rss_kb"), values, strict=True)}
+
+
 def items(
     since: datetime | None, until: datetime | None, item_id: str | None = None, limit: int = 100
 ) -> ItemsAnalytics:
     """Per item and per version: runs, outcomes, p50/p95 and average run time, CPU time, peak memory; the `limit`
-    items with the most runs (their histograms are the only ones read)."""
+    items with the most runs (their versions and histograms are the only ones read)."""
     first, last = period(since, until)
-    d = JobVersionDaily
-    query = select(
-        d.item_id, d.version, *(func.sum(getattr(d, name)) for name in _SUMMED), func.max(d.max_rss_kb)
-    ).where(d.day >= first, d.day < last)
+    d, h = JobUsage, JobUsageBucket
+    summed = (*(func.sum(getattr(d, name)) for name in _SUMMED), func.max(d.max_rss_kb))
+    per_item = select(d.item_id, *summed).where(usage.within(d, first, last)).group_by(d.item_id)
     if item_id:
-        query = query.where(d.item_id == item_id)
+        per_item = per_item.where(d.item_id == item_id)
+    per_version: dict[str, list[tuple[str, dict[str, int]]]] = defaultdict(list)
+    histograms: dict[tuple[str, str], Counter[int]] = defaultdict(Counter)
     with db.read() as s:
-        rows = s.connection().execute(query.group_by(d.item_id, d.version)).all()
-        per_version: dict[str, list[tuple[str, dict[str, int]]]] = defaultdict(list)
-        totals: dict[str, dict[str, int]] = {}
-        for item, version, *values in rows:
-            sums = {name: int(value or 0) for name, value in zip((*_SUMMED, "max_rss_kb"), values, strict=True)}
-            per_version[item].append((version, sums))
-            total = totals.setdefault(item, dict.fromkeys((*_SUMMED, "max_rss_kb"), 0))
-            for name in _SUMMED:
-                total[name] += sums[name]
-            total["max_rss_kb"] = max(total["max_rss_kb"], sums["max_rss_kb"])
+        conn = s.connection()
+        totals = {item: _sums(values) for item, *values in conn.execute(per_item)}
         top = sorted(totals, key=lambda i: (-totals[i]["runs"], i))[:limit]
-        histograms: dict[tuple[str, str], Counter[int]] = defaultdict(Counter)
-        h = JobDurationDaily
         for start in range(0, len(top), 100):
-            buckets = (
-                select(h.item_id, h.version, h.bucket, func.sum(h.n))
-                .where(h.item_id.in_(top[start : start + 100]), h.day >= first, h.day < last)
-                .group_by(h.item_id, h.version, h.bucket)
+            chosen = top[start : start + 100]
+            versions = (
+                select(d.item_id, d.version, *summed)
+                .where(d.item_id.in_(chosen), usage.within(d, first, last))
+                .group_by(d.item_id, d.version)
             )
-            for item, version, bucket, n in s.connection().execute(buckets):
-                histograms[(item, version)][bucket] += int(n)
+            for item, version, *values in conn.execute(versions):
+                per_version[item].append((version, _sums(values)))
+            buckets = (
+                select(h.item_id, h.version, h.part, *(func.sum(getattr(h, name)) for name in usage.COUNTS))
+                .where(h.item_id.in_(chosen), usage.within(h, first, last))
+                .group_by(h.item_id, h.version, h.part)
+            )
+            for item, version, part, *counts in conn.execute(buckets):
+                histogram = histograms[(item, version)]
+                for index, n in enumerate(counts):
+                    if n:
+                        histogram[part * BUCKETS_PER_ROW + index] += int(n)
     result = []
     for item in top:
         merged: Counter[int] = Counter()
-        versions = []
+        usages = []
         for version, sums in per_version[item]:
             histogram = histograms.get((item, version), Counter())
             merged.update(histogram)
-            versions.append(VersionUsage(version=version, **_figures(sums, histogram)))
-        versions.sort(key=lambda v: version_sort_key(v.version), reverse=True)
-        result.append(ItemUsage(item_id=item, versions=versions, **_figures(totals[item], merged)))
+            usages.append(VersionUsage(version=version, **_figures(sums, histogram)))
+        usages.sort(key=lambda v: version_sort_key(v.version), reverse=True)
+        result.append(ItemUsage(item_id=item, versions=usages, **_figures(totals[item], merged)))
     return ItemsAnalytics(since=first, until=last, total_items=len(totals), items=result)
 
 
@@ -210,10 +216,10 @@ def errors(
 def adoption(item_id: str, since: datetime | None, until: datetime | None) -> Adoption:
     """Runs per version per day: how a new version takes over from the old."""
     first, last = period(since, until)
-    d = JobVersionDaily
+    d = JobUsage
     query = (
         select(d.day, d.version, func.sum(d.runs))
-        .where(d.item_id == item_id, d.day >= first, d.day < last)
+        .where(d.item_id == item_id, d.span == 1, d.day >= first, d.day < last)
         .group_by(d.day, d.version)
     )
     per_day: dict[datetime, dict[str, int]] = defaultdict(dict)
@@ -233,13 +239,13 @@ def ranking(since: datetime | None, until: datetime | None, unused_days: int = 3
     """The most and least used runnable items of the period, and those nobody ran in the last `unused_days`."""
     first, last = period(since, until)
     recent = usage.day_of(utcnow()) - timedelta(days=unused_days - 1)
-    d = JobVersionDaily
+    d = JobUsage
     with db.read() as s:
         offered = select(CatalogItem.id, CatalogItem.name).where(CatalogItem.latest_version.is_not(None))
         catalog = dict(s.execute(offered).tuples().all())  # (a Result has keys(): dict() would misread it)
-        in_period = select(d.item_id, func.sum(d.runs)).where(d.day >= first, d.day < last).group_by(d.item_id)
+        in_period = select(d.item_id, func.sum(d.runs)).where(usage.within(d, first, last)).group_by(d.item_id)
         runs = {item_id: int(n) for item_id, n in s.connection().execute(in_period)}
-        newest = select(d.item_id, func.max(d.day)).group_by(d.item_id)  # the index on (item, day)
+        newest = select(d.item_id, func.max(d.day)).where(d.span == 1).group_by(d.item_id)  # the index by item
         last_runs = {
             item_id: usage.day_of(day) for item_id, day in s.connection().execute(newest) if item_id in catalog
         }

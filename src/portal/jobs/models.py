@@ -5,7 +5,17 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, ForeignKey, Index, String, Text, UniqueConstraint, text
+from sqlalchemy import (
+    BigInteger,
+    ForeignKey,
+    Index,
+    PrimaryKeyConstraint,
+    SmallInteger,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from portal.db.base import Base, utcnow
@@ -192,12 +202,16 @@ class JobHourly(Base):
     timed: Mapped[int] = mapped_column(BigInteger, default=0)
 
 
-class JobVersionDaily(Base):
-    """Per day, item and version: finished runs, their outcomes and durations, CPU time and peak memory."""
+class JobUsage(Base):
+    """Per block of `span` days from `day` (1, 4, 16 and 64 days, aligned on 1970-01-01), item and version: finished
+    runs, their outcomes and durations, CPU time and peak memory. Every run counts in one block of each span, so a
+    period reads a few coarse blocks in its middle and fine ones only at its edges."""
 
-    __tablename__ = "job_version_daily"
-    __table_args__ = (Index("ix_job_version_daily_item_day", "item_id", "day"),)
+    __tablename__ = "job_usage"
+    # On SQLite the rows are stored in key order (no rowid): a period's blocks are a few ranges of the table.
+    __table_args__ = (Index("ix_job_usage_item", "item_id", "span", "day"), {"sqlite_with_rowid": False})
 
+    span: Mapped[int] = mapped_column(SmallInteger, primary_key=True, autoincrement=False)
     day: Mapped[datetime] = mapped_column(primary_key=True)
     item_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     version: Mapped[str] = mapped_column(String(64), primary_key=True)
@@ -211,17 +225,42 @@ class JobVersionDaily(Base):
     max_rss_kb: Mapped[int] = mapped_column(BigInteger, default=0)
 
 
-class JobDurationDaily(Base):
-    """Per day, item and version: how many runs took a time in each bucket of a log histogram (percentiles)."""
+BUCKETS_PER_ROW = 16
 
-    __tablename__ = "job_duration_daily"
-    __table_args__ = (Index("ix_job_duration_daily_item_day", "item_id", "day"),)  # one item's, or the busiest
 
-    day: Mapped[datetime] = mapped_column(primary_key=True)
-    item_id: Mapped[str] = mapped_column(String(64), primary_key=True)
-    version: Mapped[str] = mapped_column(String(64), primary_key=True)
-    bucket: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
-    n: Mapped[int] = mapped_column(BigInteger, default=0)
+class JobUsageBucket(Base):
+    """Per block (as `JobUsage`), item and version: how many runs took a time in each bucket of a log histogram
+    (percentiles), 16 buckets a row (`n0`..`n15` count buckets `16 * part` to `16 * part + 15`): a histogram is
+    three or four rows rather than forty."""
+
+    __tablename__ = "job_usage_buckets"
+    # Read only for chosen items (one, or the busiest): keyed by item first, stored in key order on SQLite.
+    __table_args__ = (
+        PrimaryKeyConstraint("item_id", "span", "day", "version", "part"),
+        {"sqlite_with_rowid": False},
+    )
+
+    span: Mapped[int] = mapped_column(SmallInteger, autoincrement=False)
+    day: Mapped[datetime] = mapped_column()
+    item_id: Mapped[str] = mapped_column(String(64))
+    version: Mapped[str] = mapped_column(String(64))
+    part: Mapped[int] = mapped_column(SmallInteger, autoincrement=False)
+    n0: Mapped[int] = mapped_column(BigInteger, default=0)
+    n1: Mapped[int] = mapped_column(BigInteger, default=0)
+    n2: Mapped[int] = mapped_column(BigInteger, default=0)
+    n3: Mapped[int] = mapped_column(BigInteger, default=0)
+    n4: Mapped[int] = mapped_column(BigInteger, default=0)
+    n5: Mapped[int] = mapped_column(BigInteger, default=0)
+    n6: Mapped[int] = mapped_column(BigInteger, default=0)
+    n7: Mapped[int] = mapped_column(BigInteger, default=0)
+    n8: Mapped[int] = mapped_column(BigInteger, default=0)
+    n9: Mapped[int] = mapped_column(BigInteger, default=0)
+    n10: Mapped[int] = mapped_column(BigInteger, default=0)
+    n11: Mapped[int] = mapped_column(BigInteger, default=0)
+    n12: Mapped[int] = mapped_column(BigInteger, default=0)
+    n13: Mapped[int] = mapped_column(BigInteger, default=0)
+    n14: Mapped[int] = mapped_column(BigInteger, default=0)
+    n15: Mapped[int] = mapped_column(BigInteger, default=0)
 
 
 # The executor claims the highest priority, then oldest, queued job: a partial index keeps that lookup small.

@@ -1,32 +1,64 @@
-"""Daily usage per item version, kept with the counters in the transaction of every run's end: finished runs and
-their outcomes, durations (also as a log histogram, so that percentiles of any period read a few rows), CPU time
-and peak memory. The analytics read these; a recount (`rebuild`) and the retention (`removed`) keep them equal to
-what the jobs say."""
+"""Usage per item version, kept with the counters in the transaction of every run's end: finished runs and their
+outcomes, durations (also as a log histogram, so that percentiles of any period read a few rows), CPU time and
+peak memory. Each run counts in one block of every span in `SPANS` (days, aligned on 1970-01-01): a period of
+a year reads at most 21 blocks per item version (`blocks`) instead of 366 days. The analytics read these; a
+recount (`rebuild`) and the retention (`removed`) keep them equal to what the jobs say."""
 
 from __future__ import annotations
 
 import math
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Table, and_, delete, event, insert, select
+from sqlalchemy import ColumnElement, Connection, Table, and_, delete, event, insert, or_, select
 from sqlalchemy.orm import Session
 
 from portal.jobs import counters, kinds
-from portal.jobs.models import Job, JobDurationDaily, JobVersionDaily
+from portal.jobs.models import BUCKETS_PER_ROW, Job, JobUsage, JobUsageBucket
 
-daily_t: Table = JobVersionDaily.__table__  # type: ignore[assignment]
-buckets_t: Table = JobDurationDaily.__table__  # type: ignore[assignment]
+usage_t: Table = JobUsage.__table__  # type: ignore[assignment]
+buckets_t: Table = JobUsageBucket.__table__  # type: ignore[assignment]
+SPANS = (1, 4, 16, 64)  # each span four of the one before: a year is at most 21 blocks, a run writes 4 of each
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+DAY = timedelta(days=1)
+COUNTS = tuple(f"n{i}" for i in range(BUCKETS_PER_ROW))  # a bucket row's counts
 RATIO = 1.2  # each bucket 20 % wider than the one before: a percentile is known within 10 %
 _SUMS = ("runs", "succeeded", "failed", "cancelled", "timed", "duration_ms_sum", "cpu_ms_sum")
 _KEY = "portal.job_usage_deltas"
-Cell = tuple[datetime, str, str]  # (day, item, version)
+Cell = tuple[int, datetime, str, str]  # (span, first day, item, version)
 
 
 def day_of(at: datetime) -> datetime:
     return at.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+def block_of(day: datetime, span: int) -> datetime:
+    """The first day of the block of `span` days that holds `day`."""
+    return day - ((day - EPOCH).days % span) * DAY
+
+
+def blocks(first: datetime, last: datetime) -> list[tuple[int, datetime, datetime]]:
+    """The days `[first, last)` (midnights) as the fewest whole blocks: (span, first block's day, end) ranges,
+    coarse blocks in the middle and finer ones towards the edges."""
+    ranges: list[tuple[int, datetime, datetime]] = []
+    day = first
+    while day < last:
+        span = next(s for s in reversed(SPANS) if block_of(day, s) == day and day + s * DAY <= last)
+        if ranges and ranges[-1][0] == span and ranges[-1][2] == day:
+            ranges[-1] = (span, ranges[-1][1], day + span * DAY)
+        else:
+            ranges.append((span, day, day + span * DAY))
+        day += span * DAY
+    return ranges
+
+
+def within(table: Any, first: datetime, last: datetime) -> ColumnElement[bool]:
+    """The condition that picks the blocks of `blocks(first, last)` from the usage or the buckets table."""
+    return or_(
+        *(and_(table.span == span, table.day >= start, table.day < end) for span, start, end in blocks(first, last))
+    )
 
 
 def bucket_of(ms: int) -> int:
@@ -46,8 +78,8 @@ def bucket_middle(bucket: int) -> int:
 
 @dataclass
 class _Deltas:
-    daily: dict[Cell, dict[str, int]] = field(default_factory=dict)
-    buckets: Counter[tuple[datetime, str, str, int]] = field(default_factory=Counter)
+    cells: dict[Cell, dict[str, int]] = field(default_factory=dict)
+    buckets: Counter[tuple[int, datetime, str, str, int]] = field(default_factory=Counter)
 
 
 def _deltas(s: Session) -> _Deltas:
@@ -64,6 +96,22 @@ def _values(state: str, started_at: datetime | None, finished_at: datetime, cpu_
     return values
 
 
+def bucket_rows(buckets: Counter[tuple[int, datetime, str, str, int]]) -> list[dict[str, Any]]:
+    """Bucket counts per (span, day, item, version, bucket) as the rows of the buckets table, in key order."""
+    rows: dict[tuple[int, datetime, str, str, int], dict[str, Any]] = {}
+    for (span, day, item_id, version, bucket), n in buckets.items():
+        if not n:
+            continue
+        part, index = divmod(bucket, BUCKETS_PER_ROW)
+        key = (span, day, item_id, version, part)
+        row = rows.get(key)
+        if row is None:
+            row = rows[key] = {"span": span, "day": day, "item_id": item_id, "version": version, "part": part}
+            row.update(dict.fromkeys(COUNTS, 0))
+        row[f"n{index}"] += n
+    return [rows[key] for key in sorted(rows)]
+
+
 def duration_ms(started_at: datetime, finished_at: datetime) -> int:
     """A run's duration as the counters and the analytics count it."""
     return max(0, int((finished_at - started_at).total_seconds() * 1000))
@@ -72,14 +120,19 @@ def duration_ms(started_at: datetime, finished_at: datetime) -> int:
 def _add(s: Session, row: Any, sign: int) -> None:
     if row.kind != kinds.TASK or row.state not in counters.FINISHED or row.finished_at is None:
         return
-    cell = (day_of(row.finished_at), row.item_id, row.item_version)
-    current = _deltas(s).daily.setdefault(cell, {})
-    for name, value in _values(row.state, row.started_at, row.finished_at, row.cpu_ms).items():
-        current[name] = current.get(name, 0) + sign * value
-    if sign > 0 and row.max_rss_kb:
-        current["max_rss_kb"] = max(current.get("max_rss_kb", 0), int(row.max_rss_kb))
-    if row.started_at is not None:
-        _deltas(s).buckets[(*cell, bucket_of(duration_ms(row.started_at, row.finished_at)))] += sign
+    values = _values(row.state, row.started_at, row.finished_at, row.cpu_ms)
+    bucket = None if row.started_at is None else bucket_of(duration_ms(row.started_at, row.finished_at))
+    day = day_of(row.finished_at)
+    deltas = _deltas(s)
+    for span in SPANS:
+        cell = (span, block_of(day, span), row.item_id, row.item_version)
+        current = deltas.cells.setdefault(cell, {})
+        for name, value in values.items():
+            current[name] = current.get(name, 0) + sign * value
+        if sign > 0 and row.max_rss_kb:
+            current["max_rss_kb"] = max(current.get("max_rss_kb", 0), int(row.max_rss_kb))
+        if bucket is not None:
+            deltas.buckets[(*cell, bucket)] += sign
 
 
 def finished(s: Session, row: Any) -> None:
@@ -95,16 +148,16 @@ def removed(s: Session, row: Any) -> None:
 
 def settle(s: Session) -> None:
     """Write the changes of `removed` now and drop the cells and buckets left empty. A cell's peak memory stays
-    that of every run its day had (a maximum cannot be subtracted; retention cutoffs are whole hours, so only
-    the day of a cutoff can have lost some runs and kept others)."""
-    cells = sorted(_deltas(s).daily)
+    that of every run its block had (a maximum cannot be subtracted; only the blocks that hold a retention
+    cutoff can have lost some runs and kept others)."""
+    cells = sorted(_deltas(s).cells)
     _apply(s)
     conn = s.connection()
-    for day, item_id, version in cells:
-        where = and_(daily_t.c.day == day, daily_t.c.item_id == item_id, daily_t.c.version == version)
-        conn.execute(delete(daily_t).where(where, daily_t.c.runs == 0))
-        bucket_where = and_(buckets_t.c.day == day, buckets_t.c.item_id == item_id, buckets_t.c.version == version)
-        conn.execute(delete(buckets_t).where(bucket_where, buckets_t.c.n == 0))
+    no_runs = sum((buckets_t.c[name] for name in COUNTS[1:]), buckets_t.c[COUNTS[0]]) == 0  # counts are >= 0
+    for table, empty in ((usage_t, usage_t.c.runs == 0), (buckets_t, no_runs)):
+        for span, day, item_id, version in cells:
+            cell = and_(table.c.span == span, table.c.day == day, table.c.item_id == item_id)
+            conn.execute(delete(table).where(cell, table.c.version == version, empty))
 
 
 @event.listens_for(Session, "before_commit")
@@ -114,31 +167,26 @@ def _apply(session: Session) -> None:
     if deltas is None:
         return
     conn = session.connection()
-    daily = []
-    for (day, item_id, version), values in sorted(deltas.daily.items()):
-        row: dict[str, Any] = {"day": day, "item_id": item_id, "version": version, "max_rss_kb": 0}
+    cells = []
+    for (span, day, item_id, version), values in sorted(deltas.cells.items()):
+        row: dict[str, Any] = {"span": span, "day": day, "item_id": item_id, "version": version, "max_rss_kb": 0}
         row.update(dict.fromkeys(_SUMS, 0))
         row.update(values)
-        daily.append(row)
-    keys = ("day", "item_id", "version")
-    for chunk in counters.chunks(daily):
+        cells.append(row)
+    keys = ("span", "day", "item_id", "version")
+    for chunk in counters.chunks(cells):
         conn.execute(
-            counters.upsert_statement(daily_t, keys, _SUMS, ("max_rss_kb",), len(chunk)), counters.numbered(chunk)
+            counters.upsert_statement(usage_t, keys, _SUMS, ("max_rss_kb",), len(chunk)), counters.numbered(chunk)
         )
-    buckets = [
-        {"day": day, "item_id": item_id, "version": version, "bucket": bucket, "n": n}
-        for (day, item_id, version, bucket), n in sorted(deltas.buckets.items())
-        if n
-    ]
-    for chunk in counters.chunks(buckets):
-        statement = counters.upsert_statement(buckets_t, (*keys, "bucket"), ("n",), (), len(chunk))
+    for chunk in counters.chunks(bucket_rows(deltas.buckets)):
+        statement = counters.upsert_statement(buckets_t, (*keys, "part"), COUNTS, (), len(chunk))
         conn.execute(statement, counters.numbered(chunk))
 
 
 def rebuild(conn: Connection, batch: int = 20_000) -> None:
-    """Recompute the daily usage from every stored job."""
-    daily: dict[Cell, dict[str, int]] = {}
-    buckets: Counter[tuple[datetime, str, str, int]] = Counter()
+    """Recompute the usage from every stored job: the days from the jobs, the longer blocks from the days."""
+    days: dict[tuple[datetime, str, str], dict[str, int]] = {}
+    day_buckets: Counter[tuple[datetime, str, str, int]] = Counter()
     query = select(
         Job.state, Job.item_id, Job.item_version, Job.started_at, Job.finished_at, Job.cpu_ms, Job.max_rss_kb
     ).where(Job.kind == kinds.TASK, Job.state.in_(counters.FINISHED), Job.finished_at.is_not(None))
@@ -146,18 +194,27 @@ def rebuild(conn: Connection, batch: int = 20_000) -> None:
         query.execution_options(yield_per=batch)
     ):
         assert finished_at is not None  # the query's condition
-        cell = (day_of(finished_at), item_id, version)
-        row = daily.setdefault(cell, {"max_rss_kb": 0, **dict.fromkeys(_SUMS, 0)})
+        key = (day_of(finished_at), item_id, version)
+        row = days.setdefault(key, {"max_rss_kb": 0, **dict.fromkeys(_SUMS, 0)})
         for name, value in _values(state, started_at, finished_at, cpu_ms).items():
             row[name] += value
         row["max_rss_kb"] = max(row["max_rss_kb"], rss or 0)
         if started_at is not None:
-            buckets[(*cell, bucket_of(duration_ms(started_at, finished_at)))] += 1
-    conn.execute(delete(daily_t))
+            day_buckets[(*key, bucket_of(duration_ms(started_at, finished_at)))] += 1
+    cells: dict[Cell, dict[str, int]] = {}
+    buckets: Counter[tuple[int, datetime, str, str, int]] = Counter()
+    for span in SPANS:
+        for (day, item_id, version), values in days.items():
+            cell = cells.setdefault((span, block_of(day, span), item_id, version), dict.fromkeys(values, 0))
+            for name, value in values.items():
+                cell[name] = max(cell[name], value) if name == "max_rss_kb" else cell[name] + value
+        for (day, item_id, version, bucket), n in day_buckets.items():
+            buckets[(span, block_of(day, span), item_id, version, bucket)] += n
+    conn.execute(delete(usage_t))
     conn.execute(delete(buckets_t))
-    rows = [{"day": d, "item_id": i, "version": v, **values} for (d, i, v), values in daily.items()]
+    rows = [{"span": s, "day": d, "item_id": i, "version": v, **values} for (s, d, i, v), values in cells.items()]
     for start in range(0, len(rows), batch):
-        conn.execute(insert(daily_t), rows[start : start + batch])
-    bucket_rows = [{"day": d, "item_id": i, "version": v, "bucket": b, "n": n} for (d, i, v, b), n in buckets.items()]
-    for start in range(0, len(bucket_rows), batch):
-        conn.execute(insert(buckets_t), bucket_rows[start : start + batch])
+        conn.execute(insert(usage_t), rows[start : start + batch])
+    parts = bucket_rows(buckets)
+    for start in range(0, len(parts), batch):
+        conn.execute(insert(buckets_t), parts[start : start + batch])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -10,13 +11,16 @@ from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from cryptography.fernet import Fernet
-from sqlalchemy import text
+from sqlalchemy import text, update
 
 from portal.catalog import service as catalog_service
 from portal.db import migrate
 from portal.db import session as db
-from portal.db.base import Base
+from portal.db.base import Base, utcnow
 from portal.identity.principal import SYSTEM
+from portal.jobs import service as jobs_service
+from portal.jobs import usage
+from portal.jobs.models import Job
 from portal.secrets import service as secrets_service
 from portal.secrets.schemas import SecretCreate
 from tests.conftest import migrated_database
@@ -99,3 +103,40 @@ def test_existing_items_are_maintained_by_the_publishers_who_imported_them(tmp_p
         rows = {r.id: r.maintainers for r in s.execute(text("SELECT id, maintainers FROM catalog_items ORDER BY id"))}
     assert rows["theirs-old"] in (["pub-old"], '["pub-old"]')  # JSON, read back as text on SQLite
     assert rows["shared-old"] is None
+
+
+@pytest.mark.usefixtures("database")
+def test_the_usage_blocks_go_back_to_days_and_come_back_from_the_jobs(tmp_path: Path) -> None:
+    write(tmp_path / "items" / "used" / "1.0.0", item_files("used", "1.0.0"))
+    catalog_service.import_local(SYSTEM, str(tmp_path / "items"), enforce_roots=False)
+    now = utcnow()
+    for n, (days_ago, seconds) in enumerate([(0, 1), (0, 30), (3, 2), (20, 500), (70, 2), (70, 9000)]):
+        created = jobs_service.create_job(SYSTEM, "used", "1.0.0", {}).id
+        at = now - timedelta(days=days_ago)
+        with db.write() as s:
+            state = "FAILED" if n % 3 == 2 else "SUCCEEDED"
+            values = {"state": state, "started_at": at, "finished_at": at + timedelta(seconds=seconds), "cpu_ms": 5}
+            s.execute(update(Job).where(Job.id == created).values(**values))
+    with db.write() as s:
+        usage.rebuild(s.connection())
+
+    def tables(*names: str) -> dict[str, list[tuple[object, ...]]]:
+        with db.read() as s:
+            return {name: sorted(tuple(r) for r in s.execute(text(f"SELECT * FROM {name}"))) for name in names}
+
+    before = tables("job_usage", "job_usage_buckets")
+    assert {row[0] for row in before["job_usage"]} == set(usage.SPANS)
+    _alembic("0014_analytics", down=True)
+    days = tables("job_version_daily", "job_duration_daily")
+    assert days["job_version_daily"] == [row[1:] for row in before["job_usage"] if row[0] == 1]
+    runs = {(day, bucket): n for day, _, _, bucket, n in days["job_duration_daily"]}
+    expected = {
+        (row[1], row[4] * 16 + index): n
+        for row in before["job_usage_buckets"]
+        if row[0] == 1  # the span (then the day, item, version, part and the 16 counts)
+        for index, n in enumerate(row[5:])
+        if n
+    }
+    assert runs == expected and sum(runs.values()) == 6
+    _alembic("head")
+    assert tables("job_usage", "job_usage_buckets") == before

@@ -24,18 +24,23 @@ from portal.jobs import service as jobs_service
 from portal.jobs.models import (
     Job,
     JobCount,
-    JobDurationDaily,
     JobEvent,
     JobHourly,
     JobLog,
     JobOwnerCount,
-    JobVersionDaily,
+    JobUsage,
+    JobUsageBucket,
 )
 from portal.jobs.states import JobState
 from tests.conftest import migrated_database
 from tests.helpers import item_files, write
 
 NOW = utcnow()
+# the usage's columns but its peak memory (a maximum is not subtracted)
+USAGE_COLUMNS = (
+    *("span", "day", "item_id", "version"),
+    *("runs", "succeeded", "failed", "cancelled", "timed", "duration_ms_sum"),
+)
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -94,13 +99,11 @@ def counter_tables() -> dict[str, Any]:
                 (r.hour, r.item_id, r.created, r.succeeded, r.failed, r.cancelled, r.duration_ms_sum, r.duration_ms_max)
                 for r in s.scalars(select(JobHourly))
             ),
-            # the daily usage per version (its peak memory aside: a maximum is not subtracted)
-            "daily": sorted(
-                (r.day, r.item_id, r.version, r.runs, r.succeeded, r.failed, r.cancelled, r.timed, r.duration_ms_sum)
-                for r in s.scalars(select(JobVersionDaily))
-            ),
+            # the usage per version in blocks of every span
+            "daily": sorted(tuple(getattr(r, name) for name in USAGE_COLUMNS) for r in s.scalars(select(JobUsage))),
             "durations": sorted(
-                (r.day, r.item_id, r.version, r.bucket, r.n) for r in s.scalars(select(JobDurationDaily))
+                (r.span, r.day, r.item_id, r.version, r.part, *(getattr(r, name) for name in usage.COUNTS))
+                for r in s.scalars(select(JobUsageBucket))
             ),
         }
 

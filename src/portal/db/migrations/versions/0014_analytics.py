@@ -79,12 +79,11 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name="pk_catalog_import_failures"),
     )
     op.create_index("ix_catalog_import_failures_at", "catalog_import_failures", ["at"])
-    from portal.jobs import usage
     from portal.jobs.writer import error_columns
 
     conn = op.get_bind()
-    # The failures stored so far get their type and grouping key; the runs so far their daily usage (without CPU
-    # time and memory, which were not kept).
+    # The failures stored so far get their type and grouping key. (The daily usage was filled from the runs here
+    # too; 0015 replaces these tables with blocks of several spans and fills those.)
     jobs = sa.table(
         "jobs",
         sa.column("id"),
@@ -102,7 +101,6 @@ def upgrade() -> None:
             .values(error_type=sa.bindparam("error_type"), error_key=sa.bindparam("error_key")),
             rows,
         )
-    usage.rebuild(conn)
 
 
 def downgrade() -> None:
