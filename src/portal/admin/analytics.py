@@ -6,11 +6,12 @@ blocks of 1 to 64 days, the fewest that make up the period), whole UTC days from
 
 from __future__ import annotations
 
-from collections import Counter, defaultdict
+import operator
+from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, func, literal, select
+from sqlalchemy import BigInteger, ColumnElement, cast, func, literal, select
 
 from portal.admin.analytics_schemas import (
     Adoption,
@@ -65,30 +66,46 @@ def _utc(at: datetime) -> datetime:
     return at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)
 
 
-def percentile(histogram: Counter[int], share: float) -> int | None:
-    """The run time under which `share` of the runs ended (nearest rank), as the middle of its bucket."""
-    total = sum(histogram.values())
+Histogram = list[int]  # the runs in each bucket, by bucket
+
+
+def percentiles(histogram: Histogram, *shares: float) -> list[int | None]:
+    """The run times under which each share of the runs ended (nearest rank; shares ascending), each as the
+    middle of its bucket."""
+    total = sum(histogram)
     if not total:
-        return None
-    rank = max(1, -(-int(share * total * 1000) // 1000))  # ceil without float drift
+        return [None] * len(shares)
+    ranks = [max(1, -(-int(share * total * 1000) // 1000)) for share in shares]  # ceil without float drift
+    found: list[int | None] = []
     seen = 0
-    for bucket in sorted(histogram):
-        seen += histogram[bucket]
-        if seen >= rank:
-            return usage.bucket_middle(bucket)
-    return None
+    for bucket, n in enumerate(histogram):
+        seen += n
+        while len(found) < len(ranks) and seen >= ranks[len(found)]:
+            found.append(usage.bucket_middle(bucket))
+        if len(found) == len(ranks):
+            break
+    return found
 
 
-def _figures(sums: dict[str, int], histogram: Counter[int]) -> dict[str, Any]:
+def _add(histogram: Histogram, first: int, counts: list[int]) -> None:
+    """Add `counts` to the buckets from `first` on."""
+    end = first + len(counts)
+    if len(histogram) < end:
+        histogram.extend([0] * (end - len(histogram)))
+    histogram[first:end] = map(operator.add, histogram[first:end], counts)
+
+
+def _figures(sums: dict[str, int], histogram: Histogram) -> dict[str, Any]:
     decided = sums["succeeded"] + sums["failed"]
+    p50, p95 = percentiles(histogram, 0.5, 0.95)
     return {
         "runs": sums["runs"],
         "succeeded": sums["succeeded"],
         "failed": sums["failed"],
         "cancelled": sums["cancelled"],
         "success_rate": round(sums["succeeded"] / decided, 4) if decided else None,
-        "p50_ms": percentile(histogram, 0.5),
-        "p95_ms": percentile(histogram, 0.95),
+        "p50_ms": p50,
+        "p95_ms": p95,
         "avg_ms": sums["duration_ms_sum"] // sums["timed"] if sums["timed"] else None,
         "cpu_ms": sums["cpu_ms_sum"],
         "max_rss_kb": sums["max_rss_kb"],
@@ -98,27 +115,32 @@ def _figures(sums: dict[str, int], histogram: Counter[int]) -> dict[str, Any]:
 _SUMMED = ("runs", "succeeded", "failed", "cancelled", "timed", "duration_ms_sum", "cpu_ms_sum")
 
 
-def _sums(values: list[Any]) -> dict[str, int]:
-    return {name: int(value or 0) for name, value in zip((*_SUMMED, "max_rss_kb"), values, strict=True)}
+def _sums(values: list[int | None]) -> dict[str, int]:
+    return {name: value or 0 for name, value in zip((*_SUMMED, "max_rss_kb"), values, strict=True)}
+
+
+def _total(column: Any) -> Any:
+    """A sum as a BigInteger (PostgreSQL's sum of bigints is a numeric, read as a Decimal)."""
+    return cast(func.sum(column), BigInteger)
 
 
 def items(
     since: datetime | None, until: datetime | None, item_id: str | None = None, limit: int = 100
 ) -> ItemsAnalytics:
     """Per item and per version: runs, outcomes, p50/p95 and average run time, CPU time, peak memory; the `limit`
-    items with the most runs (their versions and histograms are the only ones read)."""
+    items with the most runs (only their figures are summed, from their versions')."""
     first, last = period(since, until)
     d, h = JobUsage, JobUsageBucket
-    summed = (*(func.sum(getattr(d, name)) for name in _SUMMED), func.max(d.max_rss_kb))
-    per_item = select(d.item_id, *summed).where(usage.within(d, first, last)).group_by(d.item_id)
+    summed = (*(_total(getattr(d, name)) for name in _SUMMED), func.max(d.max_rss_kb))
+    runs = select(d.item_id, _total(d.runs)).where(usage.within(d, first, last)).group_by(d.item_id)
     if item_id:
-        per_item = per_item.where(d.item_id == item_id)
+        runs = runs.where(d.item_id == item_id)
     per_version: dict[str, list[tuple[str, dict[str, int]]]] = defaultdict(list)
-    histograms: dict[tuple[str, str], Counter[int]] = defaultdict(Counter)
+    histograms: dict[tuple[str, str], Histogram] = defaultdict(list)
     with db.read() as s:
         conn = s.connection()
-        totals = {item: _sums(values) for item, *values in conn.execute(per_item)}
-        top = sorted(totals, key=lambda i: (-totals[i]["runs"], i))[:limit]
+        per_item: dict[str, int] = dict(conn.execute(runs).tuples().all())
+        top = sorted(per_item, key=lambda i: (-per_item[i], i))[:limit]
         for start in range(0, len(top), 100):
             chosen = top[start : start + 100]
             versions = (
@@ -129,26 +151,29 @@ def items(
             for item, version, *values in conn.execute(versions):
                 per_version[item].append((version, _sums(values)))
             buckets = (
-                select(h.item_id, h.version, h.part, *(func.sum(getattr(h, name)) for name in usage.COUNTS))
+                select(h.item_id, h.version, h.part, *(_total(getattr(h, name)) for name in usage.COUNTS))
                 .where(h.item_id.in_(chosen), usage.within(h, first, last))
                 .group_by(h.item_id, h.version, h.part)
             )
             for item, version, part, *counts in conn.execute(buckets):
-                histogram = histograms[(item, version)]
-                for index, n in enumerate(counts):
-                    if n:
-                        histogram[part * BUCKETS_PER_ROW + index] += int(n)
+                _add(histograms[(item, version)], part * BUCKETS_PER_ROW, counts)
+    # semver's comparison is slow: each version string is ranked once
+    newest_first = sorted({v for found in per_version.values() for v, _ in found}, key=version_sort_key, reverse=True)
+    rank = {version: n for n, version in enumerate(newest_first)}
     result = []
     for item in top:
-        merged: Counter[int] = Counter()
+        merged: Histogram = []
         usages = []
-        for version, sums in per_version[item]:
-            histogram = histograms.get((item, version), Counter())
-            merged.update(histogram)
+        total = dict.fromkeys((*_SUMMED, "max_rss_kb"), 0)
+        for version, sums in sorted(per_version[item], key=lambda found: rank[found[0]]):
+            histogram = histograms.get((item, version), [])
+            _add(merged, 0, histogram)
+            for name in _SUMMED:
+                total[name] += sums[name]
+            total["max_rss_kb"] = max(total["max_rss_kb"], sums["max_rss_kb"])
             usages.append(VersionUsage(version=version, **_figures(sums, histogram)))
-        usages.sort(key=lambda v: version_sort_key(v.version), reverse=True)
-        result.append(ItemUsage(item_id=item, versions=usages, **_figures(totals[item], merged)))
-    return ItemsAnalytics(since=first, until=last, total_items=len(totals), items=result)
+        result.append(ItemUsage(item_id=item, versions=usages, **_figures(total, merged)))
+    return ItemsAnalytics(since=first, until=last, total_items=len(per_item), items=result)
 
 
 def errors(

@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 
-from portal.admin.analytics import percentile
+from portal.admin.analytics import percentiles
 from portal.jobs.usage import DAY, SPANS, block_of, blocks, bucket_middle, bucket_of, bucket_upper
 
 
@@ -52,8 +52,9 @@ def test_buckets_hold_their_durations_and_their_middle_is_within_ten_percent() -
 
 def test_percentiles_take_the_nearest_rank() -> None:
     durations = [100] * 50 + [1000] * 45 + [60_000] * 5
-    histogram = Counter(bucket_of(ms) for ms in durations)
-    assert percentile(histogram, 0.5) == bucket_middle(bucket_of(100))
-    assert percentile(histogram, 0.95) == bucket_middle(bucket_of(1000))
-    assert percentile(histogram, 0.96) == bucket_middle(bucket_of(60_000))
-    assert percentile(Counter(), 0.5) is None
+    counted = Counter(bucket_of(ms) for ms in durations)
+    histogram = [counted[bucket] for bucket in range(max(counted) + 1)]
+    middles = [bucket_middle(bucket_of(ms)) for ms in (100, 100, 1000, 60_000, 60_000)]
+    assert percentiles(histogram, 0.01, 0.5, 0.95, 0.96, 1.0) == middles
+    assert percentiles(histogram, 0.95) == [bucket_middle(bucket_of(1000))]
+    assert percentiles([], 0.5) == [None] and percentiles([0, 0], 0.5, 0.95) == [None, None]
