@@ -20,10 +20,11 @@ import tarfile
 import tempfile
 import time
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 from portal.errors import PortalError
 
@@ -34,6 +35,9 @@ KEYS = "secrets.key"
 CATALOG = "catalog.json"
 BUNDLE_MEMBER = re.compile(r"^bundles/([0-9a-f]{64})\.tar\.gz$")
 CHUNK = 1024 * 1024
+# What a member is copied in, hashed beside the writing in two buffers in turn: small enough for both to stay in a
+# core's L2 cache (measured on the 2-core VM: 256 or 512 KiB copied 870 MB in 0.45 s, 1 MiB in 0.69 s).
+COPY_CHUNK = 256 * 1024
 MAX_JSON_BYTES = 256 * CHUNK  # a manifest lists ~130 bytes per member: two million bundles fit
 
 
@@ -65,17 +69,36 @@ def bundle_member(sha256: str) -> str:
     return f"bundles/{sha256}.tar.gz"
 
 
-class _Hashing:
-    """A reader that hashes what passes through it (tarfile copies a member from it in chunks)."""
+class _HashingReader:
+    """Reads a file in COPY_CHUNK pieces for tarfile to write, hashing each piece in a thread of its own meanwhile
+    (hashlib lets go of the GIL for large buffers): one pass over the bytes, the hashing beside the writing. The
+    pieces go into two buffers in turn; one is refilled only once the thread has hashed what it held (tarfile
+    has written it by the time it asks for the next piece)."""
 
-    def __init__(self, source: IO[bytes]) -> None:
+    def __init__(self, source: io.RawIOBase, hasher: ThreadPoolExecutor) -> None:
         self.source = source
+        self.hasher = hasher
         self.digest = hashlib.sha256()
+        self._buffers = (bytearray(COPY_CHUNK), bytearray(COPY_CHUNK))
+        self._hashing: list[Future[None] | None] = [None, None]
+        self._turn = 0
 
-    def read(self, size: int = -1) -> bytes:
-        data = self.source.read(size)
-        self.digest.update(data)
-        return data
+    def read(self, size: int = COPY_CHUNK) -> memoryview:
+        turn, self._turn = self._turn, 1 - self._turn
+        if (previous := self._hashing[turn]) is not None:
+            previous.result()
+        view = memoryview(self._buffers[turn])[: min(size, COPY_CHUNK)]
+        filled = 0
+        while filled < len(view) and (got := self.source.readinto(view[filled:])):
+            filled += got
+        self._hashing[turn] = self.hasher.submit(self.digest.update, view[:filled])
+        return view[:filled]
+
+    def hexdigest(self) -> str:
+        for pending in self._hashing:
+            if pending is not None:
+                pending.result()
+        return self.digest.hexdigest()
 
 
 class ArchiveWriter:
@@ -90,7 +113,8 @@ class ArchiveWriter:
         self.partial = Path(name)
         self._file = os.fdopen(fd, "wb")
         # held open across calls, closed by close() or abandon()
-        self._tar = tarfile.TarFile(fileobj=self._file, mode="w", format=tarfile.PAX_FORMAT, copybufsize=CHUNK)
+        self._tar = tarfile.TarFile(fileobj=self._file, mode="w", format=tarfile.PAX_FORMAT, copybufsize=COPY_CHUNK)
+        self._hasher = ThreadPoolExecutor(max_workers=1, thread_name_prefix="archive-sha256")
         self.members: dict[str, dict[str, Any]] = {}
         self.add_bytes(kind.header, json.dumps(self._named(header)).encode())
 
@@ -104,22 +128,27 @@ class ArchiveWriter:
         info.mtime = int(time.time())
         return info
 
-    def add_bytes(self, name: str, data: bytes) -> None:
+    def add_bytes(self, name: str, data: bytes, sha256: str | None = None) -> None:
+        """Add `data` as `name`; `sha256`, when given, is its digest (checked already, so not computed again)."""
         self._tar.addfile(self._info(name, len(data)), io.BytesIO(data))
-        self.members[name] = {"sha256": hashlib.sha256(data).hexdigest(), "size": len(data)}
+        self.members[name] = {"sha256": sha256 or hashlib.sha256(data).hexdigest(), "size": len(data)}
 
     def add_file(self, name: str, path: Path) -> None:
-        with path.open("rb") as fh:
-            size = os.fstat(fh.fileno()).st_size
-            reader = _Hashing(fh)
-            self._tar.addfile(self._info(name, size), reader)
-        self.members[name] = {"sha256": reader.digest.hexdigest(), "size": size}
+        with path.open("rb", buffering=0) as fh:
+            self.add_stream(name, fh, os.fstat(fh.fileno()).st_size)
+
+    def add_stream(self, name: str, source: io.RawIOBase, size: int) -> None:
+        """Add the next `size` bytes of `source` (a file, read with readinto) as `name`, hashed as they are written."""
+        reader = _HashingReader(source, self._hasher)
+        self._tar.addfile(self._info(name, size), reader)  # type: ignore[arg-type]  # read() gives memoryviews
+        self.members[name] = {"sha256": reader.hexdigest(), "size": size}
 
     def close(self, summary: dict[str, Any]) -> None:
         """Write the manifest, flush to disk and put the archive in place."""
         data = json.dumps(self._named({"members": self.members, **summary}), indent=1).encode()
         self._tar.addfile(self._info(MANIFEST, len(data)), io.BytesIO(data))
         self._tar.close()
+        self._hasher.shutdown()
         self._file.flush()
         os.fsync(self._file.fileno())
         self._file.close()
@@ -128,6 +157,7 @@ class ArchiveWriter:
     def abandon(self) -> None:
         """Drop the partial archive (also when closing it fails, as on a full disk)."""
         try:
+            self._hasher.shutdown(cancel_futures=True)
             with contextlib.suppress(OSError, tarfile.TarError):
                 self._tar.close()
             with contextlib.suppress(OSError):
