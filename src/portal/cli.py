@@ -9,7 +9,6 @@ import time
 
 import click
 
-from portal import logs
 from portal.backup.commands import backup, restore
 from portal.errors import PortalError
 from portal.identity.principal import SYSTEM
@@ -53,6 +52,7 @@ def serve(host: str, port: int, log_level: str) -> None:
     """Run the API, the web UI and the embedded worker pool in one process."""
     import uvicorn
 
+    from portal import logs
     from portal.app import create_app
 
     # No job may reach this node's API (docs/architecture.md, "The sandbox promises").
@@ -81,7 +81,7 @@ def serve(host: str, port: int, log_level: str) -> None:
 @click.option("--log-level", default="info", show_default=True)
 def worker(check: bool, log_level: str) -> None:
     """Run a worker node of the distributed mode (PORTAL_EXECUTOR=celery): a Celery worker that runs jobs."""
-    from portal import bootstrap
+    from portal import bootstrap, logs
     from portal.db import migrate as migrations
     from portal.db import session as db
     from portal.execution import celery_worker

@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
 import click
-from sqlalchemy.exc import SQLAlchemyError
 
 from portal.errors import PortalError
 from portal.settings import get_settings
@@ -80,9 +79,20 @@ def _one_line_errors(action: Callable[[], T]) -> T:
         return action()
     except PortalError as exc:
         message = exc.message
-    except (OSError, SQLAlchemyError, sqlite3.Error) as exc:
-        message = (str(exc).splitlines() or [type(exc).__name__])[0]
     except Exception as exc:  # the promise is one line, whatever failed: the type says where to look
-        message = f"{type(exc).__name__}: {(str(exc).splitlines() or [''])[0]}"
+        if _says_what_failed(exc):
+            message = (str(exc).splitlines() or [type(exc).__name__])[0]
+        else:
+            message = f"{type(exc).__name__}: {(str(exc).splitlines() or [''])[0]}"
     click.echo(f"error: {message}", err=True)
     sys.exit(1)
+
+
+def _says_what_failed(exc: Exception) -> bool:
+    """A file system's or a database's error, whose own first line is the reason (SQLAlchemy's is looked up
+    only once something imported it: nothing else can have raised one, and every other command then starts
+    without it)."""
+    sqlalchemy_errors = sys.modules.get("sqlalchemy.exc")
+    return isinstance(exc, OSError | sqlite3.Error) or (
+        sqlalchemy_errors is not None and isinstance(exc, sqlalchemy_errors.SQLAlchemyError)
+    )
