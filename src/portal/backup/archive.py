@@ -103,11 +103,13 @@ class _HashingReader:
 
 class ArchiveWriter:
     """Writes an archive to `<path>.partial` and renames it into place on `close()`: a failed backup leaves no
-    archive that looks whole."""
+    archive that looks whole. With `sync` (the default) the archive is on disk (fsync'ed, then its folder) before
+    it is in place; without, the caller syncs it."""
 
-    def __init__(self, path: Path, header: dict[str, Any], kind: ArchiveKind = BACKUP) -> None:
+    def __init__(self, path: Path, header: dict[str, Any], kind: ArchiveKind = BACKUP, *, sync: bool = True) -> None:
         self.path = path
         self.kind = kind
+        self.sync = sync
         # A name of its own: two backups to one FILE do not write into each other's partial archive.
         fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".partial")
         self.partial = Path(name)
@@ -144,15 +146,18 @@ class ArchiveWriter:
         self.members[name] = {"sha256": reader.hexdigest(), "size": size}
 
     def close(self, summary: dict[str, Any]) -> None:
-        """Write the manifest, flush to disk and put the archive in place."""
+        """Write the manifest, flush (to disk, with `sync`) and put the archive in place."""
         data = json.dumps(self._named({"members": self.members, **summary}), indent=1).encode()
         self._tar.addfile(self._info(MANIFEST, len(data)), io.BytesIO(data))
         self._tar.close()
         self._hasher.shutdown()
         self._file.flush()
-        os.fsync(self._file.fileno())
+        if self.sync:
+            os.fsync(self._file.fileno())
         self._file.close()
         os.replace(self.partial, self.path)
+        if self.sync:
+            _sync_folder(self.path.parent)
 
     def abandon(self) -> None:
         """Drop the partial archive (also when closing it fails, as on a full disk)."""
@@ -164,6 +169,15 @@ class ArchiveWriter:
                 self._file.close()
         finally:
             self.partial.unlink(missing_ok=True)
+
+
+def _sync_folder(folder: Path) -> None:
+    """Make a rename in `folder` durable (its entry is in the folder's own blocks)."""
+    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 @dataclass

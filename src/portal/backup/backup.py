@@ -56,8 +56,9 @@ class BackupReport:
     seconds: float
 
 
-def backup(path: Path, *, include_key: bool = False) -> BackupReport:
-    """Write the archive of the configured portal to `path` (replacing a file there only once it is whole)."""
+def backup(path: Path, *, include_key: bool = False, sync: bool = True) -> BackupReport:
+    """Write the archive of the configured portal to `path` (replacing a file there only once it is whole); with
+    `sync` off, without waiting for it to reach the disk (for a caller that syncs it)."""
     started = time.monotonic()
     settings = get_settings()
     _check_destination(path, settings)
@@ -69,7 +70,7 @@ def backup(path: Path, *, include_key: bool = False) -> BackupReport:
 
     def start(snapshot: sqlite3.Connection) -> ArchiveWriter:
         """The archive, begun with the header of the snapshot."""
-        opened.append(ArchiveWriter(path, _header(settings, snapshot, keys, include_key)))
+        opened.append(ArchiveWriter(path, _header(settings, snapshot, keys, include_key), sync=sync))
         return opened[-1]
 
     try:

@@ -26,14 +26,20 @@ T = TypeVar("T")
     is_flag=True,
     help="put the key that decrypts the secrets in the archive too (then keep the archive as secret as the key)",
 )
-def backup(file: Path, include_secrets_key: bool) -> None:
+@click.option(
+    "--no-sync",
+    is_flag=True,
+    help="do not wait for the archive to reach the disk (fsync) before putting it in place: for a caller that "
+    "syncs the file itself (as pg_basebackup's --no-sync); a crash soon after may leave it incomplete",
+)
+def backup(file: Path, include_secrets_key: bool, no_sync: bool) -> None:
     """Write one consistent archive of this portal (database, bundles, manifest) while it may be running."""
     from portal.backup.backup import backup as make_backup
     from portal.db import session as db
 
     def run() -> BackupReport:
         db.configure(get_settings())
-        return make_backup(file, include_key=include_secrets_key)
+        return make_backup(file, include_key=include_secrets_key, sync=not no_sync)
 
     report = _one_line_errors(run)
     counts = report.counts

@@ -238,14 +238,14 @@ def test_a_missing_database_is_an_error_not_a_new_file(tmp_path: Path) -> None:
 
 
 def test_the_database_stores_bundles_travel_as_members_not_in_the_database(tmp_path: Path) -> None:
-    """SQLite with the database bundle store: a scratch copy whose blobs are dropped."""
+    """SQLite with the database bundle store: a scratch copy whose blobs are dropped (and --no-sync)."""
     data, archive, store = tmp_path / "data", tmp_path / "portal.tar", {"PORTAL_BUNDLE_STORE": "database"}
     imported = portal(data, "catalog", "import-local", str(EXAMPLES), **store)
     assert imported.returncode == 0, imported.stderr
     with closing(sqlite3.connect(data / "portal.db")) as conn:
         blobs = dict(conn.execute("SELECT sha256, length(content) FROM bundle_blobs").fetchall())
     assert blobs
-    made = portal(data, "backup", str(archive), **store)
+    made = portal(data, "backup", "--no-sync", str(archive), **store)
     assert made.returncode == 0, made.stderr
 
     with tarfile.open(archive) as tar:
