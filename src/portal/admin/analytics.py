@@ -139,7 +139,7 @@ def items(
     histograms: dict[tuple[str, str], Histogram] = defaultdict(list)
     with db.read() as s:
         conn = s.connection()
-        per_item: dict[str, int] = dict(conn.execute(runs).tuples().all())
+        per_item: dict[str, int] = dict(conn.execute(runs).all())
         top = sorted(per_item, key=lambda i: (-per_item[i], i))[:limit]
         for start in range(0, len(top), 100):
             chosen = top[start : start + 100]

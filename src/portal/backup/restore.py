@@ -252,6 +252,7 @@ def _stage_bundles(
     database store (a PostgreSQL target gets them in its load transaction)."""
     if settings.resolved_bundle_store == "files":
         staged = FilesystemBundleStore(work / "bundles")
+        staged.root.mkdir()  # made even for no bundles: the swap puts this folder in place of the target's
         for sha256 in archive.bundles:
             staged.put(archive.read_member(tar, bundle_member(sha256)))
         return staged.root

@@ -12,6 +12,7 @@ from typing import Any
 
 import sqlalchemy
 
+from portal.jobs import usage
 from portal.jobs.usage import bucket_middle, bucket_of
 from tests.helpers import FIXTURE_CATALOG, PortalServer, targz, upload, wait_for_job
 
@@ -117,6 +118,18 @@ def test_analytics_equal_plain_sql_over_the_same_jobs(tmp_path: Path) -> None:
     failure = failures["items"][0]
     assert (failure["source"], failure["target"], failure["code"]) == ("upload", "broken.tar.gz", "validation_failed")
     assert failure["problems"], failure
+
+    # The usage blocks written run by run as jobs finished equal a recount from the jobs.
+    usage_tables = ("job_usage", "job_usage_buckets")
+    live = {name: sorted(map(tuple, _rows(server, f"SELECT * FROM {name}"))) for name in usage_tables}
+    engine = sqlalchemy.create_engine(f"sqlite:///{server.data_dir / 'portal.db'}")
+    try:
+        with engine.begin() as conn:
+            usage.rebuild(conn)
+    finally:
+        engine.dispose()
+    assert {name: sorted(map(tuple, _rows(server, f"SELECT * FROM {name}"))) for name in usage_tables} == live
+    assert len(live["job_usage"]) >= len(usage.SPANS) * len(RUNS)
 
 
 def test_a_period_is_checked(tmp_path: Path) -> None:

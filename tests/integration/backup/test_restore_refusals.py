@@ -72,6 +72,16 @@ def test_round_trip_with_the_key(archive: Path, tmp_path: Path) -> None:
     assert not (tmp_path / "data" / "secrets.key").exists()  # the configured key decrypts: nothing written
 
 
+def test_a_portal_with_no_bundles_round_trips(tmp_path: Path) -> None:
+    source = tmp_path / "source"
+    assert portal(source, "users", "create", "carol", "--role", "viewer").returncode == 0
+    assert portal(source, "backup", str(tmp_path / "empty.tar")).returncode == 0
+    restored = portal(tmp_path / "data", "restore", str(tmp_path / "empty.tar"))
+    assert restored.returncode == 0, restored.stderr
+    assert (tmp_path / "data" / "bundles").is_dir()
+    assert "carol" in portal(tmp_path / "data", "users", "list").stdout
+
+
 def test_not_a_tar(archive: Path, tmp_path: Path) -> None:
     path = tmp_path / "random.tar"
     path.write_bytes(os.urandom(4096))

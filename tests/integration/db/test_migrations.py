@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from alembic import command
@@ -120,7 +121,7 @@ def test_the_usage_blocks_go_back_to_days_and_come_back_from_the_jobs(tmp_path: 
     with db.write() as s:
         usage.rebuild(s.connection())
 
-    def tables(*names: str) -> dict[str, list[tuple[object, ...]]]:
+    def tables(*names: str) -> dict[str, list[tuple[Any, ...]]]:
         with db.read() as s:
             return {name: sorted(tuple(r) for r in s.execute(text(f"SELECT * FROM {name}"))) for name in names}
 
@@ -129,8 +130,8 @@ def test_the_usage_blocks_go_back_to_days_and_come_back_from_the_jobs(tmp_path: 
     _alembic("0014_analytics", down=True)
     days = tables("job_version_daily", "job_duration_daily")
     assert days["job_version_daily"] == [row[1:] for row in before["job_usage"] if row[0] == 1]
-    runs = {(day, bucket): n for day, _, _, bucket, n in days["job_duration_daily"]}
-    expected = {
+    runs: dict[tuple[Any, int], int] = {(day, bucket): n for day, _, _, bucket, n in days["job_duration_daily"]}
+    expected: dict[tuple[Any, int], int] = {
         (row[1], row[4] * 16 + index): n
         for row in before["job_usage_buckets"]
         if row[0] == 1  # the span (then the day, item, version, part and the 16 counts)
