@@ -239,7 +239,7 @@ def job_rows(rng: random.Random, first: int, count: int, now: datetime, total: i
 
 def insert_jobs(data: Path, batches: Iterable[list[dict[str, Any]]], database_url: str = "") -> None:
     """Insert job rows straight into the database of a stopped server (SQLite in `data` unless a URL is given),
-    one transaction per batch; then rebuild the job counters and rollups, as `portal admin recount` would."""
+    one transaction per batch; then rebuild the job counters and usage, as `portal admin recount` would."""
     db.configure(Settings(data_dir=data, database_url=database_url))
     try:
         engine = db.get_engine()
