@@ -9,11 +9,13 @@ from __future__ import annotations
 import operator
 from bisect import bisect_left
 from collections import defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from itertools import accumulate
 from typing import Any
 
-from sqlalchemy import BigInteger, ColumnElement, TextClause, cast, func, literal, select, text
+from sqlalchemy import BigInteger, ColumnElement, Connection, TextClause, cast, func, literal, select, text
 
 from portal.admin.analytics_schemas import (
     Adoption,
@@ -41,6 +43,17 @@ DAY = timedelta(days=1)
 
 EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
 LATEST = datetime(9000, 1, 1, tzinfo=UTC)
+
+
+@contextmanager
+def _reading() -> Iterator[Connection]:
+    """A read transaction for the aggregations: on PostgreSQL with no parallel workers, whose start takes longer
+    than grouping the few thousand rows these read (a week's items took 45 ms with them, 25 ms without)."""
+    with db.read() as s:
+        conn = s.connection()
+        if conn.dialect.name == "postgresql":
+            conn.exec_driver_sql("SET LOCAL max_parallel_workers_per_gather = 0")
+        yield conn
 
 
 def period(since: datetime | None, until: datetime | None) -> tuple[datetime, datetime]:
@@ -130,8 +143,7 @@ def items(
     ran = usage.within(d, first, last, [d.item_id, d.runs], *by_item)
     per_version: dict[str, list[tuple[str, dict[str, int]]]] = defaultdict(list)
     histograms: dict[tuple[str, str], Histogram] = {}
-    with db.read() as s:
-        conn = s.connection()
+    with _reading() as conn:
         per_item: dict[str, int] = dict(
             conn.execute(select(ran.c.item_id, _total(ran.c.runs)).group_by(ran.c.item_id)).all()
         )
@@ -214,8 +226,8 @@ def errors(
         .group_by(Job.error_type, Job.error_key, Job.item_id)
     )
     groups: dict[tuple[str, str], dict[str, Any]] = {}
-    with db.read() as s:
-        for kind, key, item, count, first_at, last_at, first_id, last_id in s.connection().execute(query):
+    with _reading() as conn:
+        for kind, key, item, count, first_at, last_at, first_id, last_id in conn.execute(query):
             group = groups.setdefault(
                 (kind or "Error", key or ""),
                 {"count": 0, "items": set(), "first": (first_at, first_id), "last": (last_at, last_id)},
@@ -228,7 +240,7 @@ def errors(
         latest = [g["last"][1] for _, g in top]
         examples: dict[int, Any] = {}
         if latest:
-            examples = dict(s.execute(select(Job.id, Job.error).where(Job.id.in_(latest))).tuples().all())
+            examples = dict(conn.execute(select(Job.id, Job.error).where(Job.id.in_(latest))).all())
     out = [
         ErrorGroup(
             type=kind,
@@ -273,7 +285,7 @@ def ranking(since: datetime | None, until: datetime | None, unused_days: int = 3
     first, last = period(since, until)
     recent = usage.day_of(utcnow()) - timedelta(days=unused_days - 1)
     d = JobUsage
-    with db.read() as s:
+    with _reading() as conn:
         # Each item's newest day is one seek in the usage index by item (grouping the days would read them all).
         newest = (
             select(func.max(d.day)).where(d.item_id == CatalogItem.id, d.span == 1).correlate(CatalogItem)
@@ -281,13 +293,13 @@ def ranking(since: datetime | None, until: datetime | None, unused_days: int = 3
         offered = select(CatalogItem.id, CatalogItem.name, newest).where(CatalogItem.latest_version.is_not(None))
         catalog: dict[str, str] = {}
         last_runs: dict[str, datetime] = {}
-        for item_id, name, day in s.connection().execute(offered):
+        for item_id, name, day in conn.execute(offered):
             catalog[item_id] = name
             if day is not None:
                 last_runs[item_id] = usage.day_of(day)
         ran = usage.within(d, first, last, [d.item_id, d.runs])
         in_period = select(ran.c.item_id, func.sum(ran.c.runs)).group_by(ran.c.item_id)
-        runs = {item_id: int(n) for item_id, n in s.connection().execute(in_period)}
+        runs = {item_id: int(n) for item_id, n in conn.execute(in_period)}
 
     def entry(item_id: str) -> ItemRuns:
         return ItemRuns(

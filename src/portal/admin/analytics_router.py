@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Response
 
 from portal.admin import analytics
 from portal.admin.analytics_schemas import (
@@ -18,6 +18,7 @@ from portal.admin.analytics_schemas import (
 )
 from portal.auth.deps import Operator, Publisher
 from portal.catalog import import_failures
+from portal.responses import json_response
 
 router = APIRouter(prefix="/api/admin/analytics", tags=["admin"])
 
@@ -33,11 +34,11 @@ def items(
     until: Until = None,
     item_id: ItemId = None,
     limit: Annotated[int, Query(ge=1, le=1000, description="the busiest items")] = 100,
-) -> ItemsAnalytics:
+) -> Response:
     """Per item and per version over whole UTC days of the period: `runs`, `succeeded`, `failed`, `cancelled`,
     `success_rate`, `p50_ms`, `p95_ms` (from a log histogram, within 10 %), `avg_ms`, `cpu_ms`, `max_rss_kb`.
     Role: operator."""
-    return analytics.items(since, until, item_id, limit)
+    return json_response(analytics.items(since, until, item_id, limit))
 
 
 @router.get("/errors", operation_id="analytics-errors", response_model=ErrorsAnalytics)
@@ -47,18 +48,18 @@ def errors(
     until: Until = None,
     item_id: ItemId = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-) -> ErrorsAnalytics:
+) -> Response:
     """The failed runs of the period grouped by error type and message (numbers masked), with the first and the
     latest occurrence, the items and sample jobs. Role: operator."""
-    return analytics.errors(since, until, item_id, limit)
+    return json_response(analytics.errors(since, until, item_id, limit))
 
 
 @router.get("/adoption", operation_id="analytics-adoption", response_model=Adoption)
 def adoption(
     _: Operator, item_id: Annotated[str, Query(max_length=64)], since: Since = None, until: Until = None
-) -> Adoption:
+) -> Response:
     """An item's runs per version per day. Role: operator."""
-    return analytics.adoption(item_id, since, until)
+    return json_response(analytics.adoption(item_id, since, until))
 
 
 @router.get("/usage", operation_id="analytics-usage", response_model=UsageRanking)
@@ -68,9 +69,9 @@ def usage(
     until: Until = None,
     unused_days: Annotated[int, Query(ge=1, le=3650, description="'unused': no run in this many days")] = 30,
     limit: Annotated[int, Query(ge=1, le=100)] = 10,
-) -> UsageRanking:
+) -> Response:
     """The most and least used runnable items of the period, and those nobody ran lately. Role: operator."""
-    return analytics.ranking(since, until, unused_days, limit)
+    return json_response(analytics.ranking(since, until, unused_days, limit))
 
 
 @router.get("/imports", operation_id="analytics-import-failures", response_model=ImportFailurePage)

@@ -21,6 +21,7 @@ branch_labels = None
 depends_on = None
 
 SUMS = ("runs", "succeeded", "failed", "cancelled", "timed", "duration_ms_sum", "cpu_ms_sum", "max_rss_kb")
+WIDE = ("duration_ms_sum", "cpu_ms_sum", "max_rss_kb")  # the new tables' other counts are 32-bit (see JobUsage)
 
 
 def _key(name: str) -> sa.Column[int]:
@@ -28,8 +29,9 @@ def _key(name: str) -> sa.Column[int]:
 
 
 def _table(name: str, keys: tuple[str, ...], counts: tuple[str, ...]) -> None:
-    """A usage table keyed by `keys` (in that order) with BigInteger `counts`; stored in key order on SQLite when
-    keyed by span (the new tables)."""
+    """A usage table keyed by `keys` (in that order) with `counts`; the new tables (keyed by span) are stored in
+    key order on SQLite and count in 32 bits but for `WIDE`, the old ones count in 64 bits."""
+    new = "span" in keys
     columns = {
         "day": sa.Column("day", UTCDateTime(), nullable=False),
         "item_id": sa.Column("item_id", sa.String(64), nullable=False),
@@ -42,9 +44,12 @@ def _table(name: str, keys: tuple[str, ...], counts: tuple[str, ...]) -> None:
             for key in ("span", "day", "item_id", "version", "part", "bucket")
             if key in keys
         ),
-        *(sa.Column(count, sa.BigInteger(), nullable=False) for count in counts),
+        *(
+            sa.Column(count, sa.Integer() if new and count not in WIDE else sa.BigInteger(), nullable=False)
+            for count in counts
+        ),
         sa.PrimaryKeyConstraint(*keys, name=f"pk_{name}"),
-        **({"sqlite_with_rowid": False} if "span" in keys else {}),
+        **({"sqlite_with_rowid": False} if new else {}),
     )
 
 
