@@ -254,7 +254,6 @@ def create_app(settings: Settings | None = None, *, run_executor: bool = True) -
     app.include_router(secrets_router)
     app.include_router(schedules_router)
     app.include_router(realtime_router)
-    if settings.dev:
-        app.include_router(dev_router)
+    app.include_router(dev_router, include_in_schema=settings.dev)  # 404 unless PORTAL_DEV (not a 405 of the UI's)
     _mount_ui(app)
     return app

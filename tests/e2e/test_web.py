@@ -257,6 +257,17 @@ def test_git_import_through_the_dialog_shows_the_job(page: Page, tmp_path: Path)
     expect(dialog.locator("[data-state]")).to_have_attribute("data-state", "SUCCEEDED", timeout=30_000)
     dialog.get_by_role("link", name=re.compile(r"Import job #\d+")).click()
     expect(page.get_by_role("group", name="Result")).to_contain_text("e2e-git")
+    import_id = page.url.rstrip("/").rsplit("/", 1)[-1]
+
+    # The jobs table names each job's type and filters on it.
+    page.goto("/jobs")
+    expect(page.locator(f"tr[data-job-id='{import_id}'] td[data-kind]")).to_have_text("Import")
+    page.get_by_label("Type").select_option(label="Run")
+    expect(page).to_have_url(re.compile(r"kind=catalog_execution"))
+    expect(page.locator(f"tr[data-job-id='{import_id}']")).to_have_count(0)
+    page.get_by_label("Type").select_option(label="Import")
+    expect(page.locator("td[data-kind]")).not_to_have_count(0)
+    expect(page.locator("td[data-kind]:not([data-kind='catalog_import'])")).to_have_count(0)
 
 
 def test_local_folder_preview_in_the_dialog(page: Page) -> None:

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { detailIdOf, jobKeys, listParamsOf, type JobListParams } from "./jobs";
 
-const params: JobListParams = { state: "", item_id: "", q: "", page: 1, page_size: 50, sort: "-id" };
+const params: JobListParams = { state: "", kind: "", item_id: "", q: "", page: 1, page_size: 50, sort: "-id" };
 
 describe("job query keys", () => {
   it("nest lists, details and timelines under the jobs so that one prefix reaches them", () => {

@@ -10,6 +10,8 @@ import { useApiMutation, type MutationCallbacks } from "./mutations";
 /** A job list's parameters, as the jobs table keeps them in the URL (empty strings: no filter). */
 export interface JobListParams {
   state: string;
+  /** One job kind or several, comma-separated (`JOB_KINDS`); empty for every kind. */
+  kind: string;
   item_id: string;
   q: string;
   page: number;
@@ -37,6 +39,7 @@ function isListParams(value: unknown): value is JobListParams {
   const params: Partial<Record<keyof JobListParams, unknown>> = value;
   return (
     typeof params.state === "string" &&
+    typeof params.kind === "string" &&
     typeof params.item_id === "string" &&
     typeof params.q === "string" &&
     typeof params.page === "number" &&
@@ -67,6 +70,7 @@ export function useJobs(params: JobListParams) {
           params: {
             query: {
               state: params.state || undefined,
+              kind: params.kind || undefined,
               item_id: params.item_id || undefined,
               q: params.q || undefined,
               page: params.page,

@@ -530,6 +530,27 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/admin/jobs/{job_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /**
+         * Cancel By Delete
+         * @description The same as `POST /api/admin/jobs/{job_id}/cancel` (the admin control plane's spec names both): the job is
+         *     cancelled, not erased; its history stays until the retention prunes it. Role: operator.
+         */
+        delete: operations["admin-jobs-delete"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/admin/jobs/{job_id}/cancel": {
         parameters: {
             query?: never;
@@ -5850,6 +5871,51 @@ export interface operations {
             };
         };
     };
+    "admin-jobs-delete": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                job_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["JobOut"];
+                };
+            };
+            /** @description the job is not in a state this action applies to (`details.state` is its state) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+            /** @description too many job-control calls from this user (`Retry-After` says when to try again) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
     "admin-jobs-cancel": {
         parameters: {
             query?: never;
@@ -7510,6 +7576,8 @@ export interface operations {
             query?: {
                 /** @description one state or several, comma-separated */
                 state?: string | null;
+                /** @description one kind or several, comma-separated: catalog_execution, catalog_import, catalog_test, catalog_dry_run */
+                kind?: string | null;
                 item_id?: string | null;
                 /** @description search job id, item and user */
                 q?: string | null;

@@ -17,6 +17,18 @@ const STATE_STYLES: Record<JobState, string> = {
 export const JOB_STATES = Object.keys(STATE_STYLES) as JobState[];
 export const FINISHED_STATES: JobState[] = ["SUCCEEDED", "FAILED", "CANCELLED"];
 
+/** The kinds of job (`GET /api/jobs?kind=`) and what the tables call them. */
+export const JOB_KINDS: [string, string][] = [
+  ["catalog_execution", "Run"],
+  ["catalog_import", "Import"],
+  ["catalog_test", "Test"],
+  ["catalog_dry_run", "Dry run"],
+];
+
+export function kindLabel(kind: string): string {
+  return JOB_KINDS.find(([value]) => value === kind)?.[1] ?? kind;
+}
+
 export function stateLabel(state: JobState): string {
   return state.replace("_", " ").toLowerCase();
 }

@@ -12,7 +12,7 @@ function job(id: number, rev: number, extra: Partial<Job> = {}): Job {
   };
 }
 
-const params: JobListParams = { state: "", item_id: "", q: "", page: 1, page_size: 3, sort: "-id" };
+const params: JobListParams = { state: "", kind: "", item_id: "", q: "", page: 1, page_size: 3, sort: "-id" };
 
 describe("applyToPage", () => {
   it("replaces rows only with newer revs and keeps the same object when nothing changed", () => {
@@ -46,5 +46,12 @@ describe("applyToPage", () => {
     expect(applyToPage(page, { ...params, sort: "id" }, pushed)).toBe(page);
     expect(applyToPage(page, { ...params, state: "FAILED" }, pushed)).toBe(page);
     expect(applyToPage(page, { ...params, state: "FAILED,QUEUED" }, pushed).items[0]!.id).toBe(4);
+  });
+
+  it("prepends a new job only to the lists of its kind", () => {
+    const page: JobPage = { items: [job(3, 1)], total: 1, page: 1, page_size: 3 };
+    const pushed = new Map([[4, job(4, 1, { kind: "catalog_dry_run" })]]);
+    expect(applyToPage(page, { ...params, kind: "catalog_execution" }, pushed)).toBe(page);
+    expect(applyToPage(page, { ...params, kind: "catalog_test,catalog_dry_run" }, pushed).items[0]!.id).toBe(4);
   });
 });

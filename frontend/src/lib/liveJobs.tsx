@@ -18,9 +18,10 @@ export function belongsOnTop(job: Job, params: JobListParams): boolean {
   return matchesFilters(job, params);
 }
 
-/** Whether a job still belongs to a list filtered by state and item (a search is left to the next fetch). */
+/** Whether a job still belongs to a list filtered by state, kind and item (a search is left to the next fetch). */
 export function matchesFilters(job: Job, params: JobListParams): boolean {
   if (params.state && !params.state.split(",").includes(job.state)) return false;
+  if (params.kind && !params.kind.split(",").includes(job.kind)) return false;
   return !params.item_id || params.item_id === job.item_id;
 }
 

@@ -72,6 +72,13 @@ def cancel(job_id: RowId, principal: Controller) -> JobOut:
     return jobs_service.cancel_job(principal, job_id)
 
 
+@router.delete("/jobs/{job_id}", operation_id="admin-jobs-delete", response_model=JobOut, responses=CONTROL_RESPONSES)
+def cancel_by_delete(job_id: RowId, principal: Controller) -> JobOut:
+    """The same as `POST /api/admin/jobs/{job_id}/cancel` (the admin control plane's spec names both): the job is
+    cancelled, not erased; its history stays until the retention prunes it. Role: operator."""
+    return jobs_service.cancel_job(principal, job_id)
+
+
 @router.post("/jobs/{job_id}/run", operation_id="admin-jobs-run", response_model=JobOut, responses=CONTROL_RESPONSES)
 def force_run(job_id: RowId, principal: Controller) -> JobOut:
     """Force-run: a QUEUED job jumps the queue; a PENDING_APPROVAL job starts without its approvals.

@@ -6,7 +6,7 @@ import dataclasses
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic.dataclasses import dataclass as pydantic_dataclass
 
 
@@ -113,6 +113,16 @@ class GitImportRequest:
     ref: str | None = Field(default=None, max_length=200, description="or a branch, tag or commit")
     replace: bool = False
     draft: bool = Field(default=False, description=DRAFT)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _original_shape(cls, data: Any) -> Any:
+        """The original portal's body names the item `item_name`."""
+        if isinstance(data, dict) and "item_name" in data:
+            if "item_id" in data:
+                raise ValueError("give item_id or item_name (the original portal's name for it), not both")
+            data = {("item_id" if key == "item_name" else key): value for key, value in data.items()}
+        return data
 
     @property
     def refspec(self) -> str:

@@ -1,16 +1,25 @@
-"""`POST /api/dev/seed`: five example jobs to look at (admin only, and only with PORTAL_DEV=1)."""
+"""`POST /api/dev/seed`: five example jobs to look at (admin only, and only with PORTAL_DEV=1: otherwise 404, as
+for a path that does not exist)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends
 
 from portal.auth.deps import Admin
+from portal.errors import NotFound
 from portal.jobs import service as jobs_service
 from portal.jobs.schemas import JobOut
+from portal.settings import get_settings
 
-router = APIRouter(prefix="/api/dev", tags=["dev"])
+
+def _dev_mode() -> None:
+    if not get_settings().dev:
+        raise NotFound("not found: the development endpoints exist only with PORTAL_DEV=1")
+
+
+router = APIRouter(prefix="/api/dev", tags=["dev"], dependencies=[Depends(_dev_mode)])
 
 SEED_JOBS: list[tuple[str, str, dict[str, Any]]] = [
     (

@@ -20,6 +20,7 @@ CATALOG_IMPORT = "catalog_import"
 TEST = "catalog_test"
 DRY_RUN = "catalog_dry_run"
 SANDBOXED = frozenset({TASK, TEST, DRY_RUN})
+LISTED = (TASK, CATALOG_IMPORT, TEST, DRY_RUN)  # what `GET /api/jobs?kind=` filters on
 
 StepReporter = Callable[[int, str], None]
 """Reports a step of the job: its percent done and what it does now (shown as a `step` event)."""

@@ -10,7 +10,7 @@ from fastapi.responses import FileResponse
 from portal.auth.deps import CurrentUser, Requester
 from portal.errors import ValidationFailed
 from portal.identity.principal import Principal
-from portal.jobs import control, service
+from portal.jobs import control, kinds, service
 from portal.jobs.schemas import (
     DecisionRequest,
     EventPage,
@@ -78,10 +78,28 @@ def _states(state: str | None) -> list[JobState] | None:
         ) from None
 
 
+def _kinds(kind: str | None) -> list[str] | None:
+    if not kind:
+        return None
+    wanted = [part.strip() for part in kind.split(",") if part.strip()]
+    unknown = sorted(set(wanted) - set(kinds.LISTED))
+    if unknown:
+        raise ValidationFailed(
+            "unknown kind",
+            details=[{"field": "kind", "message": f"{', '.join(unknown)}: not one of {', '.join(kinds.LISTED)}"}],
+        )
+    return wanted
+
+
 @router.get("", operation_id="jobs-list", response_model=JobPage)
 def list_jobs(
     principal: CurrentUser,
     state: str | None = Query(default=None, description="one state or several, comma-separated"),
+    kind: str | None = Query(
+        default=None,
+        max_length=200,
+        description="one kind or several, comma-separated: " + ", ".join(kinds.LISTED),
+    ),
     item_id: str | None = Query(default=None, max_length=64),
     q: str | None = Query(default=None, max_length=200, description="search job id, item and user"),
     page: int = Query(default=1, ge=1, le=100_000),
@@ -91,7 +109,14 @@ def list_jobs(
     """Jobs the caller may see (requesters: their own), filtered and searched before paging."""
     return json_response(
         service.list_jobs(
-            principal, states=_states(state), item_id=item_id, q=q, page=page, page_size=page_size, sort=sort
+            principal,
+            states=_states(state),
+            job_kinds=_kinds(kind),
+            item_id=item_id,
+            q=q,
+            page=page,
+            page_size=page_size,
+            sort=sort,
         )
     )
 

@@ -317,6 +317,7 @@ def list_jobs(
     actor: Principal,
     *,
     states: list[JobState] | None = None,
+    job_kinds: list[str] | None = None,
     item_id: str | None = None,
     q: str | None = None,
     page: int = 1,
@@ -331,6 +332,8 @@ def list_jobs(
     state_values = [state.value for state in states] if states else None
     if state_values:
         conditions.append(Job.state.in_(state_values))
+    if job_kinds:
+        conditions.append(Job.kind.in_(job_kinds))
     if item_id:
         conditions.append(Job.item_id == item_id)
     descending = sort.startswith("-")

@@ -10,14 +10,14 @@ import { ApiError, type Job } from "../../api/client";
 import { useJobs, type JobListParams } from "../../api/jobs";
 import { useUrlState } from "../../lib/urlState";
 import { SearchBox } from "../SearchBox";
-import { Empty, JOB_STATES, ProgressBar, Spinner, StateBadge, stateLabel, Time } from "../ui";
+import { Empty, JOB_KINDS, JOB_STATES, kindLabel, ProgressBar, Spinner, StateBadge, stateLabel, Time } from "../ui";
 import { AdminJobActions, JobActions } from "./JobActions";
 
 // The admin monitor's parts load with it, not with the requesters' jobs page.
 const BulkBar = lazy(() => import("./JobsMonitorParts").then((m) => ({ default: m.BulkBar })));
 const JobDrawer = lazy(() => import("./JobsMonitorParts").then((m) => ({ default: m.JobDrawer })));
 
-const DEFAULTS = { state: "", item_id: "", q: "", page: "1", page_size: "50", sort: "-id" };
+const DEFAULTS = { state: "", kind: "", item_id: "", q: "", page: "1", page_size: "50", sort: "-id" };
 const PAGE_SIZES = ["25", "50", "100", "200"];
 const SORTABLE: [string, string][] = [
   ["id", "Job"],
@@ -91,6 +91,9 @@ const JobRow = memo(function JobRow({
           </button>
         )}
       </td>
+      <td className="truncate px-3 py-2" data-kind={job.kind}>
+        {kindLabel(job.kind)}
+      </td>
       <td className="truncate px-3 py-2" title={`${job.item_id} ${job.item_version}`}>
         {job.item_id} <span className="muted">{job.item_version}</span>
       </td>
@@ -132,6 +135,7 @@ export function JobsView({ admin }: { admin: boolean }) {
   const now = useNow(30_000);
   const listParams: JobListParams = {
     state: params.state,
+    kind: params.kind,
     item_id: params.item_id,
     q: params.q,
     page: Math.max(1, Number(params.page) || 1),
@@ -143,7 +147,7 @@ export function JobsView({ admin }: { admin: boolean }) {
 
   const pages = jobs.data ? Math.max(1, Math.ceil(jobs.data.total / jobs.data.page_size)) : 1;
   const sortBy = (key: string) => update({ sort: params.sort === `-${key}` ? key : `-${key}` });
-  const filtered = Boolean(params.state || params.item_id || params.q);
+  const filtered = Boolean(params.state || params.kind || params.item_id || params.q);
 
   return (
     <section aria-labelledby="jobs-title">
@@ -153,7 +157,7 @@ export function JobsView({ admin }: { admin: boolean }) {
         </h1>
         {jobs.isFetching && !jobs.isPending && <Spinner label="Updating" />}
       </div>
-      <div className="mb-4 grid gap-2 sm:grid-cols-[1fr_auto_auto]">
+      <div className="mb-4 grid gap-2 sm:grid-cols-[1fr_auto_auto_auto]">
         <div>
           <SearchBox
             id="jobs-search"
@@ -173,6 +177,19 @@ export function JobsView({ admin }: { admin: boolean }) {
             {JOB_STATES.map((s) => (
               <option key={s} value={s}>
                 {stateLabel(s)}
+              </option>
+            ))}
+          </select>
+        </div>
+        <div>
+          <label htmlFor="jobs-kind" className="sr-only">
+            Type
+          </label>
+          <select id="jobs-kind" className="input" value={params.kind} onChange={(e) => update({ kind: e.target.value })}>
+            <option value="">All types</option>
+            {JOB_KINDS.map(([value, label]) => (
+              <option key={value} value={value}>
+                {label}
               </option>
             ))}
           </select>
@@ -206,7 +223,7 @@ export function JobsView({ admin }: { admin: boolean }) {
       ) : jobs.data.items.length === 0 ? (
         <Empty title={filtered ? "No job matches these filters" : "No jobs yet"}>
           {filtered ? (
-            <button className="link" onClick={() => update({ state: "", item_id: "", q: "" })}>
+            <button className="link" onClick={() => update({ state: "", kind: "", item_id: "", q: "" })}>
               Clear the filters
             </button>
           ) : (
@@ -224,10 +241,11 @@ export function JobsView({ admin }: { admin: boolean }) {
           )}
           <div className="card relative overflow-x-auto">
             {/* A fixed layout: a live update re-lays out its own row, not every row of a long table. */}
-            <table className="w-full min-w-[56rem] table-fixed text-left text-sm" aria-rowcount={jobs.data.items.length + 1}>
+            <table className="w-full min-w-[61rem] table-fixed text-left text-sm" aria-rowcount={jobs.data.items.length + 1}>
               <colgroup>
                 {admin && <col className="w-10" />}
                 <col className={admin ? "w-28" : "w-20"} />
+                <col className="w-20" />
                 <col className="w-56" />
                 <col className="w-32" />
                 <col className="w-44" />
@@ -250,7 +268,11 @@ export function JobsView({ admin }: { admin: boolean }) {
                       />
                     </th>
                   )}
-                  {SORTABLE.slice(0, 4).map(([key, label]) => (
+                  <SortHeader sortKey="id" label="Job" sort={params.sort} onSort={sortBy} />
+                  <th scope="col" className="px-3 py-2">
+                    Type
+                  </th>
+                  {SORTABLE.slice(1, 4).map(([key, label]) => (
                     <SortHeader key={key} sortKey={key} label={label} sort={params.sort} onSort={sortBy} />
                   ))}
                   <th scope="col" className="px-3 py-2">

@@ -267,7 +267,62 @@ def test_request_id_is_echoed_in_errors_and_audit(admin: httpx.Client, requester
     assert error.status_code == 404 and error.json()["error"]["request_id"] == "trace-404"
 
 
+def test_git_import_takes_the_original_portals_body(admin: httpx.Client) -> None:
+    """`{repo_url, item_name, version}` is read as `item_id` (nothing answers at that address: the job fails)."""
+    body = {"repo_url": "https://127.0.0.1:1/ops/catalog.git", "item_name": "legacy-named", "version": "1.0.0"}
+    created = admin.post("/api/catalog/git/import", json=body)
+    assert created.status_code == 202, created.text
+    both = admin.post("/api/catalog/git/import", json={**body, "item_id": "other"})
+    assert both.status_code == 422 and "not both" in both.text
+    job = wait_for_job(admin, created.json()["id"], {"SUCCEEDED", "FAILED"})
+    assert job["inputs"]["item_id"] == "legacy-named" and "item_name" not in job["inputs"]
+
+
 def test_dev_seed_creates_five_jobs(admin: httpx.Client, requester: httpx.Client) -> None:
     assert requester.post("/api/dev/seed").status_code == 403
     seeded = admin.post("/api/dev/seed")
     assert seeded.status_code == 201 and len(seeded.json()) == 5
+
+
+def test_jobs_filter_by_kind(admin: httpx.Client) -> None:
+    task = launch(admin, "noop")
+    dry = admin.post("/api/admin/catalog/items/noop/versions/1.0.0/dry-run", json={"inputs": {}})
+    assert dry.status_code == 201, dry.text
+    for job_id in (int(str(task["id"])), dry.json()["id"]):
+        wait_for_job(admin, job_id, {"SUCCEEDED", "FAILED"})
+
+    def ids(kind: str) -> set[int]:
+        body = admin.get("/api/jobs", params={"kind": kind, "page_size": 200}).json()
+        assert {job["kind"] for job in body["items"]} <= set(kind.split(","))
+        return {job["id"] for job in body["items"]}
+
+    assert task["id"] in ids("catalog_execution") and dry.json()["id"] not in ids("catalog_execution")
+    assert dry.json()["id"] in ids("catalog_dry_run") and task["id"] not in ids("catalog_dry_run")
+    assert {task["id"], dry.json()["id"]} <= ids("catalog_execution,catalog_dry_run")
+    refused = admin.get("/api/jobs", params={"kind": "catalog_execution,report"})
+    assert refused.status_code == 422
+    assert refused.json()["error"]["details"][0]["field"] == "kind"
+    assert "report" in refused.json()["error"]["details"][0]["message"]
+
+
+def test_delete_on_the_admin_job_cancels_it(admin: httpx.Client, operator: httpx.Client) -> None:
+    job = launch(admin, "sleeper", {"seconds": 30})
+    wait_for_job(admin, int(str(job["id"])), {"RUNNING"})
+    deleted = operator.delete(f"/api/admin/jobs/{job['id']}")
+    assert deleted.status_code == 200, deleted.text
+    assert wait_for_job(admin, int(str(job["id"])), {"CANCELLED"})["state"] == "CANCELLED"
+    again = operator.delete(f"/api/admin/jobs/{job['id']}")
+    assert again.status_code == 409 and again.json()["error"]["details"] == {"state": "CANCELLED"}
+    assert admin.get(f"/api/jobs/{job['id']}").status_code == 200  # cancelled, not erased
+
+
+def test_dev_endpoints_are_not_found_outside_dev_mode(tmp_path: Path) -> None:
+    server = PortalServer(tmp_path / "data", env={"PORTAL_DEV": "0"}).start()
+    try:
+        with server.client(server.token_for("admin")) as admin:
+            seed = admin.post("/api/dev/seed")
+            assert seed.status_code == 404 and seed.json()["error"]["code"] == "not_found"
+            assert "/api/dev/seed" not in admin.get("/api/openapi.json").json()["paths"]
+            assert admin.get("/api/jobs").json()["total"] == 0
+    finally:
+        server.stop()
