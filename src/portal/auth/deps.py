@@ -6,7 +6,8 @@ import hmac
 from collections.abc import Awaitable, Callable
 from typing import Annotated
 
-from fastapi import Depends, Request, WebSocket
+from fastapi import Depends, Request, Security, WebSocket
+from fastapi.security import APIKeyCookie, HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
 
 from portal.auth import credentials
@@ -19,6 +20,21 @@ SESSION_COOKIE = "portal_session"
 CSRF_COOKIE = "portal_csrf"
 CSRF_HEADER = "x-csrf-token"
 _SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
+
+# The two ways in, as the OpenAPI document's security schemes (Swagger UI's Authorize button); `current_principal`
+# reads the headers itself, these only describe them.
+_TOKEN_SCHEME = HTTPBearer(
+    auto_error=False,
+    scheme_name="apiToken",
+    bearerFormat="ptk_...",
+    description="An API token (`portal tokens create USERNAME --name ...`, or the Profile page).",
+)
+_SESSION_SCHEME = APIKeyCookie(
+    name=SESSION_COOKIE,
+    auto_error=False,
+    scheme_name="browserSession",
+    description="The web app's session cookie; unsafe methods also need `X-CSRF-Token` (the portal_csrf cookie).",
+)
 
 
 def _bearer(authorization: str | None) -> str | None:
@@ -37,7 +53,11 @@ def _resolve(authorization: str | None, session_cookie: str | None) -> Principal
     return None
 
 
-async def current_principal(request: Request) -> Principal:
+async def current_principal(
+    request: Request,
+    _token: Annotated[HTTPAuthorizationCredentials | None, Security(_TOKEN_SCHEME)] = None,
+    _session: Annotated[str | None, Security(_SESSION_SCHEME)] = None,
+) -> Principal:
     """The authenticated caller; 401 otherwise. Cookie sessions must echo the CSRF token on unsafe methods."""
     authorization = request.headers.get("authorization")
     cookie = request.cookies.get(SESSION_COOKIE)

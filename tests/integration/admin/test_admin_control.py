@@ -349,6 +349,16 @@ def test_api_docs_are_for_admins_and_name_each_admin_endpoint_role(
     bulk = document["paths"]["/api/admin/jobs/bulk"]["post"]
     assert bulk["requestBody"]["content"]["application/json"]["examples"]
     assert "429" in bulk["responses"]
+    # Both ways in are security schemes (Swagger UI's Authorize button), named by every operation that needs one.
+    schemes = document["components"]["securitySchemes"]
+    assert schemes["apiToken"] == {**schemes["apiToken"], "type": "http", "scheme": "bearer"}
+    assert schemes["browserSession"] == {**schemes["browserSession"], "type": "apiKey", "in": "cookie"}
+    secured = {path for path, ops in document["paths"].items() for op in ops.values() if "security" in op}
+    assert {"/api/jobs", "/api/admin/jobs/bulk", "/api/catalog"} <= secured
+    assert "/api/auth/login" not in secured
+    # The token a scheme names is the one that works.
+    token = admin.headers["authorization"].removeprefix("Bearer ")
+    assert token.startswith("ptk_")
 
 
 def test_recount_rebuilds_the_same_counters(server: PortalServer, operator: httpx.Client) -> None:
