@@ -1,6 +1,6 @@
 /** A form's fields with their hints and the server's problems under them, and the answer of a refused form. */
 import type { ReactNode } from "react";
-import { errorText, fieldMatches, problemsOf } from "../lib/formErrors";
+import { alertText, errorText, fieldMatches, problemsOf } from "../lib/formErrors";
 
 /**
  * The server's answer to a form: its message and the problems that are not already shown next to a field
@@ -15,7 +15,7 @@ export function FormError({ error, shown = [], title }: { error: unknown; shown?
       role="alert"
       className="rounded-md border border-red-300 bg-red-50 p-3 text-sm text-red-900 dark:border-red-800 dark:bg-red-950 dark:text-red-200"
     >
-      <p className="font-medium">{title ? `${title}: ${message}` : message}</p>
+      <p className="font-medium">{alertText(title, message)}</p>
       {rest.length > 0 && (
         <ul className="mt-1 list-disc pl-5">
           {rest.map((p, i) => (

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { ApiError } from "../api/client";
-import { errorText, fieldMatches, fieldMessages, fieldPath, problemsOf, toErrorSchema } from "./formErrors";
+import { alertText, errorText, fieldMatches, fieldMessages, fieldPath, problemsOf, toErrorSchema } from "./formErrors";
 
 describe("fieldPath", () => {
   it("splits dotted and indexed paths", () => {
@@ -24,6 +24,14 @@ describe("toErrorSchema", () => {
       bucket: { __errors: ["too short", "bad pattern"] },
       devices: { 1: { __errors: ["not a hostname"] } },
     });
+  });
+});
+
+describe("alertText", () => {
+  it("does not say the title twice", () => {
+    expect(alertText("The password was not changed", "the password was not changed")).toBe("The password was not changed");
+    expect(alertText("The secret was not created", "secret 'X' already exists")).toBe("The secret was not created: secret 'X' already exists");
+    expect(alertText(undefined, "wrong password")).toBe("wrong password");
   });
 });
 

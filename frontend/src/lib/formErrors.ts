@@ -57,3 +57,11 @@ export function errorText(error: unknown): string {
   if (error instanceof Error) return error.message;
   return String(error);
 }
+
+/** A form's alert line: its title and the error's message, the message left out where it only says the title
+ * again ("The password was not changed: the password was not changed"). */
+export function alertText(title: string | undefined, message: string): string {
+  if (!title) return message;
+  const plain = (text: string) => text.trim().replace(/[.!]+$/, "").toLowerCase();
+  return plain(message) === "" || plain(title).includes(plain(message)) ? title : `${title}: ${message}`;
+}

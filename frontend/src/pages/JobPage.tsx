@@ -16,6 +16,7 @@ import { FINISHED_STATES, formatDuration, JobLinks, ProgressBar, Spinner, StateB
 import { hasRole, type Role } from "../lib/auth";
 import type { StreamLine } from "../lib/jobLogs";
 import { useJobStream } from "../lib/jobStream";
+import { withArticle } from "../lib/words";
 
 function LogView({ lines, dropped }: { lines: StreamLine[]; dropped: number }) {
   const [follow, setFollow] = useState(true);
@@ -67,7 +68,7 @@ function LogView({ lines, dropped }: { lines: StreamLine[]; dropped: number }) {
 function describeApprovers(approval: NonNullable<JobDetail["approval"]>): string {
   const who = approval.approvers as { role?: string; users?: string[] };
   const count = approval.count;
-  if (who.role) return `${count} approval${count > 1 ? "s" : ""} from a ${who.role} or higher`;
+  if (who.role) return `${count} approval${count > 1 ? "s" : ""} from ${withArticle(who.role)} or higher`;
   return `${count} approval${count > 1 ? "s" : ""} from ${(who.users ?? []).join(", ")}`;
 }
 
