@@ -97,7 +97,10 @@ def test_launch_backup_config_through_its_form_and_watch_it_succeed(page: Page) 
     expect(page.get_by_role("group", name="Result")).to_contain_text("e2e-backups")
     expect(page.get_by_role("group", name="Inputs")).to_contain_text("core-sw-02")
     expect(page.get_by_role("heading", name="Timeline")).to_be_visible()
-    expect(page.locator("ol li").filter(has_text="RUNNING → SUCCEEDED")).to_have_count(1)
+    expect(page.locator("ol li").filter(has_text="Running → Succeeded")).to_have_count(1)
+    # One name per state, and a bar coloured by how the job ended.
+    expect(badge(page)).to_have_text("Succeeded")
+    expect(page.locator("[role=progressbar][data-progress-state=SUCCEEDED] > div")).to_have_class(re.compile("bg-green-600"))
     screenshot(page, "job")
     assert (violations := axe_violations(page)) == [], violations
 
@@ -105,6 +108,25 @@ def test_launch_backup_config_through_its_form_and_watch_it_succeed(page: Page) 
     expect(page.get_by_role("heading", name=re.compile(r"Run again"))).to_be_visible()
     expect(page.locator("#root_bucket")).to_have_value("e2e-backups")
     expect(page.locator("#root_devices_1")).to_have_value("core-sw-02")
+
+
+def test_states_read_the_same_everywhere_and_a_silent_finished_job_says_no_output(
+    page: Page, web_server: PortalServer
+) -> None:
+    with api_client(web_server, "alice") as alice:
+        failed = alice.post("/api/jobs", json={"item_id": "failing-task", "inputs": {}}).json()["id"]
+        quiet = alice.post("/api/jobs", json={"item_id": "noop", "inputs": {}}).json()["id"]
+        wait_for_job(alice, failed, {"FAILED"})
+        wait_for_job(alice, quiet, {"SUCCEEDED"})
+    login(page, "alice", path="/jobs")
+    failed_row = page.locator(f"tr[data-job-id='{failed}']")
+    expect(failed_row.locator("[data-state=FAILED]").first).to_have_text("Failed")
+    expect(failed_row.locator("[role=progressbar] > div")).to_have_class(re.compile("bg-red-600"))
+    quiet_row = page.locator(f"tr[data-job-id='{quiet}']")
+    expect(quiet_row.locator("[role=progressbar] > div")).to_have_class(re.compile("bg-green-600"))
+    expect(page.get_by_label("State")).to_contain_text("Pending approval")
+    page.goto(f"/jobs/{quiet}")
+    expect(page.get_by_test_id("job-log")).to_have_text("No output.")
 
 
 def test_a_server_side_form_error_is_shown_on_its_field(page: Page) -> None:
@@ -192,11 +214,11 @@ def test_a_long_timeline_shows_its_newest_events_and_pages_earlier_ones(page: Pa
     login(page, "alice", path=f"/jobs/{job['id']}")
     timeline = page.get_by_role("region", name="Timeline")
     expect(timeline.get_by_role("listitem")).to_have_count(100)
-    expect(timeline.get_by_role("listitem").last).to_contain_text("SUCCEEDED")
+    expect(timeline.get_by_role("listitem").last).to_contain_text("Succeeded")
     earlier = job["events_total"] - 100
     timeline.get_by_role("button", name=f"Show the {earlier} earlier events").click()
     expect(timeline.get_by_role("listitem")).to_have_count(job["events_total"])
-    expect(timeline.get_by_role("listitem").first).to_contain_text("QUEUED")
+    expect(timeline.get_by_role("listitem").first).to_contain_text("Queued")
     expect(timeline.get_by_role("button")).to_have_count(0)
 
 

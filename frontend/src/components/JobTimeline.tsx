@@ -5,7 +5,7 @@
 import { useState } from "react";
 import type { JobDetail, Schemas } from "../api/client";
 import { useJobTimeline } from "../api/jobs";
-import { formatDuration } from "./ui";
+import { formatDuration, stateLabel } from "./ui";
 
 type JobEvent = Schemas["JobEventOut"];
 
@@ -43,7 +43,7 @@ export function Timeline({ job }: { job: JobDetail }) {
               <span className="absolute -left-[1.4rem] top-1.5 h-2.5 w-2.5 rounded-full bg-accent-600" aria-hidden />
               <div className="flex flex-wrap items-baseline gap-x-2">
                 <span className="font-medium">
-                  {event.to_state ? `${event.from_state ? `${event.from_state} → ` : ""}${event.to_state}` : event.kind.replace("_", " ")}
+                  {event.to_state ? `${event.from_state ? `${stateLabel(event.from_state)} → ` : ""}${stateLabel(event.to_state)}` : event.kind.replace("_", " ")}
                 </span>
                 {event.progress != null && <span className="muted">{event.progress}%</span>}
                 <span className="text-xs muted">

@@ -29,22 +29,46 @@ export function kindLabel(kind: string): string {
   return JOB_KINDS.find(([value]) => value === kind)?.[1] ?? kind;
 }
 
-export function stateLabel(state: JobState): string {
-  return state.replace("_", " ").toLowerCase();
+const STATE_LABELS: Record<JobState, string> = {
+  PENDING_APPROVAL: "Pending approval",
+  QUEUED: "Queued",
+  RUNNING: "Running",
+  SUCCEEDED: "Succeeded",
+  FAILED: "Failed",
+  CANCELLED: "Cancelled",
+};
+
+/** The one name of a state, everywhere the UI shows one ("Pending approval"); lower-case it inside a sentence. */
+export function stateLabel(state: string): string {
+  return isJobState(state) ? STATE_LABELS[state] : state;
+}
+
+function isJobState(value: string): value is JobState {
+  return value in STATE_LABELS;
 }
 
 export function StateBadge({ state }: { state: JobState }) {
   return (
     <span
       data-state={state}
-      className={`inline-flex items-center rounded-full px-2 py-0.5 text-xs font-semibold capitalize ring-1 ring-inset ${STATE_STYLES[state]}`}
+      className={`inline-flex items-center rounded-full px-2 py-0.5 text-xs font-semibold ring-1 ring-inset ${STATE_STYLES[state]}`}
     >
       {stateLabel(state)}
     </span>
   );
 }
 
-export function ProgressBar({ value, running, label }: { value: number; running: boolean; label: string }) {
+// A bar's colour says how its job ended: the same hues as the state badges.
+const BAR_COLOURS: Partial<Record<JobState, string>> = {
+  PENDING_APPROVAL: "bg-violet-400",
+  QUEUED: "bg-stone-400",
+  SUCCEEDED: "bg-green-600",
+  FAILED: "bg-red-600",
+  CANCELLED: "bg-amber-500",
+};
+
+/** A progress bar: striped while running; coloured by the job's state when one is given. */
+export function ProgressBar({ value, running, label, state }: { value: number; running: boolean; label: string; state?: JobState }) {
   const pct = Math.max(0, Math.min(100, value));
   return (
     <div
@@ -53,10 +77,11 @@ export function ProgressBar({ value, running, label }: { value: number; running:
       aria-valuemin={0}
       aria-valuemax={100}
       aria-valuenow={pct}
+      data-progress-state={state}
       className="h-2 w-full overflow-hidden rounded-full bg-stone-200 dark:bg-stone-800"
     >
       <div
-        className={`h-full rounded-full bg-accent-600 transition-[width] duration-300 ${running ? "progress-stripes" : ""}`}
+        className={`h-full rounded-full ${(state && BAR_COLOURS[state]) ?? "bg-accent-600"} transition-[width] duration-300 ${running ? "progress-stripes" : ""}`}
         style={{ width: `${pct}%` }}
       />
     </div>

@@ -18,7 +18,7 @@ import type { StreamLine } from "../lib/jobLogs";
 import { useJobStream } from "../lib/jobStream";
 import { withArticle } from "../lib/words";
 
-function LogView({ lines, dropped }: { lines: StreamLine[]; dropped: number }) {
+function LogView({ lines, dropped, finished }: { lines: StreamLine[]; dropped: number; finished: boolean }) {
   const [follow, setFollow] = useState(true);
   const box = useRef<HTMLPreElement>(null);
   useEffect(() => {
@@ -52,7 +52,7 @@ function LogView({ lines, dropped }: { lines: StreamLine[]; dropped: number }) {
         }}
       >
         {lines.length === 0 ? (
-          <span className="text-stone-400">No output yet.</span>
+          <span className="text-stone-400">{finished ? "No output." : "No output yet."}</span>
         ) : (
           lines.map((l) => (
             <div key={l.id} className={l.stream === "stderr" ? "text-red-300" : l.stream === "system" ? "text-amber-300" : undefined}>
@@ -205,7 +205,7 @@ export default function JobPage() {
           <span data-testid="job-message">{j.message || (j.state === "QUEUED" ? "Waiting for a worker" : "")}</span>
           <span className="font-mono">{j.progress}%</span>
         </div>
-        <ProgressBar value={j.progress} running={j.state === "RUNNING"} label={`Progress of job ${j.id}`} />
+        <ProgressBar value={j.progress} running={j.state === "RUNNING"} state={j.state} label={`Progress of job ${j.id}`} />
       </section>
       {j.approval && <ApprovalPanel job={j} />}
       {j.pruned_at && (
@@ -247,7 +247,7 @@ export default function JobPage() {
           )}
         </section>
       </div>
-      <LogView lines={lines} dropped={dropped} />
+      <LogView lines={lines} dropped={dropped} finished={Boolean(finished)} />
       <Timeline job={j} />
     </article>
   );

@@ -151,7 +151,7 @@ function GitJob({ jobId }: { jobId: number }) {
         </Link>
         <StateBadge state={j.state} />
       </p>
-      <ProgressBar value={j.progress} running={j.state === "RUNNING"} label="Import progress" />
+      <ProgressBar value={j.progress} running={j.state === "RUNNING"} state={j.state} label="Import progress" />
       <p className="muted">{j.message}</p>
       {error && <Problems problems={[{ message: error.message ?? "the import failed" }, ...(Array.isArray(error.details) ? error.details : [])]} />}
     </div>

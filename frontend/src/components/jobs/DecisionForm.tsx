@@ -2,6 +2,7 @@
 import { useState } from "react";
 import { useDecideJob } from "../../api/jobs";
 import { useToast } from "../toasts";
+import { stateLabel } from "../ui";
 
 /** Approve and reject buttons with an optional comment, for one job. */
 export function DecisionForm({ jobId }: { jobId: number }) {
@@ -9,7 +10,7 @@ export function DecisionForm({ jobId }: { jobId: number }) {
   const toast = useToast();
   const decide = useDecideJob({
     onSuccess: (job, { decision }) =>
-      toast(decision === "approve" ? `Job #${jobId} approved (${job.state.toLowerCase().replace("_", " ")})` : `Job #${jobId} rejected`),
+      toast(decision === "approve" ? `Job #${jobId} approved (${stateLabel(job.state).toLowerCase()})` : `Job #${jobId} rejected`),
     onError: (error) => toast(error.message, "error"),
   });
   return (

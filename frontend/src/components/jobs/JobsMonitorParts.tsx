@@ -8,7 +8,7 @@ import { Dialog, useConfirm } from "../Dialog";
 import { Timeline } from "../JobTimeline";
 import { JsonView } from "../JsonView";
 import { useToast } from "../toasts";
-import { Spinner, StateBadge } from "../ui";
+import { Spinner, StateBadge, stateLabel } from "../ui";
 
 type BulkAction = JobAction;
 const LABELS: Record<BulkAction, string> = { cancel: "Cancel", retry: "Retry", run: "Run now" };
@@ -32,7 +32,7 @@ export function BulkBar({ selected, jobs, onDone }: { selected: Set<number>; job
       title: `${LABELS[action]} ${selected.size} job${selected.size === 1 ? "" : "s"}?`,
       message: (
         <p>
-          Selected: {[...states].map(([state, n]) => `${n} ${state.toLowerCase().replace("_", " ")}`).join(", ")}. Each job is
+          Selected: {[...states].map(([state, n]) => `${n} ${stateLabel(state).toLowerCase()}`).join(", ")}. Each job is
           checked on its own; the ones this does not apply to are reported.
         </p>
       ),

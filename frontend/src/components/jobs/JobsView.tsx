@@ -101,7 +101,7 @@ const JobRow = memo(function JobRow({
         <StateBadge state={job.state} />
       </td>
       <td className="px-3 py-2">
-        <ProgressBar value={job.progress} running={job.state === "RUNNING"} label={`Progress of job ${job.id}`} />
+        <ProgressBar value={job.progress} running={job.state === "RUNNING"} state={job.state} label={`Progress of job ${job.id}`} />
         <span className="mt-0.5 block truncate text-xs muted" title={job.message}>
           {job.progress}% {job.message}
         </span>
