@@ -100,7 +100,8 @@ def test_launch_backup_config_through_its_form_and_watch_it_succeed(page: Page) 
     expect(page.locator("ol li").filter(has_text="Running → Succeeded")).to_have_count(1)
     # One name per state, and a bar coloured by how the job ended.
     expect(badge(page)).to_have_text("Succeeded")
-    expect(page.locator("[role=progressbar][data-progress-state=SUCCEEDED] > div")).to_have_class(re.compile("bg-green-600"))
+    bar = page.locator("[role=progressbar][data-progress-state=SUCCEEDED] > div")
+    expect(bar).to_have_class(re.compile("bg-green-600"))
     screenshot(page, "job")
     assert (violations := axe_violations(page)) == [], violations
 
