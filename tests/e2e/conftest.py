@@ -21,7 +21,14 @@ ROOT = Path(__file__).resolve().parents[2]
 WEB_INDEX = ROOT / "src" / "portal" / "web" / "index.html"
 SCREENSHOTS = ROOT / "test-output" / "e2e"
 PASSWORD = "e2e-password-123"
-USERS = {"alice": "requester", "bob": "requester", "olga": "operator", "paul": "publisher", "ada": "admin"}
+USERS = {
+    "alice": "requester",
+    "bob": "requester",
+    "olga": "operator",
+    "paul": "publisher",
+    "ada": "admin",
+    "vera": "viewer",
+}
 AXE = ROOT / "frontend" / "node_modules" / "axe-core" / "axe.min.js"
 
 

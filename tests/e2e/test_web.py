@@ -354,3 +354,37 @@ def test_unknown_pages_and_small_screens(page: Page) -> None:
         width = page.evaluate("document.documentElement.scrollWidth")
         assert width <= 375, f"{path} scrolls sideways at 375 px ({width} px wide)"
         screenshot(page, name)
+
+
+def test_forbidden_and_missing_pages_say_why_and_lead_back(page: Page, web_server: PortalServer) -> None:
+    sockets: list[str] = []
+    page.on("websocket", lambda ws: sockets.append(ws.url))
+    login(page, "alice", path="/admin")
+    expect(page.get_by_text("This page needs the operator role")).to_be_visible()
+    expect(page.get_by_text("You are signed in as a requester")).to_be_visible()
+    page.get_by_role("link", name="Back to the catalog").click()
+    expect(page).to_have_url(re.compile(r"/catalog$"))
+
+    page.goto("/catalog/backup-config/9.9.9")
+    expect(page.get_by_role("heading", name="No version 9.9.9 of backup-config")).to_be_visible()
+    page.get_by_role("link", name="Back to the item").click()
+    expect(page).to_have_url(re.compile(r"/catalog/backup-config$"))
+
+    page.goto("/jobs/987654")
+    expect(page.get_by_role("heading", name="No such job")).to_be_visible()
+    with api_client(web_server, "bob") as bob:
+        bobs = bob.post("/api/jobs", json={"item_id": "noop", "inputs": {}}).json()["id"]
+    page.goto(f"/jobs/{bobs}")  # not alice's to see
+    expect(page.get_by_role("heading", name="No such job")).to_be_visible()
+    page.wait_for_timeout(500)  # a socket the page would open starts at once
+    assert not [url for url in sockets if "/ws/jobs/987654" in url or f"/ws/jobs/{bobs}" in url], sockets
+
+
+def test_a_viewer_is_not_invited_to_run_items(page: Page) -> None:
+    login(page, "vera", path="/catalog/backup-config")
+    expect(page.get_by_role("heading", name="What this item asks for")).to_be_visible()
+    expect(page.get_by_role("heading", name="Run this item")).to_have_count(0)
+    expect(page.get_by_text("Your role may browse the catalog but not run items.")).to_be_visible()
+    page.goto("/jobs")
+    expect(page.get_by_text("No jobs yet")).to_be_visible()
+    expect(page.get_by_role("link", name="Launch one from the catalog")).to_have_count(0)

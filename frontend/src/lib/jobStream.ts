@@ -18,13 +18,15 @@ const DETAIL_REFRESH_MS = 1000;
  * The job's log and live updates for as long as the page shows it: one buffer and one socket per job, whether
  * it runs or has finished (a finished job's socket is quiet). Every open fetches the lines the database has
  * beyond those already held, and the job itself, so nothing that happened before the subscription is missed.
+ * Nothing opens until `enabled` (the job has loaded: it exists and the user may see it).
  */
-export function useJobStream(jobId: number) {
+export function useJobStream(jobId: number, enabled: boolean) {
   const client = useQueryClient();
   const [lines, setLines] = useState<StreamLine[]>([]);
   const [dropped, setDropped] = useState(0);
 
   useEffect(() => {
+    if (!enabled) return; // a job that is missing or not the user's to see: no socket to be refused
     const buffer = new LogBuffer(LOG_LIMIT);
     const revs = new RevTracker();
     let stopped = false;
@@ -90,7 +92,7 @@ export function useJobStream(jobId: number) {
       if (refresh) clearTimeout(refresh);
       if (frame !== null) cancelAnimationFrame(frame);
     };
-  }, [jobId, client]);
+  }, [jobId, client, enabled]);
 
   return { lines, dropped };
 }

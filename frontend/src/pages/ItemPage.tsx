@@ -112,7 +112,17 @@ export default function ItemPage() {
   }
   if (versions.isPending || (version && descriptor.isPending) || (fromJob && source.isPending)) return <Spinner />;
   if (!version) return <ProblemPage title="This item has no active version" />;
-  if (descriptor.isError) return <ProblemPage title="This version could not be loaded">{descriptor.error.message}</ProblemPage>;
+  if (descriptor.isError) {
+    const missing = descriptor.error instanceof ApiError && descriptor.error.status === 404;
+    return (
+      <ProblemPage title={missing ? `No version ${version} of ${itemId}` : "This version could not be loaded"}>
+        <p>{missing ? "The item has no such version, or it cannot be run." : descriptor.error.message}</p>
+        <Link to={`/catalog/${encodeURIComponent(itemId)}`} className="link mt-3 inline-block">
+          Back to the item
+        </Link>
+      </ProblemPage>
+    );
+  }
 
   const canRun = hasRole(me.data?.role, "requester") && selected !== undefined && RUNS.has(selected.status);
 
@@ -200,7 +210,7 @@ export default function ItemPage() {
       <div className="grid gap-6 lg:grid-cols-5">
         <section aria-labelledby="form-title" className="card min-w-0 p-5 lg:col-span-3">
           <h2 id="form-title" className="mb-4 text-lg font-semibold">
-            {fromJob ? `Run again (inputs of job #${fromJob})` : "Run this item"}
+            {!canRun ? "What this item asks for" : fromJob ? `Run again (inputs of job #${fromJob})` : "Run this item"}
           </h2>
           {serverMessage && (
             <p role="alert" className="mb-4 rounded-md border border-red-300 bg-red-50 p-3 text-sm text-red-800 dark:border-red-800 dark:bg-red-950 dark:text-red-200">

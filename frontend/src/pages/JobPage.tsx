@@ -124,7 +124,7 @@ export default function JobPage() {
   const me = useMe();
   const job = useJob(jobId, { enabled: Number.isInteger(jobId) && jobId > 0 });
   const finished = job.data ? FINISHED_STATES.includes(job.data.state) : undefined;
-  const { lines, dropped } = useJobStream(jobId);
+  const { lines, dropped } = useJobStream(jobId, job.data !== undefined);
   const duration = useMemo(() => {
     if (!job.data?.started_at) return null;
     const end = job.data.finished_at ? new Date(job.data.finished_at).getTime() : Date.now();

@@ -5,9 +5,11 @@
 import { useWindowVirtualizer } from "@tanstack/react-virtual";
 import { lazy, memo, Suspense, useCallback, useEffect, useLayoutEffect, useRef, useState } from "react";
 import { Link } from "react-router";
+import { useMe } from "../../api/auth";
 import { useAllCatalogItems } from "../../api/catalog";
 import { ApiError, type Job } from "../../api/client";
 import { useJobs, type JobListParams } from "../../api/jobs";
+import { hasRole } from "../../lib/auth";
 import { useUrlState } from "../../lib/urlState";
 import { SearchBox } from "../SearchBox";
 import { Empty, JOB_KINDS, JOB_STATES, kindLabel, ProgressBar, Spinner, StateBadge, stateLabel, Time } from "../ui";
@@ -144,6 +146,7 @@ export function JobsView({ admin }: { admin: boolean }) {
   };
   const jobs = useJobs(listParams);
   const items = useAllCatalogItems();
+  const me = useMe();
 
   const pages = jobs.data ? Math.max(1, Math.ceil(jobs.data.total / jobs.data.page_size)) : 1;
   const sortBy = (key: string) => update({ sort: params.sort === `-${key}` ? key : `-${key}` });
@@ -226,10 +229,12 @@ export function JobsView({ admin }: { admin: boolean }) {
             <button className="link" onClick={() => update({ state: "", kind: "", item_id: "", q: "" })}>
               Clear the filters
             </button>
-          ) : (
+          ) : hasRole(me.data?.role, "requester") ? (
             <Link to="/catalog" className="link">
               Launch one from the catalog
             </Link>
+          ) : (
+            "Your role may browse the catalog; a requester or higher runs its items."
           )}
         </Empty>
       ) : (
