@@ -75,6 +75,36 @@ def test_bulk_cancel_of_several_queued_jobs(page: Page, web_server: PortalServer
             alice.post(f"/api/jobs/{blocker}/cancel")
 
 
+def test_the_bulk_bar_offers_what_applies_and_lists_each_refusal(page: Page, web_server: PortalServer) -> None:
+    with api_client(web_server, "alice") as alice:
+        failed = alice.post("/api/jobs", json={"item_id": "failing-task", "inputs": {}}).json()["id"]
+        done = alice.post("/api/jobs", json={"item_id": "noop", "inputs": {}}).json()["id"]
+        running = alice.post("/api/jobs", json={"item_id": "sleeper", "inputs": {"seconds": 120}}).json()["id"]
+        wait_for_job(alice, failed, {"FAILED"})
+        wait_for_job(alice, done, {"SUCCEEDED"})
+        wait_for_job(alice, running, {"RUNNING"})
+        login(page, "olga", path="/admin/jobs")
+        for job_id in (failed, done):
+            page.get_by_label(f"Select job {job_id}").check()
+        bar = page.get_by_role("region", name="Bulk actions")
+        expect(bar.get_by_role("button", name="Retry 1 of 2")).to_be_visible()
+        expect(bar.get_by_role("button", name=re.compile("^Cancel"))).to_have_count(0)  # nothing of these runs
+        expect(bar.get_by_role("button", name=re.compile("^Run now"))).to_have_count(0)
+        bar.get_by_role("button", name="Clear selection").click()
+
+        # A job that ends between the choice and the call is refused, and the refusal says why.
+        page.get_by_label(f"Select job {running}").check()
+        bar.get_by_role("button", name="Cancel selected").click()
+        dialog = page.get_by_role("dialog")
+        expect(dialog).to_contain_text("1 running")
+        assert alice.post(f"/api/jobs/{running}/cancel").status_code == 200
+        wait_for_job(alice, running, {"CANCELLED"})
+        dialog.get_by_role("button", name="Cancel", exact=True).click()
+        refusals = page.get_by_role("dialog", name="Not done")
+        expect(refusals.get_by_role("listitem")).to_have_count(1)
+        expect(refusals.get_by_role("listitem")).to_contain_text(f"#{running} (cancelled)")
+
+
 def test_an_approver_approves_a_pending_job_and_it_runs(page: Page, web_server: PortalServer) -> None:
     with api_client(web_server, "alice") as alice:
         job_id = alice.post("/api/jobs", json={"item_id": "needs-approval", "inputs": {"note": "e2e"}}).json()["id"]
