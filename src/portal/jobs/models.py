@@ -274,3 +274,13 @@ Index(
     sqlite_where=text("state = 'QUEUED'"),
     postgresql_where=text("state = 'QUEUED'"),
 )
+
+# The jobs that are not runs of an item (imports, tests, dry runs) are few: the jobs list counts them by kind
+# from this index rather than from every job (the job counters do not count by kind).
+Index(
+    "ix_jobs_other_kinds",
+    Job.__table__.c.kind,
+    Job.__table__.c.id,
+    sqlite_where=text("kind <> 'catalog_execution'"),
+    postgresql_where=text("kind <> 'catalog_execution'"),
+)

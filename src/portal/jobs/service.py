@@ -11,7 +11,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Row, func, or_, select, update
+from sqlalchemy import Row, func, literal, or_, select, update
 from sqlalchemy.orm import Session
 
 from portal.audit import service as audit
@@ -313,6 +313,15 @@ def visible_owner(actor: Principal, job_id: int) -> int | None:
         return _visible(s, actor, job_id).created_by
 
 
+def _count_by_kind(s: Session, conditions: list[Any], wanted: set[str], unwanted: list[str], total: int) -> int:
+    """The list's count with a kind filter: runs of items are counted by the counters (`total`, every kind) less
+    the other jobs not wanted; without runs, the other jobs wanted. Either reads only the index of other jobs."""
+    other = Job.kind != literal(kinds.TASK, literal_execute=True)  # the partial index's condition, named
+    if kinds.TASK in wanted:
+        return total - int(s.scalar(select(func.count()).where(other, Job.kind.in_(unwanted), *conditions)) or 0)
+    return int(s.scalar(select(func.count()).where(other, Job.kind.in_(sorted(wanted)), *conditions)) or 0)
+
+
 def list_jobs(
     actor: Principal,
     *,
@@ -332,10 +341,11 @@ def list_jobs(
     state_values = [state.value for state in states] if states else None
     if state_values:
         conditions.append(Job.state.in_(state_values))
-    if job_kinds:
-        conditions.append(Job.kind.in_(job_kinds))
     if item_id:
         conditions.append(Job.item_id == item_id)
+    # Every kind at once is no filter; else what the counters cannot tell apart is counted from the few other jobs.
+    wanted = set(job_kinds or kinds.LISTED)
+    unwanted = [kind for kind in kinds.LISTED if kind not in wanted]
     descending = sort.startswith("-")
     column = SORTABLE[sort.lstrip("-")]
     search: dict[str, Any] = {}
@@ -360,6 +370,9 @@ def list_jobs(
         # The total comes from the job counters, kept with every state change: exact, and independent of how many
         # jobs match (counting a million rows takes PostgreSQL over 100 ms).
         total = counters.count_jobs(s.connection(), states=state_values, item_id=item_id, owner=owner, **search)
+        if unwanted:
+            total = _count_by_kind(s, conditions, wanted, unwanted, total)
+            conditions.append(Job.kind.in_(sorted(wanted)))
         order: list[Any] = [column.desc() if descending else column.asc()]
         if column is not Job.id:
             order.append(Job.id.desc() if descending else Job.id.asc())
