@@ -12,7 +12,7 @@ from typing import Any
 from playwright.sync_api import Page, Request, Route, expect
 
 from tests.e2e.conftest import api_client, axe_violations, login, screenshot
-from tests.helpers import FIXTURE_CATALOG, PortalServer, git, item_files, wait_for_job, write
+from tests.helpers import FIXTURE_CATALOG, PortalServer, git, item_files, wait_for_job, wait_until, write
 
 # Installed in the page before launching; the app is a single page, so it stays through the app's navigations.
 STATE_RECORDER = """
@@ -204,6 +204,23 @@ def test_retry_a_failed_job_and_follow_the_links(page: Page, web_server: PortalS
     retry_id = retry_url.rsplit("/", 1)[1]
     expect(page.get_by_text(re.compile(rf"^Retried as #{retry_id}$"))).to_be_visible()
     expect(page.get_by_role("link", name=f"#{retry_id}")).to_be_visible()
+
+    # A second retry asks first, naming the earlier one; declined, nothing is created.
+    page.get_by_role("button", name=f"Retry job {failed}").click()
+    dialog = page.get_by_role("dialog")
+    expect(dialog).to_contain_text(f"already retried as job #{retry_id}")
+    dialog.get_by_role("button", name="Keep it").click()
+    expect(page).to_have_url(re.compile(rf"/jobs/{failed}$"))
+    # The jobs table says so on the row of the retried job.
+    page.goto("/jobs")
+    marker = page.locator(f"tr[data-job-id='{failed}'] [data-retried-as='{retry_id}']")
+    expect(marker).to_have_text(f"retried as #{retry_id}")
+    page.get_by_role("button", name=f"Retry job {failed}").click()
+    page.get_by_role("dialog").get_by_role("button", name="Retry again").click()
+    with api_client(web_server, "alice") as alice:
+        assert wait_until(lambda: len(alice.get(f"/api/jobs/{failed}").json()["retries"]) == 2)
+        newest = alice.get(f"/api/jobs/{failed}").json()["retries"][-1]
+    expect(page.locator(f"tr[data-job-id='{failed}'] [data-retried-as]")).to_have_text(f"retried as #{newest}")
 
 
 def test_a_long_timeline_shows_its_newest_events_and_pages_earlier_ones(page: Page, web_server: PortalServer) -> None:

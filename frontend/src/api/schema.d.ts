@@ -3190,6 +3190,11 @@ export interface components {
             queue: string;
             /** Queued At */
             queued_at: string | null;
+            /**
+             * Retried As
+             * @description the newest job that retried this one (in lists and the detail; null in events)
+             */
+            retried_as?: number | null;
             /** Retry Of */
             retry_of: number | null;
             /** Rev */
@@ -3299,6 +3304,11 @@ export interface components {
             queued_at: string | null;
             /** Result */
             result: unknown | null;
+            /**
+             * Retried As
+             * @description the newest job that retried this one (in lists and the detail; null in events)
+             */
+            retried_as?: number | null;
             /**
              * Retries
              * @description ids of the jobs that retried this one
@@ -3434,6 +3444,11 @@ export interface components {
             queue: string;
             /** Queued At */
             queued_at: string | null;
+            /**
+             * Retried As
+             * @description the newest job that retried this one (in lists and the detail; null in events)
+             */
+            retried_as?: number | null;
             /** Retry Of */
             retry_of: number | null;
             /** Rev */

@@ -48,6 +48,15 @@ describe("applyToPage", () => {
     expect(applyToPage(page, { ...params, state: "FAILED,QUEUED" }, pushed).items[0]!.id).toBe(4);
   });
 
+  it("marks the row a pushed job retries, and keeps the mark through later updates", () => {
+    const page: JobPage = { items: [job(3, 2, { state: "FAILED" })], total: 1, page: 1, page_size: 3 };
+    const retried = applyToPage(page, { ...params, page: 2 }, new Map([[7, job(7, 1, { retry_of: 3 })]]));
+    expect(retried.items[0]!.retried_as).toBe(7);
+    const updated = applyToPage(retried, params, new Map([[3, job(3, 3, { state: "FAILED", retried_as: null })]]));
+    expect(updated.items.find((j) => j.id === 3)!.retried_as).toBe(7);
+    expect(applyToPage(retried, { ...params, page: 2 }, new Map())).toBe(retried);
+  });
+
   it("prepends a new job only to the lists of its kind", () => {
     const page: JobPage = { items: [job(3, 1)], total: 1, page: 1, page_size: 3 };
     const pushed = new Map([[4, job(4, 1, { kind: "catalog_dry_run" })]]);

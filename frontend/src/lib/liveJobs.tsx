@@ -27,20 +27,29 @@ export function matchesFilters(job: Job, params: JobListParams): boolean {
 
 /**
  * A list page with the pushed jobs applied: known rows replaced when newer (and dropped when they left the
- * list's filters), new matching jobs prepended on the first page of the default order.
+ * list's filters), new matching jobs prepended on the first page of the default order, and a row that a pushed
+ * job retries marked as retried (updates do not carry `retried_as`: a row keeps the one it has).
  */
 export function applyToPage(page: JobPage, params: JobListParams, jobs: Map<number, Job>): JobPage {
   let changed = false;
   let removed = 0;
   const seen = new Set<number>();
   const items: Job[] = [];
+  const retriedAs = new Map<number, number>();
+  for (const job of jobs.values()) {
+    if (job.retry_of != null) retriedAs.set(job.retry_of, Math.max(job.id, retriedAs.get(job.retry_of) ?? 0));
+  }
   for (const row of page.items) {
     seen.add(row.id);
     const pushed = jobs.get(row.id);
+    const newest = Math.max(retriedAs.get(row.id) ?? 0, pushed?.retried_as ?? 0, row.retried_as ?? 0) || null;
     if (pushed && pushed.rev > row.rev) {
       changed = true;
-      if (matchesFilters(pushed, params)) items.push(pushed);
+      if (matchesFilters(pushed, params)) items.push({ ...pushed, retried_as: newest });
       else removed += 1;
+    } else if (newest !== (row.retried_as ?? null)) {
+      changed = true;
+      items.push({ ...row, retried_as: newest });
     } else {
       items.push(row);
     }
@@ -67,7 +76,7 @@ function applyToList(client: QueryClient, queryKey: QueryKey, jobs: Map<number, 
 function applyToDetail(client: QueryClient, job: Job): void {
   const detail = client.getQueryData<JobDetail>(jobKeys.detail(job.id));
   if (!detail || job.rev <= detail.rev) return;
-  client.setQueryData<JobDetail>(jobKeys.detail(job.id), { ...detail, ...job });
+  client.setQueryData<JobDetail>(jobKeys.detail(job.id), { ...detail, ...job, retried_as: job.retried_as ?? detail.retried_as });
   // A new state brings what an update does not carry (result, error, timeline): fetch the whole job.
   if (job.state !== detail.state) void client.invalidateQueries({ queryKey: jobKeys.detail(job.id) });
 }
@@ -78,7 +87,12 @@ function flush(client: QueryClient, pending: Map<number, Job>): void {
   for (const query of client.getQueryCache().findAll({ queryKey: jobKeys.lists() })) {
     applyToList(client, query.queryKey, jobs);
   }
-  for (const job of jobs.values()) applyToDetail(client, job);
+  for (const job of jobs.values()) {
+    applyToDetail(client, job);
+    // A job retried by someone else: its page fetches the list of its retries again, once.
+    const original = job.retry_of != null ? client.getQueryData<JobDetail>(jobKeys.detail(job.retry_of)) : undefined;
+    if (original && !original.retries.includes(job.id)) void client.invalidateQueries({ queryKey: jobKeys.detail(original.id) });
+  }
 }
 
 /** The newest update of each job, kept for a while: a fetch that started before it must not undo it. */

@@ -68,6 +68,9 @@ class JobOut(BaseModel):
     rev: int
     queue: str = "default"
     priority: int = 0
+    retried_as: int | None = Field(
+        default=None, description="the newest job that retried this one (in lists and the detail; null in events)"
+    )
 
 
 class JobCreated(JobOut):

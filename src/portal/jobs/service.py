@@ -278,6 +278,7 @@ def get_job(actor: Principal, job_id: int) -> JobDetail:
             "events": [JobEventOut.model_validate(e) for e in events],
             "events_total": events_total,
             "retries": retries,
+            "retried_as": retries[-1] if retries else None,
             "approval": approval,
             "secrets": list(job.secrets or []),
             "pruned_at": job.pruned_at,
@@ -380,4 +381,7 @@ def list_jobs(
         # deep pages cost a walk along an index, not a read of every skipped job.
         page_ids = select(Job.id).where(*conditions).order_by(*order).offset((page - 1) * page_size).limit(page_size)
         rows = s.execute(select(*SUMMARY_COLUMNS).where(Job.id.in_(page_ids)).order_by(*order)).all()
-    return JobPage(items=[JobOut.model_validate(summary(r)) for r in rows], total=total, page=page, page_size=page_size)
+        retried = select(Job.retry_of, func.max(Job.id)).where(Job.retry_of.in_([r.id for r in rows]))
+        retried_as = dict(s.execute(retried.group_by(Job.retry_of)).all())
+    items = [JobOut.model_validate({**summary(r), "retried_as": retried_as.get(r.id)}) for r in rows]
+    return JobPage(items=items, total=total, page=page, page_size=page_size)

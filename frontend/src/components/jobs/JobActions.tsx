@@ -2,7 +2,7 @@
  * confirmation and toasts. */
 import { useAdminJobAction } from "../../api/admin";
 import { useMe } from "../../api/auth";
-import type { Job } from "../../api/client";
+import type { Job, JobDetail } from "../../api/client";
 import { useCancelJob, useRetryJob } from "../../api/jobs";
 import { hasRole } from "../../lib/auth";
 import { useConfirm } from "../Dialog";
@@ -22,6 +22,24 @@ export function useJobPermissions(job: Job) {
   };
 }
 
+/** Asks before retrying a job that was already retried, naming the earlier retry; true at once otherwise. */
+function useRetryConfirmation(job: Job | JobDetail): () => Promise<boolean> {
+  const confirm = useConfirm();
+  // The job page's detail lists every retry; a list row knows the newest.
+  const earlier = ("retries" in job ? job.retries.at(-1) : undefined) ?? job.retried_as;
+  return async () =>
+    !earlier ||
+    confirm({
+      title: `Retry job #${job.id} again?`,
+      message: (
+        <p>
+          It was already retried as job #{earlier}. Another retry runs {job.item_id} {job.item_version} once more.
+        </p>
+      ),
+      confirmLabel: "Retry again",
+    });
+}
+
 export function JobActions({ job, compact = false, onRetried }: { job: Job; compact?: boolean; onRetried?: (id: number) => void }) {
   const toast = useToast();
   const { canRetry, canCancel } = useJobPermissions(job);
@@ -38,6 +56,10 @@ export function JobActions({ job, compact = false, onRetried }: { job: Job; comp
     onSuccess: () => toast(`Cancel of job #${job.id} requested`, "info"),
     onError: (error) => toast(`Cancel failed: ${error.message}`, "error"),
   });
+  const confirmRetry = useRetryConfirmation(job);
+  const askToRetry = async () => {
+    if (await confirmRetry()) retry.mutate(job.id);
+  };
   const askToCancel = async () => {
     const yes = await confirm({
       title: `Cancel job #${job.id}?`,
@@ -59,7 +81,7 @@ export function JobActions({ job, compact = false, onRetried }: { job: Job; comp
   return (
     <div className="flex gap-1.5">
       {canRetry && (
-        <button className={`btn ${size}`} onClick={() => retry.mutate(job.id)} disabled={retry.isPending} aria-label={`Retry job ${job.id}`}>
+        <button className={`btn ${size}`} onClick={() => void askToRetry()} disabled={retry.isPending} aria-label={`Retry job ${job.id}`}>
           {retry.isPending ? "Retrying…" : "Retry"}
         </button>
       )}
@@ -78,6 +100,7 @@ export function JobActions({ job, compact = false, onRetried }: { job: Job; comp
 export function AdminJobActions({ job }: { job: Job }) {
   const toast = useToast();
   const confirm = useConfirm();
+  const confirmRetry = useRetryConfirmation(job);
   const me = useMe();
   const act = useAdminJobAction({
     onSuccess: (answer, { job: acted, action }) => {
@@ -115,7 +138,12 @@ export function AdminJobActions({ job }: { job: Job }) {
   return (
     <div className="flex gap-1.5">
       {RETRYABLE.includes(job.state) && (
-        <button className={`btn ${size}`} disabled={act.isPending} onClick={() => act.mutate({ job, action: "retry" })} aria-label={`Retry job ${job.id}`}>
+        <button
+          className={`btn ${size}`}
+          disabled={act.isPending}
+          onClick={() => void confirmRetry().then((yes) => yes && act.mutate({ job, action: "retry" }))}
+          aria-label={`Retry job ${job.id}`}
+        >
           Retry
         </button>
       )}

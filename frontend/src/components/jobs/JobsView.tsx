@@ -101,6 +101,11 @@ const JobRow = memo(function JobRow({
       </td>
       <td className="px-3 py-2">
         <StateBadge state={job.state} />
+        {job.retried_as != null && (
+          <Link to={`/jobs/${job.retried_as}`} className="link mt-0.5 block text-xs" data-retried-as={job.retried_as}>
+            retried as #{job.retried_as}
+          </Link>
+        )}
       </td>
       <td className="px-3 py-2">
         <ProgressBar value={job.progress} running={job.state === "RUNNING"} state={job.state} label={`Progress of job ${job.id}`} />

@@ -153,6 +153,10 @@ def test_retry_creates_a_linked_job_and_keeps_history(requester: httpx.Client) -
     assert new_job["item_version"] == failed["item_version"]
     original = requester.get(f"/api/jobs/{failed['id']}").json()
     assert original["state"] == "FAILED" and original["retries"] == [new["id"]]
+    assert original["retried_as"] == new["id"]
+    listed = requester.get("/api/jobs", params={"item_id": "failing-task", "page_size": 200}).json()["items"]
+    rows = {job["id"]: job for job in listed}
+    assert rows[failed["id"]]["retried_as"] == new["id"] and rows[new["id"]]["retried_as"] is None
     assert original["error"]["message"] == "first"
 
 
