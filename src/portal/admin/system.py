@@ -39,7 +39,12 @@ def _database() -> dict[str, Any]:
     pool = engine.pool
     info["pool"] = {"class": type(pool).__name__, "status": pool.status()}
     if isinstance(pool, QueuePool):
-        info["pool"].update(size=pool.size(), checked_out=pool.checkedout(), overflow=pool.overflow())
+        # QueuePool.overflow() is negative while fewer connections than the pool's size are open: the figures
+        # here are the connections open, in use, and opened beyond the size.
+        opened = pool.checkedin() + pool.checkedout()
+        info["pool"].update(
+            size=pool.size(), open=opened, checked_out=pool.checkedout(), overflow=max(0, opened - pool.size())
+        )
     return info
 
 

@@ -286,6 +286,9 @@ def test_system_status_for_admins(admin: httpx.Client, operator: httpx.Client) -
     assert status["storage"]["bundles"] > 0 and status["storage"]["bundle_bytes"] > 0
     assert status["process"]["rss_bytes"] > 0 and status["uptime_seconds"] > 0
     assert status["http"]["requests_per_second"] > 0
+    pool = status["database"]["pool"]  # true figures: nothing negative while the pool is not yet full
+    assert 1 <= pool["open"] <= pool["size"] + pool["overflow"] and pool["overflow"] >= 0
+    assert 0 <= pool["checked_out"] <= pool["open"]
 
 
 def test_metrics_in_prometheus_text(server: PortalServer, admin: httpx.Client) -> None:

@@ -193,8 +193,9 @@ export default function SystemPage() {
   const finishedSince = str(jobs.finished_since);
   const poolFigures = [
     num(pool.size) != null ? `size ${num(pool.size)}` : null,
+    num(pool.open) != null ? `${num(pool.open)} open` : null,
     num(pool.checked_out) != null ? `${num(pool.checked_out)} in use` : null,
-    num(pool.overflow) != null ? `overflow ${num(pool.overflow)}` : null,
+    num(pool.overflow) ? `${num(pool.overflow)} beyond the size` : null,
   ].filter(Boolean);
 
   return (
