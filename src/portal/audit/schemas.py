@@ -7,6 +7,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
+from portal.values import MAX_ID
+
 ExportFormat = Literal["csv", "jsonl"]
 
 
@@ -21,7 +23,9 @@ class AuditFilter(BaseModel):
     request_id: str | None = Field(default=None, max_length=64)
     since: datetime | None = Field(default=None, description="at or after (ISO 8601; without a zone: UTC)")
     until: datetime | None = Field(default=None, description="strictly before (ISO 8601; without a zone: UTC)")
-    before_id: int | None = Field(default=None, ge=1, description="continue after this entry: `next_before_id`")
+    before_id: int | None = Field(
+        default=None, ge=1, le=MAX_ID, description="continue after this entry: `next_before_id`"
+    )
 
     @field_validator("*", mode="before")
     @classmethod

@@ -29,7 +29,7 @@ def list_schedules(
     _: Operator,
     q: Annotated[str | None, Query(max_length=200, description="part of the name or item id")] = None,
     enabled: bool | None = None,
-    page: Annotated[int, Query(ge=1)] = 1,
+    page: Annotated[int, Query(ge=1, le=100_000)] = 1,
     page_size: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> SchedulePage:
     """Schedules by name, with their next and last runs. Role: operator."""

@@ -55,6 +55,7 @@ def test_schedules_are_checked_field_by_field_and_need_the_right_role(
     admin: httpx.Client, operator: httpx.Client, requester: httpx.Client, viewer: httpx.Client
 ) -> None:
     base = {"name": "checks", "item_id": "noop", "cron": "0 9 * * *", "timezone": "Europe/Berlin"}
+    assert fields(admin.get("/api/admin/schedules", params={"page": 2**63 + 1})) == ["page"]  # was a 500
     assert fields(admin.post("/api/admin/schedules", json={**base, "cron": "61 * * * *"})) == ["cron"]
     assert fields(admin.post("/api/admin/schedules", json={**base, "cron": "0 9 * *"})) == ["cron"]
     assert fields(admin.post("/api/admin/schedules", json={**base, "cron": "0 9 31 2 *"})) == ["cron"]
