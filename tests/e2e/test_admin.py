@@ -148,6 +148,15 @@ def test_the_dashboard_counters_change_live(page: Page, web_server: PortalServer
     running = page.get_by_test_id("counter-Running")
     expect(running).to_have_text(re.compile(r"^\d+$"))
     before = int(running.inner_text())
+    # The jobs-per-hour chart spans its axis: its last hour (the current one) ends under "now", at the right.
+    chart = page.get_by_test_id("hour-chart")
+    edges = chart.evaluate(
+        "svg => { const box = svg.getBoundingClientRect(); const bars = svg.querySelectorAll('rect');"
+        " const first = bars[0].getBoundingClientRect(), last = bars[bars.length - 1].getBoundingClientRect();"
+        " return [box.left, box.right, first.left, last.right]; }"
+    )
+    left, right, first_bar, last_bar = edges
+    assert first_bar - left < 0.02 * (right - left) and right - last_bar < 0.02 * (right - left), edges
     screenshot(page, "dashboard")
     assert (violations := axe_violations(page)) == [], violations
     with api_client(web_server, "alice") as alice:

@@ -59,7 +59,15 @@ function HourChart({ hours }: { hours: Stats["jobs_per_hour"] }) {
   const total = hours.reduce((n, h) => n + h.succeeded + h.failed + h.cancelled, 0);
   return (
     <figure>
-      <svg viewBox={`0 0 ${width} 100`} className="h-32 w-full" role="img" aria-label={`${total} jobs finished in the last 24 hours, by hour`}>
+      {/* Stretched to the caption's width (not letterboxed in its middle): the current hour ends under "now". */}
+      <svg
+        viewBox={`0 0 ${width} 100`}
+        preserveAspectRatio="none"
+        className="h-32 w-full"
+        role="img"
+        aria-label={`${total} jobs finished in the last 24 hours, by hour`}
+        data-testid="hour-chart"
+      >
         {hours.map((h, i) => {
           let y = 100;
           return [
