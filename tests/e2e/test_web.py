@@ -168,8 +168,9 @@ def test_jobs_table_updates_live_without_refetching(page: Page, web_server: Port
 
 def test_cancel_a_running_example_long_task(page: Page, web_server: PortalServer) -> None:
     login(page, "alice", path="/catalog/example-long-task")
-    # Launched from its form, so the five-second task has only just started when its page opens.
-    page.get_by_role("button", name="Submit").click()
+    # Launched from its form (no ui.json: its button is named after it), so the five-second task has only just
+    # started when its page opens.
+    page.get_by_role("button", name="Run Example long task").click()
     expect(page).to_have_url(re.compile(r"/jobs/\d+$"))
     job_id = int(page.url.rsplit("/", 1)[1])
     with api_client(web_server, "alice") as alice:

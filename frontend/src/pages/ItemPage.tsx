@@ -18,7 +18,7 @@ import { Markdown } from "../components/Markdown";
 import { useToast } from "../components/toasts";
 import { Spinner } from "../components/ui";
 import { hasRole } from "../lib/auth";
-import { describeNetwork } from "../lib/catalog";
+import { describeNetwork, withRunButton } from "../lib/catalog";
 import { toErrorSchema } from "../lib/formErrors";
 
 type Inputs = Record<string, unknown>;
@@ -90,14 +90,15 @@ export default function ItemPage() {
   });
 
   const schema = descriptor.data?.schema as RJSFSchema | undefined;
-  const uiSchema = useMemo(
-    () => withPasswordWidgets((descriptor.data?.schema ?? {}) as RJSFSchema, (descriptor.data?.ui_schema ?? {}) as UiSchema),
-    [descriptor.data],
-  );
-  const selected = versions.data?.find((v) => v.version === version);
   const manifest = descriptor.data?.manifest as
     | { name?: string; displayName?: string; description?: string; owner?: string; approval?: unknown }
     | undefined;
+  const itemName = manifest?.displayName ?? manifest?.name ?? itemId;
+  const uiSchema = useMemo(
+    () => withRunButton(withPasswordWidgets((descriptor.data?.schema ?? {}) as RJSFSchema, (descriptor.data?.ui_schema ?? {}) as UiSchema), itemName),
+    [descriptor.data, itemName],
+  );
+  const selected = versions.data?.find((v) => v.version === version);
 
   if (versions.isError) {
     const missing = versions.error instanceof ApiError && versions.error.status === 404;
