@@ -401,6 +401,7 @@ def test_forbidden_and_missing_pages_say_why_and_lead_back(page: Page, web_serve
 def test_a_viewer_is_not_invited_to_run_items(page: Page) -> None:
     login(page, "vera", path="/catalog/backup-config")
     expect(page.get_by_role("heading", name="What this item asks for")).to_be_visible()
+    expect(page.get_by_text("Backup network device configs")).to_have_count(1)  # the name once, not in the form too
     expect(page.get_by_role("heading", name="Run this item")).to_have_count(0)
     expect(page.get_by_text("Your role may browse the catalog but not run items.")).to_be_visible()
     page.goto("/jobs")

@@ -14,3 +14,14 @@ export function withRunButton(ui: UiSchema, itemName: string): UiSchema {
   if (options.submitText) return ui;
   return { ...ui, "ui:submitButtonOptions": { ...options, submitText: `Run ${itemName}` } };
 }
+
+/** The item's schema for its form, without what the page's header already says: the root title (the item's
+ * name is the heading), and the root description when it is the manifest's. */
+export function withoutRepeatedHeader<S extends { title?: string; description?: string }>(
+  schema: S,
+  manifestDescription: string | undefined,
+): S {
+  const { title: _title, description, ...rest } = schema;
+  const repeated = !description || description.trim() === (manifestDescription ?? "").trim();
+  return (repeated ? rest : { ...rest, description }) as S;
+}

@@ -18,7 +18,7 @@ import { Markdown } from "../components/Markdown";
 import { useToast } from "../components/toasts";
 import { Spinner } from "../components/ui";
 import { hasRole } from "../lib/auth";
-import { describeNetwork, withRunButton } from "../lib/catalog";
+import { describeNetwork, withoutRepeatedHeader, withRunButton } from "../lib/catalog";
 import { toErrorSchema } from "../lib/formErrors";
 
 type Inputs = Record<string, unknown>;
@@ -89,10 +89,11 @@ export default function ItemPage() {
     onError: (error) => toast(error.message, "error"),
   });
 
-  const schema = descriptor.data?.schema as RJSFSchema | undefined;
   const manifest = descriptor.data?.manifest as
     | { name?: string; displayName?: string; description?: string; owner?: string; approval?: unknown }
     | undefined;
+  const rawSchema = descriptor.data?.schema as RJSFSchema | undefined;
+  const schema = useMemo(() => rawSchema && withoutRepeatedHeader(rawSchema, manifest?.description), [rawSchema, manifest?.description]);
   const itemName = manifest?.displayName ?? manifest?.name ?? itemId;
   const uiSchema = useMemo(
     () => withRunButton(withPasswordWidgets((descriptor.data?.schema ?? {}) as RJSFSchema, (descriptor.data?.ui_schema ?? {}) as UiSchema), itemName),
