@@ -12,7 +12,7 @@ from typing import Any
 from playwright.sync_api import Page, Request, Route, expect
 
 from tests.e2e.conftest import api_client, axe_violations, login, screenshot
-from tests.helpers import FIXTURE_CATALOG, PortalServer, git, item_files, wait_for_job, wait_until, write
+from tests.helpers import EXAMPLES, FIXTURE_CATALOG, PortalServer, git, item_files, wait_for_job, wait_until, write
 
 # Installed in the page before launching; the app is a single page, so it stays through the app's navigations.
 STATE_RECORDER = """
@@ -318,7 +318,11 @@ def test_local_folder_preview_in_the_dialog(page: Page) -> None:
     dialog.get_by_label("Folder on the server").fill("/etc")
     dialog.get_by_role("button", name="Check").click()
     expect(dialog.get_by_role("list", name="Problems")).to_contain_text("not under an allowed catalog root")
-    dialog.get_by_label("Folder on the server").fill(str(FIXTURE_CATALOG / "items" / "chatty"))
+    # The allowed folders are listed, and a path may be relative to one of them.
+    expect(dialog.get_by_test_id("local-roots").locator("li")).to_have_text(
+        [str(EXAMPLES.resolve()), str(FIXTURE_CATALOG.resolve())]
+    )
+    dialog.get_by_label("Folder on the server").fill("items/chatty")
     dialog.get_by_role("button", name="Check").click()
     expect(dialog).to_contain_text("Ready to import: chatty 1.0.0")
     dialog.get_by_role("button", name="Import", exact=True).click()

@@ -24,6 +24,7 @@ export const catalogKeys = {
   versions: (itemId: string) => [...catalogKeys.allVersions(), itemId] as const,
   descriptors: (itemId: string) => [...catalogKeys.all, "descriptor", itemId] as const,
   descriptor: (itemId: string, version: string | undefined) => [...catalogKeys.descriptors(itemId), version] as const,
+  localRoots: () => [...catalogKeys.all, "local-roots"] as const,
 };
 
 /** The items matching the filters; the previous answer stays shown while a new one loads. */
@@ -101,6 +102,15 @@ export function useSetNetworkAccess(itemId: string, callbacks?: MutationCallback
 
 /** What an import adds: new items and versions. */
 const imported = () => [catalogKeys.lists(), catalogKeys.allVersions()];
+
+/** The folders a folder import may read (publishers). */
+export function useLocalRoots() {
+  return useQuery({
+    queryKey: catalogKeys.localRoots(),
+    queryFn: () => unwrap(api.GET("/api/catalog/local/roots")),
+    staleTime: Infinity, // a setting: it changes only with a restart
+  });
+}
 
 /** Check a folder on the server without registering anything. */
 export function useValidateLocalFolder(callbacks?: MutationCallbacks<ValidationReport, string>) {

@@ -1381,6 +1381,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/catalog/local/roots": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Local Roots
+         * @description The folders a folder import may read (PORTAL_CATALOG_LOCAL_ROOTS), absolute. Role: publisher.
+         */
+        get: operations["catalog-local-roots"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/catalog/local/validate": {
         parameters: {
             query?: never;
@@ -3543,6 +3563,14 @@ export interface components {
              * @default false
              */
             replace: boolean;
+        };
+        /** LocalRoots */
+        LocalRoots: {
+            /**
+             * Roots
+             * @description absolute folders a folder import may read; a path is absolute under one or relative to one
+             */
+            roots: string[];
         };
         /** LocalValidateRequest */
         LocalValidateRequest: {
@@ -7392,6 +7420,26 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "catalog-local-roots": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LocalRoots"];
                 };
             };
         };

@@ -20,6 +20,7 @@ from portal.catalog.schemas import (
     ItemOut,
     ItemPage,
     LocalImportRequest,
+    LocalRoots,
     LocalValidateRequest,
     NetworkAccess,
     NetworkAccessUpdate,
@@ -80,6 +81,12 @@ def get_descriptor(item_id: str, version: str, _: Viewer) -> Descriptor:
 def download_bundle(item_id: str, version: str, _: Publisher) -> Response:
     """The version's immutable `.tar.gz` bundle (publisher+)."""
     return download(*catalog_queries.bundle_file(item_id, version))
+
+
+@router.get("/local/roots", operation_id="catalog-local-roots", response_model=LocalRoots)
+def local_roots(_: Publisher) -> LocalRoots:
+    """The folders a folder import may read (PORTAL_CATALOG_LOCAL_ROOTS), absolute. Role: publisher."""
+    return LocalRoots(roots=[str(root) for root in service.allowed_roots()])
 
 
 @router.post("/local/import", operation_id="catalog-import-local", response_model=ImportReport)

@@ -97,6 +97,12 @@ class LocalImportRequest(BaseModel):
     draft: bool = Field(default=False, description=DRAFT)
 
 
+class LocalRoots(BaseModel):
+    roots: list[str] = Field(
+        description="absolute folders a folder import may read; a path is absolute under one or relative to one"
+    )
+
+
 class LocalValidateRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 

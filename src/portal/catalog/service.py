@@ -61,13 +61,23 @@ def _latest(versions: list[tuple[str, str]]) -> str | None:
     return None
 
 
+def allowed_roots() -> list[Path]:
+    """The folders a folder import may read (PORTAL_CATALOG_LOCAL_ROOTS), as absolute paths."""
+    return [root.resolve() for root in get_settings().catalog_local_roots]
+
+
 def _check_allowed(path: Path, roots: list[Path]) -> Path:
+    """`path` resolved under an allowed root: absolute, or relative to a root (the first under which it exists),
+    or else to the server's working directory (as before roots took relative paths)."""
     if "\x00" in str(path):
         raise ValidationFailed("invalid path", details=[{"field": "path", "message": "contains a NUL byte"}])
-    resolved = path.resolve()
-    for root in roots:
-        if resolved.is_relative_to(root.resolve()):
-            return resolved
+    tries = [path] if path.is_absolute() else [*(root / path for root in roots), path]
+    found = [candidate.resolve() for candidate in tries]
+    ordered = [c for c in found if c.exists()] + [c for c in found if not c.exists()]
+    for resolved in ordered:
+        for root in roots:
+            if resolved.is_relative_to(root.resolve()):
+                return resolved
     raise Forbidden(
         "the path is not under an allowed catalog root (PORTAL_CATALOG_LOCAL_ROOTS)",
         details={"field": "path", "allowed_roots": [str(r) for r in roots]},

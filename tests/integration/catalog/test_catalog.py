@@ -146,6 +146,18 @@ def test_paths_outside_allowed_roots_are_forbidden(publisher: httpx.Client, tmp_
     assert missing.status_code == 404
     nul = publisher.post("/api/catalog/local/import", json={"path": f"{FIXTURE_CATALOG}/\u0000x"})
     assert nul.status_code == 422 and nul.json()["error"]["details"][0]["field"] == "path"
+    relative_escape = publisher.post("/api/catalog/local/validate", json={"path": "../../../../etc"})
+    assert relative_escape.status_code == 403  # relative to a root, it still may not leave it
+
+
+def test_the_allowed_roots_are_listed_and_a_path_may_be_relative_to_one(
+    publisher: httpx.Client, requester: httpx.Client
+) -> None:
+    roots = publisher.get("/api/catalog/local/roots").json()["roots"]
+    assert str(FIXTURE_CATALOG.resolve()) in roots and all(Path(root).is_absolute() for root in roots)
+    assert requester.get("/api/catalog/local/roots").status_code == 403
+    checked = publisher.post("/api/catalog/local/validate", json={"path": "items/chatty"})
+    assert checked.status_code == 200 and checked.json()["valid"], checked.text
 
 
 def test_symlinks_cannot_reach_outside_the_allowed_roots(

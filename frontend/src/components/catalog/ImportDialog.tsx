@@ -5,7 +5,14 @@
  */
 import { useRef, useState, type FormEvent, type KeyboardEvent } from "react";
 import { Link } from "react-router";
-import { useImportLocalFolder, useStartGitImport, useUploadBundle, useValidateBundle, useValidateLocalFolder } from "../../api/catalog";
+import {
+  useImportLocalFolder,
+  useLocalRoots,
+  useStartGitImport,
+  useUploadBundle,
+  useValidateBundle,
+  useValidateLocalFolder,
+} from "../../api/catalog";
 import { ApiError, type ImportReport, type ValidationReport } from "../../api/client";
 import { useJob } from "../../api/jobs";
 import { Dialog } from "../Dialog";
@@ -105,6 +112,7 @@ function LocalTab() {
   const imported = useImported();
   const check = useValidateLocalFolder();
   const run = useImportLocalFolder({ onSuccess: imported });
+  const roots = useLocalRoots();
   const submit = (event: FormEvent) => {
     event.preventDefault();
     run.reset();
@@ -116,8 +124,15 @@ function LocalTab() {
         <label htmlFor="local-path" className="mb-1 block text-sm font-medium">
           Folder on the server
         </label>
-        <input id="local-path" className="input font-mono" required value={path} onChange={(e) => { setPath(e.target.value); check.reset(); }} placeholder="/srv/catalog" />
-        <p className="mt-1 text-xs muted">It must be under one of the roots in PORTAL_CATALOG_LOCAL_ROOTS.</p>
+        <input id="local-path" className="input font-mono" required value={path} onChange={(e) => { setPath(e.target.value); check.reset(); }} placeholder="items/my-item or /srv/catalog/items" />
+        <div className="mt-1 text-xs muted" data-testid="local-roots">
+          A path relative to one of these folders, or an absolute path under one (PORTAL_CATALOG_LOCAL_ROOTS):
+          <ul className="mt-0.5 font-mono">
+            {(roots.data?.roots ?? []).map((root) => (
+              <li key={root}>{root}</li>
+            ))}
+          </ul>
+        </div>
       </div>
       <Check id="local-replace" label="Replace versions registered with different content" checked={replace} onChange={setReplace} />
       <Check id="local-dev" label="Development mode" hint="Runs straight from the folder: edits apply on the next run." checked={development} onChange={setDevelopment} />
