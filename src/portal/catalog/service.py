@@ -66,14 +66,23 @@ def allowed_roots() -> list[Path]:
     return [root.resolve() for root in get_settings().catalog_local_roots]
 
 
+def _exists(path: Path) -> bool:
+    try:
+        return path.exists()
+    except OSError:  # a name too long for the file system, say: it cannot be there
+        return False
+
+
 def _check_allowed(path: Path, roots: list[Path]) -> Path:
     """`path` resolved under an allowed root: absolute, or relative to a root (the first under which it exists),
     or else to the server's working directory (as before roots took relative paths)."""
     if "\x00" in str(path):
         raise ValidationFailed("invalid path", details=[{"field": "path", "message": "contains a NUL byte"}])
+    if len(str(path)) > 4096 or any(len(part) > 255 for part in path.parts):
+        raise ValidationFailed("invalid path", details=[{"field": "path", "message": "too long for a file name"}])
     tries = [path] if path.is_absolute() else [*(root / path for root in roots), path]
     found = [candidate.resolve() for candidate in tries]
-    ordered = [c for c in found if c.exists()] + [c for c in found if not c.exists()]
+    ordered = [c for c in found if _exists(c)] + [c for c in found if not _exists(c)]
     for resolved in ordered:
         for root in roots:
             if resolved.is_relative_to(root.resolve()):
@@ -262,7 +271,7 @@ def _local_candidates(path: str, enforce_roots: bool) -> tuple[Path, list[Candid
     folder = Path(path)
     if enforce_roots:
         folder = _check_allowed(folder, roots)
-    if not folder.is_dir():
+    if not _exists(folder) or not folder.is_dir():
         raise NotFound(f"folder {path!r} does not exist", details={"field": "path"})
     candidates = discover(folder)
     if enforce_roots:

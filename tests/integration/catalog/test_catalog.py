@@ -148,6 +148,10 @@ def test_paths_outside_allowed_roots_are_forbidden(publisher: httpx.Client, tmp_
     assert nul.status_code == 422 and nul.json()["error"]["details"][0]["field"] == "path"
     relative_escape = publisher.post("/api/catalog/local/validate", json={"path": "../../../../etc"})
     assert relative_escape.status_code == 403  # relative to a root, it still may not leave it
+    for long_name in ("0" * 4000, "/".join(["x" * 250] * 16)):  # a name, or a path, too long: was a 500
+        too_long = publisher.post("/api/catalog/local/validate", json={"path": long_name})
+        assert too_long.status_code in (404, 422), too_long.text
+        assert too_long.json()["error"]["details"], too_long.text
 
 
 def test_the_allowed_roots_are_listed_and_a_path_may_be_relative_to_one(
