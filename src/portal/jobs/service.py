@@ -47,6 +47,7 @@ from portal.jobs.writer import (
     write_event,
 )
 from portal.secrets.masking import masked_names
+from portal.values import MAX_ID
 
 MAX_PAGE_SIZE = 1000
 SORTABLE = {
@@ -257,7 +258,8 @@ def get_job(actor: Principal, job_id: int) -> JobDetail:
         events_total = len(events)
         if events_total == DETAIL_EVENTS:
             events_total = s.scalar(select(func.count()).where(JobEvent.job_id == job_id)) or 0
-        retries = list(s.scalars(select(Job.id).where(Job.retry_of == job_id).order_by(Job.id)))
+        mine = [] if _sees_all(actor) else [Job.created_by == actor.id]  # only the retries the viewer may open
+        retries = list(s.scalars(select(Job.id).where(Job.retry_of == job_id, *mine).order_by(Job.id)))
         approval = None
         if job.approval is not None:
             decisions = s.scalars(select(JobApproval).where(JobApproval.job_id == job_id).order_by(JobApproval.id))
@@ -317,10 +319,15 @@ def visible_owner(actor: Principal, job_id: int) -> int | None:
 def _count_by_kind(s: Session, conditions: list[Any], wanted: set[str], unwanted: list[str], total: int) -> int:
     """The list's count with a kind filter: runs of items are counted by the counters (`total`, every kind) less
     the other jobs not wanted; without runs, the other jobs wanted. Either reads only the index of other jobs."""
-    other = Job.kind != literal(kinds.TASK, literal_execute=True)  # the partial index's condition, named
-    if kinds.TASK in wanted:
-        return total - int(s.scalar(select(func.count()).where(other, Job.kind.in_(unwanted), *conditions)) or 0)
+    other = _OTHER_KINDS
+    if kinds.TASK in wanted:  # less every other job not wanted, of any kind (one registered later included)
+        left_out = Job.kind.not_in(sorted(wanted))
+        return total - int(s.scalar(select(func.count()).where(other, left_out, *conditions)) or 0)
     return int(s.scalar(select(func.count()).where(other, Job.kind.in_(sorted(wanted)), *conditions)) or 0)
+
+
+# The partial index's condition, rendered as it is written there, so that the planners use that index.
+_OTHER_KINDS = Job.kind != literal(kinds.TASK, literal_execute=True)
 
 
 def list_jobs(
@@ -354,7 +361,7 @@ def list_jobs(
         if q:
             term = q.strip()
             matches: list[Any] = []
-            if term.isdigit():
+            if term.isascii() and term.isdigit() and int(term) <= MAX_ID:  # "²" is a digit to isdigit()
                 matches.append(Job.id == int(term))
                 search["search_id"] = int(term)
             item_ids = catalog_queries.item_ids_matching(s, term)
@@ -374,6 +381,8 @@ def list_jobs(
         if unwanted:
             total = _count_by_kind(s, conditions, wanted, unwanted, total)
             conditions.append(Job.kind.in_(sorted(wanted)))
+            if kinds.TASK not in wanted:
+                conditions.append(_OTHER_KINDS)  # the page walks the small index of other jobs, not every job
         order: list[Any] = [column.desc() if descending else column.asc()]
         if column is not Job.id:
             order.append(Job.id.desc() if descending else Job.id.asc())
@@ -382,6 +391,8 @@ def list_jobs(
         page_ids = select(Job.id).where(*conditions).order_by(*order).offset((page - 1) * page_size).limit(page_size)
         rows = s.execute(select(*SUMMARY_COLUMNS).where(Job.id.in_(page_ids)).order_by(*order)).all()
         retried = select(Job.retry_of, func.max(Job.id)).where(Job.retry_of.in_([r.id for r in rows]))
+        if owner is not None:  # only the retries the viewer may open
+            retried = retried.where(Job.created_by == owner)
         retried_as = dict(s.execute(retried.group_by(Job.retry_of)).all())
     items = [JobOut.model_validate({**summary(r), "retried_as": retried_as.get(r.id)}) for r in rows]
     return JobPage(items=items, total=total, page=page, page_size=page_size)

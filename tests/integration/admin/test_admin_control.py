@@ -359,9 +359,6 @@ def test_api_docs_are_for_admins_and_name_each_admin_endpoint_role(
     secured = {path for path, ops in document["paths"].items() for op in ops.values() if "security" in op}
     assert {"/api/jobs", "/api/admin/jobs/bulk", "/api/catalog"} <= secured
     assert "/api/auth/login" not in secured
-    # The token a scheme names is the one that works.
-    token = admin.headers["authorization"].removeprefix("Bearer ")
-    assert token.startswith("ptk_")
 
 
 def test_recount_rebuilds_the_same_counters(server: PortalServer, operator: httpx.Client) -> None:

@@ -100,3 +100,10 @@ def test_totals_equal_a_count_of_the_jobs(jobs: dict[str, Principal]) -> None:
     assert checked == 3 * 3 * len(kinds) * 3 * len(searches)
     with db.read() as s:  # the fixture made jobs of each kind it filters on
         assert {k for (k,) in s.execute(select(Job.kind).distinct())} >= {"catalog_dry_run", "catalog_test"}
+
+
+def test_a_search_that_only_looks_numeric_finds_by_name(jobs: dict[str, Principal]) -> None:
+    admin = Principal(id=None, username="system", role=Role.admin)
+    for q in ("²", "9" * 25):  # a digit to str.isdigit() that int() refuses; beyond the database's integers
+        page = jobs_service.list_jobs(admin, q=q)
+        assert page.total == len(page.items) == 0

@@ -375,7 +375,7 @@ function JobRows({
     <tbody ref={body}>
       {before > 0 && (
         <tr aria-hidden style={{ height: before }}>
-          <td colSpan={admin ? 9 : 8} />
+          <td colSpan={admin ? 10 : 9} />
         </tr>
       )}
       {rows.map((row) => {
@@ -394,7 +394,7 @@ function JobRows({
       })}
       {after > 0 && (
         <tr aria-hidden style={{ height: after }}>
-          <td colSpan={admin ? 9 : 8} />
+          <td colSpan={admin ? 10 : 9} />
         </tr>
       )}
     </tbody>

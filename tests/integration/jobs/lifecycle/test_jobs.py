@@ -303,6 +303,8 @@ def test_jobs_filter_by_kind(admin: httpx.Client) -> None:
     assert task["id"] in ids("catalog_execution") and dry.json()["id"] not in ids("catalog_execution")
     assert dry.json()["id"] in ids("catalog_dry_run") and task["id"] not in ids("catalog_dry_run")
     assert {task["id"], dry.json()["id"]} <= ids("catalog_execution,catalog_dry_run")
+    dry_runs = admin.get("/api/jobs", params={"kind": "catalog_dry_run", "page_size": 200}).json()
+    assert dry_runs["total"] == len(dry_runs["items"]) >= 1
     refused = admin.get("/api/jobs", params={"kind": "catalog_execution,report"})
     assert refused.status_code == 422
     assert refused.json()["error"]["details"][0]["field"] == "kind"
