@@ -1389,7 +1389,7 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * Local Roots
+         * List Local Roots
          * @description The folders a folder import may read (PORTAL_CATALOG_LOCAL_ROOTS), absolute. Role: publisher.
          */
         get: operations["catalog-local-roots"];

@@ -10,7 +10,7 @@ from fastapi.responses import FileResponse
 from starlette.concurrency import run_in_threadpool
 
 from portal.auth.deps import Admin, Publisher, Viewer
-from portal.catalog import network, service
+from portal.catalog import local_roots, network, service
 from portal.catalog import queries as catalog_queries
 from portal.catalog.schemas import (
     DRAFT,
@@ -84,9 +84,9 @@ def download_bundle(item_id: str, version: str, _: Publisher) -> Response:
 
 
 @router.get("/local/roots", operation_id="catalog-local-roots", response_model=LocalRoots)
-def local_roots(_: Publisher) -> LocalRoots:
+def list_local_roots(_: Publisher) -> LocalRoots:
     """The folders a folder import may read (PORTAL_CATALOG_LOCAL_ROOTS), absolute. Role: publisher."""
-    return LocalRoots(roots=[str(root) for root in service.allowed_roots()])
+    return LocalRoots(roots=[str(root) for root in local_roots.allowed_roots()])
 
 
 @router.post("/local/import", operation_id="catalog-import-local", response_model=ImportReport)

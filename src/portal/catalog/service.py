@@ -13,14 +13,14 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from portal.audit import service as audit
-from portal.catalog import access, channels, dependencies, lifecycle, quotas
+from portal.catalog import access, channels, dependencies, lifecycle, local_roots, quotas
 from portal.catalog.bundles import (
     BundleLimits,
     pack_folder,
     sha256_bytes,
     tree_digest,
 )
-from portal.catalog.importers.local import Candidate, discover
+from portal.catalog.importers.local import Candidate
 from portal.catalog.importers.upload import extracted, sha256_of
 from portal.catalog.manifest import Problem, network_need, parse_version
 from portal.catalog.models import Bundle, CatalogItem, CatalogVersion, CatalogVersionEvent
@@ -35,7 +35,7 @@ from portal.catalog.storage import bundle_store
 from portal.catalog.validate import ItemFolder, check_folder
 from portal.db import session as db
 from portal.db.base import utcnow
-from portal.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from portal.errors import Conflict, NotFound, ValidationFailed
 from portal.identity.principal import Principal
 from portal.settings import get_settings
 
@@ -59,38 +59,6 @@ def _latest(versions: list[tuple[str, str]]) -> str | None:
         if pool:
             return max(pool, key=version_sort_key)
     return None
-
-
-def allowed_roots() -> list[Path]:
-    """The folders a folder import may read (PORTAL_CATALOG_LOCAL_ROOTS), as absolute paths."""
-    return [root.resolve() for root in get_settings().catalog_local_roots]
-
-
-def _exists(path: Path) -> bool:
-    try:
-        return path.exists()
-    except OSError:  # a name too long for the file system, say: it cannot be there
-        return False
-
-
-def _check_allowed(path: Path, roots: list[Path]) -> Path:
-    """`path` resolved under an allowed root: absolute, or relative to a root (the first under which it exists),
-    or else to the server's working directory (as before roots took relative paths)."""
-    if "\x00" in str(path):
-        raise ValidationFailed("invalid path", details=[{"field": "path", "message": "contains a NUL byte"}])
-    if len(str(path)) > 4096 or any(len(part) > 255 for part in path.parts):
-        raise ValidationFailed("invalid path", details=[{"field": "path", "message": "too long for a file name"}])
-    tries = [path] if path.is_absolute() else [*(root / path for root in roots), path]
-    found = [candidate.resolve() for candidate in tries]
-    ordered = [c for c in found if _exists(c)] + [c for c in found if not _exists(c)]
-    for resolved in ordered:
-        for root in roots:
-            if resolved.is_relative_to(root.resolve()):
-                return resolved
-    raise Forbidden(
-        "the path is not under an allowed catalog root (PORTAL_CATALOG_LOCAL_ROOTS)",
-        details={"field": "path", "allowed_roots": [str(r) for r in roots]},
-    )
 
 
 def _problems_under(root: Path, folder: Path, problems: list[Problem]) -> list[dict[str, Any]]:
@@ -265,21 +233,6 @@ def register(
     return results
 
 
-def _local_candidates(path: str, enforce_roots: bool) -> tuple[Path, list[Candidate]]:
-    """The item folders under `path`, which (with every folder found) must lie under an allowed root."""
-    roots = get_settings().catalog_local_roots
-    folder = Path(path)
-    if enforce_roots:
-        folder = _check_allowed(folder, roots)
-    if not _exists(folder) or not folder.is_dir():
-        raise NotFound(f"folder {path!r} does not exist", details={"field": "path"})
-    candidates = discover(folder)
-    if enforce_roots:
-        for candidate in candidates:  # a symbolic link inside the tree may point anywhere
-            _check_allowed(candidate.path, roots)
-    return folder, candidates
-
-
 def import_local(
     actor: Principal,
     path: str,
@@ -290,7 +243,7 @@ def import_local(
     draft: bool = False,
 ) -> ImportReport:
     """Validate every item version under `path`, then register them all, or none when anything is wrong."""
-    folder, candidates = _local_candidates(path, enforce_roots)
+    folder, candidates = local_roots.candidates(path, enforce_roots)
     unchanged: list[ImportedVersion] = []
     digests = {c.path: tree_digest(c.path) for c in candidates}
     if not (replace or development):
@@ -376,7 +329,7 @@ def validate_upload(filename: str, fileobj: BinaryIO) -> ValidationReport:
 
 def validate_local(path: str) -> ValidationReport:
     """Every problem of the item versions in a folder under an allowed root, without registering anything."""
-    folder, candidates = _local_candidates(path, enforce_roots=True)
+    folder, candidates = local_roots.candidates(path, enforce_roots=True)
     return _validation_report(folder, candidates, path)
 
 

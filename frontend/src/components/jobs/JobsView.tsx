@@ -125,6 +125,24 @@ const JobRow = memo(function JobRow({
   );
 });
 
+/** One of the table's filters: a select with a label for screen readers, options as [value, label]. */
+function FilterSelect({ id, label, value, onChange, options }: { id: string; label: string; value: string; onChange: (value: string) => void; options: [string, string][] }) {
+  return (
+    <div>
+      <label htmlFor={id} className="sr-only">
+        {label}
+      </label>
+      <select id={id} className="input" value={value} onChange={(e) => onChange(e.target.value)}>
+        {options.map(([optionValue, optionLabel]) => (
+          <option key={optionValue} value={optionValue}>
+            {optionLabel}
+          </option>
+        ))}
+      </select>
+    </div>
+  );
+}
+
 /** The jobs table; in the admin monitor (`admin`) with selection, bulk actions, operator actions and a drawer. */
 export function JobsView({ admin }: { admin: boolean }) {
   const [params, update] = useUrlState(DEFAULTS);
@@ -175,46 +193,21 @@ export function JobsView({ admin }: { admin: boolean }) {
             onCommit={(q) => update({ q }, { replace: true })}
           />
         </div>
-        <div>
-          <label htmlFor="jobs-state" className="sr-only">
-            State
-          </label>
-          <select id="jobs-state" className="input" value={params.state} onChange={(e) => update({ state: e.target.value })}>
-            <option value="">All states</option>
-            <option value="PENDING_APPROVAL,QUEUED,RUNNING">Active</option>
-            {JOB_STATES.map((s) => (
-              <option key={s} value={s}>
-                {stateLabel(s)}
-              </option>
-            ))}
-          </select>
-        </div>
-        <div>
-          <label htmlFor="jobs-kind" className="sr-only">
-            Type
-          </label>
-          <select id="jobs-kind" className="input" value={params.kind} onChange={(e) => update({ kind: e.target.value })}>
-            <option value="">All types</option>
-            {JOB_KINDS.map(([value, label]) => (
-              <option key={value} value={value}>
-                {label}
-              </option>
-            ))}
-          </select>
-        </div>
-        <div>
-          <label htmlFor="jobs-item" className="sr-only">
-            Item
-          </label>
-          <select id="jobs-item" className="input" value={params.item_id} onChange={(e) => update({ item_id: e.target.value })}>
-            <option value="">All items</option>
-            {(items.data?.items ?? []).map((item) => (
-              <option key={item.id} value={item.id}>
-                {item.name}
-              </option>
-            ))}
-          </select>
-        </div>
+        <FilterSelect
+          id="jobs-state"
+          label="State"
+          value={params.state}
+          onChange={(state) => update({ state })}
+          options={[["", "All states"], ["PENDING_APPROVAL,QUEUED,RUNNING", "Active"], ...JOB_STATES.map((s): [string, string] => [s, stateLabel(s)])]}
+        />
+        <FilterSelect id="jobs-kind" label="Type" value={params.kind} onChange={(kind) => update({ kind })} options={[["", "All types"], ...JOB_KINDS]} />
+        <FilterSelect
+          id="jobs-item"
+          label="Item"
+          value={params.item_id}
+          onChange={(item_id) => update({ item_id })}
+          options={[["", "All items"], ...(items.data?.items ?? []).map((item): [string, string] => [item.id, item.name])]}
+        />
       </div>
       {jobs.isPending ? (
         <Spinner label="Loading jobs" />
