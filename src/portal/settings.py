@@ -51,6 +51,13 @@ class Settings(BaseSettings):
         default=200, ge=2, le=100_000, description="progress events a job's timeline keeps at most (sampled)"
     )
     job_result_max_bytes: int = 1_048_576
+    # Launch-time validation: an item's `validate(inputs)` runs in the sandbox before its job is created.
+    job_validate_seconds: float = Field(
+        default=5.0, gt=0, le=60, description="wall-clock limit of launch-time validation (then the job validates)"
+    )
+    job_validate_concurrency: int = Field(
+        default=4, ge=0, le=64, description="launch-time validations at once per process (0: none, jobs validate)"
+    )
     # Job containment (docs/architecture.md, "The sandbox promises"): "auto" runs with every protection this
     # machine offers and says which are missing; "required" refuses to run jobs without all of them; "off" is for
     # measurements and debugging only.

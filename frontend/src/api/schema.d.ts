@@ -3504,7 +3504,7 @@ export interface components {
          * JobState
          * @enum {string}
          */
-        JobState: "PENDING_APPROVAL" | "QUEUED" | "RUNNING" | "SUCCEEDED" | "FAILED" | "CANCELLED";
+        JobState: "PENDING_APPROVAL" | "QUEUED" | "RUNNING" | "SUCCEEDED" | "FAILED" | "CANCELLED" | "REJECTED";
         /**
          * JobUpdatedMessage
          * @description A job changed: its whole summary row, with the revision it reached (the browsers drop older ones).

@@ -12,10 +12,11 @@ const STATE_STYLES: Record<JobState, string> = {
   SUCCEEDED: "bg-green-100 text-green-800 ring-green-300 dark:bg-green-950 dark:text-green-200 dark:ring-green-800",
   FAILED: "bg-red-100 text-red-800 ring-red-300 dark:bg-red-950 dark:text-red-200 dark:ring-red-800",
   CANCELLED: "bg-amber-100 text-amber-900 ring-amber-300 dark:bg-amber-950 dark:text-amber-200 dark:ring-amber-800",
+  REJECTED: "bg-orange-100 text-orange-900 ring-orange-300 dark:bg-orange-950 dark:text-orange-200 dark:ring-orange-800",
 };
 
 export const JOB_STATES = Object.keys(STATE_STYLES) as JobState[];
-export const FINISHED_STATES: JobState[] = ["SUCCEEDED", "FAILED", "CANCELLED"];
+export const FINISHED_STATES: JobState[] = ["SUCCEEDED", "FAILED", "CANCELLED", "REJECTED"];
 
 /** The kinds of job (`GET /api/jobs?kind=`) and what the tables call them. */
 export const JOB_KINDS: [string, string][] = [
@@ -36,6 +37,7 @@ const STATE_LABELS: Record<JobState, string> = {
   SUCCEEDED: "Succeeded",
   FAILED: "Failed",
   CANCELLED: "Cancelled",
+  REJECTED: "Rejected",
 };
 
 /** The one name of a state, everywhere the UI shows one ("Pending approval"); lower-case it inside a sentence. */
@@ -65,6 +67,7 @@ const BAR_COLOURS: Partial<Record<JobState, string>> = {
   SUCCEEDED: "bg-green-600",
   FAILED: "bg-red-600",
   CANCELLED: "bg-amber-500",
+  REJECTED: "bg-orange-500",
 };
 
 /** A progress bar: striped while running; coloured by the job's state when one is given. */

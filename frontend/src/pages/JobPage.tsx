@@ -144,7 +144,7 @@ export default function JobPage() {
   if (job.isError) return <ProblemPage title="The job could not be loaded">{job.error.message}</ProblemPage>;
   if (job.isPending) return <Spinner label="Loading the job" />;
   const j = job.data;
-  const error = j.error as { type?: string; message?: string; traceback?: string; details?: unknown } | null;
+  const error = j.error as { type?: string; message?: string; traceback?: string; details?: unknown; field?: string } | null;
   const isRun = j.kind !== "catalog_import";
 
   return (
@@ -214,7 +214,16 @@ export default function JobPage() {
           summary, inputs and transitions stay.
         </p>
       )}
-      {error && (
+      {error && j.state === "REJECTED" && (
+        <section aria-labelledby="error-title" className="card border-orange-300 p-4 dark:border-orange-800" data-testid="job-rejected">
+          <h2 id="error-title" className="font-semibold text-orange-900 dark:text-orange-200">
+            The item refused {error.field && error.field !== "(root)" ? `the input ${error.field}` : "the inputs"}
+          </h2>
+          <p className="mt-1 text-sm">{error.message}</p>
+          <p className="mt-1 text-sm muted">Nothing ran. Use Run again to correct the inputs.</p>
+        </section>
+      )}
+      {error && j.state !== "REJECTED" && (
         <section aria-labelledby="error-title" className="card border-red-300 p-4 dark:border-red-800">
           <h2 id="error-title" className="font-semibold text-red-800 dark:text-red-300">
             {error.type ?? "Error"}

@@ -87,7 +87,7 @@ def verdict(expect: dict[str, Any], state: str, result: Any, error: dict[str, An
         wanted = expect["error"]
         wanted_type = wanted if isinstance(wanted, str) else wanted.get("type")
         wanted_text = None if isinstance(wanted, str) else wanted.get("message")
-        if state != "FAILED":
+        if state not in ("FAILED", "REJECTED"):  # REJECTED: its `validate` refused the inputs (type "Rejected")
             return False, f"expected an error {wanted_type or ''}, but it succeeded".replace("  ", " ")
         got_type, got_text = (error or {}).get("type"), str((error or {}).get("message") or "")
         if wanted_type and got_type != wanted_type:

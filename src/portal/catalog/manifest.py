@@ -35,6 +35,7 @@ FIELD_TYPES: dict[str, tuple[type, ...]] = {
     "priority": (int,),
     "idempotent": (bool,),
     "network": (bool, dict),
+    "validate_at_launch": (bool,),
 }
 RESOURCE_KEYS = {"memory_mb", "cpu_seconds"}
 APPROVAL_KEYS = {"approvers", "count", "timeout"}

@@ -204,6 +204,7 @@ class RunnableVersion:
     priority: int = 0
     deprecated: str | None = None  # why, when the version is deprecated
     network: dict[str, Any] | None = None  # what network access it declares (manifest.network_need)
+    validate_at_launch: bool = True  # its `validate` runs before a job is created (manifest opt-out: false)
 
 
 def sensitive_fields(schema: dict[str, Any]) -> tuple[str, ...]:
@@ -287,6 +288,7 @@ def resolve_runnable(item_id: str, version: str | None, *, any_state: bool = Fal
                 queue=str(manifest.get("queue") or DEFAULT_QUEUE),
                 priority=int(manifest.get("priority") or 0),
                 network=network_need(manifest),
+                validate_at_launch=manifest.get("validate_at_launch") is not False,
             )
     deprecated = (row.status_reason or "deprecated") if row.status == lifecycle.DEPRECATED else None
     return replace(known, item_id=item_id, version=row.version, dev_path=row.dev_path, deprecated=deprecated)

@@ -19,6 +19,7 @@ from portal.duties import DutyFunction
 from portal.events import bus
 from portal.events.signing import Signer
 from portal.execution.celery_config import TASK_NAME, broker_priority, control_channel, make_app, task_id
+from portal.jobs.schemas import Precheck, Verdict
 from portal.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -74,6 +75,10 @@ class CelerySender:
 
     def duties(self) -> list[tuple[str, float, DutyFunction]]:
         return [("unsent", 1.0, self.resend_unsent)]
+
+    def precheck(self, check: Precheck) -> Verdict:
+        # A worker process creates jobs only for itself (imports, item tests): nobody waits on a form.
+        return Verdict("unchecked", "workers do not validate at launch")
 
     # -- the broker --------------------------------------------------------------------------------------------
 

@@ -6,8 +6,10 @@ own when the kernel allows it (so every process the task starts dies with it); i
 
 Protocol: fd 0 carries one JSON request; fd 3 carries JSON-line events, each one of
 `{"type": "progress", "percent", "message"}`, `{"type": "log", "level", "message"}`,
-`{"type": "result", "result"}` or `{"type": "error", "error_type", "message", "traceback"}`.
-The task's own stdout and stderr (fds 1 and 2) are pipes the parent turns into log lines.
+`{"type": "result", "result"}` or `{"type": "error", "error_type", "message", "traceback"}` (an input that
+`validate` rejected: `error_type` "Rejected", no traceback, and the `field` it named, if any). A request in mode
+"validate" only calls `validate` (launch-time validation): its result is `{"validated": true}` when the module
+has one. The task's own stdout and stderr (fds 1 and 2) are pipes the parent turns into log lines.
 """
 
 from __future__ import annotations
@@ -37,6 +39,14 @@ _SECCOMP: dict[str, seccomp.Loaded] = {}
 
 class CpuLimitExceeded(BaseException):
     """Raised in the task at the CPU soft limit (the first process of a PID namespace ignores a default SIGXCPU)."""
+
+
+class Rejected(Exception):
+    """`validate` refused the inputs: a ValueError (or any exception with a `field` attribute) it raised."""
+
+    def __init__(self, message: str, field: str | None) -> None:
+        super().__init__(message)
+        self.field = field
 
 
 def prepare(seccomp_programs: dict[str, bytes | None]) -> None:
@@ -180,11 +190,28 @@ async def _await(value: Any) -> Any:
     return await value
 
 
+def _validated(validate: Any, inputs: dict[str, Any]) -> Any:
+    """Call the task's `validate`; what it rejects becomes `Rejected` (its other failures stay what they are)."""
+    try:
+        return _call(validate, inputs)
+    except Exception as exc:
+        field = getattr(exc, "field", None)
+        if not isinstance(exc, ValueError) and field is None:
+            raise
+        message = (str(exc) or "the inputs were rejected")[:2000]
+        raise Rejected(message, str(field)[:200] if field is not None else None) from None
+
+
 def _run_task(request: dict[str, Any], events: _Events) -> None:
     run, validate = _load(request["bundle_dir"], request["entrypoint"])
     inputs = request["inputs"]
+    if request.get("mode") == "validate":
+        if validate is not None:
+            _validated(validate, inputs)
+        events.write_line(json.dumps({"type": "result", "result": {"validated": validate is not None}}))
+        return
     if validate is not None:
-        cleaned = _call(validate, inputs)
+        cleaned = _validated(validate, inputs)
         if cleaned is not None:
             inputs = cleaned
 
@@ -295,6 +322,9 @@ def start(spec: dict[str, Any], fds: list[int], alive_fd: int, made_netns: bool)
         os.environ.update(request["env"])
         try:
             _run_task(request, events)
+        except Rejected as exc:  # the user's input, not the task, is at fault: no traceback
+            code = 1
+            events.send({"type": "error", "error_type": "Rejected", "message": str(exc), "field": exc.field})
         except BaseException as exc:  # the task's failure, whatever it is, becomes an error event
             code = 1
             tb = "".join(_task_traceback(exc, request["bundle_dir"]))[-8000:]

@@ -23,8 +23,10 @@ from portal.execution import workers
 from portal.execution.celery_config import is_redis
 from portal.execution.celery_sender import CelerySender
 from portal.execution.host import Heartbeat
+from portal.execution.prevalidation import Prevalidation
 from portal.jobs import counters
 from portal.jobs.models import Job
+from portal.jobs.schemas import Precheck, Verdict
 from portal.jobs.states import JobState
 from portal.settings import Settings
 
@@ -54,6 +56,8 @@ class CeleryExecutor:
         self._checks: dict[str, str] | None = None
         self._checked_at = 0.0
         self._run_id: str | None = None
+        # Launch-time validation runs here, in a sandbox of this node's own (started on first use).
+        self.prevalidation = Prevalidation(settings)
         self.started = False
 
     # -- Executor interface ------------------------------------------------------------------------------------
@@ -72,7 +76,11 @@ class CeleryExecutor:
         if self.started:
             workers.mark_stopped(self.node_id)
         self.sender.shutdown()
+        self.prevalidation.stop()
         self.started = False
+
+    def precheck(self, check: Precheck) -> Verdict:
+        return self.prevalidation.check(check)
 
     def duties(self) -> list[tuple[str, float, DutyFunction]]:
         return [

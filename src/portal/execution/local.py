@@ -18,8 +18,10 @@ from portal.duties import DutyFunction
 from portal.errors import ValidationFailed
 from portal.execution import workers
 from portal.execution.host import INTERRUPTED, JobHost, limits_for, new_runner
+from portal.execution.prevalidation import Prevalidation
 from portal.execution.runner import RunRequest
 from portal.jobs import runs
+from portal.jobs.schemas import Precheck, Verdict
 from portal.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -38,6 +40,7 @@ class LocalExecutor:
         self._wake = threading.Condition()
         self._generation = 0
         self._threads: list[threading.Thread] = []
+        self.prevalidation = Prevalidation(settings, self.host.runner)
         self.started = False
 
     # -- Executor interface ------------------------------------------------------------------------------------
@@ -83,6 +86,9 @@ class LocalExecutor:
     def duties(self) -> list[tuple[str, float, DutyFunction]]:
         """The host's duties, and waking the slots for jobs queued by other processes (the CLI)."""
         return [*self.host.duties(), ("queued-elsewhere", 1.0, self._wake_for_queued)]
+
+    def precheck(self, check: Precheck) -> Verdict:
+        return self.prevalidation.check(check)
 
     @property
     def running_jobs(self) -> list[int]:

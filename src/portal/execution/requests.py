@@ -25,3 +25,5 @@ class RunRequest:
     env: dict[str, str] = field(default_factory=dict)
     # The item's declared network access: None (none), {} (any port but the portal's) or {"tcp_ports": [...]}.
     network: dict[str, Any] | None = None
+    # "run" (validate, then run) or "validate" (only the item's `validate`: launch-time validation).
+    mode: str = "run"

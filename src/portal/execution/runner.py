@@ -116,6 +116,7 @@ class Runner:
             "entrypoint": request.entrypoint,
             "inputs": request.inputs,
             "env": self._child_env(request, run.workdir),
+            "mode": request.mode,
         }
         supervision = Supervision(
             self._output,

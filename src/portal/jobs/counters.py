@@ -37,6 +37,8 @@ counts_t: Table = JobCount.__table__  # type: ignore[assignment]
 hourly_t: Table = JobHourly.__table__  # type: ignore[assignment]
 owners_t: Table = JobOwnerCount.__table__  # type: ignore[assignment]
 jobs_t: Table = Job.__table__  # type: ignore[assignment]
+# The ends the rollups count as runs: a REJECTED job never ran its task (its inputs were refused), so it only
+# counts as created, never as a failure.
 FINISHED = ("SUCCEEDED", "FAILED", "CANCELLED")
 _HOURLY_COUNTS = ("created", "succeeded", "failed", "cancelled", "duration_ms_sum", "timed")
 _statements: dict[tuple[str, int], Any] = {}

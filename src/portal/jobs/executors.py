@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any, Protocol
 
 from portal.duties import DutyFunction
+from portal.jobs.schemas import Precheck, Verdict
 
 
 class Executor(Protocol):
@@ -30,6 +31,9 @@ class Executor(Protocol):
 
     def duties(self) -> list[tuple[str, float, DutyFunction]]:
         """Its periodic duties (name, period in seconds, function), run by the process's duty runner."""
+
+    def precheck(self, check: Precheck) -> Verdict:
+        """Run the item's `validate(inputs)` in the job sandbox, before a job is created (see Verdict)."""
 
 
 class NullExecutor:
@@ -58,6 +62,9 @@ class NullExecutor:
 
     def duties(self) -> list[tuple[str, float, DutyFunction]]:
         return []
+
+    def precheck(self, check: Precheck) -> Verdict:
+        return Verdict("unchecked", "this process runs no jobs")
 
 
 _current: Executor = NullExecutor()

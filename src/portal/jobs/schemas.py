@@ -248,3 +248,30 @@ class RunResult:
     exit_status: int | None = None
     cpu_seconds: float | None = None  # of the job's first process and the children it waited for
     max_rss_bytes: int | None = None
+
+
+# The error type of a run whose inputs the item's `validate` refused (the child's "Rejected" event): REJECTED.
+REJECTED_ERROR = "Rejected"
+
+
+@dataclass(frozen=True)
+class Precheck:
+    """Launch-time validation: the item's `validate(inputs)` run in the job sandbox before a job is created."""
+
+    item_id: str
+    bundle_sha256: str
+    source_path: str | None
+    entrypoint: str
+    inputs: dict[str, Any]  # sensitive ones included: they are never stored
+    resources: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """What launch-time validation concluded: "accepted" (or the item has no `validate`), "rejected" (with the
+    field it named, if any) or "unchecked" (it could not run: busy, timed out, failed; the job validates in its
+    run, and a refusal then ends it as REJECTED)."""
+
+    outcome: Literal["accepted", "rejected", "unchecked"]
+    message: str = ""
+    field: str | None = None

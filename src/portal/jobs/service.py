@@ -101,6 +101,7 @@ def create_job(actor: Principal, item_id: str, version: str | None, inputs: dict
     """Validate the inputs against the version's schema and queue a job for it."""
     runnable = catalog_queries.resolve_runnable(item_id, version)
     submission.check_runnable(runnable, inputs)
+    submission.validate_at_launch(runnable, inputs)
     with db.write() as s:
         row = submission.insert_run(s, actor, runnable, inputs)
         audit.record(
@@ -177,6 +178,7 @@ def retry_job(actor: Principal, job_id: int, inputs: dict[str, Any] | None = Non
     edited = inputs is not None
     inputs = stored_inputs if inputs is None else inputs
     submission.check_runnable(runnable, inputs)
+    submission.validate_at_launch(runnable, inputs)
     with db.write() as s:
         row = submission.insert_run(s, actor, runnable, inputs, retry_of=job_id, attempt=attempt + 1)
         audit.record(

@@ -12,16 +12,22 @@ class JobState(StrEnum):
     SUCCEEDED = "SUCCEEDED"
     FAILED = "FAILED"
     CANCELLED = "CANCELLED"
+    # The item's `validate` refused the inputs when the job ran (launch-time validation could not run first): the
+    # task never ran, so it is neither a failure in the statistics nor something a retry could change.
+    REJECTED = "REJECTED"
 
 
 TRANSITIONS: dict[JobState, frozenset[JobState]] = {
     JobState.PENDING_APPROVAL: frozenset({JobState.QUEUED, JobState.CANCELLED}),
     JobState.QUEUED: frozenset({JobState.RUNNING, JobState.CANCELLED}),
     # RUNNING -> QUEUED: the reaper re-queues a job of an idempotent item whose worker was lost.
-    JobState.RUNNING: frozenset({JobState.SUCCEEDED, JobState.FAILED, JobState.CANCELLED, JobState.QUEUED}),
+    JobState.RUNNING: frozenset(
+        {JobState.SUCCEEDED, JobState.FAILED, JobState.CANCELLED, JobState.REJECTED, JobState.QUEUED}
+    ),
     JobState.SUCCEEDED: frozenset(),
     JobState.FAILED: frozenset(),
     JobState.CANCELLED: frozenset(),
+    JobState.REJECTED: frozenset(),
 }
 
 
@@ -35,7 +41,7 @@ def check_edge(source: JobState, target: JobState) -> None:
         raise IllegalTransition(f"{source.value} -> {target.value} is not an edge of the job state graph")
 
 
-FINISHED = frozenset({JobState.SUCCEEDED, JobState.FAILED, JobState.CANCELLED})
+FINISHED = frozenset({JobState.SUCCEEDED, JobState.FAILED, JobState.CANCELLED, JobState.REJECTED})
 ACTIVE = frozenset({JobState.PENDING_APPROVAL, JobState.QUEUED, JobState.RUNNING})
 RETRYABLE = frozenset({JobState.FAILED, JobState.CANCELLED})
 CANCELLABLE = ACTIVE

@@ -16,7 +16,8 @@ from portal.catalog.queries import RunnableVersion
 from portal.catalog.validate import input_errors
 from portal.errors import Conflict, ValidationFailed
 from portal.identity.principal import Principal
-from portal.jobs import kinds
+from portal.jobs import executors, kinds
+from portal.jobs.schemas import Precheck
 from portal.jobs.states import JobState
 from portal.jobs.writer import insert_job
 from portal.secrets import crypto, masking
@@ -139,3 +140,26 @@ def check_runnable(runnable: RunnableVersion, inputs: dict[str, Any]) -> None:
     if refused is not None:
         raise refused
     catalog_network.check(runnable.item_id, runnable.network)
+
+
+def validate_at_launch(runnable: RunnableVersion, inputs: dict[str, Any]) -> None:
+    """The item's `validate(inputs)`, run in the job sandbox before the job exists: what it rejects is a 422 naming
+    the field, and no job. Called outside any transaction (it may take up to PORTAL_JOB_VALIDATE_SECONDS). When it
+    cannot conclude, the job is created and validates in its run (a refusal then ends it as REJECTED)."""
+    if not runnable.validate_at_launch:
+        return
+    verdict = executors.current().precheck(
+        Precheck(
+            item_id=runnable.item_id,
+            bundle_sha256=runnable.bundle_sha256,
+            source_path=runnable.dev_path,
+            entrypoint=runnable.entrypoint,
+            inputs=inputs,
+            resources=runnable.resources,
+        )
+    )
+    if verdict.outcome == "rejected":
+        # The author's message, with any sensitive value it quotes masked (as a job's error would be).
+        masker = masking.Masker(inputs.get(name) for name in runnable.sensitive)
+        problem = {"field": verdict.field or "(root)", "message": masker.text(verdict.message)}
+        raise ValidationFailed(f"{runnable.item_id} {runnable.version} refused the inputs", details=[problem])

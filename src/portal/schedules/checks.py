@@ -78,8 +78,11 @@ def check_inputs(
     inputs: dict[str, Any],
     problems: list[dict[str, str]],
     sealed: dict[str, Any] | None = None,
+    *,
+    at_launch: bool = False,
 ) -> None:
     """Inputs against the version's schema (problems on `inputs.<field>`); Conflict when secrets are missing.
+    With `at_launch` (a schedule being saved), the item's `validate` too, as a job's launch runs it.
 
     `sealed` are the schedule's stored sensitive values: a message about them, or about the inputs as a whole
     (which quotes them), is not shown, and any other message has them masked. The version may have changed
@@ -87,6 +90,8 @@ def check_inputs(
     """
     try:
         submission.check_runnable(runnable, inputs)
+        if at_launch:
+            submission.validate_at_launch(runnable, inputs)
     except ValidationFailed as exc:
         details = exc.details if isinstance(exc.details, list) else []
         if sealed:

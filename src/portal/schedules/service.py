@@ -172,7 +172,7 @@ def create_schedule(actor: Principal, body: ScheduleCreate) -> ScheduleDetail:
     parsed = checks.parse(body.cron, body.timezone, problems)
     runnable = checks.resolve(body.item_id, body.version, problems)
     if runnable is not None:
-        checks.check_inputs(runnable, body.inputs, problems)
+        checks.check_inputs(runnable, body.inputs, problems, at_launch=True)
     checks.raise_problems(problems)
     assert parsed is not None  # no problems: both were checked
     assert runnable is not None
@@ -231,7 +231,7 @@ def update_schedule(
         runnable = checks.resolve(item_id, version, problems)
         if runnable is not None:
             kept = crypto.unseal(current.sealed_inputs) if current.sealed_inputs else None
-            checks.check_inputs(runnable, inputs, problems, kept)
+            checks.check_inputs(runnable, inputs, problems, kept, at_launch=True)
             stored, sealed = submission.seal_sensitive(runnable.sensitive, inputs)
     checks.raise_problems(problems)
     assert parsed is not None

@@ -31,7 +31,7 @@ def job_id(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[int]:
 
 
 def test_every_edge_outside_the_graph_is_refused_and_changes_nothing(job_id: int) -> None:
-    assert len(ILLEGAL) == 36 - 8  # six states, eight edges
+    assert len(ILLEGAL) == 49 - 9  # seven states, nine edges
     before = jobs_service.get_job(SYSTEM, job_id)
     for source, target in ILLEGAL:
         with pytest.raises(IllegalTransition, match=f"{source.value} -> {target.value}"), db.write() as s:

@@ -10,20 +10,28 @@ _EXTENSIONS = {"gzip": ".cfg.gz", "zstd": ".cfg.zst", "none": ".cfg"}
 _INTERVALS = {"daily": timedelta(days=1), "weekly": timedelta(weeks=1)}
 
 
+class ValidationError(ValueError):
+    """A refusal naming the input at fault: the portal shows the message under that form field."""
+
+    def __init__(self, field, message):
+        super().__init__(message)
+        self.field = field
+
+
 def validate(inputs):
     """Return cleaned inputs: hostnames stripped and lowercased, duplicates (ignoring case) rejected."""
     devices = inputs.get("devices")
     if not isinstance(devices, list) or not devices:
-        raise ValueError("devices: give at least one hostname")
+        raise ValidationError("devices", "give at least one hostname")
     cleaned = []
     seen = {}
-    for raw in devices:
+    for index, raw in enumerate(devices):
         if not isinstance(raw, str) or not raw.strip():
-            raise ValueError("devices: every entry must be a non-empty hostname")
+            raise ValidationError(f"devices[{index}]", "give a hostname")
         host = raw.strip().lower()
         if host in seen:
-            raise ValueError(
-                f"devices: {raw!r} duplicates {seen[host]!r} (hostnames are compared ignoring case)"
+            raise ValidationError(
+                f"devices[{index}]", f"{raw!r} duplicates {seen[host]!r} (hostnames are compared ignoring case)"
             )
         seen[host] = raw
         cleaned.append(host)

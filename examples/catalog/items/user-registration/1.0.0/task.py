@@ -7,16 +7,24 @@ from datetime import UTC, datetime
 RESERVED_USERNAMES = frozenset({"root", "admin", "administrator"})
 
 
+class ValidationError(ValueError):
+    """A refusal naming the input at fault: the portal shows the message under that form field."""
+
+    def __init__(self, field, message):
+        super().__init__(message)
+        self.field = field
+
+
 def validate(inputs):
     """Return cleaned inputs; refuse reserved usernames, which the schema cannot express."""
     username = str(inputs.get("username", "")).strip().lower()
     if not username:
-        raise ValueError("username: a username is required")
+        raise ValidationError("username", "a username is required")
     if username in RESERVED_USERNAMES:
-        raise ValueError(f"username: {username!r} is reserved, choose another name")
+        raise ValidationError("username", f"{username!r} is reserved, choose another name")
     full_name = " ".join(str(inputs.get("full_name", "")).split())
     if not full_name:
-        raise ValueError("full_name: a name is required")
+        raise ValidationError("full_name", "a name is required")
     out = dict(inputs)
     out["username"] = username
     out["email"] = str(inputs.get("email", "")).strip().lower()
