@@ -1,5 +1,5 @@
-"""Launch-time validation in the browser: a refusal shows under its field and creates no job; a job refused in
-its run reads "Rejected", with the message and no traceback or Retry."""
+"""What the form says about inputs: schema errors in words, named by the fields' titles; a refusal of the item's
+`validate` under its field, and no job; a job refused in its run reads "Rejected", with no traceback or Retry."""
 
 from __future__ import annotations
 
@@ -41,3 +41,14 @@ def test_a_job_refused_in_its_run_reads_rejected(page: Page, web_server: PortalS
     expect(page.get_by_text("Traceback")).to_have_count(0)
     expect(page.get_by_role("button", name="Retry")).to_have_count(0)
     expect(page.locator("[role=progressbar] > div")).to_have_class(re.compile("bg-orange-500"))
+
+
+def test_schema_errors_read_in_words_with_the_field_titles(page: Page) -> None:
+    login(page, "alice", path="/catalog/backup-config/2.0.0")
+    page.locator("#root_retention_days").fill("0")
+    retention = page.locator(".rjsf-field.has-error", has=page.locator("#root_retention_days"))
+    expect(retention).to_contain_text("Retention (days) must be 1 or more")
+    page.locator("#root_bucket").fill("No")
+    bucket = page.locator(".rjsf-field.has-error", has=page.locator("#root_bucket"))
+    expect(bucket).to_contain_text("S3 bucket must be at least 3 characters long")
+    expect(page.get_by_text(re.compile("must be >=|must NOT have|must match pattern"))).to_have_count(0)

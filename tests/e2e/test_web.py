@@ -144,7 +144,7 @@ def test_a_server_side_form_error_is_shown_on_its_field(page: Page) -> None:
     page.get_by_role("button", name="Start backup").click()
     expect(page.get_by_role("alert")).to_contain_text("do not match the schema")
     field = page.locator(".rjsf-field-string.has-error", has=page.locator("#root_bucket"))
-    expect(field).to_contain_text("does not match")
+    expect(field).to_contain_text("S3 bucket is not valid: Name of the S3 bucket")
     expect(page).to_have_url(re.compile(r"/catalog/backup-config/2.0.0$"))
 
 

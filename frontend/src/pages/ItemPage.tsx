@@ -20,6 +20,7 @@ import { Spinner } from "../components/ui";
 import { hasRole } from "../lib/auth";
 import { describeNetwork, withoutRepeatedHeader, withRunButton } from "../lib/catalog";
 import { toErrorSchema } from "../lib/formErrors";
+import { transformErrorsFor } from "../lib/formMessages";
 
 type Inputs = Record<string, unknown>;
 
@@ -94,6 +95,8 @@ export default function ItemPage() {
     | undefined;
   const rawSchema = descriptor.data?.schema as RJSFSchema | undefined;
   const schema = useMemo(() => rawSchema && withoutRepeatedHeader(rawSchema, manifest?.description), [rawSchema, manifest?.description]);
+  // Errors in words, named by the fields' titles: the same as the server's 422 (rawSchema: the root's title too).
+  const transformErrors = useMemo(() => transformErrorsFor(rawSchema ?? {}), [rawSchema]);
   const itemName = manifest?.displayName ?? manifest?.name ?? itemId;
   const uiSchema = useMemo(
     () => withRunButton(withPasswordWidgets((descriptor.data?.schema ?? {}) as RJSFSchema, (descriptor.data?.ui_schema ?? {}) as UiSchema), itemName),
@@ -226,6 +229,7 @@ export default function ItemPage() {
               schema={schema}
               uiSchema={uiSchema}
               validator={validator}
+              transformErrors={transformErrors}
               formData={initial}
               liveValidate="onChange"
               showErrorList={false}

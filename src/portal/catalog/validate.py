@@ -11,6 +11,7 @@ import jsonschema
 from jsonschema import Draft7Validator
 from jsonschema.exceptions import SchemaError
 
+from portal.catalog import input_messages
 from portal.catalog.item_tests import Case, read_cases
 from portal.catalog.manifest import Problem, parse_manifest
 
@@ -190,6 +191,6 @@ def _field_path(error: jsonschema.ValidationError) -> str:
 
 
 def input_errors(validator: Draft7Validator, inputs: Any) -> list[dict[str, str]]:
-    """Every schema violation of `inputs`, as `{"field": "devices[1]", "message": ...}`."""
+    """Every schema violation of `inputs`, as `{"field": "devices[1]", "message": ...}`, in words (the form's)."""
     errors = sorted(validator.iter_errors(inputs), key=lambda e: [str(p) for p in e.absolute_path])
-    return [{"field": _field_path(e), "message": e.message} for e in errors]
+    return [{"field": _field_path(e), "message": input_messages.in_words(e, validator.schema)} for e in errors]
