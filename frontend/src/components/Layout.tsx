@@ -1,8 +1,9 @@
 /** The frame of every page: header with navigation, live-connection dot, theme toggle and the user's menu. */
 import { NavLink, Outlet, useLocation, useNavigate } from "react-router";
-import { Suspense, useState } from "react";
+import { Suspense, useEffect, useRef, useState } from "react";
 import { useLogout, useMe } from "../api/auth";
 import { hasRole } from "../lib/auth";
+import { followCardLabels } from "../lib/cardLabels";
 import { useAwaitingApproval, useConnectionStatus } from "../lib/liveJobs";
 import { ConnectionDot, Spinner } from "./ui";
 import { ErrorBoundary } from "./ErrorBoundary";
@@ -37,6 +38,8 @@ export function Layout() {
   const status = useConnectionStatus();
   const awaiting = useAwaitingApproval();
   const waiting = awaiting.data?.length ?? 0;
+  const main = useRef<HTMLElement>(null);
+  useEffect(() => (main.current ? followCardLabels(main.current) : undefined), []);
   return (
     <div className="min-h-screen">
       <a href="#main" className="sr-only focus:not-sr-only focus:absolute focus:left-2 focus:top-2 focus:z-50 btn">
@@ -78,8 +81,14 @@ export function Layout() {
             <ThemeToggle />
             {me.data && (
               <>
-                <NavLink to="/profile" className="hidden text-sm hover:underline sm:inline" data-testid="whoami">
-                  {me.data.username} <span className="muted">({me.data.role})</span>
+                {/* The profile stays in reach on a phone: the name only, shortened, without the role. */}
+                <NavLink
+                  to="/profile"
+                  className="max-w-[7rem] truncate text-sm hover:underline sm:max-w-none"
+                  data-testid="whoami"
+                  title={`${me.data.username} (${me.data.role}): your profile`}
+                >
+                  {me.data.username} <span className="muted hidden sm:inline">({me.data.role})</span>
                 </NavLink>
                 <button
                   className="btn"
@@ -93,7 +102,7 @@ export function Layout() {
           </div>
         </div>
       </header>
-      <main id="main" className="mx-auto max-w-7xl px-4 py-6">
+      <main id="main" ref={main} className="mx-auto max-w-7xl px-4 py-6">
         <ErrorBoundary resetKey={location.pathname}>
           <Suspense fallback={<Spinner />}>
             <Outlet />

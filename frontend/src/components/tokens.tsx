@@ -49,7 +49,7 @@ export function TokensTable({
   const now = Date.now();
   return (
     <div className="card relative overflow-x-auto">
-      <table className="w-full min-w-[44rem] text-left text-sm">
+      <table className="cards w-full min-w-[44rem] text-left text-sm">
         <caption className="sr-only">{caption}</caption>
         <TableHead columns={["Name", ...(showUser ? ["User"] : []), "Prefix", "Created", "Last used", "Expires", "Status", null]} />
         <tbody>

@@ -63,7 +63,7 @@ export function LoginLocksSection() {
         </Empty>
       ) : (
         <div className="card relative overflow-x-auto">
-          <table className="w-full min-w-[44rem] text-left text-sm">
+          <table className="cards w-full min-w-[44rem] text-left text-sm">
             <caption className="sr-only">Usernames whose logins are throttled now, {locks.data.length} in all</caption>
             <TableHead columns={["Username", "State", "Until", "Failures", "Since", "Last address", null]} />
             <tbody>

@@ -21,7 +21,7 @@ function Plan({ report }: { report: CleanupReport }) {
       {report.versions.length > 0 && <p className="font-mono text-xs">{report.versions.join(", ")}</p>}
       {report.bundles.length > 0 && (
         <div className="card max-h-80 overflow-auto">
-          <table className="w-full text-left text-xs">
+          <table className="cards w-full text-left text-xs">
             <caption className="sr-only">Bundles the cleanup {report.dry_run ? "would remove" : "removed"}</caption>
             <TableHead columns={["Bundle", "Size", "Stored"]} />
             <tbody>

@@ -61,7 +61,7 @@ export function StorageSummary() {
       <GrowthChart growth={s.growth} />
       {s.items.length > 0 && (
         <div className="card max-h-96 overflow-auto">
-          <table className="w-full text-left text-sm">
+          <table className="cards w-full text-left text-sm">
             <caption className="sr-only">Items whose bundles take the most</caption>
             <TableHead columns={["Item", "Bundles", "Versions"]} />
             <tbody>

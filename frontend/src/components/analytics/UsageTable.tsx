@@ -26,7 +26,7 @@ export function UsageTable({ items, single = false }: { items: ItemUsage[]; sing
   const [open, setOpen] = useState<Record<string, boolean>>({});
   return (
     <div className="card overflow-x-auto">
-      <table className="w-full min-w-[48rem] text-left text-sm" data-testid="usage-table">
+      <table className="cards w-full min-w-[48rem] text-left text-sm" data-testid="usage-table">
         <caption className="sr-only">Runs, outcomes, run times, CPU time and peak memory {single ? "per version" : "per item"}</caption>
         <TableHead columns={[single ? "Version" : "Item", ...COLUMNS]} />
         <tbody>

@@ -88,7 +88,7 @@ export function BulkBar({ targets, onDone }: { targets: Target[]; onDone: () => 
         </button>
       </div>
       {preview && (
-        <table className="w-full text-left text-xs" aria-label={preview.dry_run ? "Preview" : "Results"}>
+        <table className="cards w-full text-left text-xs" aria-label={preview.dry_run ? "Preview" : "Results"}>
           <tbody>
             {preview.results.map((r) => (
               <tr key={`${r.item_id}@${r.version ?? ""}`} className="border-t border-stone-200 dark:border-stone-800">

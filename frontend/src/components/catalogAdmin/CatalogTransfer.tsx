@@ -51,7 +51,7 @@ function Report({ report }: { report: CatalogImportReport }) {
       )}
       {/* focusable, so that the keyboard scrolls a long list too */}
       <div className="card max-h-96 overflow-auto" tabIndex={0} role="region" aria-label="Versions of the export">
-        <table className="w-full text-left text-xs">
+        <table className="cards w-full text-left text-xs">
           <caption className="sr-only">Versions of the export and what the import {report.dry_run ? "would do" : "did"} with each</caption>
           <TableHead columns={["Item", "Version", "Outcome", "State here", "Problems"]} />
           <tbody>

@@ -244,7 +244,7 @@ export function JobsView({ admin }: { admin: boolean }) {
           )}
           <div className="card relative overflow-x-auto">
             {/* A fixed layout: a live update re-lays out its own row, not every row of a long table. */}
-            <table className="w-full min-w-[61rem] table-fixed text-left text-sm" aria-rowcount={jobs.data.items.length + 1}>
+            <table className="cards w-full min-w-[61rem] table-fixed text-left text-sm" aria-rowcount={jobs.data.items.length + 1}>
               <colgroup>
                 {admin && <col className="w-10" />}
                 <col className={admin ? "w-28" : "w-20"} />

@@ -91,7 +91,7 @@ function Errors({ groups }: { groups: ErrorGroup[] }) {
   if (groups.length === 0) return <p className="text-sm muted">No failures in this period.</p>;
   return (
     <div className="card overflow-x-auto">
-      <table className="w-full min-w-[48rem] text-left text-sm" data-testid="error-groups">
+      <table className="cards w-full min-w-[48rem] text-left text-sm" data-testid="error-groups">
         <caption className="sr-only">Failures grouped by type and message</caption>
         <TableHead columns={["Failure", "Count", "Items", "First", "Latest", "Sample jobs"]} />
         <tbody>
@@ -136,7 +136,7 @@ function FailedImports() {
   return (
     <>
       <div className="card overflow-x-auto">
-        <table className="w-full min-w-[48rem] text-left text-sm" data-testid="import-failures">
+        <table className="cards w-full min-w-[48rem] text-left text-sm" data-testid="import-failures">
           <caption className="sr-only">Failed import attempts, newest first</caption>
           <TableHead columns={["When", "Source", "What", "By", "Problem"]} />
           <tbody>

@@ -27,7 +27,7 @@ function Diff({ before, after }: { before: unknown; after: unknown }) {
   const rows = diffValues(before, after);
   const tone = { added: "bg-green-50 dark:bg-green-950", removed: "bg-red-50 dark:bg-red-950", changed: "bg-amber-50 dark:bg-amber-950", same: "" };
   return (
-    <table className="w-full text-left text-xs">
+    <table className="cards w-full text-left text-xs">
       <caption className="mb-1 text-left text-sm font-semibold">Changes</caption>
       <thead className="muted">
         <tr>
@@ -159,7 +159,7 @@ export default function AuditPage() {
       ) : (
         <>
           <div className="card relative overflow-x-auto">
-            <table className="w-full min-w-[44rem] text-left text-sm">
+            <table className="cards w-full min-w-[44rem] text-left text-sm">
               <caption className="sr-only">Audit entries, newest first</caption>
               <thead className="bg-stone-100 text-xs uppercase tracking-wide text-stone-600 dark:bg-stone-800 dark:text-stone-300">
                 <tr>

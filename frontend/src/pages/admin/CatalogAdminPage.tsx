@@ -137,7 +137,7 @@ export default function CatalogAdminPage() {
         <Empty title="No item matches" />
       ) : (
         <div className="card overflow-x-auto">
-          <table className="w-full min-w-[64rem] text-left text-sm">
+          <table className="cards w-full min-w-[64rem] text-left text-sm">
             <caption className="sr-only">Catalog items, {total} in all</caption>
             <TableHead columns={["", "Item", "States", "Channels", "Owner", "Last run", "Runs (30 d)", "Success"]} />
             <tbody>

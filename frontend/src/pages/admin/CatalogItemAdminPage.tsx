@@ -30,7 +30,7 @@ function Dependencies({ itemId }: { itemId: string }) {
 function Versions({ item }: { item: AdminItemDetail }) {
   return (
     <div className="card overflow-x-auto">
-      <table className="w-full min-w-[56rem] text-left text-sm">
+      <table className="cards w-full min-w-[56rem] text-left text-sm">
         <caption className="sr-only">Versions of {item.id}</caption>
         <TableHead columns={["Version", "State", "Channels", "Imported", "Depends on", null]} />
         <tbody>

@@ -101,7 +101,7 @@ function HourChart({ hours }: { hours: Stats["jobs_per_hour"] }) {
 function Table({ caption, head, rows }: { caption: string; head: string[]; rows: React.ReactNode[][] }) {
   return (
     <div className="card relative overflow-x-auto">
-      <table className="w-full text-left text-sm">
+      <table className="cards w-full text-left text-sm">
         <caption className="px-4 pt-3 text-left font-semibold">{caption}</caption>
         <thead className="text-xs uppercase muted">
           <tr>

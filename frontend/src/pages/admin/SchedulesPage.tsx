@@ -119,7 +119,7 @@ export default function SchedulesPage() {
         </Empty>
       ) : (
         <div className="card relative overflow-x-auto">
-          <table className="w-full min-w-[64rem] text-left text-sm">
+          <table className="cards w-full min-w-[64rem] text-left text-sm">
             <caption className="sr-only">Schedules, {schedules.data.total} in all</caption>
             <TableHead columns={["Name", "Item", "When", "Next run", "Last run", "Enabled", null]} />
             <tbody>

@@ -236,7 +236,7 @@ export default function SecretsPage() {
         </Empty>
       ) : (
         <div className="card relative overflow-x-auto">
-          <table className="w-full min-w-[48rem] text-left text-sm">
+          <table className="cards w-full min-w-[48rem] text-left text-sm">
             <caption className="sr-only">Secrets, {secrets.data.length} in all</caption>
             <TableHead columns={["Name", "Description", "Granted items", "Created by", "Updated", null]} />
             <tbody>

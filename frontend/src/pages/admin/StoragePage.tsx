@@ -142,7 +142,7 @@ export default function StoragePage() {
         <Empty title="No bundle matches">Bundles appear as items are imported.</Empty>
       ) : (
         <div className="card overflow-x-auto">
-          <table className="w-full min-w-[48rem] text-left text-sm">
+          <table className="cards w-full min-w-[48rem] text-left text-sm">
             <caption className="sr-only">Bundles</caption>
             <TableHead columns={["Bundle", "Size", "Item versions", "Jobs", "Last used", "Stored"]} />
             <tbody>

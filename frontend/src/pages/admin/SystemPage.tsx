@@ -64,7 +64,7 @@ function NodesCard() {
         ))}
       </ul>
       <div className="overflow-x-auto">
-        <table className="w-full text-sm">
+        <table className="cards w-full text-sm">
           <caption className="sr-only">API nodes and workers</caption>
           <TableHead columns={["Node", "Kind", "Heartbeat", "Running jobs"]} />
           <tbody>
@@ -206,7 +206,7 @@ export default function SystemPage() {
           The last refresh failed ({system.error.message}); these figures are from <Time iso={new Date(system.dataUpdatedAt).toISOString()} />.
         </p>
       )}
-      <div className="grid gap-4 sm:grid-cols-2 xl:grid-cols-3">
+      <div className="grid grid-cols-1 gap-4 sm:grid-cols-2 xl:grid-cols-3">
         <Card id="sys-portal" title="Portal">
           <div className="mb-3 grid grid-cols-2 gap-3">
             <Figure value={s.version} label="Version" />

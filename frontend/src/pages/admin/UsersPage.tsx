@@ -328,7 +328,7 @@ function UsersSection({ onShow }: { onShow: (shown: ShownOnce) => void }) {
         </Empty>
       ) : (
         <div className="card relative overflow-x-auto">
-          <table className="w-full min-w-[54rem] text-left text-sm">
+          <table className="cards w-full min-w-[54rem] text-left text-sm">
             <caption className="sr-only">Users, {users.data.length} shown</caption>
             <TableHead columns={["Username", "Display name", "Role", "Status", "Created", "Last login", null]} />
             <tbody>
