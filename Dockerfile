@@ -25,9 +25,11 @@ RUN python -m venv /opt/portal
 ENV PATH=/opt/portal/bin:$PATH
 WORKDIR /build
 COPY pyproject.toml README.md ./
+# The versions `make install` installs (requirements/lock.txt, written by `make lock`): the runtime's part of them.
+COPY requirements/lock.txt requirements/
 COPY src/ src/
 COPY --from=web /build/src/portal/web/ src/portal/web/
-RUN pip install .
+RUN pip install --constraint=requirements/lock.txt .
 # The example catalog (PORTAL_CATALOG_LOAD_EXAMPLES) is read from portal.settings.EXAMPLES_DIR, a folder next to
 # the installed package rather than inside it: put it where the installed package looks for it.
 COPY examples/catalog/ /tmp/examples-catalog/

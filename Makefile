@@ -4,6 +4,10 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# The exact versions `make install` and the Dockerfile install (pip constraints); `make lock` writes it.
+LOCK := requirements/lock.txt
+UV_VERSION := 0.13.9
+UV := $(VENV)/uv-$(UV_VERSION)/bin/uv
 HOST ?= 127.0.0.1
 PORT ?= 8000
 export PORTAL_DATA_DIR ?= $(CURDIR)/data
@@ -12,15 +16,27 @@ NPM_STAMP := frontend/node_modules/.installed
 WEB_INDEX := src/portal/web/index.html
 WEB_SOURCES := $(shell find frontend/src -type f 2>/dev/null) frontend/index.html frontend/vite.config.ts frontend/tsconfig.json
 
-.PHONY: install run test lint types unit bench clean web client client-check frontend-test browser
+.PHONY: install lock run test lint types unit bench clean web client client-check frontend-test browser
 
 install: $(STAMP) $(NPM_STAMP)
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml $(LOCK)
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install -q --disable-pip-version-check --upgrade pip
-	$(BIN)/python -m pip install -q --disable-pip-version-check -e '.[dev]'
+	$(BIN)/python -m pip install -q --disable-pip-version-check --constraint=$(LOCK) --upgrade pip
+	$(BIN)/python -m pip install -q --disable-pip-version-check --constraint=$(LOCK) -e '.[dev]'
 	@touch $(STAMP)
+
+# Re-resolves $(LOCK) from pyproject.toml (the runtime and the dev extra, and pip) for Python 3.11 on Linux x86-64,
+# keeping its current versions where they still fit; `make lock UPGRADE=1` moves everything to the newest releases.
+# uv comes from PyPI into its own folder of the venv, not into the venv's packages.
+lock: $(UV)
+	printf 'pip\n' | $(UV) pip compile --quiet pyproject.toml - --extra dev --python-version 3.11 \
+	  --python-platform x86_64-unknown-linux-gnu --custom-compile-command 'make lock' \
+	  $(if $(filter-out 0,$(UPGRADE)),--upgrade) --output-file $(LOCK)
+
+$(UV):
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --disable-pip-version-check --target $(VENV)/uv-$(UV_VERSION) uv==$(UV_VERSION)
 
 # npm install, not npm ci: the registry mirror serves only the Linux builds of optional native packages, which
 # leaves the lock without the others and makes npm ci refuse it; npm install follows the lock all the same.

@@ -11,25 +11,12 @@ import time
 import click
 
 from portal.backup.commands import backup, restore
+from portal.cli.catalog import catalog
+from portal.cli.common import fail, prepare_db
 from portal.errors import PortalError
 from portal.identity.principal import SYSTEM
 from portal.identity.roles import ROLE_NAMES
 from portal.settings import get_settings
-
-
-def _prepare_db() -> None:
-    from portal.db import migrate
-    from portal.db import session as db
-
-    db.configure(get_settings())
-    migrate.upgrade()
-
-
-def _fail(exc: PortalError) -> None:
-    click.echo(f"error: {exc.message}", err=True)
-    if exc.details:
-        click.echo(json.dumps(exc.details, indent=2, default=str), err=True)
-    sys.exit(1)
 
 
 @click.group()
@@ -148,11 +135,12 @@ def doctor() -> None:
 @main.command()
 def migrate() -> None:
     """Bring the database schema to the newest revision."""
-    _prepare_db()
+    prepare_db()
     click.echo("database is up to date")
 
 
 main.add_command(backup)
+main.add_command(catalog)
 main.add_command(restore)
 
 
@@ -168,7 +156,7 @@ def admin_recount() -> None:
     from portal.db import session as db
     from portal.jobs import counters, usage
 
-    _prepare_db()
+    prepare_db()
     with db.write() as s:
         counters.rebuild(s.connection())
         usage.rebuild(s.connection())
@@ -186,7 +174,7 @@ def admin_prune(pause: float) -> None:
     from portal.audit import retention as audit_retention
     from portal.jobs import retention as job_retention
 
-    _prepare_db()
+    prepare_db()
     report = job_retention.prune(pause=pause)
     audit_deleted = audit_retention.prune()
     click.echo(
@@ -208,14 +196,14 @@ def users_create(username: str, role: str, password_stdin: bool) -> None:
     """Create a user; the password comes from stdin, or is generated and printed once."""
     from portal.auth import service
 
-    _prepare_db()
+    prepare_db()
     password = None
     if password_stdin or not sys.stdin.isatty():
         password = sys.stdin.readline().rstrip("\n") or None
     try:
         view, generated = service.create_user(SYSTEM, username, role, password)
     except PortalError as exc:
-        _fail(exc)
+        fail(exc)
         return
     click.echo(f"created {view.username} ({view.role})")
     if generated:
@@ -227,7 +215,7 @@ def users_list() -> None:
     """List users."""
     from portal.auth import service
 
-    _prepare_db()
+    prepare_db()
     for user in service.list_users():
         click.echo(f"{user.username}\t{user.role}\t{'disabled' if user.disabled else 'active'}")
 
@@ -245,11 +233,11 @@ def tokens_create(username: str, label: str, expires_days: float | None) -> None
     """Create an API token for USERNAME and print it (shown only this once)."""
     from portal.auth import tokens as auth_tokens
 
-    _prepare_db()
+    prepare_db()
     try:
         _view, secret = auth_tokens.create_token(SYSTEM, username, label, expires_days)
     except PortalError as exc:
-        _fail(exc)
+        fail(exc)
         return
     click.echo(secret)
 
@@ -260,11 +248,11 @@ def tokens_revoke(token_id: int) -> None:
     """Revoke an API token by id."""
     from portal.auth import tokens as auth_tokens
 
-    _prepare_db()
+    prepare_db()
     try:
         auth_tokens.revoke_token(SYSTEM, token_id)
     except PortalError as exc:
-        _fail(exc)
+        fail(exc)
         return
     click.echo(f"revoked token {token_id}")
 
@@ -279,7 +267,7 @@ def logins_list() -> None:
     """Usernames locked or backing off now: name, state, failures, until, last client address."""
     from portal.auth import login_throttle
 
-    _prepare_db()
+    prepare_db()
     for lock in login_throttle.throttled():
         state = "locked" if lock.locked else "backing-off"
         click.echo(f"{lock.username}\t{state}\t{lock.failures}\t{lock.until}\t{lock.last_client}")
@@ -291,117 +279,13 @@ def logins_unlock(username: str) -> None:
     """Forget USERNAME's failed logins, so it may log in at once (audited as auth.login_unlocked)."""
     from portal.auth import login_throttle
 
-    _prepare_db()
+    prepare_db()
     try:
         login_throttle.unlock(SYSTEM, username)
     except PortalError as exc:
-        _fail(exc)
+        fail(exc)
         return
     click.echo(f"unlocked {username}")
-
-
-@main.group()
-def catalog() -> None:
-    """Manage the catalog."""
-
-
-@catalog.command("import-local")
-@click.argument("path", type=click.Path(exists=True, file_okay=False))
-@click.option("--replace", is_flag=True, help="replace versions registered with different content (audited)")
-@click.option("--development", is_flag=True, help="run these versions straight from PATH (edits apply at once)")
-def catalog_import_local(path: str, replace: bool, development: bool) -> None:
-    """Validate and register the item versions under PATH (items/<id>/<version>/)."""
-    from portal.catalog import service
-
-    _prepare_db()
-    try:
-        report = service.import_local(SYSTEM, path, enforce_roots=False, replace=replace, development=development)
-    except PortalError as exc:
-        _fail(exc)
-        return
-    for version in report.imported:
-        click.echo(f"{version.outcome:10} {version.item_id} {version.version} {version.bundle_sha256[:12]}")
-
-
-@catalog.command("migrate-json")
-@click.argument("registry", type=click.Path(exists=True, dir_okay=False))
-@click.argument("bundle_dir", type=click.Path(exists=True, file_okay=False))
-def catalog_migrate_json(registry: str, bundle_dir: str) -> None:
-    """Import the original portal's catalog_registry.json and its bundles (safe to run again)."""
-    from pathlib import Path
-
-    from portal.catalog import registry_json
-
-    _prepare_db()
-    try:
-        report = registry_json.migrate(SYSTEM, Path(registry), Path(bundle_dir))
-    except PortalError as exc:
-        _fail(exc)
-        return
-    for key in report.imported:
-        click.echo(f"imported   {key}")
-    for key in report.unchanged:
-        click.echo(f"unchanged  {key}")
-    for key, reason in report.failed.items():
-        click.echo(f"failed     {key}: {reason}")
-    click.echo(f"{len(report.imported)} imported, {len(report.unchanged)} unchanged, {len(report.failed)} failed")
-    if report.failed:
-        sys.exit(1)
-
-
-@catalog.command("push-bundles")
-def catalog_push_bundles() -> None:
-    """Copy the bundle files of the data directory into the database bundle store (PORTAL_BUNDLE_STORE=database).
-
-    `portal serve` does this by itself at start; this is the same step for a node that is not started yet.
-    """
-    from portal.catalog import storage
-
-    _prepare_db()
-    try:
-        report = storage.push_bundles()
-    except PortalError as exc:
-        _fail(exc)
-        return
-    for sha256 in report.uploaded:
-        click.echo(f"uploaded   {sha256}")
-    for sha256 in report.missing:
-        click.echo(f"missing    {sha256} (in the catalog, but neither in the database nor in the data directory)")
-    click.echo(f"{len(report.uploaded)} uploaded, {report.present} already stored, {len(report.missing)} missing")
-    if report.missing:
-        sys.exit(1)
-
-
-@catalog.command("purge-archived")
-def catalog_purge_archived() -> None:
-    """Forget the versions archived longer than PORTAL_CATALOG_ARCHIVE_RETENTION_DAYS (each `portal serve` does
-    this every hour; the bundles that jobs ran stay)."""
-    from portal.catalog import administration
-
-    _prepare_db()
-    for purged in administration.purge_archived():
-        click.echo(f"purged     {purged}")
-
-
-@catalog.command("run")
-@click.argument("path", type=click.Path(exists=True, file_okay=False))
-@click.option("--inputs", "inputs_json", default="{}", show_default=True, help="the inputs as a JSON object")
-def catalog_run(path: str, inputs_json: str) -> None:
-    """Check the item version at PATH and run it once in the job sandbox, printing its events."""
-    from portal.execution.local import run_folder_once
-
-    try:
-        inputs = json.loads(inputs_json)
-    except ValueError as exc:
-        raise click.BadParameter(f"not JSON: {exc}", param_hint="--inputs") from None
-    if not isinstance(inputs, dict):
-        raise click.BadParameter("must be a JSON object", param_hint="--inputs")
-    try:
-        ok = run_folder_once(get_settings(), path, inputs, click.echo)
-    except PortalError as exc:
-        _fail(exc)
-        return
-    sys.exit(0 if ok else 1)
 
 
 @main.command()
