@@ -22,12 +22,11 @@ from portal.audit import retention as audit_retention
 from portal.auth import credentials, login_throttle
 from portal.auth import service as auth_service
 from portal.catalog import administration as catalog_administration
-from portal.catalog import service as catalog_service
+from portal.catalog import examples as catalog_examples
 from portal.catalog import storage as catalog_storage
 from portal.db import migrate
 from portal.db import session as db
 from portal.duties import DutyRunner
-from portal.errors import PortalError
 from portal.events import bus
 from portal.events.signing import Signer
 from portal.execution.local import LocalExecutor
@@ -90,10 +89,7 @@ def _prepare_data(settings: Settings) -> str | None:
                 len(report.missing),
             )
     if settings.catalog_load_examples and (EXAMPLES_DIR / "items").is_dir():
-        try:
-            catalog_service.import_local(SYSTEM, str(EXAMPLES_DIR), enforce_roots=False)
-        except PortalError as exc:
-            log.warning("the example catalog was not loaded: %s %s", exc.message, exc.details)
+        catalog_examples.load(SYSTEM, EXAMPLES_DIR)
     return password
 
 

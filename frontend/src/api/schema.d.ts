@@ -2094,7 +2094,7 @@ export interface components {
         Alert: {
             /**
              * Code
-             * @description failure_rate, queue_age, worker_lost or disk_low
+             * @description failure_rate, queue_age, worker_lost, import_failed or disk_low
              */
             code: string;
             /**

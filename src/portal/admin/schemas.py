@@ -75,7 +75,7 @@ class WorkerOut(BaseModel):
 
 class Alert(BaseModel):
     level: str = Field(description="warning or critical")
-    code: str = Field(description="failure_rate, queue_age, worker_lost or disk_low")
+    code: str = Field(description="failure_rate, queue_age, worker_lost, import_failed or disk_low")
     message: str
 
 

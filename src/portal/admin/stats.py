@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import Connection
 
 from portal.admin.schemas import Alert, HourBucket, ItemFailures, ItemTiming, Last24h, QueueDepth, Stats, WorkerOut
+from portal.catalog import import_failures
 from portal.db import session as db
 from portal.db.base import utcnow
 from portal.execution import workers
@@ -95,6 +96,17 @@ def _alerts(last: Last24h, queues: list[QueueDepth], worker_list: list[WorkerOut
                     message=f"worker {worker.id} has not sent a heartbeat for {worker.heartbeat_age_seconds:.0f} s",
                 )
             )
+    failed_imports, newest = import_failures.since(utcnow() - timedelta(hours=24))
+    if newest is not None:
+        what = f"{newest.item_id} {newest.version or ''}".strip() if newest.item_id else newest.target
+        alerts.append(
+            Alert(
+                level="warning",
+                code="import_failed",
+                message=f"{failed_imports} catalog import(s) failed in the last 24 h; the newest, {what} "
+                f"({newest.source}): {newest.message}"[:500],
+            )
+        )
     usage = shutil.disk_usage(settings.data_dir)
     free = 100 * usage.free / usage.total if usage.total else 100.0
     if free < settings.alert_disk_free_percent:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import datetime
 
 from sqlalchemy import delete, func, select
 
@@ -65,3 +66,11 @@ def page(offset: int, limit: int) -> tuple[list[ImportFailure], int]:
         total = int(s.scalar(select(func.count()).select_from(ImportFailure)) or 0)
         rows = list(s.scalars(select(ImportFailure).order_by(ImportFailure.id.desc()).offset(offset).limit(limit)))
     return rows, total
+
+
+def since(at: datetime) -> tuple[int, ImportFailure | None]:
+    """How many attempts failed since `at`, and the newest of them."""
+    with db.read() as s:
+        count = int(s.scalar(select(func.count()).where(ImportFailure.at >= at)) or 0)
+        newest = s.scalars(select(ImportFailure).order_by(ImportFailure.id.desc()).limit(1)).first() if count else None
+    return count, newest

@@ -90,7 +90,8 @@ def verdict(expect: dict[str, Any], state: str, result: Any, error: dict[str, An
         if state not in ("FAILED", "REJECTED"):  # REJECTED: its `validate` refused the inputs (type "Rejected")
             return False, f"expected an error {wanted_type or ''}, but it succeeded".replace("  ", " ")
         got_type, got_text = (error or {}).get("type"), str((error or {}).get("message") or "")
-        if wanted_type and got_type != wanted_type:
+        # A refusal of `validate` is type "Rejected"; the class it raised (ValueError, ...) matches too.
+        if wanted_type and wanted_type not in (got_type, (error or {}).get("exception")):
             return False, f"expected error {wanted_type}, got {got_type}: {got_text[:200]}"
         if wanted_text and wanted_text not in got_text:
             return False, f"the error message does not contain {wanted_text!r}: {got_text[:200]}"

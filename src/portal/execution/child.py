@@ -7,7 +7,8 @@ own when the kernel allows it (so every process the task starts dies with it); i
 Protocol: fd 0 carries one JSON request; fd 3 carries JSON-line events, each one of
 `{"type": "progress", "percent", "message"}`, `{"type": "log", "level", "message"}`,
 `{"type": "result", "result"}` or `{"type": "error", "error_type", "message", "traceback"}` (an input that
-`validate` rejected: `error_type` "Rejected", no traceback, and the `field` it named, if any). A request in mode
+`validate` rejected: `"rejected": true`, `error_type` "Rejected", no traceback, the `field` it named, if any, and
+the `exception` class it raised). A request in mode
 "validate" only calls `validate` (launch-time validation): its result is `{"validated": true}` when the module
 has one. The task's own stdout and stderr (fds 1 and 2) are pipes the parent turns into log lines.
 """
@@ -44,9 +45,10 @@ class CpuLimitExceeded(BaseException):
 class Rejected(Exception):
     """`validate` refused the inputs: a ValueError (or any exception with a `field` attribute) it raised."""
 
-    def __init__(self, message: str, field: str | None) -> None:
+    def __init__(self, message: str, field: str | None, exception: str) -> None:
         super().__init__(message)
         self.field = field
+        self.exception = exception  # the class `validate` raised (item tests may expect it by name)
 
 
 def prepare(seccomp_programs: dict[str, bytes | None]) -> None:
@@ -199,7 +201,7 @@ def _validated(validate: Any, inputs: dict[str, Any]) -> Any:
         if not isinstance(exc, ValueError) and field is None:
             raise
         message = (str(exc) or "the inputs were rejected")[:2000]
-        raise Rejected(message, str(field)[:200] if field is not None else None) from None
+        raise Rejected(message, str(field)[:200] if field is not None else None, type(exc).__name__) from None
 
 
 def _run_task(request: dict[str, Any], events: _Events) -> None:
@@ -324,7 +326,8 @@ def start(spec: dict[str, Any], fds: list[int], alive_fd: int, made_netns: bool)
             _run_task(request, events)
         except Rejected as exc:  # the user's input, not the task, is at fault: no traceback
             code = 1
-            events.send({"type": "error", "error_type": "Rejected", "message": str(exc), "field": exc.field})
+            refusal = {"error_type": "Rejected", "message": str(exc), "field": exc.field, "exception": exc.exception}
+            events.send({"type": "error", "rejected": True, **refusal})
         except BaseException as exc:  # the task's failure, whatever it is, becomes an error event
             code = 1
             tb = "".join(_task_traceback(exc, request["bundle_dir"]))[-8000:]

@@ -56,7 +56,7 @@ class CeleryExecutor:
         self._checks: dict[str, str] | None = None
         self._checked_at = 0.0
         self._run_id: str | None = None
-        # Launch-time validation runs here, in a sandbox of this node's own (started on first use).
+        # Launch-time validation runs here, in a sandbox of this node's own (kept when it has every protection).
         self.prevalidation = Prevalidation(settings)
         self.started = False
 
@@ -64,6 +64,7 @@ class CeleryExecutor:
 
     def start(self) -> None:
         workers.register(self.node_id, KIND, 0)
+        self.prevalidation.start()
         self.started = True
 
     def submit(self, job_id: int, queue: str = catalog_service.DEFAULT_QUEUE, priority: int = 0) -> None:

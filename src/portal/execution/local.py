@@ -21,7 +21,7 @@ from portal.execution.host import INTERRUPTED, JobHost, limits_for, new_runner
 from portal.execution.prevalidation import Prevalidation
 from portal.execution.runner import RunRequest
 from portal.jobs import runs
-from portal.jobs.schemas import REJECTED_ERROR, Precheck, Verdict
+from portal.jobs.schemas import Precheck, Verdict, is_rejection
 from portal.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -168,7 +168,7 @@ def run_folder_once(settings: Settings, path: str, inputs: dict[str, Any], echo:
         echo(json.dumps(outcome.result, indent=2, default=str))
         return True
     error = outcome.error or {}
-    if error.get("type") == REJECTED_ERROR:  # the item's validate refused the inputs: say which, as the form would
+    if is_rejection(error):  # the item's validate refused the inputs: say which, as the form would
         echo(f"REJECTED {error.get('field') or 'inputs'}: {error.get('message')}")
         return False
     echo(f"FAILED {error.get('type')}: {error.get('message')}")

@@ -256,8 +256,11 @@ class Supervision:
                 "message": _storable(str(event.get("message", ""))),
                 "traceback": _storable(str(event.get("traceback", ""))),
             }
-            if event.get("field") is not None:  # a rejected input names its field
-                self.outcome.error["field"] = _storable(str(event["field"]))[:200]
+            if event.get("rejected") is True:  # the item's validate refused the inputs (not a run's own "Rejected")
+                self.outcome.error["rejected"] = True
+                self.outcome.error["exception"] = _storable(str(event.get("exception", "")))[:200]
+                if event.get("field") is not None:
+                    self.outcome.error["field"] = _storable(str(event["field"]))[:200]
 
     def _wait_for_exit(self) -> Exit | None:
         """The pipes are closed (the task may have closed them itself): cancel and the deadline still hold until

@@ -21,7 +21,7 @@ from portal.events import bus
 from portal.jobs import history, kinds
 from portal.jobs.messages import JobLogMessage
 from portal.jobs.models import Job
-from portal.jobs.schemas import REJECTED_ERROR, ClaimedJob, RunKey, RunResult
+from portal.jobs.schemas import ClaimedJob, RunKey, RunResult, is_rejection
 from portal.jobs.states import JobState, check_edge
 from portal.jobs.writer import (
     SUMMARY,
@@ -206,7 +206,7 @@ def finish(job_id: int, run: RunKey, outcome: RunResult, *, claim_next: bool = F
             target, values, message = JobState.CANCELLED, {"message": "cancelled"}, "cancelled; the task was stopped"
         else:
             error = outcome.error or {"type": "Error", "message": "unknown failure"}
-            target = JobState.REJECTED if error.get("type") == REJECTED_ERROR else JobState.FAILED
+            target = JobState.REJECTED if is_rejection(error) else JobState.FAILED
             message = f"{error.get('type')}: {error.get('message')}"[:1000]
             values = {"error": error, "message": message}
         used: dict[str, Any] = {}

@@ -250,8 +250,10 @@ class RunResult:
     max_rss_bytes: int | None = None
 
 
-# The error type of a run whose inputs the item's `validate` refused (the child's "Rejected" event): REJECTED.
-REJECTED_ERROR = "Rejected"
+def is_rejection(error: dict[str, Any] | None) -> bool:
+    """Whether a run's error is the item's `validate` refusing the inputs (the child marks it): REJECTED. A task's
+    own exception that happens to be called `Rejected` is a failure like any other."""
+    return isinstance(error, dict) and error.get("rejected") is True
 
 
 @dataclass(frozen=True)

@@ -146,8 +146,8 @@ def validate_at_launch(runnable: RunnableVersion, inputs: dict[str, Any]) -> Non
     """The item's `validate(inputs)`, run in the job sandbox before the job exists: what it rejects is a 422 naming
     the field, and no job. Called outside any transaction (it may take up to PORTAL_JOB_VALIDATE_SECONDS). When it
     cannot conclude, the job is created and validates in its run (a refusal then ends it as REJECTED)."""
-    if not runnable.validate_at_launch:
-        return
+    if not runnable.validate_at_launch or runnable.approval:
+        return  # an item that needs approval runs no code of its own before its approvers agreed
     verdict = executors.current().precheck(
         Precheck(
             item_id=runnable.item_id,
@@ -161,5 +161,5 @@ def validate_at_launch(runnable: RunnableVersion, inputs: dict[str, Any]) -> Non
     if verdict.outcome == "rejected":
         # The author's message, with any sensitive value it quotes masked (as a job's error would be).
         masker = masking.Masker(inputs.get(name) for name in runnable.sensitive)
-        problem = {"field": verdict.field or "(root)", "message": masker.text(verdict.message)}
+        problem = {"field": masker.text(verdict.field or "(root)"), "message": masker.text(verdict.message)}
         raise ValidationFailed(f"{runnable.item_id} {runnable.version} refused the inputs", details=[problem])

@@ -27,7 +27,7 @@ from portal.jobs import counters, executors, kinds, usage
 from portal.jobs.messages import JobUpdatedMessage
 from portal.jobs.models import Job, JobEvent, JobLog
 from portal.jobs.schemas import JobOut, RunKey
-from portal.jobs.states import IllegalTransition, JobState, check_edge
+from portal.jobs.states import FINISHED, IllegalTransition, JobState, check_edge
 
 log = logging.getLogger(__name__)
 _ANNOUNCE = "portal_announce"  # the rows a unit of work changed, by job id
@@ -156,7 +156,7 @@ def transition(
         raise IllegalTransition("a job starts RUNNING only through a claim (claim_next, claim)")
     now = utcnow()
     conn = s.connection()
-    if target.value in counters.FINISHED:
+    if target in FINISHED:  # every end, REJECTED included (the rollups' counters.FINISHED leaves it out)
         values = {**values, "sealed_inputs": None}  # sensitive inputs live no longer than the job
     if isinstance(values.get("error"), dict):
         values = {**values, **error_columns(values["error"])}

@@ -42,3 +42,12 @@ def test_an_error_expectation_names_the_type_and_a_part_of_the_message() -> None
     assert verdict(expect, "FAILED", None, {"type": "ValueError", "message": "bad host"})[0] is False
     assert verdict({"error": "ValueError"}, "SUCCEEDED", {}, None)[0] is False
     assert verdict({"error": "ValueError"}, "CANCELLED", None, None) == (False, "cancelled")
+
+
+def test_a_refusal_of_validate_matches_rejected_or_the_class_it_raised() -> None:
+    refused = {"type": "Rejected", "message": "reserved name", "rejected": True, "exception": "ValueError"}
+    assert verdict({"error": "Rejected"}, "REJECTED", None, refused)[0] is True
+    assert verdict({"error": "ValueError"}, "REJECTED", None, refused)[0] is True
+    assert verdict({"error": {"type": "Rejected", "message": "reserved"}}, "REJECTED", None, refused)[0] is True
+    assert verdict({"error": "KeyError"}, "REJECTED", None, refused)[0] is False
+    assert verdict({"result": {}}, "REJECTED", None, refused)[0] is False

@@ -31,9 +31,9 @@ const Charts = {
 const DEFAULTS = { days: "30", item: "", unused: "30" };
 const PERIODS = ["7", "30", "90", "365"];
 
-function Section({ title, children }: { title: string; children: React.ReactNode }) {
+function Section({ title, id, children }: { title: string; id?: string; children: React.ReactNode }) {
   return (
-    <section className="mt-6" aria-label={title}>
+    <section className="mt-6" aria-label={title} id={id}>
       <h2 className="mb-2 text-lg font-semibold">{title}</h2>
       {children}
     </section>
@@ -267,7 +267,7 @@ export default function AnalyticsPage() {
       </Section>
 
       {hasRole(me.data?.role, "publisher") && (
-        <Section title="Failed imports">
+        <Section title="Failed imports" id="failed-imports">
           <FailedImports />
         </Section>
       )}

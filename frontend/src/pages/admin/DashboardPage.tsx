@@ -221,6 +221,14 @@ export default function DashboardPage() {
                 }`}
               >
                 <strong className="mr-1 uppercase">{a.level}</strong> {a.message}
+                {a.code === "import_failed" && (
+                  <>
+                    {" "}
+                    <Link className="link" to="/admin/analytics#failed-imports">
+                      See the problems
+                    </Link>
+                  </>
+                )}
               </div>
             </li>
           ))}

@@ -12,7 +12,7 @@ ENDED = {"SUCCEEDED", "FAILED", "REJECTED", "CANCELLED"}
 
 
 def _total(client: httpx.Client, **params: str) -> int:
-    response = client.get("/api/jobs", params={"scope": "all", **params})
+    response = client.get("/api/jobs", params=params)
     assert response.status_code == 200, response.text
     return int(response.json()["total"])
 
@@ -55,6 +55,19 @@ def test_when_validation_waits_for_the_run_a_refusal_ends_rejected(requester: ht
     assert retry.status_code == 409  # the same inputs would be refused again
     assert _total(requester, item_id="late-validating", state="FAILED") == failed_before
     assert _total(requester, item_id="late-validating", state="REJECTED") >= 1
+
+
+def test_a_task_exception_named_rejected_is_a_failure(requester: httpx.Client) -> None:
+    created = requester.post("/api/jobs", json={"item_id": "late-validating", "inputs": {"name": "own-rejected"}})
+    job = wait_for_job(requester, int(created.json()["id"]), ENDED)
+    assert job["state"] == "FAILED" and job["error"]["type"] == "Rejected" and job["error"]["traceback"]
+
+
+def test_an_item_that_needs_approval_runs_no_code_before_it(requester: httpx.Client) -> None:
+    created = requester.post("/api/jobs", json={"item_id": "approval-validating", "inputs": {"name": "forbidden"}})
+    assert created.status_code == 201, created.text
+    assert created.json()["state"] == "PENDING_APPROVAL"
+    assert requester.post(f"/api/jobs/{created.json()['id']}/cancel").status_code == 200
 
 
 def test_a_validation_that_takes_too_long_leaves_it_to_the_run(requester: httpx.Client) -> None:
