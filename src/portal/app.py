@@ -18,7 +18,7 @@ from sqlalchemy.exc import DataError
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from portal import __version__, bootstrap
+from portal import __version__, api_examples, bootstrap
 from portal.admin.analytics_router import router as analytics_router
 from portal.admin.catalog_router import router as catalog_administration_router
 from portal.admin.catalog_transfer_router import IMPORT_PATH as CATALOG_IMPORT_PATH
@@ -187,12 +187,14 @@ def _mount_api_docs(app: FastAPI) -> None:
 
 
 class PortalAPI(FastAPI):
-    """FastAPI with the WebSocket messages in its OpenAPI document: no route returns them, so FastAPI alone would
-    leave them out, and the browser's generated types would miss them."""
+    """FastAPI with the WebSocket messages in its OpenAPI document (no route returns them, so FastAPI alone would
+    leave them out, and the browser's generated types would miss them) and an example body for every operation."""
 
     def openapi(self) -> dict[str, Any]:
         if self.openapi_schema is None:
-            realtime_messages.add_to_openapi(super().openapi())
+            document = super().openapi()
+            realtime_messages.add_to_openapi(document)
+            api_examples.add_examples(document)
         return super().openapi()
 
 

@@ -4895,6 +4895,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "days": [
+                     *         {
+                     *           "day": "2026-12-04T09:30:00Z",
+                     *           "runs": {}
+                     *         }
+                     *       ],
+                     *       "item_id": "backup-config",
+                     *       "since": "2026-12-04T09:30:00Z",
+                     *       "until": "2026-12-04T09:30:00Z",
+                     *       "versions": [
+                     *         "text"
+                     *       ]
+                     *     }
+                     */
                     "application/json": components["schemas"]["Adoption"];
                 };
             };
@@ -4932,6 +4948,29 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "failures": 42,
+                     *       "groups": [
+                     *         {
+                     *           "count": 42,
+                     *           "example": "text",
+                     *           "first_at": "2026-12-04T09:30:00Z",
+                     *           "items": [
+                     *             "text"
+                     *           ],
+                     *           "last_at": "2026-12-04T09:30:00Z",
+                     *           "message": "succeeded",
+                     *           "sample_jobs": [
+                     *             42
+                     *           ],
+                     *           "type": "text"
+                     *         }
+                     *       ],
+                     *       "since": "2026-12-04T09:30:00Z",
+                     *       "until": "2026-12-04T09:30:00Z"
+                     *     }
+                     */
                     "application/json": components["schemas"]["ErrorsAnalytics"];
                 };
             };
@@ -4964,6 +5003,25 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "items": [
+                     *         {
+                     *           "actor": "alice",
+                     *           "at": "2026-12-04T09:30:00Z",
+                     *           "code": "text",
+                     *           "id": 42,
+                     *           "item_id": "backup-config",
+                     *           "message": "succeeded",
+                     *           "problems": null,
+                     *           "source": "text",
+                     *           "target": "text",
+                     *           "version": "2.0.0"
+                     *         }
+                     *       ],
+                     *       "total": 42
+                     *     }
+                     */
                     "application/json": components["schemas"]["ImportFailurePage"];
                 };
             };
@@ -5002,6 +5060,43 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "items": [
+                     *         {
+                     *           "avg_ms": 42,
+                     *           "cancelled": 42,
+                     *           "cpu_ms": 42,
+                     *           "failed": 42,
+                     *           "item_id": "backup-config",
+                     *           "max_rss_kb": 42,
+                     *           "p50_ms": 42,
+                     *           "p95_ms": 42,
+                     *           "runs": 42,
+                     *           "succeeded": 42,
+                     *           "success_rate": 1.5,
+                     *           "versions": [
+                     *             {
+                     *               "avg_ms": 42,
+                     *               "cancelled": 42,
+                     *               "cpu_ms": 42,
+                     *               "failed": 42,
+                     *               "max_rss_kb": 42,
+                     *               "p50_ms": 42,
+                     *               "p95_ms": 42,
+                     *               "runs": 42,
+                     *               "succeeded": 42,
+                     *               "success_rate": 1.5,
+                     *               "version": "2.0.0"
+                     *             }
+                     *           ]
+                     *         }
+                     *       ],
+                     *       "since": "2026-12-04T09:30:00Z",
+                     *       "total_items": 42,
+                     *       "until": "2026-12-04T09:30:00Z"
+                     *     }
+                     */
                     "application/json": components["schemas"]["ItemsAnalytics"];
                 };
             };
@@ -5039,6 +5134,37 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "least_used": [
+                     *         {
+                     *           "item_id": "backup-config",
+                     *           "last_run_at": "2026-12-04T09:30:00Z",
+                     *           "name": "nightly-backup",
+                     *           "runs": 42
+                     *         }
+                     *       ],
+                     *       "most_used": [
+                     *         {
+                     *           "item_id": "backup-config",
+                     *           "last_run_at": "2026-12-04T09:30:00Z",
+                     *           "name": "nightly-backup",
+                     *           "runs": 42
+                     *         }
+                     *       ],
+                     *       "since": "2026-12-04T09:30:00Z",
+                     *       "until": "2026-12-04T09:30:00Z",
+                     *       "unused": [
+                     *         {
+                     *           "item_id": "backup-config",
+                     *           "last_run_at": "2026-12-04T09:30:00Z",
+                     *           "name": "nightly-backup",
+                     *           "runs": 42
+                     *         }
+                     *       ],
+                     *       "unused_days": 42
+                     *     }
+                     */
                     "application/json": components["schemas"]["UsageRanking"];
                 };
             };
@@ -5086,6 +5212,25 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "items": [
+                     *         {
+                     *           "action": "text",
+                     *           "actor_id": 42,
+                     *           "actor_name": "text",
+                     *           "at": "2026-12-04T09:30:00Z",
+                     *           "details": {},
+                     *           "id": 42,
+                     *           "ip": "text",
+                     *           "request_id": "0f6b8a3c2d1e4f5a9b7c6d5e4f3a2b1c",
+                     *           "target_id": "text",
+                     *           "target_type": "text"
+                     *         }
+                     *       ],
+                     *       "next_before_id": 42
+                     *     }
+                     */
                     "application/json": components["schemas"]["AuditPage"];
                 };
             };
@@ -5163,6 +5308,20 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "actions": [
+                     *         "text"
+                     *       ],
+                     *       "actors": [
+                     *         "text"
+                     *       ],
+                     *       "target_types": [
+                     *         "text"
+                     *       ],
+                     *       "truncated": true
+                     *     }
+                     */
                     "application/json": components["schemas"]["AuditFacets"];
                 };
             };
@@ -5177,6 +5336,26 @@ export interface operations {
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "action": "deprecate",
+                 *       "channel": "text",
+                 *       "confirm": [
+                 *         "text"
+                 *       ],
+                 *       "dry_run": false,
+                 *       "reason": "text",
+                 *       "tags": [
+                 *         "text"
+                 *       ],
+                 *       "targets": [
+                 *         {
+                 *           "item_id": "backup-config",
+                 *           "version": "2.0.0"
+                 *         }
+                 *       ]
+                 *     }
+                 */
                 "application/json": components["schemas"]["CatalogBulkRequest"];
             };
         };
@@ -5187,6 +5366,23 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "action": "text",
+                     *       "done": 42,
+                     *       "dry_run": true,
+                     *       "refused": 42,
+                     *       "results": [
+                     *         {
+                     *           "error": "text",
+                     *           "item_id": "backup-config",
+                     *           "ok": true,
+                     *           "outcome": "text",
+                     *           "version": "2.0.0"
+                     *         }
+                     *       ]
+                     *     }
+                     */
                     "application/json": components["schemas"]["CatalogBulkResponse"];
                 };
             };
@@ -5223,6 +5419,23 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "edges": [
+                     *         {
+                     *           "from": "text",
+                     *           "item_id": "backup-config",
+                     *           "range": "text",
+                     *           "resolved": "text",
+                     *           "to": "text",
+                     *           "version": "2.0.0"
+                     *         }
+                     *       ],
+                     *       "items": [
+                     *         "text"
+                     *       ]
+                     *     }
+                     */
                     "application/json": components["schemas"]["DependencyGraph"];
                 };
             };
@@ -5277,6 +5490,36 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "channels_set": [
+                     *         "text"
+                     *       ],
+                     *       "conflicts": 42,
+                     *       "dry_run": true,
+                     *       "exported_at": "text",
+                     *       "exported_from": "text",
+                     *       "failed": 42,
+                     *       "imported": 42,
+                     *       "items_configured": [
+                     *         "text"
+                     *       ],
+                     *       "notes": [
+                     *         "text"
+                     *       ],
+                     *       "skipped": 42,
+                     *       "unchanged": 42,
+                     *       "versions": [
+                     *         {
+                     *           "item_id": "backup-config",
+                     *           "outcome": "imported",
+                     *           "problems": null,
+                     *           "state": "SUCCEEDED",
+                     *           "version": "2.0.0"
+                     *         }
+                     *       ]
+                     *     }
+                     */
                     "application/json": components["schemas"]["CatalogImportReport"];
                 };
             };
@@ -5319,6 +5562,35 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "items": [
+                     *         {
+                     *           "category": "network",
+                     *           "channels": {},
+                     *           "featured": true,
+                     *           "id": "text",
+                     *           "last_run_at": "2026-12-04T09:30:00Z",
+                     *           "latest_version": "text",
+                     *           "maintainers": [
+                     *             "text"
+                     *           ],
+                     *           "may_manage": true,
+                     *           "name": "nightly-backup",
+                     *           "owner": "network-team",
+                     *           "pending_reviews": 42,
+                     *           "runs_30d": 42,
+                     *           "states": {},
+                     *           "success_rate_30d": 1.5,
+                     *           "tags": [
+                     *             "text"
+                     *           ],
+                     *           "updated_at": "2026-12-04T09:30:00Z"
+                     *         }
+                     *       ],
+                     *       "total": 42
+                     *     }
+                     */
                     "application/json": components["schemas"]["AdminItemPage"];
                 };
             };
@@ -5350,6 +5622,88 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "category": "network",
+                     *       "channel_history": [
+                     *         {
+                     *           "actor": "alice",
+                     *           "at": "2026-12-04T09:30:00Z",
+                     *           "channel": "text",
+                     *           "from_version": "text",
+                     *           "reason": "text",
+                     *           "to_version": "text"
+                     *         }
+                     *       ],
+                     *       "channels": {},
+                     *       "description": "Copies the running configuration of each device to an S3 bucket.",
+                     *       "featured": true,
+                     *       "history": [
+                     *         {
+                     *           "actor": "alice",
+                     *           "at": "2026-12-04T09:30:00Z",
+                     *           "from_state": "QUEUED",
+                     *           "reason": "text",
+                     *           "to_state": "RUNNING",
+                     *           "version": "2.0.0"
+                     *         }
+                     *       ],
+                     *       "id": "text",
+                     *       "job_retention_days": 42,
+                     *       "last_run_at": "2026-12-04T09:30:00Z",
+                     *       "latest_version": "text",
+                     *       "maintainers": [
+                     *         "text"
+                     *       ],
+                     *       "may_manage": true,
+                     *       "name": "nightly-backup",
+                     *       "notice": "text",
+                     *       "overrides": {},
+                     *       "owner": "network-team",
+                     *       "pending_reviews": 42,
+                     *       "review_policy": "off",
+                     *       "review_required": true,
+                     *       "runs_30d": 42,
+                     *       "states": {},
+                     *       "storage_bytes": 42,
+                     *       "storage_quota_bytes": 42,
+                     *       "storage_quota_effective": 42,
+                     *       "success_rate_30d": 1.5,
+                     *       "tags": [
+                     *         "text"
+                     *       ],
+                     *       "tests_required": true,
+                     *       "updated_at": "2026-12-04T09:30:00Z",
+                     *       "used_by": [
+                     *         {}
+                     *       ],
+                     *       "versions": [
+                     *         {
+                     *           "bundle_sha256": "3f5e0c2a9d4b7e1f6a8c0d2e4f6a8b0c1d3e5f7a9b1c3d5e7f9a1b3c5d7e9f1a",
+                     *           "channels": [
+                     *             "text"
+                     *           ],
+                     *           "dependencies": [
+                     *             {}
+                     *           ],
+                     *           "imported_at": "2026-12-04T09:30:00Z",
+                     *           "imported_by": "text",
+                     *           "may_review": false,
+                     *           "reason": "text",
+                     *           "replaces": "text",
+                     *           "restores_to": "draft",
+                     *           "reviewed_at": "2026-12-04T09:30:00Z",
+                     *           "reviewed_by": "text",
+                     *           "source": {},
+                     *           "state": "draft",
+                     *           "state_changed_at": "2026-12-04T09:30:00Z",
+                     *           "state_changed_by": "text",
+                     *           "sunset_at": "2026-12-04T09:30:00Z",
+                     *           "version": "2.0.0"
+                     *         }
+                     *       ]
+                     *     }
+                     */
                     "application/json": components["schemas"]["AdminItemDetail"];
                 };
             };
@@ -5375,6 +5729,26 @@ export interface operations {
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "category": "network",
+                 *       "description": "Copies the running configuration of each device to an S3 bucket.",
+                 *       "featured": true,
+                 *       "job_retention_days": 42,
+                 *       "maintainers": [
+                 *         "text"
+                 *       ],
+                 *       "name": "nightly-backup",
+                 *       "notice": "text",
+                 *       "owner": "network-team",
+                 *       "review_policy": "off",
+                 *       "storage_quota_bytes": 42,
+                 *       "tags": [
+                 *         "text"
+                 *       ],
+                 *       "tests_required": true
+                 *     }
+                 */
                 "application/json": components["schemas"]["ItemUpdate"];
             };
         };
@@ -5385,6 +5759,88 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "category": "network",
+                     *       "channel_history": [
+                     *         {
+                     *           "actor": "alice",
+                     *           "at": "2026-12-04T09:30:00Z",
+                     *           "channel": "text",
+                     *           "from_version": "text",
+                     *           "reason": "text",
+                     *           "to_version": "text"
+                     *         }
+                     *       ],
+                     *       "channels": {},
+                     *       "description": "Copies the running configuration of each device to an S3 bucket.",
+                     *       "featured": true,
+                     *       "history": [
+                     *         {
+                     *           "actor": "alice",
+                     *           "at": "2026-12-04T09:30:00Z",
+                     *           "from_state": "QUEUED",
+                     *           "reason": "text",
+                     *           "to_state": "RUNNING",
+                     *           "version": "2.0.0"
+                     *         }
+                     *       ],
+                     *       "id": "text",
+                     *       "job_retention_days": 42,
+                     *       "last_run_at": "2026-12-04T09:30:00Z",
+                     *       "latest_version": "text",
+                     *       "maintainers": [
+                     *         "text"
+                     *       ],
+                     *       "may_manage": true,
+                     *       "name": "nightly-backup",
+                     *       "notice": "text",
+                     *       "overrides": {},
+                     *       "owner": "network-team",
+                     *       "pending_reviews": 42,
+                     *       "review_policy": "off",
+                     *       "review_required": true,
+                     *       "runs_30d": 42,
+                     *       "states": {},
+                     *       "storage_bytes": 42,
+                     *       "storage_quota_bytes": 42,
+                     *       "storage_quota_effective": 42,
+                     *       "success_rate_30d": 1.5,
+                     *       "tags": [
+                     *         "text"
+                     *       ],
+                     *       "tests_required": true,
+                     *       "updated_at": "2026-12-04T09:30:00Z",
+                     *       "used_by": [
+                     *         {}
+                     *       ],
+                     *       "versions": [
+                     *         {
+                     *           "bundle_sha256": "3f5e0c2a9d4b7e1f6a8c0d2e4f6a8b0c1d3e5f7a9b1c3d5e7f9a1b3c5d7e9f1a",
+                     *           "channels": [
+                     *             "text"
+                     *           ],
+                     *           "dependencies": [
+                     *             {}
+                     *           ],
+                     *           "imported_at": "2026-12-04T09:30:00Z",
+                     *           "imported_by": "text",
+                     *           "may_review": false,
+                     *           "reason": "text",
+                     *           "replaces": "text",
+                     *           "restores_to": "draft",
+                     *           "reviewed_at": "2026-12-04T09:30:00Z",
+                     *           "reviewed_by": "text",
+                     *           "source": {},
+                     *           "state": "draft",
+                     *           "state_changed_at": "2026-12-04T09:30:00Z",
+                     *           "state_changed_by": "text",
+                     *           "sunset_at": "2026-12-04T09:30:00Z",
+                     *           "version": "2.0.0"
+                     *         }
+                     *       ]
+                     *     }
+                     */
                     "application/json": components["schemas"]["AdminItemDetail"];
                 };
             };
@@ -5418,6 +5874,12 @@ export interface operations {
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "reason": "text",
+                 *       "version": "2.0.0"
+                 *     }
+                 */
                 "application/json": components["schemas"]["ChannelRequest"];
             };
         };
@@ -5428,6 +5890,88 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "category": "network",
+                     *       "channel_history": [
+                     *         {
+                     *           "actor": "alice",
+                     *           "at": "2026-12-04T09:30:00Z",
+                     *           "channel": "text",
+                     *           "from_version": "text",
+                     *           "reason": "text",
+                     *           "to_version": "text"
+                     *         }
+                     *       ],
+                     *       "channels": {},
+                     *       "description": "Copies the running configuration of each device to an S3 bucket.",
+                     *       "featured": true,
+                     *       "history": [
+                     *         {
+                     *           "actor": "alice",
+                     *           "at": "2026-12-04T09:30:00Z",
+                     *           "from_state": "QUEUED",
+                     *           "reason": "text",
+                     *           "to_state": "RUNNING",
+                     *           "version": "2.0.0"
+                     *         }
+                     *       ],
+                     *       "id": "text",
+                     *       "job_retention_days": 42,
+                     *       "last_run_at": "2026-12-04T09:30:00Z",
+                     *       "latest_version": "text",
+                     *       "maintainers": [
+                     *         "text"
+                     *       ],
+                     *       "may_manage": true,
+                     *       "name": "nightly-backup",
+                     *       "notice": "text",
+                     *       "overrides": {},
+                     *       "owner": "network-team",
+                     *       "pending_reviews": 42,
+                     *       "review_policy": "off",
+                     *       "review_required": true,
+                     *       "runs_30d": 42,
+                     *       "states": {},
+                     *       "storage_bytes": 42,
+                     *       "storage_quota_bytes": 42,
+                     *       "storage_quota_effective": 42,
+                     *       "success_rate_30d": 1.5,
+                     *       "tags": [
+                     *         "text"
+                     *       ],
+                     *       "tests_required": true,
+                     *       "updated_at": "2026-12-04T09:30:00Z",
+                     *       "used_by": [
+                     *         {}
+                     *       ],
+                     *       "versions": [
+                     *         {
+                     *           "bundle_sha256": "3f5e0c2a9d4b7e1f6a8c0d2e4f6a8b0c1d3e5f7a9b1c3d5e7f9a1b3c5d7e9f1a",
+                     *           "channels": [
+                     *             "text"
+                     *           ],
+                     *           "dependencies": [
+                     *             {}
+                     *           ],
+                     *           "imported_at": "2026-12-04T09:30:00Z",
+                     *           "imported_by": "text",
+                     *           "may_review": false,
+                     *           "reason": "text",
+                     *           "replaces": "text",
+                     *           "restores_to": "draft",
+                     *           "reviewed_at": "2026-12-04T09:30:00Z",
+                     *           "reviewed_by": "text",
+                     *           "source": {},
+                     *           "state": "draft",
+                     *           "state_changed_at": "2026-12-04T09:30:00Z",
+                     *           "state_changed_by": "text",
+                     *           "sunset_at": "2026-12-04T09:30:00Z",
+                     *           "version": "2.0.0"
+                     *         }
+                     *       ]
+                     *     }
+                     */
                     "application/json": components["schemas"]["AdminItemDetail"];
                 };
             };
@@ -5476,6 +6020,88 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "category": "network",
+                     *       "channel_history": [
+                     *         {
+                     *           "actor": "alice",
+                     *           "at": "2026-12-04T09:30:00Z",
+                     *           "channel": "text",
+                     *           "from_version": "text",
+                     *           "reason": "text",
+                     *           "to_version": "text"
+                     *         }
+                     *       ],
+                     *       "channels": {},
+                     *       "description": "Copies the running configuration of each device to an S3 bucket.",
+                     *       "featured": true,
+                     *       "history": [
+                     *         {
+                     *           "actor": "alice",
+                     *           "at": "2026-12-04T09:30:00Z",
+                     *           "from_state": "QUEUED",
+                     *           "reason": "text",
+                     *           "to_state": "RUNNING",
+                     *           "version": "2.0.0"
+                     *         }
+                     *       ],
+                     *       "id": "text",
+                     *       "job_retention_days": 42,
+                     *       "last_run_at": "2026-12-04T09:30:00Z",
+                     *       "latest_version": "text",
+                     *       "maintainers": [
+                     *         "text"
+                     *       ],
+                     *       "may_manage": true,
+                     *       "name": "nightly-backup",
+                     *       "notice": "text",
+                     *       "overrides": {},
+                     *       "owner": "network-team",
+                     *       "pending_reviews": 42,
+                     *       "review_policy": "off",
+                     *       "review_required": true,
+                     *       "runs_30d": 42,
+                     *       "states": {},
+                     *       "storage_bytes": 42,
+                     *       "storage_quota_bytes": 42,
+                     *       "storage_quota_effective": 42,
+                     *       "success_rate_30d": 1.5,
+                     *       "tags": [
+                     *         "text"
+                     *       ],
+                     *       "tests_required": true,
+                     *       "updated_at": "2026-12-04T09:30:00Z",
+                     *       "used_by": [
+                     *         {}
+                     *       ],
+                     *       "versions": [
+                     *         {
+                     *           "bundle_sha256": "3f5e0c2a9d4b7e1f6a8c0d2e4f6a8b0c1d3e5f7a9b1c3d5e7f9a1b3c5d7e9f1a",
+                     *           "channels": [
+                     *             "text"
+                     *           ],
+                     *           "dependencies": [
+                     *             {}
+                     *           ],
+                     *           "imported_at": "2026-12-04T09:30:00Z",
+                     *           "imported_by": "text",
+                     *           "may_review": false,
+                     *           "reason": "text",
+                     *           "replaces": "text",
+                     *           "restores_to": "draft",
+                     *           "reviewed_at": "2026-12-04T09:30:00Z",
+                     *           "reviewed_by": "text",
+                     *           "source": {},
+                     *           "state": "draft",
+                     *           "state_changed_at": "2026-12-04T09:30:00Z",
+                     *           "state_changed_by": "text",
+                     *           "sunset_at": "2026-12-04T09:30:00Z",
+                     *           "version": "2.0.0"
+                     *         }
+                     *       ]
+                     *     }
+                     */
                     "application/json": components["schemas"]["AdminItemDetail"];
                 };
             };
@@ -5526,6 +6152,97 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "files": {
+                     *         "added": [
+                     *           "text"
+                     *         ],
+                     *         "added_content": [
+                     *           {
+                     *             "diff": "text",
+                     *             "note": "text",
+                     *             "path": "items/backup-config/2.0.0"
+                     *           }
+                     *         ],
+                     *         "changed": [
+                     *           {
+                     *             "diff": "text",
+                     *             "note": "text",
+                     *             "path": "items/backup-config/2.0.0"
+                     *           }
+                     *         ],
+                     *         "note": "text",
+                     *         "removed": [
+                     *           "text"
+                     *         ],
+                     *         "unchanged": 42
+                     *       },
+                     *       "from": "text",
+                     *       "item_id": "backup-config",
+                     *       "manifest": [
+                     *         {
+                     *           "from": null,
+                     *           "key": "text",
+                     *           "to": null
+                     *         }
+                     *       ],
+                     *       "needs": {
+                     *         "from": {
+                     *           "approval": true,
+                     *           "network": {},
+                     *           "network_allowed": true,
+                     *           "secrets": {}
+                     *         },
+                     *         "network_widened": true,
+                     *         "new_secrets": [
+                     *           "text"
+                     *         ],
+                     *         "to": {
+                     *           "approval": true,
+                     *           "network": {},
+                     *           "network_allowed": true,
+                     *           "secrets": {}
+                     *         }
+                     *       },
+                     *       "schema": {
+                     *         "affected": {
+                     *           "jobs": [
+                     *             {
+                     *               "created_by": "text",
+                     *               "errors": [
+                     *                 {}
+                     *               ],
+                     *               "id": 42,
+                     *               "version": "2.0.0"
+                     *             }
+                     *           ],
+                     *           "jobs_checked": 42,
+                     *           "jobs_failing": 42,
+                     *           "schedules": [
+                     *             {
+                     *               "errors": [
+                     *                 {}
+                     *               ],
+                     *               "id": 42,
+                     *               "name": "nightly-backup",
+                     *               "version": "2.0.0"
+                     *             }
+                     *           ]
+                     *         },
+                     *         "breaking": true,
+                     *         "changes": [
+                     *           {
+                     *             "breaking": true,
+                     *             "kind": "catalog_execution",
+                     *             "message": "succeeded",
+                     *             "path": "items/backup-config/2.0.0"
+                     *           }
+                     *         ]
+                     *       },
+                     *       "to": "text"
+                     *     }
+                     */
                     "application/json": components["schemas"]["VersionDiff"];
                 };
             };
@@ -5552,6 +6269,17 @@ export interface operations {
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "inputs": {
+                 *         "bucket": "network-backups",
+                 *         "devices": [
+                 *           "router-1",
+                 *           "switch-2"
+                 *         ]
+                 *       }
+                 *     }
+                 */
                 "application/json": components["schemas"]["DryRunRequest"];
             };
         };
@@ -5562,6 +6290,36 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "attempt": 1,
+                     *       "cancel_requested": true,
+                     *       "cpu_ms": 42,
+                     *       "created_at": "2026-12-04T09:30:00Z",
+                     *       "created_by": 42,
+                     *       "created_by_name": "alice",
+                     *       "error_type": "ValueError",
+                     *       "finished_at": "2026-12-04T09:30:00Z",
+                     *       "id": 42,
+                     *       "item_id": "backup-config",
+                     *       "item_version": "2.0.0",
+                     *       "kind": "catalog_execution",
+                     *       "max_rss_kb": 42,
+                     *       "message": "succeeded",
+                     *       "priority": 0,
+                     *       "progress": 42,
+                     *       "queue": "default",
+                     *       "queued_at": "2026-12-04T09:30:00Z",
+                     *       "retried_as": 42,
+                     *       "retry_of": 42,
+                     *       "rev": 42,
+                     *       "source_path": "text",
+                     *       "started_at": "2026-12-04T09:30:00Z",
+                     *       "state": "PENDING_APPROVAL",
+                     *       "updated_at": "2026-12-04T09:30:00Z",
+                     *       "worker": "text"
+                     *     }
+                     */
                     "application/json": components["schemas"]["JobOut"];
                 };
             };
@@ -5602,6 +6360,12 @@ export interface operations {
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "decision": "approve",
+                 *       "reason": "text"
+                 *     }
+                 */
                 "application/json": components["schemas"]["ReviewRequest"];
             };
         };
@@ -5612,6 +6376,31 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "bundle_sha256": "3f5e0c2a9d4b7e1f6a8c0d2e4f6a8b0c1d3e5f7a9b1c3d5e7f9a1b3c5d7e9f1a",
+                     *       "channels": [
+                     *         "text"
+                     *       ],
+                     *       "dependencies": [
+                     *         {}
+                     *       ],
+                     *       "imported_at": "2026-12-04T09:30:00Z",
+                     *       "imported_by": "text",
+                     *       "may_review": false,
+                     *       "reason": "text",
+                     *       "replaces": "text",
+                     *       "restores_to": "draft",
+                     *       "reviewed_at": "2026-12-04T09:30:00Z",
+                     *       "reviewed_by": "text",
+                     *       "source": {},
+                     *       "state": "draft",
+                     *       "state_changed_at": "2026-12-04T09:30:00Z",
+                     *       "state_changed_by": "text",
+                     *       "sunset_at": "2026-12-04T09:30:00Z",
+                     *       "version": "2.0.0"
+                     *     }
+                     */
                     "application/json": components["schemas"]["AdminVersionOut"];
                 };
             };
@@ -5658,6 +6447,23 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "cases": [
+                     *         {
+                     *           "job_id": 42,
+                     *           "name": "nightly-backup",
+                     *           "passed": true,
+                     *           "reason": "text",
+                     *           "state": "SUCCEEDED"
+                     *         }
+                     *       ],
+                     *       "item_id": "backup-config",
+                     *       "passed": true,
+                     *       "run": 42,
+                     *       "version": "2.0.0"
+                     *     }
+                     */
                     "application/json": components["schemas"]["TestResults"];
                 };
             };
@@ -5690,6 +6496,23 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "cases": [
+                     *         {
+                     *           "job_id": 42,
+                     *           "name": "nightly-backup",
+                     *           "passed": true,
+                     *           "reason": "text",
+                     *           "state": "SUCCEEDED"
+                     *         }
+                     *       ],
+                     *       "item_id": "backup-config",
+                     *       "passed": true,
+                     *       "run": 42,
+                     *       "version": "2.0.0"
+                     *     }
+                     */
                     "application/json": components["schemas"]["TestResults"];
                 };
             };
@@ -5730,6 +6553,16 @@ export interface operations {
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "confirm": [
+                 *         "text"
+                 *       ],
+                 *       "reason": "text",
+                 *       "sunset_at": "2026-12-04T09:30:00Z",
+                 *       "to": "text"
+                 *     }
+                 */
                 "application/json": components["schemas"]["TransitionRequest"];
             };
         };
@@ -5740,6 +6573,31 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "bundle_sha256": "3f5e0c2a9d4b7e1f6a8c0d2e4f6a8b0c1d3e5f7a9b1c3d5e7f9a1b3c5d7e9f1a",
+                     *       "channels": [
+                     *         "text"
+                     *       ],
+                     *       "dependencies": [
+                     *         {}
+                     *       ],
+                     *       "imported_at": "2026-12-04T09:30:00Z",
+                     *       "imported_by": "text",
+                     *       "may_review": false,
+                     *       "reason": "text",
+                     *       "replaces": "text",
+                     *       "restores_to": "draft",
+                     *       "reviewed_at": "2026-12-04T09:30:00Z",
+                     *       "reviewed_by": "text",
+                     *       "source": {},
+                     *       "state": "draft",
+                     *       "state_changed_at": "2026-12-04T09:30:00Z",
+                     *       "state_changed_by": "text",
+                     *       "sunset_at": "2026-12-04T09:30:00Z",
+                     *       "version": "2.0.0"
+                     *     }
+                     */
                     "application/json": components["schemas"]["AdminVersionOut"];
                 };
             };
@@ -5783,6 +6641,28 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "mine": [
+                     *         {
+                     *           "imported_at": "2026-12-04T09:30:00Z",
+                     *           "imported_by": "text",
+                     *           "item_id": "backup-config",
+                     *           "item_name": "text",
+                     *           "version": "2.0.0"
+                     *         }
+                     *       ],
+                     *       "to_review": [
+                     *         {
+                     *           "imported_at": "2026-12-04T09:30:00Z",
+                     *           "imported_by": "text",
+                     *           "item_id": "backup-config",
+                     *           "item_name": "text",
+                     *           "version": "2.0.0"
+                     *         }
+                     *       ]
+                     *     }
+                     */
                     "application/json": components["schemas"]["PendingReviews"];
                 };
             };
@@ -5805,6 +6685,15 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "allowed": {},
+                     *       "allowed_at": "2026-12-04T09:30:00Z",
+                     *       "allowed_by": "text",
+                     *       "item_id": "backup-config",
+                     *       "needs": {}
+                     *     }
+                     */
                     "application/json": components["schemas"]["NetworkAccess"];
                 };
             };
@@ -5830,6 +6719,11 @@ export interface operations {
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "allowed": true
+                 *     }
+                 */
                 "application/json": components["schemas"]["NetworkAccessUpdate"];
             };
         };
@@ -5840,6 +6734,15 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "allowed": {},
+                     *       "allowed_at": "2026-12-04T09:30:00Z",
+                     *       "allowed_by": "text",
+                     *       "item_id": "backup-config",
+                     *       "needs": {}
+                     *     }
+                     */
                     "application/json": components["schemas"]["NetworkAccess"];
                 };
             };
@@ -5869,6 +6772,46 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "checks": {},
+                     *       "mode": "text",
+                     *       "nodes": [
+                     *         {
+                     *           "alive": true,
+                     *           "heartbeat_age_seconds": 1.5,
+                     *           "heartbeat_at": "2026-12-04T09:30:00Z",
+                     *           "hostname": "text",
+                     *           "id": "text",
+                     *           "isolation": [
+                     *             {
+                     *               "detail": "text",
+                     *               "name": "nightly-backup",
+                     *               "on": true
+                     *             }
+                     *           ],
+                     *           "kind": "catalog_execution",
+                     *           "pid": 42,
+                     *           "running": 42,
+                     *           "running_jobs": [
+                     *             42
+                     *           ],
+                     *           "slots": 42,
+                     *           "started_at": "2026-12-04T09:30:00Z",
+                     *           "stopped_at": "2026-12-04T09:30:00Z"
+                     *         }
+                     *       ],
+                     *       "queues": [
+                     *         {
+                     *           "broker_messages": 42,
+                     *           "depth": 42,
+                     *           "oldest_age_seconds": 1.5,
+                     *           "oldest_queued_at": "2026-12-04T09:30:00Z",
+                     *           "queue": "default"
+                     *         }
+                     *       ]
+                     *     }
+                     */
                     "application/json": components["schemas"]["HealthDetailed"];
                 };
             };
@@ -5893,6 +6836,23 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "action": "text",
+                     *       "failed": 42,
+                     *       "results": [
+                     *         {
+                     *           "error": "text",
+                     *           "id": 42,
+                     *           "message": "succeeded",
+                     *           "new_job_id": 42,
+                     *           "ok": true,
+                     *           "state": "SUCCEEDED"
+                     *         }
+                     *       ],
+                     *       "succeeded": 42
+                     *     }
+                     */
                     "application/json": components["schemas"]["BulkResponse"];
                 };
             };
@@ -5931,6 +6891,36 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "attempt": 1,
+                     *       "cancel_requested": true,
+                     *       "cpu_ms": 42,
+                     *       "created_at": "2026-12-04T09:30:00Z",
+                     *       "created_by": 42,
+                     *       "created_by_name": "alice",
+                     *       "error_type": "ValueError",
+                     *       "finished_at": "2026-12-04T09:30:00Z",
+                     *       "id": 42,
+                     *       "item_id": "backup-config",
+                     *       "item_version": "2.0.0",
+                     *       "kind": "catalog_execution",
+                     *       "max_rss_kb": 42,
+                     *       "message": "succeeded",
+                     *       "priority": 0,
+                     *       "progress": 42,
+                     *       "queue": "default",
+                     *       "queued_at": "2026-12-04T09:30:00Z",
+                     *       "retried_as": 42,
+                     *       "retry_of": 42,
+                     *       "rev": 42,
+                     *       "source_path": "text",
+                     *       "started_at": "2026-12-04T09:30:00Z",
+                     *       "state": "PENDING_APPROVAL",
+                     *       "updated_at": "2026-12-04T09:30:00Z",
+                     *       "worker": "text"
+                     *     }
+                     */
                     "application/json": components["schemas"]["JobOut"];
                 };
             };
@@ -5976,6 +6966,36 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "attempt": 1,
+                     *       "cancel_requested": true,
+                     *       "cpu_ms": 42,
+                     *       "created_at": "2026-12-04T09:30:00Z",
+                     *       "created_by": 42,
+                     *       "created_by_name": "alice",
+                     *       "error_type": "ValueError",
+                     *       "finished_at": "2026-12-04T09:30:00Z",
+                     *       "id": 42,
+                     *       "item_id": "backup-config",
+                     *       "item_version": "2.0.0",
+                     *       "kind": "catalog_execution",
+                     *       "max_rss_kb": 42,
+                     *       "message": "succeeded",
+                     *       "priority": 0,
+                     *       "progress": 42,
+                     *       "queue": "default",
+                     *       "queued_at": "2026-12-04T09:30:00Z",
+                     *       "retried_as": 42,
+                     *       "retry_of": 42,
+                     *       "rev": 42,
+                     *       "source_path": "text",
+                     *       "started_at": "2026-12-04T09:30:00Z",
+                     *       "state": "PENDING_APPROVAL",
+                     *       "updated_at": "2026-12-04T09:30:00Z",
+                     *       "worker": "text"
+                     *     }
+                     */
                     "application/json": components["schemas"]["JobOut"];
                 };
             };
@@ -6025,6 +7045,37 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "attempt": 1,
+                     *       "cancel_requested": true,
+                     *       "cpu_ms": 42,
+                     *       "created_at": "2026-12-04T09:30:00Z",
+                     *       "created_by": 42,
+                     *       "created_by_name": "alice",
+                     *       "error_type": "ValueError",
+                     *       "finished_at": "2026-12-04T09:30:00Z",
+                     *       "id": 42,
+                     *       "item_id": "backup-config",
+                     *       "item_version": "2.0.0",
+                     *       "job_id": 42,
+                     *       "kind": "catalog_execution",
+                     *       "max_rss_kb": 42,
+                     *       "message": "succeeded",
+                     *       "priority": 0,
+                     *       "progress": 42,
+                     *       "queue": "default",
+                     *       "queued_at": "2026-12-04T09:30:00Z",
+                     *       "retried_as": 42,
+                     *       "retry_of": 42,
+                     *       "rev": 42,
+                     *       "source_path": "text",
+                     *       "started_at": "2026-12-04T09:30:00Z",
+                     *       "state": "PENDING_APPROVAL",
+                     *       "updated_at": "2026-12-04T09:30:00Z",
+                     *       "worker": "text"
+                     *     }
+                     */
                     "application/json": components["schemas"]["JobCreated"];
                 };
             };
@@ -6070,6 +7121,36 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "attempt": 1,
+                     *       "cancel_requested": true,
+                     *       "cpu_ms": 42,
+                     *       "created_at": "2026-12-04T09:30:00Z",
+                     *       "created_by": 42,
+                     *       "created_by_name": "alice",
+                     *       "error_type": "ValueError",
+                     *       "finished_at": "2026-12-04T09:30:00Z",
+                     *       "id": 42,
+                     *       "item_id": "backup-config",
+                     *       "item_version": "2.0.0",
+                     *       "kind": "catalog_execution",
+                     *       "max_rss_kb": 42,
+                     *       "message": "succeeded",
+                     *       "priority": 0,
+                     *       "progress": 42,
+                     *       "queue": "default",
+                     *       "queued_at": "2026-12-04T09:30:00Z",
+                     *       "retried_as": 42,
+                     *       "retry_of": 42,
+                     *       "rev": 42,
+                     *       "source_path": "text",
+                     *       "started_at": "2026-12-04T09:30:00Z",
+                     *       "state": "PENDING_APPROVAL",
+                     *       "updated_at": "2026-12-04T09:30:00Z",
+                     *       "worker": "text"
+                     *     }
+                     */
                     "application/json": components["schemas"]["JobOut"];
                 };
             };
@@ -6113,6 +7194,20 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example [
+                     *       {
+                     *         "failures": 42,
+                     *         "first_failure_at": "2026-12-04T09:30:00Z",
+                     *         "known": true,
+                     *         "last_client": "text",
+                     *         "last_failure_at": "2026-12-04T09:30:00Z",
+                     *         "locked": true,
+                     *         "until": "2026-12-04T09:30:00Z",
+                     *         "username": "alice"
+                     *       }
+                     *     ]
+                     */
                     "application/json": components["schemas"]["LoginLockOut"][];
                 };
             };
@@ -6168,6 +7263,44 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "items": [
+                     *         {
+                     *           "created_at": "2026-12-04T09:30:00Z",
+                     *           "created_by": "text",
+                     *           "cron": "0 9 * * mon-fri",
+                     *           "description": "Copies the running configuration of each device to an S3 bucket.",
+                     *           "enabled": true,
+                     *           "id": 42,
+                     *           "inputs": {
+                     *             "bucket": "network-backups",
+                     *             "devices": [
+                     *               "router-1",
+                     *               "switch-2"
+                     *             ]
+                     *           },
+                     *           "item_id": "backup-config",
+                     *           "last_error": "text",
+                     *           "last_error_at": "2026-12-04T09:30:00Z",
+                     *           "last_job_id": 42,
+                     *           "last_run_at": "2026-12-04T09:30:00Z",
+                     *           "masked_inputs": [
+                     *             "text"
+                     *           ],
+                     *           "name": "nightly-backup",
+                     *           "next_run_at": "2026-12-04T09:30:00Z",
+                     *           "owner": "network-team",
+                     *           "timezone": "Europe/Berlin",
+                     *           "updated_at": "2026-12-04T09:30:00Z",
+                     *           "version": "2.0.0"
+                     *         }
+                     *       ],
+                     *       "page": 1,
+                     *       "page_size": 42,
+                     *       "total": 42
+                     *     }
+                     */
                     "application/json": components["schemas"]["SchedulePage"];
                 };
             };
@@ -6191,6 +7324,24 @@ export interface operations {
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "cron": "0 9 * * mon-fri",
+                 *       "description": "",
+                 *       "enabled": true,
+                 *       "inputs": {
+                 *         "bucket": "network-backups",
+                 *         "devices": [
+                 *           "router-1",
+                 *           "switch-2"
+                 *         ]
+                 *       },
+                 *       "item_id": "backup-config",
+                 *       "name": "nightly-backup",
+                 *       "timezone": "Europe/Berlin",
+                 *       "version": "latest"
+                 *     }
+                 */
                 "application/json": components["schemas"]["ScheduleCreate"];
             };
         };
@@ -6201,6 +7352,52 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "created_at": "2026-12-04T09:30:00Z",
+                     *       "created_by": "text",
+                     *       "cron": "0 9 * * mon-fri",
+                     *       "description": "Copies the running configuration of each device to an S3 bucket.",
+                     *       "enabled": true,
+                     *       "id": 42,
+                     *       "inputs": {
+                     *         "bucket": "network-backups",
+                     *         "devices": [
+                     *           "router-1",
+                     *           "switch-2"
+                     *         ]
+                     *       },
+                     *       "item_id": "backup-config",
+                     *       "last_error": "text",
+                     *       "last_error_at": "2026-12-04T09:30:00Z",
+                     *       "last_job_id": 42,
+                     *       "last_run_at": "2026-12-04T09:30:00Z",
+                     *       "masked_inputs": [
+                     *         "text"
+                     *       ],
+                     *       "name": "nightly-backup",
+                     *       "next_run_at": "2026-12-04T09:30:00Z",
+                     *       "next_runs": [
+                     *         {
+                     *           "at": "2026-12-04T09:30:00Z",
+                     *           "local": "text"
+                     *         }
+                     *       ],
+                     *       "owner": "network-team",
+                     *       "recent_runs": [
+                     *         {
+                     *           "at": "2026-12-04T09:30:00Z",
+                     *           "due_at": "2026-12-04T09:30:00Z",
+                     *           "error": "text",
+                     *           "id": 42,
+                     *           "job_id": 42
+                     *         }
+                     *       ],
+                     *       "timezone": "Europe/Berlin",
+                     *       "updated_at": "2026-12-04T09:30:00Z",
+                     *       "version": "2.0.0"
+                     *     }
+                     */
                     "application/json": components["schemas"]["ScheduleDetail"];
                 };
             };
@@ -6224,6 +7421,13 @@ export interface operations {
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "count": 5,
+                 *       "cron": "0 9 * * mon-fri",
+                 *       "timezone": "UTC"
+                 *     }
+                 */
                 "application/json": components["schemas"]["SchedulePreviewRequest"];
             };
         };
@@ -6234,6 +7438,18 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "cron": "0 9 * * mon-fri",
+                     *       "runs": [
+                     *         {
+                     *           "at": "2026-12-04T09:30:00Z",
+                     *           "local": "text"
+                     *         }
+                     *       ],
+                     *       "timezone": "Europe/Berlin"
+                     *     }
+                     */
                     "application/json": components["schemas"]["NextRuns"];
                 };
             };
@@ -6265,6 +7481,52 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "created_at": "2026-12-04T09:30:00Z",
+                     *       "created_by": "text",
+                     *       "cron": "0 9 * * mon-fri",
+                     *       "description": "Copies the running configuration of each device to an S3 bucket.",
+                     *       "enabled": true,
+                     *       "id": 42,
+                     *       "inputs": {
+                     *         "bucket": "network-backups",
+                     *         "devices": [
+                     *           "router-1",
+                     *           "switch-2"
+                     *         ]
+                     *       },
+                     *       "item_id": "backup-config",
+                     *       "last_error": "text",
+                     *       "last_error_at": "2026-12-04T09:30:00Z",
+                     *       "last_job_id": 42,
+                     *       "last_run_at": "2026-12-04T09:30:00Z",
+                     *       "masked_inputs": [
+                     *         "text"
+                     *       ],
+                     *       "name": "nightly-backup",
+                     *       "next_run_at": "2026-12-04T09:30:00Z",
+                     *       "next_runs": [
+                     *         {
+                     *           "at": "2026-12-04T09:30:00Z",
+                     *           "local": "text"
+                     *         }
+                     *       ],
+                     *       "owner": "network-team",
+                     *       "recent_runs": [
+                     *         {
+                     *           "at": "2026-12-04T09:30:00Z",
+                     *           "due_at": "2026-12-04T09:30:00Z",
+                     *           "error": "text",
+                     *           "id": 42,
+                     *           "job_id": 42
+                     *         }
+                     *       ],
+                     *       "timezone": "Europe/Berlin",
+                     *       "updated_at": "2026-12-04T09:30:00Z",
+                     *       "version": "2.0.0"
+                     *     }
+                     */
                     "application/json": components["schemas"]["ScheduleDetail"];
                 };
             };
@@ -6319,6 +7581,24 @@ export interface operations {
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "cron": "0 9 * * mon-fri",
+                 *       "description": "Copies the running configuration of each device to an S3 bucket.",
+                 *       "enabled": true,
+                 *       "inputs": {
+                 *         "bucket": "network-backups",
+                 *         "devices": [
+                 *           "router-1",
+                 *           "switch-2"
+                 *         ]
+                 *       },
+                 *       "item_id": "backup-config",
+                 *       "name": "nightly-backup",
+                 *       "timezone": "Europe/Berlin",
+                 *       "version": "2.0.0"
+                 *     }
+                 */
                 "application/json": components["schemas"]["ScheduleUpdate"];
             };
         };
@@ -6329,6 +7609,52 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "created_at": "2026-12-04T09:30:00Z",
+                     *       "created_by": "text",
+                     *       "cron": "0 9 * * mon-fri",
+                     *       "description": "Copies the running configuration of each device to an S3 bucket.",
+                     *       "enabled": true,
+                     *       "id": 42,
+                     *       "inputs": {
+                     *         "bucket": "network-backups",
+                     *         "devices": [
+                     *           "router-1",
+                     *           "switch-2"
+                     *         ]
+                     *       },
+                     *       "item_id": "backup-config",
+                     *       "last_error": "text",
+                     *       "last_error_at": "2026-12-04T09:30:00Z",
+                     *       "last_job_id": 42,
+                     *       "last_run_at": "2026-12-04T09:30:00Z",
+                     *       "masked_inputs": [
+                     *         "text"
+                     *       ],
+                     *       "name": "nightly-backup",
+                     *       "next_run_at": "2026-12-04T09:30:00Z",
+                     *       "next_runs": [
+                     *         {
+                     *           "at": "2026-12-04T09:30:00Z",
+                     *           "local": "text"
+                     *         }
+                     *       ],
+                     *       "owner": "network-team",
+                     *       "recent_runs": [
+                     *         {
+                     *           "at": "2026-12-04T09:30:00Z",
+                     *           "due_at": "2026-12-04T09:30:00Z",
+                     *           "error": "text",
+                     *           "id": 42,
+                     *           "job_id": 42
+                     *         }
+                     *       ],
+                     *       "timezone": "Europe/Berlin",
+                     *       "updated_at": "2026-12-04T09:30:00Z",
+                     *       "version": "2.0.0"
+                     *     }
+                     */
                     "application/json": components["schemas"]["ScheduleDetail"];
                 };
             };
@@ -6360,6 +7686,52 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "created_at": "2026-12-04T09:30:00Z",
+                     *       "created_by": "text",
+                     *       "cron": "0 9 * * mon-fri",
+                     *       "description": "Copies the running configuration of each device to an S3 bucket.",
+                     *       "enabled": true,
+                     *       "id": 42,
+                     *       "inputs": {
+                     *         "bucket": "network-backups",
+                     *         "devices": [
+                     *           "router-1",
+                     *           "switch-2"
+                     *         ]
+                     *       },
+                     *       "item_id": "backup-config",
+                     *       "last_error": "text",
+                     *       "last_error_at": "2026-12-04T09:30:00Z",
+                     *       "last_job_id": 42,
+                     *       "last_run_at": "2026-12-04T09:30:00Z",
+                     *       "masked_inputs": [
+                     *         "text"
+                     *       ],
+                     *       "name": "nightly-backup",
+                     *       "next_run_at": "2026-12-04T09:30:00Z",
+                     *       "next_runs": [
+                     *         {
+                     *           "at": "2026-12-04T09:30:00Z",
+                     *           "local": "text"
+                     *         }
+                     *       ],
+                     *       "owner": "network-team",
+                     *       "recent_runs": [
+                     *         {
+                     *           "at": "2026-12-04T09:30:00Z",
+                     *           "due_at": "2026-12-04T09:30:00Z",
+                     *           "error": "text",
+                     *           "id": 42,
+                     *           "job_id": 42
+                     *         }
+                     *       ],
+                     *       "timezone": "Europe/Berlin",
+                     *       "updated_at": "2026-12-04T09:30:00Z",
+                     *       "version": "2.0.0"
+                     *     }
+                     */
                     "application/json": components["schemas"]["ScheduleDetail"];
                 };
             };
@@ -6391,6 +7763,52 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "created_at": "2026-12-04T09:30:00Z",
+                     *       "created_by": "text",
+                     *       "cron": "0 9 * * mon-fri",
+                     *       "description": "Copies the running configuration of each device to an S3 bucket.",
+                     *       "enabled": true,
+                     *       "id": 42,
+                     *       "inputs": {
+                     *         "bucket": "network-backups",
+                     *         "devices": [
+                     *           "router-1",
+                     *           "switch-2"
+                     *         ]
+                     *       },
+                     *       "item_id": "backup-config",
+                     *       "last_error": "text",
+                     *       "last_error_at": "2026-12-04T09:30:00Z",
+                     *       "last_job_id": 42,
+                     *       "last_run_at": "2026-12-04T09:30:00Z",
+                     *       "masked_inputs": [
+                     *         "text"
+                     *       ],
+                     *       "name": "nightly-backup",
+                     *       "next_run_at": "2026-12-04T09:30:00Z",
+                     *       "next_runs": [
+                     *         {
+                     *           "at": "2026-12-04T09:30:00Z",
+                     *           "local": "text"
+                     *         }
+                     *       ],
+                     *       "owner": "network-team",
+                     *       "recent_runs": [
+                     *         {
+                     *           "at": "2026-12-04T09:30:00Z",
+                     *           "due_at": "2026-12-04T09:30:00Z",
+                     *           "error": "text",
+                     *           "id": 42,
+                     *           "job_id": 42
+                     *         }
+                     *       ],
+                     *       "timezone": "Europe/Berlin",
+                     *       "updated_at": "2026-12-04T09:30:00Z",
+                     *       "version": "2.0.0"
+                     *     }
+                     */
                     "application/json": components["schemas"]["ScheduleDetail"];
                 };
             };
@@ -6424,6 +7842,18 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "cron": "0 9 * * mon-fri",
+                     *       "runs": [
+                     *         {
+                     *           "at": "2026-12-04T09:30:00Z",
+                     *           "local": "text"
+                     *         }
+                     *       ],
+                     *       "timezone": "Europe/Berlin"
+                     *     }
+                     */
                     "application/json": components["schemas"]["NextRuns"];
                 };
             };
@@ -6455,6 +7885,36 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "attempt": 1,
+                     *       "cancel_requested": true,
+                     *       "cpu_ms": 42,
+                     *       "created_at": "2026-12-04T09:30:00Z",
+                     *       "created_by": 42,
+                     *       "created_by_name": "alice",
+                     *       "error_type": "ValueError",
+                     *       "finished_at": "2026-12-04T09:30:00Z",
+                     *       "id": 42,
+                     *       "item_id": "backup-config",
+                     *       "item_version": "2.0.0",
+                     *       "kind": "catalog_execution",
+                     *       "max_rss_kb": 42,
+                     *       "message": "succeeded",
+                     *       "priority": 0,
+                     *       "progress": 42,
+                     *       "queue": "default",
+                     *       "queued_at": "2026-12-04T09:30:00Z",
+                     *       "retried_as": 42,
+                     *       "retry_of": 42,
+                     *       "rev": 42,
+                     *       "source_path": "text",
+                     *       "started_at": "2026-12-04T09:30:00Z",
+                     *       "state": "PENDING_APPROVAL",
+                     *       "updated_at": "2026-12-04T09:30:00Z",
+                     *       "worker": "text"
+                     *     }
+                     */
                     "application/json": components["schemas"]["JobOut"];
                 };
             };
@@ -6484,6 +7944,26 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example [
+                     *       {
+                     *         "created_at": "2026-12-04T09:30:00Z",
+                     *         "created_by": "text",
+                     *         "description": "Copies the running configuration of each device to an S3 bucket.",
+                     *         "items": [
+                     *           "text"
+                     *         ],
+                     *         "name": "nightly-backup",
+                     *         "uncovered": [
+                     *           {
+                     *             "item_id": "backup-config",
+                     *             "version": "2.0.0"
+                     *           }
+                     *         ],
+                     *         "updated_at": "2026-12-04T09:30:00Z"
+                     *       }
+                     *     ]
+                     */
                     "application/json": components["schemas"]["SecretOut"][];
                 };
             };
@@ -6498,6 +7978,16 @@ export interface operations {
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "description": "",
+                 *       "items": [
+                 *         "text"
+                 *       ],
+                 *       "name": "DEPLOY_TOKEN",
+                 *       "value": "text"
+                 *     }
+                 */
                 "application/json": components["schemas"]["SecretCreate"];
             };
         };
@@ -6508,6 +7998,24 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "created_at": "2026-12-04T09:30:00Z",
+                     *       "created_by": "text",
+                     *       "description": "Copies the running configuration of each device to an S3 bucket.",
+                     *       "items": [
+                     *         "text"
+                     *       ],
+                     *       "name": "nightly-backup",
+                     *       "uncovered": [
+                     *         {
+                     *           "item_id": "backup-config",
+                     *           "version": "2.0.0"
+                     *         }
+                     *       ],
+                     *       "updated_at": "2026-12-04T09:30:00Z"
+                     *     }
+                     */
                     "application/json": components["schemas"]["SecretOut"];
                 };
             };
@@ -6562,6 +8070,15 @@ export interface operations {
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "description": "Copies the running configuration of each device to an S3 bucket.",
+                 *       "items": [
+                 *         "text"
+                 *       ],
+                 *       "value": "text"
+                 *     }
+                 */
                 "application/json": components["schemas"]["SecretUpdate"];
             };
         };
@@ -6572,6 +8089,24 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "created_at": "2026-12-04T09:30:00Z",
+                     *       "created_by": "text",
+                     *       "description": "Copies the running configuration of each device to an S3 bucket.",
+                     *       "items": [
+                     *         "text"
+                     *       ],
+                     *       "name": "nightly-backup",
+                     *       "uncovered": [
+                     *         {
+                     *           "item_id": "backup-config",
+                     *           "version": "2.0.0"
+                     *         }
+                     *       ],
+                     *       "updated_at": "2026-12-04T09:30:00Z"
+                     *     }
+                     */
                     "application/json": components["schemas"]["SecretOut"];
                 };
             };
@@ -6597,6 +8132,13 @@ export interface operations {
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "items": [
+                 *         "text"
+                 *       ]
+                 *     }
+                 */
                 "application/json": components["schemas"]["SecretExtend"];
             };
         };
@@ -6607,6 +8149,24 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "created_at": "2026-12-04T09:30:00Z",
+                     *       "created_by": "text",
+                     *       "description": "Copies the running configuration of each device to an S3 bucket.",
+                     *       "items": [
+                     *         "text"
+                     *       ],
+                     *       "name": "nightly-backup",
+                     *       "uncovered": [
+                     *         {
+                     *           "item_id": "backup-config",
+                     *           "version": "2.0.0"
+                     *         }
+                     *       ],
+                     *       "updated_at": "2026-12-04T09:30:00Z"
+                     *     }
+                     */
                     "application/json": components["schemas"]["SecretOut"];
                 };
             };
@@ -6636,6 +8196,85 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "alerts": [
+                     *         {
+                     *           "code": "text",
+                     *           "level": "text",
+                     *           "message": "succeeded"
+                     *         }
+                     *       ],
+                     *       "by_state": {},
+                     *       "failing_items": [
+                     *         {
+                     *           "failed": 42,
+                     *           "failure_rate": 1.5,
+                     *           "finished": 42,
+                     *           "item_id": "backup-config"
+                     *         }
+                     *       ],
+                     *       "generated_at": "2026-12-04T09:30:00Z",
+                     *       "jobs_per_hour": [
+                     *         {
+                     *           "cancelled": 42,
+                     *           "created": 42,
+                     *           "failed": 42,
+                     *           "hour": "2026-12-04T09:30:00Z",
+                     *           "succeeded": 42
+                     *         }
+                     *       ],
+                     *       "last_24h": {
+                     *         "cancelled": 42,
+                     *         "created": 42,
+                     *         "failed": 42,
+                     *         "failure_rate": 1.5,
+                     *         "succeeded": 42
+                     *       },
+                     *       "pending_approval": 42,
+                     *       "queued": 42,
+                     *       "queues": [
+                     *         {
+                     *           "broker_messages": 42,
+                     *           "depth": 42,
+                     *           "oldest_age_seconds": 1.5,
+                     *           "oldest_queued_at": "2026-12-04T09:30:00Z",
+                     *           "queue": "default"
+                     *         }
+                     *       ],
+                     *       "running": 42,
+                     *       "slowest_items": [
+                     *         {
+                     *           "avg_ms": 1.5,
+                     *           "item_id": "backup-config",
+                     *           "max_ms": 42,
+                     *           "runs": 42
+                     *         }
+                     *       ],
+                     *       "workers": [
+                     *         {
+                     *           "alive": true,
+                     *           "heartbeat_age_seconds": 1.5,
+                     *           "heartbeat_at": "2026-12-04T09:30:00Z",
+                     *           "hostname": "text",
+                     *           "id": "text",
+                     *           "isolation": [
+                     *             {
+                     *               "detail": "text",
+                     *               "name": "nightly-backup",
+                     *               "on": true
+                     *             }
+                     *           ],
+                     *           "kind": "catalog_execution",
+                     *           "pid": 42,
+                     *           "running": 42,
+                     *           "slots": 42,
+                     *           "started_at": "2026-12-04T09:30:00Z",
+                     *           "stopped_at": "2026-12-04T09:30:00Z"
+                     *         }
+                     *       ]
+                     *     }
+                     */
                     "application/json": components["schemas"]["Stats"];
                 };
             };
@@ -6664,6 +8303,27 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "items": [
+                     *         {
+                     *           "created_at": "2026-12-04T09:30:00Z",
+                     *           "jobs": 42,
+                     *           "last_used_at": "2026-12-04T09:30:00Z",
+                     *           "references": [
+                     *             {
+                     *               "item_id": "backup-config",
+                     *               "state": "SUCCEEDED",
+                     *               "version": "2.0.0"
+                     *             }
+                     *           ],
+                     *           "sha256": "3f5e0c2a9d4b7e1f6a8c0d2e4f6a8b0c1d3e5f7a9b1c3d5e7f9a1b3c5d7e9f1a",
+                     *           "size": 42
+                     *         }
+                     *       ],
+                     *       "total": 42
+                     *     }
+                     */
                     "application/json": components["schemas"]["BundlePage"];
                 };
             };
@@ -6726,6 +8386,17 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "files": [
+                     *         {
+                     *           "path": "items/backup-config/2.0.0",
+                     *           "size": 42
+                     *         }
+                     *       ],
+                     *       "sha256": "3f5e0c2a9d4b7e1f6a8c0d2e4f6a8b0c1d3e5f7a9b1c3d5e7f9a1b3c5d7e9f1a"
+                     *     }
+                     */
                     "application/json": components["schemas"]["BundleFiles"];
                 };
             };
@@ -6759,6 +8430,16 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "binary": true,
+                     *       "path": "items/backup-config/2.0.0",
+                     *       "sha256": "3f5e0c2a9d4b7e1f6a8c0d2e4f6a8b0c1d3e5f7a9b1c3d5e7f9a1b3c5d7e9f1a",
+                     *       "size": 42,
+                     *       "text": "text",
+                     *       "truncated": true
+                     *     }
+                     */
                     "application/json": components["schemas"]["BundleFileContent"];
                 };
             };
@@ -6782,6 +8463,14 @@ export interface operations {
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "bundles": [
+                 *         "3f5e0c2a9d4b7e1f6a8c0d2e4f6a8b0c1d3e5f7a9b1c3d5e7f9a1b3c5d7e9f1a"
+                 *       ],
+                 *       "dry_run": true
+                 *     }
+                 */
                 "application/json": components["schemas"]["CleanupRequest"];
             };
         };
@@ -6792,6 +8481,26 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "bundles": [
+                     *         {
+                     *           "created_at": "2026-12-04T09:30:00Z",
+                     *           "sha256": "3f5e0c2a9d4b7e1f6a8c0d2e4f6a8b0c1d3e5f7a9b1c3d5e7f9a1b3c5d7e9f1a",
+                     *           "size": 42
+                     *         }
+                     *       ],
+                     *       "bytes": 42,
+                     *       "cache": {
+                     *         "bytes": 42,
+                     *         "entries": 42
+                     *       },
+                     *       "dry_run": true,
+                     *       "versions": [
+                     *         "text"
+                     *       ]
+                     *     }
+                     */
                     "application/json": components["schemas"]["CleanupReport"];
                 };
             };
@@ -6821,6 +8530,41 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "bundles": 42,
+                     *       "bytes": 42,
+                     *       "cache_bytes": 42,
+                     *       "cache_entries": 42,
+                     *       "growth": [
+                     *         {
+                     *           "bytes": 42,
+                     *           "day": "text",
+                     *           "total": 42
+                     *         }
+                     *       ],
+                     *       "items": [
+                     *         {
+                     *           "bytes": 42,
+                     *           "item_id": "backup-config",
+                     *           "versions": [
+                     *             {
+                     *               "size": 42,
+                     *               "state": "SUCCEEDED",
+                     *               "version": "2.0.0"
+                     *             }
+                     *           ]
+                     *         }
+                     *       ],
+                     *       "items_total": 42,
+                     *       "orphaned_bundles": 42,
+                     *       "orphaned_bytes": 42,
+                     *       "quota_bytes": 42,
+                     *       "referenced_bytes": 42,
+                     *       "saved_bytes": 42,
+                     *       "store": "text"
+                     *     }
+                     */
                     "application/json": components["schemas"]["StorageSummary"];
                 };
             };
@@ -6841,6 +8585,20 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "database": {},
+                     *       "event_bus": {},
+                     *       "executor": "text",
+                     *       "http": {},
+                     *       "jobs": {},
+                     *       "process": {},
+                     *       "started_at": "2026-12-04T09:30:00Z",
+                     *       "storage": {},
+                     *       "uptime_seconds": 1.5,
+                     *       "version": "2.0.0"
+                     *     }
+                     */
                     "application/json": components["schemas"]["SystemStatus"];
                 };
             };
@@ -6867,6 +8625,25 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "items": [
+                     *         {
+                     *           "created_at": "2026-12-04T09:30:00Z",
+                     *           "expires_at": "2026-12-04T09:30:00Z",
+                     *           "id": 42,
+                     *           "last_used_at": "2026-12-04T09:30:00Z",
+                     *           "name": "nightly-backup",
+                     *           "prefix": "text",
+                     *           "revoked_at": "2026-12-04T09:30:00Z",
+                     *           "username": "alice"
+                     *         }
+                     *       ],
+                     *       "page": 1,
+                     *       "page_size": 42,
+                     *       "total": 42
+                     *     }
+                     */
                     "application/json": components["schemas"]["TokenPage"];
                 };
             };
@@ -6930,6 +8707,19 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example [
+                     *       {
+                     *         "created_at": "2026-12-04T09:30:00Z",
+                     *         "disabled": true,
+                     *         "display_name": "Alice Martin",
+                     *         "id": 42,
+                     *         "last_login_at": "2026-12-04T09:30:00Z",
+                     *         "role": "requester",
+                     *         "username": "alice"
+                     *       }
+                     *     ]
+                     */
                     "application/json": components["schemas"]["UserOut"][];
                 };
             };
@@ -6953,6 +8743,14 @@ export interface operations {
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "display_name": "",
+                 *       "password": "correct horse battery staple",
+                 *       "role": "requester",
+                 *       "username": "alice"
+                 *     }
+                 */
                 "application/json": components["schemas"]["UserCreate"];
             };
         };
@@ -6963,6 +8761,20 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "generated_password": "text",
+                     *       "user": {
+                     *         "created_at": "2026-12-04T09:30:00Z",
+                     *         "disabled": true,
+                     *         "display_name": "Alice Martin",
+                     *         "id": 42,
+                     *         "last_login_at": "2026-12-04T09:30:00Z",
+                     *         "role": "requester",
+                     *         "username": "alice"
+                     *       }
+                     *     }
+                     */
                     "application/json": components["schemas"]["UserCreated"];
                 };
             };
@@ -6994,6 +8806,17 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "created_at": "2026-12-04T09:30:00Z",
+                     *       "disabled": true,
+                     *       "display_name": "Alice Martin",
+                     *       "id": 42,
+                     *       "last_login_at": "2026-12-04T09:30:00Z",
+                     *       "role": "requester",
+                     *       "username": "alice"
+                     *     }
+                     */
                     "application/json": components["schemas"]["UserOut"];
                 };
             };
@@ -7019,6 +8842,13 @@ export interface operations {
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "disabled": true,
+                 *       "display_name": "Alice Martin",
+                 *       "role": "requester"
+                 *     }
+                 */
                 "application/json": components["schemas"]["UserUpdate"];
             };
         };
@@ -7029,6 +8859,17 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "created_at": "2026-12-04T09:30:00Z",
+                     *       "disabled": true,
+                     *       "display_name": "Alice Martin",
+                     *       "id": 42,
+                     *       "last_login_at": "2026-12-04T09:30:00Z",
+                     *       "role": "requester",
+                     *       "username": "alice"
+                     *     }
+                     */
                     "application/json": components["schemas"]["UserOut"];
                 };
             };
@@ -7054,6 +8895,11 @@ export interface operations {
         };
         requestBody?: {
             content: {
+                /**
+                 * @example {
+                 *       "password": "correct horse battery staple"
+                 *     }
+                 */
                 "application/json": components["schemas"]["PasswordReset"] | null;
             };
         };
@@ -7064,6 +8910,11 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "generated_password": "text"
+                     *     }
+                     */
                     "application/json": components["schemas"]["PasswordResetDone"];
                 };
             };
@@ -7087,6 +8938,12 @@ export interface operations {
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "password": "correct horse battery staple",
+                 *       "username": "alice"
+                 *     }
+                 */
                 "application/json": components["schemas"]["LoginRequest"];
             };
         };
@@ -7097,6 +8954,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "csrf_token": "text",
+                     *       "role": "requester",
+                     *       "username": "alice",
+                     *       "via": "text"
+                     *     }
+                     */
                     "application/json": components["schemas"]["MeOut"];
                 };
             };
@@ -7151,6 +9016,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "csrf_token": "text",
+                     *       "role": "requester",
+                     *       "username": "alice",
+                     *       "via": "text"
+                     *     }
+                     */
                     "application/json": components["schemas"]["MeOut"];
                 };
             };
@@ -7165,6 +9038,12 @@ export interface operations {
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "current_password": "correct horse battery staple",
+                 *       "new_password": "a new passphrase of 12+"
+                 *     }
+                 */
                 "application/json": components["schemas"]["PasswordChange"];
             };
         };
@@ -7202,6 +9081,20 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example [
+                     *       {
+                     *         "created_at": "2026-12-04T09:30:00Z",
+                     *         "expires_at": "2026-12-04T09:30:00Z",
+                     *         "id": 42,
+                     *         "last_used_at": "2026-12-04T09:30:00Z",
+                     *         "name": "nightly-backup",
+                     *         "prefix": "text",
+                     *         "revoked_at": "2026-12-04T09:30:00Z",
+                     *         "username": "alice"
+                     *       }
+                     *     ]
+                     */
                     "application/json": components["schemas"]["TokenOut"][];
                 };
             };
@@ -7216,6 +9109,12 @@ export interface operations {
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "expires_days": 1.5,
+                 *       "name": "nightly-backup"
+                 *     }
+                 */
                 "application/json": components["schemas"]["TokenCreate"];
             };
         };
@@ -7226,6 +9125,21 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "secret": "text",
+                     *       "token": {
+                     *         "created_at": "2026-12-04T09:30:00Z",
+                     *         "expires_at": "2026-12-04T09:30:00Z",
+                     *         "id": 42,
+                     *         "last_used_at": "2026-12-04T09:30:00Z",
+                     *         "name": "nightly-backup",
+                     *         "prefix": "text",
+                     *         "revoked_at": "2026-12-04T09:30:00Z",
+                     *         "username": "alice"
+                     *       }
+                     *     }
+                     */
                     "application/json": components["schemas"]["TokenCreated"];
                 };
             };
@@ -7291,6 +9205,33 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "items": [
+                     *         {
+                     *           "category": "network",
+                     *           "channels": {},
+                     *           "description": "Copies the running configuration of each device to an S3 bucket.",
+                     *           "featured": false,
+                     *           "id": "text",
+                     *           "latest_version": "text",
+                     *           "name": "nightly-backup",
+                     *           "network": {},
+                     *           "network_allowed": true,
+                     *           "notice": "text",
+                     *           "owner": "network-team",
+                     *           "tags": [
+                     *             "text"
+                     *           ],
+                     *           "updated_at": "2026-12-04T09:30:00Z",
+                     *           "versions": [
+                     *             "text"
+                     *           ]
+                     *         }
+                     *       ],
+                     *       "total": 42
+                     *     }
+                     */
                     "application/json": components["schemas"]["ItemPage"];
                 };
             };
@@ -7324,6 +9265,18 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "imported": [
+                     *         {
+                     *           "bundle_sha256": "3f5e0c2a9d4b7e1f6a8c0d2e4f6a8b0c1d3e5f7a9b1c3d5e7f9a1b3c5d7e9f1a",
+                     *           "item_id": "backup-config",
+                     *           "outcome": "text",
+                     *           "version": "2.0.0"
+                     *         }
+                     *       ]
+                     *     }
+                     */
                     "application/json": components["schemas"]["ImportReport"];
                 };
             };
@@ -7347,6 +9300,16 @@ export interface operations {
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "draft": false,
+                 *       "item_id": "backup-config",
+                 *       "ref": "main",
+                 *       "replace": false,
+                 *       "repo_url": "https://git.example.com/ops/catalog.git",
+                 *       "version": "2.0.0"
+                 *     }
+                 */
                 "application/json": components["schemas"]["GitImportRequest"];
             };
         };
@@ -7357,6 +9320,36 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "attempt": 1,
+                     *       "cancel_requested": true,
+                     *       "cpu_ms": 42,
+                     *       "created_at": "2026-12-04T09:30:00Z",
+                     *       "created_by": 42,
+                     *       "created_by_name": "alice",
+                     *       "error_type": "ValueError",
+                     *       "finished_at": "2026-12-04T09:30:00Z",
+                     *       "id": 42,
+                     *       "item_id": "backup-config",
+                     *       "item_version": "2.0.0",
+                     *       "kind": "catalog_execution",
+                     *       "max_rss_kb": 42,
+                     *       "message": "succeeded",
+                     *       "priority": 0,
+                     *       "progress": 42,
+                     *       "queue": "default",
+                     *       "queued_at": "2026-12-04T09:30:00Z",
+                     *       "retried_as": 42,
+                     *       "retry_of": 42,
+                     *       "rev": 42,
+                     *       "source_path": "text",
+                     *       "started_at": "2026-12-04T09:30:00Z",
+                     *       "state": "PENDING_APPROVAL",
+                     *       "updated_at": "2026-12-04T09:30:00Z",
+                     *       "worker": "text"
+                     *     }
+                     */
                     "application/json": components["schemas"]["JobOut"];
                 };
             };
@@ -7386,6 +9379,18 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "accepted": [
+                     *         42
+                     *       ],
+                     *       "ignored": [
+                     *         "text"
+                     *       ],
+                     *       "provider": "text",
+                     *       "repository": "text"
+                     *     }
+                     */
                     "application/json": components["schemas"]["WebhookOut"];
                 };
             };
@@ -7400,6 +9405,14 @@ export interface operations {
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "development": false,
+                 *       "draft": false,
+                 *       "path": "items/backup-config/2.0.0",
+                 *       "replace": false
+                 *     }
+                 */
                 "application/json": components["schemas"]["LocalImportRequest"];
             };
         };
@@ -7410,6 +9423,18 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "imported": [
+                     *         {
+                     *           "bundle_sha256": "3f5e0c2a9d4b7e1f6a8c0d2e4f6a8b0c1d3e5f7a9b1c3d5e7f9a1b3c5d7e9f1a",
+                     *           "item_id": "backup-config",
+                     *           "outcome": "text",
+                     *           "version": "2.0.0"
+                     *         }
+                     *       ]
+                     *     }
+                     */
                     "application/json": components["schemas"]["ImportReport"];
                 };
             };
@@ -7439,6 +9464,13 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "roots": [
+                     *         "text"
+                     *       ]
+                     *     }
+                     */
                     "application/json": components["schemas"]["LocalRoots"];
                 };
             };
@@ -7453,6 +9485,11 @@ export interface operations {
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "path": "items/backup-config/2.0.0"
+                 *     }
+                 */
                 "application/json": components["schemas"]["LocalValidateRequest"];
             };
         };
@@ -7463,6 +9500,31 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "problems": [
+                     *         {
+                     *           "file": "text",
+                     *           "line": 42,
+                     *           "message": "succeeded"
+                     *         }
+                     *       ],
+                     *       "valid": true,
+                     *       "versions": [
+                     *         {
+                     *           "item_id": "backup-config",
+                     *           "problems": [
+                     *             {
+                     *               "file": "text",
+                     *               "line": 42,
+                     *               "message": "succeeded"
+                     *             }
+                     *           ],
+                     *           "version": "2.0.0"
+                     *         }
+                     *       ]
+                     *     }
+                     */
                     "application/json": components["schemas"]["ValidationReport"];
                 };
             };
@@ -7496,6 +9558,31 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "problems": [
+                     *         {
+                     *           "file": "text",
+                     *           "line": 42,
+                     *           "message": "succeeded"
+                     *         }
+                     *       ],
+                     *       "valid": true,
+                     *       "versions": [
+                     *         {
+                     *           "item_id": "backup-config",
+                     *           "problems": [
+                     *             {
+                     *               "file": "text",
+                     *               "line": 42,
+                     *               "message": "succeeded"
+                     *             }
+                     *           ],
+                     *           "version": "2.0.0"
+                     *         }
+                     *       ]
+                     *     }
+                     */
                     "application/json": components["schemas"]["ValidationReport"];
                 };
             };
@@ -7527,6 +9614,28 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "category": "network",
+                     *       "channels": {},
+                     *       "description": "Copies the running configuration of each device to an S3 bucket.",
+                     *       "featured": false,
+                     *       "id": "text",
+                     *       "latest_version": "text",
+                     *       "name": "nightly-backup",
+                     *       "network": {},
+                     *       "network_allowed": true,
+                     *       "notice": "text",
+                     *       "owner": "network-team",
+                     *       "tags": [
+                     *         "text"
+                     *       ],
+                     *       "updated_at": "2026-12-04T09:30:00Z",
+                     *       "versions": [
+                     *         "text"
+                     *       ]
+                     *     }
+                     */
                     "application/json": components["schemas"]["ItemOut"];
                 };
             };
@@ -7558,6 +9667,23 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example [
+                     *       {
+                     *         "bundle_sha256": "3f5e0c2a9d4b7e1f6a8c0d2e4f6a8b0c1d3e5f7a9b1c3d5e7f9a1b3c5d7e9f1a",
+                     *         "channels": [
+                     *           "text"
+                     *         ],
+                     *         "deprecated": "text",
+                     *         "imported_at": "2026-12-04T09:30:00Z",
+                     *         "imported_by": "text",
+                     *         "source": {},
+                     *         "status": "text",
+                     *         "sunset_at": "2026-12-04T09:30:00Z",
+                     *         "version": "2.0.0"
+                     *       }
+                     *     ]
+                     */
                     "application/json": components["schemas"]["VersionOut"][];
                 };
             };
@@ -7620,6 +9746,20 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "bundle_sha256": "3f5e0c2a9d4b7e1f6a8c0d2e4f6a8b0c1d3e5f7a9b1c3d5e7f9a1b3c5d7e9f1a",
+                     *       "item_id": "backup-config",
+                     *       "manifest": {},
+                     *       "network": {},
+                     *       "network_allowed": true,
+                     *       "readme": "text",
+                     *       "schema": {},
+                     *       "status": "text",
+                     *       "ui_schema": {},
+                     *       "version": "2.0.0"
+                     *     }
+                     */
                     "application/json": components["schemas"]["Descriptor"];
                 };
             };
@@ -7660,6 +9800,43 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "items": [
+                     *         {
+                     *           "attempt": 1,
+                     *           "cancel_requested": true,
+                     *           "cpu_ms": 42,
+                     *           "created_at": "2026-12-04T09:30:00Z",
+                     *           "created_by": 42,
+                     *           "created_by_name": "alice",
+                     *           "error_type": "ValueError",
+                     *           "finished_at": "2026-12-04T09:30:00Z",
+                     *           "id": 42,
+                     *           "item_id": "backup-config",
+                     *           "item_version": "2.0.0",
+                     *           "kind": "catalog_execution",
+                     *           "max_rss_kb": 42,
+                     *           "message": "succeeded",
+                     *           "priority": 0,
+                     *           "progress": 42,
+                     *           "queue": "default",
+                     *           "queued_at": "2026-12-04T09:30:00Z",
+                     *           "retried_as": 42,
+                     *           "retry_of": 42,
+                     *           "rev": 42,
+                     *           "source_path": "text",
+                     *           "started_at": "2026-12-04T09:30:00Z",
+                     *           "state": "PENDING_APPROVAL",
+                     *           "updated_at": "2026-12-04T09:30:00Z",
+                     *           "worker": "text"
+                     *         }
+                     *       ],
+                     *       "page": 1,
+                     *       "page_size": 42,
+                     *       "total": 42
+                     *     }
+                     */
                     "application/json": components["schemas"]["JobPage"];
                 };
             };
@@ -7693,6 +9870,37 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "attempt": 1,
+                     *       "cancel_requested": true,
+                     *       "cpu_ms": 42,
+                     *       "created_at": "2026-12-04T09:30:00Z",
+                     *       "created_by": 42,
+                     *       "created_by_name": "alice",
+                     *       "error_type": "ValueError",
+                     *       "finished_at": "2026-12-04T09:30:00Z",
+                     *       "id": 42,
+                     *       "item_id": "backup-config",
+                     *       "item_version": "2.0.0",
+                     *       "job_id": 42,
+                     *       "kind": "catalog_execution",
+                     *       "max_rss_kb": 42,
+                     *       "message": "succeeded",
+                     *       "priority": 0,
+                     *       "progress": 42,
+                     *       "queue": "default",
+                     *       "queued_at": "2026-12-04T09:30:00Z",
+                     *       "retried_as": 42,
+                     *       "retry_of": 42,
+                     *       "rev": 42,
+                     *       "source_path": "text",
+                     *       "started_at": "2026-12-04T09:30:00Z",
+                     *       "state": "PENDING_APPROVAL",
+                     *       "updated_at": "2026-12-04T09:30:00Z",
+                     *       "worker": "text"
+                     *     }
+                     */
                     "application/json": components["schemas"]["JobCreated"];
                 };
             };
@@ -7722,6 +9930,38 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example [
+                     *       {
+                     *         "attempt": 1,
+                     *         "cancel_requested": true,
+                     *         "cpu_ms": 42,
+                     *         "created_at": "2026-12-04T09:30:00Z",
+                     *         "created_by": 42,
+                     *         "created_by_name": "alice",
+                     *         "error_type": "ValueError",
+                     *         "finished_at": "2026-12-04T09:30:00Z",
+                     *         "id": 42,
+                     *         "item_id": "backup-config",
+                     *         "item_version": "2.0.0",
+                     *         "kind": "catalog_execution",
+                     *         "max_rss_kb": 42,
+                     *         "message": "succeeded",
+                     *         "priority": 0,
+                     *         "progress": 42,
+                     *         "queue": "default",
+                     *         "queued_at": "2026-12-04T09:30:00Z",
+                     *         "retried_as": 42,
+                     *         "retry_of": 42,
+                     *         "rev": 42,
+                     *         "source_path": "text",
+                     *         "started_at": "2026-12-04T09:30:00Z",
+                     *         "state": "PENDING_APPROVAL",
+                     *         "updated_at": "2026-12-04T09:30:00Z",
+                     *         "worker": "text"
+                     *       }
+                     *     ]
+                     */
                     "application/json": components["schemas"]["JobOut"][];
                 };
             };
@@ -7744,6 +9984,87 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "approval": {
+                     *         "approvers": {},
+                     *         "count": 42,
+                     *         "deadline": "2026-12-04T09:30:00Z",
+                     *         "decisions": [
+                     *           {
+                     *             "at": "2026-12-04T09:30:00Z",
+                     *             "comment": "Checked with the network team",
+                     *             "decision": "approve",
+                     *             "username": "alice"
+                     *           }
+                     *         ],
+                     *         "timeout": 42
+                     *       },
+                     *       "attempt": 1,
+                     *       "bundle_sha256": "3f5e0c2a9d4b7e1f6a8c0d2e4f6a8b0c1d3e5f7a9b1c3d5e7f9a1b3c5d7e9f1a",
+                     *       "cancel_requested": true,
+                     *       "cpu_ms": 42,
+                     *       "created_at": "2026-12-04T09:30:00Z",
+                     *       "created_by": 42,
+                     *       "created_by_name": "alice",
+                     *       "error": {},
+                     *       "error_type": "ValueError",
+                     *       "events": [
+                     *         {
+                     *           "actor": "alice",
+                     *           "at": "2026-12-04T09:30:00Z",
+                     *           "from_state": "QUEUED",
+                     *           "id": 42,
+                     *           "kind": "catalog_execution",
+                     *           "message": "succeeded",
+                     *           "progress": 42,
+                     *           "to_state": "RUNNING"
+                     *         }
+                     *       ],
+                     *       "events_total": 42,
+                     *       "finished_at": "2026-12-04T09:30:00Z",
+                     *       "id": 42,
+                     *       "inputs": {
+                     *         "bucket": "network-backups",
+                     *         "devices": [
+                     *           "router-1",
+                     *           "switch-2"
+                     *         ]
+                     *       },
+                     *       "item_id": "backup-config",
+                     *       "item_version": "2.0.0",
+                     *       "kind": "catalog_execution",
+                     *       "masked_inputs": [
+                     *         "text"
+                     *       ],
+                     *       "max_rss_kb": 42,
+                     *       "message": "succeeded",
+                     *       "priority": 0,
+                     *       "progress": 42,
+                     *       "pruned_at": "2026-12-04T09:30:00Z",
+                     *       "queue": "default",
+                     *       "queued_at": "2026-12-04T09:30:00Z",
+                     *       "result": {
+                     *         "bucket": "network-backups",
+                     *         "device_count": 2
+                     *       },
+                     *       "retried_as": 42,
+                     *       "retries": [
+                     *         42
+                     *       ],
+                     *       "retry_of": 42,
+                     *       "rev": 42,
+                     *       "secrets": [
+                     *         "text"
+                     *       ],
+                     *       "source_path": "text",
+                     *       "started_at": "2026-12-04T09:30:00Z",
+                     *       "state": "PENDING_APPROVAL",
+                     *       "timeout_seconds": 42,
+                     *       "updated_at": "2026-12-04T09:30:00Z",
+                     *       "worker": "text"
+                     *     }
+                     */
                     "application/json": components["schemas"]["JobDetail"];
                 };
             };
@@ -7769,6 +10090,11 @@ export interface operations {
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "comment": ""
+                 *     }
+                 */
                 "application/json": components["schemas"]["DecisionRequest"];
             };
         };
@@ -7779,6 +10105,36 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "attempt": 1,
+                     *       "cancel_requested": true,
+                     *       "cpu_ms": 42,
+                     *       "created_at": "2026-12-04T09:30:00Z",
+                     *       "created_by": 42,
+                     *       "created_by_name": "alice",
+                     *       "error_type": "ValueError",
+                     *       "finished_at": "2026-12-04T09:30:00Z",
+                     *       "id": 42,
+                     *       "item_id": "backup-config",
+                     *       "item_version": "2.0.0",
+                     *       "kind": "catalog_execution",
+                     *       "max_rss_kb": 42,
+                     *       "message": "succeeded",
+                     *       "priority": 0,
+                     *       "progress": 42,
+                     *       "queue": "default",
+                     *       "queued_at": "2026-12-04T09:30:00Z",
+                     *       "retried_as": 42,
+                     *       "retry_of": 42,
+                     *       "rev": 42,
+                     *       "source_path": "text",
+                     *       "started_at": "2026-12-04T09:30:00Z",
+                     *       "state": "PENDING_APPROVAL",
+                     *       "updated_at": "2026-12-04T09:30:00Z",
+                     *       "worker": "text"
+                     *     }
+                     */
                     "application/json": components["schemas"]["JobOut"];
                 };
             };
@@ -7839,6 +10195,36 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "attempt": 1,
+                     *       "cancel_requested": true,
+                     *       "cpu_ms": 42,
+                     *       "created_at": "2026-12-04T09:30:00Z",
+                     *       "created_by": 42,
+                     *       "created_by_name": "alice",
+                     *       "error_type": "ValueError",
+                     *       "finished_at": "2026-12-04T09:30:00Z",
+                     *       "id": 42,
+                     *       "item_id": "backup-config",
+                     *       "item_version": "2.0.0",
+                     *       "kind": "catalog_execution",
+                     *       "max_rss_kb": 42,
+                     *       "message": "succeeded",
+                     *       "priority": 0,
+                     *       "progress": 42,
+                     *       "queue": "default",
+                     *       "queued_at": "2026-12-04T09:30:00Z",
+                     *       "retried_as": 42,
+                     *       "retry_of": 42,
+                     *       "rev": 42,
+                     *       "source_path": "text",
+                     *       "started_at": "2026-12-04T09:30:00Z",
+                     *       "state": "PENDING_APPROVAL",
+                     *       "updated_at": "2026-12-04T09:30:00Z",
+                     *       "worker": "text"
+                     *     }
+                     */
                     "application/json": components["schemas"]["JobOut"];
                 };
             };
@@ -7873,6 +10259,23 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "items": [
+                     *         {
+                     *           "actor": "alice",
+                     *           "at": "2026-12-04T09:30:00Z",
+                     *           "from_state": "QUEUED",
+                     *           "id": 42,
+                     *           "kind": "catalog_execution",
+                     *           "message": "succeeded",
+                     *           "progress": 42,
+                     *           "to_state": "RUNNING"
+                     *         }
+                     *       ],
+                     *       "next_after": 42
+                     *     }
+                     */
                     "application/json": components["schemas"]["EventPage"];
                 };
             };
@@ -7907,6 +10310,19 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "items": [
+                     *         {
+                     *           "at": "2026-12-04T09:30:00Z",
+                     *           "id": 42,
+                     *           "line": "text",
+                     *           "stream": "text"
+                     *         }
+                     *       ],
+                     *       "next_after": 42
+                     *     }
+                     */
                     "application/json": components["schemas"]["LogPage"];
                 };
             };
@@ -7932,6 +10348,11 @@ export interface operations {
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "comment": ""
+                 *     }
+                 */
                 "application/json": components["schemas"]["DecisionRequest"];
             };
         };
@@ -7942,6 +10363,36 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "attempt": 1,
+                     *       "cancel_requested": true,
+                     *       "cpu_ms": 42,
+                     *       "created_at": "2026-12-04T09:30:00Z",
+                     *       "created_by": 42,
+                     *       "created_by_name": "alice",
+                     *       "error_type": "ValueError",
+                     *       "finished_at": "2026-12-04T09:30:00Z",
+                     *       "id": 42,
+                     *       "item_id": "backup-config",
+                     *       "item_version": "2.0.0",
+                     *       "kind": "catalog_execution",
+                     *       "max_rss_kb": 42,
+                     *       "message": "succeeded",
+                     *       "priority": 0,
+                     *       "progress": 42,
+                     *       "queue": "default",
+                     *       "queued_at": "2026-12-04T09:30:00Z",
+                     *       "retried_as": 42,
+                     *       "retry_of": 42,
+                     *       "rev": 42,
+                     *       "source_path": "text",
+                     *       "started_at": "2026-12-04T09:30:00Z",
+                     *       "state": "PENDING_APPROVAL",
+                     *       "updated_at": "2026-12-04T09:30:00Z",
+                     *       "worker": "text"
+                     *     }
+                     */
                     "application/json": components["schemas"]["JobOut"];
                 };
             };
@@ -7967,6 +10418,17 @@ export interface operations {
         };
         requestBody?: {
             content: {
+                /**
+                 * @example {
+                 *       "inputs": {
+                 *         "bucket": "network-backups",
+                 *         "devices": [
+                 *           "router-1",
+                 *           "switch-2"
+                 *         ]
+                 *       }
+                 *     }
+                 */
                 "application/json": components["schemas"]["RetryRequest"] | null;
             };
         };
@@ -7977,6 +10439,37 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "attempt": 1,
+                     *       "cancel_requested": true,
+                     *       "cpu_ms": 42,
+                     *       "created_at": "2026-12-04T09:30:00Z",
+                     *       "created_by": 42,
+                     *       "created_by_name": "alice",
+                     *       "error_type": "ValueError",
+                     *       "finished_at": "2026-12-04T09:30:00Z",
+                     *       "id": 42,
+                     *       "item_id": "backup-config",
+                     *       "item_version": "2.0.0",
+                     *       "job_id": 42,
+                     *       "kind": "catalog_execution",
+                     *       "max_rss_kb": 42,
+                     *       "message": "succeeded",
+                     *       "priority": 0,
+                     *       "progress": 42,
+                     *       "queue": "default",
+                     *       "queued_at": "2026-12-04T09:30:00Z",
+                     *       "retried_as": 42,
+                     *       "retry_of": 42,
+                     *       "rev": 42,
+                     *       "source_path": "text",
+                     *       "started_at": "2026-12-04T09:30:00Z",
+                     *       "state": "PENDING_APPROVAL",
+                     *       "updated_at": "2026-12-04T09:30:00Z",
+                     *       "worker": "text"
+                     *     }
+                     */
                     "application/json": components["schemas"]["JobCreated"];
                 };
             };
@@ -8006,6 +10499,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /** @example {} */
                     "application/json": {
                         [key: string]: string;
                     };
@@ -8028,6 +10522,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /** @example null */
                     "application/json": unknown;
                 };
             };

@@ -238,7 +238,19 @@ export default function SystemPage() {
             <Figure value={formatNumber(num(jobs.finished), 0)} label="Finished" />
             <Figure value={formatNumber(num(jobs.per_minute), 2)} label="Per minute" />
           </div>
-          <Facts rows={[["Counted since", finishedSince ? <Time iso={finishedSince} /> : null]]} />
+          {/* From the hourly rollups of every node, not this process's uptime: the start of the previous hour. */}
+          <Facts
+            rows={[
+              [
+                "Counted since",
+                finishedSince ? (
+                  <time dateTime={finishedSince} title={new Date(finishedSince).toLocaleString()}>
+                    {new Date(finishedSince).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" })} (the previous hour's start, every node)
+                  </time>
+                ) : null,
+              ],
+            ]}
+          />
         </Card>
 
         <Card id="sys-database" title="Database">
