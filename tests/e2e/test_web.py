@@ -81,7 +81,7 @@ def test_launch_backup_config_through_its_form_and_watch_it_succeed(page: Page) 
     page.locator("#root_devices_1").fill("core-sw-02")
     bucket = page.locator("#root_bucket")
     bucket.fill("x")  # live validation, before anything is sent
-    expect(page.locator(".rjsf")).to_contain_text("must NOT have fewer than 3 characters")
+    expect(page.locator(".rjsf")).to_contain_text("S3 bucket must be at least 3 characters long")
     bucket.fill("e2e-backups")
     page.get_by_label("zstd").check()
     screenshot(page, "item")
