@@ -1,5 +1,6 @@
 """Analytics: the `/api/admin/analytics` endpoints with 1,000,000 jobs (SQLite, then PostgreSQL), read from the usage
-blocks (1, 4, 16 and 64 days per item version); target p95 < 100 ms.
+blocks (1, 4, 16 and 64 days per item version); target p95 < 100 ms. The first read of the year (before the
+portal keeps what its closed days hold) is timed apart.
 
 The jobs are inserted straight into the database of a stopped server and the usage recounted (as `portal admin
 recount` does): 1,000 items of which a few are busy (a Zipf-like spread, as real catalogs have), 10 versions each
@@ -130,7 +131,12 @@ def _measure(label: str, data: Path, database_url: str = "") -> dict[str, Any]:
         floor = latency_summary(timed_gets(client, "/healthz", {}, REQUESTS)[0])
         figures["floor_healthz"] = floor
         now = datetime.now(UTC)
+        # The first read of a period also reads its closed days, which the portal then keeps (analytics_usage.py):
+        # timed apart, as what a period costs the first time after a start or a retention run.
+        began = time.perf_counter()
         year = client.get("/api/admin/analytics/items", params={"since": (now - timedelta(days=365)).isoformat()})
+        figures["items, 365 days, first read ms"] = round((time.perf_counter() - began) * 1000, 2)
+        show(f"[{NAME}]   items, 365 days, first read: {figures['items, 365 days, first read ms']:.2f} ms")
         runs = sum(i["runs"] for i in year.json()["items"])
         if runs < JOBS // 2 or year.json()["items"][0]["item_id"] != busiest:
             raise CorrectnessError(f"{label}: the year's usage counts {runs} runs, busiest {year.json()['items'][0]}")

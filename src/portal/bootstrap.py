@@ -18,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from portal import fs
+from portal.admin import analytics_usage
 from portal.audit import retention as audit_retention
 from portal.auth import credentials, login_throttle
 from portal.auth import service as auth_service
@@ -209,4 +210,5 @@ def reset_process() -> None:
     limiter.reset()
     login_throttle.addresses.reset()
     catalog_storage.forget_stores()
+    analytics_usage.closed_days.clear()
     forget_settings()

@@ -890,7 +890,8 @@ export interface paths {
         };
         /**
          * Stats
-         * @description Live counters, queues, jobs per hour, slowest and most failing items, workers and alerts. Role: operator.
+         * @description Live counters, queues, jobs per hour, slowest and most failing items, workers and alerts. Role: operator
+         *     (a failed import's details, in its alert, for publishers and admins).
          */
         get: operations["admin-stats"];
         put?: never;

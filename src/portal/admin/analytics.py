@@ -6,7 +6,6 @@ blocks of 1 to 64 days, the fewest that make up the period), whole UTC days from
 
 from __future__ import annotations
 
-import operator
 from bisect import bisect_left
 from collections import defaultdict
 from collections.abc import Iterator
@@ -15,8 +14,9 @@ from datetime import UTC, datetime, timedelta
 from itertools import accumulate
 from typing import Any
 
-from sqlalchemy import BigInteger, ColumnElement, Connection, TextClause, cast, func, literal, select, text
+from sqlalchemy import ColumnElement, Connection, TextClause, func, literal, select, text
 
+from portal.admin import analytics_usage
 from portal.admin.analytics_schemas import (
     Adoption,
     AdoptionDay,
@@ -34,7 +34,7 @@ from portal.db import session as db
 from portal.db.base import utcnow
 from portal.errors import ValidationFailed
 from portal.jobs import kinds, usage
-from portal.jobs.models import BUCKETS_PER_ROW, Job, JobUsage, JobUsageBucket
+from portal.jobs.models import Job, JobUsage
 
 DEFAULT_DAYS = 30
 MAX_DAYS = 366
@@ -81,7 +81,7 @@ def _utc(at: datetime) -> datetime:
     return at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)
 
 
-Histogram = list[int]  # the runs in each bucket, by bucket
+Histogram = analytics_usage.Histogram
 
 
 def percentiles(histogram: Histogram, *shares: float) -> list[int | None]:
@@ -92,14 +92,6 @@ def percentiles(histogram: Histogram, *shares: float) -> list[int | None]:
         return [None] * len(shares)
     ranks = [max(1, -(-int(share * total * 1000) // 1000)) for share in shares]  # ceil without float drift
     return [usage.bucket_middle(bisect_left(cumulative, rank)) for rank in ranks]
-
-
-def _add(histogram: Histogram, first: int, counts: list[int]) -> None:
-    """Add `counts` to the buckets from `first` on."""
-    end = first + len(counts)
-    if len(histogram) < end:
-        histogram.extend([0] * (end - len(histogram)))
-    histogram[first:end] = map(operator.add, histogram[first:end], counts)
 
 
 def _figures(sums: dict[str, int], histogram: Histogram) -> dict[str, Any]:
@@ -119,75 +111,29 @@ def _figures(sums: dict[str, int], histogram: Histogram) -> dict[str, Any]:
     }
 
 
-_SUMMED = ("runs", "succeeded", "failed", "cancelled", "timed", "duration_ms_sum", "cpu_ms_sum")
-_MEASURES = (*_SUMMED, "max_rss_kb")
-
-
-def _sums(values: list[int | None]) -> dict[str, int]:
-    return {name: value or 0 for name, value in zip(_MEASURES, values, strict=True)}
-
-
-def _total(column: Any) -> Any:
-    """A sum as a BigInteger (PostgreSQL's sum of bigints is a numeric, read as a Decimal)."""
-    return cast(func.sum(column), BigInteger)
-
-
 def items(
     since: datetime | None, until: datetime | None, item_id: str | None = None, limit: int = 100
 ) -> ItemsAnalytics:
     """Per item and per version: runs, outcomes, p50/p95 and average run time, CPU time, peak memory; the `limit`
     items with the most runs (only their figures are summed, from their versions')."""
     first, last = period(since, until)
-    d, h = JobUsage, JobUsageBucket
-    by_item = [d.item_id == item_id] if item_id else []
-    ran = usage.within(d, first, last, [d.item_id, d.runs], *by_item)
-    per_version: dict[str, list[tuple[str, dict[str, int]]]] = defaultdict(list)
-    histograms: dict[tuple[str, str], Histogram] = {}
     with _reading() as conn:
-        per_item: dict[str, int] = dict(
-            conn.execute(select(ran.c.item_id, _total(ran.c.runs)).group_by(ran.c.item_id)).all()
-        )
-        top = sorted(per_item, key=lambda i: (-per_item[i], i))[:limit]
-        for start in range(0, len(top), 100):
-            batch = top[start : start + 100]
-            measures = [d.item_id, d.version, *(getattr(d, name) for name in _MEASURES)]
-            cells = usage.within(d, first, last, measures, d.item_id.in_(batch))
-            versions = select(
-                cells.c.item_id,
-                cells.c.version,
-                *(_total(cells.c[name]) for name in _SUMMED),
-                func.max(cells.c.max_rss_kb),
-            ).group_by(cells.c.item_id, cells.c.version)
-            for item, version, *values in conn.execute(versions):
-                per_version[item].append((version, _sums(values)))
-            counted = [h.item_id, h.version, h.part, *(getattr(h, name) for name in usage.COUNTS)]
-            parts = usage.within(h, first, last, counted, h.item_id.in_(batch))
-            buckets = select(
-                parts.c.item_id, parts.c.version, parts.c.part, *(_total(parts.c[n]) for n in usage.COUNTS)
-            ).group_by(parts.c.item_id, parts.c.version, parts.c.part)
-            for item, version, part, *counts in conn.execute(buckets):
-                histogram = histograms.setdefault((item, version), [])
-                first_bucket = part * BUCKETS_PER_ROW
-                if len(histogram) < first_bucket + BUCKETS_PER_ROW:
-                    histogram.extend([0] * (first_bucket + BUCKETS_PER_ROW - len(histogram)))
-                histogram[first_bucket : first_bucket + BUCKETS_PER_ROW] = counts  # one row a part, once grouped
+        found, top = analytics_usage.read_period(conn, first, last, item_id, limit)
     # semver's comparison is slow: each version string is ranked once
-    newest_first = sorted({v for found in per_version.values() for v, _ in found}, key=version_sort_key, reverse=True)
-    rank = {version: n for n, version in enumerate(newest_first)}
+    every_version = {v for item in top for v in found.versions.get(item, {})}
+    rank = {version: n for n, version in enumerate(sorted(every_version, key=version_sort_key, reverse=True))}
     result = []
     for item in top:
         merged: Histogram = []
         usages = []
-        total = dict.fromkeys(_MEASURES, 0)
-        for version, sums in sorted(per_version[item], key=lambda found: rank[found[0]]):
-            histogram = histograms.get((item, version), [])
-            _add(merged, 0, histogram)
-            for name in _SUMMED:
-                total[name] += sums[name]
-            total["max_rss_kb"] = max(total["max_rss_kb"], sums["max_rss_kb"])
+        total: dict[str, int] = dict.fromkeys(analytics_usage.MEASURES, 0)
+        for version, sums in sorted(found.versions.get(item, {}).items(), key=lambda found: rank[found[0]]):
+            histogram = found.histograms.get((item, version), [])
+            analytics_usage.add_counts(merged, 0, histogram)
+            analytics_usage.add_sums(total, sums)
             usages.append(VersionUsage(version=version, **_figures(sums, histogram)))
         result.append(ItemUsage(item_id=item, versions=usages, **_figures(total, merged)))
-    return ItemsAnalytics(since=first, until=last, total_items=len(per_item), items=result)
+    return ItemsAnalytics(since=first, until=last, total_items=len(found.runs), items=result)
 
 
 def errors(

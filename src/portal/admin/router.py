@@ -11,6 +11,7 @@ from portal.admin import stats as stats_service
 from portal.admin.schemas import HealthDetailed, Stats, SystemStatus
 from portal.auth.deps import Admin, Operator
 from portal.identity.principal import Principal
+from portal.identity.roles import Role
 from portal.jobs import control
 from portal.jobs import service as jobs_service
 from portal.jobs.schemas import BulkRequest, BulkResponse, JobCreated, JobOut, RetryRequest
@@ -114,9 +115,10 @@ def bulk(
 
 
 @router.get("/stats", operation_id="admin-stats", response_model=Stats)
-def stats(_: Operator) -> Stats:
-    """Live counters, queues, jobs per hour, slowest and most failing items, workers and alerts. Role: operator."""
-    return stats_service.stats()
+def stats(principal: Operator) -> Stats:
+    """Live counters, queues, jobs per hour, slowest and most failing items, workers and alerts. Role: operator
+    (a failed import's details, in its alert, for publishers and admins)."""
+    return stats_service.stats(import_details=principal.has(Role.publisher))
 
 
 @router.get("/health/detailed", operation_id="admin-health-detailed", response_model=HealthDetailed)

@@ -63,7 +63,7 @@ def queue_depths(conn: Connection, rows: list[tuple[str, str, str, int]], now: d
     return queues
 
 
-def _alerts(last: Last24h, queues: list[QueueDepth], worker_list: list[WorkerOut]) -> list[Alert]:
+def _alerts(last: Last24h, queues: list[QueueDepth], worker_list: list[WorkerOut], import_details: bool) -> list[Alert]:
     settings = get_settings()
     alerts: list[Alert] = []
     finished = last.succeeded + last.failed + last.cancelled
@@ -98,15 +98,11 @@ def _alerts(last: Last24h, queues: list[QueueDepth], worker_list: list[WorkerOut
             )
     failed_imports, newest = import_failures.since(utcnow() - timedelta(hours=24))
     if newest is not None:
-        what = f"{newest.item_id} {newest.version or ''}".strip() if newest.item_id else newest.target
-        alerts.append(
-            Alert(
-                level="warning",
-                code="import_failed",
-                message=f"{failed_imports} catalog import(s) failed in the last 24 h; the newest, {what} "
-                f"({newest.source}): {newest.message}"[:500],
-            )
-        )
+        message = f"{failed_imports} catalog import(s) failed in the last 24 h"
+        if import_details:  # what was imported and why it failed: what the analytics show publishers
+            what = f"{newest.item_id} {newest.version or ''}".strip() if newest.item_id else newest.target
+            message += f"; the newest, {what} ({newest.source}): {newest.message}"
+        alerts.append(Alert(level="warning", code="import_failed", message=message[:500]))
     usage = shutil.disk_usage(settings.data_dir)
     free = 100 * usage.free / usage.total if usage.total else 100.0
     if free < settings.alert_disk_free_percent:
@@ -121,7 +117,7 @@ def _alerts(last: Last24h, queues: list[QueueDepth], worker_list: list[WorkerOut
     return alerts
 
 
-def stats() -> Stats:
+def stats(import_details: bool = True) -> Stats:
     """Counts by state, the last 24 hours, queues, items, workers and alerts."""
     settings = get_settings()
     now = utcnow()
@@ -201,5 +197,5 @@ def stats() -> Stats:
         slowest_items=slowest,
         failing_items=failing,
         workers=worker_list,
-        alerts=_alerts(last, queues, worker_list),
+        alerts=_alerts(last, queues, worker_list, import_details),
     )

@@ -8,6 +8,7 @@ keyword on a field's schema: a string for any problem of that field, or an objec
 
 from __future__ import annotations
 
+import ast
 import json
 import re
 from typing import Any
@@ -49,7 +50,7 @@ def value_text(value: Any) -> str:
         return value
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
-    return json.dumps(value, ensure_ascii=False)
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))  # as JavaScript's JSON.stringify
 
 
 def _at(schema: Any, path: list[str | int]) -> tuple[dict[str, Any], str]:
@@ -117,16 +118,34 @@ def describe(keyword: str, value: Any, field_schema: dict[str, Any], label: str,
     return f"{label}: {fallback}"
 
 
+def missing_property(error: jsonschema.ValidationError) -> str:
+    """The property a `required` error is about (jsonschema quotes it with Python's repr: '...', or "..." when
+    it holds a quote)."""
+    text = error.message.rsplit(" is a required property", 1)[0]
+    try:
+        value = ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        return text
+    return value if isinstance(value, str) else text
+
+
 def in_words(error: jsonschema.ValidationError, root_schema: Any) -> str:
     """A jsonschema error of the inputs in words (see `describe`)."""
     path = list(error.absolute_path)
     keyword = str(error.validator)
     if keyword == "required":
-        missing = error.message.split("'")[1] if "'" in error.message else ""
+        missing = missing_property(error)
         field_schema, label = _at(root_schema, [*path, missing])
         return describe(keyword, error.validator_value, field_schema, label, error.message)
     if keyword == "additionalProperties":
-        extra = re.findall(r"'([^']*)'", error.message)
+        declared = error.schema.get("properties", {}) if isinstance(error.schema, dict) else {}
+        patterns = error.schema.get("patternProperties", {}) if isinstance(error.schema, dict) else {}
+        instance = error.instance if isinstance(error.instance, dict) else {}
+        extra = [
+            str(key)
+            for key in instance
+            if key not in declared and not any(re.search(pattern, str(key)) for pattern in patterns)
+        ]
         if len(extra) > 1:
             return f"{', '.join(extra)} are not inputs of this item"
         return f"{extra[0] if extra else 'an input'} is not an input of this item"

@@ -184,7 +184,7 @@ def _field_path(error: jsonschema.ValidationError) -> str:
         else:
             parts.append(("." if parts else "") + str(part))
     if error.validator == "required" and isinstance(error.validator_value, list):
-        missing = error.message.split("'")[1] if "'" in error.message else ""
+        missing = input_messages.missing_property(error)
         if missing:
             parts.append(("." if parts else "") + missing)
     return "".join(parts) or "(root)"

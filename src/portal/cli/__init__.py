@@ -160,6 +160,7 @@ def admin_recount() -> None:
     with db.write() as s:
         counters.rebuild(s.connection())
         usage.rebuild(s.connection())
+        usage.record_change(s.connection(), *usage.ALL_DAYS)  # what the analytics kept of closed days is stale
     click.echo("job counters, rollups and usage rebuilt")
 
 

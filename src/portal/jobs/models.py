@@ -203,6 +203,18 @@ class JobHourly(Base):
     timed: Mapped[int] = mapped_column(BigInteger, default=0)
 
 
+class UsageChange(Base):
+    """A change of the usage of closed blocks (`usage.CLOSED_AFTER`: the retention removing runs, a recount): the
+    days `[first_day, end_day)` it touched. The analytics keep what they read of closed days until a change
+    touches them; the newest 1,000 are kept."""
+
+    __tablename__ = "usage_changes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    first_day: Mapped[datetime] = mapped_column()
+    end_day: Mapped[datetime] = mapped_column()
+
+
 class JobUsage(Base):
     """Per block of `span` days from `day` (1, 4, 16 and 64 days, aligned on 1970-01-01), item and version: finished
     runs, their outcomes and durations, CPU time and peak memory. Every run counts in one block of each span, so a

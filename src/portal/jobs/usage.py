@@ -13,11 +13,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Subquery, Table, and_, delete, event, insert, select, union_all
+from sqlalchemy import Connection, Subquery, Table, and_, delete, event, func, insert, select, union_all
 from sqlalchemy.orm import Session
 
+from portal.db.base import utcnow
 from portal.jobs import counters, kinds
-from portal.jobs.models import BUCKETS_PER_ROW, Job, JobUsage, JobUsageBucket
+from portal.jobs.models import BUCKETS_PER_ROW, Job, JobUsage, JobUsageBucket, UsageChange
 
 usage_t: Table = JobUsage.__table__  # type: ignore[assignment]
 buckets_t: Table = JobUsageBucket.__table__  # type: ignore[assignment]
@@ -28,6 +29,11 @@ COUNTS = tuple(f"n{i}" for i in range(BUCKETS_PER_ROW))  # a bucket row's counts
 RATIO = 1.2  # each bucket 20 % wider than the one before: a percentile is known within 10 %
 _SUMS = ("runs", "succeeded", "failed", "cancelled", "timed", "duration_ms_sum", "cpu_ms_sum")
 _KEY = "portal.job_usage_deltas"
+# A block that ended this long ago is closed: a run ends in the blocks of its own day, so only the retention or
+# a recount changes a closed block (each records a change), as long as the nodes' clocks agree within this.
+CLOSED_AFTER = timedelta(hours=6)
+KEPT_CHANGES = 1000
+ALL_DAYS = (EPOCH, datetime(9999, 1, 1, tzinfo=UTC))
 Cell = tuple[int, datetime, str, str]  # (span, first day, item, version)
 
 
@@ -53,6 +59,37 @@ def blocks(first: datetime, last: datetime) -> list[tuple[int, datetime, datetim
             ranges.append((span, day, day + span * DAY))
         day += span * DAY
     return ranges
+
+
+def closed_before(now: datetime) -> datetime:
+    """The first day of the blocks that may still change: a block ending on or before it is closed."""
+    return day_of(now - CLOSED_AFTER)
+
+
+def record_change(conn: Connection, first_day: datetime, end_day: datetime) -> None:
+    """The usage of closed blocks within `[first_day, end_day)` changed (the retention removed runs from them, a
+    recount rewrote them: `ALL_DAYS`); the oldest changes beyond `KEPT_CHANGES` go."""
+    newest = conn.execute(
+        insert(UsageChange).values(first_day=first_day, end_day=end_day).returning(UsageChange.id)
+    ).scalar_one()
+    conn.execute(delete(UsageChange).where(UsageChange.id <= newest - KEPT_CHANGES))
+
+
+def newest_change(conn: Connection) -> int:
+    """The id of the newest change (0 when there is none)."""
+    return int(conn.scalar(select(func.max(UsageChange.id))) or 0)
+
+
+def changed_since(conn: Connection, seen: int, first_day: datetime, end_day: datetime) -> bool:
+    """Whether a change after `seen` touched a day of `[first_day, end_day)` (or `seen` is older than the changes
+    kept, which can no longer tell)."""
+    oldest = conn.scalar(select(func.min(UsageChange.id)))
+    if oldest is not None and seen < oldest - 1:
+        return True
+    touched = select(UsageChange.id).where(
+        UsageChange.id > seen, UsageChange.first_day < end_day, UsageChange.end_day > first_day
+    )
+    return conn.execute(touched.limit(1)).first() is not None
 
 
 def within(table: Any, first: datetime, last: datetime, columns: Sequence[Any], *where: Any) -> Subquery:
@@ -173,6 +210,10 @@ def _apply(session: Session) -> None:
     if deltas is None:
         return
     conn = session.connection()
+    closed = closed_before(utcnow())
+    touched = [(day, day + span * DAY) for span, day, _item, _version in deltas.cells if day + span * DAY <= closed]
+    if touched:
+        record_change(conn, min(start for start, _ in touched), max(end for _, end in touched))
     cells = []
     for (span, day, item_id, version), values in sorted(deltas.cells.items()):
         row: dict[str, Any] = {"span": span, "day": day, "item_id": item_id, "version": version, "max_rss_kb": 0}

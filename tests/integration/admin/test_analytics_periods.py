@@ -13,13 +13,13 @@ from typing import Any
 import pytest
 from sqlalchemy import select, update
 
-from portal.admin import analytics
+from portal.admin import analytics, analytics_usage
 from portal.catalog import service as catalog_service
 from portal.db import session as db
 from portal.db.base import utcnow
 from portal.identity.principal import SYSTEM
+from portal.jobs import retention, usage
 from portal.jobs import service as jobs_service
-from portal.jobs import usage
 from portal.jobs.models import Job
 from tests.conftest import migrated_database
 from tests.helpers import item_files, write
@@ -30,7 +30,7 @@ VERSIONS = [("busy", "1.0.0"), ("busy", "1.1.0"), ("busy", "1.1.0"), ("quiet", "
 @pytest.fixture(params=["sqlite", "postgresql"])
 def history(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[None]:
     """160 runs finished over the last 400 days, the usage recounted from them."""
-    with migrated_database(request, tmp_path / "data", catalog_load_examples=False):
+    with migrated_database(request, tmp_path / "data", catalog_load_examples=False, job_retention_days=200):
         for item, version in set(VERSIONS):
             write(tmp_path / "items" / item / version, item_files(item, version))
         catalog_service.import_local(SYSTEM, str(tmp_path / "items"), enforce_roots=False)
@@ -96,3 +96,27 @@ def test_every_period_counts_the_runs_of_its_days_exactly() -> None:
         for usage_of_item in answer.items:
             assert usage_of_item.runs == sum(v.runs for v in usage_of_item.versions)
         assert answer.total_items == len({item_id for item_id, _ in expected})
+
+
+@pytest.mark.usefixtures("history")
+def test_closed_days_are_read_once_until_the_retention_changes_them() -> None:
+    year = (utcnow() - timedelta(days=365), None)
+    first = analytics.items(*year)
+    assert analytics_usage.closed_days._periods, "the closed days of the period are kept"
+    assert analytics.items(*year) == first  # from memory, the same
+    kept = next(iter(analytics_usage.closed_days._periods.values()))
+    with db.write() as s:  # a change of days before the period leaves what it kept
+        usage.record_change(s.connection(), first.since - timedelta(days=100), first.since)
+    assert analytics.items(*year) == first
+    assert next(iter(analytics_usage.closed_days._periods.values())) is kept
+
+    # The retention (job_retention_days=200) deletes the runs created and finished over 200 days ago.
+    with db.write() as s:
+        s.execute(update(Job).values(created_at=Job.started_at))
+    assert retention.prune().deleted > 0
+    with db.read() as s:
+        remaining = s.execute(select(Job.finished_at)).scalars().all()
+    after = analytics.items(*year)
+    in_period = [at for at in remaining if at is not None and after.since <= at < after.until]
+    assert sum(item.runs for item in after.items) == len(in_period)
+    assert after != first

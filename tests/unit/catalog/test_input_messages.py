@@ -28,3 +28,18 @@ def test_several_unexpected_inputs_are_named_together() -> None:
     assert input_errors(validator, {"x": 1, "y": 2}) == [
         {"field": "(root)", "message": "x, y are not inputs of this item"}
     ]
+
+
+def test_names_with_quotes_and_inputs_allowed_by_a_pattern() -> None:
+    schema = {
+        "type": "object",
+        "required": ["it's"],
+        "properties": {"it's": {"title": "Its"}},
+        "patternProperties": {"^x-": {}},
+        "additionalProperties": False,
+    }
+    errors = input_errors(Draft7Validator(schema), {"x-extra": 1, "bad": 2})
+    assert sorted(errors, key=lambda e: e["field"]) == [
+        {"field": "(root)", "message": "bad is not an input of this item"},
+        {"field": "it's", "message": "Its is required"},
+    ]

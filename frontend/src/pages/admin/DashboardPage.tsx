@@ -221,7 +221,7 @@ export default function DashboardPage() {
                 }`}
               >
                 <strong className="mr-1 uppercase">{a.level}</strong> {a.message}
-                {a.code === "import_failed" && (
+                {a.code === "import_failed" && hasRole(me.data?.role, "publisher") && (
                   <>
                     {" "}
                     <Link className="link" to="/admin/analytics#failed-imports">
