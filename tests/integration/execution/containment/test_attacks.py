@@ -158,12 +158,16 @@ def test_a_fork_bomb_hits_the_jobs_process_limit(portal: Sandboxed) -> None:
         assert admin.get("/healthz").status_code == 200
 
 
-def test_memory_counts_over_all_of_a_jobs_processes(portal: Sandboxed) -> None:
+def test_a_jobs_memory_is_limited_over_its_processes_or_else_per_process(portal: Sandboxed) -> None:
     memory = portal.protections()["memory_limit"]
-    if not memory["on"]:
-        pytest.skip(f"this machine cannot sum a job's memory here: {memory['detail']}")
-    # Five processes of 100 MB each: every one under the 256 MB of the item, together twice over.
-    job = portal.run("memory-spread", {"mb": 100, "processes": 5})
+    if memory["on"]:
+        # Five processes of 100 MB each: every one under the 256 MB of the item, together twice over.
+        job = portal.run("memory-spread", {"mb": 100, "processes": 5})
+    else:
+        # No cgroup to sum them here (unprivileged): the limit holds per process, as docs/architecture.md says
+        # and the portal reports among its protections; one process over the item's 256 MB still fails.
+        assert memory["detail"].startswith("per process only"), memory
+        job = portal.run("memory-spread", {"mb": 300, "processes": 0})
     assert job["state"] == "FAILED"
     assert job["error"]["type"] == "MemoryError", job["error"]
 
