@@ -10,6 +10,11 @@ Create Date: 2026-12-05
 
 from __future__ import annotations
 
+import math
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
 import sqlalchemy as sa
 from alembic import op
 
@@ -62,9 +67,90 @@ def upgrade() -> None:
     op.create_index("ix_job_usage_item", "job_usage", ["item_id", "span", "day"])
     # 16 buckets a row, keyed by item first: read for chosen items only
     _table("job_usage_buckets", ("item_id", "span", "day", "version", "part"), tuple(f"n{i}" for i in range(16)))
-    from portal.jobs import usage
+    _recount(op.get_bind())
 
-    usage.rebuild(op.get_bind())
+
+# The recount as it was at this revision (`jobs/usage.py` then), frozen here: a later change of the live code or
+# of the tables must not change what upgrading an old database through this step does.
+_SPANS = (1, 4, 16, 64)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_RATIO = 1.2
+_PER_ROW = 16
+_ENDED = ("SUCCEEDED", "FAILED", "CANCELLED")
+
+
+def _day(at: datetime) -> datetime:
+    at = at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)
+    return at.replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+def _bucket(ms: int) -> int:
+    return 0 if ms <= 1 else math.ceil(math.log(ms) / math.log(_RATIO) - 1e-9)
+
+
+def _recount(conn: sa.Connection) -> None:
+    """Fill the usage blocks from every finished run of an item stored in the jobs."""
+    jobs = sa.table(
+        "jobs",
+        *(sa.column(name) for name in ("state", "item_id", "item_version", "cpu_ms", "max_rss_kb", "kind")),
+        sa.column("started_at", UTCDateTime()),
+        sa.column("finished_at", UTCDateTime()),
+    )
+    runs = sa.select(
+        jobs.c.state,
+        jobs.c.item_id,
+        jobs.c.item_version,
+        jobs.c.started_at,
+        jobs.c.finished_at,
+        jobs.c.cpu_ms,
+        jobs.c.max_rss_kb,
+    ).where(jobs.c.kind == "catalog_execution", jobs.c.state.in_(_ENDED), jobs.c.finished_at.is_not(None))
+    cells: dict[tuple[int, datetime, str, str], dict[str, int]] = {}
+    buckets: Counter[tuple[int, datetime, str, str, int]] = Counter()
+    for state, item_id, version, started_at, finished_at, cpu_ms, rss in conn.execute(runs):
+        day = _day(finished_at)
+        values = {"runs": 1, state.lower(): 1, "cpu_ms_sum": cpu_ms or 0}
+        if started_at is not None:
+            took = max(0, int((finished_at - started_at).total_seconds() * 1000))
+            values.update(timed=1, duration_ms_sum=took)
+        for span in _SPANS:
+            block = day - ((day - _EPOCH).days % span) * timedelta(days=1)
+            cell = cells.setdefault((span, block, item_id, version), dict.fromkeys(SUMS, 0))
+            for name, value in values.items():
+                cell[name] += value
+            cell["max_rss_kb"] = max(cell["max_rss_kb"], rss or 0)
+            if started_at is not None:
+                buckets[(span, block, item_id, version, _bucket(values["duration_ms_sum"]))] += 1
+    usage = sa.table(
+        "job_usage", *(sa.column(n) for n in ("span", "item_id", "version", *SUMS)), sa.column("day", UTCDateTime())
+    )
+    counts = tuple(f"n{i}" for i in range(_PER_ROW))
+    usage_buckets = sa.table(
+        "job_usage_buckets",
+        *(sa.column(n) for n in ("span", "item_id", "version", "part", *counts)),
+        sa.column("day", UTCDateTime()),
+    )
+    rows = [{"span": s, "day": d, "item_id": i, "version": v, **c} for (s, d, i, v), c in cells.items()]
+    parts: dict[tuple[int, datetime, str, str, int], dict[str, Any]] = {}
+    for (span, day, item_id, version, bucket), n in buckets.items():
+        part, index = divmod(bucket, _PER_ROW)
+        row = parts.setdefault(
+            (span, day, item_id, version, part),
+            {
+                "span": span,
+                "day": day,
+                "item_id": item_id,
+                "version": version,
+                "part": part,
+                **dict.fromkeys(counts, 0),
+            },
+        )
+        row[f"n{index}"] += n
+    for start in range(0, len(rows), 20_000):
+        conn.execute(sa.insert(usage), rows[start : start + 20_000])
+    bucket_rows = [parts[key] for key in sorted(parts)]
+    for start in range(0, len(bucket_rows), 20_000):
+        conn.execute(sa.insert(usage_buckets), bucket_rows[start : start + 20_000])
 
 
 def downgrade() -> None:
