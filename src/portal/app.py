@@ -41,6 +41,7 @@ from portal.realtime.router import router as realtime_router
 from portal.schedules.router import router as schedules_router
 from portal.secrets.router import router as secrets_router
 from portal.settings import Settings, get_settings, use_settings
+from portal.sources.router import router as sources_router
 
 log = logging.getLogger(__name__)
 WEB_DIR = Path(__file__).parent / "web"
@@ -255,6 +256,7 @@ def create_app(settings: Settings | None = None, *, run_executor: bool = True) -
     app.include_router(admin_router)
     app.include_router(secrets_router)
     app.include_router(schedules_router)
+    app.include_router(sources_router)
     app.include_router(realtime_router)
     app.include_router(dev_router, include_in_schema=settings.dev)  # 404 unless PORTAL_DEV (not a 405 of the UI's)
     _mount_ui(app)

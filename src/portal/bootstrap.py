@@ -39,6 +39,7 @@ from portal.realtime.hub import hub
 from portal.schedules import service as schedules_service
 from portal.schedules.scheduler import SchedulerDuty
 from portal.settings import EXAMPLES_DIR, Settings, forget_settings, use_settings
+from portal.sources import service as sources_service
 
 log = logging.getLogger(__name__)
 
@@ -91,6 +92,8 @@ def _prepare_data(settings: Settings) -> str | None:
             )
     if settings.catalog_load_examples and (EXAMPLES_DIR / "items").is_dir():
         catalog_examples.load(SYSTEM, EXAMPLES_DIR)
+    if settings.sources_file is not None:
+        sources_service.seed_from_file(settings.sources_file)
     return password
 
 

@@ -53,6 +53,13 @@ class Conflict(PortalError):
     code = "conflict"
 
 
+class PreconditionRequired(PortalError):
+    """428: the request must say which version it changes (`If-Match`)."""
+
+    status_code = 428
+    code = "precondition_required"
+
+
 class PayloadTooLarge(PortalError):
     status_code = 413
     code = "payload_too_large"

@@ -146,6 +146,14 @@ class Settings(BaseSettings):
     git_timeout_seconds: int = Field(default=120, ge=5, le=3600)
     git_webhook_secret: str = ""
     git_webhook_repos: Annotated[list[str], NoDecode] = []
+    # Catalog sources (portal.sources): a document to seed the first revision from, and whether credentials
+    # written inline are refused (otherwise a warning).
+    sources_file: Path | None = Field(
+        default=None, description="a sources.yaml that seeds the sources document when no revision exists yet"
+    )
+    sources_strict: bool = Field(
+        default=False, description="refuse a sources document with a credential written inline (not just warn)"
+    )
 
     # Auth
     session_hours: float = 12.0
@@ -235,6 +243,11 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             return [Path(part.strip()) for part in value.split(",") if part.strip()]
         return value
+
+    @field_validator("sources_file", mode="before")
+    @classmethod
+    def _no_sources_file(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
 
     @field_validator("job_uids")
     @classmethod

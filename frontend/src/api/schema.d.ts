@@ -881,6 +881,136 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/admin/sources": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get Sources
+         * @description The current document (credentials redacted), each source with its `status`, and its revision; the ETag
+         *     header (also `etag`) is what a save sends back as If-Match. Role: admin.
+         */
+        get: operations["sources-get"];
+        /**
+         * Save Sources
+         * @description Replace the whole document (JSON). If-Match is required (428 without; 409 `stale_revision` when the
+         *     document changed since it was read, its current ETag in `details`); 422 `validation_failed` with the
+         *     validation answer in `details` when invalid; otherwise a new revision (none when nothing changed), audited.
+         *     A masked value (`***`) left as read keeps the stored credential. Role: admin.
+         */
+        put: operations["sources-save"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/admin/sources/revisions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List Revisions
+         * @description Saved revisions, newest first. Role: admin.
+         */
+        get: operations["sources-revisions"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/admin/sources/revisions/{revision}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get Revision
+         * @description One revision with its document (credentials redacted). Role: admin.
+         */
+        get: operations["sources-revision"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/admin/sources/revisions/{revision}/diff": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Diff Revision
+         * @description The changed fields and a unified YAML diff from `against` to `revision` (redacted). Role: admin.
+         */
+        get: operations["sources-revision-diff"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/admin/sources/revisions/{revision}/rollback": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Rollback
+         * @description Save the content of an older revision as a new revision (checked again; If-Match required as for a
+         *     save). Role: admin.
+         */
+        post: operations["sources-rollback"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/admin/sources/validate": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Validate Sources
+         * @description The validation answer for a document sent as JSON, or as YAML text (Content-Type application/yaml or
+         *     text/yaml: problems then carry their line); nothing is saved. Role: admin.
+         */
+        post: operations["sources-validate"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/admin/stats": {
         parameters: {
             query?: never;
@@ -2730,6 +2860,23 @@ export interface components {
              */
             next_after: number | null;
         };
+        /** FieldChange */
+        FieldChange: {
+            /** After */
+            after?: unknown;
+            /** Before */
+            before?: unknown;
+            /**
+             * Change
+             * @enum {string}
+             */
+            change: "added" | "removed" | "changed";
+            /**
+             * Field
+             * @description like sources[platform].url; a source is named by its id
+             */
+            field: string;
+        };
         /** FileChange */
         FileChange: {
             /**
@@ -2764,6 +2911,46 @@ export interface components {
             unchanged: number;
         };
         /**
+         * FolderSource
+         * @description Items from a folder under the allowed roots (PORTAL_CATALOG_LOCAL_ROOTS).
+         */
+        FolderSource: {
+            /**
+             * Development
+             * @description run versions straight from the folder (edits apply)
+             * @default false
+             */
+            development: boolean;
+            /**
+             * Enabled
+             * @default true
+             */
+            enabled: boolean;
+            /**
+             * Id
+             * @description unique; lower-case letters, digits, '_' and '-'
+             * @example examples
+             */
+            id: string;
+            /**
+             * Path
+             * @description absolute, or relative to an allowed root
+             * @example /srv/catalog
+             */
+            path: string;
+            /**
+             * Poll Seconds
+             * @description 60 to 86400, or 0: never polled
+             * @default 300
+             */
+            poll_seconds: number;
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "folder";
+        };
+        /**
          * GitImportRequest
          * @description An import from Git: the API's body, and the inputs of the `catalog_import` job that carries it out.
          */
@@ -2796,6 +2983,59 @@ export interface components {
              * @description imports the tag item_id@version
              */
             version?: string | null;
+        };
+        /**
+         * GitSource
+         * @description Items from the tags of a Git repository.
+         */
+        GitSource: {
+            credentials?: components["schemas"]["SourceCredentials"] | null;
+            /**
+             * Enabled
+             * @default true
+             */
+            enabled: boolean;
+            /**
+             * Id
+             * @description unique; lower-case letters, digits, '_' and '-'
+             * @example platform
+             */
+            id: string;
+            /**
+             * Path
+             * @description the folder of items inside the repository
+             * @default items
+             */
+            path: string;
+            /**
+             * Poll Seconds
+             * @description 60 to 86400, or 0: never polled
+             * @default 300
+             */
+            poll_seconds: number;
+            /**
+             * Tags
+             * @description which tags count, as a glob of item-id@version
+             * @default *@*
+             */
+            tags: string;
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "git";
+            /**
+             * Url
+             * @description https:// or ssh:// (or user@host:path)
+             * @example https://git.example.com/c.git
+             */
+            url: string;
+            /**
+             * Webhook
+             * @description whether its push webhook is accepted
+             * @default false
+             */
+            webhook: boolean;
         };
         /** GrowthPoint */
         GrowthPoint: {
@@ -3539,6 +3779,26 @@ export interface components {
             /** Succeeded */
             succeeded: number;
         };
+        /** LayerResult */
+        LayerResult: {
+            /** Errors */
+            errors?: components["schemas"]["Problem"][];
+            /**
+             * Layer
+             * @enum {string}
+             */
+            layer: "parse" | "schema" | "semantics" | "security" | "probe";
+            /**
+             * Note
+             * @description why the layer did not run
+             */
+            note?: string | null;
+            /**
+             * Valid
+             * @description null when the layer did not run
+             */
+            valid: boolean | null;
+        };
         /** LocalImportRequest */
         LocalImportRequest: {
             /**
@@ -3854,6 +4114,21 @@ export interface components {
              */
             type: "ping";
         };
+        /** Problem */
+        Problem: {
+            /**
+             * Field
+             * @description the path of the field at fault, like sources[1].url ('(document)' for all)
+             */
+            field: string;
+            /**
+             * Line
+             * @description its line, when the document was sent as YAML
+             */
+            line?: number | null;
+            /** Message */
+            message: string;
+        };
         /** ProblemOut */
         ProblemOut: {
             /** File */
@@ -3947,6 +4222,89 @@ export interface components {
              * @description why (kept in the history and the audit log)
              */
             reason?: string | null;
+        };
+        /** RevisionDetail */
+        RevisionDetail: {
+            /** Author */
+            author: string;
+            /** Content Hash */
+            content_hash: string;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /** @description credentials redacted */
+            document: components["schemas"]["SourcesDocument"];
+            /** Message */
+            message: string;
+            /** Revision */
+            revision: number;
+            /**
+             * Sources
+             * @description how many sources the revision holds
+             */
+            sources: number;
+        };
+        /** RevisionDiff */
+        RevisionDiff: {
+            /**
+             * Against
+             * @description the older side; null: the empty document
+             */
+            against: number | null;
+            /** Changes */
+            changes: components["schemas"]["FieldChange"][];
+            /** Revision */
+            revision: number;
+            /**
+             * Unified
+             * @description a unified diff of the two documents as YAML
+             */
+            unified: string;
+        };
+        /** RevisionOut */
+        RevisionOut: {
+            /** Author */
+            author: string;
+            /** Content Hash */
+            content_hash: string;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /** Message */
+            message: string;
+            /** Revision */
+            revision: number;
+            /**
+             * Sources
+             * @description how many sources the revision holds
+             */
+            sources: number;
+        };
+        /** RevisionPage */
+        RevisionPage: {
+            /** Items */
+            items: components["schemas"]["RevisionOut"][];
+            /** Page */
+            page: number;
+            /** Page Size */
+            page_size: number;
+            /** Total */
+            total: number;
+        };
+        /** SaveResult */
+        SaveResult: {
+            current: components["schemas"]["SourcesView"];
+            /**
+             * Saved
+             * @description false when the document equals the current one (no revision is made)
+             */
+            saved: boolean;
+            /** Warnings */
+            warnings: components["schemas"]["Problem"][];
         };
         /** ScheduleCreate */
         ScheduleCreate: {
@@ -4280,6 +4638,114 @@ export interface components {
             items?: string[] | null;
             /** Value */
             value?: string | null;
+        };
+        /**
+         * SourceCredentials
+         * @description A reference to an admin secret: a token for HTTPS, a private key for SSH. Never the credential itself.
+         */
+        SourceCredentials: {
+            /**
+             * Secret
+             * @description the name of an admin secret
+             * @example CATALOG_DEPLOY_TOKEN
+             */
+            secret: string;
+        };
+        /** SourceStatus */
+        SourceStatus: {
+            /**
+             * State
+             * @description disabled: its `enabled` is false
+             * @enum {string}
+             */
+            state: "available" | "disabled";
+        };
+        /**
+         * SourceView
+         * @description A source as saved (credentials redacted), with its state.
+         */
+        SourceView: {
+            /** Id */
+            id: string;
+            status: components["schemas"]["SourceStatus"];
+            /**
+             * Type
+             * @enum {string}
+             */
+            type: "git" | "folder";
+        } & {
+            [key: string]: unknown;
+        };
+        /**
+         * SourcesDocument
+         * @description All the catalog's sources, as one document.
+         * @example {
+         *       "apiVersion": "portal/v1",
+         *       "kind": "CatalogSources",
+         *       "sources": [
+         *         {
+         *           "credentials": {
+         *             "secret": "CATALOG_DEPLOY_TOKEN"
+         *           },
+         *           "enabled": true,
+         *           "id": "platform",
+         *           "path": "items",
+         *           "poll_seconds": 300,
+         *           "tags": "*@*",
+         *           "type": "git",
+         *           "url": "https://git.example.com/platform/catalog.git",
+         *           "webhook": true
+         *         },
+         *         {
+         *           "id": "local",
+         *           "path": "/srv/catalog",
+         *           "poll_seconds": 0,
+         *           "type": "folder"
+         *         }
+         *       ]
+         *     }
+         */
+        SourcesDocument: {
+            /**
+             * Apiversion
+             * @constant
+             */
+            apiVersion: "portal/v1";
+            /**
+             * Kind
+             * @constant
+             */
+            kind: "CatalogSources";
+            /** Sources */
+            sources?: (components["schemas"]["GitSource"] | components["schemas"]["FolderSource"])[];
+        };
+        /**
+         * SourcesView
+         * @description The current document (its sources carry a read-only `status`) and the revision it is.
+         */
+        SourcesView: {
+            /** Apiversion */
+            apiVersion: string;
+            /** Author */
+            author: string | null;
+            /** Created At */
+            created_at: string | null;
+            /**
+             * Etag
+             * @description the content hash; send it back as If-Match to save
+             */
+            etag: string;
+            /** Kind */
+            kind: string;
+            /** Message */
+            message: string;
+            /**
+             * Revision
+             * @description null before the first save
+             */
+            revision: number | null;
+            /** Sources */
+            sources: components["schemas"]["SourceView"][];
         };
         /** Stats */
         Stats: {
@@ -4651,6 +5117,17 @@ export interface components {
             display_name?: string | null;
             /** Role */
             role?: string | null;
+        };
+        /** ValidationAnswer */
+        ValidationAnswer: {
+            /** Errors */
+            errors: components["schemas"]["Problem"][];
+            /** Layers */
+            layers: components["schemas"]["LayerResult"][];
+            /** Valid */
+            valid: boolean;
+            /** Warnings */
+            warnings: components["schemas"]["Problem"][];
         };
         /** ValidationError */
         ValidationError: {
@@ -8169,6 +8646,467 @@ export interface operations {
                      *     }
                      */
                     "application/json": components["schemas"]["SecretOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "sources-get": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "apiVersion": "text",
+                     *       "author": "text",
+                     *       "created_at": "2026-12-04T09:30:00Z",
+                     *       "etag": "text",
+                     *       "kind": "catalog_execution",
+                     *       "message": "succeeded",
+                     *       "revision": 42,
+                     *       "sources": [
+                     *         {
+                     *           "id": "text",
+                     *           "status": {
+                     *             "state": "available"
+                     *           },
+                     *           "type": "git"
+                     *         }
+                     *       ]
+                     *     }
+                     */
+                    "application/json": components["schemas"]["SourcesView"];
+                };
+            };
+        };
+    };
+    "sources-save": {
+        parameters: {
+            query?: {
+                /** @description why: kept with the revision */
+                message?: string;
+            };
+            header?: {
+                /** @description the ETag of the document read (required: 428 without) */
+                "If-Match"?: string | null;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "apiVersion": "portal/v1",
+                 *       "kind": "CatalogSources",
+                 *       "sources": [
+                 *         {
+                 *           "credentials": {
+                 *             "secret": "CATALOG_DEPLOY_TOKEN"
+                 *           },
+                 *           "enabled": true,
+                 *           "id": "platform",
+                 *           "path": "items",
+                 *           "poll_seconds": 300,
+                 *           "tags": "*@*",
+                 *           "type": "git",
+                 *           "url": "https://git.example.com/platform/catalog.git",
+                 *           "webhook": true
+                 *         },
+                 *         {
+                 *           "id": "local",
+                 *           "path": "/srv/catalog",
+                 *           "poll_seconds": 0,
+                 *           "type": "folder"
+                 *         }
+                 *       ]
+                 *     }
+                 */
+                "application/json": components["schemas"]["SourcesDocument"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "current": {
+                     *         "apiVersion": "text",
+                     *         "author": "text",
+                     *         "created_at": "2026-12-04T09:30:00Z",
+                     *         "etag": "text",
+                     *         "kind": "catalog_execution",
+                     *         "message": "succeeded",
+                     *         "revision": 42,
+                     *         "sources": [
+                     *           {
+                     *             "id": "text",
+                     *             "status": {
+                     *               "state": "available"
+                     *             },
+                     *             "type": "git"
+                     *           }
+                     *         ]
+                     *       },
+                     *       "saved": true,
+                     *       "warnings": [
+                     *         {
+                     *           "field": "text",
+                     *           "line": 42,
+                     *           "message": "succeeded"
+                     *         }
+                     *       ]
+                     *     }
+                     */
+                    "application/json": components["schemas"]["SaveResult"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "sources-revisions": {
+        parameters: {
+            query?: {
+                page?: number;
+                page_size?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "items": [
+                     *         {
+                     *           "author": "text",
+                     *           "content_hash": "text",
+                     *           "created_at": "2026-12-04T09:30:00Z",
+                     *           "message": "succeeded",
+                     *           "revision": 42,
+                     *           "sources": 42
+                     *         }
+                     *       ],
+                     *       "page": 1,
+                     *       "page_size": 42,
+                     *       "total": 42
+                     *     }
+                     */
+                    "application/json": components["schemas"]["RevisionPage"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "sources-revision": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                revision: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "author": "text",
+                     *       "content_hash": "text",
+                     *       "created_at": "2026-12-04T09:30:00Z",
+                     *       "document": {
+                     *         "apiVersion": "portal/v1",
+                     *         "kind": "CatalogSources",
+                     *         "sources": [
+                     *           {
+                     *             "credentials": {
+                     *               "secret": "CATALOG_DEPLOY_TOKEN"
+                     *             },
+                     *             "enabled": true,
+                     *             "id": "platform",
+                     *             "path": "items",
+                     *             "poll_seconds": 300,
+                     *             "tags": "*@*",
+                     *             "type": "git",
+                     *             "url": "https://git.example.com/platform/catalog.git",
+                     *             "webhook": true
+                     *           },
+                     *           {
+                     *             "id": "local",
+                     *             "path": "/srv/catalog",
+                     *             "poll_seconds": 0,
+                     *             "type": "folder"
+                     *           }
+                     *         ]
+                     *       },
+                     *       "message": "succeeded",
+                     *       "revision": 42,
+                     *       "sources": 42
+                     *     }
+                     */
+                    "application/json": components["schemas"]["RevisionDetail"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "sources-revision-diff": {
+        parameters: {
+            query?: {
+                /** @description older side (default: the one before) */
+                against?: number | null;
+            };
+            header?: never;
+            path: {
+                revision: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "against": 42,
+                     *       "changes": [
+                     *         {
+                     *           "after": null,
+                     *           "before": null,
+                     *           "change": "added",
+                     *           "field": "text"
+                     *         }
+                     *       ],
+                     *       "revision": 42,
+                     *       "unified": "text"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["RevisionDiff"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "sources-rollback": {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description the ETag of the document read (required: 428 without) */
+                "If-Match"?: string | null;
+            };
+            path: {
+                revision: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "current": {
+                     *         "apiVersion": "text",
+                     *         "author": "text",
+                     *         "created_at": "2026-12-04T09:30:00Z",
+                     *         "etag": "text",
+                     *         "kind": "catalog_execution",
+                     *         "message": "succeeded",
+                     *         "revision": 42,
+                     *         "sources": [
+                     *           {
+                     *             "id": "text",
+                     *             "status": {
+                     *               "state": "available"
+                     *             },
+                     *             "type": "git"
+                     *           }
+                     *         ]
+                     *       },
+                     *       "saved": true,
+                     *       "warnings": [
+                     *         {
+                     *           "field": "text",
+                     *           "line": 42,
+                     *           "message": "succeeded"
+                     *         }
+                     *       ]
+                     *     }
+                     */
+                    "application/json": components["schemas"]["SaveResult"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    "sources-validate": {
+        parameters: {
+            query?: {
+                /** @description also run the probe layer (git ls-remote, folder readable) */
+                probe?: boolean;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "apiVersion": "portal/v1",
+                 *       "kind": "CatalogSources",
+                 *       "sources": [
+                 *         {
+                 *           "credentials": {
+                 *             "secret": "CATALOG_DEPLOY_TOKEN"
+                 *           },
+                 *           "enabled": true,
+                 *           "id": "platform",
+                 *           "path": "items",
+                 *           "poll_seconds": 300,
+                 *           "tags": "*@*",
+                 *           "type": "git",
+                 *           "url": "https://git.example.com/platform/catalog.git",
+                 *           "webhook": true
+                 *         },
+                 *         {
+                 *           "id": "local",
+                 *           "path": "/srv/catalog",
+                 *           "poll_seconds": 0,
+                 *           "type": "folder"
+                 *         }
+                 *       ]
+                 *     }
+                 */
+                "application/json": components["schemas"]["SourcesDocument"];
+                "application/yaml": string;
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "errors": [
+                     *         {
+                     *           "field": "text",
+                     *           "line": 42,
+                     *           "message": "succeeded"
+                     *         }
+                     *       ],
+                     *       "layers": [
+                     *         {
+                     *           "errors": [
+                     *             {
+                     *               "field": "text",
+                     *               "line": 42,
+                     *               "message": "succeeded"
+                     *             }
+                     *           ],
+                     *           "layer": "parse",
+                     *           "note": "text",
+                     *           "valid": true
+                     *         }
+                     *       ],
+                     *       "valid": true,
+                     *       "warnings": [
+                     *         {
+                     *           "field": "text",
+                     *           "line": 42,
+                     *           "message": "succeeded"
+                     *         }
+                     *       ]
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ValidationAnswer"];
                 };
             };
             /** @description Validation Error */

@@ -22,7 +22,8 @@ def portal_tables() -> list[Table]:
     import portal.execution.models
     import portal.jobs.models
     import portal.schedules.models
-    import portal.secrets.models  # noqa: F401  (registers every table on the metadata, as the migrations do)
+    import portal.secrets.models
+    import portal.sources.models  # noqa: F401  (registers every table on the metadata, as the migrations do)
 
     return list(Base.metadata.sorted_tables)
 

@@ -13,6 +13,7 @@ import click
 from portal.backup.commands import backup, restore
 from portal.cli.catalog import catalog
 from portal.cli.common import fail, prepare_db
+from portal.cli.sources import sources
 from portal.errors import PortalError
 from portal.identity.principal import SYSTEM
 from portal.identity.roles import ROLE_NAMES
@@ -142,6 +143,7 @@ def migrate() -> None:
 main.add_command(backup)
 main.add_command(catalog)
 main.add_command(restore)
+main.add_command(sources)
 
 
 @main.group()

@@ -11,7 +11,8 @@ import portal.catalog.models
 import portal.execution.models
 import portal.jobs.models
 import portal.schedules.models
-import portal.secrets.models  # noqa: F401  (register every table on the metadata)
+import portal.secrets.models
+import portal.sources.models  # noqa: F401  (register every table on the metadata)
 from portal.db.base import Base
 from portal.db.session import make_engine
 from portal.settings import get_settings

@@ -1,0 +1,129 @@
+"""The probe layer: does each source answer? A Git repository must list its tags (`git ls-remote`) within a
+timeout with the credentials its secret holds; a folder must exist and be readable.
+
+Git runs the way the importer runs it (no hooks, prompts, credential helpers or user config; allowed transports
+only; killed at the deadline). A credential never reaches a command line or a log: an HTTPS token is handed to
+git by an askpass helper reading an environment variable of that git process only; an SSH private key is written
+to a file readable by this user only, in a temporary folder removed afterwards, and named by `ssh -i`.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+from sqlalchemy import select
+
+from portal.catalog import local_roots
+from portal.catalog.importers import git as git_importer
+from portal.db import session as db
+from portal.errors import PortalError
+from portal.secrets import crypto
+from portal.secrets.models import Secret
+from portal.settings import get_settings
+from portal.sources.document import FolderSource, GitSource, SourcesDocument
+from portal.sources.redaction import redact_text, url_has_password
+
+PROBE_TIMEOUT_SECONDS = 30  # at most; PORTAL_GIT_TIMEOUT_SECONDS when lower
+PARALLEL = 4
+DEFAULT_USERNAME = "x-access-token"  # what GitHub expects with a token; GitLab and Gitea accept any name
+_ASKPASS = """#!/bin/sh
+case "$1" in
+  Username*) printf '%s\\n' "$PORTAL_PROBE_USERNAME" ;;
+  *) printf '%s\\n' "$PORTAL_PROBE_TOKEN" ;;
+esac
+"""
+Found = tuple[int, str, str]  # (source index, field, message)
+
+
+def probe_all(document: SourcesDocument) -> list[Found]:
+    """The problems of every source's probe, a few sources at a time."""
+    with ThreadPoolExecutor(max_workers=PARALLEL, thread_name_prefix="sources-probe") as pool:
+        futures = [pool.submit(probe_source, source) for source in document.sources]
+        results = [future.result() for future in futures]
+    return [(index, field, message) for index, (field, message) in enumerate(results) if message]
+
+
+def probe_source(source: GitSource | FolderSource) -> tuple[str, str | None]:
+    """(field, problem or None) of one source."""
+    if isinstance(source, FolderSource):
+        return "path", _probe_folder(source.path)
+    return "url", _probe_git(source)
+
+
+def _probe_folder(path: str) -> str | None:
+    try:
+        folder = local_roots.check_allowed(Path(path), local_roots.allowed_roots())
+    except PortalError as exc:
+        return exc.message
+    if not folder.is_dir():
+        return "the folder does not exist"
+    if not os.access(folder, os.R_OK | os.X_OK):
+        return "the folder is not readable by the portal"
+    try:
+        with os.scandir(folder) as entries:
+            next(entries, None)
+    except OSError as exc:
+        return f"the folder cannot be listed: {exc.strerror}"
+    return None
+
+
+def _secret_value(name: str) -> str | None:
+    with db.read() as s:
+        ciphertext = s.scalar(select(Secret.ciphertext).where(Secret.name == name))
+    return None if ciphertext is None else crypto.decrypt(ciphertext)
+
+
+def _is_ssh(url: str) -> bool:
+    return url.lower().startswith("ssh://") or "://" not in url
+
+
+def _url_user(url: str) -> str | None:
+    try:
+        netloc = urlsplit(url).netloc
+    except ValueError:
+        return None
+    return unquote(netloc.rsplit("@", 1)[0]) if "@" in netloc else None
+
+
+def _probe_git(source: GitSource) -> str | None:
+    settings = get_settings()
+    url = source.url.strip()
+    if url_has_password(url):
+        return "not probed: the URL holds a credential (name an admin secret in credentials.secret instead)"
+    secret = None
+    if source.credentials is not None:
+        secret = _secret_value(source.credentials.secret)
+        if secret is None:
+            return f"no admin secret named {source.credentials.secret!r}"
+    deadline = time.monotonic() + min(settings.git_timeout_seconds, PROBE_TIMEOUT_SECONDS)
+    with tempfile.TemporaryDirectory(prefix="portal-probe-") as folder:
+        home = Path(folder)
+        env = git_importer._git_env(home, settings)
+        if secret is not None and _is_ssh(url):
+            key = home / "key"
+            key.touch(mode=0o600)
+            key.write_text(secret if secret.endswith("\n") else secret + "\n")
+            env["GIT_SSH_COMMAND"] += f" -o IdentitiesOnly=yes -i {shlex.quote(str(key))}"
+        elif secret is not None:
+            askpass = home / "askpass"
+            askpass.write_text(_ASKPASS)
+            askpass.chmod(0o700)
+            env["GIT_ASKPASS"] = str(askpass)
+            env["PORTAL_PROBE_USERNAME"] = _url_user(url) or DEFAULT_USERNAME
+            env["PORTAL_PROBE_TOKEN"] = secret
+        command = [*git_importer._git_config(settings), "ls-remote", "--tags", "--", url]
+        try:
+            git_importer._run_git(command, home, env, deadline, None)
+        except git_importer.GitError as exc:
+            if exc.code == "git_timeout":
+                return "the repository did not answer git ls-remote in time"
+            return redact_text(f"the repository did not answer git ls-remote: {exc.message}")
+        except OSError as exc:
+            return f"git could not be run: {exc.strerror}"
+    return None
