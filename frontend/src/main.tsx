@@ -34,6 +34,7 @@ const CatalogItemAdminPage = lazy(() => import("./pages/admin/CatalogItemAdminPa
 const CatalogReviewPage = lazy(() => import("./pages/admin/CatalogReviewPage"));
 const StoragePage = lazy(() => import("./pages/admin/StoragePage"));
 const AnalyticsPage = lazy(() => import("./pages/admin/AnalyticsPage"));
+const SourcesPage = lazy(() => import("./pages/admin/SourcesPage"));
 
 function onUnauthorized(error: unknown) {
   // A session that expired or was revoked: forget who we were; RequireAuth then redirects to the login page.
@@ -111,6 +112,7 @@ const router = createBrowserRouter([
               { path: "audit", element: <AuditPage /> },
               { path: "users", element: <UsersPage /> },
               { path: "secrets", element: <SecretsPage /> },
+              { path: "sources", element: <SourcesPage /> },
               { path: "schedules", element: <SchedulesPage /> },
               { path: "system", element: <SystemPage /> },
             ],

@@ -39,7 +39,11 @@ from portal.realtime.hub import hub
 from portal.schedules import service as schedules_service
 from portal.schedules.scheduler import SchedulerDuty
 from portal.settings import EXAMPLES_DIR, Settings, forget_settings, use_settings
+from portal.sources import refresh as sources_refresh
+from portal.sources import runner as sources_runner
 from portal.sources import service as sources_service
+from portal.sources import status as sources_status
+from portal.sources import webhook as sources_webhook
 
 log = logging.getLogger(__name__)
 
@@ -94,14 +98,19 @@ def _prepare_data(settings: Settings) -> str | None:
         catalog_examples.load(SYSTEM, EXAMPLES_DIR)
     if settings.sources_file is not None:
         sources_service.seed_from_file(settings.sources_file)
+    # The first reconciliation of the sources (`/readyz` waits for it): each source of the document has its status.
+    sources_status.reconcile(sources_service.current_content().get("sources", []))
     return password
 
 
 def connect_domains() -> None:
     """What a lower domain asks of a higher one, connected here: who carries out each kind of job other than a
-    task (the executor asks), and what may hold a catalog version back from becoming active (its tests: the
-    catalog asks the jobs domain)."""
+    task (the executor asks), what may hold a catalog version back from becoming active (its tests: the
+    catalog asks the jobs domain), and which catalog source takes a repository's webhook (the webhook asks)."""
     kinds.register(kinds.CATALOG_IMPORT, imports.run_import)
+    kinds.register(kinds.SOURCE_REFRESH, sources_runner.run_refresh)
+    if sources_webhook.push not in imports.source_webhooks:
+        imports.source_webhooks.append(sources_webhook.push)
     if item_tests.activation_gate not in catalog_administration.activation_gates:
         catalog_administration.activation_gates.append(item_tests.activation_gate)
 
@@ -139,7 +148,7 @@ def start(settings: Settings, run_executor: bool = True) -> PortalState:
 def _fill_duties(state: PortalState, event_bus: bus.EventBus, run_executor: bool) -> None:
     """The process's periodic duties, per mode: the executor's (heartbeat, reaping, cancel flags, wake-ups; the
     recovery sweep and resends in the distributed mode), the events waiting for a bus that was away, and, in a
-    process that runs or sends jobs, expiring approvals and the scheduler."""
+    process that runs or sends jobs, expiring approvals, the scheduler and the sources' poll."""
     settings, duties = state.settings, state.duties
     for name, every, duty in state.executor.duties():
         duties.add(name, every, duty)
@@ -151,6 +160,7 @@ def _fill_duties(state: PortalState, event_bus: bus.EventBus, run_executor: bool
     duties.add("catalog-purge", PURGE_EVERY_SECONDS, _purge_archived, first_after=60.0)
     duties.add("retention", RETENTION_EVERY_SECONDS, _HistoryPruner(), first_after=120.0)
     duties.add("statistics", STATISTICS_EVERY_SECONDS, db.refresh_statistics, first_after=30.0)
+    duties.add("sources-poll", settings.sources_poll_check_seconds, sources_refresh.poll, first_after=1.0)
     if settings.scheduler:
         duties.add("scheduler", settings.scheduler_poll_seconds, SchedulerDuty(settings.scheduler_keep_runs_days))
         state.forget_schedule_changes = schedules_service.on_change(lambda: duties.wake("scheduler"))
@@ -206,6 +216,7 @@ def reset_process() -> None:
     executors.set_current(executors.NullExecutor())
     kinds.forget_all()
     catalog_administration.activation_gates.clear()
+    imports.source_webhooks.clear()
     hub.detach()
     bus.close()
     db.dispose()
@@ -214,4 +225,5 @@ def reset_process() -> None:
     login_throttle.addresses.reset()
     catalog_storage.forget_stores()
     analytics_usage.closed_days.clear()
+    sources_status.forget_reconciled()
     forget_settings()

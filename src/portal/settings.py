@@ -154,6 +154,15 @@ class Settings(BaseSettings):
     sources_strict: bool = Field(
         default=False, description="refuse a sources document with a credential written inline (not just warn)"
     )
+    sources_refresh_min_seconds: int = Field(
+        default=10, ge=0, le=3600, description="a refresh asked for sooner after the last one ended is a 429"
+    )
+    sources_poll_min_seconds: int = Field(
+        default=60, ge=1, le=86_400, description="the smallest poll_seconds a source may have (tests lower it)"
+    )
+    sources_poll_check_seconds: float = Field(
+        default=5.0, gt=0, le=600, description="how often the poll duty looks for sources whose interval elapsed"
+    )
 
     # Auth
     session_hours: float = 12.0

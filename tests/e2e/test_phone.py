@@ -28,6 +28,7 @@ PAGES = [
     ("/admin/audit", "tbody tr"),
     ("/admin/users", "tbody tr"),
     ("/admin/secrets", "tbody tr"),
+    ("/admin/sources", "main h1"),
     ("/admin/schedules", "tbody tr"),
     ("/admin/system", "main h1"),
 ]

@@ -22,6 +22,7 @@ SKIPPED = ("tokens-revoke", "tokens-admin-revoke")
 ST = Path(sys.executable).parent / "st"
 
 
+@pytest.mark.timeout(360)  # about 70 s alone, more beside other tests under xdist: over the 120 s default
 def test_no_operation_answers_a_server_error(tmp_path: Path) -> None:
     if not ST.is_file():
         pytest.fail(f"schemathesis is not installed ({ST}): make install")

@@ -12,9 +12,10 @@ from tests.helpers import PortalServer
 
 def test_health_and_readiness(server: PortalServer) -> None:
     assert httpx.get(f"{server.url}/healthz").json() == {"status": "ok"}
+    assert httpx.get(f"{server.url}/livez").json() == {"status": "ok"}
     ready = httpx.get(f"{server.url}/readyz")
     assert ready.status_code == 200
-    assert ready.json()["checks"] == {"database": "ok", "migrations": "ok", "executor": "ok"}
+    assert ready.json()["checks"] == {"database": "ok", "migrations": "ok", "sources": "ok", "executor": "ok"}
 
 
 def test_unknown_api_route_uses_the_error_shape(server: PortalServer, tokens: dict[str, str]) -> None:
@@ -53,9 +54,12 @@ def test_openapi_describes_the_websocket_messages(server: PortalServer) -> None:
     schemas = json.loads(result.stdout)["components"]["schemas"]
     union = schemas["WebSocketMessage"]
     assert union["discriminator"]["propertyName"] == "type"
-    assert set(union["discriminator"]["mapping"]) == {"job.updated", "job.log", "ping"}
+    assert set(union["discriminator"]["mapping"]) == {"job.updated", "job.log", "sources.updated", "ping"}
     assert schemas["JobUpdatedMessage"]["properties"]["job"] == {"$ref": "#/components/schemas/JobOut"}
-    assert all("type" in schemas[name]["required"] for name in ("JobUpdatedMessage", "JobLogMessage", "PingMessage"))
+    assert all(
+        "type" in schemas[name]["required"]
+        for name in ("JobUpdatedMessage", "JobLogMessage", "SourcesUpdatedMessage", "PingMessage")
+    )
 
 
 def test_cli_users_and_tokens(server: PortalServer) -> None:

@@ -20,6 +20,8 @@ function describeMessage(message: WebSocketMessage): string {
       return `job ${message.job.id} is ${message.job.state} at rev ${message.rev}`;
     case "job.log":
       return `${message.lines.length} lines of job ${message.job_id}`;
+    case "sources.updated":
+      return `source ${message.source_id} is ${message.status.state}`;
     case "ping":
       return "ping";
   }
@@ -30,6 +32,9 @@ describe("parseMessage", () => {
     expect(describeMessage(parseMessage(JSON.stringify(updated))!)).toBe("job 7 is RUNNING at rev 3");
     expect(describeMessage(parseMessage(JSON.stringify(logs))!)).toBe("2 lines of job 7");
     expect(describeMessage(parseMessage('{"type":"ping"}')!)).toBe("ping");
+    const sources = { type: "sources.updated", source_id: "platform", status: { state: "refreshing", summary: "" } };
+    expect(describeMessage(parseMessage(JSON.stringify(sources))!)).toBe("source platform is refreshing");
+    expect(isWebSocketMessage({ ...sources, status: null })).toBe(false);
   });
 
   it("drops frames that are not JSON or not a message of a known type", () => {

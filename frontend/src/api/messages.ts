@@ -10,6 +10,7 @@ export type WebSocketMessage = Schemas["WebSocketMessage"];
 export type JobUpdatedMessage = Schemas["JobUpdatedMessage"];
 export type JobLogMessage = Schemas["JobLogMessage"];
 export type StreamedLogLine = Schemas["StreamedLogLine"];
+export type SourcesUpdatedMessage = Schemas["SourcesUpdatedMessage"];
 type MessageType = WebSocketMessage["type"];
 
 type Fields = Record<string, unknown>;
@@ -36,6 +37,7 @@ const CHECKS: { [T in MessageType]: (frame: Fields) => boolean } = {
     typeof frame.job.state === "string" &&
     typeof frame.job.item_id === "string",
   "job.log": (frame) => isInteger(frame.job_id) && Array.isArray(frame.lines) && frame.lines.every(isLogLine),
+  "sources.updated": (frame) => typeof frame.source_id === "string" && isObject(frame.status) && typeof frame.status.state === "string",
   ping: () => true,
 };
 

@@ -899,7 +899,8 @@ export interface paths {
          * @description Replace the whole document (JSON). If-Match is required (428 without; 409 `stale_revision` when the
          *     document changed since it was read, its current ETag in `details`); 422 `validation_failed` with the
          *     validation answer in `details` when invalid; otherwise a new revision (none when nothing changed), audited.
-         *     A masked value (`***`) left as read keeps the stored credential. Role: admin.
+         *     A masked value (`***`) left as read keeps the stored credential. With `refresh=true`, each new or changed
+         *     enabled source is refreshed (`refresh_jobs`). Role: admin.
          */
         put: operations["sources-save"];
         post?: never;
@@ -981,7 +982,7 @@ export interface paths {
         /**
          * Rollback
          * @description Save the content of an older revision as a new revision (checked again; If-Match required as for a
-         *     save). Role: admin.
+         *     save); with `refresh=true` the sources it changes are refreshed. Role: admin.
          */
         post: operations["sources-rollback"];
         delete?: never;
@@ -1005,6 +1006,27 @@ export interface paths {
          *     text/yaml: problems then carry their line); nothing is saved. Role: admin.
          */
         post: operations["sources-validate"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/admin/sources/{source_id}/refresh": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Refresh Source
+         * @description Refresh a source as a `source_refresh` job: 202 with the new job, or 200 with the one already queued or
+         *     running for it. Its status (`GET`) says how it went once it ends, announced as `sources.updated`. Role: admin.
+         */
+        post: operations["sources-refresh"];
         delete?: never;
         options?: never;
         head?: never;
@@ -1868,9 +1890,30 @@ export interface paths {
         };
         /**
          * Healthz
-         * @description The process answers: on the event loop, never queued behind the threads' work (a flood of logins).
+         * @description The same as `/livez` (its older name, kept for the probes that use it).
          */
         get: operations["health-live"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/livez": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Livez
+         * @description The process answers (the liveness probe): on the event loop, never queued behind the threads' work (a
+         *     flood of logins), and checking nothing else, so a database away does not get the process restarted.
+         */
+        get: operations["health-livez"];
         put?: never;
         post?: never;
         delete?: never;
@@ -3225,6 +3268,28 @@ export interface components {
             /** Total */
             total: number;
         };
+        /**
+         * ItemProblem
+         * @description A problem of one item version a refresh found (the others imported all the same).
+         */
+        ItemProblem: {
+            /**
+             * File
+             * @description relative to the source's folder or repository
+             */
+            file?: string | null;
+            /**
+             * Item Id
+             * @description null when the folder did not say which item it is
+             */
+            item_id?: string | null;
+            /** Line */
+            line?: number | null;
+            /** Message */
+            message: string;
+            /** Version */
+            version?: string | null;
+        };
         /** ItemRuns */
         ItemRuns: {
             /** Item Id */
@@ -4299,6 +4364,11 @@ export interface components {
         SaveResult: {
             current: components["schemas"]["SourcesView"];
             /**
+             * Refresh Jobs
+             * @description with refresh=true: the refresh job of each new or changed enabled source
+             */
+            refresh_jobs?: number[];
+            /**
              * Saved
              * @description false when the document equals the current one (no revision is made)
              */
@@ -4651,14 +4721,67 @@ export interface components {
              */
             secret: string;
         };
-        /** SourceStatus */
+        /**
+         * SourceStatus
+         * @description How a source stands: its state now and how its last refresh went (kept across restarts).
+         */
         SourceStatus: {
+            /** Duration Ms */
+            duration_ms?: number | null;
+            /**
+             * Error
+             * @description why the last refresh failed as a whole
+             */
+            error?: string | null;
+            /**
+             * Job Id
+             * @description the refresh job running now, else the last one
+             */
+            job_id?: number | null;
+            /**
+             * Last Refresh Status
+             * @description partial: some item versions failed, the others imported; null: never refreshed
+             */
+            last_refresh_status?: ("succeeded" | "partial" | "failed") | null;
+            /**
+             * Last Refresh Time
+             * @description when the last refresh ended
+             */
+            last_refresh_time?: string | null;
+            /** Problems */
+            problems?: components["schemas"]["ItemProblem"][];
             /**
              * State
-             * @description disabled: its `enabled` is false
+             * @description disabled: its `enabled` is false; refreshing: a refresh job is queued or running; error: the last refresh failed as a whole; available otherwise
              * @enum {string}
              */
-            state: "available" | "disabled";
+            state: "available" | "error" | "disabled" | "refreshing";
+            /**
+             * Summary
+             * @description like "3 new, 12 unchanged, 1 failed"
+             * @default
+             */
+            summary: string;
+            /**
+             * Versions Failed
+             * @default 0
+             */
+            versions_failed: number;
+            /**
+             * Versions Imported
+             * @default 0
+             */
+            versions_imported: number;
+            /**
+             * Versions Missing
+             * @description item@version imported from it before that it no longer holds (kept)
+             */
+            versions_missing?: string[];
+            /**
+             * Versions Unchanged
+             * @default 0
+             */
+            versions_unchanged: number;
         };
         /**
          * SourceView
@@ -4718,6 +4841,20 @@ export interface components {
             kind: "CatalogSources";
             /** Sources */
             sources?: (components["schemas"]["GitSource"] | components["schemas"]["FolderSource"])[];
+        };
+        /**
+         * SourcesUpdatedMessage
+         * @description A source's status changed: its whole status, as `GET /api/admin/sources` shows it.
+         */
+        SourcesUpdatedMessage: {
+            /** Source Id */
+            source_id: string;
+            status: components["schemas"]["SourceStatus"];
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "sources.updated";
         };
         /**
          * SourcesView
@@ -5292,7 +5429,7 @@ export interface components {
             /** Version */
             version: string;
         };
-        WebSocketMessage: components["schemas"]["JobUpdatedMessage"] | components["schemas"]["JobLogMessage"] | components["schemas"]["PingMessage"];
+        WebSocketMessage: components["schemas"]["JobUpdatedMessage"] | components["schemas"]["JobLogMessage"] | components["schemas"]["SourcesUpdatedMessage"] | components["schemas"]["PingMessage"];
         /** WebhookOut */
         WebhookOut: {
             /**
@@ -8687,7 +8824,28 @@ export interface operations {
                      *         {
                      *           "id": "text",
                      *           "status": {
-                     *             "state": "available"
+                     *             "duration_ms": 42,
+                     *             "error": "text",
+                     *             "job_id": 42,
+                     *             "last_refresh_status": "succeeded",
+                     *             "last_refresh_time": "2026-12-04T09:30:00Z",
+                     *             "problems": [
+                     *               {
+                     *                 "file": "text",
+                     *                 "item_id": "backup-config",
+                     *                 "line": 42,
+                     *                 "message": "succeeded",
+                     *                 "version": "2.0.0"
+                     *               }
+                     *             ],
+                     *             "state": "available",
+                     *             "summary": "",
+                     *             "versions_failed": 0,
+                     *             "versions_imported": 0,
+                     *             "versions_missing": [
+                     *               "text"
+                     *             ],
+                     *             "versions_unchanged": 0
                      *           },
                      *           "type": "git"
                      *         }
@@ -8704,6 +8862,8 @@ export interface operations {
             query?: {
                 /** @description why: kept with the revision */
                 message?: string;
+                /** @description refresh each new or changed enabled source once saved */
+                refresh?: boolean;
             };
             header?: {
                 /** @description the ETag of the document read (required: 428 without) */
@@ -8765,12 +8925,36 @@ export interface operations {
                      *           {
                      *             "id": "text",
                      *             "status": {
-                     *               "state": "available"
+                     *               "duration_ms": 42,
+                     *               "error": "text",
+                     *               "job_id": 42,
+                     *               "last_refresh_status": "succeeded",
+                     *               "last_refresh_time": "2026-12-04T09:30:00Z",
+                     *               "problems": [
+                     *                 {
+                     *                   "file": "text",
+                     *                   "item_id": "backup-config",
+                     *                   "line": 42,
+                     *                   "message": "succeeded",
+                     *                   "version": "2.0.0"
+                     *                 }
+                     *               ],
+                     *               "state": "available",
+                     *               "summary": "",
+                     *               "versions_failed": 0,
+                     *               "versions_imported": 0,
+                     *               "versions_missing": [
+                     *                 "text"
+                     *               ],
+                     *               "versions_unchanged": 0
                      *             },
                      *             "type": "git"
                      *           }
                      *         ]
                      *       },
+                     *       "refresh_jobs": [
+                     *         42
+                     *       ],
                      *       "saved": true,
                      *       "warnings": [
                      *         {
@@ -8961,7 +9145,10 @@ export interface operations {
     };
     "sources-rollback": {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description refresh each new or changed enabled source once saved */
+                refresh?: boolean;
+            };
             header?: {
                 /** @description the ETag of the document read (required: 428 without) */
                 "If-Match"?: string | null;
@@ -8993,12 +9180,36 @@ export interface operations {
                      *           {
                      *             "id": "text",
                      *             "status": {
-                     *               "state": "available"
+                     *               "duration_ms": 42,
+                     *               "error": "text",
+                     *               "job_id": 42,
+                     *               "last_refresh_status": "succeeded",
+                     *               "last_refresh_time": "2026-12-04T09:30:00Z",
+                     *               "problems": [
+                     *                 {
+                     *                   "file": "text",
+                     *                   "item_id": "backup-config",
+                     *                   "line": 42,
+                     *                   "message": "succeeded",
+                     *                   "version": "2.0.0"
+                     *                 }
+                     *               ],
+                     *               "state": "available",
+                     *               "summary": "",
+                     *               "versions_failed": 0,
+                     *               "versions_imported": 0,
+                     *               "versions_missing": [
+                     *                 "text"
+                     *               ],
+                     *               "versions_unchanged": 0
                      *             },
                      *             "type": "git"
                      *           }
                      *         ]
                      *       },
+                     *       "refresh_jobs": [
+                     *         42
+                     *       ],
                      *       "saved": true,
                      *       "warnings": [
                      *         {
@@ -9117,6 +9328,128 @@ export interface operations {
                 content: {
                     "application/json": components["schemas"]["HTTPValidationError"];
                 };
+            };
+        };
+    };
+    "sources-refresh": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description the source's id */
+                source_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description a refresh of the source was already queued or running: that one */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "attempt": 1,
+                     *       "cancel_requested": true,
+                     *       "cpu_ms": 42,
+                     *       "created_at": "2026-12-04T09:30:00Z",
+                     *       "created_by": 42,
+                     *       "created_by_name": "alice",
+                     *       "error_type": "ValueError",
+                     *       "finished_at": "2026-12-04T09:30:00Z",
+                     *       "id": 42,
+                     *       "item_id": "backup-config",
+                     *       "item_version": "2.0.0",
+                     *       "kind": "catalog_execution",
+                     *       "max_rss_kb": 42,
+                     *       "message": "succeeded",
+                     *       "priority": 0,
+                     *       "progress": 42,
+                     *       "queue": "default",
+                     *       "queued_at": "2026-12-04T09:30:00Z",
+                     *       "retried_as": 42,
+                     *       "retry_of": 42,
+                     *       "rev": 42,
+                     *       "source_path": "text",
+                     *       "started_at": "2026-12-04T09:30:00Z",
+                     *       "state": "PENDING_APPROVAL",
+                     *       "updated_at": "2026-12-04T09:30:00Z",
+                     *       "worker": "text"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["JobOut"];
+                };
+            };
+            /** @description Successful Response */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "attempt": 1,
+                     *       "cancel_requested": true,
+                     *       "cpu_ms": 42,
+                     *       "created_at": "2026-12-04T09:30:00Z",
+                     *       "created_by": 42,
+                     *       "created_by_name": "alice",
+                     *       "error_type": "ValueError",
+                     *       "finished_at": "2026-12-04T09:30:00Z",
+                     *       "id": 42,
+                     *       "item_id": "backup-config",
+                     *       "item_version": "2.0.0",
+                     *       "kind": "catalog_execution",
+                     *       "max_rss_kb": 42,
+                     *       "message": "succeeded",
+                     *       "priority": 0,
+                     *       "progress": 42,
+                     *       "queue": "default",
+                     *       "queued_at": "2026-12-04T09:30:00Z",
+                     *       "retried_as": 42,
+                     *       "retry_of": 42,
+                     *       "rev": 42,
+                     *       "source_path": "text",
+                     *       "started_at": "2026-12-04T09:30:00Z",
+                     *       "state": "PENDING_APPROVAL",
+                     *       "updated_at": "2026-12-04T09:30:00Z",
+                     *       "worker": "text"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["JobOut"];
+                };
+            };
+            /** @description no such source */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description the source is disabled */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+            /** @description the last refresh ended less than PORTAL_SOURCES_REFRESH_MIN_SECONDS ago (Retry-After) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
             };
         };
     };
@@ -10718,7 +11051,7 @@ export interface operations {
             query?: {
                 /** @description one state or several, comma-separated */
                 state?: string | null;
-                /** @description one kind or several, comma-separated: catalog_execution, catalog_import, catalog_test, catalog_dry_run */
+                /** @description one kind or several, comma-separated: catalog_execution, catalog_import, source_refresh, catalog_test, catalog_dry_run */
                 kind?: string | null;
                 item_id?: string | null;
                 /** @description search job id, item and user */
@@ -11424,6 +11757,29 @@ export interface operations {
         };
     };
     "health-live": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /** @example {} */
+                    "application/json": {
+                        [key: string]: string;
+                    };
+                };
+            };
+        };
+    };
+    "health-livez": {
         parameters: {
             query?: never;
             header?: never;

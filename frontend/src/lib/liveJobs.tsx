@@ -8,6 +8,7 @@ import { createContext, useContext, useEffect, useState, type ReactNode } from "
 import { authKeys } from "../api/auth";
 import type { Job, JobDetail, JobPage } from "../api/client";
 import { detailIdOf, jobKeys, listParamsOf, useApprovals, type JobListParams } from "../api/jobs";
+import { sourcesKeys } from "../api/sources";
 import { LiveSocket, RevTracker, socketUrl, type ConnectionStatus } from "./ws";
 
 const FLUSH_MS = 100;
@@ -151,6 +152,11 @@ export function LiveJobsProvider({ children }: { children: ReactNode }) {
       },
       onDenied: () => void client.invalidateQueries({ queryKey: authKeys.me() }),
       onMessage: (message) => {
+        if (message.type === "sources.updated") {
+          // A source's refresh was asked for or ended (admins only): its status is read again.
+          void client.invalidateQueries({ queryKey: sourcesKeys.current() });
+          return;
+        }
         if (message.type !== "job.updated") return;
         const { job, rev } = message;
         if (!revs.accept(job.id, rev)) return;

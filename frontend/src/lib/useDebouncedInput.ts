@@ -26,3 +26,14 @@ export function useDebouncedInput(value: string, commit: (value: string) => void
 
   return [draft, setDraft] as const;
 }
+
+/** `value` once it stopped changing for `delayMs`: what is checked as the user types (every view of a document
+ * edits the one value, and the check follows it a pause behind). */
+export function useDebouncedValue<T>(value: T, delayMs = 300): T {
+  const [settled, setSettled] = useState(value);
+  useEffect(() => {
+    const timer = setTimeout(() => setSettled(value), delayMs);
+    return () => clearTimeout(timer);
+  }, [value, delayMs]);
+  return settled;
+}

@@ -1,5 +1,6 @@
-"""`/healthz` (the process answers), `/readyz` (database reachable, migrations current, executor running and, in
-the distributed mode, the broker and the event bus reachable) and
+"""`/livez` and `/healthz` (the process answers), `/readyz` (database reachable, migrations current, the first
+reconciliation of the catalog sources done, executor running and, in the distributed mode, the broker and the
+event bus reachable) and
 `/metrics` (Prometheus)."""
 
 from __future__ import annotations
@@ -18,9 +19,16 @@ from portal.settings import get_settings
 router = APIRouter(tags=["health"])
 
 
+@router.get("/livez", operation_id="health-livez")
+async def livez() -> dict[str, str]:
+    """The process answers (the liveness probe): on the event loop, never queued behind the threads' work (a
+    flood of logins), and checking nothing else, so a database away does not get the process restarted."""
+    return {"status": "ok"}
+
+
 @router.get("/healthz", operation_id="health-live")
 async def healthz() -> dict[str, str]:
-    """The process answers: on the event loop, never queued behind the threads' work (a flood of logins)."""
+    """The same as `/livez` (its older name, kept for the probes that use it)."""
     return {"status": "ok"}
 
 

@@ -1,9 +1,11 @@
-"""What a node depends on, checked: the database and its schema, the executor and, distributed, broker and bus."""
+"""What a node depends on, checked: the database and its schema, the first reconciliation of the catalog sources,
+the executor and, distributed, broker and bus."""
 
 from __future__ import annotations
 
 from portal.db import migrate
 from portal.jobs import executors
+from portal.sources import status as sources_status
 
 
 def checks() -> dict[str, str]:
@@ -16,6 +18,7 @@ def checks() -> dict[str, str]:
     except Exception as exc:
         result["database"] = f"unreachable: {type(exc).__name__}"
         result["migrations"] = "unknown"
+    result["sources"] = "ok" if sources_status.reconciled() else "not reconciled yet"
     executor = executors.current()
     result["executor"] = "ok" if getattr(executor, "started", False) else "not running"
     result.update(executor.checks())

@@ -10,7 +10,7 @@ import hmac
 import json
 import tempfile
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -69,6 +69,22 @@ def start_import(
 
 
 @dataclass
+class SourcePush:
+    """What a catalog source made of a push to its repository: the refresh jobs it queued, or why none."""
+
+    repository: str
+    jobs: list[int] = field(default_factory=list)
+    ignored: list[str] = field(default_factory=list)
+
+
+SourceWebhook = Callable[[list[str], str | None, str], SourcePush | None]
+"""Given a push's repository URLs, its tag (None: not a new tag) and the forge: None when no catalog source takes
+webhooks from that repository, else what it did (Forbidden when the source is disabled). The sources domain,
+above this one, is connected here by `bootstrap.connect_domains`."""
+source_webhooks: list[SourceWebhook] = []
+
+
+@dataclass
 class WebhookResult:
     provider: str
     repository: str | None = None
@@ -101,7 +117,9 @@ def _payload_urls(payload: dict[str, Any]) -> list[str]:
 
 
 def handle_webhook(headers: Mapping[str, str], body: bytes) -> WebhookResult:
-    """Verify a GitHub or GitLab push and queue one import per pushed `item-id@semver` tag."""
+    """Verify a GitHub or GitLab push; for the repository of a catalog source with `webhook: true`, refresh the
+    source (refused when it is disabled); for one in PORTAL_GIT_WEBHOOK_REPOS, queue one import per pushed
+    `item-id@semver` tag."""
     settings = get_settings()
     secret = settings.git_webhook_secret
     if not secret:
@@ -133,13 +151,21 @@ def handle_webhook(headers: Mapping[str, str], body: bytes) -> WebhookResult:
     if not isinstance(payload, dict):
         raise BadRequest("the webhook body is not a JSON object")
 
+    ref = str(payload.get("ref", ""))
+    deleted = payload.get("deleted") is True or payload.get("after") == "0" * 40
+    pushed_tag = ref.removeprefix("refs/tags/") if ref.startswith("refs/tags/") and not deleted else None
+    for hook in source_webhooks:
+        push = hook(_payload_urls(payload), pushed_tag, result.provider)
+        if push is not None:  # a catalog source takes this repository's webhooks: it refreshes instead
+            result.repository = push.repository
+            result.accepted.extend(push.jobs)
+            result.ignored.extend(push.ignored)
+            return result
     configured = {normalize_repo_url(url): url for url in settings.git_webhook_repos}
     clone_url = next((configured[n] for n in map(normalize_repo_url, _payload_urls(payload)) if n in configured), None)
     if clone_url is None:
         raise Forbidden("this repository is not configured for webhooks (PORTAL_GIT_WEBHOOK_REPOS)")
     result.repository = clone_url
-    ref = str(payload.get("ref", ""))
-    deleted = payload.get("deleted") is True or payload.get("after") == "0" * 40
     if not ref.startswith("refs/tags/"):
         result.ignored.append(f"{ref or 'the push'} is not a tag")
         return result

@@ -15,12 +15,13 @@ from portal.jobs.schemas import ClaimedJob
 
 TASK = "catalog_execution"
 CATALOG_IMPORT = "catalog_import"
+SOURCE_REFRESH = "source_refresh"  # a catalog source's refresh: its item_id is the source's id
 # Runs of an item's task that are not real runs: its test cases, and a dry run from the admin item page. They
 # run in the sandbox like a task and count in no item's runs.
 TEST = "catalog_test"
 DRY_RUN = "catalog_dry_run"
 SANDBOXED = frozenset({TASK, TEST, DRY_RUN})
-LISTED = (TASK, CATALOG_IMPORT, TEST, DRY_RUN)  # what `GET /api/jobs?kind=` filters on
+LISTED = (TASK, CATALOG_IMPORT, SOURCE_REFRESH, TEST, DRY_RUN)  # what `GET /api/jobs?kind=` filters on
 
 StepReporter = Callable[[int, str], None]
 """Reports a step of the job: its percent done and what it does now (shown as a `step` event)."""

@@ -165,6 +165,11 @@ def retry_job(actor: Principal, job_id: int, inputs: dict[str, Any] | None = Non
             f"job {job_id} is a {kind} job: run the version's tests or dry run again from its admin page",
             details={"kind": kind},
         )
+    if kind == kinds.SOURCE_REFRESH:
+        raise Conflict(
+            f"job {job_id} is a source refresh: refresh the source again (POST /api/admin/sources/{item_id}/refresh)",
+            details={"kind": kind},
+        )
     if kind == kinds.CATALOG_IMPORT:
         if not actor.has(Role.publisher):
             raise Forbidden("retrying an import needs the publisher role")

@@ -1,6 +1,7 @@
-"""What the WebSocket streams send, as one discriminated union on `type`: the job service's announcements and the
-stream's own ping. FastAPI exports only the models its routes reach, so `add_to_openapi` puts these in the OpenAPI
-document's `components.schemas` as well: the browser's types are generated from them like every other type.
+"""What the WebSocket streams send, as one discriminated union on `type`: the job service's announcements, the
+sources' status changes (to admins on `/ws/jobs`) and the stream's own ping. FastAPI exports only the models its
+routes reach, so `add_to_openapi` puts these in the OpenAPI document's `components.schemas` as well: the
+browser's types are generated from them like every other type.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from fastapi.encoders import jsonable_encoder
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
 from portal.jobs.messages import JobLogMessage, JobUpdatedMessage
+from portal.sources.messages import SourcesUpdatedMessage
 
 
 class PingMessage(BaseModel):
@@ -21,7 +23,9 @@ class PingMessage(BaseModel):
     type: Literal["ping"] = "ping"
 
 
-WebSocketMessage = Annotated[JobUpdatedMessage | JobLogMessage | PingMessage, Field(discriminator="type")]
+WebSocketMessage = Annotated[
+    JobUpdatedMessage | JobLogMessage | SourcesUpdatedMessage | PingMessage, Field(discriminator="type")
+]
 websocket_message = TypeAdapter(WebSocketMessage)
 PING_TEXT = PingMessage().model_dump_json()
 

@@ -12,6 +12,7 @@ from starlette.concurrency import run_in_threadpool
 from portal.auth.deps import websocket_principal
 from portal.errors import NotFound
 from portal.identity.principal import Principal
+from portal.identity.roles import Role
 from portal.jobs import service as jobs_service
 from portal.jobs.states import JobState
 from portal.realtime.hub import Client, hub
@@ -113,7 +114,11 @@ async def jobs_stream(websocket: WebSocket) -> None:
         return
     await websocket.accept()
 
+    admin = principal.has(Role.admin)
+
     def accepts(message: dict[str, Any]) -> bool:
+        if message.get("type") == "sources.updated":
+            return admin  # a source's status changed (the Sources page is the admins')
         return message.get("type") == "job.updated" and jobs_service.may_see(principal, _owner(message))
 
     client = Client(loop=asyncio.get_running_loop(), accepts=accepts, user_id=principal.id)

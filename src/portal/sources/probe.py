@@ -91,32 +91,65 @@ def _url_user(url: str) -> str | None:
     return unquote(netloc.rsplit("@", 1)[0]) if "@" in netloc else None
 
 
+def credential_env(url: str, secret: str, home: Path, ssh_command: str) -> dict[str, str]:
+    """What git's environment gains to present a credential, written into `home` (a private temporary folder that
+    the caller removes): for SSH a 0600 key file named by `ssh -i`; for HTTPS an askpass helper that prints the
+    token from this environment. Nothing of it reaches a command line."""
+    if _is_ssh(url):
+        key = home / "key"
+        key.touch(mode=0o600)
+        key.write_text(secret if secret.endswith("\n") else secret + "\n")
+        return {"GIT_SSH_COMMAND": f"{ssh_command} -o IdentitiesOnly=yes -i {shlex.quote(str(key))}"}
+    askpass = home / "askpass"
+    askpass.write_text(_ASKPASS)
+    askpass.chmod(0o700)
+    return {
+        "GIT_ASKPASS": str(askpass),
+        "PORTAL_PROBE_USERNAME": _url_user(url) or DEFAULT_USERNAME,
+        "PORTAL_PROBE_TOKEN": secret,
+    }
+
+
+def source_secret(source: GitSource) -> str | None:
+    """The credential a Git source names (None without one); GitError when the secret is gone."""
+    if source.credentials is None:
+        return None
+    secret = _secret_value(source.credentials.secret)
+    if secret is None:
+        raise git_importer.GitError(f"no admin secret named {source.credentials.secret!r}", code="secret_missing")
+    return secret
+
+
+def list_tags(source: GitSource, home: Path, extra_env: dict[str, str]) -> list[str]:
+    """The names of the repository's tags (`git ls-remote --tags`), within PORTAL_GIT_TIMEOUT_SECONDS."""
+    settings = get_settings()
+    env = {**git_importer._git_env(home, settings), **extra_env}
+    deadline = time.monotonic() + settings.git_timeout_seconds
+    command = [*git_importer._git_config(settings), "ls-remote", "--tags", "--", source.url.strip()]
+    out = git_importer._run_git(command, home, env, deadline, None)
+    names = {
+        line.split("\t", 1)[1].removeprefix("refs/tags/").removesuffix("^{}")
+        for line in out.splitlines()
+        if "\t" in line
+    }
+    return sorted(names)
+
+
 def _probe_git(source: GitSource) -> str | None:
     settings = get_settings()
     url = source.url.strip()
     if url_has_password(url):
         return "not probed: the URL holds a credential (name an admin secret in credentials.secret instead)"
-    secret = None
-    if source.credentials is not None:
-        secret = _secret_value(source.credentials.secret)
-        if secret is None:
-            return f"no admin secret named {source.credentials.secret!r}"
+    try:
+        secret = source_secret(source)
+    except git_importer.GitError as exc:
+        return exc.message
     deadline = time.monotonic() + min(settings.git_timeout_seconds, PROBE_TIMEOUT_SECONDS)
     with tempfile.TemporaryDirectory(prefix="portal-probe-") as folder:
         home = Path(folder)
         env = git_importer._git_env(home, settings)
-        if secret is not None and _is_ssh(url):
-            key = home / "key"
-            key.touch(mode=0o600)
-            key.write_text(secret if secret.endswith("\n") else secret + "\n")
-            env["GIT_SSH_COMMAND"] += f" -o IdentitiesOnly=yes -i {shlex.quote(str(key))}"
-        elif secret is not None:
-            askpass = home / "askpass"
-            askpass.write_text(_ASKPASS)
-            askpass.chmod(0o700)
-            env["GIT_ASKPASS"] = str(askpass)
-            env["PORTAL_PROBE_USERNAME"] = _url_user(url) or DEFAULT_USERNAME
-            env["PORTAL_PROBE_TOKEN"] = secret
+        if secret is not None:
+            env.update(credential_env(url, secret, home, env["GIT_SSH_COMMAND"]))
         command = [*git_importer._git_config(settings), "ls-remote", "--tags", "--", url]
         try:
             git_importer._run_git(command, home, env, deadline, None)

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Query, Request, Response
+from fastapi import APIRouter, Header, Path, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from portal.auth.deps import Admin
+from portal.jobs.schemas import JobOut
 from portal.responses import RowId
+from portal.sources import refresh as refreshes
 from portal.sources import service
 from portal.sources.schemas import RevisionDetail, RevisionDiff, RevisionPage, SaveResult, SourcesView, ValidationAnswer
 from portal.values import MAX_ID
@@ -32,6 +34,7 @@ IfMatch = Annotated[
     str | None,
     Header(alias="If-Match", max_length=200, description="the ETag of the document read (required: 428 without)"),
 ]
+Refresh = Annotated[bool, Query(description="refresh each new or changed enabled source once saved")]
 Message = Annotated[str, Query(max_length=service.MAX_MESSAGE, description="why: kept with the revision")]
 
 
@@ -51,14 +54,20 @@ def get_sources(_: Admin, response: Response) -> SourcesView:
 
 @router.put("", operation_id="sources-save", response_model=SaveResult, openapi_extra=_JSON_BODY)
 async def save_sources(
-    request: Request, principal: Admin, response: Response, if_match: IfMatch = None, message: Message = ""
+    request: Request,
+    principal: Admin,
+    response: Response,
+    if_match: IfMatch = None,
+    message: Message = "",
+    refresh: Refresh = False,
 ) -> SaveResult:
     """Replace the whole document (JSON). If-Match is required (428 without; 409 `stale_revision` when the
     document changed since it was read, its current ETag in `details`); 422 `validation_failed` with the
     validation answer in `details` when invalid; otherwise a new revision (none when nothing changed), audited.
-    A masked value (`***`) left as read keeps the stored credential. Role: admin."""
+    A masked value (`***`) left as read keeps the stored credential. With `refresh=true`, each new or changed
+    enabled source is refreshed (`refresh_jobs`). Role: admin."""
     body = await request.body()
-    result = await run_in_threadpool(service.save, principal, body, if_match, message)
+    result = await run_in_threadpool(refreshes.save, principal, body, if_match, message, refresh=refresh)
     response.headers["ETag"] = result.current.etag
     return result
 
@@ -104,9 +113,35 @@ def diff_revision(
 
 
 @router.post("/revisions/{revision}/rollback", operation_id="sources-rollback", response_model=SaveResult)
-def rollback(revision: RowId, principal: Admin, response: Response, if_match: IfMatch = None) -> SaveResult:
+def rollback(
+    revision: RowId, principal: Admin, response: Response, if_match: IfMatch = None, refresh: Refresh = False
+) -> SaveResult:
     """Save the content of an older revision as a new revision (checked again; If-Match required as for a
-    save). Role: admin."""
-    result = service.rollback(principal, revision, if_match)
+    save); with `refresh=true` the sources it changes are refreshed. Role: admin."""
+    result = refreshes.rollback(principal, revision, if_match, refresh=refresh)
     response.headers["ETag"] = result.current.etag
     return result
+
+
+SourceId = Annotated[str, Path(min_length=1, max_length=64, description="the source's id")]
+
+
+@router.post(
+    "/{source_id}/refresh",
+    operation_id="sources-refresh",
+    response_model=JobOut,
+    status_code=202,
+    responses={
+        200: {"model": JobOut, "description": "a refresh of the source was already queued or running: that one"},
+        404: {"description": "no such source"},
+        409: {"description": "the source is disabled"},
+        429: {"description": "the last refresh ended less than PORTAL_SOURCES_REFRESH_MIN_SECONDS ago (Retry-After)"},
+    },
+)
+def refresh_source(source_id: SourceId, principal: Admin, response: Response) -> JobOut:
+    """Refresh a source as a `source_refresh` job: 202 with the new job, or 200 with the one already queued or
+    running for it. Its status (`GET`) says how it went once it ends, announced as `sources.updated`. Role: admin."""
+    job, created = refreshes.request_refresh(principal, source_id, why="requested")
+    if not created:
+        response.status_code = 200
+    return job

@@ -32,8 +32,42 @@ class ValidationAnswer(BaseModel):
     layers: list[LayerResult]
 
 
+SourceState = Literal["available", "error", "disabled", "refreshing"]
+RefreshOutcome = Literal["succeeded", "partial", "failed"]
+
+
+class ItemProblem(BaseModel):
+    """A problem of one item version a refresh found (the others imported all the same)."""
+
+    item_id: str | None = Field(default=None, description="null when the folder did not say which item it is")
+    version: str | None = None
+    file: str | None = Field(default=None, description="relative to the source's folder or repository")
+    line: int | None = None
+    message: str
+
+
 class SourceStatus(BaseModel):
-    state: Literal["available", "disabled"] = Field(description="disabled: its `enabled` is false")
+    """How a source stands: its state now and how its last refresh went (kept across restarts)."""
+
+    state: SourceState = Field(
+        description="disabled: its `enabled` is false; refreshing: a refresh job is queued or running; error: the "
+        "last refresh failed as a whole; available otherwise"
+    )
+    last_refresh_time: datetime | None = Field(default=None, description="when the last refresh ended")
+    last_refresh_status: RefreshOutcome | None = Field(
+        default=None, description="partial: some item versions failed, the others imported; null: never refreshed"
+    )
+    summary: str = Field(default="", description='like "3 new, 12 unchanged, 1 failed"')
+    versions_imported: int = 0
+    versions_unchanged: int = 0
+    versions_failed: int = 0
+    versions_missing: list[str] = Field(
+        default_factory=list, description="item@version imported from it before that it no longer holds (kept)"
+    )
+    error: str | None = Field(default=None, description="why the last refresh failed as a whole")
+    duration_ms: int | None = None
+    problems: list[ItemProblem] = Field(default_factory=list)
+    job_id: int | None = Field(default=None, description="the refresh job running now, else the last one")
 
 
 class SourceView(BaseModel):
@@ -63,6 +97,9 @@ class SaveResult(BaseModel):
     saved: bool = Field(description="false when the document equals the current one (no revision is made)")
     warnings: list[Problem]
     current: SourcesView
+    refresh_jobs: list[int] = Field(
+        default_factory=list, description="with refresh=true: the refresh job of each new or changed enabled source"
+    )
 
 
 class RevisionOut(BaseModel):

@@ -22,7 +22,7 @@ from portal.db import session as db
 from portal.errors import Conflict, NotFound, PreconditionRequired, ValidationFailed
 from portal.identity.principal import SYSTEM, Principal
 from portal.sources import document as doc
-from portal.sources import validation
+from portal.sources import status, validation
 from portal.sources.models import SourcesRevision
 from portal.sources.redaction import redact, restore
 from portal.sources.schemas import (
@@ -60,12 +60,10 @@ def etag(content_hash: str) -> str:
     return f'"{content_hash}"'
 
 
-def _view(revision: SourcesRevision | None) -> SourcesView:
+def _view(revision: SourcesRevision | None, s: Session) -> SourcesView:
     content = redact(_content(revision))
-    sources = [
-        {**source, "status": {"state": "available" if source.get("enabled", True) else "disabled"}}
-        for source in content.get("sources", [])
-    ]
+    found = status.statuses(s, content.get("sources", []))
+    sources = [{**source, "status": found[str(source.get("id"))]} for source in content.get("sources", [])]
     return SourcesView.model_validate(
         {
             "apiVersion": content.get("apiVersion", doc.API_VERSION),
@@ -81,9 +79,11 @@ def _view(revision: SourcesRevision | None) -> SourcesView:
 
 
 def current() -> SourcesView:
-    """The current document (redacted), each source with its state, and its revision and ETag."""
+    """The current document (redacted), each source with its status (`status.statuses`), and its revision and
+    ETag."""
     with db.read() as s:
-        return _view(_newest(s))
+        newest = _newest(s)
+        return _view(newest, s)
 
 
 def current_content() -> dict[str, Any]:
@@ -171,7 +171,7 @@ def _store(
             if expected is not None and _hash(newest) != expected:
                 raise _stale(_hash(newest))
             if _hash(newest) == new_hash:
-                return False, _view(newest)
+                return False, _view(newest, s)
             revision = SourcesRevision(
                 id=(newest.id if newest is not None else 0) + 1,
                 content=content,
@@ -194,7 +194,7 @@ def _store(
                     "content_hash": new_hash,
                 },
             )
-            view = _view(revision)
+            view = _view(revision, s)
     except IntegrityError:
         with db.read() as s:
             raise _stale(_hash(_newest(s))) from None

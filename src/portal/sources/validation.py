@@ -33,7 +33,7 @@ TAGS_RE = re.compile(r"^(?![-@])[A-Za-z0-9*?._+-]{1,100}@[A-Za-z0-9*?._+-]{1,100
 GIT_PATH_RE = re.compile(r"^[A-Za-z0-9._/-]{1,200}\Z")
 SCP_RE = re.compile(r"^[A-Za-z0-9._-]+@[A-Za-z0-9.-]+:(?!-)[A-Za-z0-9._/~-]+\Z")
 SECRET_NAME_RE = re.compile(NAME_PATTERN)
-MIN_POLL, MAX_POLL = 60, 86_400
+MAX_POLL = 86_400  # the least is PORTAL_SOURCES_POLL_MIN_SECONDS (60 by default)
 MAX_URL = 2000
 MAX_NODES = 50_000  # YAML aliases may multiply a small text: walking more nodes than this is refused
 Path_ = tuple[str | int, ...]
@@ -230,8 +230,9 @@ def check_semantics(document: SourcesDocument, lines: Lines | None) -> list[Prob
         elif source.id in seen:
             problems.append(_problem(lines, at("id"), f"duplicate id (also sources[{seen[source.id]}])"))
         seen.setdefault(source.id, index)
-        if source.poll_seconds != 0 and not MIN_POLL <= source.poll_seconds <= MAX_POLL:
-            problems.append(_problem(lines, at("poll_seconds"), f"0 (never) or {MIN_POLL} to {MAX_POLL} seconds"))
+        min_poll = get_settings().sources_poll_min_seconds
+        if source.poll_seconds != 0 and not min_poll <= source.poll_seconds <= MAX_POLL:
+            problems.append(_problem(lines, at("poll_seconds"), f"0 (never) or {min_poll} to {MAX_POLL} seconds"))
         if isinstance(source, GitSource):
             checks = [
                 ("url", _url_problem(source.url.strip())),

@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.helpers import FIXTURE_CATALOG, PortalServer, git
+from tests.helpers import FIXTURE_CATALOG, PortalServer, git, wait_for_job
 
 TOKEN = "glpat-" + "Qq1Ww2Ee3Rr4Tt5Yy6Uu"
 PASSWORD = "hunter2-" + "s3cr3t"
@@ -107,6 +107,24 @@ def test_probe_of_a_private_repository_over_http_with_a_token(admin: httpx.Clien
     assert TOKEN not in str(without)
 
 
+def test_refresh_of_a_private_repository_over_http_with_a_token(admin: httpx.Client, private_repo: Any) -> None:
+    url, seen = private_repo
+    if admin.get("/api/admin/secrets").text.find("CATALOG_TOKEN") < 0:
+        assert admin.post("/api/admin/secrets", json={"name": "CATALOG_TOKEN", "value": TOKEN}).status_code == 201
+    source = {"id": "private", "type": "git", "url": url, "credentials": {"secret": "CATALOG_TOKEN"}, "poll_seconds": 0}
+    etag = admin.get("/api/admin/sources").headers["ETag"]
+    before = len(seen)
+    saved = admin.put("/api/admin/sources?refresh=true", json=doc(source), headers={"If-Match": etag}).json()
+    job = wait_for_job(admin, saved["refresh_jobs"][0], ("SUCCEEDED", "FAILED"))
+    assert job["state"] == "SUCCEEDED", job
+    # The tag lists and fetches with the token (the commit holds no item, so its one version fails).
+    assert len(seen) - before >= 2 and set(seen) == {TOKEN}
+    read = admin.get("/api/admin/sources")
+    status = read.json()["sources"][0]["status"]
+    assert status["versions_failed"] == 1 and status["problems"][0]["item_id"] == "hello", status
+    assert TOKEN not in read.text and TOKEN not in admin.get(f"/api/jobs/{job['id']}").text
+
+
 def test_yaml_validation_names_the_unknown_field_and_its_line(admin: httpx.Client) -> None:
     text = "apiVersion: portal/v1\nkind: CatalogSources\nsources:\n  - id: a\n    type: folder\n    path: x\n"
     text += "    dev: true\n"
@@ -136,7 +154,8 @@ def test_save_contract_etag_428_409_422(admin: httpx.Client, portal: PortalServe
     assert stale.json()["error"]["details"]["etag"] == saved.headers["ETag"]
     assert admin.get("/api/admin/sources/revisions").json()["total"] == before
     current = admin.get("/api/admin/sources").json()
-    assert current["sources"][0]["status"] == {"state": "available"} and current["message"] == "first"
+    assert current["sources"][0]["status"]["state"] == "available" and current["message"] == "first"
+    assert current["sources"][0]["status"]["last_refresh_time"] is None  # never refreshed (the poll waits 300 s)
     # What GET answered may be sent back whole: its read-only members are dropped, not refused.
     again = admin.put("/api/admin/sources", json=current, headers={"If-Match": saved.headers["ETag"]})
     assert again.status_code == 200 and again.json()["saved"] is False, again.text
@@ -151,7 +170,7 @@ def test_revisions_diff_rollback_and_redaction(admin: httpx.Client, portal: Port
     assert saved.status_code == 200 and PASSWORD not in saved.text
     new = saved.json()["current"]["revision"]
     read = admin.get("/api/admin/sources")
-    assert PASSWORD not in read.text and read.json()["sources"][1]["status"] == {"state": "disabled"}
+    assert PASSWORD not in read.text and read.json()["sources"][1]["status"]["state"] == "disabled"
     for path in ("/api/admin/sources/revisions", f"/api/admin/sources/revisions/{new}",
                  f"/api/admin/sources/revisions/{new}/diff"):  # fmt: skip
         response = admin.get(path)

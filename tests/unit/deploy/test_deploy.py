@@ -625,7 +625,7 @@ def test_kubernetes_probes() -> None:
     ports = {p["name"]: p["containerPort"] for p in api["ports"]}
     assert ports == {"http": 8000}
     assert api["readinessProbe"]["httpGet"]["path"] == "/readyz"
-    assert api["livenessProbe"]["httpGet"]["path"] == "/healthz"
+    assert api["livenessProbe"]["httpGet"]["path"] == "/livez"
     for probe in ("readinessProbe", "livenessProbe", "startupProbe"):
         port = api[probe]["httpGet"]["port"]
         assert ports.get(port, port) == 8000, f"{probe} checks port {port}"

@@ -17,6 +17,7 @@ const SECTIONS: [string, string, Role][] = [
   ["/admin/audit", "Audit", "admin"],
   ["/admin/users", "Users", "admin"],
   ["/admin/secrets", "Secrets", "admin"],
+  ["/admin/sources", "Sources", "admin"],
   ["/admin/system", "System", "admin"],
 ];
 

@@ -15,7 +15,7 @@ import signal
 import subprocess
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -145,11 +145,17 @@ def _run_git(args: list[str], cwd: Path, env: dict[str, str], deadline: float, c
     return out.decode("utf-8", "replace").strip()
 
 
-def fetch(request: GitImportRequest, workdir: Path, cancel: threading.Event | None = None) -> str:
-    """Shallow-fetch the request's tag/ref into `workdir/repo`, check it out, and return the commit."""
+def fetch(
+    request: GitImportRequest,
+    workdir: Path,
+    cancel: threading.Event | None = None,
+    extra_env: Mapping[str, str] | None = None,
+) -> str:
+    """Shallow-fetch the request's tag/ref into `workdir/repo`, check it out, and return the commit. `extra_env`
+    adds to git's environment (a credential's askpass helper or ssh key, as `sources.probe.credential_env` makes)."""
     settings = get_settings()
     deadline = time.monotonic() + settings.git_timeout_seconds
-    env = _git_env(workdir, settings)
+    env = {**_git_env(workdir, settings), **(extra_env or {})}
     repo = workdir / "repo"
     repo.mkdir()
     config = _git_config(settings)
@@ -165,9 +171,10 @@ def fetch(request: GitImportRequest, workdir: Path, cancel: threading.Event | No
     return _run_git([*config, "rev-parse", "HEAD"], repo, env, deadline, cancel)
 
 
-def locate(repo: Path, request: GitImportRequest) -> list[Candidate]:
-    """The item's version folders: under `items/<item_id>/`, or the repository root when it is the item."""
-    item_dir = repo / "items" / request.item_id
+def locate(repo: Path, request: GitImportRequest, items: str = "items") -> list[Candidate]:
+    """The item's version folders: under `<items>/<item_id>/` (`items/` unless a source names another folder), or
+    the repository root when it is the item."""
+    item_dir = repo / items / request.item_id
     if item_dir.is_dir():
         candidates = [c for c in discover(item_dir) if c.expected_id in (None, request.item_id)]
         candidates = [Candidate(c.path, request.item_id, c.expected_version) for c in candidates]
@@ -175,8 +182,8 @@ def locate(repo: Path, request: GitImportRequest) -> list[Candidate]:
         candidates = [Candidate(repo, request.item_id, None)]
     else:
         raise ValidationFailed(
-            f"the repository has no items/{request.item_id}/ folder and no manifest.yaml at its root",
-            details=[{"file": f"items/{request.item_id}", "line": None, "message": "not found"}],
+            f"the repository has no {items}/{request.item_id}/ folder and no manifest.yaml at its root",
+            details=[{"file": f"{items}/{request.item_id}", "line": None, "message": "not found"}],
         )
     if request.version:
         exact = [c for c in candidates if c.expected_version == request.version]

@@ -140,6 +140,7 @@ def test_health_lists_api_nodes_and_workers(cluster: Cluster) -> None:
     assert health["checks"] == {
         "database": "ok",
         "migrations": "ok",
+        "sources": "ok",
         "executor": "ok",
         "broker": "ok",
         "event_bus": "ok",
