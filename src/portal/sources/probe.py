@@ -120,13 +120,14 @@ def source_secret(source: GitSource) -> str | None:
     return secret
 
 
-def list_tags(source: GitSource, home: Path, extra_env: dict[str, str]) -> list[str]:
-    """The names of the repository's tags (`git ls-remote --tags`), within PORTAL_GIT_TIMEOUT_SECONDS."""
+def list_tags(source: GitSource, home: Path, extra_env: dict[str, str], timeout: float | None = None) -> list[str]:
+    """The names of the repository's tags (`git ls-remote --tags`), within `timeout` seconds (by default
+    PORTAL_GIT_TIMEOUT_SECONDS)."""
     settings = get_settings()
-    env = {**git_importer._git_env(home, settings), **extra_env}
-    deadline = time.monotonic() + settings.git_timeout_seconds
-    command = [*git_importer._git_config(settings), "ls-remote", "--tags", "--", source.url.strip()]
-    out = git_importer._run_git(command, home, env, deadline, None)
+    env = {**git_importer.git_env(home, settings), **extra_env}
+    deadline = time.monotonic() + (settings.git_timeout_seconds if timeout is None else timeout)
+    command = [*git_importer.git_config(settings), "ls-remote", "--tags", "--", source.url.strip()]
+    out = git_importer.run_git(command, home, env, deadline, None)
     names = {
         line.split("\t", 1)[1].removeprefix("refs/tags/").removesuffix("^{}")
         for line in out.splitlines()
@@ -144,15 +145,13 @@ def _probe_git(source: GitSource) -> str | None:
         secret = source_secret(source)
     except git_importer.GitError as exc:
         return exc.message
-    deadline = time.monotonic() + min(settings.git_timeout_seconds, PROBE_TIMEOUT_SECONDS)
+    timeout = min(settings.git_timeout_seconds, PROBE_TIMEOUT_SECONDS)
     with tempfile.TemporaryDirectory(prefix="portal-probe-") as folder:
         home = Path(folder)
-        env = git_importer._git_env(home, settings)
-        if secret is not None:
-            env.update(credential_env(url, secret, home, env["GIT_SSH_COMMAND"]))
-        command = [*git_importer._git_config(settings), "ls-remote", "--tags", "--", url]
+        ssh = git_importer.git_env(home, settings)["GIT_SSH_COMMAND"]
+        extra = credential_env(url, secret, home, ssh) if secret is not None else {}
         try:
-            git_importer._run_git(command, home, env, deadline, None)
+            list_tags(source, home, extra, timeout)
         except git_importer.GitError as exc:
             if exc.code == "git_timeout":
                 return "the repository did not answer git ls-remote in time"

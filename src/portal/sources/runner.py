@@ -240,4 +240,4 @@ def _refresh_git(source: GitSource, step: kinds.StepReporter, cancel: threading.
 
 def _ssh_command(home: Path) -> str:
     """The ssh command git runs (its known hosts and options), to which a key is added."""
-    return git_importer._git_env(home, get_settings())["GIT_SSH_COMMAND"]
+    return git_importer.git_env(home, get_settings())["GIT_SSH_COMMAND"]

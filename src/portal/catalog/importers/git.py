@@ -78,7 +78,7 @@ def known_hosts(settings: Settings) -> Path:
     return Path(settings.git_ssh_known_hosts) if settings.git_ssh_known_hosts else settings.data_dir / "ssh_known_hosts"
 
 
-def _git_env(home: Path, settings: Settings) -> dict[str, str]:
+def git_env(home: Path, settings: Settings) -> dict[str, str]:
     ssh = (
         "ssh -o BatchMode=yes -o StrictHostKeyChecking=yes -o GlobalKnownHostsFile=/dev/null "
         f"-o UserKnownHostsFile={shlex.quote(str(known_hosts(settings)))}"
@@ -97,7 +97,7 @@ def _git_env(home: Path, settings: Settings) -> dict[str, str]:
     }
 
 
-def _git_config(settings: Settings) -> list[str]:
+def git_config(settings: Settings) -> list[str]:
     plain = "always" if settings.git_allow_http else "never"  # a redirect to http:// is refused as well
     options = {
         "core.hooksPath": "/dev/null",
@@ -114,7 +114,7 @@ def _git_config(settings: Settings) -> list[str]:
     return [arg for key, value in options.items() for arg in ("-c", f"{key}={value}")]
 
 
-def _run_git(args: list[str], cwd: Path, env: dict[str, str], deadline: float, cancel: threading.Event | None) -> str:
+def run_git(args: list[str], cwd: Path, env: dict[str, str], deadline: float, cancel: threading.Event | None) -> str:
     """Run one git command in its own process group; kill it on timeout or cancel."""
     proc = subprocess.Popen(
         ["git", *args],
@@ -155,20 +155,20 @@ def fetch(
     adds to git's environment (a credential's askpass helper or ssh key, as `sources.probe.credential_env` makes)."""
     settings = get_settings()
     deadline = time.monotonic() + settings.git_timeout_seconds
-    env = {**_git_env(workdir, settings), **(extra_env or {})}
+    env = {**git_env(workdir, settings), **(extra_env or {})}
     repo = workdir / "repo"
     repo.mkdir()
-    config = _git_config(settings)
-    _run_git([*config, "init", "-q"], repo, env, deadline, cancel)
-    _run_git(
+    config = git_config(settings)
+    run_git([*config, "init", "-q"], repo, env, deadline, cancel)
+    run_git(
         [*config, "fetch", "-q", "--depth=1", "--no-tags", "--", request.repo_url, request.refspec],
         repo,
         env,
         deadline,
         cancel,
     )
-    _run_git([*config, "checkout", "-q", "--detach", "FETCH_HEAD"], repo, env, deadline, cancel)
-    return _run_git([*config, "rev-parse", "HEAD"], repo, env, deadline, cancel)
+    run_git([*config, "checkout", "-q", "--detach", "FETCH_HEAD"], repo, env, deadline, cancel)
+    return run_git([*config, "rev-parse", "HEAD"], repo, env, deadline, cancel)
 
 
 def locate(repo: Path, request: GitImportRequest, items: str = "items") -> list[Candidate]:

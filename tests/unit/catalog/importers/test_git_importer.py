@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from portal.catalog.importers.git import _git_env, check_request, known_hosts, normalize_repo_url
+from portal.catalog.importers.git import check_request, git_env, known_hosts, normalize_repo_url
 from portal.catalog.schemas import GitImportRequest
 from portal.errors import ValidationFailed
 from portal.settings import Settings
@@ -90,7 +90,7 @@ def test_different_repositories_differ() -> None:
 def test_ssh_trusts_only_the_known_hosts_file(tmp_path: Path) -> None:
     """No trust on first use: an unknown host key is refused, never learnt from whoever answers first."""
     settings = Settings(data_dir=tmp_path, git_ssh_known_hosts=str(tmp_path / "hosts"))
-    ssh = _git_env(tmp_path, settings)["GIT_SSH_COMMAND"]
+    ssh = git_env(tmp_path, settings)["GIT_SSH_COMMAND"]
     assert "StrictHostKeyChecking=yes" in ssh and "accept-new" not in ssh
     assert f"UserKnownHostsFile={tmp_path / 'hosts'}" in ssh and "GlobalKnownHostsFile=/dev/null" in ssh
     assert known_hosts(Settings(data_dir=tmp_path)) == tmp_path / "ssh_known_hosts"
