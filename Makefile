@@ -16,7 +16,7 @@ NPM_STAMP := frontend/node_modules/.installed
 WEB_INDEX := src/portal/web/index.html
 WEB_SOURCES := $(shell find frontend/src -type f 2>/dev/null) frontend/index.html frontend/vite.config.ts frontend/tsconfig.json
 
-.PHONY: install lock run test lint types unit bench clean web client client-check frontend-test browser
+.PHONY: install lock run test lint types unit bench clean web client client-check frontend-test browser sshd
 
 install: $(STAMP) $(NPM_STAMP)
 
@@ -70,6 +70,13 @@ browser:
 	  || { [ "$$(id -u)" = 0 ] && (apt-get install -y -q chromium >/dev/null || (apt-get update -q && apt-get install -y -q chromium >/dev/null)); } \
 	  || echo "Chromium is not installed and cannot be installed here (apt-get install chromium): the browser tests will skip"
 
+# The Git-over-SSH source test starts its own sshd (Debian's openssh-server; no service is enabled or started).
+sshd:
+	@[ -x /usr/sbin/sshd ] \
+	  || { [ "$$(id -u)" = 0 ] && (apt-get install -y -q --no-install-recommends openssh-server >/dev/null \
+	       || (apt-get update -q && apt-get install -y -q --no-install-recommends openssh-server >/dev/null)); } \
+	  || echo "sshd is not installed and cannot be installed here (apt-get install openssh-server): the SSH source test will skip"
+
 run: install web
 	@echo "Starting the portal on http://localhost:$(PORT) (data in $(PORTAL_DATA_DIR))"
 	@if [ -f "$(PORTAL_DATA_DIR)/initial-admin-password" ]; then \
@@ -88,7 +95,7 @@ types: install
 # pytest-xdist workers: `auto` is one per core; TEST_WORKERS=0 runs the tests in this one process.
 TEST_WORKERS ?= auto
 
-unit: install web browser
+unit: install web browser sshd
 	$(BIN)/pytest -q -n $(TEST_WORKERS)
 
 test: install lint types client-check frontend-test unit

@@ -137,12 +137,32 @@ def run_git(args: list[str], cwd: Path, env: dict[str, str], deadline: float, ca
                     raise GitError("the import was cancelled", code="cancelled") from None
                 raise GitError("git took longer than PORTAL_GIT_TIMEOUT_SECONDS", code="git_timeout") from None
     if proc.returncode != 0:
-        message = err.decode("utf-8", "replace").strip().splitlines()
-        raise GitError(
-            f"git {args[0]} failed: {message[-1] if message else 'exit ' + str(proc.returncode)}",
-            details={"stderr": err.decode("utf-8", "replace")[-2000:]},
-        )
+        stderr = err.decode("utf-8", "replace")
+        reason = _failure_reason(stderr) or f"exit {proc.returncode}"
+        raise GitError(f"git {_subcommand(args)} failed: {reason}", details={"stderr": stderr[-2000:]})
     return out.decode("utf-8", "replace").strip()
+
+
+# What git prints after any failure to reach a remote; the line before it (ssh's or the server's) says why.
+_BOILERPLATE = (
+    "fatal: could not read from remote repository.",
+    "please make sure you have the correct access rights",
+    "and the repository exists.",
+)
+
+
+def _failure_reason(stderr: str) -> str:
+    lines = [line.strip() for line in stderr.splitlines()]
+    telling = [line for line in lines if line and line.lower() not in _BOILERPLATE]
+    return telling[-1] if telling else ""
+
+
+def _subcommand(args: list[str]) -> str:
+    """The git command's name, past the leading `-c key=value` options."""
+    index = 0
+    while index < len(args) and args[index] == "-c":
+        index += 2
+    return args[index] if index < len(args) else "git"
 
 
 def fetch(
