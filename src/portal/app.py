@@ -244,6 +244,8 @@ def create_app(settings: Settings | None = None, *, run_executor: bool = True) -
             allow_headers=["*"],
         )
     app.include_router(health_router)
+    # Routes are matched in this order: the busiest (job submission, the job list and page) come first.
+    app.include_router(jobs_router)
     app.include_router(auth_router)
     app.include_router(catalog_router)
     app.include_router(catalog_administration_router)
@@ -251,7 +253,6 @@ def create_app(settings: Settings | None = None, *, run_executor: bool = True) -
     app.include_router(catalog_transfer_router)
     app.include_router(analytics_router)
     app.include_router(catalog_admin_router)
-    app.include_router(jobs_router)
     app.include_router(audit_router)
     app.include_router(admin_router)
     app.include_router(secrets_router)

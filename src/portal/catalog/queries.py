@@ -250,10 +250,11 @@ def resolve_runnable(item_id: str, version: str | None, *, any_state: bool = Fal
         if wanted is not None and channels.is_channel_name(wanted):
             find_version(s, item_id, wanted)  # the precise NotFound: no such item, or no such channel
             wanted = channels.version_of(s, item_id, wanted)
+        # On the connection: the ORM's statement machinery would cost more than this one-row read (every launch).
         if wanted is None:
-            row = s.execute(_LATEST_VERSION, {"item_id": item_id}).first()
+            row = s.connection().execute(_LATEST_VERSION, {"item_id": item_id}).first()
         else:
-            row = s.execute(_EXACT_VERSION, {"item_id": item_id, "version": wanted}).first()
+            row = s.connection().execute(_EXACT_VERSION, {"item_id": item_id, "version": wanted}).first()
         if row is None:
             find_version(s, item_id, version)  # raises the precise NotFound
             raise NotFound(f"catalog item {item_id!r} not found", details={"field": "item_id"})

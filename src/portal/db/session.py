@@ -26,6 +26,7 @@ _engine: Engine | None = None
 _factory: sessionmaker[Session] | None = None
 
 _WRITE = "portal_write"
+_MEMO = "unit_memo"
 _AFTER_COMMIT = "portal_after_commit"
 
 log = logging.getLogger(__name__)
@@ -139,6 +140,12 @@ def after_commit(session: Session, effect: Callable[[], object]) -> None:
     if _AFTER_COMMIT not in session.info:
         raise RuntimeError("after_commit needs a unit of work opened by db.write()")
     session.info[_AFTER_COMMIT].append(effect)
+
+
+def memo(session: Session) -> dict[str, Any]:
+    """What a unit of work established and need not check again (say, a row it locked); gone with the session."""
+    facts: dict[str, Any] = session.info.setdefault(_MEMO, {})
+    return facts
 
 
 @contextmanager

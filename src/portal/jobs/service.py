@@ -18,6 +18,7 @@ from portal.audit import service as audit
 from portal.auth import service as auth_service
 from portal.catalog import queries as catalog_queries
 from portal.catalog import storage as catalog_storage
+from portal.db import group_commit
 from portal.db import session as db
 from portal.db.base import utcnow
 from portal.errors import Conflict, Forbidden, NotFound
@@ -102,17 +103,15 @@ def create_job(actor: Principal, item_id: str, version: str | None, inputs: dict
     runnable = catalog_queries.resolve_runnable(item_id, version)
     submission.check_runnable(runnable, inputs)
     submission.validate_at_launch(runnable, inputs)
-    with db.write() as s:
+
+    def insert(s: Session) -> Row[Any]:
         row = submission.insert_run(s, actor, runnable, inputs)
-        audit.record(
-            s,
-            actor,
-            "job.create",
-            target_type="job",
-            target_id=row.id,
-            details={"item_id": runnable.item_id, "version": runnable.version},
-        )
-    return changed(row)
+        details = {"item_id": runnable.item_id, "version": runnable.version}
+        audit.record(s, actor, "job.create", target_type="job", target_id=row.id, details=details)
+        return row
+
+    # Launches arriving together share one transaction (a CI pipeline or a bulk launch sends many at once).
+    return changed(group_commit.write_grouped(insert))
 
 
 def create_import_job(

@@ -14,6 +14,7 @@ from portal.catalog import network as catalog_network
 from portal.catalog.models import Bundle
 from portal.catalog.queries import RunnableVersion
 from portal.catalog.validate import input_errors
+from portal.db import session as db
 from portal.errors import Conflict, ValidationFailed
 from portal.identity.principal import Principal
 from portal.jobs import executors, kinds
@@ -50,13 +51,18 @@ def insert_import(
 def _hold_bundle(s: Session, sha256: str) -> None:
     """The job's bundle is still stored, and stays so until the job is: a storage cleanup removing it at this moment
     waits for this transaction (a key-share lock on PostgreSQL; SQLite has one writer) or has removed it already,
-    when the version's content was replaced since it was resolved; then the job is refused, not left without code."""
+    when the version's content was replaced since it was resolved; then the job is refused, not left without code.
+    Held once per unit of work: the launches of one group commit mostly share a bundle."""
+    held_already: set[str] = db.memo(s).setdefault("held_bundles", set())
+    if sha256 in held_already:
+        return
     held = s.scalar(select(Bundle.sha256).where(Bundle.sha256 == sha256).with_for_update(key_share=True))
     if held is None:
         raise Conflict(
             "the version's bundle is no longer stored (its content was replaced meanwhile): submit the job again",
             details={"bundle_sha256": sha256},
         )
+    held_already.add(sha256)
 
 
 def insert_run(
