@@ -15,7 +15,7 @@ from playwright.sync_api import Browser, BrowserContext, Page, Playwright, expec
 
 from tests import services
 from tests.browser import CHROMIUM_ARGS, find_chromium
-from tests.helpers import FIXTURE_CATALOG, PortalServer
+from tests.helpers import EXAMPLES, FIXTURE_CATALOG, PortalServer
 
 ROOT = Path(__file__).resolve().parents[2]
 WEB_INDEX = ROOT / "src" / "portal" / "web" / "index.html"
@@ -33,12 +33,19 @@ AXE = ROOT / "frontend" / "node_modules" / "axe-core" / "axe.min.js"
 
 
 @pytest.fixture(scope="session")
-def web_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PortalServer]:
+def sources_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A folder under the allowed roots of the browser tests' portal, for the sources a test writes."""
+    return tmp_path_factory.mktemp("e2e-sources")
+
+
+@pytest.fixture(scope="session")
+def web_server(tmp_path_factory: pytest.TempPathFactory, sources_root: Path) -> Iterator[PortalServer]:
     if not WEB_INDEX.is_file():
         services.unavailable("the web app is not built (make web)")
     portal = PortalServer(
         tmp_path_factory.mktemp("portal-e2e"),
         env={
+            "PORTAL_CATALOG_LOCAL_ROOTS": f"{EXAMPLES},{FIXTURE_CATALOG},{sources_root}",
             "PORTAL_WORKER_SLOTS": "3",
             "PORTAL_GIT_ALLOW_FILE": "true",
             # Every progress report stored, however long a busy machine makes the run (the sampling spacing is

@@ -1,15 +1,16 @@
 """The catalog sources page in the browser: a folder source added in the form view, checked as it is typed,
 saved and refreshed; an unknown field in the YAML view shown with its line; a save over someone else's refused
-with a reload; the revisions with their diff and a rollback."""
+with a reload; the revisions with their diff and a rollback; a refresh's per-item problems one click away."""
 
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 from playwright.sync_api import Page, expect
 
 from tests.e2e.conftest import api_client, axe_violations, login, screenshot
-from tests.helpers import EXAMPLES, PortalServer
+from tests.helpers import EXAMPLES, PortalServer, item_files, write
 
 SOURCE = "examples-e2e"
 
@@ -112,4 +113,29 @@ def test_an_admin_edits_saves_and_rolls_back_the_sources(page: Page, web_server:
     page.get_by_role("button", name="Switch to dark theme").click()
     expect(page.locator("html")).to_have_class(re.compile("dark"))
     screenshot(page, "admin-sources-dark")
+    assert (violations := axe_violations(page)) == [], violations
+
+
+def test_a_refresh_lists_each_broken_items_problems_one_click_away(
+    page: Page, web_server: PortalServer, sources_root: Path
+) -> None:
+    folder = sources_root / "mixed"
+    write(folder / "items" / "fine-e2e" / "1.0.0", item_files("fine-e2e", "1.0.0"))
+    write(folder / "items" / "odd-e2e" / "1.0.0", item_files("odd-e2e", "1.0.0", extra_manifest="colour: red\n"))
+    source = {"id": "mixed", "type": "folder", "path": str(folder), "poll_seconds": 0}
+    with api_client(web_server, "ada") as admin:
+        current = admin.get("/api/admin/sources")
+        document = {**current.json(), "sources": [*current.json()["sources"], source]}
+        saved = admin.put("/api/admin/sources", json=document, headers={"If-Match": current.headers["ETag"]})
+        assert saved.status_code == 200, saved.text
+    login(page, "ada", path="/admin/sources")
+    row = page.get_by_test_id("sources-table").locator("tr[data-source='mixed']")
+    row.get_by_role("button", name="Refresh mixed now").click()
+    expect(row).to_contain_text("1 new, 0 unchanged, 1 failed", timeout=30_000)
+    problems = row.get_by_test_id("problems-mixed")
+    expect(problems.get_by_text("colour")).to_be_hidden()
+    problems.get_by_text("1 problem").click()
+    expect(problems).to_contain_text("odd-e2e@1.0.0")
+    expect(problems).to_contain_text("colour")
+    expect(page.get_by_test_id("source-states")).to_contain_text(re.compile(r"\d+ available"))
     assert (violations := axe_violations(page)) == [], violations

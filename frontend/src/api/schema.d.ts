@@ -896,7 +896,8 @@ export interface paths {
         get: operations["sources-get"];
         /**
          * Save Sources
-         * @description Replace the whole document (JSON). If-Match is required (428 without; 409 `stale_revision` when the
+         * @description Replace the whole document (JSON, or YAML text with Content-Type application/yaml or text/yaml: problems
+         *     then carry their line). If-Match is required (428 without; 409 `stale_revision` when the
          *     document changed since it was read, its current ETag in `details`); 422 `validation_failed` with the
          *     validation answer in `details` when invalid; otherwise a new revision (none when nothing changed), audited.
          *     A masked value (`***`) left as read keeps the stored credential. With `refresh=true`, each new or changed
@@ -8902,6 +8903,7 @@ export interface operations {
                  *     }
                  */
                 "application/json": components["schemas"]["SourcesDocument"];
+                "application/yaml": string;
             };
         };
         responses: {

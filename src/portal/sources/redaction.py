@@ -20,6 +20,8 @@ _TOKEN = re.compile(
 _PRIVATE_KEY = re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----")
 # A URL's userinfo inside free text (git's messages, say): scheme://user:password@
 _URL_PASSWORD = re.compile(r"(?P<head>[A-Za-z][A-Za-z0-9+.-]*://[^/@:\s]*:)(?P<password>[^/@\s]+)(?=@)")
+# ... or a token as its user name: scheme://token@
+_URL_USER = re.compile(r"(?P<head>[A-Za-z][A-Za-z0-9+.-]*://)(?P<user>[^/@:\s]+)(?=@)")
 
 
 def looks_like_token(value: str) -> bool:
@@ -52,8 +54,11 @@ def redact_url(url: str) -> str:
 
 
 def redact_text(text: str) -> str:
-    """Free text (a message, git's stderr) with URL passwords masked."""
-    return _URL_PASSWORD.sub(lambda m: m.group("head") + MASK, text)
+    """Free text (a message, git's stderr) with URL passwords, and user names shaped like tokens, masked."""
+    text = _URL_PASSWORD.sub(lambda m: m.group("head") + MASK, text)
+    return _URL_USER.sub(
+        lambda m: m.group("head") + (MASK if looks_like_token(m.group("user")) else m.group("user")), text
+    )
 
 
 def _redact_string(value: str) -> str:

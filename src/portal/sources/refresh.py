@@ -113,10 +113,12 @@ def _refresh_changed(actor: Principal, before: dict[str, Any], result: SaveResul
     return result.model_copy(update={"refresh_jobs": jobs})
 
 
-def save(actor: Principal, body: bytes, if_match: str | None, message: str, *, refresh: bool) -> SaveResult:
+def save(
+    actor: Principal, body: bytes, if_match: str | None, message: str, *, refresh: bool, yaml_input: bool = False
+) -> SaveResult:
     """`PUT`: save (`service.save`), then, with `refresh`, refresh each new or changed enabled source."""
     before = service.current_content()
-    result = service.save(actor, body, if_match, message)
+    result = service.save(actor, body, if_match, message, yaml_input=yaml_input)
     return _refresh_changed(actor, before, result, "saved") if refresh else _reconciled(result)
 
 

@@ -20,7 +20,6 @@ router = APIRouter(prefix="/api/admin/sources", tags=["admin"])
 
 YAML_TYPES = ("application/yaml", "application/x-yaml", "text/yaml", "text/x-yaml")
 _DOCUMENT = {"$ref": "#/components/schemas/SourcesDocument"}
-_JSON_BODY: dict[str, Any] = {"requestBody": {"required": True, "content": {"application/json": {"schema": _DOCUMENT}}}}
 _JSON_OR_YAML_BODY: dict[str, Any] = {
     "requestBody": {
         "required": True,
@@ -52,7 +51,7 @@ def get_sources(_: Admin, response: Response) -> SourcesView:
     return view
 
 
-@router.put("", operation_id="sources-save", response_model=SaveResult, openapi_extra=_JSON_BODY)
+@router.put("", operation_id="sources-save", response_model=SaveResult, openapi_extra=_JSON_OR_YAML_BODY)
 async def save_sources(
     request: Request,
     principal: Admin,
@@ -61,13 +60,17 @@ async def save_sources(
     message: Message = "",
     refresh: Refresh = False,
 ) -> SaveResult:
-    """Replace the whole document (JSON). If-Match is required (428 without; 409 `stale_revision` when the
+    """Replace the whole document (JSON, or YAML text with Content-Type application/yaml or text/yaml: problems
+    then carry their line). If-Match is required (428 without; 409 `stale_revision` when the
     document changed since it was read, its current ETag in `details`); 422 `validation_failed` with the
     validation answer in `details` when invalid; otherwise a new revision (none when nothing changed), audited.
     A masked value (`***`) left as read keeps the stored credential. With `refresh=true`, each new or changed
     enabled source is refreshed (`refresh_jobs`). Role: admin."""
     body = await request.body()
-    result = await run_in_threadpool(refreshes.save, principal, body, if_match, message, refresh=refresh)
+    yaml_input = _is_yaml(request)
+    result = await run_in_threadpool(
+        refreshes.save, principal, body, if_match, message, refresh=refresh, yaml_input=yaml_input
+    )
     response.headers["ETag"] = result.current.etag
     return result
 

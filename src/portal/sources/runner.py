@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 
 from portal.catalog import local_roots
 from portal.catalog import service as catalog_service
@@ -29,7 +30,7 @@ from portal.catalog.importers import git as git_importer
 from portal.catalog.importers.local import Candidate
 from portal.catalog.manifest import parse_version
 from portal.catalog.models import CatalogVersion
-from portal.catalog.schemas import GitImportRequest
+from portal.catalog.schemas import GitImportRequest, ImportedVersion
 from portal.db import session as db
 from portal.errors import NotFound, PortalError, ValidationFailed
 from portal.identity.principal import Principal
@@ -40,7 +41,7 @@ from portal.settings import get_settings
 from portal.sources import probe
 from portal.sources import service as sources_service
 from portal.sources.document import FolderSource, GitSource, SourcesDocument
-from portal.sources.redaction import redact_text
+from portal.sources.redaction import redact_text, url_has_password
 from portal.sources.status import Outcome, record_result
 
 
@@ -115,7 +116,8 @@ def _problems(exc: PortalError, item_id: str | None, version: str | None) -> lis
         for d in details
         if isinstance(d, dict)
     ]
-    return found or [{"item_id": item_id, "version": version, "file": None, "line": None, "message": exc.message}]
+    message = redact_text(exc.message)
+    return found or [{"item_id": item_id, "version": version, "file": None, "line": None, "message": message}]
 
 
 def _note_missing(outcome: Outcome, source_id: str) -> None:
@@ -153,10 +155,15 @@ def _register(
         def source(item: Any) -> dict[str, Any]:
             return {**provenance, "path": item.path.relative_to(root).as_posix()}
 
-        results = catalog_service.register(actor, checked, source, development=development)
+        results = _register_once_more_on_a_race(actor, checked, source, development)
     except PortalError as exc:
         outcome.failed.append(name)
         outcome.problems.extend(_problems(exc, item_id or None, version or None))
+        return
+    except OSError as exc:  # a folder or file of this item that cannot be read
+        outcome.failed.append(name)
+        unreadable = PortalError(f"cannot read {exc.filename or 'a file'}: {exc.strerror or exc}")
+        outcome.problems.extend(_problems(unreadable, item_id or None, version or None))
         return
     for result in results:
         label = f"{result.item_id}@{result.version}"
@@ -164,14 +171,32 @@ def _register(
     item_tests.start_for_imported(actor, [r for r in results if r.outcome != "unchanged"])
 
 
+def _register_once_more_on_a_race(
+    actor: Principal, checked: list[Any], source: Any, development: bool
+) -> list[ImportedVersion]:
+    """Register; when another import registered the same version at the same moment (a unique key on PostgreSQL),
+    once more, which then finds it (unchanged, or a conflict with what the other registered)."""
+    try:
+        return catalog_service.register(actor, checked, source, development=development)
+    except IntegrityError:
+        return catalog_service.register(actor, checked, source, development=development)
+
+
 def _refresh_folder(source: FolderSource, step: kinds.StepReporter, cancel: threading.Event) -> Outcome:
     step(10, f"reading {source.path}")
-    folder, candidates = local_roots.candidates(source.path, True)
+    roots = get_settings().catalog_local_roots
+    folder, candidates = local_roots.candidates(str(local_roots.check_allowed(Path(source.path), roots)), False)
     outcome = Outcome()
     for index, candidate in enumerate(candidates):
         _check_cancel(cancel)
         name = f"{candidate.expected_id or candidate.path.name}@{candidate.expected_version or ''}".rstrip("@")
         step(10 + 80 * index // max(1, len(candidates)), f"checking {name}")
+        try:  # each item folder on its own: a link inside the tree may point outside the allowed roots
+            local_roots.check_allowed(candidate.path, roots)
+        except PortalError as exc:
+            outcome.failed.append(name)
+            outcome.problems.extend(_problems(exc, candidate.expected_id, candidate.expected_version))
+            continue
         provenance = {"type": "local", "source_id": source.id, "folder": str(folder)}
         _register(outcome, folder, [candidate], name, provenance, development=source.development)
     _note_missing(outcome, source.id)
@@ -199,6 +224,11 @@ def _registered(pairs: list[tuple[str, str]]) -> set[tuple[str, str]]:
 
 def _refresh_git(source: GitSource, step: kinds.StepReporter, cancel: threading.Event) -> Outcome:
     url = source.url.strip()
+    if url_has_password(url):  # saved with a warning; never put on git's command line, a step or a provenance
+        raise PortalError(
+            "the URL holds a credential: store it as an admin secret and name it in credentials.secret",
+            code="credential_in_url",
+        )
     secret = probe.source_secret(source)
     outcome = Outcome()
     with tempfile.TemporaryDirectory(prefix="portal-refresh-") as tmp:

@@ -202,15 +202,18 @@ def _store(
     return True, view
 
 
-def save(actor: Principal, body: bytes, if_match: str | None, message: str = "") -> SaveResult:
-    """PUT: the whole document as JSON, If-Match of the current ETag (428 without, 409 stale), 422 with the
-    validation answer when invalid; a new revision otherwise (none when nothing changed)."""
+def save(
+    actor: Principal, body: bytes, if_match: str | None, message: str = "", *, yaml_input: bool = False
+) -> SaveResult:
+    """PUT: the whole document as JSON (or YAML text, whose problems then carry their line), If-Match of the
+    current ETag (428 without, 409 stale), 422 with the validation answer when invalid; a new revision otherwise
+    (none when nothing changed)."""
     expected = _match(if_match)
     with db.read() as s:
         current_hash = _hash(_newest(s))
     if current_hash != expected:
         raise _stale(current_hash)
-    answer, content = _validate_body(body, yaml_input=False)
+    answer, content = _validate_body(body, yaml_input=yaml_input)
     if not answer.valid:
         raise _refuse(answer)
     saved, view = _store(actor, content, expected, message, "sources.update")

@@ -128,6 +128,7 @@ def record_result(source_id: str, job_id: int, outcome: Outcome | None, *, error
             row.state, row.last_refresh_status = "error", "failed"
             row.summary = f"failed: {error}"[:1000]
             row.versions_imported = row.versions_unchanged = row.versions_failed = 0
+            row.versions_missing = []
             row.problems = []
         else:
             row.state = "available"

@@ -114,6 +114,8 @@ def parse_yaml(text: str) -> tuple[Any, Lines]:
         raise ParseError(f"invalid YAML: {getattr(exc, 'problem', None) or exc}", line) from None
     except RecursionError:
         raise ParseError("the document is nested too deeply") from None
+    except ValueError as exc:  # a number too long to convert, say
+        raise ParseError(f"invalid YAML: {exc}") from None
     finally:
         loader.dispose()
 
@@ -134,6 +136,8 @@ def parse_body(body: bytes, yaml_input: bool) -> tuple[Any, Lines | None]:
         raise ParseError(f"invalid JSON: {exc.msg}", exc.lineno) from None
     except RecursionError:
         raise ParseError("the document is nested too deeply") from None
+    except ValueError as exc:  # a number too long to convert, say
+        raise ParseError(f"invalid JSON: {exc}") from None
 
 
 # --- schema ---------------------------------------------------------------------------------------------------

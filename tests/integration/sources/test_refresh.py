@@ -53,6 +53,10 @@ def folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
     write_item(root / "items" / "gamma" / "1.0.0", "gamma", "1.0.0")
     write_item(root / "items" / "gamma" / "2.0.0", "gamma", "2.0.0")
     write_item(root / "items" / "delta" / "1.0.0", "delta", "1.0.0", "colour: blue\n")
+    # An item folder linked from outside the allowed roots: listed with its problem, the others still import.
+    outside = tmp_path_factory.mktemp("outside")
+    write_item(outside / "1.0.0", "outside", "1.0.0")
+    (root / "items" / "outside").symlink_to(outside)
     return root
 
 
@@ -116,8 +120,9 @@ def test_refreshes_git_and_folder_sources_one_bad_item_never_stops_the_others(
             "1.1.0",
         }
         local_status = status_of(admin, "local")
-        assert (local_status["versions_imported"], local_status["versions_failed"]) == (2, 1), local_status
-        assert local_status["problems"][0]["item_id"] == "delta"
+        assert (local_status["versions_imported"], local_status["versions_failed"]) == (2, 2), local_status
+        problems = {problem["item_id"]: problem["message"] for problem in local_status["problems"]}
+        assert "colour" in problems["delta"] and "allowed" in problems["outside"], problems
     # The status is kept across a restart.
     portal.stop()
     portal.start()
@@ -187,3 +192,53 @@ def test_livez_and_readyz(portal: PortalServer) -> None:
     assert httpx.get(f"{portal.url}/livez").json() == {"status": "ok"}
     ready = httpx.get(f"{portal.url}/readyz")
     assert ready.status_code == 200 and ready.json()["checks"]["sources"] == "ok"
+
+
+def versions_of(admin: httpx.Client, item_id: str) -> dict[str, dict[str, Any]]:
+    listed = admin.get(f"/api/catalog/{item_id}/versions").json()
+    return {v["version"]: v for v in (listed["items"] if isinstance(listed, dict) else listed)}
+
+
+def test_versions_gone_are_noted_a_failed_refresh_clears_them_and_deleting_keeps_the_imports(
+    portal: PortalServer, folder: Path
+) -> None:
+    later = folder / "later"
+    write_item(later / "items" / "eps" / "1.0.0", "eps", "1.0.0")
+    write_item(later / "items" / "eps" / "1.1.0", "eps", "1.1.0")
+    source = {"id": "later", "type": "folder", "path": str(later), "poll_seconds": 0}
+    with admin_client(portal) as admin:
+
+        def refreshed_by_saving(poll_seconds: int) -> dict[str, Any]:
+            saved = save(admin, {**source, "poll_seconds": poll_seconds}, refresh=True)
+            wait_for_job(admin, saved["refresh_jobs"][0], FINAL)
+            return status_of(admin, "later")
+
+        assert refreshed_by_saving(0)["versions_imported"] == 2
+        for path in sorted((later / "items" / "eps" / "1.1.0").iterdir()):
+            path.unlink()
+        (later / "items" / "eps" / "1.1.0").rmdir()
+        gone = refreshed_by_saving(3600)
+        assert gone["versions_missing"] == ["eps@1.1.0"] and gone["summary"].endswith("1 gone from the source")
+        assert "1.1.0" in versions_of(admin, "eps")  # noted, never deleted
+        for path in sorted(later.rglob("*"), reverse=True):
+            path.unlink() if path.is_file() else path.rmdir()
+        later.rmdir()
+        failed = refreshed_by_saving(7200)
+        assert failed["last_refresh_status"] == "failed" and failed["versions_missing"] == [], failed
+        save(admin)  # the source deleted: what it imported stays, and still names it
+        kept = versions_of(admin, "eps")
+        assert set(kept) == {"1.0.0", "1.1.0"} and kept["1.1.0"]["source"]["source_id"] == "later", kept
+
+
+def test_a_password_in_the_url_never_reaches_git_a_step_or_the_status(portal: PortalServer) -> None:
+    password = "pa55-" + "w0rd-in-url"
+    inline = {"id": "inline", "type": "git", "url": f"https://bob:{password}@git.invalid/r.git", "poll_seconds": 0}
+    with admin_client(portal) as admin:
+        saved = save(admin, inline, refresh=True)
+        assert saved["warnings"][0]["field"] == "sources[0].url" and password not in json.dumps(saved)
+        job = wait_for_job(admin, saved["refresh_jobs"][0], FINAL)
+        assert job["state"] == "FAILED" and "credentials.secret" in job["error"]["message"], job
+        status = status_of(admin, "inline")
+        assert status["state"] == "error" and "credential" in status["error"]
+        seen = admin.get(f"/api/jobs/{job['id']}").text + admin.get(f"/api/jobs/{job['id']}/events").text
+        assert password not in seen + json.dumps(status) and password not in portal.log()

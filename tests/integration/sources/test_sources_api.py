@@ -131,6 +131,11 @@ def test_yaml_validation_names_the_unknown_field_and_its_line(admin: httpx.Clien
     response = admin.post("/api/admin/sources/validate", content=text, headers={"Content-Type": "application/yaml"})
     assert response.status_code == 200
     assert response.json()["errors"] == [{"field": "sources[0].dev", "line": 7, "message": "unknown field 'dev'"}]
+    # A save in YAML (GitOps: the file as it is) is refused the same way, with the line.
+    etag = admin.get("/api/admin/sources").headers["ETag"]
+    headers = {"Content-Type": "application/yaml", "If-Match": etag}
+    refused = admin.put("/api/admin/sources", content=text, headers=headers)
+    assert refused.status_code == 422 and refused.json()["error"]["details"]["errors"][0]["line"] == 7, refused.text
     broken = admin.post("/api/admin/sources/validate", content=b"{nope", headers={"Content-Type": "application/json"})
     assert broken.status_code == 200 and broken.json()["layers"][0] == {
         "layer": "parse", "valid": False, "note": None,

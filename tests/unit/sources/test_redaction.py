@@ -1,9 +1,12 @@
 """The one redaction of the sources domain: sensitive property names, URL passwords, token-shaped values; and
-restoring stored values a client sent back masked."""
+restoring stored values a client sent back masked; and a document that cannot be read is a parse error."""
 
 from __future__ import annotations
 
+import pytest
+
 from portal.sources.redaction import MASK, looks_like_token, redact, redact_text, redact_url, restore, url_has_password
+from portal.sources.validation import ParseError, parse_body
 
 TOKEN = "ghp_" + "a1B2c3D4e5F6g7H8i9J0k1L2m3N4o5P6q7R8"
 
@@ -19,6 +22,8 @@ def test_url_passwords_and_token_user_names_are_masked() -> None:
 def test_free_text_loses_url_passwords() -> None:
     text = "fatal: unable to access 'https://bob:hunter2@git.example.com/r.git/': 403"
     assert "hunter2" not in redact_text(text) and "bob:***@git.example.com" in redact_text(text)
+    with_token = f"fatal: could not read from 'https://{TOKEN}@github.com/o/r.git'; ssh://git@h/r stays"
+    assert redact_text(with_token) == "fatal: could not read from 'https://***@github.com/o/r.git'; ssh://git@h/r stays"
 
 
 def test_documents_are_redacted_at_every_level_but_secret_references_stay() -> None:
@@ -52,3 +57,10 @@ def test_masked_values_sent_back_keep_the_stored_ones() -> None:
     assert back["sources"][1]["url"] == f"https://v:{MASK}@other/s.git"
     assert restore({"sources": [{"id": ["a"]}, 3]}, stored) == {"sources": [{"id": ["a"]}, 3]}  # not a document yet
     assert restore([1], stored) == [1]
+
+
+def test_numbers_too_long_to_convert_are_a_parse_error_not_a_crash() -> None:
+    huge = "1" * 5000
+    for body, yaml_input in ((f'{{"apiVersion": {huge}}}', False), (f"apiVersion: {huge}\n", True)):
+        with pytest.raises(ParseError, match="invalid"):
+            parse_body(body.encode(), yaml_input)

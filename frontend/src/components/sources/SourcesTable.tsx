@@ -19,6 +19,83 @@ function statusDetails(status: Record<string, unknown>): [string, string][] {
     .map(([key, value]) => [key.replace(/_/g, " "), String(value)]);
 }
 
+interface ItemProblem {
+  item_id?: string | null;
+  version?: string | null;
+  file?: string | null;
+  line?: number | null;
+  message: string;
+}
+
+function problemsOf(status: Record<string, unknown>): ItemProblem[] {
+  return Array.isArray(status.problems) ? (status.problems as ItemProblem[]) : [];
+}
+
+function missingOf(status: Record<string, unknown>): string[] {
+  return Array.isArray(status.versions_missing) ? status.versions_missing.map(String) : [];
+}
+
+/** The last refresh's per-item problems (one click away) and the versions gone from the source. */
+function RefreshFindings({ sourceId, status }: { sourceId: string; status: Record<string, unknown> }) {
+  const problems = problemsOf(status);
+  const missing = missingOf(status);
+  return (
+    <>
+      {problems.length > 0 && (
+        <details className="mt-1 text-xs" data-testid={`problems-${sourceId}`}>
+          <summary className="cursor-pointer text-red-700 dark:text-red-400">
+            {problems.length} {problems.length === 1 ? "problem" : "problems"}
+          </summary>
+          <ul className="mt-1 grid gap-1">
+            {problems.map((problem, index) => (
+              <li key={index} className="break-words">
+                <span className="font-mono">
+                  {[problem.item_id, problem.version].filter(Boolean).join("@") || "(item)"}
+                  {problem.file ? ` ${problem.file}${problem.line ? `:${problem.line}` : ""}` : ""}
+                </span>
+                : {problem.message}
+              </li>
+            ))}
+          </ul>
+        </details>
+      )}
+      {missing.length > 0 && (
+        <details className="mt-1 text-xs">
+          <summary className="cursor-pointer">{missing.length} gone from the source (kept in the catalog)</summary>
+          <ul className="mt-1 font-mono">
+            {missing.map((name) => (
+              <li key={name}>{name}</li>
+            ))}
+          </ul>
+        </details>
+      )}
+    </>
+  );
+}
+
+/** Diagnostics: how many sources are in each state, the ones needing attention first. */
+export function SourceStates({ sources }: { sources: SourceView[] }) {
+  const counts = new Map<string, number>();
+  for (const source of sources) {
+    const state = (source.status as { state?: unknown } | null | undefined)?.state;
+    const name = typeof state === "string" ? state : "unknown";
+    counts.set(name, (counts.get(name) ?? 0) + 1);
+  }
+  const order = ["error", "refreshing", "available", "disabled"];
+  const states = [...counts.entries()].sort(([a], [b]) => (order.indexOf(a) + 1 || 99) - (order.indexOf(b) + 1 || 99));
+  return (
+    <ul className="mb-3 flex flex-wrap gap-2 text-sm" aria-label="Sources by state" data-testid="source-states">
+      {states.map(([state, count]) => (
+        <li key={state}>
+          <Badge tone={stateBadge(state).tone}>
+            {count} {stateBadge(state).label.toLowerCase()}
+          </Badge>
+        </li>
+      ))}
+    </ul>
+  );
+}
+
 /** Refresh now: the refresh job is linked; a refusal (disabled, just refreshed: 429) is said in a toast. */
 function RefreshButton({ source }: { source: SourceView }) {
   const toast = useToast();
@@ -77,6 +154,7 @@ export function SourcesTable({ sources }: { sources: SourceView[] }) {
                       ))}
                     </ul>
                   )}
+                  <RefreshFindings sourceId={source.id} status={status} />
                 </td>
                 <td className="px-3 py-2">{TYPE_LABELS[source.type] ?? source.type}</td>
                 <td className="max-w-96 px-3 py-2">

@@ -7,7 +7,7 @@ import { ApiError } from "../../api/client";
 import { useSources } from "../../api/sources";
 import { RevisionHistory } from "../../components/sources/RevisionHistory";
 import { SourcesEditor } from "../../components/sources/SourcesEditor";
-import { SourcesTable } from "../../components/sources/SourcesTable";
+import { SourceStates, SourcesTable } from "../../components/sources/SourcesTable";
 import { Empty, Section, Spinner } from "../../components/ui";
 import { errorText } from "../../lib/formErrors";
 
@@ -39,7 +39,10 @@ export default function SourcesPage() {
             {sources.data.sources.length === 0 ? (
               <Empty title="No sources yet">Add one in the editor below.</Empty>
             ) : (
-              <SourcesTable sources={sources.data.sources} />
+              <>
+                <SourceStates sources={sources.data.sources} />
+                <SourcesTable sources={sources.data.sources} />
+              </>
             )}
           </Section>
           <Section id="sources-editor-title" title="Edit the sources">

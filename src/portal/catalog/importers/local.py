@@ -43,5 +43,8 @@ def discover(root: Path) -> list[Candidate]:
         return versions
     for child in sorted(items.iterdir()):
         if child.is_dir() and not child.name.startswith("."):
-            found.extend(_item_dir(child))
+            try:
+                found.extend(_item_dir(child))
+            except OSError:  # unreadable: kept as a candidate, so checking it names the problem
+                found.append(Candidate(child, child.name, None))
     return found
