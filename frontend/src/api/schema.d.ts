@@ -8865,6 +8865,8 @@ export interface operations {
                 message?: string;
                 /** @description refresh each new or changed enabled source once saved */
                 refresh?: boolean;
+                /** @description probe each new or changed enabled source before saving (git ls-remote with its credential, the folder readable): one that does not answer makes the save a 422; false saves while a remote is down */
+                probe?: boolean;
             };
             header?: {
                 /** @description the ETag of the document read (required: 428 without) */

@@ -18,9 +18,11 @@ def sources() -> None:
 @sources.command("apply")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False))
 @click.option("--message", "-m", default="", help="why: kept with the revision")
-def sources_apply(file: str, message: str) -> None:
-    """Validate FILE (YAML, or JSON) and save it as a new revision, as the system user. Each problem is printed
-    on a line of its own (field, line, message) and the exit status is 1 when the document is not valid."""
+@click.option("--no-probe", is_flag=True, help="save without probing the new or changed sources (a remote is down)")
+def sources_apply(file: str, message: str, no_probe: bool) -> None:
+    """Validate FILE (YAML, or JSON), probing each new or changed enabled source, and save it as a new revision,
+    as the system user. Each problem is printed on a line of its own (field, line, message) and the exit status is
+    1 when the document is not valid."""
     from portal.sources import service
 
     try:
@@ -31,7 +33,7 @@ def sources_apply(file: str, message: str) -> None:
     prepare_db()
     yaml_input = not file.lower().endswith(".json")
     message = message or f"applied from {Path(file).name}"
-    answer, saved = service.apply_text(text, yaml_input=yaml_input, message=message)
+    answer, saved = service.apply_text(text, yaml_input=yaml_input, message=message, probe=not no_probe)
     for warning in answer.warnings:
         click.echo(f"warning: {warning.field} (line {warning.line or '-'}): {warning.message}", err=True)
     if not answer.valid:

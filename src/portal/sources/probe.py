@@ -13,6 +13,7 @@ import os
 import shlex
 import tempfile
 import time
+from collections.abc import Collection
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
@@ -41,12 +42,13 @@ esac
 Found = tuple[int, str, str]  # (source index, field, message)
 
 
-def probe_all(document: SourcesDocument) -> list[Found]:
-    """The problems of every source's probe, a few sources at a time."""
+def probe_all(document: SourcesDocument, only: Collection[str] | None = None) -> list[Found]:
+    """The problems of every source's probe (or of those whose id is in `only`), a few sources at a time."""
+    chosen = [(index, source) for index, source in enumerate(document.sources) if only is None or source.id in only]
     with ThreadPoolExecutor(max_workers=PARALLEL, thread_name_prefix="sources-probe") as pool:
-        futures = [pool.submit(probe_source, source) for source in document.sources]
-        results = [future.result() for future in futures]
-    return [(index, field, message) for index, (field, message) in enumerate(results) if message]
+        futures = [(index, pool.submit(probe_source, source)) for index, source in chosen]
+        results = [(index, *future.result()) for index, future in futures]
+    return [(index, field, message) for index, field, message in results if message]
 
 
 def probe_source(source: GitSource | FolderSource) -> tuple[str, str | None]:

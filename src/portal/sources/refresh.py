@@ -88,23 +88,13 @@ def _queue(
     return job, True
 
 
-def _changed_enabled(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
-    """The ids of the enabled sources of `after` that are new or differ from `before`."""
-    old = {str(source.get("id")): source for source in before.get("sources", [])}
-    return [
-        str(source["id"])
-        for source in after.get("sources", [])
-        if source.get("enabled", True) and old.get(str(source.get("id"))) != source
-    ]
-
-
 def _refresh_changed(actor: Principal, before: dict[str, Any], result: SaveResult, why: str) -> SaveResult:
     after = service.current_content()
     status.reconcile(after.get("sources", []))
     if not result.saved:
         return result
     jobs = []
-    for source_id in _changed_enabled(before, after):
+    for source_id in service.changed_enabled(before, after):
         try:
             job, _ = request_refresh(actor, source_id, why=why, limited=False)
             jobs.append(job.id)
@@ -114,11 +104,18 @@ def _refresh_changed(actor: Principal, before: dict[str, Any], result: SaveResul
 
 
 def save(
-    actor: Principal, body: bytes, if_match: str | None, message: str, *, refresh: bool, yaml_input: bool = False
+    actor: Principal,
+    body: bytes,
+    if_match: str | None,
+    message: str,
+    *,
+    refresh: bool,
+    yaml_input: bool = False,
+    probe: bool = False,
 ) -> SaveResult:
     """`PUT`: save (`service.save`), then, with `refresh`, refresh each new or changed enabled source."""
     before = service.current_content()
-    result = service.save(actor, body, if_match, message, yaml_input=yaml_input)
+    result = service.save(actor, body, if_match, message, yaml_input=yaml_input, probe=probe)
     return _refresh_changed(actor, before, result, "saved") if refresh else _reconciled(result)
 
 

@@ -34,6 +34,13 @@ IfMatch = Annotated[
     Header(alias="If-Match", max_length=200, description="the ETag of the document read (required: 428 without)"),
 ]
 Refresh = Annotated[bool, Query(description="refresh each new or changed enabled source once saved")]
+Probe = Annotated[
+    bool,
+    Query(
+        description="probe each new or changed enabled source before saving (git ls-remote with its credential, "
+        "the folder readable): one that does not answer makes the save a 422; false saves while a remote is down"
+    ),
+]
 Message = Annotated[str, Query(max_length=service.MAX_MESSAGE, description="why: kept with the revision")]
 
 
@@ -59,6 +66,7 @@ async def save_sources(
     if_match: IfMatch = None,
     message: Message = "",
     refresh: Refresh = False,
+    probe: Probe = True,
 ) -> SaveResult:
     """Replace the whole document (JSON, or YAML text with Content-Type application/yaml or text/yaml: problems
     then carry their line). If-Match is required (428 without; 409 `stale_revision` when the
@@ -69,7 +77,7 @@ async def save_sources(
     body = await request.body()
     yaml_input = _is_yaml(request)
     result = await run_in_threadpool(
-        refreshes.save, principal, body, if_match, message, refresh=refresh, yaml_input=yaml_input
+        refreshes.save, principal, body, if_match, message, refresh=refresh, yaml_input=yaml_input, probe=probe
     )
     response.headers["ETag"] = result.current.etag
     return result

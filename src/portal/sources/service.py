@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import difflib
 import logging
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
@@ -123,12 +124,36 @@ def _without_read_only(data: Any) -> Any:
     return kept
 
 
-def _validate_body(body: bytes, *, yaml_input: bool, probe: bool = False) -> tuple[ValidationAnswer, dict[str, Any]]:
+def _validate_body(
+    body: bytes, *, yaml_input: bool, probe: bool = False, probe_only: Collection[str] | None = None
+) -> tuple[ValidationAnswer, dict[str, Any]]:
     try:
         data, lines = validation.parse_body(body, yaml_input)
     except validation.ParseError:
         return validation.validate_body(body, yaml_input=yaml_input, probe=probe)
-    return validation.validate(restore(_without_read_only(data), current_content()), lines, probe=probe)
+    restored = restore(_without_read_only(data), current_content())
+    return validation.validate(restored, lines, probe=probe, probe_only=probe_only)
+
+
+def changed_enabled(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
+    """The ids of the enabled sources of `after` that are new or differ from `before` (both normalized)."""
+    old = {str(source.get("id")): source for source in before.get("sources", [])}
+    return [
+        str(source["id"])
+        for source in after.get("sources", [])
+        if source.get("enabled", True) and old.get(str(source.get("id"))) != source
+    ]
+
+
+def _validate_for_save(body: bytes, *, yaml_input: bool, probe: bool) -> tuple[ValidationAnswer, dict[str, Any]]:
+    """The validation answer of a save: with `probe`, each new or changed enabled source is probed too (an
+    unchanged one is not: a remote that is down stops no other edit)."""
+    answer, content = _validate_body(body, yaml_input=yaml_input)
+    if answer.valid and probe:
+        changed = changed_enabled(current_content(), content)
+        if changed:
+            return _validate_body(body, yaml_input=yaml_input, probe=True, probe_only=changed)
+    return answer, content
 
 
 def _match(if_match: str | None) -> str:
@@ -203,17 +228,24 @@ def _store(
 
 
 def save(
-    actor: Principal, body: bytes, if_match: str | None, message: str = "", *, yaml_input: bool = False
+    actor: Principal,
+    body: bytes,
+    if_match: str | None,
+    message: str = "",
+    *,
+    yaml_input: bool = False,
+    probe: bool = False,
 ) -> SaveResult:
     """PUT: the whole document as JSON (or YAML text, whose problems then carry their line), If-Match of the
-    current ETag (428 without, 409 stale), 422 with the validation answer when invalid; a new revision otherwise
-    (none when nothing changed)."""
+    current ETag (428 without, 409 stale), 422 with the validation answer when invalid (with `probe`, a new or
+    changed enabled source that does not answer is invalid); a new revision otherwise (none when nothing
+    changed)."""
     expected = _match(if_match)
     with db.read() as s:
         current_hash = _hash(_newest(s))
     if current_hash != expected:
         raise _stale(current_hash)
-    answer, content = _validate_body(body, yaml_input=yaml_input)
+    answer, content = _validate_for_save(body, yaml_input=yaml_input, probe=probe)
     if not answer.valid:
         raise _refuse(answer)
     saved, view = _store(actor, content, expected, message, "sources.update")
@@ -239,10 +271,11 @@ def rollback(actor: Principal, revision_id: int, if_match: str | None) -> SaveRe
 
 
 def apply_text(
-    text: str, *, yaml_input: bool, message: str, actor: Principal = SYSTEM
+    text: str, *, yaml_input: bool, message: str, actor: Principal = SYSTEM, probe: bool = False
 ) -> tuple[ValidationAnswer, bool]:
-    """`portal sources apply` and the seed: validate and save whatever the current revision is."""
-    answer, content = _validate_body(text.encode(), yaml_input=yaml_input)
+    """`portal sources apply` and the seed: validate (with `probe`, probing the new or changed enabled sources)
+    and save whatever the current revision is."""
+    answer, content = _validate_for_save(text.encode(), yaml_input=yaml_input, probe=probe)
     if not answer.valid:
         return answer, False
     saved, _ = _store(actor, content, None, message, "sources.apply")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -291,16 +292,19 @@ def check_security(document: SourcesDocument, lines: Lines | None) -> tuple[list
 # --- the answer -----------------------------------------------------------------------------------------------
 
 
-def _probe(document: SourcesDocument, lines: Lines | None) -> list[Problem]:
-    found = probes.probe_all(document)
+def _probe(document: SourcesDocument, lines: Lines | None, only: Collection[str] | None) -> list[Problem]:
+    found = probes.probe_all(document, only)
     problems = []
     for index, field, message in found:
         problems.append(_problem(lines, ("sources", index, field), redact_text(message)))
     return problems
 
 
-def validate(data: Any, lines: Lines | None = None, *, probe: bool = False) -> tuple[ValidationAnswer, dict[str, Any]]:
-    """Run the layers on parsed data; returns the answer and the normalized document (empty when invalid)."""
+def validate(
+    data: Any, lines: Lines | None = None, *, probe: bool = False, probe_only: Collection[str] | None = None
+) -> tuple[ValidationAnswer, dict[str, Any]]:
+    """Run the layers on parsed data (the probe with `probe`, of the sources `probe_only` names, or all); returns
+    the answer and the normalized document (empty when invalid)."""
     results: list[LayerResult] = [LayerResult(layer="parse", valid=True)]
     warnings: list[Problem] = []
     document, errors = check_schema(data, lines)
@@ -312,13 +316,15 @@ def validate(data: Any, lines: Lines | None = None, *, probe: bool = False) -> t
         errors, warnings = check_security(document, lines)
         results.append(LayerResult(layer="security", valid=not errors, errors=errors))
     if document is not None and not errors and probe:
-        errors = _probe(document, lines)
+        errors = _probe(document, lines, probe_only)
         results.append(LayerResult(layer="probe", valid=not errors, errors=errors))
     answer = _answer(results, warnings, probe)
     return answer, normalized(document) if document is not None and answer.valid else {}
 
 
-def validate_body(body: bytes, *, yaml_input: bool, probe: bool = False) -> tuple[ValidationAnswer, dict[str, Any]]:
+def validate_body(
+    body: bytes, *, yaml_input: bool, probe: bool = False, probe_only: Collection[str] | None = None
+) -> tuple[ValidationAnswer, dict[str, Any]]:
     """Parse a request body (JSON, or YAML text) and validate it."""
     try:
         data, lines = parse_body(body, yaml_input)
@@ -327,7 +333,7 @@ def validate_body(body: bytes, *, yaml_input: bool, probe: bool = False) -> tupl
             layer="parse", valid=False, errors=[Problem(field="(document)", line=exc.line, message=exc.message)]
         )
         return _answer([parse], [], probe), {}
-    return validate(data, lines, probe=probe)
+    return validate(data, lines, probe=probe, probe_only=probe_only)
 
 
 def _answer(results: list[LayerResult], warnings: list[Problem], probe: bool) -> ValidationAnswer:

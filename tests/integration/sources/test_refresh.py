@@ -82,10 +82,11 @@ def admin_client(portal: PortalServer) -> httpx.Client:
     return portal.client(portal.token_for("admin"))
 
 
-def save(admin: httpx.Client, *sources: dict[str, Any], refresh: bool = False) -> dict[str, Any]:
+def save(admin: httpx.Client, *sources: dict[str, Any], refresh: bool = False, probe: bool = True) -> dict[str, Any]:
     etag = admin.get("/api/admin/sources").headers["ETag"]
     document = {"apiVersion": "portal/v1", "kind": "CatalogSources", "sources": list(sources)}
-    answer = admin.put("/api/admin/sources", params={"refresh": refresh}, json=document, headers={"If-Match": etag})
+    params = {"refresh": refresh, "probe": probe}
+    answer = admin.put("/api/admin/sources", params=params, json=document, headers={"If-Match": etag})
     assert answer.status_code == 200, answer.text
     body: dict[str, Any] = answer.json()
     return body
@@ -208,8 +209,8 @@ def test_versions_gone_are_noted_a_failed_refresh_clears_them_and_deleting_keeps
     source = {"id": "later", "type": "folder", "path": str(later), "poll_seconds": 0}
     with admin_client(portal) as admin:
 
-        def refreshed_by_saving(poll_seconds: int) -> dict[str, Any]:
-            saved = save(admin, {**source, "poll_seconds": poll_seconds}, refresh=True)
+        def refreshed_by_saving(poll_seconds: int, probe: bool = True) -> dict[str, Any]:
+            saved = save(admin, {**source, "poll_seconds": poll_seconds}, refresh=True, probe=probe)
             wait_for_job(admin, saved["refresh_jobs"][0], FINAL)
             return status_of(admin, "later")
 
@@ -223,7 +224,7 @@ def test_versions_gone_are_noted_a_failed_refresh_clears_them_and_deleting_keeps
         for path in sorted(later.rglob("*"), reverse=True):
             path.unlink() if path.is_file() else path.rmdir()
         later.rmdir()
-        failed = refreshed_by_saving(7200)
+        failed = refreshed_by_saving(7200, probe=False)  # the folder is gone: saved without the probe
         assert failed["last_refresh_status"] == "failed" and failed["versions_missing"] == [], failed
         save(admin)  # the source deleted: what it imported stays, and still names it
         kept = versions_of(admin, "eps")
@@ -234,7 +235,14 @@ def test_a_password_in_the_url_never_reaches_git_a_step_or_the_status(portal: Po
     password = "pa55-" + "w0rd-in-url"
     inline = {"id": "inline", "type": "git", "url": f"https://bob:{password}@git.invalid/r.git", "poll_seconds": 0}
     with admin_client(portal) as admin:
-        saved = save(admin, inline, refresh=True)
+        # Probed on saving (the default), a source that can never refresh is refused ...
+        etag = admin.get("/api/admin/sources").headers["ETag"]
+        document = {"apiVersion": "portal/v1", "kind": "CatalogSources", "sources": [inline]}
+        refused = admin.put("/api/admin/sources", json=document, headers={"If-Match": etag})
+        assert refused.status_code == 422 and password not in refused.text
+        assert refused.json()["error"]["details"]["layers"][4]["errors"][0]["field"] == "sources[0].url"
+        # ... and saved without the probe, its refresh fails at once.
+        saved = save(admin, inline, refresh=True, probe=False)
         assert saved["warnings"][0]["field"] == "sources[0].url" and password not in json.dumps(saved)
         job = wait_for_job(admin, saved["refresh_jobs"][0], FINAL)
         assert job["state"] == "FAILED" and "credentials.secret" in job["error"]["message"], job

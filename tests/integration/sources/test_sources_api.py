@@ -105,6 +105,12 @@ def test_probe_of_a_private_repository_over_http_with_a_token(admin: httpx.Clien
     without = admin.post("/api/admin/sources/validate?probe=true", json=doc({**source, "credentials": None})).json()
     assert not without["valid"] and without["errors"][0]["field"] == "sources[0].url"
     assert TOKEN not in str(without)
+    # A save probes each new or changed enabled source: one that does not answer is refused, unless probe=false.
+    etag = admin.get("/api/admin/sources").headers["ETag"]
+    refused = admin.put("/api/admin/sources", json=doc({**source, "credentials": None}), headers={"If-Match": etag})
+    assert refused.status_code == 422 and refused.json()["error"]["details"]["layers"][4]["layer"] == "probe"
+    unprobed = {**source, "credentials": None, "enabled": False}
+    assert admin.put("/api/admin/sources", json=doc(unprobed), headers={"If-Match": etag}).status_code == 200
 
 
 def test_refresh_of_a_private_repository_over_http_with_a_token(admin: httpx.Client, private_repo: Any) -> None:
