@@ -22,6 +22,7 @@ from bench import (
     logins,
     retention,
     roundtrip,
+    running,
     stats,
     submit,
     web,
@@ -44,6 +45,7 @@ SCENARIOS: dict[str, Callable[[], dict[str, Any]]] = {
     "backup": backup.run,
     "analytics": analytics.run,
     "distributed": distributed.run,
+    "running": running.run,
 }
 
 

@@ -311,7 +311,7 @@ def test_git_import_through_the_dialog_shows_the_job(page: Page, tmp_path: Path)
     expect(page.locator("td[data-kind]:not([data-kind='catalog_import'])")).to_have_count(0)
 
 
-def test_local_folder_preview_in_the_dialog(page: Page) -> None:
+def test_local_folder_preview_in_the_dialog(page: Page, sources_root: Path) -> None:
     login(page, "paul", path="/catalog")
     page.get_by_role("button", name="Import…").click()
     dialog = page.get_by_role("dialog")
@@ -320,7 +320,7 @@ def test_local_folder_preview_in_the_dialog(page: Page) -> None:
     expect(dialog.get_by_role("list", name="Problems")).to_contain_text("not under an allowed catalog root")
     # The allowed folders are listed, and a path may be relative to one of them.
     expect(dialog.get_by_test_id("local-roots").locator("li")).to_have_text(
-        [str(EXAMPLES.resolve()), str(FIXTURE_CATALOG.resolve())]
+        [str(EXAMPLES.resolve()), str(FIXTURE_CATALOG.resolve()), str(sources_root.resolve())]
     )
     dialog.get_by_label("Folder on the server").fill("items/chatty")
     dialog.get_by_role("button", name="Check").click()

@@ -12,6 +12,7 @@ Each caller returns only once its work is committed and announced, as with `db.w
 
 from __future__ import annotations
 
+import contextvars
 import threading
 from collections.abc import Callable
 from typing import Any, Generic, TypeVar
@@ -25,10 +26,13 @@ MAX_BATCH = 64
 
 
 class _Unit(Generic[T]):
-    __slots__ = ("done", "error", "lead", "result", "work")
+    __slots__ = ("context", "done", "error", "lead", "result", "work")
 
     def __init__(self, work: Callable[[Session], T]) -> None:
         self.work = work
+        # The caller's context (its request id and client address, which audit entries record): the leader runs
+        # each unit in its own caller's context, not the leader's.
+        self.context = contextvars.copy_context()
         self.done = threading.Event()
         self.lead = False  # set with `done` when this unit's thread is to write the next batch
         self.result: T | None = None
@@ -95,7 +99,7 @@ def _commit(batch: list[_Unit[Any]]) -> None:
             with db.write() as s:
                 for unit in pending:
                     try:
-                        unit.result = unit.work(s)
+                        unit.result = unit.context.run(unit.work, s)
                     except Exception as exc:
                         failed, unit.error = unit, exc
                         raise _UnitFailed from exc

@@ -4,6 +4,7 @@ process's duties (registration, heartbeat, reaping lost workers, honouring cance
 from __future__ import annotations
 
 import logging
+import resource
 import threading
 import time
 from dataclasses import asdict, replace
@@ -90,6 +91,23 @@ def confidential_parts(job: job_contract.ClaimedJob) -> tuple[dict[str, Any], di
     return {**job.inputs, **sensitive}, env, Masker([*sensitive.values(), *env.values()])
 
 
+# Descriptors a running job holds in this process and in its zygote (its pipes, its pidfd, its cgroup files).
+FILES_PER_JOB = 12
+
+
+def raise_open_files_limit(slots: int) -> None:
+    """Lift this process's soft limit of open files toward its hard limit when its slots could exhaust it (a
+    shell's default soft limit is often 1,024: about 80 running jobs). The zygote started next inherits it; jobs
+    get their own limit (PORTAL_JOB_OPEN_FILES)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = 1024 + slots * FILES_PER_JOB
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        raised = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (raised, hard))
+        if raised < wanted:
+            log.warning("open files limited to %d (hard limit): too few for %d running jobs", raised, slots)
+
+
 class JobHost:
     """One worker process's jobs: a registered worker id, the sandboxed runner, and the jobs it runs right now."""
 
@@ -115,6 +133,7 @@ class JobHost:
     def register(self) -> None:
         """Start the sandbox (IsolationUnavailable under PORTAL_JOB_ISOLATION=required when a protection is
         missing: the process must not run jobs) and join the registry of workers."""
+        raise_open_files_limit(self.slots)
         self.protections = self.runner.start()
         for protection in self.protections:
             log.info(

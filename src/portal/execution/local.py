@@ -29,8 +29,15 @@ log = logging.getLogger(__name__)
 KIND = "embedded"
 
 
+# An idle slot sleeps until a submit or the once-a-second check for jobs queued elsewhere wakes it; this is only
+# the safety net. A slot per running job polling the table every second was a thousand queries a second at
+# a thousand slots.
+IDLE_SLOT_WAIT_SECONDS = 30.0
+
+
 class LocalExecutor:
-    """Runs queued jobs in this process's slot threads; wakes at once on submit and checks the table every second."""
+    """Runs queued jobs in this process's slot threads; wakes one at once on submit, and as many as there are
+    jobs queued by other processes (the CLI) once a second."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
@@ -96,13 +103,13 @@ class LocalExecutor:
 
     # -- internals ---------------------------------------------------------------------------------------------
 
-    def _poke(self, all_slots: bool = False) -> None:
+    def _poke(self, all_slots: bool = False, slots: int = 1) -> None:
         with self._wake:
             self._generation += 1
             if all_slots:
                 self._wake.notify_all()
             else:
-                self._wake.notify()
+                self._wake.notify(slots)
 
     def _slot(self) -> None:
         stopping = self.host.stopping
@@ -118,11 +125,14 @@ class LocalExecutor:
                 stopping.wait(1.0)
             with self._wake:
                 if self._generation == generation and not stopping.is_set():
-                    self._wake.wait(timeout=1.0)
+                    self._wake.wait(timeout=IDLE_SLOT_WAIT_SECONDS)
 
     def _wake_for_queued(self) -> None:
-        if len(self.host.running_jobs) < self.slots and runs.queued_ids(1):
-            self._poke(all_slots=True)
+        free = self.slots - len(self.host.running_jobs)
+        if free > 0:
+            queued = len(runs.queued_ids(free))
+            if queued:
+                self._poke(slots=queued)
 
 
 def run_folder_once(settings: Settings, path: str, inputs: dict[str, Any], echo: Callable[[str], None]) -> bool:

@@ -14,6 +14,7 @@ from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
 from portal.catalog import service as catalog_service
+from portal.context import request_id_var
 from portal.db import group_commit
 from portal.db import session as db
 from portal.identity.principal import SYSTEM
@@ -43,6 +44,7 @@ def _transaction_id(s: Session) -> str:
 
 def insert(n: int, effects: list[int]) -> Callable[[Session], int]:
     def work(s: Session) -> int:
+        assert request_id_var.get() in (None, f"request-{n}")  # the caller's context, whoever writes the batch
         s.execute(text("INSERT INTO probe (n, txid) VALUES (:n, :t)"), {"n": n, "t": _transaction_id(s)})
         db.after_commit(s, lambda: effects.append(n))
         return n
@@ -89,6 +91,7 @@ def test_a_failing_unit_leaves_nothing_and_the_rest_of_its_batch_commits(databas
     outcomes: dict[int, object] = {}
 
     def call(key: int, work: Callable[[Session], int]) -> None:
+        request_id_var.set(f"request-{key}")
         try:
             outcomes[key] = group_commit.write_grouped(work)
         except ValueError as exc:
