@@ -75,10 +75,10 @@ def _uss_kib(pid: int) -> int:
     )
 
 
-def _memory(server_pid: int) -> tuple[int, int]:
-    """(processes, KiB of unique memory) of the portal and everything it started."""
+def _memory(server_pid: int) -> tuple[int, int, int]:
+    """(processes, KiB of unique memory of the portal and everything it started, KiB of the portal alone)."""
     pids = _tree(server_pid)
-    return len(pids), sum(_uss_kib(pid) for pid in pids)
+    return len(pids), sum(_uss_kib(pid) for pid in pids), _uss_kib(server_pid)
 
 
 def _timed(client: httpx.Client, paths: list[str]) -> list[float]:
@@ -99,7 +99,7 @@ def _probe_paths(ids: list[int], rng: random.Random) -> dict[str, list[str]]:
     }
 
 
-def _submit(client_of: Any, count: int) -> list[int]:
+def _submit(client_of: Any, count: int, seconds: float = SLEEP_SECONDS) -> list[int]:
     """`count` sleeper jobs from SUBMITTERS clients at once."""
     ids: list[int] = []
     errors: list[str] = []
@@ -108,7 +108,7 @@ def _submit(client_of: Any, count: int) -> list[int]:
     def work(share: int) -> None:
         with client_of() as client:
             for _ in range(share):
-                response = client.post("/api/jobs", json={"item_id": "sleeper", "inputs": {"seconds": SLEEP_SECONDS}})
+                response = client.post("/api/jobs", json={"item_id": "sleeper", "inputs": {"seconds": seconds}})
                 with lock:
                     if response.status_code != 201:
                         errors.append(f"{response.status_code}: {response.text[:200]}")
@@ -159,10 +159,12 @@ def run() -> dict[str, Any]:
             return httpx.Client(base_url=server.base_url, headers=auth(token), timeout=120.0)
 
         with client_of() as client:
-            warm = _submit(client_of, 20)  # a few first, so the idle figures see stored jobs and a warm zygote
-            time.sleep(1.0)
+            # A few short ones first, so the idle figures see stored jobs and a warm zygote.
+            warm = _submit(client_of, 20, seconds=0)
+            while _count(client, "SUCCEEDED") < len(warm):
+                time.sleep(0.2)
             idle = {label: _timed(client, paths) for label, paths in _probe_paths(warm, rng).items()}
-            idle_processes, idle_kib = _memory(pid)
+            idle_processes, idle_kib, idle_portal_kib = _memory(pid)
             show(f"[{NAME}] idle: {idle_processes} processes, {idle_kib / 1024:.0f} MiB unique memory")
             show(f"[{NAME}] submitting {JOBS} sleeper jobs ({SLEEP_SECONDS} s each) from {SUBMITTERS} clients")
             started = time.monotonic()
@@ -178,19 +180,21 @@ def run() -> dict[str, Any]:
             all_running = time.monotonic() - started
             if running < JOBS:
                 raise CorrectnessError(f"only {running} of {JOBS} jobs RUNNING after {all_running:.0f} s")
-            processes, busy_kib = _memory(pid)
+            processes, busy_kib, busy_portal_kib = _memory(pid)
             per_job_kib = (busy_kib - idle_kib) / JOBS
+            portal_share_kib = (busy_portal_kib - idle_portal_kib) / JOBS
             show(
                 f"[{NAME}] all {JOBS} RUNNING {all_running:.1f} s after the first submission (submitted in "
                 f"{submitted:.1f} s): {processes} processes, {busy_kib / 1024:.0f} MiB unique memory, "
-                f"{per_job_kib / 1024:.2f} MiB per running job"
+                f"{per_job_kib / 1024:.2f} MiB per running job ({portal_share_kib / 1024:.2f} MiB of it in the "
+                "portal process, the rest the job's own processes and the zygote)"
             )
             busy = {label: _timed(client, paths) for label, paths in _probe_paths(ids, rng).items()}
             still_running = _count(client, "RUNNING")
             if still_running < JOBS:
                 raise CorrectnessError(f"the probes outlasted the jobs ({still_running} still RUNNING): too slow")
             finish_by = started + SLEEP_SECONDS + 180
-            while time.monotonic() < finish_by and _count(client, "SUCCEEDED") < JOBS:
+            while time.monotonic() < finish_by and _count(client, "SUCCEEDED") < JOBS + len(warm):
                 time.sleep(1.0)
             _check_each(client, ids)
     figures: dict[str, Any] = {
@@ -203,6 +207,7 @@ def run() -> dict[str, Any]:
         "unique_memory_idle_mib": round(idle_kib / 1024, 1),
         "unique_memory_running_mib": round(busy_kib / 1024, 1),
         "memory_per_running_job_mib": round(per_job_kib / 1024, 3),
+        "portal_process_share_per_job_mib": round(portal_share_kib / 1024, 3),
         "requests": {},
     }
     for label in idle:

@@ -96,17 +96,20 @@ def _set_limits(limits: dict[str, Any]) -> None:
         (resource.RLIMIT_AS, mem, mem),
         (resource.RLIMIT_CPU, cpu, cpu + 1),
         (resource.RLIMIT_FSIZE, file_size, file_size),
-        (resource.RLIMIT_NOFILE, int(limits["open_files"]), int(limits["open_files"])),
         (resource.RLIMIT_CORE, 0, 0),
     ]
     if limits.get("processes"):
         # Counted per uid: each job has a uid (or a user namespace) of its own, so this is a limit per job.
         wanted.append((resource.RLIMIT_NPROC, int(limits["processes"]), int(limits["processes"])))
     for which, soft, hard in wanted:
-        ceiling = resource.getrlimit(which)[1]
-        if ceiling != resource.RLIM_INFINITY:  # an unprivileged process cannot raise its hard limit
-            soft, hard = min(soft, ceiling), min(hard, ceiling)
-        resource.setrlimit(which, (soft, hard))
+        _set_limit(which, soft, hard)
+
+
+def _set_limit(which: int, soft: int, hard: int) -> None:
+    ceiling = resource.getrlimit(which)[1]
+    if ceiling != resource.RLIM_INFINITY:  # an unprivileged process cannot raise its hard limit
+        soft, hard = min(soft, ceiling), min(hard, ceiling)
+    resource.setrlimit(which, (soft, hard))
 
 
 def _sandbox(spec: dict[str, Any], fds: list[int], alive_fd: int, made_netns: bool) -> None:
@@ -138,6 +141,9 @@ def _sandbox(spec: dict[str, Any], fds: list[int], alive_fd: int, made_netns: bo
             any_port_except=confine.get("any_port_except"),
         )
     os.closerange(4, 65536)  # after confinement: it used the descriptors the zygote keeps open
+    # Only now: until the close above the child holds what the zygote held (a descriptor for each running job),
+    # and Landlock needs one more, above them all.
+    _set_limit(resource.RLIMIT_NOFILE, int(spec["limits"]["open_files"]), int(spec["limits"]["open_files"]))
     if spec.get("seccomp"):
         if spec["seccomp"] not in _SECCOMP:
             raise OSError(errno.ENOSYS, "no seccomp filter for this architecture")
