@@ -6,6 +6,8 @@
 - Drain: 5,000 no-op jobs queued while no worker runs, then drained by 2 `portal worker` processes (2 threads
   each). Floor: raw Celery draining 5,000 no-op tasks with 2 worker processes of the same shape. Every job must
   end SUCCEEDED with exactly one QUEUED -> RUNNING event (none lost, stuck or run twice).
+- Submit: 32 clients posting no-op jobs (no worker running) to one API node, then the same 32 split over two API
+  nodes on the same database and Redis. Floor: the one node. Every answer must be 201 with a distinct id.
 """
 
 from __future__ import annotations
@@ -20,14 +22,17 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import httpx
 import psycopg
 import redis
 
-from bench import raw_celery, roundtrip
+from bench import raw_celery, roundtrip, submit
 from bench.common import (
+    NOOP_JOB,
     PORTAL_BIN,
     CorrectnessError,
     Server,
+    auth,
     data_dir,
     interpreter_floor,
     latency_summary,
@@ -50,6 +55,7 @@ DRAIN_LIMIT = 600.0
 ROUNDTRIP_TARGET = 1.5
 DRAIN_TARGET = 0.5
 DRAIN_STRETCH = 0.8
+SUBMIT_SCALING_TARGET = 1.7
 SECRETS_KEY = "h3lY0ZCm1oHvnGmJ7rlt6mDsfGmHgQ7Lqgq8wG8k7xY="
 
 
@@ -185,6 +191,46 @@ def _succeeded(database_url: str) -> int:
     return int(row[0]) if row else 0
 
 
+def _submit_scaling(server: Server, token: str, data: Path) -> dict[str, Any]:
+    """Jobs/s of 32 clients submitting to one API node, then split over two (a second node started here)."""
+    (data / "api-2").mkdir()
+    with Server(data / "api-2", settings=server.settings) as second:
+        one = [httpx.Client(base_url=server.base_url, headers=auth(token), timeout=60.0) for _ in range(submit.CLIENTS)]
+        half = submit.CLIENTS // 2
+        two = [
+            httpx.Client(base_url=node.base_url, headers=auth(token), timeout=60.0)
+            for node in [server] * half + [second] * (submit.CLIENTS - half)
+        ]
+        try:
+            for client in one + two:
+                client.get("/healthz").raise_for_status()
+            rates, p95s = [], []
+            for clients in (one, two):
+                wall, latencies, ids = submit._phase(clients, lambda c: c.post("/api/jobs", json=NOOP_JOB), 201)
+                if len(set(ids)) != len(ids):
+                    raise CorrectnessError(f"{len(ids) - len(set(ids))} job ids answered twice")
+                rates.append(len(ids) / wall)
+                p95s.append(latency_summary(latencies)["p95_ms"])
+        finally:
+            for client in one + two:
+                client.close()
+    ratio = rates[1] / rates[0]
+    verdict = "met" if ratio >= SUBMIT_SCALING_TARGET else "missed"
+    show(
+        f"[{NAME}] submit, {submit.CLIENTS} clients: one API node {rates[0]:.0f} jobs/s (p95 {p95s[0]:.0f} ms), two "
+        f"API nodes {rates[1]:.0f} jobs/s (p95 {p95s[1]:.0f} ms): {ratio:.2f}x (target >= {SUBMIT_SCALING_TARGET}: "
+        f"{verdict})"
+    )
+    return {
+        "clients": submit.CLIENTS,
+        "one_node_jobs_per_second": round(rates[0], 1),
+        "two_nodes_jobs_per_second": round(rates[1], 1),
+        "p95_ms": {"one_node": p95s[0], "two_nodes": p95s[1]},
+        "ratio": round(ratio, 3),
+        "target": SUBMIT_SCALING_TARGET,
+    }
+
+
 def run() -> dict[str, Any]:
     """Run the scenario, print its figures and return them."""
     figures: dict[str, Any] = {}
@@ -242,7 +288,8 @@ def run() -> dict[str, Any]:
                                 break
                             time.sleep(0.1)
                         drain_seconds = time.perf_counter() - start
-                check = _check(database_url, ids)
+                    check = _check(database_url, ids)
+                    figures["submit"] = _submit_scaling(server, token, data)
             finally:
                 _clear(namespace)
         if check["problems"]:
