@@ -59,7 +59,7 @@ SUBMIT_SCALING_TARGET = 1.7
 SECRETS_KEY = "h3lY0ZCm1oHvnGmJ7rlt6mDsfGmHgQ7Lqgq8wG8k7xY="
 
 
-def _portal_env(database_url: str, namespace: str) -> dict[str, str]:
+def portal_env(database_url: str, namespace: str) -> dict[str, str]:
     return {
         "PORTAL_EXECUTOR": "celery",
         "PORTAL_DATABASE_URL": database_url,
@@ -72,7 +72,7 @@ def _portal_env(database_url: str, namespace: str) -> dict[str, str]:
 
 
 @contextmanager
-def _processes(commands: list[list[str]], env: dict[str, str], logs: Path) -> Iterator[list[subprocess.Popen[bytes]]]:
+def processes(commands: list[list[str]], env: dict[str, str], logs: Path) -> Iterator[list[subprocess.Popen[bytes]]]:
     """Start the commands (their output in `logs`), and stop them with SIGTERM (then SIGKILL) afterwards."""
     procs: list[subprocess.Popen[bytes]] = []
     try:
@@ -121,7 +121,7 @@ def _raw_env(namespace: str) -> dict[str, str]:
     return {**os.environ, "PORTAL_BENCH_REDIS_URL": REDIS_URL, "BENCH_RAW_NAMESPACE": namespace}
 
 
-def _clear(namespace: str) -> None:
+def clear(namespace: str) -> None:
     client = redis.Redis.from_url(REDIS_URL)
     keys = list(client.scan_iter(match=f"{namespace}:*", count=1000))
     if keys:
@@ -133,7 +133,7 @@ def _raw_roundtrip(logs: Path) -> list[float]:
     namespace = f"rawrt{os.getpid()}"
     app = raw_celery.make_app(namespace)
     try:
-        with _processes(_raw_workers(1), _raw_env(namespace), logs):
+        with processes(_raw_workers(1), _raw_env(namespace), logs):
             for _ in range(WARMUP):
                 app.send_task("raw.noop", queue=namespace).get(timeout=60)
             times = []
@@ -143,7 +143,7 @@ def _raw_roundtrip(logs: Path) -> list[float]:
                 times.append(time.perf_counter() - start)
             return times
     finally:
-        _clear(namespace)
+        clear(namespace)
 
 
 def _raw_drain(logs: Path, task: str) -> float:
@@ -154,7 +154,7 @@ def _raw_drain(logs: Path, task: str) -> float:
         for _ in range(DRAIN_JOBS):
             app.send_task(task, queue=namespace)
         start = time.perf_counter()
-        with _processes(_raw_workers(WORKERS), _raw_env(namespace), logs):
+        with processes(_raw_workers(WORKERS), _raw_env(namespace), logs):
             deadline = time.monotonic() + DRAIN_LIMIT
             while int(counter.get(raw_celery.counter_key(namespace)) or 0) < DRAIN_JOBS:
                 if time.monotonic() > deadline:
@@ -163,7 +163,7 @@ def _raw_drain(logs: Path, task: str) -> float:
             return DRAIN_JOBS / (time.perf_counter() - start)
     finally:
         counter.close()
-        _clear(namespace)
+        clear(namespace)
 
 
 def _check(database_url: str, ids: list[int]) -> dict[str, Any]:
@@ -254,12 +254,12 @@ def run() -> dict[str, Any]:
             if database_url is None:
                 return figures  # postgres_database said why
             namespace = f"bench{os.getpid()}"
-            env = _portal_env(database_url, namespace)
+            env = portal_env(database_url, namespace)
             try:
                 (data / "api").mkdir()
                 with Server(data / "api", settings=env) as server:
                     token = server.create_token()
-                    with _processes(_portal_workers(1), server.env, logs):
+                    with processes(_portal_workers(1), server.env, logs):
                         times, _stream = roundtrip.measure(server, token, NAME)
                     summary = latency_summary(times)
                     ratio = percentile(times, 50) / floor
@@ -281,7 +281,7 @@ def run() -> dict[str, Any]:
                     ids = submit_noops(server.base_url, token, DRAIN_JOBS)
                     show(f"[{NAME}] draining with {WORKERS} `portal worker` processes x {THREADS} threads")
                     start = time.perf_counter()
-                    with _processes(_portal_workers(WORKERS), server.env, logs):
+                    with processes(_portal_workers(WORKERS), server.env, logs):
                         deadline = time.monotonic() + DRAIN_LIMIT
                         while _succeeded(database_url) - before < DRAIN_JOBS:
                             if time.monotonic() > deadline:
@@ -291,7 +291,7 @@ def run() -> dict[str, Any]:
                     check = _check(database_url, ids)
                     figures["submit"] = _submit_scaling(server, token, data)
             finally:
-                _clear(namespace)
+                clear(namespace)
         if check["problems"]:
             raise CorrectnessError("; ".join(check["problems"]))
         portal_rate = DRAIN_JOBS / drain_seconds
