@@ -4,7 +4,8 @@ Under load a write spends most of its time waiting for the database's one writer
 flush, and on SQLite the thread holding the writer lock competes for the GIL with every thread waiting for it.
 `write_grouped(work)` queues `work`; the first caller to find no batch being written leads: it takes every unit
 queued meanwhile (at most MAX_BATCH), runs them one after the other in one `db.write()` unit of work, commits
-once, runs their after-commit effects, then hands the lead to the oldest unit still queued. A unit that raises
+once, then hands the lead to the oldest unit still queued; each caller then runs its own unit's after-commit
+effects (`db.unit_info` keeps what they gather apart per caller). A unit that raises
 gets its exception; the batch is rolled back and written again without it (so nothing it did, in the database
 or in the unit of work's effects and counters, remains). Units must therefore touch nothing but the session.
 Each caller returns only once its work is committed and announced, as with `db.write()`.
@@ -26,7 +27,7 @@ MAX_BATCH = 64
 
 
 class _Unit(Generic[T]):
-    __slots__ = ("context", "done", "error", "lead", "result", "work")
+    __slots__ = ("context", "done", "effects", "error", "lead", "result", "work")
 
     def __init__(self, work: Callable[[Session], T]) -> None:
         self.work = work
@@ -37,6 +38,7 @@ class _Unit(Generic[T]):
         self.lead = False  # set with `done` when this unit's thread is to write the next batch
         self.result: T | None = None
         self.error: BaseException | None = None
+        self.effects: list[Callable[[], object]] = []  # its after-commit effects, run by its own caller
 
 
 _lock = threading.Lock()
@@ -62,6 +64,9 @@ def write_grouped(work: Callable[[Session], T]) -> T:
         _write_batch()
     if unit.error is not None:
         raise unit.error
+    # Its own announcements, in its own thread and context: a slow one (a broker that does not answer) holds up
+    # only its own caller, not the batch.
+    db.run_effects(unit.effects)
     return unit.result  # type: ignore[return-value]
 
 
@@ -103,6 +108,7 @@ def _commit(batch: list[_Unit[Any]]) -> None:
                     except Exception as exc:
                         failed, unit.error = unit, exc
                         raise _UnitFailed from exc
+                    unit.effects = db.take_unit_effects(s)
             return
         except _UnitFailed:
             pending.remove(failed)  # type: ignore[arg-type]

@@ -27,6 +27,7 @@ _factory: sessionmaker[Session] | None = None
 
 _WRITE = "portal_write"
 _MEMO = "unit_memo"
+_UNIT = "unit_info"
 _AFTER_COMMIT = "portal_after_commit"
 
 log = logging.getLogger(__name__)
@@ -170,11 +171,33 @@ def write() -> Iterator[Session]:
     finally:
         if serialize:
             _sqlite_writer.release()
+    run_effects(effects)
+
+
+def run_effects(effects: list[Callable[[], object]]) -> None:
+    """Run after-commit effects in order; a failing one is logged, the others still run."""
     for effect in effects:
         try:
             effect()
         except Exception:
             log.exception("an after-commit effect failed")
+
+
+def unit_info(session: Session) -> dict[str, Any]:
+    """State of the caller's unit of work that its after-commit effects gather (the job rows to announce, say).
+    Usually the session's own; `group_commit` gives each caller of a shared transaction its own, so each caller
+    runs only its own effects."""
+    info: dict[str, Any] = session.info.setdefault(_UNIT, {})
+    return info
+
+
+def take_unit_effects(session: Session) -> list[Callable[[], object]]:
+    """The after-commit effects registered so far and the unit's state, taken off the session (for
+    `group_commit`, which hands them to the caller whose work registered them)."""
+    effects: list[Callable[[], object]] = session.info[_AFTER_COMMIT]
+    session.info[_AFTER_COMMIT] = []
+    session.info.pop(_UNIT, None)
+    return effects
 
 
 def refresh_statistics() -> None:

@@ -140,7 +140,9 @@ def _sandbox(spec: dict[str, Any], fds: list[int], alive_fd: int, made_netns: bo
             connect_ports=confine.get("connect_ports"),
             any_port_except=confine.get("any_port_except"),
         )
-    os.closerange(4, 65536)  # after confinement: it used the descriptors the zygote keeps open
+    # After confinement, which used the descriptors the zygote keeps open. Every descriptor inherited is below
+    # the open-files limit the zygote had (lifted for many slots): close up to it (one close_range call).
+    os.closerange(4, min(resource.getrlimit(resource.RLIMIT_NOFILE)[0], 1 << 24))
     # Only now: until the close above the child holds what the zygote held (a descriptor for each running job),
     # and Landlock needs one more, above them all.
     _set_limit(resource.RLIMIT_NOFILE, int(spec["limits"]["open_files"]), int(spec["limits"]["open_files"]))

@@ -29,9 +29,11 @@ log = logging.getLogger(__name__)
 KIND = "embedded"
 
 
-# An idle slot sleeps until a submit or the once-a-second check for jobs queued elsewhere wakes it; this is only
-# the safety net. A slot per running job polling the table every second was a thousand queries a second at
-# a thousand slots.
+# One idle slot at a time watches the table every second (for jobs queued elsewhere, or left by a claim that
+# failed), as the duty does; the others sleep until a submit, the duty or a slot that claimed a job wakes them,
+# this being only the safety net. Every idle slot polling each second was a thousand queries a second at a
+# thousand slots.
+WATCH_SECONDS = 1.0
 IDLE_SLOT_WAIT_SECONDS = 30.0
 
 
@@ -46,6 +48,7 @@ class LocalExecutor:
         self.worker_id = self.host.worker_id
         self._wake = threading.Condition()
         self._generation = 0
+        self._watching = False  # whether an idle slot is the one that looks at the table every second
         self._threads: list[threading.Thread] = []
         self.prevalidation = Prevalidation(settings, self.host.runner)
         self.started = False
@@ -117,6 +120,8 @@ class LocalExecutor:
             generation = self._generation
             try:
                 job = runs.claim_next(self.worker_id)
+                if job is not None:
+                    self._poke()  # there may be more: the next idle slot looks too
                 while job is not None:
                     job = self.host.finish(job, self.host.run(job), claim_next=True)
             except Exception:
@@ -125,7 +130,13 @@ class LocalExecutor:
                 stopping.wait(1.0)
             with self._wake:
                 if self._generation == generation and not stopping.is_set():
-                    self._wake.wait(timeout=IDLE_SLOT_WAIT_SECONDS)
+                    watch = not self._watching
+                    self._watching = True
+                    try:
+                        self._wake.wait(timeout=WATCH_SECONDS if watch else IDLE_SLOT_WAIT_SECONDS)
+                    finally:
+                        if watch:
+                            self._watching = False
 
     def _wake_for_queued(self) -> None:
         free = self.slots - len(self.host.running_jobs)

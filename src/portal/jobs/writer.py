@@ -305,9 +305,10 @@ def announce(s: Session, row: Row[Any]) -> None:
     """Every change of a job row registers this in its unit of work: once it commits, the browsers hear the
     job's last row and, when it is queued, the executor gets it. A job changed twice in one unit of work (a
     requeue that meets a cancel) is announced once, as it ended. No caller publishes or submits by hand."""
-    pending: dict[int, Row[Any]] | None = s.info.get(_ANNOUNCE)
+    info = db.unit_info(s)
+    pending: dict[int, Row[Any]] | None = info.get(_ANNOUNCE)
     if pending is None:
-        pending = s.info[_ANNOUNCE] = {}
+        pending = info[_ANNOUNCE] = {}
         db.after_commit(s, partial(_announce_all, pending))
     pending[row.id] = row  # the last row wins; the job keeps its place among the unit of work's effects
 

@@ -19,7 +19,7 @@ _TOKEN = re.compile(
 )
 _PRIVATE_KEY = re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----")
 # A URL's userinfo inside free text (git's messages, say): scheme://user:password@
-_URL_PASSWORD = re.compile(r"(?P<head>[A-Za-z][A-Za-z0-9+.-]*://[^/@:\s]*:)(?P<password>[^/@\s]+)(?=@)")
+_URL_PASSWORD = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)(?P<user>[^/@:\s]*):(?P<password>[^/@\s]+)(?=@)")
 # ... or a token as its user name: scheme://token@
 _URL_USER = re.compile(r"(?P<head>[A-Za-z][A-Za-z0-9+.-]*://)(?P<user>[^/@:\s]+)(?=@)")
 
@@ -55,10 +55,14 @@ def redact_url(url: str) -> str:
 
 def redact_text(text: str) -> str:
     """Free text (a message, git's stderr) with URL passwords, and user names shaped like tokens, masked."""
-    text = _URL_PASSWORD.sub(lambda m: m.group("head") + MASK, text)
+    text = _URL_PASSWORD.sub(lambda m: f"{m['scheme']}{_shown_user(m['user'])}:{MASK}", text)
     return _URL_USER.sub(
         lambda m: m.group("head") + (MASK if looks_like_token(m.group("user")) else m.group("user")), text
     )
+
+
+def _shown_user(user: str) -> str:
+    return MASK if looks_like_token(user) else user
 
 
 def _redact_string(value: str) -> str:

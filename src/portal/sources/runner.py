@@ -224,7 +224,7 @@ def _registered(pairs: list[tuple[str, str]]) -> set[tuple[str, str]]:
 
 def _refresh_git(source: GitSource, step: kinds.StepReporter, cancel: threading.Event) -> Outcome:
     url = source.url.strip()
-    if url_has_password(url):  # saved with a warning; never put on git's command line, a step or a provenance
+    if url_has_password(url):  # saved (with a warning) only without the probe; never on git's command line
         raise PortalError(
             "the URL holds a credential: store it as an admin secret and name it in credentials.secret",
             code="credential_in_url",

@@ -42,11 +42,19 @@ def _transaction_id(s: Session) -> str:
     return str(s.info.setdefault("probe_session", next(_sessions)))
 
 
+announced_in: dict[int, int] = {}  # n -> the thread that ran its after-commit effect
+
+
 def insert(n: int, effects: list[int]) -> Callable[[Session], int]:
     def work(s: Session) -> int:
         assert request_id_var.get() in (None, f"request-{n}")  # the caller's context, whoever writes the batch
         s.execute(text("INSERT INTO probe (n, txid) VALUES (:n, :t)"), {"n": n, "t": _transaction_id(s)})
-        db.after_commit(s, lambda: effects.append(n))
+
+        def announce() -> None:
+            effects.append(n)
+            announced_in[n] = threading.get_ident()
+
+        db.after_commit(s, announce)
         return n
 
     return work
@@ -90,8 +98,11 @@ def test_a_failing_unit_leaves_nothing_and_the_rest_of_its_batch_commits(databas
 
     outcomes: dict[int, object] = {}
 
+    callers: dict[int, int] = {}
+
     def call(key: int, work: Callable[[Session], int]) -> None:
         request_id_var.set(f"request-{key}")
+        callers[key] = threading.get_ident()
         try:
             outcomes[key] = group_commit.write_grouped(work)
         except ValueError as exc:
@@ -114,6 +125,8 @@ def test_a_failing_unit_leaves_nothing_and_the_rest_of_its_batch_commits(databas
         rows: dict[int, str] = {row.n: row.txid for row in s.execute(text("SELECT n, txid FROM probe"))}
     assert set(rows) == {1, 2} and rows[1] == rows[2]  # one transaction, without the failed unit
     assert sorted(effects) == [1, 2]
+    # Each caller ran its own effects, in its own thread (one that waits on a slow broker holds up no other).
+    assert announced_in[1] == callers[1] and announced_in[2] == callers[2]
 
 
 def test_concurrent_launches_all_land_with_their_counters(database: Path) -> None:

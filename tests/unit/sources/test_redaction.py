@@ -22,6 +22,8 @@ def test_url_passwords_and_token_user_names_are_masked() -> None:
 def test_free_text_loses_url_passwords() -> None:
     text = "fatal: unable to access 'https://bob:hunter2@git.example.com/r.git/': 403"
     assert "hunter2" not in redact_text(text) and "bob:***@git.example.com" in redact_text(text)
+    dummy = f"https://{TOKEN}:x-oauth-basic@github.com/o/r.git"
+    assert redact_text(dummy) == "https://***:***@github.com/o/r.git"
     with_token = f"fatal: could not read from 'https://{TOKEN}@github.com/o/r.git'; ssh://git@h/r stays"
     assert redact_text(with_token) == "fatal: could not read from 'https://***@github.com/o/r.git'; ssh://git@h/r stays"
 
