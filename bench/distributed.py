@@ -301,6 +301,8 @@ def run() -> dict[str, Any]:
         drain_ratio = portal_rate / raw_rate
         show(f"[{NAME}] second floor: raw Celery tasks that each start `python -I -S -c pass`")
         spawn_rate = _raw_drain(logs, "raw.spawn")
+        show(f"[{NAME}] third floor, the original portal's shape: raw Celery tasks that each fork a child")
+        fork_rate = _raw_drain(logs, "raw.fork")
         verdict = "stretch met" if drain_ratio >= DRAIN_STRETCH else "met" if drain_ratio >= DRAIN_TARGET else "missed"
         show(
             f"[{NAME}]   raw Celery {raw_rate:.0f} tasks/s; portal/raw {drain_ratio:.2f} "
@@ -309,7 +311,11 @@ def run() -> dict[str, Any]:
         )
         show(
             f"[{NAME}]   raw Celery + a process per task {spawn_rate:.0f} tasks/s; "
-            f"portal/that {portal_rate / spawn_rate:.2f}"
+            f"portal/that {portal_rate / spawn_rate:.2f} (target >= 0.8)"
+        )
+        show(
+            f"[{NAME}]   raw Celery + a child forked per task {fork_rate:.0f} tasks/s; "
+            f"portal/that {portal_rate / fork_rate:.2f} (target >= 1.0)"
         )
         figures["drain"] = {
             "jobs": DRAIN_JOBS,
@@ -320,6 +326,8 @@ def run() -> dict[str, Any]:
             "ratio": round(drain_ratio, 3),
             "raw_celery_with_process_per_task": round(spawn_rate, 1),
             "ratio_to_process_per_task": round(portal_rate / spawn_rate, 3),
+            "raw_celery_with_fork_per_task": round(fork_rate, 1),
+            "ratio_to_fork_per_task": round(portal_rate / fork_rate, 3),
             "states": check["states"],
         }
     show(f"[{NAME}] results in {write_results(NAME, figures)}")

@@ -2,9 +2,11 @@
 
 `raw.noop` returns through a Redis result backend (for the round trip); `raw.count` increments a Redis counter
 (for the drain, whose end is seen without a result per task); `raw.spawn` starts `python -I -S -c pass` and then
-counts: the process per job a portal job pays for, as a second floor. The delivery settings are the portal
-workers': late acknowledgement, one message reserved per thread, the thread pool. Worker processes are started
-with `celery -A bench.raw_celery:app worker` and find their namespace in BENCH_RAW_NAMESPACE.
+counts: the process per job a portal job pays for, as a second floor; `raw.fork` forks a child that exits at
+once, then counts: the original portal's shape (Celery, a child forked per job, no isolation). The delivery
+settings are the portal workers': late acknowledgement, one message reserved per thread, the thread pool.
+Worker processes are started with `celery -A bench.raw_celery:app worker` and find their namespace in
+BENCH_RAW_NAMESPACE.
 """
 
 from __future__ import annotations
@@ -58,6 +60,14 @@ def worker_app(namespace: str) -> Celery:
     @app.task(name="raw.spawn", ignore_result=True)  # type: ignore[untyped-decorator]
     def spawn() -> None:
         subprocess.run(FLOOR_COMMAND, check=True, stdin=subprocess.DEVNULL)
+        counter.incr(counter_key(namespace))
+
+    @app.task(name="raw.fork", ignore_result=True)  # type: ignore[untyped-decorator]
+    def fork() -> None:
+        pid = os.fork()
+        if pid == 0:
+            os._exit(0)
+        os.waitpid(pid, 0)
         counter.incr(counter_key(namespace))
 
     return app
