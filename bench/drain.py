@@ -84,7 +84,11 @@ def _wait_drained(client: httpx.Client) -> tuple[float, int]:
     succeeded = 0
     while time.monotonic() - start < DRAIN_LIMIT:
         succeeded = _total(client, "SUCCEEDED")
-        if succeeded == JOBS or _total(client, ",".join(FINAL)) >= JOBS:
+        if succeeded == JOBS:
+            break
+        if _total(client, ",".join(FINAL)) >= JOBS:
+            # Every job ended; the last may have ended between the two counts: count again.
+            succeeded = _total(client, "SUCCEEDED")
             break
         time.sleep(0.25)
     return time.monotonic() - start, succeeded

@@ -133,7 +133,7 @@ def start(settings: Settings, run_executor: bool = True) -> PortalState:
         event_bus = bus.LocalEventBus()
         executor = LocalExecutor(settings) if run_executor else executors.NullExecutor()
     bus.set_bus(event_bus)
-    event_bus.subscribe(credentials.follow_credential_changes)
+    event_bus.subscribe(credentials.follow_credential_changes, lambda kind: kind == bus.AUTH_CHANGED)
     hub.attach(event_bus)
     executor.start()
     executors.set_current(executor)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -309,7 +310,7 @@ class Settings(BaseSettings):
         """The configured database URL, or the SQLite file in the data directory."""
         if self.database_url:
             return self.database_url
-        return f"sqlite:///{(self.data_dir / 'portal.db').resolve()}"
+        return f"sqlite:///{resolved(self.data_dir / 'portal.db')}"
 
     @property
     def distributed(self) -> bool:
@@ -344,6 +345,13 @@ class Settings(BaseSettings):
     @property
     def scratch_dir(self) -> Path:
         return self.data_dir / "scratch"
+
+
+@lru_cache(maxsize=64)
+def resolved(path: Path) -> Path:
+    """`path.resolve()`, remembered: the hot paths (a job's bundle, the bundle store in use) ask for the same few
+    paths of the data directory for every job, and each resolve walks the path with a system call per part."""
+    return path.resolve()
 
 
 _current: Settings | None = None

@@ -20,12 +20,18 @@ from portal.events.signing import Signer
 log = logging.getLogger(__name__)
 
 Listener = Callable[[dict[str, Any]], None]
+# Whether a listener would do anything with a message of this type right now (the WebSocket hub: only when a
+# browser is connected). A listener that says nothing wants everything.
+Interest = Callable[[str], bool]
 
 
 class EventBus(Protocol):
     def publish(self, message: dict[str, Any]) -> None: ...
 
-    def subscribe(self, listener: Listener) -> Callable[[], None]: ...
+    def subscribe(self, listener: Listener, wants: Interest | None = None) -> Callable[[], None]: ...
+
+    def wanted(self, message_type: str) -> bool:
+        """Whether a message of this type would reach anyone: when not, its publisher need not build it."""
 
     def close(self) -> None: ...
 
@@ -38,28 +44,31 @@ class LocalEventBus:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._listeners: list[Listener] = []
+        self._subscribers: list[tuple[Listener, Interest | None]] = []
 
     def publish(self, message: dict[str, Any]) -> None:
-        for listener in self._listeners:
+        for listener, _wants in self._subscribers:
             try:
                 listener(message)
             except Exception:
                 log.exception("event listener failed")
 
-    def subscribe(self, listener: Listener) -> Callable[[], None]:
+    def subscribe(self, listener: Listener, wants: Interest | None = None) -> Callable[[], None]:
         with self._lock:
-            self._listeners = [*self._listeners, listener]
+            self._subscribers = [*self._subscribers, (listener, wants)]
 
         def unsubscribe() -> None:
             with self._lock:
-                self._listeners = [item for item in self._listeners if item is not listener]
+                self._subscribers = [item for item in self._subscribers if item[0] is not listener]
 
         return unsubscribe
 
+    def wanted(self, message_type: str) -> bool:
+        return any(wants is None or wants(message_type) for _listener, wants in self._subscribers)
+
     def close(self) -> None:
         with self._lock:
-            self._listeners = []
+            self._subscribers = []
 
     def flush(self) -> None:
         return None
@@ -76,6 +85,12 @@ def set_bus(bus: EventBus) -> None:
 def publish(message: dict[str, Any]) -> None:
     """Publish on the process's bus."""
     _bus.publish(message)
+
+
+def wanted(message_type: str) -> bool:
+    """Whether a message of this type published now would reach anyone (in the embedded mode, no browser
+    connected means no job update to build: a launch and a job's end each skip building one)."""
+    return _bus.wanted(message_type)
 
 
 def current() -> EventBus:
@@ -143,7 +158,8 @@ class RedisEventBus:
                 log.warning("publishing on %s failed: %s", self.channel, exc)
                 self._last_publish_error = now
 
-    def subscribe(self, listener: Listener) -> Callable[[], None]:
+    def subscribe(self, listener: Listener, wants: Interest | None = None) -> Callable[[], None]:
+        # Every listener of every node hears each message: which of them would want it is unknown here.
         with self._lock:
             self._listeners = [*self._listeners, listener]
             if self._thread is None:
@@ -155,6 +171,9 @@ class RedisEventBus:
                 self._listeners = [item for item in self._listeners if item is not listener]
 
         return unsubscribe
+
+    def wanted(self, message_type: str) -> bool:
+        return True  # other nodes' listeners may want it
 
     def take_turn(self, task: str, holder: str, seconds: float) -> bool:
         """Whether `holder` gets `task` for the next `seconds` among every node on this Redis (a lease)."""

@@ -24,7 +24,7 @@ from portal.errors import Conflict
 from portal.events import bus
 from portal.identity.principal import Principal
 from portal.jobs import counters, executors, kinds, usage
-from portal.jobs.messages import JobUpdatedMessage
+from portal.jobs.messages import JOB_UPDATED, JobUpdatedMessage
 from portal.jobs.models import Job, JobEvent, JobLog
 from portal.jobs.schemas import JobOut, RunKey
 from portal.jobs.states import FINISHED, IllegalTransition, JobState, check_edge
@@ -108,6 +108,8 @@ def summary(row: Row[Any] | Job) -> dict[str, Any]:
 
 
 def publish(row: Row[Any]) -> None:
+    if not bus.wanted(JOB_UPDATED):
+        return
     job = JobOut.model_validate(summary(row))
     bus.publish(JobUpdatedMessage(job=job, rev=job.rev).model_dump(mode="json"))
 

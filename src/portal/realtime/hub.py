@@ -55,12 +55,16 @@ class Hub:
 
     def attach(self, bus: EventBus) -> None:
         self.detach()
-        self._unsubscribe = bus.subscribe(self.dispatch)
+        self._unsubscribe = bus.subscribe(self.dispatch, self.wants)
 
     def detach(self) -> None:
         if self._unsubscribe is not None:
             self._unsubscribe()
             self._unsubscribe = None
+
+    def wants(self, message_type: str) -> bool:
+        """Job messages only while a browser is connected; the resync and credential changes always."""
+        return bool(self._clients) or message_type in (RESYNC["type"], AUTH_CHANGED)
 
     @property
     def client_count(self) -> int:
