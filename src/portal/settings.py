@@ -349,8 +349,8 @@ class Settings(BaseSettings):
 
 @lru_cache(maxsize=64)
 def resolved(path: Path) -> Path:
-    """`path.resolve()`, remembered: the hot paths (a job's bundle, the bundle store in use) ask for the same few
-    paths of the data directory for every job, and each resolve walks the path with a system call per part."""
+    """`path.resolve()`, remembered: the hot paths (the bundle store in use, read for every job) ask for the same
+    few paths of the data directory, and each resolve walks the path with a system call per part."""
     return path.resolve()
 
 

@@ -64,7 +64,14 @@ class LocalEventBus:
         return unsubscribe
 
     def wanted(self, message_type: str) -> bool:
-        return any(wants is None or wants(message_type) for _listener, wants in self._subscribers)
+        for _listener, wants in self._subscribers:
+            try:
+                if wants is None or wants(message_type):
+                    return True
+            except Exception:  # a broken interest must not cost a message: it counts as wanting it
+                log.exception("event interest check failed")
+                return True
+        return False
 
     def close(self) -> None:
         with self._lock:

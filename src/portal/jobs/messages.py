@@ -13,7 +13,6 @@ from pydantic import BaseModel, ConfigDict, Field
 from portal.jobs.schemas import JobOut
 
 JOB_UPDATED = "job.updated"
-JOB_LOG = "job.log"
 
 # The server always sends `type`: the schema says so, and the browser's generated types can narrow on it.
 ALWAYS_SENT = ConfigDict(json_schema_serialization_defaults_required=True)

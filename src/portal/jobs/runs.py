@@ -19,7 +19,7 @@ from portal.db import session as db
 from portal.db.base import utcnow
 from portal.events import bus
 from portal.jobs import history, kinds
-from portal.jobs.messages import JOB_LOG, JobLogMessage
+from portal.jobs.messages import JobLogMessage
 from portal.jobs.models import Job
 from portal.jobs.schemas import ClaimedJob, RunKey, RunResult, is_rejection
 from portal.jobs.states import JobState, check_edge
@@ -174,8 +174,6 @@ def append_logs(job_id: int, run: RunKey, owner: int | None, lines: list[dict[st
             _INSERT_LOG,
             [{"job_id": job_id, "at": now, "stream": line["stream"], "line": line["line"]} for line in lines],
         )
-        if not bus.wanted(JOB_LOG):
-            return  # nobody watches: no message to number and build
         # One runner writes a job's logs, so its newest ids are this batch: clients use them to join the stream
         # with what they fetched from /logs without gaps or repeats.
         ids = conn.scalars(

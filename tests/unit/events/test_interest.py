@@ -8,7 +8,7 @@ import asyncio
 from typing import Any
 
 from portal.events.bus import AUTH_CHANGED, RESYNC, LocalEventBus
-from portal.jobs.messages import JOB_LOG, JOB_UPDATED
+from portal.jobs.messages import JOB_UPDATED
 from portal.realtime.hub import Client, Hub
 
 
@@ -27,17 +27,27 @@ def test_the_hub_wants_job_messages_only_while_a_browser_is_connected() -> None:
     bus.subscribe(lambda message: None, lambda kind: kind == AUTH_CHANGED)
     hub = Hub()
     hub.attach(bus)
-    assert not bus.wanted(JOB_UPDATED) and not bus.wanted(JOB_LOG)
+    assert not bus.wanted(JOB_UPDATED)
     assert bus.wanted(AUTH_CHANGED) and bus.wanted(RESYNC["type"])
 
     loop = asyncio.new_event_loop()
     try:
         client = Client(loop=loop, accepts=lambda message: True)
         hub.add(client)
-        assert bus.wanted(JOB_UPDATED) and bus.wanted(JOB_LOG)
+        assert bus.wanted(JOB_UPDATED)
         hub.remove(client)
         assert not bus.wanted(JOB_UPDATED)
     finally:
         loop.close()
     hub.detach()
     assert not bus.wanted(RESYNC["type"])  # the credentials listener wants only its own type
+
+
+def test_a_broken_interest_counts_as_wanting_the_message() -> None:
+    bus = LocalEventBus()
+
+    def broken(kind: str) -> bool:
+        raise RuntimeError("bug")
+
+    bus.subscribe(lambda message: None, broken)
+    assert bus.wanted(JOB_UPDATED)
