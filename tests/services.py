@@ -42,9 +42,10 @@ def require(*services: str) -> None:
 
 
 def unavailable(reason: str) -> None:
-    """Skip a test whose real service is missing, with the reason; under CI=true that is a failure."""
+    """Skip a test whose real service (or other prerequisite: a kernel protection, a build) is missing, with the
+    reason; under CI=true that is a failure."""
     if os.environ.get("CI") == "true":
-        pytest.fail(f"{reason} (CI=true: a missing service is a failure)")
+        pytest.fail(f"{reason} (CI=true: a missing prerequisite is a failure)")
     pytest.skip(reason)
 
 

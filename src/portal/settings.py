@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -310,7 +309,7 @@ class Settings(BaseSettings):
         """The configured database URL, or the SQLite file in the data directory."""
         if self.database_url:
             return self.database_url
-        return f"sqlite:///{resolved(self.data_dir / 'portal.db')}"
+        return f"sqlite:///{(self.data_dir / 'portal.db').resolve()}"
 
     @property
     def distributed(self) -> bool:
@@ -325,7 +324,8 @@ class Settings(BaseSettings):
         """The bundle store in use: the setting, with "auto" decided by the database and the executor."""
         if self.bundle_store != "auto":
             return self.bundle_store
-        if self.executor != "local" or not self.resolved_database_url.startswith("sqlite"):
+        # The configured URL says which database it is (no URL: SQLite); resolving the path would cost every job.
+        if self.executor != "local" or (self.database_url and not self.database_url.startswith("sqlite")):
             return "database"
         return "files"
 
@@ -345,13 +345,6 @@ class Settings(BaseSettings):
     @property
     def scratch_dir(self) -> Path:
         return self.data_dir / "scratch"
-
-
-@lru_cache(maxsize=64)
-def resolved(path: Path) -> Path:
-    """`path.resolve()`, remembered: the hot paths (the bundle store in use, read for every job) ask for the same
-    few paths of the data directory, and each resolve walks the path with a system call per part."""
-    return path.resolve()
 
 
 _current: Settings | None = None

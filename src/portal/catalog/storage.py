@@ -30,7 +30,7 @@ from portal.catalog.models import Bundle
 from portal.db import session as db
 from portal.errors import Conflict, NotFound
 from portal.fs import file_lock, remove_tree
-from portal.settings import Settings, get_settings, resolved
+from portal.settings import Settings, get_settings
 
 REMOVED_PREFIX = ".removed-"
 REMOVAL_LOCK = "bundles.lock"
@@ -42,7 +42,7 @@ _stores: dict[tuple[Path, str], tuple[BundleStore, BundleCache]] = {}
 
 def _storage(settings: Settings) -> tuple[BundleStore, BundleCache]:
     kind = settings.resolved_bundle_store
-    key = (resolved(settings.data_dir), kind)
+    key = (settings.data_dir, kind)  # absolute and resolved already (the setting's validator)
     with _stores_lock:
         if key not in _stores:
             store: BundleStore

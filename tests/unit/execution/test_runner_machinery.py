@@ -17,6 +17,7 @@ from portal.execution.isolation import Isolation
 from portal.execution.policy import Policy
 from portal.execution.runner import Limits, Runner, RunRequest, RunResult
 from tests.helpers import wait_until
+from tests.services import unavailable
 
 needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="per-job uids and cgroup v1 need root on this machine")
 
@@ -117,7 +118,7 @@ def run(inputs):
 @needs_root
 def test_memory_a_job_leaves_charged_never_fails_the_next_job(runner: Runner, tmp_path: Path) -> None:
     if not protection(runner, "memory_limit")[0]:
-        pytest.skip(protection(runner, "memory_limit")[1])
+        unavailable(protection(runner, "memory_limit")[1])
     hoarder = bundle(tmp_path, "hoarder", PIPE_FDS_IN_A_CYCLE)
     plain = bundle(tmp_path, "plain", "def run(inputs):\n    return 'ran'\n")
     for _ in range(3):
@@ -185,7 +186,7 @@ def run(inputs):
 def test_socket_buffers_count_against_the_jobs_memory(runner: Runner, tmp_path: Path) -> None:
     """Unread TCP buffers over the job's own loopback are kernel memory: charged to the job, not the host."""
     if not protection(runner, "memory_limit")[0]:
-        pytest.skip(protection(runner, "memory_limit")[1])
+        unavailable(protection(runner, "memory_limit")[1])
     outcome = run(runner, bundle(tmp_path, "hoarder", SOCKET_HOARDER), {"processes": 6, "pairs": 24})
     assert outcome.succeeded, outcome.error
     # Without the limit this queues gigabytes (up to the host's net.ipv4.tcp_mem); the job has 256 MB.
@@ -208,7 +209,7 @@ def run(inputs):
 
 def test_a_job_without_network_has_no_datagram_sockets(runner: Runner, tmp_path: Path) -> None:
     if not protection(runner, "seccomp")[0]:
-        pytest.skip(protection(runner, "seccomp")[1])
+        unavailable(protection(runner, "seccomp")[1])
     task = bundle(tmp_path, "datagrams", DATAGRAMS)
     assert run(runner, task).result == 1  # EPERM
     assert run(runner, task, network={}).result == 0  # DNS needs them, when the job may use the network
