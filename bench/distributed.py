@@ -42,6 +42,7 @@ from bench.common import (
     show,
     write_results,
 )
+from bench.cpu import CpuUse, ceiling_verdict, machine_cpu
 from bench.drain import SUBMITTERS, submit_noops
 from bench.raw_celery import REDIS_URL
 
@@ -146,7 +147,7 @@ def _raw_roundtrip(logs: Path) -> list[float]:
         clear(namespace)
 
 
-def _raw_drain(logs: Path, task: str) -> float:
+def _raw_drain(logs: Path, task: str) -> tuple[float, CpuUse]:
     namespace = f"rawdrain{os.getpid()}"
     app = raw_celery.make_app(namespace)
     counter = redis.Redis.from_url(REDIS_URL)
@@ -154,13 +155,14 @@ def _raw_drain(logs: Path, task: str) -> float:
         for _ in range(DRAIN_JOBS):
             app.send_task(task, queue=namespace)
         start = time.perf_counter()
-        with processes(_raw_workers(WORKERS), _raw_env(namespace), logs):
+        with processes(_raw_workers(WORKERS), _raw_env(namespace), logs), machine_cpu() as cpu:
             deadline = time.monotonic() + DRAIN_LIMIT
             while int(counter.get(raw_celery.counter_key(namespace)) or 0) < DRAIN_JOBS:
                 if time.monotonic() > deadline:
                     raise CorrectnessError("raw Celery did not drain its tasks in time")
                 time.sleep(0.02)
-            return DRAIN_JOBS / (time.perf_counter() - start)
+            seconds = time.perf_counter() - start
+        return DRAIN_JOBS / seconds, cpu
     finally:
         counter.close()
         clear(namespace)
@@ -204,9 +206,11 @@ def _submit_scaling(server: Server, token: str, data: Path) -> dict[str, Any]:
         try:
             for client in one + two:
                 client.get("/healthz").raise_for_status()
-            rates, p95s = [], []
+            rates, p95s, cpus = [], [], []
             for clients in (one, two):
-                wall, latencies, ids = submit._phase(clients, lambda c: c.post("/api/jobs", json=NOOP_JOB), 201)
+                with machine_cpu() as cpu:
+                    wall, latencies, ids = submit._phase(clients, lambda c: c.post("/api/jobs", json=NOOP_JOB), 201)
+                cpus.append(cpu)
                 if len(set(ids)) != len(ids):
                     raise CorrectnessError(f"{len(ids) - len(set(ids))} job ids answered twice")
                 rates.append(len(ids) / wall)
@@ -221,6 +225,13 @@ def _submit_scaling(server: Server, token: str, data: Path) -> dict[str, Any]:
         f"API nodes {rates[1]:.0f} jobs/s (p95 {p95s[1]:.0f} ms): {ratio:.2f}x (target >= {SUBMIT_SCALING_TARGET}: "
         f"{verdict})"
     )
+    total = submit.CLIENTS * submit.PER_CLIENT
+    show(f"[{NAME}]   one API node: {cpus[0].describe(total)}")
+    show(f"[{NAME}]   two API nodes: {cpus[1].describe(total)}")
+    show(
+        f"[{NAME}]   {SUBMIT_SCALING_TARGET}x one node at one node's CPU cost per job: "
+        f"{ceiling_verdict(SUBMIT_SCALING_TARGET * rates[0], cpus[0], total)}"
+    )
     return {
         "clients": submit.CLIENTS,
         "one_node_jobs_per_second": round(rates[0], 1),
@@ -228,6 +239,7 @@ def _submit_scaling(server: Server, token: str, data: Path) -> dict[str, Any]:
         "p95_ms": {"one_node": p95s[0], "two_nodes": p95s[1]},
         "ratio": round(ratio, 3),
         "target": SUBMIT_SCALING_TARGET,
+        "cpu": {"one_node": cpus[0].figures(total), "two_nodes": cpus[1].figures(total)},
     }
 
 
@@ -281,7 +293,7 @@ def run() -> dict[str, Any]:
                     ids = submit_noops(server.base_url, token, DRAIN_JOBS)
                     show(f"[{NAME}] draining with {WORKERS} `portal worker` processes x {THREADS} threads")
                     start = time.perf_counter()
-                    with processes(_portal_workers(WORKERS), server.env, logs):
+                    with processes(_portal_workers(WORKERS), server.env, logs), machine_cpu() as drain_cpu:
                         deadline = time.monotonic() + DRAIN_LIMIT
                         while _succeeded(database_url) - before < DRAIN_JOBS:
                             if time.monotonic() > deadline:
@@ -297,12 +309,12 @@ def run() -> dict[str, Any]:
         portal_rate = DRAIN_JOBS / drain_seconds
         show(f"[{NAME}] portal drained {DRAIN_JOBS} jobs in {drain_seconds:.1f} s: {portal_rate:.0f} jobs/s")
         show(f"[{NAME}] floor: raw Celery draining {DRAIN_JOBS} no-op tasks with {WORKERS} worker processes")
-        raw_rate = _raw_drain(logs, "raw.count")
+        raw_rate, _ = _raw_drain(logs, "raw.count")
         drain_ratio = portal_rate / raw_rate
         show(f"[{NAME}] second floor: raw Celery tasks that each start `python -I -S -c pass`")
-        spawn_rate = _raw_drain(logs, "raw.spawn")
+        spawn_rate, spawn_cpu = _raw_drain(logs, "raw.spawn")
         show(f"[{NAME}] third floor, the original portal's shape: raw Celery tasks that each fork a child")
-        fork_rate = _raw_drain(logs, "raw.fork")
+        fork_rate, fork_cpu = _raw_drain(logs, "raw.fork")
         verdict = "stretch met" if drain_ratio >= DRAIN_STRETCH else "met" if drain_ratio >= DRAIN_TARGET else "missed"
         show(
             f"[{NAME}]   raw Celery {raw_rate:.0f} tasks/s; portal/raw {drain_ratio:.2f} "
@@ -317,6 +329,11 @@ def run() -> dict[str, Any]:
             f"[{NAME}]   raw Celery + a child forked per task {fork_rate:.0f} tasks/s; "
             f"portal/that {portal_rate / fork_rate:.2f} (target >= 1.0)"
         )
+        show(f"[{NAME}]   portal drain: {drain_cpu.describe(DRAIN_JOBS)}")
+        show(f"[{NAME}]   a process per task: {spawn_cpu.describe(DRAIN_JOBS, 'task')}")
+        show(f"[{NAME}]   a child forked per task: {fork_cpu.describe(DRAIN_JOBS, 'task')}")
+        needed = max(0.8 * spawn_rate, fork_rate)
+        show(f"[{NAME}]   the drain targets need {ceiling_verdict(needed, drain_cpu, DRAIN_JOBS)}")
         figures["drain"] = {
             "jobs": DRAIN_JOBS,
             "workers": WORKERS,
@@ -328,6 +345,9 @@ def run() -> dict[str, Any]:
             "ratio_to_process_per_task": round(portal_rate / spawn_rate, 3),
             "raw_celery_with_fork_per_task": round(fork_rate, 1),
             "ratio_to_fork_per_task": round(portal_rate / fork_rate, 3),
+            "cpu": drain_cpu.figures(DRAIN_JOBS),
+            "cpu_process_per_task": spawn_cpu.figures(DRAIN_JOBS),
+            "cpu_fork_per_task": fork_cpu.figures(DRAIN_JOBS),
             "states": check["states"],
         }
     show(f"[{NAME}] results in {write_results(NAME, figures)}")

@@ -22,6 +22,7 @@ from bench.common import (
     show,
     write_results,
 )
+from bench.cpu import CpuUse, ceiling_verdict, machine_cpu
 from portal.db import session as db
 from portal.jobs.models import Job, JobEvent
 from portal.settings import Settings
@@ -34,6 +35,7 @@ DRAIN_LIMIT = 300.0
 FLOOR_SECONDS = 10.0
 TARGET = 150.0
 STRETCH = 300.0
+TARGET_RATIO = 1.2  # of the interpreter-start floor
 FINAL = ("SUCCEEDED", "FAILED", "CANCELLED")
 ROUNDS = ("auto", "off", "auto", "off")
 MAX_LOSS = 0.15  # what the job sandbox may cost the drain at most
@@ -130,9 +132,9 @@ def _check_database(data: Path, ids: list[int]) -> dict[str, Any]:
     return {"states": dict(states), "problems": problems, "span_seconds": span}
 
 
-def drain_once(isolation: str) -> dict[str, Any]:
+def drain_once(isolation: str) -> tuple[dict[str, Any], CpuUse]:
     """Queue JOBS no-op jobs with no slot, restart with SLOTS slots and PORTAL_JOB_ISOLATION=`isolation`, and time
-    the drain; every job must succeed exactly once."""
+    the drain; every job must succeed exactly once. Also what the machine's CPUs spent meanwhile."""
     settings = {"PORTAL_JOB_ISOLATION": isolation}
     with data_dir(f"{NAME}-{isolation}") as data:
         queued_server = Server(data, worker_slots=0, settings=settings)
@@ -150,7 +152,8 @@ def drain_once(isolation: str) -> dict[str, Any]:
             httpx.Client(base_url=server.base_url, headers=auth(token), timeout=30.0) as client,
         ):
             protections = client.get("/readyz").json().get("isolation", {})
-            waited, succeeded = _wait_drained(client)
+            with machine_cpu() as cpu:
+                waited, succeeded = _wait_drained(client)
             leftover = {state: _total(client, state) for state in ("QUEUED", "RUNNING", "FAILED", "CANCELLED")}
         check = _check_database(data, ids)
         if succeeded != JOBS:
@@ -166,24 +169,30 @@ def drain_once(isolation: str) -> dict[str, Any]:
         "drain_span_seconds": round(span, 3),
         "jobs_per_second": round(JOBS / span, 1),
         "states": check["states"],
-    }
+        "cpu": cpu.figures(JOBS),
+    }, cpu
 
 
 def run() -> dict[str, Any]:
     """Run the scenario, print its figures and return them."""
     show(f"[{NAME}] floor: `python -I -S -c pass` on {SLOTS} parallel threads for {FLOOR_SECONDS:.0f} s")
-    floor = interpreter_throughput(SLOTS, FLOOR_SECONDS)
-    show(f"[{NAME}]   floor {floor:.1f} processes/s")
+    with machine_cpu() as floor_cpu:
+        floor = interpreter_throughput(SLOTS, FLOOR_SECONDS)
+    starts = round(floor * floor_cpu.wall_seconds)
+    show(f"[{NAME}]   floor {floor:.1f} processes/s; {floor_cpu.describe(starts, 'start')}")
     rounds: list[dict[str, Any]] = []
+    protected_cpu: list[CpuUse] = []
     # Every protection on, then relaxed (PORTAL_JOB_ISOLATION=off), alternating so that drift hits both alike.
     for isolation in ROUNDS:
         show(f"[{NAME}] {JOBS} noop jobs queued, then drained by {SLOTS} slots with PORTAL_JOB_ISOLATION={isolation}")
-        result = drain_once(isolation)
+        result, cpu = drain_once(isolation)
         rounds.append(result)
+        if isolation == "auto":
+            protected_cpu.append(cpu)
         off = ", ".join(result["protections_off"]) or "none"
         show(
             f"[{NAME}]   {result['jobs_per_second']:.1f} jobs/s ({JOBS} in {result['drain_span_seconds']:.2f} s; "
-            f"protections off: {off})"
+            f"protections off: {off}); {cpu.describe(JOBS)}"
         )
     protected = statistics.median(r["jobs_per_second"] for r in rounds if r["isolation"] == "auto")
     relaxed = statistics.median(r["jobs_per_second"] for r in rounds if r["isolation"] == "off")
@@ -202,8 +211,10 @@ def run() -> dict[str, Any]:
             "threads": SLOTS,
             "seconds": FLOOR_SECONDS,
             "processes_per_second": round(floor, 1),
+            "cpu": floor_cpu.figures(starts),
         },
         "ratio_to_floor": round(ratio, 3),
+        "target_ratio_to_floor": TARGET_RATIO,
         "target_jobs_per_second": TARGET,
         "stretch_jobs_per_second": STRETCH,
         "lost": 0,
@@ -219,6 +230,11 @@ def run() -> dict[str, Any]:
         f"{'met' if loss <= MAX_LOSS else 'missed'})"
     )
     show(f"[{NAME}] ratio jobs/s to floor processes/s: {ratio:.2f} (floor {floor:.1f} processes/s on {SLOTS} threads)")
+    cheapest = min(protected_cpu, key=lambda use: use.busy_seconds)
+    show(
+        f"[{NAME}] {TARGET_RATIO}x the floor with every protection on, against the cheaper round's ceiling: "
+        f"{ceiling_verdict(TARGET_RATIO * floor, cheapest, JOBS)}"
+    )
     show(f"[{NAME}] checks: every job SUCCEEDED, 0 stuck, each with exactly one QUEUED->RUNNING event")
     show(f"[{NAME}] results in {write_results(NAME, figures)}")
     return figures
