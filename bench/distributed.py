@@ -187,6 +187,15 @@ def _check(database_url: str, ids: list[int]) -> dict[str, Any]:
     return {"states": dict(states), "problems": problems}
 
 
+def _stored_times(database_url: str, trips: list[roundtrip.Trip]) -> roundtrip.StoredTimes:
+    with psycopg.connect(database_url.replace("postgresql+psycopg://", "postgresql://", 1)) as conn:
+        rows = conn.execute(
+            "SELECT id, created_at, started_at, finished_at FROM jobs WHERE id = ANY(%s)",
+            ([trip.job_id for trip in trips],),
+        ).fetchall()
+    return {row[0]: (row[1], row[2], row[3]) for row in rows}
+
+
 def _succeeded(database_url: str) -> int:
     with psycopg.connect(database_url.replace("postgresql+psycopg://", "postgresql://", 1)) as conn:
         row = conn.execute("SELECT count(*) FROM jobs WHERE state IN ('SUCCEEDED', 'FAILED', 'CANCELLED')").fetchone()
@@ -271,8 +280,10 @@ def run() -> dict[str, Any]:
                 (data / "api").mkdir()
                 with Server(data / "api", settings=env) as server:
                     token = server.create_token()
+                    trips: list[roundtrip.Trip] = []
                     with processes(_portal_workers(1), server.env, logs):
-                        times, _stream = roundtrip.measure(server, token, NAME)
+                        times, _stream = roundtrip.measure(server, token, NAME, trips)
+                    stages = roundtrip.medians(roundtrip.stage_spans(trips, _stored_times(database_url, trips)))
                     summary = latency_summary(times)
                     ratio = percentile(times, 50) / floor
                     figures["roundtrip"] = {
@@ -282,12 +293,14 @@ def run() -> dict[str, Any]:
                         "floor_median_ms": round(ms(floor), 3),
                         "ratio": round(ratio, 3),
                         "target": ROUNDTRIP_TARGET,
+                        "timeline_ms": stages,
                     }
                     verdict = "met" if ratio <= ROUNDTRIP_TARGET else "missed"
                     show(
                         f"[{NAME}] round trip median {summary['median_ms']:.2f} ms, p95 {summary['p95_ms']:.2f} ms: "
                         f"{ratio:.2f}x the floor (target <= {ROUNDTRIP_TARGET}: {verdict})"
                     )
+                    roundtrip.show_timeline(NAME, stages)
                     before = _succeeded(database_url)
                     show(f"[{NAME}] submitting {DRAIN_JOBS} no-op jobs with no worker running ({SUBMITTERS} clients)")
                     ids = submit_noops(server.base_url, token, DRAIN_JOBS)
@@ -333,7 +346,10 @@ def run() -> dict[str, Any]:
         show(f"[{NAME}]   a process per task: {spawn_cpu.describe(DRAIN_JOBS, 'task')}")
         show(f"[{NAME}]   a child forked per task: {fork_cpu.describe(DRAIN_JOBS, 'task')}")
         needed = max(0.8 * spawn_rate, fork_rate)
-        show(f"[{NAME}]   the drain targets need {ceiling_verdict(needed, drain_cpu, DRAIN_JOBS)}")
+        show(
+            f"[{NAME}]   the drain targets (0.8x a process per task, 1.0x a child forked per task): "
+            f"{ceiling_verdict(needed, drain_cpu, DRAIN_JOBS)}"
+        )
         figures["drain"] = {
             "jobs": DRAIN_JOBS,
             "workers": WORKERS,

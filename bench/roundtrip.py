@@ -4,9 +4,14 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import httpx
+from sqlalchemy import select
 from websockets.sync.client import ClientConnection, connect
 
 from bench.common import (
@@ -22,6 +27,9 @@ from bench.common import (
     show,
     write_results,
 )
+from portal.db import session as db
+from portal.jobs.models import Job
+from portal.settings import Settings
 
 NAME = "roundtrip"
 ITERATIONS = 200
@@ -30,6 +38,16 @@ FLOOR_RUNS = 50
 JOB_TIMEOUT = 30.0
 TARGET_RATIO = 1.0  # with every protection of the job sandbox on
 STRETCH_RATIO = 0.6
+
+
+@dataclass(frozen=True)
+class Trip:
+    """One round trip on the wall clock (`time.time()`, comparable with the job's stored timestamps)."""
+
+    job_id: int
+    posted: float
+    answered: float
+    done: float
 
 
 class JobStream:
@@ -74,18 +92,25 @@ class JobStream:
                 return job
 
 
-def one_round_trip(client: httpx.Client, stream: JobStream) -> float:
-    """Seconds from POSTing a no-op job to its SUCCEEDED update on the stream."""
+def one_round_trip(client: httpx.Client, stream: JobStream, trips: list[Trip] | None = None) -> float:
+    """Seconds from POSTing a no-op job to its SUCCEEDED update on the stream (also appended to `trips`)."""
+    posted = time.time()
     start = time.perf_counter()
     response = client.post("/api/jobs", json=NOOP_JOB)
+    answered = time.time()
     if response.status_code != 201:
         raise CorrectnessError(f"POST /api/jobs answered {response.status_code}: {response.text[:300]}")
-    stream.wait_for(int(response.json()["id"]), JOB_TIMEOUT)
-    return time.perf_counter() - start
+    job_id = int(response.json()["id"])
+    stream.wait_for(job_id, JOB_TIMEOUT)
+    seconds = time.perf_counter() - start
+    if trips is not None:
+        trips.append(Trip(job_id, posted, answered, time.time()))
+    return seconds
 
 
-def measure(server: Server, token: str, what: str) -> tuple[list[float], JobStream]:
-    """`WARMUP` uncounted, then `ITERATIONS` timed round trips against a running server, one WebSocket for all."""
+def measure(server: Server, token: str, what: str, trips: list[Trip] | None = None) -> tuple[list[float], JobStream]:
+    """`WARMUP` uncounted, then `ITERATIONS` timed round trips against a running server, one WebSocket for all
+    (the timed ones also in `trips`)."""
     with (
         httpx.Client(base_url=server.base_url, headers=auth(token), timeout=30.0) as client,
         connect(f"{server.ws_url}/ws/jobs", additional_headers=auth(token), open_timeout=10) as ws,
@@ -94,10 +119,65 @@ def measure(server: Server, token: str, what: str) -> tuple[list[float], JobStre
         show(f"[{what}] {WARMUP} warm-up + {ITERATIONS} measured round trips (POST, then wait on /ws/jobs)")
         for _ in range(WARMUP):
             one_round_trip(client, stream)
-        times = [one_round_trip(client, stream) for _ in range(ITERATIONS)]
+        times = [one_round_trip(client, stream, trips) for _ in range(ITERATIONS)]
     if stream.duplicates:
         raise CorrectnessError(f"{stream.duplicates} job.updated messages were delivered twice")
     return times, stream
+
+
+# Where a round trip's time goes: the client's clock around the job's own stored times (one machine, one clock).
+STAGES = (
+    "POST to the job stored",
+    "stored to the 201",
+    "stored to started",
+    "the run, started to finished",
+    "finished to SUCCEEDED on the WebSocket",
+)
+StoredTimes = Mapping[int, tuple[datetime, datetime, datetime]]
+
+
+def _epoch(at: datetime) -> float:
+    return (at if at.tzinfo else at.replace(tzinfo=UTC)).timestamp()
+
+
+def stage_spans(trips: list[Trip], stored: StoredTimes) -> dict[str, list[float]]:
+    """The seconds each trip spent in each of STAGES; `stored`: each job's created, started and finished times as
+    the database holds them."""
+    stages: dict[str, list[float]] = {name: [] for name in STAGES}
+    for trip in trips:
+        created, started, finished = (_epoch(at) for at in stored[trip.job_id])
+        spans = (created - trip.posted, trip.answered - created, started - created, finished - started)
+        for name, seconds in zip(STAGES, (*spans, trip.done - finished), strict=True):
+            stages[name].append(seconds)
+    return stages
+
+
+def medians(stages: Mapping[str, list[float]]) -> dict[str, float]:
+    """The median milliseconds of each stage."""
+    return {name: round(ms(percentile(values, 50)), 2) for name, values in stages.items()}
+
+
+def show_timeline(name: str, stages: Mapping[str, float]) -> None:
+    """Print a timeline as one line."""
+    show(
+        f"[{name}]   where it goes (medians): "
+        + "; ".join(f"{stage} {value:.2f} ms" for stage, value in stages.items())
+    )
+
+
+def _sqlite_times(data: Path, trips: list[Trip]) -> StoredTimes:
+    """The trips' jobs' stored times, read from a stopped server's data directory."""
+    db.configure(Settings(data_dir=data, database_url=""))
+    try:
+        with db.get_engine().connect() as conn:
+            rows = conn.execute(
+                select(Job.id, Job.created_at, Job.started_at, Job.finished_at).where(
+                    Job.id.in_([trip.job_id for trip in trips])
+                )
+            ).all()
+    finally:
+        db.dispose()
+    return {row.id: (row.created_at, row.started_at, row.finished_at) for row in rows}
 
 
 def run() -> dict[str, Any]:
@@ -107,14 +187,17 @@ def run() -> dict[str, Any]:
     floor = percentile(floor_runs, 50)
     show(f"[{NAME}]   floor median {ms(floor):.2f} ms")
     times: dict[str, list[float]] = {"auto": [], "off": []}
+    spans: dict[str, dict[str, list[float]]] = {"auto": {}, "off": {}}
     messages = stale = 0
     # Every protection on (auto), then relaxed (off), alternating so that drift hits both alike.
     for isolation in ("auto", "off", "auto", "off"):
-        with (
-            data_dir(f"{NAME}-{isolation}") as data,
-            Server(data, settings={"PORTAL_JOB_ISOLATION": isolation}) as server,
-        ):
-            measured, stream = measure(server, server.create_token(), f"{NAME}, PORTAL_JOB_ISOLATION={isolation}")
+        round_trips: list[Trip] = []
+        with data_dir(f"{NAME}-{isolation}") as data:
+            with Server(data, settings={"PORTAL_JOB_ISOLATION": isolation}) as server:
+                what = f"{NAME}, PORTAL_JOB_ISOLATION={isolation}"
+                measured, stream = measure(server, server.create_token(), what, round_trips)
+            for stage, values in stage_spans(round_trips, _sqlite_times(data, round_trips)).items():
+                spans[isolation].setdefault(stage, []).extend(values)
         times[isolation] += measured
         messages += stream.messages
         stale += stream.stale
@@ -133,6 +216,7 @@ def run() -> dict[str, Any]:
         "target_ratio": TARGET_RATIO,
         "stretch_ratio": STRETCH_RATIO,
         "websocket": {"job_updates": messages, "duplicates": 0, "stale_revs": stale},
+        "timeline_ms": {isolation: medians(stages) for isolation, stages in spans.items()},
     }
     verdict = "stretch met" if ratio <= STRETCH_RATIO else "target met" if ratio <= TARGET_RATIO else "target missed"
     show(
@@ -140,6 +224,7 @@ def run() -> dict[str, Any]:
         f"(min {summary['min_ms']:.2f}, max {summary['max_ms']:.2f}); relaxed: median {relaxed['median_ms']:.2f} ms"
     )
     show(f"[{NAME}] the protections cost {ms(overhead):.2f} ms per round trip")
+    show_timeline(NAME, medians(spans["auto"]))
     show(
         f"[{NAME}] ratio median/floor {ratio:.2f} (floor {ms(floor):.2f} ms; target <= {TARGET_RATIO}, "
         f"stretch <= {STRETCH_RATIO}: {verdict})"
