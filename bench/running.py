@@ -148,6 +148,10 @@ def _check_each(client: httpx.Client, ids: list[int]) -> None:
             raise CorrectnessError(f"job {job_id} ended {job['state']} after {len(starts)} start(s): {job['error']}")
 
 
+def _process_count(roots: list[int]) -> int:
+    return sum(len(_tree(root)) for root in roots)
+
+
 def _memory_of(roots: list[int]) -> tuple[int, int, int]:
     """(processes, KiB of unique memory of the roots and everything below them, KiB of the roots alone)."""
     counted = [_memory(root) for root in roots]
@@ -178,14 +182,21 @@ def _measure(label: str, client_of: Callable[[], httpx.Client], roots: list[int]
             if running >= JOBS:
                 break
             time.sleep(0.5)
+        # RUNNING is stored when a job is claimed; its process comes a moment later. Memory is measured once
+        # every job has its own.
+        while time.monotonic() < deadline and _process_count(roots) < idle_processes + running:
+            time.sleep(0.5)
         all_running = time.monotonic() - started
         if running < JOBS:
             raise CorrectnessError(f"only {running} of {JOBS} jobs RUNNING after {all_running:.0f} s ({label})")
         processes, busy_kib, busy_roots_kib = _memory_of(roots)
+        if processes < idle_processes + JOBS:
+            raise CorrectnessError(f"{processes - idle_processes} job processes for {JOBS} RUNNING jobs ({label})")
         per_job_kib = (busy_kib - idle_kib) / JOBS
         roots_share_kib = (busy_roots_kib - idle_roots_kib) / JOBS
         show(
-            f"[{name}] all {JOBS} RUNNING {all_running:.1f} s after the first submission (submitted in "
+            f"[{name}] all {JOBS} RUNNING, each in its own process, {all_running:.1f} s after the first submission "
+            "(submitted in "
             f"{submitted:.1f} s): {processes} processes, {busy_kib / 1024:.0f} MiB unique memory, "
             f"{per_job_kib / 1024:.2f} MiB per running job ({roots_share_kib / 1024:.2f} MiB of it in the "
             "process that runs jobs, the rest the job's own processes and the zygote)"

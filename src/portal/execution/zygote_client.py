@@ -12,6 +12,7 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any
@@ -38,7 +39,7 @@ class Exit:
 
 
 class ZygoteClient:
-    """Client of one zygote process: serialized spawn requests, exit notices routed to the waiting run."""
+    """Client of one zygote process: spawn requests from any thread, exit notices routed to the waiting run."""
 
     def __init__(self, config: dict[str, Any], on_hello: Any) -> None:
         self._config = config
@@ -47,6 +48,7 @@ class ZygoteClient:
         self._proc: subprocess.Popen[bytes] | None = None
         self._sock: socket.socket | None = None
         self._next_id = 0
+        self._heard = time.monotonic()  # when the zygote last sent anything
         self._spawns: dict[int, Future[int]] = {}
         self._exits: dict[int, Future[Exit]] = {}
         # Which zygote (by its socket) each request belongs to: when one zygote goes, only its own waiters fail,
@@ -113,6 +115,7 @@ class ZygoteClient:
             proc.wait()
             raise
         self._proc, self._sock = proc, parent_sock
+        self._heard = time.monotonic()
         threading.Thread(target=self._read, args=(parent_sock, proc), name="zygote-reader", daemon=True).start()
         return parent_sock
 
@@ -134,6 +137,7 @@ class ZygoteClient:
                 data = b""
             if not data:
                 break
+            self._heard = time.monotonic()
             message = json.loads(data)
             request_id = int(message["id"])
             with self._lock:
@@ -194,36 +198,52 @@ class ZygoteClient:
             request_id = self._next_id
             future: Future[int] = Future()
             self._spawns[request_id] = future
-            message = json.dumps({"id": request_id, "spec": spec}).encode()
             self._owners[request_id] = sock
-            try:
-                socket.send_fds(sock, [message], fds)
-            except OSError as exc:
-                self._spawns.pop(request_id, None)
-                self._owners.pop(request_id, None)
-                if exc.errno == errno.EMSGSIZE:
-                    raise
-                if self._sock is sock:
-                    self._sock = None
-                    with contextlib.suppress(OSError):
-                        sock.shutdown(socket.SHUT_RDWR)
-                raise _ZygoteStopped() from exc
+        message = json.dumps({"id": request_id, "spec": spec}).encode()
+        # Sent without the lock. The zygote answers on this socket, and a Unix socket holds only a few messages
+        # unread: with many requests at once, the zygote waits for the reader to take its answers, and the reader
+        # takes the lock for each. A sender holding the lock while the zygote's own queue is full would wait on a
+        # zygote that waits on it. (Each message is whole on a SOCK_SEQPACKET socket: senders need no turn.)
         try:
-            future.result(timeout=SPAWN_SECONDS)
-        except TimeoutError:
+            socket.send_fds(sock, [message], fds)
+        except OSError as exc:
             with self._lock:
                 self._spawns.pop(request_id, None)
                 self._owners.pop(request_id, None)
-            self._restart()  # a zygote that does not answer is replaced, not waited on forever
-            raise RunnerLost(f"the runner's zygote did not answer within {SPAWN_SECONDS:g} s") from None
-        except _ZygoteStopped:
-            raise
+                stopped = exc.errno != errno.EMSGSIZE and self._sock is sock
+                if stopped:
+                    self._sock = None
+            if exc.errno == errno.EMSGSIZE:
+                raise
+            if stopped:
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)
+            raise _ZygoteStopped() from exc
+        sent = time.monotonic()
+        while not self._answered(future):
+            # Silent for SPAWN_SECONDS: a zygote that answers nothing is replaced, not waited on forever. One that
+            # answers the requests ahead of this one (a thousand jobs starting at once) is only busy.
+            if time.monotonic() - max(self._heard, sent) >= SPAWN_SECONDS:
+                with self._lock:
+                    self._spawns.pop(request_id, None)
+                    self._owners.pop(request_id, None)
+                self._restart()
+                raise RunnerLost(f"the runner's zygote did not answer within {SPAWN_SECONDS:g} s")
         with self._lock:
             exit_future = self._exits.get(request_id)
         if exit_future is None:  # the zygote stopped right after forking: the child died with it
             exit_future = Future()
             exit_future.set_exception(RunnerLost("the runner's zygote process stopped"))
         return request_id, exit_future
+
+    @staticmethod
+    def _answered(future: Future[int]) -> bool:
+        """Whether the spawn was answered (raising what the zygote refused) within a second."""
+        try:
+            future.result(timeout=1.0)
+        except TimeoutError:
+            return False
+        return True
 
     def kill(self, request_id: int) -> None:
         """SIGKILL the child of a request, and with it every process of its job."""
