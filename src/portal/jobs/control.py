@@ -19,7 +19,7 @@ from portal.db.base import utcnow
 from portal.errors import Conflict, Forbidden, PortalError, ValidationFailed
 from portal.identity.principal import Principal
 from portal.identity.roles import Role
-from portal.jobs import service, writer
+from portal.jobs import queries, service, writer
 from portal.jobs.models import Job, JobApproval
 from portal.jobs.schemas import ApprovalOut, BulkFilter, BulkRequest, BulkResponse, BulkResult, JobOut
 from portal.jobs.states import CANCELLABLE, RETRYABLE, JobState
@@ -38,12 +38,12 @@ def _pending(s: Session, actor: Principal, job_id: int) -> Job:
     """The job, locked for this transaction (two approvers at once must not both stop short of the count)."""
     job = s.get(Job, job_id, with_for_update=True)
     if job is None or not (
-        service.may_see(actor, job.created_by) or (job.approval and service.may_approve(actor, job.approval))
+        queries.may_see(actor, job.created_by) or (job.approval and queries.may_approve(actor, job.approval))
     ):
-        raise service.job_not_found(job_id)
+        raise queries.job_not_found(job_id)
     if job.state != JobState.PENDING_APPROVAL.value or job.approval is None:
         raise Conflict(f"job {job_id} is {job.state}, not waiting for approval", details={"state": job.state})
-    if not service.may_approve(actor, job.approval):
+    if not queries.may_approve(actor, job.approval):
         raise Forbidden(f"you are not an approver of job {job_id} ({writer.describe_policy(job.approval)})")
     if job.created_by == actor.id:
         raise Forbidden("nobody may approve or reject their own job")
@@ -129,7 +129,7 @@ def waiting_for(actor: Principal, limit: int = 200, chunk: int = 500) -> list[Jo
                 .limit(chunk)
             ).all()
             found.extend(
-                writer.job_out(r) for r in rows if r.approval is not None and service.may_approve(actor, r.approval)
+                writer.job_out(r) for r in rows if r.approval is not None and queries.may_approve(actor, r.approval)
             )
             if len(rows) < chunk:
                 break
@@ -174,7 +174,7 @@ def force_run(actor: Principal, job_id: int) -> JobOut:
     with db.write() as s:
         job = s.get(Job, job_id)
         if job is None:
-            raise service.job_not_found(job_id)
+            raise queries.job_not_found(job_id)
         state = JobState(job.state)
         if state is JobState.QUEUED:
             moved_row = s.execute(
@@ -242,7 +242,7 @@ def _filtered_ids(actor: Principal, action: BulkAction, limit: int, where: BulkF
     wanted = [st for st in (where.state or list(ELIGIBLE[action])) if st in ELIGIBLE[action]]
     if not wanted:
         return []
-    page = service.list_jobs(actor, states=wanted, item_id=where.item_id, q=where.q, page=1, page_size=limit, sort="id")
+    page = queries.list_jobs(actor, states=wanted, item_id=where.item_id, q=where.q, page=1, page_size=limit, sort="id")
     if page.total > limit:
         raise ValidationFailed(
             f"the filter selects {page.total} jobs; one call may touch at most {limit}",

@@ -10,7 +10,7 @@ from fastapi.responses import FileResponse
 from portal.auth.deps import CurrentUser, Requester
 from portal.errors import ValidationFailed
 from portal.identity.principal import Principal
-from portal.jobs import control, kinds, service
+from portal.jobs import control, kinds, queries, service
 from portal.jobs.schemas import (
     DecisionRequest,
     EventPage,
@@ -103,12 +103,12 @@ def list_jobs(
     item_id: str | None = Query(default=None, max_length=64),
     q: str | None = Query(default=None, max_length=200, description="search job id, item and user"),
     page: int = Query(default=1, ge=1, le=100_000),
-    page_size: int = Query(default=50, ge=1, le=service.MAX_PAGE_SIZE),
+    page_size: int = Query(default=50, ge=1, le=queries.MAX_PAGE_SIZE),
     sort: str = Query(default="-id", pattern=r"^-?(id|created_at|updated_at|state|item_id|progress)$"),
 ) -> Response:
     """Jobs the caller may see (requesters: their own), filtered and searched before paging."""
     return json_response(
-        service.list_jobs(
+        queries.list_jobs(
             principal,
             states=_states(state),
             job_kinds=_kinds(kind),
@@ -129,7 +129,7 @@ def awaiting_my_approval(principal: CurrentUser) -> list[JobOut]:
 
 @router.get("/{job_id}", operation_id="jobs-get", response_model=JobDetail)
 def get_job(job_id: RowId, principal: CurrentUser) -> Response:
-    return json_response(service.get_job(principal, job_id))
+    return json_response(queries.get_job(principal, job_id))
 
 
 @router.get("/{job_id}/bundle", operation_id="jobs-bundle", response_class=FileResponse)
@@ -148,7 +148,7 @@ def get_events(
 ) -> EventPage:
     """A job's timeline, oldest first, a page at a time (`next_after` until null). Transitions are all kept;
     progress is sampled (see PORTAL_JOB_PROGRESS_EVENTS). Role: the job's owner, operator+, or its approvers."""
-    return service.get_events(principal, job_id, after, limit)
+    return queries.get_events(principal, job_id, after, limit)
 
 
 @router.get("/{job_id}/logs", operation_id="jobs-logs", response_model=LogPage)
@@ -158,7 +158,7 @@ def get_logs(
     after: int = Query(default=0, ge=0, le=MAX_ID),
     limit: int = Query(default=500, ge=1, le=5000),
 ) -> LogPage:
-    return service.get_logs(principal, job_id, after, limit)
+    return queries.get_logs(principal, job_id, after, limit)
 
 
 @router.post("/{job_id}/retry", operation_id="jobs-retry", response_model=JobCreated, status_code=201)

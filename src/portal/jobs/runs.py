@@ -1,6 +1,6 @@
 """The executor's side of the jobs domain: claiming queued jobs, a run's progress and log lines, how a run ended,
-and the reaper's handling of runs whose worker is lost. Every change goes through the state writer of
-`jobs.service` (transitions, announcements after the commit); a run is named by its `RunKey`, so a run that
+and the reaper's handling of runs whose worker is lost. Every change goes through the state writer
+`jobs.writer` (transitions, announcements after the commit); a run is named by its `RunKey`, so a run that
 lost its job can no longer change it.
 """
 

@@ -13,7 +13,7 @@ from portal.auth.deps import websocket_principal
 from portal.errors import NotFound
 from portal.identity.principal import Principal
 from portal.identity.roles import Role
-from portal.jobs import service as jobs_service
+from portal.jobs import queries as jobs_queries
 from portal.jobs.states import JobState
 from portal.realtime.hub import Client, hub
 from portal.realtime.messages import PING_TEXT
@@ -119,7 +119,7 @@ async def jobs_stream(websocket: WebSocket) -> None:
     def accepts(message: dict[str, Any]) -> bool:
         if message.get("type") == "sources.updated":
             return admin  # a source's status changed (the Sources page is the admins')
-        return message.get("type") == "job.updated" and jobs_service.may_see(principal, _owner(message))
+        return message.get("type") == "job.updated" and jobs_queries.may_see(principal, _owner(message))
 
     client = Client(loop=asyncio.get_running_loop(), accepts=accepts, user_id=principal.id)
     await _serve(websocket, client, principal)
@@ -133,14 +133,14 @@ async def job_stream(websocket: WebSocket, job_id: int) -> None:
     try:
         if not 1 <= job_id <= MAX_ID:
             raise NotFound(f"job {job_id} not found")
-        owner = await run_in_threadpool(jobs_service.visible_owner, principal, job_id)
+        owner = await run_in_threadpool(jobs_queries.visible_owner, principal, job_id)
     except NotFound:
         await websocket.close(code=POLICY_VIOLATION, reason="job not found")
         return
     await websocket.accept()
     # An approver who may not otherwise see the job sees it while it waits for approval, and no longer: the
     # stream ends with the update that takes it out of that state (REST answers 404 from then on).
-    approver_only = not jobs_service.may_see(principal, owner)
+    approver_only = not jobs_queries.may_see(principal, owner)
 
     def ours(message: dict[str, Any]) -> bool:
         return message.get("type") == "job.updated" and message["job"].get("id") == job_id

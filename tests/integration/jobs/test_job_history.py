@@ -20,6 +20,7 @@ from portal.db import session as db
 from portal.db.base import utcnow
 from portal.identity.principal import SYSTEM
 from portal.jobs import history
+from portal.jobs import queries as jobs_queries
 from portal.jobs import service as jobs_service
 from portal.jobs.models import Job
 from tests.conftest import migrated_database
@@ -84,8 +85,8 @@ def test_an_hour_of_progress_twice_a_second_keeps_a_few_hundred_samples_spread_o
         for n in range(reports):
             at = started + timedelta(seconds=n / 2)
             history.store_progress(conn, queued_job, at, started, n * 100 // reports, f"report {n}")
-    detail = jobs_service.get_job(SYSTEM, queued_job)
-    page = jobs_service.get_events(SYSTEM, queued_job, 0, 1000)
+    detail = jobs_queries.get_job(SYSTEM, queued_job)
+    page = jobs_queries.get_events(SYSTEM, queued_job, 0, 1000)
     progress = [e for e in page.items if e.kind == "progress"]
     assert 100 <= len(progress) <= 200, len(progress)  # the default PORTAL_JOB_PROGRESS_EVENTS, sampled
     # Each sample is the last report of its window: the first is from the first second, the last is the last.
@@ -94,8 +95,8 @@ def test_an_hour_of_progress_twice_a_second_keeps_a_few_hundred_samples_spread_o
     assert max(gaps) <= 4 * 3600 / len(progress), max(gaps)  # spread over the hour, no long hole
     assert page.items[0].to_state == "QUEUED"  # the transition stays
     # The detail holds the newest 100, and says how many there are in all.
-    assert len(detail.events) == jobs_service.DETAIL_EVENTS and detail.events_total == len(page.items)
-    assert [e.id for e in detail.events] == [e.id for e in page.items[-jobs_service.DETAIL_EVENTS :]]
+    assert len(detail.events) == jobs_queries.DETAIL_EVENTS and detail.events_total == len(page.items)
+    assert [e.id for e in detail.events] == [e.id for e in page.items[-jobs_queries.DETAIL_EVENTS :]]
 
 
 def test_asking_to_cancel_a_running_job_again_records_nothing_more(queued_job: int) -> None:
@@ -108,7 +109,7 @@ def test_asking_to_cancel_a_running_job_again_records_nothing_more(queued_job: i
     for _ in range(5):
         again = jobs_service.cancel_job(SYSTEM, queued_job)
         assert again.cancel_requested and again.rev == first.rev
-    events = jobs_service.get_events(SYSTEM, queued_job, 0, 1000).items
+    events = jobs_queries.get_events(SYSTEM, queued_job, 0, 1000).items
     assert [e.kind for e in events].count("cancel") == 1
     with db.read() as s:
         audited = s.scalar(select(func.count()).where(AuditEntry.action == "job.cancel"))

@@ -17,6 +17,7 @@ from portal.catalog import service as catalog_service
 from portal.db import session as db
 from portal.identity.principal import SYSTEM, Principal
 from portal.identity.roles import Role
+from portal.jobs import queries as jobs_queries
 from portal.jobs import service as jobs_service
 from portal.jobs.models import Job
 from portal.jobs.states import JobState
@@ -92,7 +93,7 @@ def test_totals_equal_a_count_of_the_jobs(jobs: dict[str, Principal]) -> None:
             conditions.append(Job.item_id == item)
         if match is not None:
             conditions.append(match)
-        page = jobs_service.list_jobs(actor, states=state, job_kinds=kind, item_id=item, q=q, page_size=100)
+        page = jobs_queries.list_jobs(actor, states=state, job_kinds=kind, item_id=item, q=q, page_size=100)
         expected = _count(conditions)
         assert page.total == expected, (viewer, state, kind, item, q)
         assert len(page.items) == expected
@@ -105,5 +106,5 @@ def test_totals_equal_a_count_of_the_jobs(jobs: dict[str, Principal]) -> None:
 def test_a_search_that_only_looks_numeric_finds_by_name(jobs: dict[str, Principal]) -> None:
     admin = Principal(id=None, username="system", role=Role.admin)
     for q in ("²", "9" * 25):  # a digit to str.isdigit() that int() refuses; beyond the database's integers
-        page = jobs_service.list_jobs(admin, q=q)
+        page = jobs_queries.list_jobs(admin, q=q)
         assert page.total == len(page.items) == 0

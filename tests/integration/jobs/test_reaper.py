@@ -14,6 +14,7 @@ from portal.db import session as db
 from portal.execution import workers
 from portal.identity.principal import SYSTEM, Principal
 from portal.identity.roles import Role
+from portal.jobs import queries as jobs_queries
 from portal.jobs import runs, writer
 from portal.jobs import schemas as job_contract
 from portal.jobs import service as jobs_service
@@ -36,7 +37,7 @@ def portal_db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[None]:
 
 
 def _state(job_id: int) -> tuple[str, str | None]:
-    job = jobs_service.get_job(ADMIN, job_id)
+    job = jobs_queries.get_job(ADMIN, job_id)
     return job.state.value, job.worker
 
 
@@ -58,11 +59,11 @@ def test_a_job_taken_from_a_lost_run_is_out_of_its_reach(portal_db: None, second
     runs.report_progress(job_id, lost.run, 50, "from the lost run")
     runs.append_logs(job_id, lost.run, None, [{"stream": "stdout", "line": "from the lost run"}])
     runs.append_logs(job_id, current.run, None, [{"stream": "stdout", "line": "from the current run"}])
-    assert [line.line for line in jobs_service.get_logs(ADMIN, job_id).items] == ["from the current run"]
+    assert [line.line for line in jobs_queries.get_logs(ADMIN, job_id).items] == ["from the current run"]
     failed = job_contract.RunResult(succeeded=False, error={"type": "X"})
     assert runs.finish(job_id, lost.run, failed) is None
     assert _state(job_id) == ("RUNNING", second)
-    assert jobs_service.get_job(ADMIN, job_id).message != "from the lost run"
+    assert jobs_queries.get_job(ADMIN, job_id).message != "from the lost run"
     assert runs.to_stop_among({job_id: lost.run}) == [job_id]  # the lost run is told to stop
     assert runs.to_stop_among({job_id: current.run}) == []
     runs.finish(job_id, current.run, job_contract.RunResult(succeeded=True, result={"ok": True}))
@@ -82,7 +83,7 @@ def test_requeues_are_bounded_and_plain_items_fail(portal_db: None) -> None:
     runs.claim(plain, "w-a")
     runs.fail_running("worker lost", "WorkerLost", workers=["w-a"], requeue_idempotent=True)
     assert _state(plain)[0] == "FAILED"
-    assert jobs_service.get_job(ADMIN, plain).error == {"type": "WorkerLost", "message": "worker lost"}
+    assert jobs_queries.get_job(ADMIN, plain).error == {"type": "WorkerLost", "message": "worker lost"}
 
 
 def test_a_cancelled_job_of_a_lost_worker_is_not_requeued(portal_db: None) -> None:

@@ -20,6 +20,7 @@ from portal.db import session as db
 from portal.db.base import utcnow
 from portal.identity.principal import SYSTEM
 from portal.jobs import counters, kinds, retention, usage, writer
+from portal.jobs import queries as jobs_queries
 from portal.jobs import service as jobs_service
 from portal.jobs.models import (
     Job,
@@ -152,7 +153,7 @@ def test_retention_prunes_in_batches_and_leaves_the_counters_equal_to_a_recount(
         counters.rebuild(s.connection())
         usage.rebuild(s.connection())
     assert pruned == counter_tables()
-    assert jobs_service.get_job(SYSTEM, middle).pruned_at is not None
+    assert jobs_queries.get_job(SYSTEM, middle).pruned_at is not None
 
     again = retention.prune(NOW)
     assert (again.deleted, again.trimmed) == (0, 0)

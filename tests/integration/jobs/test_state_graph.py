@@ -13,6 +13,7 @@ from portal.catalog import service as catalog_service
 from portal.db import session as db
 from portal.events import bus
 from portal.identity.principal import SYSTEM
+from portal.jobs import queries as jobs_queries
 from portal.jobs import runs, writer
 from portal.jobs import service as jobs_service
 from portal.jobs.states import TRANSITIONS, IllegalTransition, JobState
@@ -32,11 +33,11 @@ def job_id(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[int]:
 
 def test_every_edge_outside_the_graph_is_refused_and_changes_nothing(job_id: int) -> None:
     assert len(ILLEGAL) == 49 - 9  # seven states, nine edges
-    before = jobs_service.get_job(SYSTEM, job_id)
+    before = jobs_queries.get_job(SYSTEM, job_id)
     for source, target in ILLEGAL:
         with pytest.raises(IllegalTransition, match=f"{source.value} -> {target.value}"), db.write() as s:
             writer.transition(s, job_id, source, target, {"message": "should not happen"})
-    after = jobs_service.get_job(SYSTEM, job_id)
+    after = jobs_queries.get_job(SYSTEM, job_id)
     assert after.state == before.state == JobState.QUEUED and after.rev == before.rev
     assert after.events_total == before.events_total
     # A job starts only through a claim (which records its worker); the rest of the graph goes through the
@@ -47,7 +48,7 @@ def test_every_edge_outside_the_graph_is_refused_and_changes_nothing(job_id: int
     assert claimed is not None and claimed.worker == "graph-worker"
     with db.write() as s:
         assert writer.transition(s, job_id, JobState.RUNNING, JobState.SUCCEEDED, {}) is not None
-    assert jobs_service.get_job(SYSTEM, job_id).state == JobState.SUCCEEDED
+    assert jobs_queries.get_job(SYSTEM, job_id).state == JobState.SUCCEEDED
 
 
 def test_a_job_changed_twice_in_one_unit_of_work_is_announced_once_as_it_ended(job_id: int) -> None:
