@@ -23,6 +23,7 @@ from portal.db import session as db
 from portal.db.base import utcnow
 from portal.identity.principal import SYSTEM
 from portal.jobs import history
+from portal.jobs import queries as jobs_queries
 from portal.jobs import service as jobs_service
 from portal.settings import Settings, use_settings
 
@@ -40,7 +41,7 @@ def _bytes(job_id: int) -> tuple[int, int]:
     """(events, bytes of their JSON as the API pages them)."""
     events, after, size = 0, 0, 0
     while True:
-        page = jobs_service.get_events(SYSTEM, job_id, after, 1000)
+        page = jobs_queries.get_events(SYSTEM, job_id, after, 1000)
         events += len(page.items)
         size += len(page.model_dump_json())
         if page.next_after is None:
