@@ -13,12 +13,23 @@ import subprocess
 import sys
 import threading
 import time
+from collections import Counter
 from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any
 
 SPAWN_SECONDS = 30.0
+# What a send fails with when the zygote is gone; anything else is the request's fault.
+_STOPPED_ERRORS = {errno.EPIPE, errno.ECONNRESET, errno.ENOTCONN, errno.EBADF}
 _HELLO_SECONDS = 30.0
+
+
+def _ready(sock: socket.socket, event: int, seconds: float) -> bool:
+    """Whether `sock` is ready for `event` within `seconds` (poll, not select: a runner of a thousand jobs holds
+    descriptors past select's limit of 1024)."""
+    poller = select.poll()
+    poller.register(sock, event)
+    return bool(poller.poll(seconds * 1000))
 
 
 class RunnerLost(Exception):
@@ -48,7 +59,10 @@ class ZygoteClient:
         self._proc: subprocess.Popen[bytes] | None = None
         self._sock: socket.socket | None = None
         self._next_id = 0
-        self._heard = time.monotonic()  # when the zygote last sent anything
+        self._heard = time.monotonic()  # when the current zygote last sent anything
+        self._sending: Counter[socket.socket] = Counter()  # senders in the middle of a send, per socket
+        self._dead: set[socket.socket] = set()  # sockets of stopped zygotes that the last sender closes
+        self._stopped = False
         self._spawns: dict[int, Future[int]] = {}
         self._exits: dict[int, Future[Exit]] = {}
         # Which zygote (by its socket) each request belongs to: when one zygote goes, only its own waiters fail,
@@ -95,6 +109,8 @@ class ZygoteClient:
                 self._start()
 
     def _start(self) -> socket.socket:
+        if self._stopped:
+            raise RunnerLost("the runner is stopping")
         parent_sock, child_sock = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         started: Future[subprocess.Popen[bytes]] = Future()
         self._starts.put((started, child_sock))
@@ -121,7 +137,7 @@ class ZygoteClient:
 
     @staticmethod
     def _hello(sock: socket.socket) -> dict[str, Any]:
-        if not select.select([sock], [], [], _HELLO_SECONDS)[0]:
+        if not _ready(sock, select.POLLIN, _HELLO_SECONDS):
             raise RunnerLost(f"the runner's zygote did not start within {_HELLO_SECONDS:g} s")
         data = sock.recv(65536)
         if not data:
@@ -137,7 +153,8 @@ class ZygoteClient:
                 data = b""
             if not data:
                 break
-            self._heard = time.monotonic()
+            if self._sock is sock:
+                self._heard = time.monotonic()
             message = json.loads(data)
             request_id = int(message["id"])
             with self._lock:
@@ -175,7 +192,18 @@ class ZygoteClient:
                 future.set_exception(_ZygoteStopped("the runner's zygote process stopped"))
         with contextlib.suppress(ProcessLookupError, ChildProcessError, subprocess.TimeoutExpired):
             proc.wait(timeout=5)
-        sock.close()
+        # Closed now, or by the last sender still in a send (a descriptor closed under a sender could be another
+        # file's by the time its call runs).
+        with contextlib.suppress(OSError):
+            sock.shutdown(socket.SHUT_RDWR)
+        with self._lock:
+            close = not self._sending.get(sock)
+            if close:
+                self._sending.pop(sock, None)
+            else:
+                self._dead.add(sock)
+        if close:
+            sock.close()
 
     def spawn(self, spec: dict[str, Any], fds: list[int]) -> tuple[int, Future[Exit]]:
         """Fork a child with `fds` as its pipes; returns the request id (to kill or forget it) and its end.
@@ -186,10 +214,10 @@ class ZygoteClient:
             return self._spawn_once(spec, fds)
         except _ZygoteStopped:
             return self._spawn_once(spec, fds)
-        except OSError as exc:
-            if exc.errno == errno.EMSGSIZE:  # the request, not the zygote, is at fault: nothing to restart
+        except OSError as exc:  # the request, not the zygote, is at fault: nothing to restart
+            if exc.errno == errno.EMSGSIZE:
                 raise RunnerLost(f"the job's request is too large for the runner ({exc})") from exc
-            raise
+            raise RunnerLost(f"the runner could not send the job's request ({exc})") from exc
 
     def _spawn_once(self, spec: dict[str, Any], fds: list[int]) -> tuple[int, Future[Exit]]:
         with self._lock:
@@ -199,35 +227,18 @@ class ZygoteClient:
             future: Future[int] = Future()
             self._spawns[request_id] = future
             self._owners[request_id] = sock
+            self._sending[sock] += 1
         message = json.dumps({"id": request_id, "spec": spec}).encode()
-        # Sent without the lock. The zygote answers on this socket, and a Unix socket holds only a few messages
-        # unread: with many requests at once, the zygote waits for the reader to take its answers, and the reader
-        # takes the lock for each. A sender holding the lock while the zygote's own queue is full would wait on a
-        # zygote that waits on it. (Each message is whole on a SOCK_SEQPACKET socket: senders need no turn.)
         try:
-            socket.send_fds(sock, [message], fds)
-        except OSError as exc:
-            with self._lock:
-                self._spawns.pop(request_id, None)
-                self._owners.pop(request_id, None)
-                stopped = exc.errno != errno.EMSGSIZE and self._sock is sock
-                if stopped:
-                    self._sock = None
-            if exc.errno == errno.EMSGSIZE:
-                raise
-            if stopped:
-                with contextlib.suppress(OSError):
-                    sock.shutdown(socket.SHUT_RDWR)
-            raise _ZygoteStopped() from exc
+            self._send(sock, message, fds, request_id)
+        finally:
+            self._sent(sock)
         sent = time.monotonic()
         while not self._answered(future):
             # Silent for SPAWN_SECONDS: a zygote that answers nothing is replaced, not waited on forever. One that
             # answers the requests ahead of this one (a thousand jobs starting at once) is only busy.
-            if time.monotonic() - max(self._heard, sent) >= SPAWN_SECONDS:
-                with self._lock:
-                    self._spawns.pop(request_id, None)
-                    self._owners.pop(request_id, None)
-                self._restart()
+            if self._silent(sock, sent) and self._give_up(request_id):
+                self._restart(sock)
                 raise RunnerLost(f"the runner's zygote did not answer within {SPAWN_SECONDS:g} s")
         with self._lock:
             exit_future = self._exits.get(request_id)
@@ -235,6 +246,46 @@ class ZygoteClient:
             exit_future = Future()
             exit_future.set_exception(RunnerLost("the runner's zygote process stopped"))
         return request_id, exit_future
+
+    def _send(self, sock: socket.socket, message: bytes, fds: list[int], request_id: int) -> None:
+        """Send a spawn request, without the lock.
+
+        The zygote answers on this socket, and a Unix socket holds only a few messages unread: with many requests
+        at once, the zygote waits for the reader to take its answers, and the reader takes the lock for each. A
+        sender holding the lock while the zygote's own queue is full would wait on a zygote that waits on it.
+        (Each message is whole on a SOCK_SEQPACKET socket: senders need no turn.) A sender waits while the queue
+        is full; when the zygote answers nothing, the requests sent before it find out and replace it, and the
+        wait ends with the socket."""
+        try:
+            socket.send_fds(sock, [message], fds)
+        except OSError as exc:
+            self._give_up(request_id)
+            if exc.errno in _STOPPED_ERRORS:
+                self._restart(sock)
+                raise _ZygoteStopped() from exc
+            raise  # the request is at fault (too large, too many descriptors in flight): the zygote stays
+
+    def _sent(self, sock: socket.socket) -> None:
+        with self._lock:
+            self._sending[sock] -= 1
+            if self._sending[sock]:
+                return
+            del self._sending[sock]
+            if sock not in self._dead:
+                return
+            self._dead.discard(sock)
+        sock.close()
+
+    def _silent(self, sock: socket.socket, sent: float) -> bool:
+        """Whether the zygote behind `sock`, still the current one, has sent nothing for SPAWN_SECONDS since `sent`
+        (or since it last spoke). A replaced zygote's reader fails its requests itself."""
+        return self._sock is sock and time.monotonic() - max(self._heard, sent) >= SPAWN_SECONDS
+
+    def _give_up(self, request_id: int) -> bool:
+        """Stop waiting for a request; False when its answer came meanwhile (its future has it)."""
+        with self._lock:
+            self._owners.pop(request_id, None)
+            return self._spawns.pop(request_id, None) is not None
 
     @staticmethod
     def _answered(future: Future[int]) -> bool:
@@ -251,31 +302,35 @@ class ZygoteClient:
             sock = self._owners.get(request_id)
         if sock is None:
             return
+        # Never waits on a zygote whose queue is full: the run asks again until the child is gone.
         with contextlib.suppress(OSError):
-            sock.send(json.dumps({"kill": request_id}).encode())
+            sock.send(json.dumps({"kill": request_id}).encode(), socket.MSG_DONTWAIT)
 
     def forget(self, request_id: int) -> None:
         with self._lock:
             self._exits.pop(request_id, None)
             self._owners.pop(request_id, None)
 
-    def _restart(self) -> None:
-        """Drop the current zygote (its reader fails what still waits on it); the next spawn starts another."""
+    def _restart(self, sock: socket.socket) -> None:
+        """Drop the zygote behind `sock` if it is still the current one (its reader fails what still waits on it);
+        the next spawn starts another. A zygote that replaced it meanwhile is left alone."""
         with self._lock:
-            sock, proc = self._sock, self._proc
+            if self._sock is not sock:
+                return
+            proc = self._proc
             self._sock = None
         if proc is not None:
             with contextlib.suppress(ProcessLookupError):
                 proc.kill()
-        if sock is not None:
-            with contextlib.suppress(OSError):
-                sock.shutdown(socket.SHUT_RDWR)
+        with contextlib.suppress(OSError):
+            sock.shutdown(socket.SHUT_RDWR)
 
     def stop(self) -> None:
         self._starts.put(None)
         with self._lock:
             sock, proc = self._sock, self._proc
             self._sock = None
+            self._stopped = True
         if sock is not None:
             with contextlib.suppress(OSError):
                 sock.shutdown(socket.SHUT_RDWR)

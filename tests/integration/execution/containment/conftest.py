@@ -355,7 +355,8 @@ class Listener:
         self.datagrams.bind(("127.0.0.1", 0))
         self.datagrams.setblocking(False)
         self.udp_port = int(self.datagrams.getsockname()[1])
-        threading.Thread(target=self._serve, daemon=True).start()
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread.start()
 
     def received(self) -> int:
         """Datagrams that arrived (and are read now)."""
@@ -375,6 +376,11 @@ class Listener:
             conn.close()
 
     def close(self) -> None:
+        # The accepting thread is woken and gone before the descriptor is closed: one still in accept() when its
+        # number went to the next module's listener took (and counted for itself) that listener's connections.
+        with contextlib.suppress(OSError):
+            self.sock.shutdown(socket.SHUT_RDWR)
+        self._thread.join(timeout=10)
         self.sock.close()
         self.datagrams.close()
 
