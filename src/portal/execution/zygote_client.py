@@ -282,10 +282,13 @@ class ZygoteClient:
         return self._sock is sock and time.monotonic() - max(self._heard, sent) >= SPAWN_SECONDS
 
     def _give_up(self, request_id: int) -> bool:
-        """Stop waiting for a request; False when its answer came meanwhile (its future has it)."""
+        """Stop waiting for a request; False when its answer came meanwhile (its future has it, and the child it
+        names stays killable)."""
         with self._lock:
+            if self._spawns.pop(request_id, None) is None:
+                return False
             self._owners.pop(request_id, None)
-            return self._spawns.pop(request_id, None) is not None
+            return True
 
     @staticmethod
     def _answered(future: Future[int]) -> bool:
