@@ -56,25 +56,24 @@ class CpuUse:
         )
 
 
-def _busy_and_total() -> tuple[int, int]:
+def _busy_ticks() -> int:
+    """Clock ticks every core together spent busy since boot."""
     with open("/proc/stat", encoding="ascii") as stat:
         fields = [int(value) for value in stat.readline().split()[1:]]
     # user nice system idle iowait irq softirq steal (guest time is already counted in user)
-    idle = fields[3] + fields[4]
-    total = sum(fields[:8])
-    return total - idle, total
+    return sum(fields[:8]) - fields[3] - fields[4]
 
 
 @contextmanager
 def machine_cpu() -> Iterator[CpuUse]:
     """Measure the block: the CpuUse it yields is filled in when the block ends."""
     use = CpuUse(cores=os.cpu_count() or 1)
-    busy_before, _ = _busy_and_total()
+    busy_before = _busy_ticks()
     start = time.perf_counter()
     try:
         yield use
     finally:
-        busy_after, _ = _busy_and_total()
+        busy_after = _busy_ticks()
         use.wall_seconds = time.perf_counter() - start
         use.busy_seconds = (busy_after - busy_before) / _TICKS
 

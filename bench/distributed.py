@@ -168,8 +168,13 @@ def _raw_drain(logs: Path, task: str) -> tuple[float, CpuUse]:
         clear(namespace)
 
 
+def _connect(database_url: str) -> psycopg.Connection[Any]:
+    """psycopg on the scenario's database (its URL is SQLAlchemy's)."""
+    return psycopg.connect(database_url.replace("postgresql+psycopg://", "postgresql://", 1))
+
+
 def _check(database_url: str, ids: list[int]) -> dict[str, Any]:
-    with psycopg.connect(database_url.replace("postgresql+psycopg://", "postgresql://", 1)) as conn:
+    with _connect(database_url) as conn:
         states: Counter[str] = Counter(
             dict(conn.execute("SELECT state, count(*) FROM jobs WHERE id = ANY(%s) GROUP BY state", (ids,)).fetchall())
         )
@@ -187,17 +192,8 @@ def _check(database_url: str, ids: list[int]) -> dict[str, Any]:
     return {"states": dict(states), "problems": problems}
 
 
-def _stored_times(database_url: str, trips: list[roundtrip.Trip]) -> roundtrip.StoredTimes:
-    with psycopg.connect(database_url.replace("postgresql+psycopg://", "postgresql://", 1)) as conn:
-        rows = conn.execute(
-            "SELECT id, created_at, started_at, finished_at FROM jobs WHERE id = ANY(%s)",
-            ([trip.job_id for trip in trips],),
-        ).fetchall()
-    return {row[0]: (row[1], row[2], row[3]) for row in rows}
-
-
 def _succeeded(database_url: str) -> int:
-    with psycopg.connect(database_url.replace("postgresql+psycopg://", "postgresql://", 1)) as conn:
+    with _connect(database_url) as conn:
         row = conn.execute("SELECT count(*) FROM jobs WHERE state IN ('SUCCEEDED', 'FAILED', 'CANCELLED')").fetchone()
     return int(row[0]) if row else 0
 
@@ -283,7 +279,7 @@ def run() -> dict[str, Any]:
                     trips: list[roundtrip.Trip] = []
                     with processes(_portal_workers(1), server.env, logs):
                         times, _stream = roundtrip.measure(server, token, NAME, trips)
-                    stages = roundtrip.medians(roundtrip.stage_spans(trips, _stored_times(database_url, trips)))
+                    stages = roundtrip.medians(roundtrip.stage_spans(trips, database_url))
                     summary = latency_summary(times)
                     ratio = percentile(times, 50) / floor
                     figures["roundtrip"] = {

@@ -7,11 +7,10 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import httpx
-from sqlalchemy import select
+from sqlalchemy import create_engine, select
 from websockets.sync.client import ClientConnection, connect
 
 from bench.common import (
@@ -27,7 +26,6 @@ from bench.common import (
     show,
     write_results,
 )
-from portal.db import session as db
 from portal.jobs.models import Job
 from portal.settings import Settings
 
@@ -140,9 +138,9 @@ def _epoch(at: datetime) -> float:
     return (at if at.tzinfo else at.replace(tzinfo=UTC)).timestamp()
 
 
-def stage_spans(trips: list[Trip], stored: StoredTimes) -> dict[str, list[float]]:
-    """The seconds each trip spent in each of STAGES; `stored`: each job's created, started and finished times as
-    the database holds them."""
+def stage_spans(trips: list[Trip], database_url: str) -> dict[str, list[float]]:
+    """The seconds each trip spent in each of STAGES, against its job's times in the database at `database_url`."""
+    stored = _stored_times(database_url, trips)
     stages: dict[str, list[float]] = {name: [] for name in STAGES}
     for trip in trips:
         created, started, finished = (_epoch(at) for at in stored[trip.job_id])
@@ -165,18 +163,18 @@ def show_timeline(name: str, stages: Mapping[str, float]) -> None:
     )
 
 
-def _sqlite_times(data: Path, trips: list[Trip]) -> StoredTimes:
-    """The trips' jobs' stored times, read from a stopped server's data directory."""
-    db.configure(Settings(data_dir=data, database_url=""))
+def _stored_times(database_url: str, trips: list[Trip]) -> StoredTimes:
+    """The trips' jobs' created, started and finished times as the database at `database_url` holds them."""
+    engine = create_engine(database_url)
     try:
-        with db.get_engine().connect() as conn:
+        with engine.connect() as conn:
             rows = conn.execute(
                 select(Job.id, Job.created_at, Job.started_at, Job.finished_at).where(
                     Job.id.in_([trip.job_id for trip in trips])
                 )
             ).all()
     finally:
-        db.dispose()
+        engine.dispose()
     return {row.id: (row.created_at, row.started_at, row.finished_at) for row in rows}
 
 
@@ -196,7 +194,8 @@ def run() -> dict[str, Any]:
             with Server(data, settings={"PORTAL_JOB_ISOLATION": isolation}) as server:
                 what = f"{NAME}, PORTAL_JOB_ISOLATION={isolation}"
                 measured, stream = measure(server, server.create_token(), what, round_trips)
-            for stage, values in stage_spans(round_trips, _sqlite_times(data, round_trips)).items():
+            database_url = Settings(data_dir=data, database_url="").resolved_database_url
+            for stage, values in stage_spans(round_trips, database_url).items():
                 spans[isolation].setdefault(stage, []).extend(values)
         times[isolation] += measured
         messages += stream.messages

@@ -61,9 +61,8 @@ def _children_of() -> dict[int, list[int]]:
     return children
 
 
-def _tree(root: int) -> list[int]:
-    """`root` and every process below it."""
-    children = _children_of()
+def _tree(root: int, children: dict[int, list[int]]) -> list[int]:
+    """`root` and every process below it (`children`: from one reading of /proc)."""
     found, todo = [], [root]
     while todo:
         pid = todo.pop()
@@ -81,12 +80,6 @@ def _uss_kib(pid: int) -> int:
     return sum(
         int(line.split()[1]) for line in text.splitlines() if line.startswith(("Private_Clean", "Private_Dirty"))
     )
-
-
-def _memory(server_pid: int) -> tuple[int, int, int]:
-    """(processes, KiB of unique memory of the portal and everything it started, KiB of the portal alone)."""
-    pids = _tree(server_pid)
-    return len(pids), sum(_uss_kib(pid) for pid in pids), _uss_kib(server_pid)
 
 
 def _timed(client: httpx.Client, paths: list[str]) -> list[float]:
@@ -148,14 +141,16 @@ def _check_each(client: httpx.Client, ids: list[int]) -> None:
             raise CorrectnessError(f"job {job_id} ended {job['state']} after {len(starts)} start(s): {job['error']}")
 
 
-def _process_count(roots: list[int]) -> int:
-    return sum(len(_tree(root)) for root in roots)
+def _processes(roots: list[int]) -> list[int]:
+    """The roots and every process below them."""
+    children = _children_of()
+    return [pid for root in roots for pid in _tree(root, children)]
 
 
 def _memory_of(roots: list[int]) -> tuple[int, int, int]:
     """(processes, KiB of unique memory of the roots and everything below them, KiB of the roots alone)."""
-    counted = [_memory(root) for root in roots]
-    return sum(c[0] for c in counted), sum(c[1] for c in counted), sum(c[2] for c in counted)
+    pids = _processes(roots)
+    return len(pids), sum(_uss_kib(pid) for pid in pids), sum(_uss_kib(root) for root in roots)
 
 
 def _measure(label: str, client_of: Callable[[], httpx.Client], roots: list[int]) -> dict[str, Any]:
@@ -184,7 +179,7 @@ def _measure(label: str, client_of: Callable[[], httpx.Client], roots: list[int]
             time.sleep(0.5)
         # RUNNING is stored when a job is claimed; its process comes a moment later. Memory is measured once
         # every job has its own.
-        while time.monotonic() < deadline and _process_count(roots) < idle_processes + running:
+        while time.monotonic() < deadline and len(_processes(roots)) < idle_processes + running:
             time.sleep(0.5)
         all_running = time.monotonic() - started
         if running < JOBS:

@@ -236,6 +236,21 @@ def wait_until(predicate: Any, timeout: float = 10.0, interval: float = 0.05) ->
     return bool(predicate())
 
 
+def zygote_pids(runner: Any) -> list[int]:
+    """A Runner's zygote: the first process of its PID namespace under the process the runner started, or that
+    process itself where the kernel gives it no PID namespace."""
+    keeper = runner.zygote_process
+    below = Path(f"/proc/{keeper.pid}/task/{keeper.pid}/children").read_text().split()
+    return [int(pid) for pid in below] or [keeper.pid]
+
+
+def kill_zygote(runner: Any) -> None:
+    """SIGKILL a Runner's zygote (and with it every child it forked); the process the runner started ends too."""
+    keeper = runner.zygote_process
+    os.kill(zygote_pids(runner)[0], signal.SIGKILL)
+    assert wait_until(lambda: keeper.poll() is not None, timeout=10)
+
+
 def marked_processes(marker: str) -> tuple[int, int] | None:
     """(task, grandchild): the host pids of the sleeper's `sleep MARKER` and of the process that started it."""
     wanted = b"sleep\0" + marker.encode() + b"\0"

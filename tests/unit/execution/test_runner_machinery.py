@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,7 +15,7 @@ import pytest
 from portal.execution.isolation import Isolation
 from portal.execution.policy import Policy
 from portal.execution.runner import Limits, Runner, RunRequest, RunResult
-from tests.helpers import wait_until
+from tests.helpers import kill_zygote
 from tests.services import unavailable
 
 needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="per-job uids and cgroup v1 need root on this machine")
@@ -238,7 +237,7 @@ def run(inputs):
 def test_a_job_that_carries_on_after_its_process_limit_is_still_reported(runner: Runner, tmp_path: Path) -> None:
     on, detail = protection(runner, "process_limit")
     if "cgroup" not in detail:
-        pytest.skip(f"no cgroup counts refused forks here: {detail}")
+        unavailable(f"no cgroup counts refused forks here: {detail}")
     outcome = run(runner, bundle(tmp_path, "forker", FORK_UNTIL_REFUSED))
     assert on and not outcome.succeeded
     assert outcome.error is not None and outcome.error["type"] == "ProcessLimitExceeded", outcome.error
@@ -270,14 +269,6 @@ def test_without_a_private_view_jobs_still_get_seccomp(tmp_path: Path, monkeypat
         assert outcome.succeeded and outcome.result["seccomp"] == "2", (outcome.result, outcome.error)
     finally:
         r.stop()
-
-
-def kill_zygote(runner: Runner) -> None:
-    """SIGKILL the zygote (the first process of its PID namespace; the process the runner started waits for it)."""
-    keeper = runner.zygote_process
-    children = Path(f"/proc/{keeper.pid}/task/{keeper.pid}/children").read_text().split()
-    os.kill(int(children[0]), signal.SIGKILL)
-    assert wait_until(lambda: keeper.poll() is not None, timeout=10)
 
 
 @needs_root

@@ -22,6 +22,7 @@ from portal.execution.host import raise_open_files_limit
 from portal.execution.requests import Limits, RunRequest
 from portal.execution.runner import Runner, RunnerLost
 from portal.jobs.schemas import RunResult
+from tests.helpers import kill_zygote, zygote_pids
 
 JOBS = 400
 SLEEPER = "import time\n\n\ndef run(inputs):\n    time.sleep(inputs['seconds'])\n    return 'slept'\n"
@@ -42,20 +43,6 @@ def _request(folder: Path, job_id: int, seconds: float) -> RunRequest:
         inputs={"seconds": seconds},
         limits=Limits(memory_mb=128, cpu_seconds=30, file_size_mb=8, open_files=64, timeout_seconds=120),
     )
-
-
-def _zygote_pids(runner: Runner) -> list[int]:
-    """The zygote: the first process of its PID namespace under the process the runner started, or that process
-    itself where the kernel gives it no PID namespace."""
-    keeper = runner.zygote_process
-    below = Path(f"/proc/{keeper.pid}/task/{keeper.pid}/children").read_text().split()
-    return [int(pid) for pid in below] or [keeper.pid]
-
-
-def _kill_zygote(runner: Runner) -> None:
-    for pid in _zygote_pids(runner):
-        os.kill(pid, signal.SIGKILL)
-    runner.zygote_process.kill()
 
 
 def test_many_spawn_requests_at_once_all_get_their_child(tmp_path: Path) -> None:
@@ -86,7 +73,7 @@ def test_many_spawn_requests_at_once_all_get_their_child(tmp_path: Path) -> None
         thread.join(timeout=max(0.0, deadline - time.monotonic()))
     hung = sum(thread.is_alive() for thread in threads)
     if hung:
-        _kill_zygote(runner)  # the hung sender gets an error and lets go: the runner can stop
+        kill_zygote(runner)  # the hung sender gets an error and lets go: the runner can stop
     runner.stop()
     resource.setrlimit(resource.RLIMIT_NOFILE, limits)
     assert hung == 0, f"{hung} of {JOBS} runs still waiting for the zygote after 90 s"
@@ -100,7 +87,7 @@ def test_a_zygote_that_answers_nothing_is_replaced(tmp_path: Path, monkeypatch: 
     folder = _sleeper(tmp_path)
     runner = Runner(scratch_root=tmp_path / "scratch")
     runner.start()
-    stopped = _zygote_pids(runner)
+    stopped = zygote_pids(runner)
     try:
         assert runner.run(_request(folder, 1, 0), lambda event: None).succeeded
         for pid in stopped:
@@ -108,7 +95,7 @@ def test_a_zygote_that_answers_nothing_is_replaced(tmp_path: Path, monkeypatch: 
         with pytest.raises(RunnerLost, match="did not answer within 3 s"):
             runner.run(_request(folder, 2, 0), lambda event: None)
         assert runner.run(_request(folder, 3, 0), lambda event: None).succeeded  # on a new zygote
-        assert _zygote_pids(runner) != stopped
+        assert zygote_pids(runner) != stopped
     finally:
         for pid in stopped:
             with contextlib.suppress(ProcessLookupError):
